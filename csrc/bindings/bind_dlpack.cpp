@@ -1,0 +1,133 @@
+// __dlpack__ export and from_dlpack import. pybind11 has no DLPack type, so the
+// capsule protocol is followed by hand: a consumer renames the capsule to
+// "used_dltensor" and takes over calling the deleter.
+#include "bindings/bindings.h"
+#include "bindings/dlpack.h"
+#include "core/error.h"
+
+namespace ember::bindings {
+namespace {
+
+using ImplPtr = std::shared_ptr<TensorImpl>;
+
+struct ExportCtx {
+  DLManagedTensor managed;
+  ImplPtr keep;  // the tensor (and its storage) stay alive while the consumer uses it
+  Shape shape, strides;
+};
+
+void export_deleter(DLManagedTensor* self) { delete static_cast<ExportCtx*>(self->manager_ctx); }
+
+DLDataType to_dl(DType t) {
+  switch (t) {
+    case DType::Bool:
+      return {kDLBool, 8, 1};
+    case DType::Int8:
+      return {kDLInt, 8, 1};
+    case DType::Int32:
+      return {kDLInt, 32, 1};
+    case DType::Int64:
+      return {kDLInt, 64, 1};
+    case DType::Float16:
+      return {kDLFloat, 16, 1};
+    case DType::BFloat16:
+      return {kDLBfloat, 16, 1};
+    case DType::Float32:
+      return {kDLFloat, 32, 1};
+    case DType::Float64:
+      return {kDLFloat, 64, 1};
+  }
+  return {};
+}
+
+DType from_dl(DLDataType t) {
+  EMBER_CHECK(t.lanes == 1, TypeError, "ember.from_dlpack: vector dtypes are not supported");
+  if (t.code == kDLBool && t.bits == 8) return DType::Bool;
+  if (t.code == kDLInt && t.bits == 8) return DType::Int8;
+  if (t.code == kDLInt && t.bits == 32) return DType::Int32;
+  if (t.code == kDLInt && t.bits == 64) return DType::Int64;
+  if (t.code == kDLFloat && t.bits == 16) return DType::Float16;
+  if (t.code == kDLBfloat && t.bits == 16) return DType::BFloat16;
+  if (t.code == kDLFloat && t.bits == 32) return DType::Float32;
+  if (t.code == kDLFloat && t.bits == 64) return DType::Float64;
+  throw TypeError(cat_str("ember.from_dlpack: unsupported dtype (code ", int(t.code), ", ",
+                          int(t.bits), " bits)"));
+}
+
+void capsule_destructor(PyObject* capsule) {
+  // Only an unconsumed capsule still owns the tensor.
+  if (PyCapsule_IsValid(capsule, "dltensor")) {
+    auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, "dltensor"));
+    if (m && m->deleter) m->deleter(m);
+  }
+}
+
+py::object to_dlpack(const ImplPtr& t) {
+  auto* ctx = new ExportCtx{};
+  ctx->keep = t;
+  ctx->shape = t->shape;
+  ctx->strides = t->strides;
+  DLTensor& dl = ctx->managed.dl_tensor;
+  dl.data = t->storage->data();
+  dl.byte_offset = static_cast<uint64_t>(t->offset) * t->itemsize();
+  Device dev = t->device();
+  dl.device = {dev.type == DeviceType::CPU ? kDLCPU : kDLCUDA, dev.index};
+  dl.ndim = static_cast<int32_t>(t->shape.size());
+  dl.dtype = to_dl(t->dtype);
+  dl.shape = ctx->shape.data();
+  dl.strides = ctx->strides.data();
+  ctx->managed.manager_ctx = ctx;
+  ctx->managed.deleter = export_deleter;
+  PyObject* cap = PyCapsule_New(&ctx->managed, "dltensor", capsule_destructor);
+  if (!cap) {
+    delete ctx;
+    throw py::error_already_set();
+  }
+  return py::reinterpret_steal<py::object>(cap);
+}
+
+ImplPtr from_dlpack(const py::capsule& cap) {
+  PyObject* obj = cap.ptr();
+  EMBER_CHECK(PyCapsule_IsValid(obj, "dltensor"), ValueError,
+              "ember.from_dlpack: expected an unused 'dltensor' capsule");
+  auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(obj, "dltensor"));
+  const DLTensor& dl = m->dl_tensor;
+  DType dtype;
+  try {
+    dtype = from_dl(dl.dtype);
+    EMBER_CHECK(dl.device.device_type == kDLCPU || dl.device.device_type == kDLCUDA, ValueError,
+                "ember.from_dlpack: unsupported device type ", dl.device.device_type);
+  } catch (...) {
+    throw;  // capsule untouched: its producer still owns the tensor
+  }
+  Shape shape(dl.shape, dl.shape + dl.ndim);
+  Shape strides = dl.strides ? Shape(dl.strides, dl.strides + dl.ndim) : contiguous_strides(shape);
+  int64_t extent = 0;
+  bool empty = false;
+  for (int i = 0; i < dl.ndim; ++i) {
+    if (shape[i] == 0) empty = true;
+    EMBER_CHECK(strides[i] >= 0, ValueError, "ember.from_dlpack: negative strides are not supported");
+    extent += (shape[i] - 1) * strides[i];
+  }
+  size_t item = dtype_size(dtype);
+  size_t nbytes = empty ? 0 : static_cast<size_t>(extent + 1) * item;
+  Device dev{dl.device.device_type == kDLCPU ? DeviceType::CPU : DeviceType::CUDA,
+             dl.device.device_id};
+  char* data = static_cast<char*>(dl.data) + dl.byte_offset;
+  PyCapsule_SetName(obj, "used_dltensor");
+  auto storage = std::make_shared<Storage>(data, nbytes, dev, [m] {
+    py::gil_scoped_acquire gil;  // producers' deleters may touch Python objects
+    if (m->deleter) m->deleter(m);
+  });
+  return TensorImpl::make(std::move(storage), dtype, shape, strides, 0, "ember.from_dlpack");
+}
+
+}  // namespace
+
+void bind_dlpack(py::module_& m, py::class_<TensorImpl, ImplPtr>& cls) {
+  cls.def("to_dlpack", &to_dlpack, "A 'dltensor' capsule viewing this tensor.");
+  m.def("from_dlpack", &from_dlpack, py::arg("capsule"),
+        "Zero-copy tensor from a 'dltensor' capsule (takes ownership).");
+}
+
+}  // namespace ember::bindings

@@ -1,0 +1,20 @@
+// Declarations shared by the binding translation units of ember._C.
+#pragma once
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "core/tensor_impl.h"
+
+namespace ember::bindings {
+
+namespace py = pybind11;
+using TensorRef = const TensorImpl&;
+
+void bind_core(py::module_& m);
+void bind_dlpack(py::module_& m, py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls);
+void bind_elementwise(py::module_& m);
+void bind_reduce(py::module_& m);
+void bind_linalg(py::module_& m);
+void bind_index(py::module_& m);
+
+}  // namespace ember::bindings

@@ -1,0 +1,36 @@
+// ember._C: the CPU kernels. Each bind_<family>.cpp validates arguments
+// (ranks, shapes, dtypes, devices, sizes) before a kernel touches memory and
+// releases the GIL around the kernel call.
+#include "bindings/bindings.h"
+#include "core/error.h"
+#include "core/isa.h"
+
+#ifndef EMBER_VERSION
+#define EMBER_VERSION "0.0.0"
+#endif
+
+PYBIND11_MODULE(_C, m) {
+  using namespace ember;
+  namespace py = pybind11;
+  m.doc() = "ember CPU kernels";
+  m.attr("__version__") = EMBER_VERSION;
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    }
+  });
+
+  init_isa_from_env();
+  bindings::bind_core(m);
+  bindings::bind_elementwise(m);
+  bindings::bind_reduce(m);
+  bindings::bind_linalg(m);
+  bindings::bind_index(m);
+}

@@ -1,0 +1,98 @@
+#include "core/isa.h"
+
+#include <atomic>
+#include <cstdlib>
+
+#include "core/error.h"
+
+namespace ember {
+namespace {
+
+bool detect(Isa isa) {
+  switch (isa) {
+    case Isa::Generic:
+      return true;
+    case Isa::Avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::Avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("fma");
+  }
+  return false;
+}
+
+std::atomic<int> g_isa{-1};
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Generic:
+      return "generic";
+    case Isa::Avx2:
+      return "avx2";
+    case Isa::Avx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+bool isa_available(Isa isa) {
+  static const bool avail[kNumIsas] = {detect(Isa::Generic), detect(Isa::Avx2),
+                                       detect(Isa::Avx512)};
+  return avail[static_cast<int>(isa)];
+}
+
+std::vector<Isa> available_isas() {
+  std::vector<Isa> out;
+  for (int i = kNumIsas - 1; i >= 0; --i)
+    if (isa_available(static_cast<Isa>(i))) out.push_back(static_cast<Isa>(i));
+  return out;
+}
+
+Isa best_isa() { return available_isas().front(); }
+
+Isa current_isa() {
+  int v = g_isa.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = static_cast<int>(best_isa());
+    g_isa.store(v);
+  }
+  return static_cast<Isa>(v);
+}
+
+Isa parse_isa(const std::string& name) {
+  for (int i = 0; i < kNumIsas; ++i)
+    if (name == isa_name(static_cast<Isa>(i))) return static_cast<Isa>(i);
+  throw ValueError(cat_str("ember: unknown CPU ISA '", name,
+                           "' (expected one of: avx512, avx2, generic)"));
+}
+
+void set_isa(Isa isa) {
+  if (!isa_available(isa)) {
+    std::string avail;
+    for (Isa a : available_isas()) avail += (avail.empty() ? "" : ", ") + std::string(isa_name(a));
+    throw ValueError(cat_str("ember: CPU ISA '", isa_name(isa),
+                             "' is not available on this CPU (available: ", avail, ")"));
+  }
+  g_isa.store(static_cast<int>(isa));
+}
+
+void init_isa_from_env() {
+  const char* env = std::getenv("EMBER_CPU_ISA");
+  if (env && *env) {
+    try {
+      set_isa(parse_isa(env));
+    } catch (const ValueError& e) {
+      throw ValueError(cat_str("EMBER_CPU_ISA=", env, ": ", e.what()));
+    }
+  } else {
+    current_isa();
+  }
+}
+
+bool cpu_has_avx512_bf16() { return __builtin_cpu_supports("avx512bf16"); }
+bool cpu_has_avx512_vnni() { return __builtin_cpu_supports("avx512vnni"); }
+
+}  // namespace ember
