@@ -1,0 +1,133 @@
+"""Element types and the type-promotion rules (PyTorch's, for the dtypes ember has)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class dtype:  # noqa: N801 - lower case like torch.dtype / numpy.dtype
+    """An ember element type, e.g. ``ember.float32``. Codes match csrc/core/dtype.h."""
+
+    __slots__ = ("name", "code", "itemsize", "is_floating_point", "_rank", "_np")
+
+    def __init__(self, name: str, code: int, itemsize: int, rank: int, np_dtype: Any):
+        self.name = name
+        self.code = code
+        self.itemsize = itemsize
+        self.is_floating_point = name.startswith(("float", "bfloat"))
+        self._rank = rank
+        self._np = np_dtype
+
+    @property
+    def numpy_dtype(self) -> np.dtype:
+        """The matching numpy dtype (TypeError for bfloat16, which numpy lacks)."""
+        if self._np is None:
+            raise TypeError(f"ember.{self.name} has no numpy equivalent; convert it with .float()")
+        return np.dtype(self._np)
+
+    @property
+    def category(self) -> int:
+        """0 bool, 1 integer, 2 floating: the promotion categories."""
+        return 2 if self.is_floating_point else (0 if self.name == "bool" else 1)
+
+    def __repr__(self) -> str:
+        return f"ember.{self.name}"
+
+    def __reduce__(self):  # copy/deepcopy return the singleton
+        return self.name
+
+
+bool_ = dtype("bool", 0, 1, 0, np.bool_)
+int8 = dtype("int8", 1, 1, 1, np.int8)
+int32 = dtype("int32", 2, 4, 2, np.int32)
+int64 = dtype("int64", 3, 8, 3, np.int64)
+float16 = dtype("float16", 4, 2, 4, np.float16)
+bfloat16 = dtype("bfloat16", 5, 2, 4, None)
+float32 = dtype("float32", 6, 4, 5, np.float32)
+float64 = dtype("float64", 7, 8, 6, np.float64)
+
+ALL = (bool_, int8, int32, int64, float16, bfloat16, float32, float64)
+BY_CODE = {d.code: d for d in ALL}
+BY_NAME = {d.name: d for d in ALL}
+BY_NAME.update({"bool": bool_, "half": float16, "float": float32, "double": float64, "long": int64,
+                "int": int32})
+_FROM_NUMPY = {np.dtype(d._np): d for d in ALL if d._np is not None}
+_FROM_NUMPY[np.dtype(np.int64 if np.dtype(np.intp).itemsize == 8 else np.int32)] = (
+    int64 if np.dtype(np.intp).itemsize == 8 else int32
+)
+
+default_float = float32
+
+
+def get_default_dtype() -> dtype:
+    """The dtype of float tensors made from Python floats (float32)."""
+    return default_float
+
+
+def to_dtype(obj: Any) -> dtype:
+    """Accept an ember dtype, its name, a numpy dtype, or the Python types bool/int/float."""
+    if isinstance(obj, dtype):
+        return obj
+    if obj is bool:
+        return bool_
+    if obj is int:
+        return int64
+    if obj is float:
+        return default_float
+    if isinstance(obj, str) and obj in BY_NAME:
+        return BY_NAME[obj]
+    try:
+        npd = np.dtype(obj)
+    except TypeError:
+        npd = None
+    if npd is not None and npd in _FROM_NUMPY:
+        return _FROM_NUMPY[npd]
+    raise TypeError(f"ember: unsupported dtype {obj!r}")
+
+
+def from_numpy_dtype(npd: np.dtype) -> dtype:
+    npd = np.dtype(npd)
+    if npd not in _FROM_NUMPY:
+        raise TypeError(
+            f"ember: numpy dtype {npd} is not supported "
+            "(supported: bool, int8, int32, int64, float16, float32, float64)"
+        )
+    return _FROM_NUMPY[npd]
+
+
+def _promote_pair(a: dtype, b: dtype) -> dtype:
+    if a is b:
+        return a
+    if a.category != b.category:
+        return a if a.category > b.category else b
+    if {a, b} == {float16, bfloat16}:
+        return float32
+    return a if a._rank > b._rank else b
+
+
+def scalar_dtype(value: Any) -> dtype:
+    """The dtype a Python scalar gets on its own."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool_
+    if isinstance(value, (int, np.integer)):
+        return int64
+    if isinstance(value, (float, np.floating)):
+        return default_float
+    raise TypeError(f"ember: expected a number, got {type(value).__name__}")
+
+
+def result_type(*operands: tuple[dtype, bool]) -> dtype:
+    """PyTorch's promotion: operands are (dtype, is_scalar_like) where scalar-like means a
+    Python number or a 0-d tensor. The highest category wins; inside it, dimensioned
+    tensors decide before scalar-likes."""
+    top = max(d.category for d, _ in operands)
+    for want_scalar in (False, True):
+        picked = None
+        for d, is_scalar in operands:
+            if d.category == top and is_scalar == want_scalar:
+                picked = d if picked is None else _promote_pair(picked, d)
+        if picked is not None:
+            return picked
+    raise AssertionError("unreachable")

@@ -1,0 +1,18 @@
+"""Reverse-mode automatic differentiation: a tape of Function nodes built in Python."""
+
+from .engine import backward
+from .function import Context, Function
+from .gradcheck import GradcheckError, gradcheck
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+__all__ = [
+    "Context",
+    "Function",
+    "GradcheckError",
+    "backward",
+    "enable_grad",
+    "gradcheck",
+    "is_grad_enabled",
+    "no_grad",
+    "set_grad_enabled",
+]

@@ -1,0 +1,72 @@
+"""Switches for gradient recording: no_grad, enable_grad, set_grad_enabled."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations are being recorded for autograd (per thread)."""
+    return getattr(_state, "enabled", True)
+
+
+def _set(enabled: bool) -> None:
+    _state.enabled = enabled
+
+
+class _GradMode:
+    _enabled: bool
+
+    def __enter__(self) -> None:
+        self._prev = is_grad_enabled()
+        _set(self._enabled)
+
+    def __exit__(self, *exc: Any) -> None:
+        _set(self._prev)
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):  # noqa: N801 - torch's name
+    """Context manager / decorator: operations inside are not recorded."""
+
+    _enabled = False
+
+
+class enable_grad(_GradMode):  # noqa: N801
+    """Context manager / decorator: re-enable recording inside a no_grad block."""
+
+    _enabled = True
+
+
+class set_grad_enabled(_GradMode):  # noqa: N801
+    """``with set_grad_enabled(flag):`` records operations iff flag is true."""
+
+    def __init__(self, mode: bool):
+        self._enabled = bool(mode)
+        self._prev = is_grad_enabled()
+        _set(self._enabled)  # also works as a plain function call, like torch
+
+    def __enter__(self) -> None:
+        pass
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self._enabled
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        _set(self._prev)
+        return wrapper

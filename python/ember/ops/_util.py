@@ -1,0 +1,102 @@
+"""Helpers shared by the ops: kernel module per device, allocation, scalar wrapping,
+broadcast shapes and dimension normalization."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .. import _C
+from .. import _dtype as D
+from .._device import device
+from ..tensor import Tensor, _norm_dim
+
+norm_dim = _norm_dim
+
+
+def kernels(dev: device, op: str, name: str | None = None) -> Any:
+    """The module holding the kernels for a device (ember._C or ember._C_cuda)."""
+    if dev.type == "cpu":
+        return _C
+    from .. import cuda
+
+    mod = cuda._module()
+    if name is not None and not hasattr(mod, name):
+        raise NotImplementedError(f"ember.{op}: not implemented for cuda tensors yet")
+    return mod
+
+
+def empty(shape: Sequence[int], dtype: D.dtype, dev: device) -> Tensor:
+    """An uninitialized contiguous tensor."""
+    shape = [int(s) for s in shape]
+    if dev.type == "cpu":
+        return Tensor(_C.TensorImpl.empty(shape, dtype.code))
+    return Tensor(kernels(dev, "empty").empty(shape, dtype.code, dev.index))
+
+
+def full_scalar(value: Any, dtype: D.dtype, dev: device) -> Tensor:
+    """A 0-d tensor holding one number."""
+    t = empty((), dtype, dev)
+    kernels(dev, "fill").fill(t._impl, float(value) if not isinstance(value, bool) else value)
+    return t
+
+
+def is_number(x: Any) -> bool:
+    return isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating))
+
+
+def check_tensor(x: Any, op: str, arg: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"ember.{op}: expected a Tensor for {arg}, got {type(x).__name__}")
+    return x
+
+
+def broadcast_shapes(*shapes: Sequence[int], op: str = "broadcast_shapes") -> tuple[int, ...]:
+    """numpy's broadcasting rule; ValueError naming the op and shapes if incompatible."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for s in shapes:
+        for i, d in enumerate(s):
+            j = ndim - len(s) + i
+            if out[j] == 1:
+                out[j] = d
+            elif d != 1 and d != out[j]:
+                raise ValueError(
+                    f"ember.{op}: shapes {' and '.join(str(tuple(x)) for x in shapes)} "
+                    "cannot be broadcast together"
+                )
+    return tuple(out)
+
+
+def norm_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
+    """None -> all dims; int or sequence -> sorted unique non-negative dims."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = sorted({norm_dim(d, ndim, op) for d in dims})
+    if len(out) != len(dims):
+        raise ValueError(f"ember.{op}: dim {dim} appears more than once")
+    return tuple(out)
+
+
+def prod(xs: Iterable[int]) -> int:
+    p = 1
+    for x in xs:
+        p *= int(x)
+    return p
+
+
+def compute_dtype(dt: D.dtype) -> D.dtype:
+    """Half-precision tensors are stored narrow but computed in float32."""
+    return D.float32 if dt in (D.float16, D.bfloat16) else dt
+
+
+def same_device(op: str, *tensors: Tensor) -> device:
+    dev = tensors[0].device
+    for t in tensors[1:]:
+        if t.device != dev:
+            raise ValueError(
+                f"ember.{op}: expected all tensors on the same device, got {dev} and {t.device}"
+            )
+    return dev

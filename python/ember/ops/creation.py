@@ -1,0 +1,200 @@
+"""Factories: tensor, from_numpy, empty/zeros/ones/full, arange, linspace, eye, *_like."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import _C
+from .. import _dtype as D
+from .._device import CPU, device, to_device
+from ..tensor import Tensor
+from ._util import empty as _empty
+from ._util import kernels
+from .convert import _copy_kernel
+
+
+def _dev(dev: Any) -> device:
+    return CPU if dev is None else to_device(dev)
+
+
+def _size(size: tuple, op: str) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = int(s.item())
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"ember.{op}: size must be a sequence of ints, got {size!r}")
+        if s < 0:
+            raise ValueError(f"ember.{op}: negative dimension {s} in size {tuple(size)}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _finish(t: Tensor, requires_grad: bool) -> Tensor:
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a numpy array (writes show up on both sides)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"ember.from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if not array.dtype.isnative:
+        raise TypeError("ember.from_numpy: non-native byte order is not supported")
+    D.from_numpy_dtype(array.dtype)  # clear error for unsupported dtypes
+    return Tensor(_C.TensorImpl.from_buffer(array))
+
+
+def _infer_numpy(data: Any) -> np.ndarray:
+    try:
+        arr = np.asarray(data)
+    except ValueError as e:
+        raise ValueError(f"ember.tensor: data is not rectangular ({e})") from None
+    if arr.dtype == object:
+        raise TypeError("ember.tensor: data must be numbers or (nested) sequences of numbers")
+    if not isinstance(data, np.ndarray) and arr.dtype == np.float64 and not isinstance(
+            data, np.floating):
+        arr = arr.astype(np.float32)  # Python floats become float32, as in PyTorch
+    return arr
+
+
+def tensor(data: Any, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (numbers, nested lists, numpy arrays or
+    tensors). Python floats give float32, ints int64, bools bool."""
+    dev = _dev(device)
+    if isinstance(data, Tensor):
+        src = data.detach()
+    else:
+        arr = _infer_numpy(data)
+        if arr.dtype.kind in "ui" and arr.dtype not in (np.int8, np.int32, np.int64):
+            arr = arr.astype(np.int64)  # uint8/int16/... widen to a supported type
+        elif arr.dtype.kind == "f" and arr.dtype not in (np.float16, np.float32, np.float64):
+            arr = arr.astype(np.float64)
+        src = from_numpy(np.ascontiguousarray(arr))
+    dt = D.to_dtype(dtype) if dtype is not None else src.dtype
+    out = _empty(src.shape, dt, dev)
+    _copy_kernel(src, out)
+    return _finish(out, requires_grad)
+
+
+as_tensor = tensor
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """An uninitialized tensor. Shape: ``size``."""
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    return _finish(_empty(_size(size, "empty"), dt, _dev(device)), requires_grad)
+
+
+def full(size: Sequence[int], fill_value: Any, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """A tensor filled with one value (dtype inferred from the value if not given).
+
+    Shape: ``size``.
+    """
+    dt = D.to_dtype(dtype) if dtype is not None else D.scalar_dtype(fill_value)
+    dev = _dev(device)
+    t = _empty(_size((size,) if isinstance(size, int) else tuple(size), "full"), dt, dev)
+    kernels(dev, "full").fill(t._impl, fill_value)
+    return _finish(t, requires_grad)
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros. Shape: ``size``."""
+    dt = dtype if dtype is not None else D.get_default_dtype()
+    return full(_size(size, "zeros"), 0, dt, device, requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """A tensor of ones. Shape: ``size``."""
+    dt = dtype if dtype is not None else D.get_default_dtype()
+    return full(_size(size, "ones"), 1, dt, device, requires_grad)
+
+
+def _like(x: Tensor, dtype: Any, device: Any) -> tuple:
+    return (x.shape, dtype if dtype is not None else x.dtype,
+            device if device is not None else x.device)
+
+
+def empty_like(x: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """Uninitialized, same shape (and by default dtype and device) as x."""
+    s, dt, dev = _like(x, dtype, device)
+    return empty(s, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def zeros_like(x: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """Zeros shaped like x."""
+    s, dt, dev = _like(x, dtype, device)
+    return full(s, 0, dt, dev, requires_grad)
+
+
+def ones_like(x: Tensor, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    """Ones shaped like x."""
+    s, dt, dev = _like(x, dtype, device)
+    return full(s, 1, dt, dev, requires_grad)
+
+
+def full_like(x: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    """``fill_value`` everywhere, shaped like x."""
+    s, dt, dev = _like(x, dtype, device)
+    return full(s, fill_value, dt, dev, requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
+           device: Any = None, requires_grad: bool = False) -> Tensor:
+    """Values from start (inclusive) to end (exclusive) by step; int64 when all
+    arguments are ints, else float32.
+
+    Shape: (ceil((end - start) / step),).
+    """
+    if end is None:
+        start, end = 0, start
+    for v in (start, end, step):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"ember.arange: bounds must be finite, got {v}")
+    if step == 0:
+        raise ValueError("ember.arange: step must be nonzero")
+    if (end - start) * step < 0:
+        n = 0
+    else:
+        n = math.ceil((end - start) / step)
+    all_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+    dt = D.to_dtype(dtype) if dtype is not None else (D.int64 if all_int else D.float32)
+    values = start + step * np.arange(n, dtype=np.int64 if all_int else np.float64)
+    return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from start to end inclusive. Shape: (steps,)."""
+    if steps < 0:
+        raise ValueError(f"ember.linspace: steps must be non-negative, got {steps}")
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    return tensor(np.linspace(start, end, steps), dtype=dt, device=device,
+                  requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    """Identity matrix (ones on the main diagonal). Shape: (n, m or n)."""
+    m = n if m is None else m
+    t = zeros(n, m, dtype=dtype, device=device)
+    k = min(n, m)
+    if k:
+        diag = Tensor(t._impl.as_strided([k], [m + 1], 0))
+        kernels(t.device, "eye").fill(diag._impl, 1)
+    return _finish(t, requires_grad)

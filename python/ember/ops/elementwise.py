@@ -1,0 +1,503 @@
+"""Elementwise math: unary functions, broadcasting binary ops, comparisons, where,
+and the in-place variants. Kernels: csrc/cpu/elementwise (and csrc/cuda)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from .. import _dtype as D
+from ..autograd.function import Context, Function
+from ..autograd.grad_mode import is_grad_enabled, no_grad
+from ..tensor import Tensor
+from ._util import broadcast_shapes, compute_dtype, empty, full_scalar, is_number, kernels
+from .convert import _copy_kernel, cast
+
+ARITH = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
+COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
+LOGICAL = ("logical_and", "logical_or", "logical_xor")
+# Unary ops that keep integer dtypes; the rest compute in floating point.
+INT_UNARY = ("neg", "abs", "relu", "clamp")
+FUSED_BACKWARD = ("tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "clamp")
+
+
+# ---- sum_to: the reverse of broadcasting ----------------------------------------------
+def sum_to(g: Tensor, shape: tuple) -> Tensor:
+    """Sum g over the dimensions that broadcasting added or expanded to reach g.shape."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    from .reduce import sum as _sum
+
+    lead = g.ndim - len(shape)
+    dims = list(range(lead)) + [
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+    ]
+    out = _sum(g, dims, keepdim=True) if dims else g
+    return out.reshape(shape)
+
+
+# ---- binary ---------------------------------------------------------------------------
+def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype]:
+    """Tensors for both operands, the compute dtype and the result dtype."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if not ta and not tb:
+        raise TypeError(f"ember.{op}: expected at least one Tensor operand")
+    for x in (a, b):
+        if not isinstance(x, Tensor) and not is_number(x):
+            raise TypeError(f"ember.{op}: unsupported operand type {type(x).__name__}")
+    if ta and tb and a.device != b.device:
+        # 0-d CPU tensors act as scalars on any device (as in PyTorch)
+        if b.ndim == 0 and not b.is_cuda:
+            b = b.item()
+            tb = False
+        elif a.ndim == 0 and not a.is_cuda:
+            a = a.item()
+            ta = False
+        else:
+            raise ValueError(
+                f"ember.{op}: expected all tensors on the same device, got {a.device} and "
+                f"{b.device}"
+            )
+
+    def key(x: Any, is_t: bool) -> tuple:
+        return (x.dtype, x.ndim == 0) if is_t else (D.scalar_dtype(x), True)
+
+    common = D.result_type(key(a, ta), key(b, tb))
+    if op in LOGICAL:
+        common = D.bool_
+    elif op == "div" and not common.is_floating_point:
+        common = D.get_default_dtype()
+    cdt = compute_dtype(common)
+    if op in ("add", "sub", "mul") and cdt is D.bool_:
+        raise TypeError(f"ember.{op}: not supported for bool tensors; use logical ops")
+    result = D.bool_ if op in COMPARE or op in LOGICAL else common
+    dev = a.device if ta else b.device
+    a = a if ta else full_scalar(a, cdt, dev)
+    b = b if tb else full_scalar(b, cdt, dev)
+    return a, b, cdt, result
+
+
+class Binary(Function):
+    """out = op(a, b) with broadcasting; see ARITH / COMPARE / LOGICAL for the ops."""
+
+    @staticmethod
+    def forward(ctx: Context, a: Tensor, b: Tensor, op: str, cdt: D.dtype, rdt: D.dtype):
+        shape = broadcast_shapes(a.shape, b.shape, op=op)
+        out_dt = D.bool_ if rdt is D.bool_ else cdt
+        out = empty(shape, out_dt, a.device)
+        kernels(a.device, op, "binary").binary(op, cast(a, cdt)._impl, cast(b, cdt)._impl,
+                                               out._impl)
+        out = cast(out, rdt)
+        ctx.op = op
+        ctx.shapes = (a.shape, b.shape)
+        need_a, need_b = (ctx.needs_input_grad + (False, False))[:2]
+        # Save only what the requested gradients read, so in-place updates of the
+        # other operand stay legal.
+        if op == "mul":
+            ctx.save_for_backward(b if need_a else None, a if need_b else None)
+        elif op == "div":
+            ctx.save_for_backward(b, out if need_b else None)
+        elif op in ("pow", "maximum", "minimum"):
+            ctx.save_for_backward(a, b, out if op == "pow" else None)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        op = ctx.op
+        need_a, need_b = ctx.needs_input_grad[:2]
+        ga = gb = None
+        if op == "add":
+            ga, gb = g, g
+        elif op == "sub":
+            ga, gb = g, (-g if need_b else None)
+        elif op == "mul":
+            b, a = ctx.saved_tensors
+            ga = g * b if need_a else None
+            gb = g * a if need_b else None
+        elif op == "div":
+            b, out = ctx.saved_tensors
+            ga = g / b if need_a else None
+            gb = -g * out / b if need_b else None
+        elif op == "pow":
+            a, b, out = ctx.saved_tensors
+            if need_a:
+                ga = g * b * a ** (b - 1)
+            if need_b:
+                gb = where(a == 0, 0.0, g * out * a.log())
+        elif op in ("maximum", "minimum"):
+            a, b, _ = ctx.saved_tensors
+            win = (a > b) if op == "maximum" else (a < b)
+            share = win.to(g.dtype) + (a == b).to(g.dtype) * 0.5
+            ga = g * share if need_a else None
+            gb = g * (1.0 - share) if need_b else None
+        else:
+            return None, None, None, None, None
+        sa, sb = ctx.shapes
+        return (None if ga is None else sum_to(ga, sa),
+                None if gb is None else sum_to(gb, sb), None, None, None)
+
+
+def _make_binary(op: str) -> Callable[[Any, Any], Tensor]:
+    def fn(input: Any, other: Any) -> Tensor:
+        a, b, cdt, rdt = _operands(op, input, other)
+        return Binary.apply(a, b, op, cdt, rdt)
+
+    fn.__name__ = op
+    fn.__doc__ = (
+        f"Elementwise ``{op}`` of two tensors (or a tensor and a number) with numpy "
+        "broadcasting and PyTorch type promotion.\n\nShape: broadcast(input.shape, other.shape)."
+    )
+    return fn
+
+
+add = _make_binary("add")
+sub = _make_binary("sub")
+mul = _make_binary("mul")
+div = _make_binary("div")
+pow = _make_binary("pow")  # noqa: A001 - torch's name
+maximum = _make_binary("maximum")
+minimum = _make_binary("minimum")
+eq = _make_binary("eq")
+ne = _make_binary("ne")
+lt = _make_binary("lt")
+le = _make_binary("le")
+gt = _make_binary("gt")
+ge = _make_binary("ge")
+logical_and = _make_binary("logical_and")
+logical_or = _make_binary("logical_or")
+logical_xor = _make_binary("logical_xor")
+subtract, multiply, divide, true_divide = sub, mul, div, div
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+
+def logical_not(x: Tensor) -> Tensor:
+    """Elementwise not (bool result). Shape: same as x."""
+    return eq(x.bool() if x.dtype is not D.bool_ else x, False)
+
+
+# ---- where ----------------------------------------------------------------------------
+class Where(Function):
+    @staticmethod
+    def forward(ctx: Context, cond: Tensor, a: Tensor, b: Tensor, dt: D.dtype) -> Tensor:
+        shape = broadcast_shapes(cond.shape, a.shape, b.shape, op="where")
+        out = empty(shape, dt, a.device)
+        kernels(a.device, "where", "where").where(cast(cond, D.bool_)._impl, cast(a, dt)._impl,
+                                                  cast(b, dt)._impl, out._impl)
+        ctx.save_for_backward(cond)
+        ctx.shapes = (a.shape, b.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        (cond,) = ctx.saved_tensors
+        zero = full_scalar(0, g.dtype, g.device)
+        ga = sum_to(where(cond, g, zero), ctx.shapes[0]) if ctx.needs_input_grad[1] else None
+        gb = sum_to(where(cond, zero, g), ctx.shapes[1]) if ctx.needs_input_grad[2] else None
+        return None, ga, gb, None
+
+
+def where(condition: Tensor, input: Any, other: Any) -> Tensor:
+    """Elementwise ``input if condition else other``.
+
+    Shape: broadcast(condition.shape, input.shape, other.shape).
+    """
+    if not isinstance(condition, Tensor):
+        raise TypeError(f"ember.where: condition must be a Tensor, got {type(condition).__name__}")
+    if condition.dtype is not D.bool_:
+        raise TypeError(f"ember.where: condition must be a bool tensor, got {condition.dtype}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = full_scalar(input, D.scalar_dtype(input), condition.device)
+    a, b, _, rdt = _operands("where", input, other)
+    if a.device != condition.device:
+        raise ValueError(f"ember.where: condition is on {condition.device}, values on {a.device}")
+    return Where.apply(condition, a, b, rdt)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value: Any) -> Tensor:
+    """x with ``value`` where mask is true. Shape: same as x (mask broadcasts)."""
+    if not isinstance(mask, Tensor) or mask.dtype is not D.bool_:
+        raise TypeError("ember.masked_fill: mask must be a bool tensor")
+    broadcast_shapes(x.shape, mask.shape, op="masked_fill")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(
+                f"ember.masked_fill: value must be a number or a 0-d tensor, got shape "
+                f"{value.shape}"
+            )
+    else:
+        value = full_scalar(value, x.dtype, x.device)
+    out = where(mask, value.to(x.dtype), x)
+    if tuple(out.shape) != tuple(x.shape):
+        raise ValueError(
+            f"ember.masked_fill: mask of shape {mask.shape} does not broadcast to {x.shape}"
+        )
+    return out
+
+
+# ---- unary ----------------------------------------------------------------------------
+class Unary(Function):
+    """out = op(x); subclasses per op name so grad_fn reads e.g. <ExpBackward>."""
+
+    op = ""
+
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, op: str, alpha: float, beta: float) -> Tensor:
+        keep_int = op in INT_UNARY and not x.dtype.is_floating_point
+        if x.dtype is D.bool_ and op != "relu":
+            raise TypeError(f"ember.{op}: not supported for bool tensors")
+        cdt = x.dtype if keep_int else compute_dtype(
+            x.dtype if x.dtype.is_floating_point else D.get_default_dtype())
+        rdt = x.dtype if x.dtype.is_floating_point or keep_int else cdt
+        xc = cast(x, cdt)
+        out = empty(x.shape, cdt, x.device)
+        kernels(x.device, op, "unary").unary(op, xc._impl, out._impl, alpha, beta)
+        ctx.op, ctx.alpha, ctx.beta = op, alpha, beta
+        ctx.save_for_backward(x, out)
+        return cast(out, rdt)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        x, y = ctx.saved_tensors
+        op = ctx.op
+        if op in FUSED_BACKWARD:
+            cdt = y.dtype
+            xc = cast(x, cdt).contiguous()
+            gc = cast(g, cdt).contiguous()
+            gx = empty(x.shape, cdt, x.device)
+            kernels(x.device, op, "unary_backward").unary_backward(
+                op, xc._impl, y._impl, gc._impl, gx._impl, ctx.alpha, ctx.beta)
+            return gx, None, None, None
+        if op == "neg":
+            gx = -g
+        elif op == "abs":
+            gx = g * (x > 0).to(g.dtype) - g * (x < 0).to(g.dtype)
+        elif op == "exp":
+            gx = g * y
+        elif op == "log":
+            gx = g / x
+        elif op == "sqrt":
+            gx = g / (y * 2.0)
+        elif op == "rsqrt":
+            gx = g * y * y * y * -0.5
+        elif op == "sin":
+            gx = g * x.cos()
+        elif op == "cos":
+            gx = -(g * x.sin())
+        else:
+            raise AssertionError(op)
+        return gx, None, None, None
+
+
+_UNARY_CLASSES: dict[str, type] = {}
+
+
+def _unary(x: Tensor, op: str, alpha: float = 0.0, beta: float = 0.0) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"ember.{op}: expected a Tensor, got {type(x).__name__}")
+    cls = _UNARY_CLASSES.get(op)
+    if cls is None:
+        name = "".join(p.capitalize() for p in op.split("_"))
+        cls = _UNARY_CLASSES[op] = type(name, (Unary,), {"op": op})
+    return cls.apply(x, op, alpha, beta)
+
+
+def _make_unary(op: str, doc: str) -> Callable[[Tensor], Tensor]:
+    def fn(input: Tensor) -> Tensor:
+        return _unary(input, op)
+
+    fn.__name__ = op
+    fn.__doc__ = f"{doc}\n\nShape: same as input."
+    return fn
+
+
+neg = _make_unary("neg", "Elementwise negation -x.")
+abs = _make_unary("abs", "Elementwise absolute value |x|.")  # noqa: A001
+exp = _make_unary("exp", "Elementwise e**x.")
+log = _make_unary("log", "Elementwise natural logarithm.")
+sqrt = _make_unary("sqrt", "Elementwise square root.")
+rsqrt = _make_unary("rsqrt", "Elementwise 1/sqrt(x).")
+sin = _make_unary("sin", "Elementwise sine.")
+cos = _make_unary("cos", "Elementwise cosine.")
+tanh = _make_unary("tanh", "Elementwise hyperbolic tangent.")
+sigmoid = _make_unary("sigmoid", "Elementwise logistic sigmoid 1/(1+exp(-x)).")
+relu = _make_unary("relu", "Elementwise max(x, 0).")
+silu = _make_unary("silu", "Elementwise x*sigmoid(x) (swish).")
+negative = neg
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """GELU: x*Phi(x) (``approximate='none'``, erf form) or its tanh approximation
+    (``approximate='tanh'``).
+
+    Shape: same as input.
+    """
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"ember.gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _unary(input, "gelu" if approximate == "none" else "gelu_tanh")
+
+
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Clamp every element into [min, max] (either bound may be None or a tensor).
+
+    Shape: same as input.
+    """
+    if min is None and max is None:
+        raise ValueError("ember.clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input
+        if min is not None:
+            out = maximum(out, min)
+        if max is not None:
+            out = minimum(out, max)
+        return out
+    lo = -math.inf if min is None else float(min)
+    hi = math.inf if max is None else float(max)
+    return _unary(input, "clamp", lo, hi)
+
+
+clip = clamp
+
+
+def square(x: Tensor) -> Tensor:
+    """x * x. Shape: same as x."""
+    return mul(x, x)
+
+
+def reciprocal(x: Tensor) -> Tensor:
+    """1 / x. Shape: same as x."""
+    return div(1.0, x)
+
+
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 per element (same dtype). Shape: same as x."""
+    return ((x > 0).to(x.dtype) - (x < 0).to(x.dtype)).detach()
+
+
+def isnan(x: Tensor) -> Tensor:
+    """True where x is NaN. Shape: same as x."""
+    return ne(x, x)
+
+
+def isinf(x: Tensor) -> Tensor:
+    """True where x is +-inf. Shape: same as x."""
+    return eq(abs(x.detach()), math.inf) if x.dtype.is_floating_point else ne(x, x)
+
+
+def isfinite(x: Tensor) -> Tensor:
+    """True where x is neither NaN nor infinite. Shape: same as x."""
+    if not x.dtype.is_floating_point:
+        return eq(x, x)
+    return lt(abs(x.detach()), math.inf)
+
+
+# ---- in place ---------------------------------------------------------------------------
+def apply_inplace(x: Tensor, op: str, compute: Callable[[], Tensor], others: tuple = (),
+                  fast: Callable[[], bool] | None = None) -> Tensor:
+    """Run an in-place op on x: ``compute()`` gives the out-of-place result, which is
+    written into x's memory. ``fast()`` may do the whole update in place itself (it
+    returns False when it can't). With autograd on, x's history is rebased onto the
+    result, PyTorch-style."""
+    grad_on = is_grad_enabled()
+    graph = grad_on and (x.requires_grad or any(
+        isinstance(o, Tensor) and o.requires_grad for o in others))
+    if grad_on and x.requires_grad and x.is_leaf:
+        raise RuntimeError(
+            f"ember.{op}: a leaf tensor that requires grad is being used in an in-place "
+            "operation; wrap it in `with ember.no_grad():`"
+        )
+    if graph and x._base is not None:
+        raise RuntimeError(
+            f"ember.{op}: in-place operations on a view of a tensor that is part of an "
+            "autograd graph are not supported; use the out-of-place form"
+        )
+    if not graph and fast is not None:
+        with no_grad():
+            if fast():
+                x._bump_version()
+                return x
+    if graph:
+        result = compute()
+    else:
+        with no_grad():
+            result = compute()
+    if tuple(result.shape) != tuple(x.shape):
+        raise ValueError(
+            f"ember.{op}: the result of shape {tuple(result.shape)} can't be written into a "
+            f"tensor of shape {tuple(x.shape)}"
+        )
+    if result.dtype.category > x.dtype.category:
+        raise TypeError(
+            f"ember.{op}: result type {result.dtype.name} can't be cast to the in-place "
+            f"output type {x.dtype.name}"
+        )
+    _copy_kernel(result, x)
+    x._bump_version()
+    if graph and result.requires_grad:
+        x.grad_fn = result.grad_fn
+        x._output_nr = result._output_nr
+        x._requires_grad = True
+    return x
+
+
+def _inplace_binary(op: str) -> Callable[[Tensor, Any], Tensor]:
+    fn = globals()[op]
+
+    def inplace(self: Tensor, other: Any) -> Tensor:
+        def fast() -> bool:
+            if isinstance(other, Tensor) and (other.device != self.device or
+                                              other.dtype is not self.dtype):
+                return False
+            if not isinstance(other, Tensor) and not is_number(other):
+                return False
+            if self.dtype not in (D.float32, D.float64) or (
+                isinstance(other, Tensor) and broadcast_shapes(
+                    self.shape, other.shape, op=op) != tuple(self.shape)):
+                return False
+            b = other if isinstance(other, Tensor) else full_scalar(other, self.dtype,
+                                                                    self.device)
+            kernels(self.device, op).binary(op, self._impl, b._impl, self._impl)
+            return True
+
+        return apply_inplace(self, op + "_", lambda: fn(self, other), (other,), fast)
+
+    inplace.__name__ = op + "_"
+    inplace.__doc__ = f"In-place {op}: self = {op}(self, other); returns self."
+    return inplace
+
+
+add_ = _inplace_binary("add")
+sub_ = _inplace_binary("sub")
+mul_ = _inplace_binary("mul")
+div_ = _inplace_binary("div")
+pow_ = _inplace_binary("pow")
+
+
+def _inplace_unary(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    def inplace(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return apply_inplace(self, name + "_", lambda: fn(self, *args, **kwargs))
+
+    inplace.__name__ = name + "_"
+    inplace.__doc__ = f"In-place {name}; returns self."
+    return inplace
+
+
+def fill_(x: Tensor, value: Any) -> Tensor:
+    """Set every element to value; returns x."""
+    def fast() -> bool:
+        kernels(x.device, "fill").fill(x._impl, value.item() if isinstance(value, Tensor)
+                                       else value)
+        return True
+
+    def compute() -> Tensor:
+        v = value if isinstance(value, Tensor) else full_scalar(value, x.dtype, x.device)
+        from .shape import expand
+
+        return expand(v.to(x.dtype), x.shape)
+
+    return apply_inplace(x, "fill_", compute, (value,), fast)
+
+
+def zero_(x: Tensor) -> Tensor:
+    """Set every element to 0; returns x."""
+    return fill_(x, 0)

@@ -1,0 +1,581 @@
+"""Views and shape ops: reshape/view, permute/transpose, expand, squeeze/unsqueeze,
+indexing (basic slicing makes views; integer and bool tensors gather), cat/stack/split."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import _dtype as D
+from ..autograd.function import Context, Function
+from ..autograd.grad_mode import is_grad_enabled
+from ..tensor import Tensor
+from ._util import check_tensor, empty, norm_dim, prod
+from .convert import _copy_kernel
+
+
+def _as_view(x: Tensor, shape: Sequence[int], strides: Sequence[int], offset: int) -> Tensor:
+    return Tensor(x._impl.as_strided(list(shape), list(strides), int(offset)), _base=x)
+
+
+def _shape_arg(shape: tuple) -> tuple:
+    """Accept f(2, 3) and f((2, 3)) alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"ember: shape entries must be ints, got {s!r}")
+    return tuple(int(s) for s in shape)
+
+
+# ---- reshape / view ---------------------------------------------------------------------
+def _infer_shape(shape: tuple, numel: int, op: str) -> tuple:
+    if sum(1 for s in shape if s == -1) > 1:
+        raise ValueError(f"ember.{op}: only one dimension can be -1, got {shape}")
+    if any(s < -1 for s in shape):
+        raise ValueError(f"ember.{op}: invalid shape {shape}")
+    known = prod(s for s in shape if s != -1)
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise ValueError(f"ember.{op}: shape {shape} is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    if prod(shape) != numel:
+        raise ValueError(f"ember.{op}: shape {shape} is invalid for input of size {numel}")
+    return shape
+
+
+def _view_strides(old_shape: tuple, old_strides: tuple, new_shape: tuple) -> list | None:
+    """Strides that view old memory with new_shape, or None if a copy is needed
+    (PyTorch's computeStride)."""
+    if prod(old_shape) == 0 or not old_shape:
+        return _contiguous_strides(new_shape)
+    new_strides = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk_base = old_strides[-1]
+    tensor_numel = view_numel = 1
+    for td in range(len(old_shape) - 1, -1, -1):
+        tensor_numel *= old_shape[td]
+        if td == 0 or (old_shape[td - 1] != 1 and old_strides[td - 1] != tensor_numel * chunk_base):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * chunk_base
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if td > 0:
+                chunk_base = old_strides[td - 1]
+                tensor_numel = view_numel = 1
+    return new_strides if view_d == -1 else None
+
+
+def _contiguous_strides(shape: Sequence[int]) -> list:
+    strides, s = [0] * len(shape), 1
+    for i in range(len(shape) - 1, -1, -1):
+        strides[i] = s
+        s *= max(shape[i], 1)
+    return strides
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, shape: tuple, must_view: bool) -> Tensor:
+        ctx.in_shape = x.shape
+        strides = _view_strides(x.shape, x.stride(), shape)
+        if strides is None:
+            if must_view:
+                raise ValueError(
+                    f"ember.view: shape {shape} is not compatible with the input's size and "
+                    f"strides {x.stride()}; use .reshape(...)"
+                )
+            from .convert import _fresh_copy
+
+            return Tensor(_fresh_copy(x)._impl.as_strided(list(shape), _contiguous_strides(shape),
+                                                          0))
+        return _as_view(x, shape, strides, x.storage_offset())
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        return reshape(g, ctx.in_shape), None, None
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """Same data in another shape: a view when the strides allow, else a copy.
+
+    Shape: ``shape`` with one -1 inferred.
+    """
+    shape = _infer_shape(_shape_arg(shape), x.numel(), "reshape")
+    if shape == tuple(x.shape):
+        return Reshape.apply(x, shape, True)
+    return Reshape.apply(x, shape, False)
+
+
+def view(x: Tensor, *shape: Any) -> Tensor:
+    """Like reshape, but always a view (ValueError if the strides don't allow one)."""
+    if len(shape) == 1 and isinstance(shape[0], (D.dtype, str)):
+        raise TypeError("ember.view: reinterpreting dtypes is not supported; use .to(dtype)")
+    return Reshape.apply(x, _infer_shape(_shape_arg(shape), x.numel(), "view"), True)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims start_dim..end_dim into one. Shape: (..., prod(merged), ...)."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s, e = norm_dim(start_dim, x.ndim, "flatten"), norm_dim(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ValueError("ember.flatten: start_dim cannot come after end_dim")
+    return reshape(x, *x.shape[:s], prod(x.shape[s:e + 1]), *x.shape[e + 1:])
+
+
+def squeeze(x: Tensor, dim: Any = None) -> Tensor:
+    """Drop dimensions of size 1 (all of them, or the given ones)."""
+    if dim is None:
+        dims = [i for i, s in enumerate(x.shape) if s == 1]
+    else:
+        dims = [norm_dim(d, x.ndim, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)]
+    shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
+    return Reshape.apply(x, shape, True)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """Insert a dimension of size 1 at ``dim`` (-ndim-1 <= dim <= ndim)."""
+    d = norm_dim(dim, x.ndim + 1, "unsqueeze")
+    return Reshape.apply(x, tuple(x.shape[:d]) + (1,) + tuple(x.shape[d:]), True)
+
+
+# ---- permute / transpose ------------------------------------------------------------------
+class Permute(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, dims: tuple) -> Tensor:
+        ctx.dims = dims
+        return _as_view(x, [x.shape[d] for d in dims], [x.stride()[d] for d in dims],
+                        x.storage_offset())
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        inverse = [0] * len(ctx.dims)
+        for i, d in enumerate(ctx.dims):
+            inverse[d] = i
+        return Permute.apply(g, tuple(inverse)), None
+
+
+def permute(x: Tensor, *dims: Any) -> Tensor:
+    """Reorder dimensions (a view). Shape: (x.shape[dims[0]], x.shape[dims[1]], ...)."""
+    dims = _shape_arg(dims)
+    nd = tuple(norm_dim(d, x.ndim, "permute") for d in dims)
+    if sorted(nd) != list(range(x.ndim)):
+        raise ValueError(f"ember.permute: dims {dims} are not a permutation of {x.ndim} dims")
+    return Permute.apply(x, nd)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two dimensions (a view)."""
+    if x.ndim == 0:
+        return x
+    d = list(range(x.ndim))
+    a, b = norm_dim(dim0, x.ndim, "transpose"), norm_dim(dim1, x.ndim, "transpose")
+    d[a], d[b] = d[b], d[a]
+    return Permute.apply(x, tuple(d))
+
+
+def t(x: Tensor) -> Tensor:
+    """Transpose of a tensor of at most 2 dimensions."""
+    if x.ndim > 2:
+        raise ValueError(f"ember.t: expects a tensor with <= 2 dimensions, got {x.ndim}")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def movedim(x: Tensor, source: int, destination: int) -> Tensor:
+    """Move one dimension to another position (a view)."""
+    s, dst = norm_dim(source, x.ndim, "movedim"), norm_dim(destination, x.ndim, "movedim")
+    order = [d for d in range(x.ndim) if d != s]
+    order.insert(dst, s)
+    return Permute.apply(x, tuple(order))
+
+
+# ---- expand -----------------------------------------------------------------------------
+class Expand(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, shape: tuple) -> Tensor:
+        ctx.in_shape = x.shape
+        lead = len(shape) - x.ndim
+        strides = [0] * lead
+        for i, (s, st) in enumerate(zip(x.shape, x.stride())):
+            strides.append(st if s == shape[lead + i] and s != 1 else 0)
+        return _as_view(x, shape, strides, x.storage_offset())
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        from .elementwise import sum_to
+
+        return sum_to(g, ctx.in_shape), None
+
+
+def expand(x: Tensor, *shape: Any) -> Tensor:
+    """Broadcast x to a larger shape without copying (-1 keeps a dimension).
+
+    Shape: ``shape``.
+    """
+    shape = _shape_arg(shape)
+    if len(shape) < x.ndim:
+        raise ValueError(f"ember.expand: cannot expand shape {x.shape} to {shape}")
+    lead = len(shape) - x.ndim
+    out = []
+    for i, s in enumerate(shape):
+        if i < lead:
+            if s < 0:
+                raise ValueError(f"ember.expand: invalid size {s} for a new leading dimension")
+            out.append(s)
+            continue
+        cur = x.shape[i - lead]
+        if s == -1 or s == cur:
+            out.append(cur)
+        elif cur == 1 and s >= 0:
+            out.append(s)
+        else:
+            raise ValueError(f"ember.expand: cannot expand shape {x.shape} to {shape}")
+    out = tuple(out)
+    return x if out == tuple(x.shape) else Expand.apply(x, out)
+
+
+def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
+    """numpy's broadcast_to (a view). Shape: ``shape``."""
+    return expand(x, tuple(shape))
+
+
+# ---- indexing ---------------------------------------------------------------------------
+def _is_int(k: Any) -> bool:
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+
+def _split_key(x: Tensor, key: Any) -> tuple[list, list]:
+    """Return (basic key with advanced entries replaced by full slices, advanced list of
+    (output position, index)). Expands Ellipsis; checks the number of indexed dims."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    key = list(key)
+    for i, k in enumerate(key):
+        if isinstance(k, (list, np.ndarray)):
+            from .creation import tensor
+
+            key[i] = tensor(k)
+        elif isinstance(k, Tensor) and k.ndim == 0 and not k.dtype.is_floating_point and \
+                k.dtype is not D.bool_:
+            key[i] = int(k.item())
+
+    def consumed(k: Any) -> int:
+        if k is None or k is Ellipsis:
+            return 0
+        if isinstance(k, Tensor) and k.dtype is D.bool_:
+            return k.ndim
+        return 1
+
+    if sum(1 for k in key if k is Ellipsis) > 1:
+        raise IndexError("ember: an index can only have a single ellipsis ('...')")
+    used = sum(consumed(k) for k in key)
+    if used > x.ndim:
+        raise IndexError(f"ember: too many indices for a tensor of dimension {x.ndim}")
+    if Ellipsis in [k for k in key if not isinstance(k, Tensor)]:
+        i = next(j for j, k in enumerate(key) if k is Ellipsis and not isinstance(k, Tensor))
+        key[i:i + 1] = [slice(None)] * (x.ndim - used)
+    basic, advanced, out_pos = [], [], 0
+    for k in key:
+        if isinstance(k, Tensor):
+            if k.dtype.is_floating_point:
+                raise IndexError("ember: tensors used as indices must be integer or bool")
+            advanced.append((out_pos, k))
+            n = consumed(k)
+            basic.extend([slice(None)] * n)
+            out_pos += n
+        elif k is None or isinstance(k, slice):
+            basic.append(k)
+            out_pos += 1
+        elif _is_int(k):
+            basic.append(int(k))
+        else:
+            raise IndexError(f"ember: unsupported index {k!r}")
+    return basic, advanced
+
+
+def _basic_view(x: Tensor, basic: list) -> Tensor:
+    shape, strides = [], []
+    offset, d = x.storage_offset(), 0
+    for k in basic:
+        if k is None:
+            shape.append(1)
+            strides.append(0)
+        elif isinstance(k, slice):
+            size = x.shape[d]
+            start, stop, step = k.indices(size)
+            if step <= 0:
+                raise ValueError("ember: slice step must be positive")
+            n = max(0, (stop - start + step - 1) // step)
+            if n:
+                offset += start * x.stride()[d]
+            shape.append(n)
+            strides.append(x.stride()[d] * step)
+            d += 1
+        else:
+            size = x.shape[d]
+            if not -size <= k < size:
+                raise IndexError(f"ember: index {k} is out of bounds for dimension {d} with "
+                                 f"size {size}")
+            offset += (k % size) * x.stride()[d]
+            d += 1
+    shape += list(x.shape[d:])
+    strides += list(x.stride()[d:])
+    return _as_view(x, shape, strides, offset)
+
+
+class BasicIndex(Function):
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, basic: list) -> Tensor:
+        ctx.in_shape, ctx.basic = x.shape, basic
+        return _basic_view(x, basic)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        from .creation import zeros
+
+        z = zeros(ctx.in_shape, dtype=g.dtype, device=g.device)
+        _copy_kernel(g, _basic_view(z, ctx.basic))
+        return z, None
+
+
+def _advanced(v: Tensor, pos: int, idx: Tensor) -> Tensor:
+    from .index import index_select
+
+    if idx.dtype is D.bool_:
+        region = tuple(v.shape[pos:pos + idx.ndim])
+        if tuple(idx.shape) != region:
+            raise IndexError(
+                f"ember: the bool mask of shape {tuple(idx.shape)} does not match the indexed "
+                f"dimensions {region}"
+            )
+        flat = reshape(v, *v.shape[:pos], -1 if prod(region) else 0, *v.shape[pos + idx.ndim:])
+        from .creation import tensor
+
+        where_true = tensor(np.flatnonzero(np.asarray(idx.detach().cpu())), device=v.device)
+        return index_select(flat, pos, where_true)
+    size = v.shape[pos]
+    flat_idx = reshape(idx, -1).long()
+    if flat_idx.numel():
+        lo, hi = int(flat_idx.min().item()), int(flat_idx.max().item())
+        if lo < -size or hi >= size:
+            bad = lo if lo < -size else hi
+            raise IndexError(f"ember: index {bad} is out of bounds for dimension {pos} with "
+                             f"size {size}")
+        if lo < 0:
+            from .elementwise import where
+
+            flat_idx = where(flat_idx < 0, flat_idx + size, flat_idx)
+    out = index_select(v, pos, flat_idx)
+    return reshape(out, *v.shape[:pos], *idx.shape, *v.shape[pos + 1:])
+
+
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """``x[key]``: ints, slices (positive step), None, ..., one integer tensor/list, or a
+    bool mask. Basic indexing returns a view; tensor indices return a copy."""
+    basic, advanced = _split_key(x, key)
+    if len(advanced) > 1:
+        raise IndexError("ember: indexing with more than one index tensor is not supported")
+    out = BasicIndex.apply(x, basic)
+    if advanced:
+        pos, idx = advanced[0]
+        out = _advanced(out, pos, idx)
+    return out
+
+
+class SetItem(Function):
+    """out = x with out[key] = value; the autograd form of ``x[key] = value``."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, value: Tensor, key: Any) -> Tensor:
+        from .convert import _fresh_copy
+
+        out = _fresh_copy(x)
+        _write(out, key, value)
+        ctx.key, ctx.value_shape = key, value.shape
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        from .elementwise import sum_to
+
+        gx = None
+        if ctx.needs_input_grad[0]:
+            from .convert import _fresh_copy
+
+            gx = _fresh_copy(g)
+            _write(gx, ctx.key, 0.0)
+        gv = None
+        if ctx.needs_input_grad[1]:
+            gv = sum_to(getitem(g, ctx.key), ctx.value_shape)
+        return gx, gv, None
+
+
+def _write(x: Tensor, key: Any, value: Any) -> None:
+    """x[key] = value without autograd."""
+    from ._util import full_scalar
+
+    if not isinstance(value, Tensor):
+        value = full_scalar(value, x.dtype, x.device)
+    basic, advanced = _split_key(x, key)
+    if not advanced:
+        target = _basic_view(x, basic)
+        _copy_kernel(expand(value.to(x.device), target.shape), target)
+        return
+    if x.is_cuda:
+        raise NotImplementedError("ember: assignment through index tensors on cuda is not "
+                                  "supported yet")
+    np_key = tuple(np.asarray(k.cpu()) if isinstance(k, Tensor) else k for k in
+                   (key if isinstance(key, tuple) else (key,)))
+    arr = np.asarray(x._impl)
+    val = value.detach().cpu()
+    arr[np_key] = np.asarray(val.float() if val.dtype is D.bfloat16 else val)
+
+
+def setitem(x: Tensor, key: Any, value: Any) -> None:
+    """``x[key] = value`` (value broadcasts)."""
+    from .elementwise import apply_inplace
+
+    def fast() -> bool:
+        _write(x, key, value)
+        return True
+
+    def compute() -> Tensor:
+        from ._util import full_scalar
+
+        v = value if isinstance(value, Tensor) else full_scalar(value, x.dtype, x.device)
+        return SetItem.apply(x, v, key)
+
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        apply_inplace(x, "__setitem__", compute, (value,))
+    else:
+        apply_inplace(x, "__setitem__", compute, (value,), fast)
+
+
+# ---- cat / stack / split ------------------------------------------------------------------
+class Cat(Function):
+    @staticmethod
+    def forward(ctx: Context, dim: int, dtype: D.dtype, *xs: Tensor) -> Tensor:
+        shape = list(xs[0].shape)
+        shape[dim] = sum(x.shape[dim] for x in xs)
+        out = empty(shape, dtype, xs[0].device)
+        start = 0
+        ctx.sizes, ctx.dim = [x.shape[dim] for x in xs], dim
+        for x in xs:
+            n = x.shape[dim]
+            key = [slice(None)] * dim + [slice(start, start + n)]
+            _copy_kernel(x, _basic_view(out, key))
+            start += n
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        grads, start = [], 0
+        for n in ctx.sizes:
+            grads.append(narrow(g, ctx.dim, start, n))
+            start += n
+        return (None, None, *grads)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join tensors along an existing dimension.
+
+    Shape: like the inputs, with shape[dim] = the sum of theirs.
+    """
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("ember.cat: expected a non-empty list of tensors")
+    for i, x in enumerate(tensors):
+        check_tensor(x, "cat", f"tensors[{i}]")
+    ref = tensors[0]
+    if ref.ndim == 0:
+        raise ValueError("ember.cat: zero-dimensional tensors cannot be concatenated")
+    d = norm_dim(dim, ref.ndim, "cat")
+    for x in tensors[1:]:
+        if x.ndim != ref.ndim or any(
+            a != b for i, (a, b) in enumerate(zip(x.shape, ref.shape)) if i != d
+        ):
+            raise ValueError(
+                f"ember.cat: shapes {tuple(ref.shape)} and {tuple(x.shape)} differ outside "
+                f"dimension {d}"
+            )
+        if x.device != ref.device:
+            raise ValueError(f"ember.cat: tensors on {ref.device} and {x.device}")
+    dtype = D.result_type(*[(x.dtype, False) for x in tensors])
+    return Cat.apply(d, dtype, *tensors)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new dimension.
+
+    Shape: the common shape with a new dimension of len(tensors) at ``dim``.
+    """
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("ember.stack: expected a non-empty list of tensors")
+    for i, x in enumerate(tensors):
+        check_tensor(x, "stack", f"tensors[{i}]")
+        if tuple(x.shape) != tuple(tensors[0].shape):
+            raise ValueError(
+                f"ember.stack: all tensors must have the same shape, got "
+                f"{tuple(tensors[0].shape)} and {tuple(x.shape)}"
+            )
+    d = norm_dim(dim, tensors[0].ndim + 1, "stack")
+    return cat([unsqueeze(x, d) for x in tensors], d)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """The view x[..., start:start+length, ...] along ``dim``."""
+    d = norm_dim(dim, x.ndim, "narrow")
+    if start < 0:
+        start += x.shape[d]
+    if start < 0 or length < 0 or start + length > x.shape[d]:
+        raise IndexError(
+            f"ember.narrow: range [{start}, {start + length}) is out of bounds for dimension "
+            f"{d} of size {x.shape[d]}"
+        )
+    return BasicIndex.apply(x, [slice(None)] * d + [slice(start, start + length)])
+
+
+def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Views of consecutive pieces along ``dim``: equal pieces of a given size (the last
+    may be smaller) or a list of sizes that add up to x.shape[dim]."""
+    d = norm_dim(dim, x.ndim, "split")
+    size = x.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step <= 0:
+            raise ValueError(f"ember.split: split size must be positive, got {step}")
+        sizes = [min(step, size - s) for s in range(0, size, step)] or [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != size or any(s < 0 for s in sizes):
+            raise ValueError(
+                f"ember.split: sections {sizes} do not add up to dimension {d} of size {size}"
+            )
+    out, start = [], 0
+    for n in sizes:
+        out.append(narrow(x, d, start, n))
+        start += n
+    return tuple(out)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into ``chunks`` nearly equal views (the last may be smaller, as in PyTorch)."""
+    if chunks <= 0:
+        raise ValueError(f"ember.chunk: chunks must be positive, got {chunks}")
+    d = norm_dim(dim, x.ndim, "chunk")
+    step = max(1, -(-x.shape[d] // chunks))
+    return split(x, step, d)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """Views of every slice along ``dim`` with that dimension removed."""
+    d = norm_dim(dim, x.ndim, "unbind")
+    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))

@@ -1,0 +1,161 @@
+"""Random numbers: one global Philox generator (csrc/cpu/random/philox.cpp).
+
+Each draw uses counters [offset, offset + n) under the seed, then advances offset, so a
+sequence of calls after ``manual_seed(s)`` always gives the same numbers, for any
+thread count.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _dtype as D
+from ._device import CPU, to_device
+from .ops._util import empty
+from .ops.creation import _finish, _size
+from .tensor import Tensor
+
+_DEFAULT_SEED = 67280421310721  # PyTorch's default, so runs are reproducible by default
+
+
+class Generator:
+    """Seed + counter state for the Philox stream."""
+
+    def __init__(self, seed: int = _DEFAULT_SEED):
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed: int) -> Generator:
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"ember.manual_seed: seed must be an int, got {seed!r}")
+        seed = int(seed)
+        if not -(2**63) <= seed < 2**64:
+            raise ValueError(f"ember.manual_seed: seed {seed} does not fit in 64 bits")
+        self._seed = seed % 2**64
+        self._offset = 0
+        return self
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> tuple[int, int]:
+        return (self._seed, self._offset)
+
+    def set_state(self, state: tuple[int, int]) -> None:
+        self._seed, self._offset = int(state[0]), int(state[1])
+
+    def _take(self, n: int) -> tuple[int, int]:
+        offset = self._offset
+        self._offset = (self._offset + n) % 2**64
+        return self._seed, offset
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the global generator: every random op afterwards is reproducible."""
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    """Seed the global generator from the OS and return the seed."""
+    s = int.from_bytes(np.random.SeedSequence().entropy.to_bytes(16, "little")[:8], "little")
+    default_generator.manual_seed(s)
+    return s
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> tuple[int, int]:
+    return default_generator.get_state()
+
+
+def set_rng_state(state: tuple[int, int]) -> None:
+    default_generator.set_state(state)
+
+
+def _fill(kind: str, size: tuple, low: float, high: float, dtype: D.dtype, device: Any,
+          generator: Generator | None, op: str) -> Tensor:
+    dev = CPU if device is None else to_device(device)
+    shape = _size(size, op)
+    gen = generator or default_generator
+    # Draw on the CPU (bitwise the same everywhere), then move.
+    t = empty(shape, dtype, CPU)
+    s, off = gen._take(t.numel())
+    from . import _C
+
+    _C.random_fill(t._impl, kind, low, high, s, off)
+    return t if dev.type == "cpu" else t.to(dev)
+
+
+def _float_dtype(dtype: Any, op: str) -> D.dtype:
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    if not dt.is_floating_point:
+        raise TypeError(f"ember.{op}: needs a floating dtype, got {dt}")
+    return dt
+
+
+def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+         generator: Generator | None = None) -> Tensor:
+    """Uniform samples from [0, 1). Shape: ``size``."""
+    t = _fill("uniform", size, 0.0, 1.0, _float_dtype(dtype, "rand"), device, generator, "rand")
+    return _finish(t, requires_grad)
+
+
+def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+          generator: Generator | None = None) -> Tensor:
+    """Standard normal samples. Shape: ``size``."""
+    t = _fill("normal", size, 0.0, 1.0, _float_dtype(dtype, "randn"), device, generator, "randn")
+    return _finish(t, requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = None, *, dtype: Any = None,
+            device: Any = None, generator: Generator | None = None) -> Tensor:
+    """Integers uniformly from [low, high) (``randint(high, size)`` starts at 0).
+
+    Shape: ``size``.
+    """
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("ember.randint: size is required, e.g. randint(0, 10, (3,))")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    for v in (low, high):
+        if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+            raise ValueError(f"ember.randint: bounds must be finite, got {v}")
+    if high <= low:
+        raise ValueError(f"ember.randint: empty range [{low}, {high})")
+    dt = D.to_dtype(dtype) if dtype is not None else D.int64
+    return _fill("integer", (tuple(size),), float(int(low)), float(int(high)), dt, device,
+                 generator, "randint")
+
+
+def rand_like(x: Tensor, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """Uniform [0, 1) samples shaped like x."""
+    return rand(x.shape, dtype=dtype or x.dtype, device=device or x.device)
+
+
+def randn_like(x: Tensor, *, dtype: Any = None, device: Any = None) -> Tensor:
+    """Standard normal samples shaped like x."""
+    return randn(x.shape, dtype=dtype or x.dtype, device=device or x.device)
+
+
+def randint_like(x: Tensor, low: int, high: int | None = None, *, dtype: Any = None) -> Tensor:
+    """Integers from [low, high) shaped like x."""
+    return randint(low, high, x.shape, dtype=dtype or x.dtype, device=x.device)
+
+
+def randperm(n: int, *, dtype: Any = None, device: Any = None,
+             generator: Generator | None = None) -> Tensor:
+    """A random permutation of 0..n-1 (argsort of uniform keys). Shape: (n,)."""
+    keys = rand(n, dtype=D.float64, generator=generator)
+    from .ops.creation import tensor
+
+    return tensor(np.argsort(keys.numpy(), kind="stable"), dtype=dtype or D.int64,
+                  device=device)

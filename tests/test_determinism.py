@@ -1,0 +1,45 @@
+"""CPU results are bitwise identical for 1 and 2 threads (fixed-size work chunks)."""
+
+import numpy as np
+
+import ember
+
+
+def _workload(x: ember.Tensor, w: ember.Tensor) -> list:
+    y = (x @ w).tanh()
+    s = ember.softmax(y * 3, dim=-1)
+    return [
+        x.sum(), x.sum(0), x.mean(1), x.var(), y.logsumexp(-1), s, s.amax(0),
+        ember.gelu(x).sum(1), (x * 1.0001 + 0.5).exp().sum(),
+    ]
+
+
+def test_one_vs_two_threads_bitwise_equal():
+    ember.manual_seed(7)
+    x = ember.randn(3001, 257)
+    w = ember.randn(257, 129)
+    big = ember.randn(3_000_017)
+    n = ember.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            r = _workload(x, w) + [big.sum(), big.amax()]
+            results.append([t.numpy().copy() for t in r])
+        for a, b in zip(*results):
+            assert a.tobytes() == b.tobytes()
+    finally:
+        ember.set_num_threads(n)
+
+
+def test_random_draws_independent_of_thread_count():
+    n = ember.get_num_threads()
+    try:
+        out = []
+        for threads in (1, 2):
+            ember.set_num_threads(threads)
+            ember.manual_seed(3)
+            out.append(ember.randn(100_003).numpy().copy())
+        np.testing.assert_array_equal(*out)
+    finally:
+        ember.set_num_threads(n)
