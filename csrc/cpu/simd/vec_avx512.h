@@ -3,12 +3,13 @@
 // Include only from *_avx512.cpp files: everything here lives in ember::avx512
 // and is `static inline`, so nothing is shared with the other ISA objects.
 #pragma once
-// GCC 12 warns -Wuninitialized inside its own AVX-512 intrinsics (the
+// GCC 12 warns -W(maybe-)uninitialized inside its own AVX-512 intrinsics (the
 // self-initialized _mm512_undefined_* idiom, GCC bug 105593); silence it for
 // the intrinsics header only. Include this header before anything that may
 // pull in <immintrin.h>.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
