@@ -1,0 +1,115 @@
+// AVX2 + FMA float32 vectors (8 lanes) for kernels written once against the
+// Vec API (see vec_generic.h for the reference semantics of every function).
+// Include only from *_avx2.cpp files: everything here lives in ember::avx2 and
+// is `static inline`, so nothing is shared with the other ISA objects.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace ember::avx2 {
+
+constexpr int kW = 8;
+
+struct VecF {
+  __m256 v;
+};
+struct MaskF {
+  __m256 m;  // all-ones / all-zeros lanes
+};
+
+static inline __m256i lane_mask(int n) {
+  // Lane i is active when i < n.
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline VecF vload(const float* p) { return {_mm256_loadu_ps(p)}; }
+static inline void vstore(float* p, VecF a) { _mm256_storeu_ps(p, a.v); }
+static inline VecF vset1(float x) { return {_mm256_set1_ps(x)}; }
+static inline VecF vzero() { return {_mm256_setzero_ps()}; }
+// Lanes [n, kW) get `fill`; masked lanes are never read (no fault past p[n-1]).
+static inline VecF vload_partial(const float* p, int n, float fill) {
+  const __m256i k = lane_mask(n);
+  return {_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, k), _mm256_castsi256_ps(k))};
+}
+static inline void vstore_partial(float* p, VecF a, int n) { _mm256_maskstore_ps(p, lane_mask(n), a.v); }
+
+static inline VecF vadd(VecF a, VecF b) { return {_mm256_add_ps(a.v, b.v)}; }
+static inline VecF vsub(VecF a, VecF b) { return {_mm256_sub_ps(a.v, b.v)}; }
+static inline VecF vmul(VecF a, VecF b) { return {_mm256_mul_ps(a.v, b.v)}; }
+static inline VecF vdiv(VecF a, VecF b) { return {_mm256_div_ps(a.v, b.v)}; }
+// x86 semantics on every ISA: vmax(a, b) = a > b ? a : b (b when either is NaN).
+static inline VecF vmax(VecF a, VecF b) { return {_mm256_max_ps(a.v, b.v)}; }
+static inline VecF vmin(VecF a, VecF b) { return {_mm256_min_ps(a.v, b.v)}; }
+static inline VecF vfma(VecF a, VecF b, VecF c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+static inline VecF vsqrt(VecF a) { return {_mm256_sqrt_ps(a.v)}; }
+
+// Bit-level helpers (used by vec_math.inc).
+static inline VecF vbits(uint32_t b) { return {_mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(b)))}; }
+static inline VecF vand(VecF a, VecF b) { return {_mm256_and_ps(a.v, b.v)}; }
+static inline VecF vor(VecF a, VecF b) { return {_mm256_or_ps(a.v, b.v)}; }
+static inline VecF vxor(VecF a, VecF b) { return {_mm256_xor_ps(a.v, b.v)}; }
+static inline VecF vandnot(VecF a, VecF b) { return {_mm256_andnot_ps(a.v, b.v)}; }  // ~a & b
+static inline VecF vabs(VecF a) { return vand(a, vbits(0x7fffffffu)); }
+static inline VecF vneg(VecF a) { return vxor(a, vbits(0x80000000u)); }
+// Round to nearest even / toward -inf (exact for |x| >= 2^23, NaN stays NaN).
+static inline VecF vround(VecF a) {
+  return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+static inline VecF vfloor(VecF a) {
+  return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)};
+}
+// 2^n for integral n in [-126, 127], built from the exponent bits.
+static inline VecF vpow2n(VecF n) {
+  __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+}
+// For positive normal x = m * 2^e with m in [1, 2): vgetexp -> e (as float), vgetmant -> m.
+static inline VecF vgetexp(VecF x) {
+  __m256i b = _mm256_srli_epi32(_mm256_castps_si256(x.v), 23);
+  b = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0xff)), _mm256_set1_epi32(127));
+  return {_mm256_cvtepi32_ps(b)};
+}
+static inline VecF vgetmant(VecF x) {
+  return vor(vand(x, vbits(0x007fffffu)), vbits(0x3f800000u));
+}
+
+// Fixed tree: halves, then quarters, ... (same order every call; vec_generic.h mirrors it).
+static inline float vreduce_add(VecF a) {
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+static inline float vreduce_max(VecF a) {
+  __m128 q = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_max_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+static inline float vreduce_min(VecF a) {
+  __m128 q = _mm_min_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  q = _mm_min_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_min_ss(q, _mm_movehdup_ps(q));
+  return _mm_cvtss_f32(q);
+}
+
+// Comparisons are ordered (false when either side is NaN) except vne (true).
+static inline MaskF vlt(VecF a, VecF b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
+static inline MaskF vle(VecF a, VecF b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LE_OQ)}; }
+static inline MaskF vgt(VecF a, VecF b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ)}; }
+static inline MaskF vge(VecF a, VecF b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ)}; }
+static inline MaskF veq(VecF a, VecF b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ)}; }
+static inline MaskF vne(VecF a, VecF b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_NEQ_UQ)}; }
+static inline MaskF visnan(VecF a) { return {_mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q)}; }
+static inline VecF vselect(MaskF m, VecF t, VecF f) { return {_mm256_blendv_ps(f.v, t.v, m.m)}; }
+static inline MaskF mand(MaskF a, MaskF b) { return {_mm256_and_ps(a.m, b.m)}; }
+static inline MaskF mor(MaskF a, MaskF b) { return {_mm256_or_ps(a.m, b.m)}; }
+static inline MaskF mnot(MaskF a) {
+  return {_mm256_xor_ps(a.m, _mm256_castsi256_ps(_mm256_set1_epi32(-1)))};
+}
+static inline bool many(MaskF a) { return _mm256_movemask_ps(a.m) != 0; }
+
+#include "cpu/simd/vec_math.inc"
+
+}  // namespace ember::avx2
