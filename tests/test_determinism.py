@@ -9,8 +9,15 @@ def _workload(x: ember.Tensor, w: ember.Tensor) -> list:
     y = (x @ w).tanh()
     s = ember.softmax(y * 3, dim=-1)
     return [
-        x.sum(), x.sum(0), x.mean(1), x.var(), y.logsumexp(-1), s, s.amax(0),
-        ember.gelu(x).sum(1), (x * 1.0001 + 0.5).exp().sum(),
+        x.sum(),
+        x.sum(0),
+        x.mean(1),
+        x.var(),
+        y.logsumexp(-1),
+        s,
+        s.amax(0),
+        ember.gelu(x).sum(1),
+        (x * 1.0001 + 0.5).exp().sum(),
     ]
 
 

@@ -42,8 +42,9 @@ def test_reduction_of_strided_input_and_integers(rng):
     np.testing.assert_array_equal(b.all(0).numpy(), (a > 0).all(0))
     assert b.sum().item() == (a > 0).sum()
     f = rng.standard_normal((8, 9))
-    np.testing.assert_allclose(ember.tensor(f)[::2, 1::3].mean(0).numpy(),
-                               f[::2, 1::3].mean(0), rtol=1e-12)
+    np.testing.assert_allclose(
+        ember.tensor(f)[::2, 1::3].mean(0).numpy(), f[::2, 1::3].mean(0), rtol=1e-12
+    )
 
 
 def test_large_sum_accuracy(rng):
@@ -74,8 +75,9 @@ def test_var_std_logsumexp(rng):
     a = rng.standard_normal((4, 6, 5))
     t = ember.tensor(a, requires_grad=True)
     np.testing.assert_allclose(t.var(1).detach().numpy(), a.var(1, ddof=1), rtol=1e-12)
-    np.testing.assert_allclose(t.std((0, 2), correction=0).detach().numpy(), a.std((0, 2)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        t.std((0, 2), correction=0).detach().numpy(), a.std((0, 2)), rtol=1e-12
+    )
     np.testing.assert_allclose(ember.var(t, unbiased=False).item(), a.var(), rtol=1e-12)
     big = a * 400
     lse = np.log(np.exp(big - big.max(2, keepdims=True)).sum(2)) + big.max(2)

@@ -85,9 +85,19 @@ def test_embedding_and_one_hot(rng):
         ember.one_hot(ember.tensor([5]), 3)
 
 
-@pytest.mark.parametrize("sa,sb", [((3, 4), (4, 5)), ((4,), (4, 2)), ((2, 4), (4,)),
-                                   ((4,), (4,)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2)),
-                                   ((1, 7), (7, 1)), ((17, 33), (33, 65))])
+@pytest.mark.parametrize(
+    "sa,sb",
+    [
+        ((3, 4), (4, 5)),
+        ((4,), (4, 2)),
+        ((2, 4), (4,)),
+        ((4,), (4,)),
+        ((2, 3, 4), (4, 5)),
+        ((2, 1, 3, 4), (5, 4, 2)),
+        ((1, 7), (7, 1)),
+        ((17, 33), (33, 65)),
+    ],
+)
 def test_matmul_broadcasting(sa, sb, isa, rng):
     a = rng.standard_normal(sa).astype(np.float32)
     b = rng.standard_normal(sb).astype(np.float32)
@@ -104,5 +114,4 @@ def test_matmul_gradcheck_and_transposed_inputs(rng):
     v = ember.tensor(rng.standard_normal(4), requires_grad=True)
     assert gradcheck(ember.matmul, (a, v))
     m = rng.standard_normal((6, 5))
-    np.testing.assert_allclose((ember.tensor(m).T @ ember.tensor(m)).numpy(), m.T @ m,
-                               rtol=1e-12)
+    np.testing.assert_allclose((ember.tensor(m).T @ ember.tensor(m)).numpy(), m.T @ m, rtol=1e-12)

@@ -53,8 +53,7 @@ def test_tensor_copies_and_infers_dtypes():
 
 
 @pytest.mark.parametrize("src", ALL_NP)
-@pytest.mark.parametrize("dst", ["bool", "int8", "int32", "int64", "float16", "float32",
-                                 "float64"])
+@pytest.mark.parametrize("dst", ["bool", "int8", "int32", "int64", "float16", "float32", "float64"])
 def test_dtype_conversion_matches_numpy(src, dst, rng):
     x = (rng.standard_normal(37) * 50).astype(src)
     got = ember.from_numpy(x).to(getattr(ember, dst if dst != "bool" else "bool")).numpy()
@@ -67,9 +66,12 @@ def test_dtype_conversion_matches_numpy(src, dst, rng):
 
 
 def test_float16_rounding_matches_numpy(rng):
-    x = np.concatenate([rng.standard_normal(1000).astype(np.float32) * 10 ** rng.integers(
-        -8, 6, 1000), np.array([65504, 65520, 1e9, -1e9, 6e-8, 2e-8, np.inf, -np.inf, 0, -0.0],
-                               np.float32)]).astype(np.float32)
+    x = np.concatenate(
+        [
+            rng.standard_normal(1000).astype(np.float32) * 10.0 ** rng.integers(-8, 6, 1000),
+            np.array([65504, 65520, 1e9, -1e9, 6e-8, 2e-8, np.inf, -np.inf, 0, -0.0], np.float32),
+        ]
+    ).astype(np.float32)
     got = ember.from_numpy(x).half().numpy()
     np.testing.assert_array_equal(got.view(np.uint16), x.astype(np.float16).view(np.uint16))
     back = ember.from_numpy(got).float().numpy()

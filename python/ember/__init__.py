@@ -1,8 +1,8 @@
 """ember: build, train, compress, save and serve neural networks on its own kernels.
 
-    >>> import ember
-    >>> x = ember.randn(3, 4, requires_grad=True)
-    >>> (x @ x.T).relu().sum().backward()
+>>> import ember
+>>> x = ember.randn(3, 4, requires_grad=True)
+>>> (x @ x.T).relu().sum().backward()
 """
 
 from . import _C

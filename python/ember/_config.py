@@ -30,7 +30,8 @@ def config() -> Config:
     }
     if info["cuda_available"]:
         info["cuda_devices"] = ", ".join(
-            cuda.get_device_name(i) for i in range(cuda.device_count()))
+            cuda.get_device_name(i) for i in range(cuda.device_count())
+        )
     return Config(info)
 
 

@@ -41,9 +41,11 @@ class device:  # noqa: N801 - like torch.device
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self) -> str:
-        return f"device(type='{self.type}'" + (
-            "" if self.index is None else f", index={self.index}"
-        ) + ")"
+        return (
+            f"device(type='{self.type}'"
+            + ("" if self.index is None else f", index={self.index}")
+            + ")"
+        )
 
 
 CPU = device("cpu")

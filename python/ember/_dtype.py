@@ -51,8 +51,16 @@ float64 = dtype("float64", 7, 8, 6, np.float64)
 ALL = (bool_, int8, int32, int64, float16, bfloat16, float32, float64)
 BY_CODE = {d.code: d for d in ALL}
 BY_NAME = {d.name: d for d in ALL}
-BY_NAME.update({"bool": bool_, "half": float16, "float": float32, "double": float64, "long": int64,
-                "int": int32})
+BY_NAME.update(
+    {
+        "bool": bool_,
+        "half": float16,
+        "float": float32,
+        "double": float64,
+        "long": int64,
+        "int": int32,
+    }
+)
 _FROM_NUMPY = {np.dtype(d._np): d for d in ALL if d._np is not None}
 _FROM_NUMPY[np.dtype(np.int64 if np.dtype(np.intp).itemsize == 8 else np.int32)] = (
     int64 if np.dtype(np.intp).itemsize == 8 else int32

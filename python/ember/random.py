@@ -79,8 +79,16 @@ def set_rng_state(state: tuple[int, int]) -> None:
     default_generator.set_state(state)
 
 
-def _fill(kind: str, size: tuple, low: float, high: float, dtype: D.dtype, device: Any,
-          generator: Generator | None, op: str) -> Tensor:
+def _fill(
+    kind: str,
+    size: tuple,
+    low: float,
+    high: float,
+    dtype: D.dtype,
+    device: Any,
+    generator: Generator | None,
+    op: str,
+) -> Tensor:
     dev = CPU if device is None else to_device(device)
     shape = _size(size, op)
     gen = generator or default_generator
@@ -100,22 +108,39 @@ def _float_dtype(dtype: Any, op: str) -> D.dtype:
     return dt
 
 
-def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
-         generator: Generator | None = None) -> Tensor:
+def rand(
+    *size: Any,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    generator: Generator | None = None,
+) -> Tensor:
     """Uniform samples from [0, 1). Shape: ``size``."""
     t = _fill("uniform", size, 0.0, 1.0, _float_dtype(dtype, "rand"), device, generator, "rand")
     return _finish(t, requires_grad)
 
 
-def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
-          generator: Generator | None = None) -> Tensor:
+def randn(
+    *size: Any,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    generator: Generator | None = None,
+) -> Tensor:
     """Standard normal samples. Shape: ``size``."""
     t = _fill("normal", size, 0.0, 1.0, _float_dtype(dtype, "randn"), device, generator, "randn")
     return _finish(t, requires_grad)
 
 
-def randint(low: int, high: int | None = None, size: Any = None, *, dtype: Any = None,
-            device: Any = None, generator: Generator | None = None) -> Tensor:
+def randint(
+    low: int,
+    high: int | None = None,
+    size: Any = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    generator: Generator | None = None,
+) -> Tensor:
     """Integers uniformly from [low, high) (``randint(high, size)`` starts at 0).
 
     Shape: ``size``.
@@ -132,8 +157,16 @@ def randint(low: int, high: int | None = None, size: Any = None, *, dtype: Any =
     if high <= low:
         raise ValueError(f"ember.randint: empty range [{low}, {high})")
     dt = D.to_dtype(dtype) if dtype is not None else D.int64
-    return _fill("integer", (tuple(size),), float(int(low)), float(int(high)), dt, device,
-                 generator, "randint")
+    return _fill(
+        "integer",
+        (tuple(size),),
+        float(int(low)),
+        float(int(high)),
+        dt,
+        device,
+        generator,
+        "randint",
+    )
 
 
 def rand_like(x: Tensor, *, dtype: Any = None, device: Any = None) -> Tensor:
@@ -151,11 +184,11 @@ def randint_like(x: Tensor, low: int, high: int | None = None, *, dtype: Any = N
     return randint(low, high, x.shape, dtype=dtype or x.dtype, device=x.device)
 
 
-def randperm(n: int, *, dtype: Any = None, device: Any = None,
-             generator: Generator | None = None) -> Tensor:
+def randperm(
+    n: int, *, dtype: Any = None, device: Any = None, generator: Generator | None = None
+) -> Tensor:
     """A random permutation of 0..n-1 (argsort of uniform keys). Shape: (n,)."""
     keys = rand(n, dtype=D.float64, generator=generator)
     from .ops.creation import tensor
 
-    return tensor(np.argsort(keys.numpy(), kind="stable"), dtype=dtype or D.int64,
-                  device=device)
+    return tensor(np.argsort(keys.numpy(), kind="stable"), dtype=dtype or D.int64, device=device)

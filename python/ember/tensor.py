@@ -3,7 +3,8 @@ plus the autograd fields. Math lives in ember/ops; this file wires methods to it
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Tensor:
         # Views share the version counter of their base so in-place writes through any of
         # them invalidate tensors saved for backward.
         self._version_box = _base._version_box if _base is not None else [0]
-        self._base = (_base._base or _base) if _base is not None else None
+        self._base = None if _base is None else (_base if _base._base is None else _base._base)
 
     # ---- metadata -------------------------------------------------------------------
     @property
@@ -147,9 +148,7 @@ class Tensor:
             self._accumulator = AccumulateGrad(self)
         return self._accumulator
 
-    def backward(
-        self, gradient: Tensor | None = None, retain_graph: bool = False
-    ) -> None:
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``gradient`` is required unless self has one element.
@@ -188,11 +187,13 @@ class Tensor:
             )
         if self.is_cuda:
             raise TypeError("ember: can't convert a cuda tensor to numpy; call .cpu() first")
+        self.dtype.numpy_dtype  # noqa: B018 - TypeError for bfloat16, which numpy lacks
         return np.asarray(self._impl)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if self.is_cuda:
             raise TypeError("ember: can't convert a cuda tensor to numpy; call .cpu() first")
+        self.dtype.numpy_dtype  # noqa: B018 - TypeError for bfloat16
         arr = np.asarray(self._impl)
         if dtype is not None:
             arr = arr.astype(dtype, copy=False)
@@ -256,12 +257,18 @@ class Tensor:
             body = "[]" if arr.ndim <= 1 else f"[], size={self.shape}"
         else:
             body = np.array2string(
-                arr, separator=", ", prefix=prefix, precision=4, threshold=1000,
-                edgeitems=3, max_line_width=100,
+                arr,
+                separator=", ",
+                prefix=prefix,
+                precision=4,
+                threshold=1000,
+                edgeitems=3,
+                max_line_width=100,
             )
         extras = []
-        if self.dtype not in (D.float32, D.int64, D.bool_) or (arr.size == 0 and
-                                                              self.dtype is not D.float32):
+        if self.dtype not in (D.float32, D.int64, D.bool_) or (
+            arr.size == 0 and self.dtype is not D.float32
+        ):
             extras.append(f"dtype={self.dtype!r}")
         if self.is_cuda:
             extras.append(f"device='{self.device}'")
@@ -310,8 +317,12 @@ class Tensor:
                 dtype = a
         from .ops import convert
 
-        return convert.to(self, None if dev is None else to_device(dev),
-                          None if dtype is None else D.to_dtype(dtype), copy)
+        return convert.to(
+            self,
+            None if dev is None else to_device(dev),
+            None if dtype is None else D.to_dtype(dtype),
+            copy,
+        )
 
     def cpu(self) -> Tensor:
         return self.to("cpu")

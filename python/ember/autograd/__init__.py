@@ -2,8 +2,8 @@
 
 from .engine import backward
 from .function import Context, Function
-from .gradcheck import GradcheckError, gradcheck
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck
 
 __all__ = [
     "Context",

@@ -113,9 +113,7 @@ class Function:
         from ..tensor import Tensor
 
         ctx = Context()
-        record = is_grad_enabled() and any(
-            isinstance(a, Tensor) and a.requires_grad for a in args
-        )
+        record = is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)
         if record:
             ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():

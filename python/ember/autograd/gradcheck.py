@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,11 @@ def gradcheck(
         if inputs[i].dtype is not float64:
             raise TypeError(
                 f"ember.autograd.gradcheck: input {i} is {inputs[i].dtype}; use float64 inputs"
+            )
+        if not inputs[i].is_leaf:
+            raise ValueError(
+                f"ember.autograd.gradcheck: input {i} is not a leaf; pass "
+                "ember.tensor(..., requires_grad=True) or x.detach().requires_grad_()"
             )
         if not inputs[i].is_contiguous():
             raise ValueError(f"ember.autograd.gradcheck: input {i} must be contiguous")

@@ -43,8 +43,8 @@ class Copy(Function):
     def backward(ctx: Context, g: Tensor) -> tuple:
         dtype, dev = ctx.src
         if not dtype.is_floating_point:
-            return (None,)
-        return (to(g, dev, dtype, False),)
+            return None, None, None
+        return to(g, dev, dtype, False), None, None
 
 
 def to(x: Tensor, dev: device | None, dtype: D.dtype | None, copy: bool = False) -> Tensor:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,14 +59,16 @@ def _infer_numpy(data: Any) -> np.ndarray:
         raise ValueError(f"ember.tensor: data is not rectangular ({e})") from None
     if arr.dtype == object:
         raise TypeError("ember.tensor: data must be numbers or (nested) sequences of numbers")
-    if not isinstance(data, np.ndarray) and arr.dtype == np.float64 and not isinstance(
-            data, np.floating):
+    if (
+        not isinstance(data, np.ndarray)
+        and arr.dtype == np.float64
+        and not isinstance(data, np.floating)
+    ):
         arr = arr.astype(np.float32)  # Python floats become float32, as in PyTorch
     return arr
 
 
-def tensor(data: Any, dtype: Any = None, device: Any = None,
-           requires_grad: bool = False) -> Tensor:
+def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (numbers, nested lists, numpy arrays or
     tensors). Python floats give float32, ints int64, bools bool."""
     dev = _dev(device)
@@ -77,7 +80,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None,
             arr = arr.astype(np.int64)  # uint8/int16/... widen to a supported type
         elif arr.dtype.kind == "f" and arr.dtype not in (np.float16, np.float32, np.float64):
             arr = arr.astype(np.float64)
-        src = from_numpy(np.ascontiguousarray(arr))
+        src = from_numpy(arr if arr.flags.c_contiguous else arr.copy(order="C"))
     dt = D.to_dtype(dtype) if dtype is not None else src.dtype
     out = _empty(src.shape, dt, dev)
     _copy_kernel(src, out)
@@ -87,15 +90,19 @@ def tensor(data: Any, dtype: Any = None, device: Any = None,
 as_tensor = tensor
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """An uninitialized tensor. Shape: ``size``."""
     dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
     return _finish(_empty(_size(size, "empty"), dt, _dev(device)), requires_grad)
 
 
-def full(size: Sequence[int], fill_value: Any, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def full(
+    size: Sequence[int],
+    fill_value: Any,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """A tensor filled with one value (dtype inferred from the value if not given).
 
     Shape: ``size``.
@@ -107,55 +114,72 @@ def full(size: Sequence[int], fill_value: Any, dtype: Any = None, device: Any = 
     return _finish(t, requires_grad)
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros. Shape: ``size``."""
     dt = dtype if dtype is not None else D.get_default_dtype()
     return full(_size(size, "zeros"), 0, dt, device, requires_grad)
 
 
-def ones(*size: Any, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones. Shape: ``size``."""
     dt = dtype if dtype is not None else D.get_default_dtype()
     return full(_size(size, "ones"), 1, dt, device, requires_grad)
 
 
 def _like(x: Tensor, dtype: Any, device: Any) -> tuple:
-    return (x.shape, dtype if dtype is not None else x.dtype,
-            device if device is not None else x.device)
+    return (
+        x.shape,
+        dtype if dtype is not None else x.dtype,
+        device if device is not None else x.device,
+    )
 
 
-def empty_like(x: Tensor, *, dtype: Any = None, device: Any = None,
-               requires_grad: bool = False) -> Tensor:
+def empty_like(
+    x: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Uninitialized, same shape (and by default dtype and device) as x."""
     s, dt, dev = _like(x, dtype, device)
     return empty(s, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def zeros_like(x: Tensor, *, dtype: Any = None, device: Any = None,
-               requires_grad: bool = False) -> Tensor:
+def zeros_like(
+    x: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Zeros shaped like x."""
     s, dt, dev = _like(x, dtype, device)
     return full(s, 0, dt, dev, requires_grad)
 
 
-def ones_like(x: Tensor, *, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
+def ones_like(
+    x: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """Ones shaped like x."""
     s, dt, dev = _like(x, dtype, device)
     return full(s, 1, dt, dev, requires_grad)
 
 
-def full_like(x: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
+def full_like(
+    x: Tensor,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """``fill_value`` everywhere, shaped like x."""
     s, dt, dev = _like(x, dtype, device)
     return full(s, fill_value, dt, dev, requires_grad)
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
-           device: Any = None, requires_grad: bool = False) -> Tensor:
+def arange(
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Values from start (inclusive) to end (exclusive) by step; int64 when all
     arguments are ints, else float32.
 
@@ -178,18 +202,32 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None,
     return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
-             requires_grad: bool = False) -> Tensor:
+def linspace(
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """``steps`` evenly spaced values from start to end inclusive. Shape: (steps,)."""
     if steps < 0:
         raise ValueError(f"ember.linspace: steps must be non-negative, got {steps}")
     dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    return tensor(np.linspace(start, end, steps), dtype=dt, device=device,
-                  requires_grad=requires_grad)
+    return tensor(
+        np.linspace(start, end, steps), dtype=dt, device=device, requires_grad=requires_grad
+    )
 
 
-def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
-        requires_grad: bool = False) -> Tensor:
+def eye(
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Identity matrix (ones on the main diagonal). Shape: (n, m or n)."""
     m = n if m is None else m
     t = zeros(n, m, dtype=dtype, device=device)

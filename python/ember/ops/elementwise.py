@@ -4,7 +4,8 @@ and the in-place variants. Kernels: csrc/cpu/elementwise (and csrc/cuda)."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import _dtype as D
 from ..autograd.function import Context, Function
@@ -86,8 +87,9 @@ class Binary(Function):
         shape = broadcast_shapes(a.shape, b.shape, op=op)
         out_dt = D.bool_ if rdt is D.bool_ else cdt
         out = empty(shape, out_dt, a.device)
-        kernels(a.device, op, "binary").binary(op, cast(a, cdt)._impl, cast(b, cdt)._impl,
-                                               out._impl)
+        kernels(a.device, op, "binary").binary(
+            op, cast(a, cdt)._impl, cast(b, cdt)._impl, out._impl
+        )
         out = cast(out, rdt)
         ctx.op = op
         ctx.shapes = (a.shape, b.shape)
@@ -134,14 +136,23 @@ class Binary(Function):
         else:
             return None, None, None, None, None
         sa, sb = ctx.shapes
-        return (None if ga is None else sum_to(ga, sa),
-                None if gb is None else sum_to(gb, sb), None, None, None)
+        return (
+            None if ga is None else sum_to(ga, sa),
+            None if gb is None else sum_to(gb, sb),
+            None,
+            None,
+            None,
+        )
 
 
 def _make_binary(op: str) -> Callable[[Any, Any], Tensor]:
+    # A subclass per op so that grad_fn reads e.g. <MulBackward>.
+    name = "".join(p.capitalize() for p in op.split("_"))
+    cls = type(name, (Binary,), {})
+
     def fn(input: Any, other: Any) -> Tensor:
         a, b, cdt, rdt = _operands(op, input, other)
-        return Binary.apply(a, b, op, cdt, rdt)
+        return cls.apply(a, b, op, cdt, rdt)
 
     fn.__name__ = op
     fn.__doc__ = (
@@ -182,8 +193,9 @@ class Where(Function):
     def forward(ctx: Context, cond: Tensor, a: Tensor, b: Tensor, dt: D.dtype) -> Tensor:
         shape = broadcast_shapes(cond.shape, a.shape, b.shape, op="where")
         out = empty(shape, dt, a.device)
-        kernels(a.device, "where", "where").where(cast(cond, D.bool_)._impl, cast(a, dt)._impl,
-                                                  cast(b, dt)._impl, out._impl)
+        kernels(a.device, "where", "where").where(
+            cast(cond, D.bool_)._impl, cast(a, dt)._impl, cast(b, dt)._impl, out._impl
+        )
         ctx.save_for_backward(cond)
         ctx.shapes = (a.shape, b.shape)
         return out
@@ -246,8 +258,11 @@ class Unary(Function):
         keep_int = op in INT_UNARY and not x.dtype.is_floating_point
         if x.dtype is D.bool_ and op != "relu":
             raise TypeError(f"ember.{op}: not supported for bool tensors")
-        cdt = x.dtype if keep_int else compute_dtype(
-            x.dtype if x.dtype.is_floating_point else D.get_default_dtype())
+        cdt = (
+            x.dtype
+            if keep_int
+            else compute_dtype(x.dtype if x.dtype.is_floating_point else D.get_default_dtype())
+        )
         rdt = x.dtype if x.dtype.is_floating_point or keep_int else cdt
         xc = cast(x, cdt)
         out = empty(x.shape, cdt, x.device)
@@ -266,7 +281,8 @@ class Unary(Function):
             gc = cast(g, cdt).contiguous()
             gx = empty(x.shape, cdt, x.device)
             kernels(x.device, op, "unary_backward").unary_backward(
-                op, xc._impl, y._impl, gc._impl, gx._impl, ctx.alpha, ctx.beta)
+                op, xc._impl, y._impl, gc._impl, gx._impl, ctx.alpha, ctx.beta
+            )
             return gx, None, None, None
         if op == "neg":
             gx = -g
@@ -392,15 +408,21 @@ def isfinite(x: Tensor) -> Tensor:
 
 
 # ---- in place ---------------------------------------------------------------------------
-def apply_inplace(x: Tensor, op: str, compute: Callable[[], Tensor], others: tuple = (),
-                  fast: Callable[[], bool] | None = None) -> Tensor:
+def apply_inplace(
+    x: Tensor,
+    op: str,
+    compute: Callable[[], Tensor],
+    others: tuple = (),
+    fast: Callable[[], bool] | None = None,
+) -> Tensor:
     """Run an in-place op on x: ``compute()`` gives the out-of-place result, which is
     written into x's memory. ``fast()`` may do the whole update in place itself (it
     returns False when it can't). With autograd on, x's history is rebased onto the
     result, PyTorch-style."""
     grad_on = is_grad_enabled()
-    graph = grad_on and (x.requires_grad or any(
-        isinstance(o, Tensor) and o.requires_grad for o in others))
+    graph = grad_on and (
+        x.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others)
+    )
     if grad_on and x.requires_grad and x.is_leaf:
         raise RuntimeError(
             f"ember.{op}: a leaf tensor that requires grad is being used in an in-place "
@@ -445,17 +467,18 @@ def _inplace_binary(op: str) -> Callable[[Tensor, Any], Tensor]:
 
     def inplace(self: Tensor, other: Any) -> Tensor:
         def fast() -> bool:
-            if isinstance(other, Tensor) and (other.device != self.device or
-                                              other.dtype is not self.dtype):
+            if isinstance(other, Tensor) and (
+                other.device != self.device or other.dtype is not self.dtype
+            ):
                 return False
             if not isinstance(other, Tensor) and not is_number(other):
                 return False
             if self.dtype not in (D.float32, D.float64) or (
-                isinstance(other, Tensor) and broadcast_shapes(
-                    self.shape, other.shape, op=op) != tuple(self.shape)):
+                isinstance(other, Tensor)
+                and broadcast_shapes(self.shape, other.shape, op=op) != tuple(self.shape)
+            ):
                 return False
-            b = other if isinstance(other, Tensor) else full_scalar(other, self.dtype,
-                                                                    self.device)
+            b = other if isinstance(other, Tensor) else full_scalar(other, self.dtype, self.device)
             kernels(self.device, op).binary(op, self._impl, b._impl, self._impl)
             return True
 
@@ -484,9 +507,11 @@ def _inplace_unary(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor
 
 def fill_(x: Tensor, value: Any) -> Tensor:
     """Set every element to value; returns x."""
+
     def fast() -> bool:
-        kernels(x.device, "fill").fill(x._impl, value.item() if isinstance(value, Tensor)
-                                       else value)
+        kernels(x.device, "fill").fill(
+            x._impl, value.item() if isinstance(value, Tensor) else value
+        )
         return True
 
     def compute() -> Tensor:

@@ -21,8 +21,9 @@ class Gather(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, dim: int, index: Tensor) -> Tensor:
         out = empty(index.shape, x.dtype, x.device)
-        kernels(x.device, "gather", "gather").gather(x.contiguous()._impl, dim, index._impl,
-                                                     out._impl)
+        kernels(x.device, "gather", "gather").gather(
+            x.contiguous()._impl, dim, index._impl, out._impl
+        )
         ctx.dim, ctx.shape = dim, x.shape
         ctx.save_for_backward(index)
         return out
@@ -32,8 +33,11 @@ class Gather(Function):
         from .creation import zeros
 
         (index,) = ctx.saved_tensors
-        return scatter_add(zeros(ctx.shape, dtype=g.dtype, device=g.device), ctx.dim, index,
-                           g), None, None
+        return (
+            scatter_add(zeros(ctx.shape, dtype=g.dtype, device=g.device), ctx.dim, index, g),
+            None,
+            None,
+        )
 
 
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -53,7 +57,8 @@ class ScatterAdd(Function):
         cdt = compute_dtype(x.dtype)
         out = _fresh_copy(x, cdt)
         kernels(x.device, "scatter_add", "scatter_add").scatter_add(
-            out._impl, dim, index._impl, cast(src, cdt).contiguous()._impl)
+            out._impl, dim, index._impl, cast(src, cdt).contiguous()._impl
+        )
         ctx.dim = dim
         ctx.save_for_backward(index)
         return cast(out, x.dtype)
@@ -85,7 +90,8 @@ class IndexSelect(Function):
         shape[dim] = index.shape[0]
         out = empty(shape, x.dtype, x.device)
         kernels(x.device, "index_select", "index_select").index_select(
-            x.contiguous()._impl, dim, index._impl, out._impl)
+            x.contiguous()._impl, dim, index._impl, out._impl
+        )
         ctx.dim, ctx.shape = dim, x.shape
         ctx.save_for_backward(index)
         return out
@@ -95,8 +101,11 @@ class IndexSelect(Function):
         from .creation import zeros
 
         (index,) = ctx.saved_tensors
-        return index_add(zeros(ctx.shape, dtype=g.dtype, device=g.device), ctx.dim, index,
-                         g), None, None
+        return (
+            index_add(zeros(ctx.shape, dtype=g.dtype, device=g.device), ctx.dim, index, g),
+            None,
+            None,
+        )
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -122,7 +131,8 @@ class IndexAdd(Function):
         cdt = compute_dtype(x.dtype)
         out = _fresh_copy(x, cdt)
         kernels(x.device, "index_add", "index_add").index_add(
-            out._impl, dim, index._impl, cast(src, cdt).contiguous()._impl)
+            out._impl, dim, index._impl, cast(src, cdt).contiguous()._impl
+        )
         ctx.dim = dim
         ctx.save_for_backward(index)
         return cast(out, x.dtype)

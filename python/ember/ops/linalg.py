@@ -13,8 +13,9 @@ from .convert import cast
 def _mm3(a: Tensor, b: Tensor) -> Tensor:
     """(B, M, K) @ (B, K, N) -> (B, M, N) on contiguous tensors of one dtype."""
     out = empty((a.shape[0], a.shape[1], b.shape[2]), a.dtype, a.device)
-    kernels(a.device, "matmul", "matmul").matmul(a.contiguous()._impl, b.contiguous()._impl,
-                                                 out._impl)
+    kernels(a.device, "matmul", "matmul").matmul(
+        a.contiguous()._impl, b.contiguous()._impl, out._impl
+    )
     return out
 
 
@@ -63,8 +64,9 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         )
     dtype = D.result_type((input.dtype, False), (other.dtype, False))
     if not dtype.is_floating_point:
-        raise TypeError(f"ember.matmul: needs floating tensors, got {input.dtype} and "
-                        f"{other.dtype}")
+        raise TypeError(
+            f"ember.matmul: needs floating tensors, got {input.dtype} and {other.dtype}"
+        )
     a = input.unsqueeze(0) if input.ndim == 1 else input
     b = other.unsqueeze(-1) if other.ndim == 1 else other
     out = Matmul.apply(a, b, dtype)

@@ -26,8 +26,12 @@ def _layout(x: Tensor, dims: tuple) -> tuple[Tensor, int, int, int]:
         return x.contiguous(), prod(shape), 1, 1
     if dims == tuple(range(dims[0], dims[-1] + 1)):
         xc = x.contiguous()
-        return (xc, prod(shape[: dims[0]]), prod(shape[dims[0]: dims[-1] + 1]),
-                prod(shape[dims[-1] + 1:]))
+        return (
+            xc,
+            prod(shape[: dims[0]]),
+            prod(shape[dims[0] : dims[-1] + 1]),
+            prod(shape[dims[-1] + 1 :]),
+        )
     kept = [d for d in range(x.ndim) if d not in dims]
     xp = permute(x, *kept, *dims).contiguous()
     return xp, prod(shape[d] for d in kept), prod(shape[d] for d in dims), 1
@@ -50,8 +54,9 @@ class Reduce(Function):
     """sum / mean / amax / amin over dims; max/min gradients are shared among ties."""
 
     @staticmethod
-    def forward(ctx: Context, x: Tensor, op: str, dims: tuple, keepdim: bool,
-                dtype: D.dtype) -> Tensor:
+    def forward(
+        ctx: Context, x: Tensor, op: str, dims: tuple, keepdim: bool, dtype: D.dtype
+    ) -> Tensor:
         ctx.op, ctx.dims, ctx.keepdim, ctx.shape = op, dims, keepdim, x.shape
         cdt = compute_dtype(dtype)
         out = _reduce_kernel(op, x, dims, keepdim, cdt)
@@ -88,8 +93,13 @@ def _sum_dtype(x: Tensor, dtype: Any) -> D.dtype:
     return D.int64 if x.dtype.category < 2 else x.dtype
 
 
-def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *,  # noqa: A001
-        dtype: Any = None) -> Tensor:
+def sum(
+    input: Tensor,
+    dim: Any = None,
+    keepdim: bool = False,
+    *,  # noqa: A001
+    dtype: Any = None,
+) -> Tensor:
     """Sum over ``dim`` (an int, a tuple, or None for all). Integer and bool inputs
     sum in int64.
 
@@ -182,8 +192,9 @@ class ArgReduce(Function):
         shape = _out_shape(x.shape, (dim,), keepdim)
         values = empty(shape, cdt, x.device)
         indices = empty(shape, D.int64, x.device)
-        kernels(x.device, op, "reduce_arg").reduce_arg(op, xc._impl, values._impl, indices._impl,
-                                                       outer, r, inner)
+        kernels(x.device, op, "reduce_arg").reduce_arg(
+            op, xc._impl, values._impl, indices._impl, outer, r, inner
+        )
         ctx.dim, ctx.keepdim, ctx.shape = dim, keepdim, x.shape
         ctx.save_for_backward(indices)
         return cast(values, x.dtype), indices
@@ -197,8 +208,7 @@ class ArgReduce(Function):
         (indices,) = ctx.saved_tensors
         if not ctx.keepdim:
             g, indices = unsqueeze(g, ctx.dim), unsqueeze(indices, ctx.dim)
-        gx = scatter_add(zeros(ctx.shape, dtype=g.dtype, device=g.device), ctx.dim, indices,
-                         g)
+        gx = scatter_add(zeros(ctx.shape, dtype=g.dtype, device=g.device), ctx.dim, indices, g)
         return gx, None, None, None
 
 
@@ -261,8 +271,14 @@ def argmin(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 
 
 # ---- composites: autograd differentiates them through their parts ---------------------------
-def var(input: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = False,
-        unbiased: bool | None = None) -> Tensor:
+def var(
+    input: Tensor,
+    dim: Any = None,
+    *,
+    correction: int = 1,
+    keepdim: bool = False,
+    unbiased: bool | None = None,
+) -> Tensor:
     """Variance over ``dim`` with Bessel's ``correction`` (1 by default, as in PyTorch).
 
     Shape: input.shape without the reduced dims (kept as 1 with keepdim=True).
@@ -276,8 +292,14 @@ def var(input: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = 
     return sum(centered * centered, dims, keepdim=keepdim) / builtins.max(n - correction, 0)
 
 
-def std(input: Tensor, dim: Any = None, *, correction: int = 1, keepdim: bool = False,
-        unbiased: bool | None = None) -> Tensor:
+def std(
+    input: Tensor,
+    dim: Any = None,
+    *,
+    correction: int = 1,
+    keepdim: bool = False,
+    unbiased: bool | None = None,
+) -> Tensor:
     """Standard deviation: sqrt(var). Shape: as for :func:`var`."""
     return var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased).sqrt()
 
@@ -307,8 +329,11 @@ class Softmax(Function):
 
         cdt = compute_dtype(dtype)
         last = x.ndim - 1
-        xl = movedim(cast(x, cdt), dim, last).contiguous() if dim != last else \
-            cast(x, cdt).contiguous()
+        xl = (
+            movedim(cast(x, cdt), dim, last).contiguous()
+            if dim != last
+            else cast(x, cdt).contiguous()
+        )
         out = empty(xl.shape, cdt, x.device)
         kernels(x.device, "softmax", "softmax").softmax(xl._impl, out._impl, log)
         ctx.dim, ctx.log = dim, log
@@ -326,7 +351,8 @@ class Softmax(Function):
         gl = cast(gl, y.dtype).contiguous()
         gx = empty(y.shape, y.dtype, y.device)
         kernels(y.device, "softmax", "softmax_backward").softmax_backward(
-            y._impl, gl._impl, gx._impl, ctx.log)
+            y._impl, gl._impl, gx._impl, ctx.log
+        )
         return (movedim(gx, last, ctx.dim) if ctx.dim != last else gx), None, None, None
 
 

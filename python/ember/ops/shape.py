@@ -3,7 +3,8 @@ indexing (basic slicing makes views; integer and bool tensors gather), cat/stack
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,8 +91,9 @@ class Reshape(Function):
                 )
             from .convert import _fresh_copy
 
-            return Tensor(_fresh_copy(x)._impl.as_strided(list(shape), _contiguous_strides(shape),
-                                                          0))
+            return Tensor(
+                _fresh_copy(x)._impl.as_strided(list(shape), _contiguous_strides(shape), 0)
+            )
         return _as_view(x, shape, strides, x.storage_offset())
 
     @staticmethod
@@ -124,7 +126,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     s, e = norm_dim(start_dim, x.ndim, "flatten"), norm_dim(end_dim, x.ndim, "flatten")
     if s > e:
         raise ValueError("ember.flatten: start_dim cannot come after end_dim")
-    return reshape(x, *x.shape[:s], prod(x.shape[s:e + 1]), *x.shape[e + 1:])
+    return reshape(x, *x.shape[:s], prod(x.shape[s : e + 1]), *x.shape[e + 1 :])
 
 
 def squeeze(x: Tensor, dim: Any = None) -> Tensor:
@@ -148,8 +150,9 @@ class Permute(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, dims: tuple) -> Tensor:
         ctx.dims = dims
-        return _as_view(x, [x.shape[d] for d in dims], [x.stride()[d] for d in dims],
-                        x.storage_offset())
+        return _as_view(
+            x, [x.shape[d] for d in dims], [x.stride()[d] for d in dims], x.storage_offset()
+        )
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
@@ -259,8 +262,12 @@ def _split_key(x: Tensor, key: Any) -> tuple[list, list]:
             from .creation import tensor
 
             key[i] = tensor(k)
-        elif isinstance(k, Tensor) and k.ndim == 0 and not k.dtype.is_floating_point and \
-                k.dtype is not D.bool_:
+        elif (
+            isinstance(k, Tensor)
+            and k.ndim == 0
+            and not k.dtype.is_floating_point
+            and k.dtype is not D.bool_
+        ):
             key[i] = int(k.item())
 
     def consumed(k: Any) -> int:
@@ -277,7 +284,7 @@ def _split_key(x: Tensor, key: Any) -> tuple[list, list]:
         raise IndexError(f"ember: too many indices for a tensor of dimension {x.ndim}")
     if Ellipsis in [k for k in key if not isinstance(k, Tensor)]:
         i = next(j for j, k in enumerate(key) if k is Ellipsis and not isinstance(k, Tensor))
-        key[i:i + 1] = [slice(None)] * (x.ndim - used)
+        key[i : i + 1] = [slice(None)] * (x.ndim - used)
     basic, advanced, out_pos = [], [], 0
     for k in key:
         if isinstance(k, Tensor):
@@ -318,8 +325,9 @@ def _basic_view(x: Tensor, basic: list) -> Tensor:
         else:
             size = x.shape[d]
             if not -size <= k < size:
-                raise IndexError(f"ember: index {k} is out of bounds for dimension {d} with "
-                                 f"size {size}")
+                raise IndexError(
+                    f"ember: index {k} is out of bounds for dimension {d} with size {size}"
+                )
             offset += (k % size) * x.stride()[d]
             d += 1
     shape += list(x.shape[d:])
@@ -346,13 +354,13 @@ def _advanced(v: Tensor, pos: int, idx: Tensor) -> Tensor:
     from .index import index_select
 
     if idx.dtype is D.bool_:
-        region = tuple(v.shape[pos:pos + idx.ndim])
+        region = tuple(v.shape[pos : pos + idx.ndim])
         if tuple(idx.shape) != region:
             raise IndexError(
                 f"ember: the bool mask of shape {tuple(idx.shape)} does not match the indexed "
                 f"dimensions {region}"
             )
-        flat = reshape(v, *v.shape[:pos], -1 if prod(region) else 0, *v.shape[pos + idx.ndim:])
+        flat = reshape(v, *v.shape[:pos], -1 if prod(region) else 0, *v.shape[pos + idx.ndim :])
         from .creation import tensor
 
         where_true = tensor(np.flatnonzero(np.asarray(idx.detach().cpu())), device=v.device)
@@ -363,14 +371,15 @@ def _advanced(v: Tensor, pos: int, idx: Tensor) -> Tensor:
         lo, hi = int(flat_idx.min().item()), int(flat_idx.max().item())
         if lo < -size or hi >= size:
             bad = lo if lo < -size else hi
-            raise IndexError(f"ember: index {bad} is out of bounds for dimension {pos} with "
-                             f"size {size}")
+            raise IndexError(
+                f"ember: index {bad} is out of bounds for dimension {pos} with size {size}"
+            )
         if lo < 0:
             from .elementwise import where
 
             flat_idx = where(flat_idx < 0, flat_idx + size, flat_idx)
     out = index_select(v, pos, flat_idx)
-    return reshape(out, *v.shape[:pos], *idx.shape, *v.shape[pos + 1:])
+    return reshape(out, *v.shape[:pos], *idx.shape, *v.shape[pos + 1 :])
 
 
 def getitem(x: Tensor, key: Any) -> Tensor:
@@ -426,10 +435,13 @@ def _write(x: Tensor, key: Any, value: Any) -> None:
         _copy_kernel(expand(value.to(x.device), target.shape), target)
         return
     if x.is_cuda:
-        raise NotImplementedError("ember: assignment through index tensors on cuda is not "
-                                  "supported yet")
-    np_key = tuple(np.asarray(k.cpu()) if isinstance(k, Tensor) else k for k in
-                   (key if isinstance(key, tuple) else (key,)))
+        raise NotImplementedError(
+            "ember: assignment through index tensors on cuda is not supported yet"
+        )
+    np_key = tuple(
+        np.asarray(k.cpu()) if isinstance(k, Tensor) else k
+        for k in (key if isinstance(key, tuple) else (key,))
+    )
     arr = np.asarray(x._impl)
     val = value.detach().cpu()
     arr[np_key] = np.asarray(val.float() if val.dtype is D.bfloat16 else val)
