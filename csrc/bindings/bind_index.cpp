@@ -38,8 +38,8 @@ void check_gather_like(TensorRef self, int64_t dim, TensorRef index, TensorRef o
   check_same_dtype(self, other, op);
   check_dim(dim, self.ndim(), op);
   EMBER_CHECK(index.ndim() == self.ndim(), ValueError, op, ": index of shape ",
-              shape_str(index.shape), " must have as many dimensions as ", self_name,
-              " of shape ", shape_str(self.shape));
+              shape_str(index.shape), " must have as many dimensions as ", self_name, " of shape ",
+              shape_str(self.shape));
   for (int64_t d = 0; d < self.ndim(); ++d)
     EMBER_CHECK(d == dim || index.shape[d] <= self.shape[d], ValueError, op, ": index of shape ",
                 shape_str(index.shape), " is larger than ", self_name, " of shape ",
@@ -61,9 +61,11 @@ void check_select_like(TensorRef self, int64_t dim, TensorRef index, TensorRef o
   EMBER_CHECK(index.ndim() == 1, ValueError, op, ": index must be 1-D, got shape ",
               shape_str(index.shape));
   Shape want = self.shape;
-  if (!want.empty()) want[dim] = index.shape[0];
-  else EMBER_CHECK(index.shape[0] == 1, ValueError, op, ": index of shape ",
-                   shape_str(index.shape), " for a 0-d ", self_name, " must have one element");
+  if (!want.empty())
+    want[dim] = index.shape[0];
+  else
+    EMBER_CHECK(index.shape[0] == 1, ValueError, op, ": index of shape ", shape_str(index.shape),
+                " for a 0-d ", self_name, " must have one element");
   EMBER_CHECK(other.shape == want, ValueError, op, ": ", other_name, " has shape ",
               shape_str(other.shape), ", expected ", shape_str(want), " for ", self_name,
               " of shape ", shape_str(self.shape), " and ", index.shape[0], " indices");

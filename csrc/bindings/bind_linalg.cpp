@@ -23,9 +23,8 @@ void matmul(TensorRef a, TensorRef b, TensorRef out) {
   if (a.shape[2] != b.shape[1]) {
     // Name the 2-D shapes when there is no batch, as numpy and PyTorch do.
     const bool plain = a.shape[0] == 1 && b.shape[0] == 1;
-    throw ValueError(cat_str(kMatmul, ": shapes ",
-                             shape_str(plain ? Shape{M, K} : a.shape), " and ",
-                             shape_str(plain ? Shape{b.shape[1], N} : b.shape),
+    throw ValueError(cat_str(kMatmul, ": shapes ", shape_str(plain ? Shape{M, K} : a.shape),
+                             " and ", shape_str(plain ? Shape{b.shape[1], N} : b.shape),
                              " are not aligned (", K, " != ", b.shape[1], ")"));
   }
   EMBER_CHECK(b.shape[0] == B, ValueError, kMatmul, ": batch sizes differ: shapes ",
@@ -40,8 +39,7 @@ void matmul(TensorRef a, TensorRef b, TensorRef out) {
   if (a.dtype == DType::Float32)
     cpu::matmul_simple(a.data_as<float>(), b.data_as<float>(), out.data_as<float>(), B, M, K, N);
   else
-    cpu::matmul_simple(a.data_as<double>(), b.data_as<double>(), out.data_as<double>(), B, M, K,
-                       N);
+    cpu::matmul_simple(a.data_as<double>(), b.data_as<double>(), out.data_as<double>(), B, M, K, N);
 }
 
 }  // namespace

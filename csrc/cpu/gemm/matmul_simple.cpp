@@ -92,8 +92,7 @@ void matmul_rows(const T* a, const T* b, T* c, int64_t i0, int64_t i1, int64_t K
 }  // namespace
 
 template <typename T>
-void matmul_simple(const T* a, const T* b, T* out, int64_t batch, int64_t M, int64_t K,
-                   int64_t N) {
+void matmul_simple(const T* a, const T* b, T* out, int64_t batch, int64_t M, int64_t K, int64_t N) {
   if (batch == 0 || M == 0 || N == 0) return;
   const int64_t row_blocks = (M + kMb - 1) / kMb;
   // Pieces are (batch, row block) pairs; each output row is written by exactly one piece.

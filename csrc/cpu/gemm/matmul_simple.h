@@ -8,7 +8,6 @@ namespace ember::cpu {
 
 // a: (batch, M, K), b: (batch, K, N), out: (batch, M, N). K == 0 gives zeros.
 template <typename T>
-void matmul_simple(const T* a, const T* b, T* out, int64_t batch, int64_t M, int64_t K,
-                   int64_t N);
+void matmul_simple(const T* a, const T* b, T* out, int64_t batch, int64_t M, int64_t K, int64_t N);
 
 }  // namespace ember::cpu

@@ -134,9 +134,8 @@ void gather(const TensorImpl& x, int64_t dim, const TensorImpl& index, const Ten
     using U = std::remove_pointer_t<decltype(tag)>;
     const U* src = x.data_as<U>();
     U* dst = out.data_as<U>();
-    for_each_by_dim(index.shape, x.shape, dim, [&](int64_t pos, int64_t base) {
-      dst[pos] = src[base + idx[pos] * stride];
-    });
+    for_each_by_dim(index.shape, x.shape, dim,
+                    [&](int64_t pos, int64_t base) { dst[pos] = src[base + idx[pos] * stride]; });
   });
 }
 

@@ -16,8 +16,7 @@ void gather(const TensorImpl& x, int64_t dim, const TensorImpl& index, const Ten
 void scatter_add(const TensorImpl& out, int64_t dim, const TensorImpl& index,
                  const TensorImpl& src);
 // out = x.take(index, axis=dim) for a 1-D int64 index.
-void index_select(const TensorImpl& x, int64_t dim, const TensorImpl& index,
-                  const TensorImpl& out);
+void index_select(const TensorImpl& x, int64_t dim, const TensorImpl& index, const TensorImpl& out);
 // out.index_select(dim, index) += src, duplicates accumulated in index order.
 void index_add(const TensorImpl& out, int64_t dim, const TensorImpl& index, const TensorImpl& src);
 
