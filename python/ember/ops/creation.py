@@ -57,8 +57,11 @@ def _infer_numpy(data: Any) -> np.ndarray:
         arr = np.asarray(data)
     except ValueError as e:
         raise ValueError(f"ember.tensor: data is not rectangular ({e})") from None
-    if arr.dtype == object:
-        raise TypeError("ember.tensor: data must be numbers or (nested) sequences of numbers")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"ember.tensor: data must be numbers or (nested) sequences of numbers, got "
+            f"elements of type {arr.dtype}"
+        )
     if (
         not isinstance(data, np.ndarray)
         and arr.dtype == np.float64
