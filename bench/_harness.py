@@ -74,7 +74,7 @@ def main(title: str, peer: str, make_cases: Callable[[], list[Case]]) -> None:
     rows = run(make_cases(), rounds=args.rounds)
     print(f"## {title}\n")
     print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, ember ISA "
-          f"{ember.config()['cpu_isa']}, {ember.get_num_threads()} threads, peer {peer}\n")
+          f"{ember._C.get_isa()}, {ember.get_num_threads()} threads, peer {peer}\n")
     print(table(rows, peer))
     if args.json:
         with open(args.json, "w") as f:
