@@ -663,3 +663,18 @@ def test_threads_bitwise_identical(isa, rng):
         _C.set_num_threads(before)
     for a, b in zip(*results, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+# ------------------------------------------------------- edge-case shapes
+def test_empty_and_zero_dim(isa, rng):
+    e = np.ones((0, 5), np.float32)
+    run_unary("exp", e, np.ones((0, 5), np.float32))
+    assert run_binary("add", e, np.ones(5, np.float32)).shape == (0, 5)
+    gin = np.ones(0, np.float32)
+    _C.unary_backward("gelu", T(gin), T(gin), T(gin), T(gin))
+    _C.where(T(np.ones((0, 5), bool)), T(e), T(e), T(np.ones((0, 5), np.float32)))
+    x = np.array(0.75, np.float32)  # 0-d
+    for op in UNARY_OPS:
+        check_unary(op, x, run_unary(op, x, poison((), np.float32)))
+    out = run_binary("sub", x, np.array(2.0, np.float32))
+    assert out.shape == () and out == np.float32(-1.25)
