@@ -23,9 +23,8 @@ UnaryOp unary_op(const std::string& name, const char* fn) {
 // view): the result would depend on which thread writes last.
 void check_writable(const TensorImpl& t, const std::string& name) {
   for (size_t d = 0; d < t.shape.size(); ++d)
-    EMBER_CHECK(t.strides[d] != 0 || t.shape[d] <= 1, ValueError, name,
-                ": the output of shape ", shape_str(t.shape),
-                " is a broadcast view (stride 0); make it contiguous first");
+    EMBER_CHECK(t.strides[d] != 0 || t.shape[d] <= 1, ValueError, name, ": the output of shape ",
+                shape_str(t.shape), " is a broadcast view (stride 0); make it contiguous first");
 }
 
 void unary(const std::string& op_name, TensorRef x, TensorRef out, double alpha, double beta) {
@@ -67,8 +66,7 @@ void unary_backward(const std::string& op_name, TensorRef x, TensorRef y, Tensor
 
 void binary(const std::string& op_name, TensorRef a, TensorRef b, TensorRef out) {
   BinaryOp op;
-  EMBER_CHECK(cpu::parse_binary_op(op_name, &op), ValueError, "ember.binary: unknown op '",
-              op_name,
+  EMBER_CHECK(cpu::parse_binary_op(op_name, &op), ValueError, "ember.binary: unknown op '", op_name,
               "' (expected one of: add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, "
               "ge, logical_and, logical_or, logical_xor)");
   const std::string name = "ember." + op_name;
@@ -82,16 +80,16 @@ void binary(const std::string& op_name, TensorRef a, TensorRef b, TensorRef out)
   } else {
     check_dtype(out, DType::Bool, name.c_str(), "output");
   }
-  if (op == BinaryOp::Div && (a.dtype == DType::Int8 || a.dtype == DType::Int32 ||
-                              a.dtype == DType::Int64)) {
+  if (op == BinaryOp::Div &&
+      (a.dtype == DType::Int8 || a.dtype == DType::Int32 || a.dtype == DType::Int64)) {
     throw TypeError(cat_str(name, ": not supported for integer dtype ", dtype_name(a.dtype),
                             " (convert to a float dtype first)"));
   }
   EMBER_CHECK(cpu::binary_supports(op, a.dtype), TypeError, name, ": not supported for dtype ",
               dtype_name(a.dtype));
   // Shapes: both inputs must broadcast to out (ValueError naming the op otherwise).
-  EMBER_CHECK(a.shape.size() <= out.shape.size() && b.shape.size() <= out.shape.size(),
-              ValueError, name, ": shapes ", shape_str(a.shape), " and ", shape_str(b.shape),
+  EMBER_CHECK(a.shape.size() <= out.shape.size() && b.shape.size() <= out.shape.size(), ValueError,
+              name, ": shapes ", shape_str(a.shape), " and ", shape_str(b.shape),
               " do not broadcast to the output shape ", shape_str(out.shape));
   for (const TensorImpl* t : {&a, &b}) {
     const size_t lead = out.shape.size() - t->shape.size();
@@ -119,9 +117,9 @@ void where(TensorRef cond, TensorRef a, TensorRef b, TensorRef out) {
     const size_t lead = ok ? out.shape.size() - t->shape.size() : 0;
     for (size_t d = 0; ok && d < t->shape.size(); ++d)
       ok = t->shape[d] == 1 || t->shape[d] == out.shape[lead + d];
-    EMBER_CHECK(ok, ValueError, name, ": shapes ", shape_str(cond.shape), ", ",
-                shape_str(a.shape), " and ", shape_str(b.shape),
-                " do not broadcast to the output shape ", shape_str(out.shape));
+    EMBER_CHECK(ok, ValueError, name, ": shapes ", shape_str(cond.shape), ", ", shape_str(a.shape),
+                " and ", shape_str(b.shape), " do not broadcast to the output shape ",
+                shape_str(out.shape));
   }
   check_writable(out, name);
   py::gil_scoped_release nogil;

@@ -62,9 +62,7 @@ constexpr int kNumArithOps = 7;  // Add .. Minimum
 bool parse_unary_op(const std::string& name, UnaryOp* op);
 bool parse_binary_op(const std::string& name, BinaryOp* op);
 inline bool is_arith(BinaryOp op) { return static_cast<int>(op) < kNumArithOps; }
-inline bool is_comparison(BinaryOp op) {
-  return op >= BinaryOp::Eq && op <= BinaryOp::Ge;
-}
+inline bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq && op <= BinaryOp::Ge; }
 inline bool is_logical(BinaryOp op) { return op >= BinaryOp::LogicalAnd; }
 // Ops with a fused backward: tanh, sigmoid, relu, gelu, gelu_tanh, silu, clamp.
 bool unary_has_backward(UnaryOp op);
@@ -84,8 +82,7 @@ void unary_backward(UnaryOp op, const TensorImpl& x, const TensorImpl& y,
 // Integer pow checks for negative exponents first (ValueError, nothing written).
 void binary(BinaryOp op, const TensorImpl& a, const TensorImpl& b, const TensorImpl& out);
 // out = cond ? a : b, all broadcast to out.shape.
-void where(const TensorImpl& cond, const TensorImpl& a, const TensorImpl& b,
-           const TensorImpl& out);
+void where(const TensorImpl& cond, const TensorImpl& a, const TensorImpl& b, const TensorImpl& out);
 
 // ---- per-ISA float32 row kernels (strides in elements)
 using UnaryRowF = void (*)(float* out, const float* x, int64_t n, int64_t s_out, int64_t s_x,

@@ -57,6 +57,14 @@ double sigmoid(T v) {
   return (v >= 0 ? 1.0 : e) / (1.0 + e);
 }
 
+// sigmoid(z) and 1 - sigmoid(z) = sigmoid(-z), without cancellation in 1 - s.
+inline void sigmoid_pair(double z, double* s, double* sc) {
+  const double e = std::exp(-std::fabs(z));
+  const double r = 1.0 / (1.0 + e);
+  *s = z >= 0 ? r : e * r;
+  *sc = z >= 0 ? e * r : r;
+}
+
 // out[i] = f(x[i]) over any strides.
 template <typename T, typename F>
 void run_unary(const TensorImpl& x, const TensorImpl& out, F f) {
@@ -101,10 +109,9 @@ void unary_f64(UnaryOp op, const TensorImpl& x, const TensorImpl& out, double lo
       return run_unary<T>(x, out, [](T v) { return 0.0 > v ? 0.0 : v; });
     case UnaryOp::Gelu:
       return run_unary<T>(x, out, [](T v) { return v * 0.5 * (1.0 + std::erf(v * kSqrt1_2)); });
-    case UnaryOp::GeluTanh:
-      return run_unary<T>(x, out, [](T v) {
-        return 0.5 * v * (1.0 + std::tanh(kGeluK * (v + kGeluC * v * v * v)));
-      });
+    case UnaryOp::GeluTanh:  // 0.5 v (1 + tanh(u)) = v sigmoid(2u): no cancellation for v << 0
+      return run_unary<T>(x, out,
+                          [](T v) { return v * sigmoid(2.0 * kGeluK * (v + kGeluC * v * v * v)); });
     case UnaryOp::Silu:
       return run_unary<T>(x, out, [](T v) { return v * sigmoid(v); });
     case UnaryOp::Clamp:
@@ -127,8 +134,7 @@ T int_bound(double v, bool lower) {
 }
 
 template <typename T>
-void unary_int(UnaryOp op, const TensorImpl& x, const TensorImpl& out, double alpha,
-               double beta) {
+void unary_int(UnaryOp op, const TensorImpl& x, const TensorImpl& out, double alpha, double beta) {
   switch (op) {
     case UnaryOp::Neg:
       return run_unary<T>(x, out, [](T v) { return wrap_sub<T>(0, v); });
@@ -168,8 +174,8 @@ void run_binary(const TensorImpl& a, const Shape& sa, const TensorImpl& b, const
 }
 
 template <typename T>
-void arith(BinaryOp op, const TensorImpl& a, const Shape& sa, const TensorImpl& b,
-           const Shape& sb, const TensorImpl& out) {
+void arith(BinaryOp op, const TensorImpl& a, const Shape& sa, const TensorImpl& b, const Shape& sb,
+           const TensorImpl& out) {
   auto run = [&](auto f) { run_binary<T, T>(a, sa, b, sb, out, f); };
   if constexpr (std::is_floating_point_v<T>) {
     switch (op) {
@@ -283,8 +289,8 @@ void unary(UnaryOp op, const TensorImpl& x, const TensorImpl& out, double alpha,
   }
 }
 
-void unary_backward_f64(UnaryOp op, const double* x, const double* y, const double* g,
-                        double* gi, int64_t n, double alpha, double beta) {
+void unary_backward_f64(UnaryOp op, const double* x, const double* y, const double* g, double* gi,
+                        int64_t n, double alpha, double beta) {
   switch (op) {
     case UnaryOp::Tanh:
       for (int64_t i = 0; i < n; ++i) gi[i] = g[i] * (1.0 - y[i] * y[i]);
@@ -305,15 +311,18 @@ void unary_backward_f64(UnaryOp op, const double* x, const double* y, const doub
     case UnaryOp::GeluTanh:
       for (int64_t i = 0; i < n; ++i) {
         const double v = x[i];
-        const double t = std::tanh(kGeluK * (v + kGeluC * v * v * v));
+        // With s = sigmoid(2u) = (1 + tanh u) / 2: y' = s + 2 v s (1 - s) u'.
+        double s, sc;
+        sigmoid_pair(2.0 * kGeluK * (v + kGeluC * v * v * v), &s, &sc);
         const double du = kGeluK * (1.0 + 3.0 * kGeluC * v * v);
-        gi[i] = g[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du);
+        gi[i] = g[i] * (s + 2.0 * v * s * sc * du);
       }
       return;
     case UnaryOp::Silu:
       for (int64_t i = 0; i < n; ++i) {
-        const double s = sigmoid(x[i]);
-        gi[i] = g[i] * s * (1.0 + x[i] * (1.0 - s));
+        double s, sc;
+        sigmoid_pair(x[i], &s, &sc);
+        gi[i] = g[i] * s * (1.0 + x[i] * sc);
       }
       return;
     case UnaryOp::Clamp:
@@ -324,8 +333,8 @@ void unary_backward_f64(UnaryOp op, const double* x, const double* y, const doub
   }
 }
 
-void binary(BinaryOp op, const TensorImpl& a, const Shape& sa, const TensorImpl& b,
-            const Shape& sb, const TensorImpl& out) {
+void binary(BinaryOp op, const TensorImpl& a, const Shape& sa, const TensorImpl& b, const Shape& sb,
+            const TensorImpl& out) {
   if (is_logical(op)) return logical(op, a, sa, b, sb, out);
   if (is_comparison(op)) {
     switch (a.dtype) {

@@ -32,7 +32,9 @@ static inline VecF vload_partial(const float* p, int n, float fill) {
   const __m256i k = lane_mask(n);
   return {_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, k), _mm256_castsi256_ps(k))};
 }
-static inline void vstore_partial(float* p, VecF a, int n) { _mm256_maskstore_ps(p, lane_mask(n), a.v); }
+static inline void vstore_partial(float* p, VecF a, int n) {
+  _mm256_maskstore_ps(p, lane_mask(n), a.v);
+}
 
 static inline VecF vadd(VecF a, VecF b) { return {_mm256_add_ps(a.v, b.v)}; }
 static inline VecF vsub(VecF a, VecF b) { return {_mm256_sub_ps(a.v, b.v)}; }
@@ -45,7 +47,9 @@ static inline VecF vfma(VecF a, VecF b, VecF c) { return {_mm256_fmadd_ps(a.v, b
 static inline VecF vsqrt(VecF a) { return {_mm256_sqrt_ps(a.v)}; }
 
 // Bit-level helpers (used by vec_math.inc).
-static inline VecF vbits(uint32_t b) { return {_mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(b)))}; }
+static inline VecF vbits(uint32_t b) {
+  return {_mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(b)))};
+}
 static inline VecF vand(VecF a, VecF b) { return {_mm256_and_ps(a.v, b.v)}; }
 static inline VecF vor(VecF a, VecF b) { return {_mm256_or_ps(a.v, b.v)}; }
 static inline VecF vxor(VecF a, VecF b) { return {_mm256_xor_ps(a.v, b.v)}; }
@@ -70,9 +74,7 @@ static inline VecF vgetexp(VecF x) {
   b = _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0xff)), _mm256_set1_epi32(127));
   return {_mm256_cvtepi32_ps(b)};
 }
-static inline VecF vgetmant(VecF x) {
-  return vor(vand(x, vbits(0x007fffffu)), vbits(0x3f800000u));
-}
+static inline VecF vgetmant(VecF x) { return vor(vand(x, vbits(0x007fffffu)), vbits(0x3f800000u)); }
 
 // Fixed tree: halves, then quarters, ... (same order every call; vec_generic.h mirrors it).
 static inline float vreduce_add(VecF a) {

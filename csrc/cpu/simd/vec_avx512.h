@@ -50,7 +50,9 @@ static inline VecF vfma(VecF a, VecF b, VecF c) { return {_mm512_fmadd_ps(a.v, b
 static inline VecF vsqrt(VecF a) { return {_mm512_sqrt_ps(a.v)}; }
 
 // Bit-level helpers (used by vec_math.inc).
-static inline VecF vbits(uint32_t b) { return {_mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(b)))}; }
+static inline VecF vbits(uint32_t b) {
+  return {_mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(b)))};
+}
 static inline VecF vand(VecF a, VecF b) { return {_mm512_and_ps(a.v, b.v)}; }
 static inline VecF vor(VecF a, VecF b) { return {_mm512_or_ps(a.v, b.v)}; }
 static inline VecF vxor(VecF a, VecF b) { return {_mm512_xor_ps(a.v, b.v)}; }
@@ -75,9 +77,7 @@ static inline VecF vgetexp(VecF x) {
   b = _mm512_sub_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0xff)), _mm512_set1_epi32(127));
   return {_mm512_cvtepi32_ps(b)};
 }
-static inline VecF vgetmant(VecF x) {
-  return vor(vand(x, vbits(0x007fffffu)), vbits(0x3f800000u));
-}
+static inline VecF vgetmant(VecF x) { return vor(vand(x, vbits(0x007fffffu)), vbits(0x3f800000u)); }
 
 static inline float vreduce_add(VecF a) {
   // Fixed tree: halves, then quarters, ... (same order every call).
@@ -110,7 +110,9 @@ static inline MaskF vge(VecF a, VecF b) { return {_mm512_cmp_ps_mask(a.v, b.v, _
 static inline MaskF veq(VecF a, VecF b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ)}; }
 static inline MaskF vne(VecF a, VecF b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_NEQ_UQ)}; }
 static inline MaskF visnan(VecF a) { return {_mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q)}; }
-static inline VecF vselect(MaskF m, VecF t, VecF f) { return {_mm512_mask_blend_ps(m.m, f.v, t.v)}; }
+static inline VecF vselect(MaskF m, VecF t, VecF f) {
+  return {_mm512_mask_blend_ps(m.m, f.v, t.v)};
+}
 static inline MaskF mand(MaskF a, MaskF b) { return {static_cast<__mmask16>(a.m & b.m)}; }
 static inline MaskF mor(MaskF a, MaskF b) { return {static_cast<__mmask16>(a.m | b.m)}; }
 static inline MaskF mnot(MaskF a) { return {static_cast<__mmask16>(~a.m)}; }

@@ -1,8 +1,10 @@
-// Portable float32 "vectors" (8 lanes, plain loops the compiler may
-// auto-vectorize with SSE2) implementing the Vec API that vec_avx2.h and
-// vec_avx512.h implement with intrinsics. This file is the reference for what
-// each function means. Include only from generic ISA files (e.g.
-// *_generic.cpp): everything lives in ember::generic and is `static inline`.
+// Portable float32 "vectors" (8 lanes, plain loops) implementing the Vec API
+// that vec_avx2.h and vec_avx512.h implement with intrinsics. This file is the
+// reference for what each function means. The loops are kept branch-free
+// (masks are 0 / ~0 words, selects are bitwise, float->int goes through the
+// 1.5*2^23 trick) so the compiler auto-vectorizes them with SSE2.
+// Include only from generic ISA files (e.g. *_generic.cpp): everything lives
+// in ember::generic and is `static inline`.
 // Only compiler builtins are used (no std:: functions): an inline std:: helper
 // would be a weak symbol shared with the AVX objects (the one-definition trap).
 #pragma once
@@ -16,7 +18,7 @@ struct VecF {
   float v[kW];
 };
 struct MaskF {
-  bool m[kW];
+  uint32_t m[kW];  // 0 or 0xffffffff per lane, like the AVX2 masks
 };
 
 static inline VecF vload(const float* p) {
@@ -43,18 +45,18 @@ static inline void vstore_partial(float* p, VecF a, int n) {
   for (int i = 0; i < n; ++i) p[i] = a.v[i];
 }
 
-#define EMBER_VEC_LANEWISE(name, expr)        \
-  static inline VecF name(VecF a, VecF b) {   \
-    VecF r;                                   \
-    for (int i = 0; i < kW; ++i) {            \
-      const float x = a.v[i], y = b.v[i];     \
-      r.v[i] = (expr);                        \
-    }                                         \
-    return r;                                 \
+#define EMBER_VEC_LANEWISE(name, expr)      \
+  static inline VecF name(VecF a, VecF b) { \
+    VecF r;                                 \
+    for (int i = 0; i < kW; ++i) {          \
+      const float x = a.v[i], y = b.v[i];   \
+      r.v[i] = (expr);                      \
+    }                                       \
+    return r;                               \
   }
 EMBER_VEC_LANEWISE(vadd, x + y)
 EMBER_VEC_LANEWISE(vsub, x - y)
-EMBER_VEC_LANEWISE(vmul, x * y)
+EMBER_VEC_LANEWISE(vmul, x* y)
 EMBER_VEC_LANEWISE(vdiv, x / y)
 // x86 semantics on every ISA: vmax(a, b) = a > b ? a : b (b when either is NaN).
 EMBER_VEC_LANEWISE(vmax, x > y ? x : y)
@@ -92,10 +94,10 @@ static inline VecF vbits(uint32_t b) { return vset1(u2f(b)); }
     }                                       \
     return r;                               \
   }
-EMBER_VEC_BITWISE(vand, x & y)
+EMBER_VEC_BITWISE(vand, x& y)
 EMBER_VEC_BITWISE(vor, x | y)
 EMBER_VEC_BITWISE(vxor, x ^ y)
-EMBER_VEC_BITWISE(vandnot, ~x & y)  // ~a & b
+EMBER_VEC_BITWISE(vandnot, ~x& y)  // ~a & b
 #undef EMBER_VEC_BITWISE
 static inline VecF vabs(VecF a) { return vand(a, vbits(0x7fffffffu)); }
 static inline VecF vneg(VecF a) { return vxor(a, vbits(0x80000000u)); }
@@ -106,24 +108,25 @@ static inline VecF vround(VecF a) {
   for (int i = 0; i < kW; ++i) {
     const float x = a.v[i];
     const float big = __builtin_copysignf(8388608.0f, x);
-    r.v[i] = __builtin_fabsf(x) < 8388608.0f ? __builtin_copysignf((x + big) - big, x) : x;
+    const float y = __builtin_copysignf((x + big) - big, x);
+    const uint32_t keep = __builtin_fabsf(x) < 8388608.0f ? ~0u : 0u;
+    r.v[i] = u2f((f2u(y) & keep) | (f2u(x) & ~keep));
   }
   return r;
 }
 static inline VecF vfloor(VecF a) {
   VecF r = vround(a);
-  for (int i = 0; i < kW; ++i)
-    if (r.v[i] > a.v[i]) r.v[i] -= 1.0f;
+  for (int i = 0; i < kW; ++i) r.v[i] -= r.v[i] > a.v[i] ? 1.0f : 0.0f;
   return r;
 }
-// 2^n for integral n in [-126, 127], built from the exponent bits.
+// 2^n for integral n in [-126, 127], built from the exponent bits. The integer
+// is read from the low bits of n + 1.5*2^23 (no float->int conversion, which
+// would be undefined for NaN); NaN or out-of-range n gives an unspecified value.
 static inline VecF vpow2n(VecF n) {
   VecF r;
   for (int i = 0; i < kW; ++i) {
-    const float f = n.v[i];
-    // NaN / out of range: any value, but no undefined float->int conversion.
-    const int32_t e = (f >= -127.0f && f <= 128.0f) ? static_cast<int32_t>(f) : 0;
-    r.v[i] = u2f(static_cast<uint32_t>(e + 127) << 23);
+    const uint32_t e = f2u(n.v[i] + 12582912.0f) - 0x4b400000u;  // n as two's complement
+    r.v[i] = u2f((e + 127u) << 23);
   }
   return r;
 }
@@ -134,9 +137,7 @@ static inline VecF vgetexp(VecF x) {
     r.v[i] = static_cast<float>(static_cast<int32_t>((f2u(x.v[i]) >> 23) & 0xffu) - 127);
   return r;
 }
-static inline VecF vgetmant(VecF x) {
-  return vor(vand(x, vbits(0x007fffffu)), vbits(0x3f800000u));
-}
+static inline VecF vgetmant(VecF x) { return vor(vand(x, vbits(0x007fffffu)), vbits(0x3f800000u)); }
 
 // Same fixed tree as vec_avx2.h: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
 static inline float vreduce_add(VecF a) {
@@ -165,7 +166,7 @@ static inline float vreduce_min(VecF a) {
     MaskF r;                                 \
     for (int i = 0; i < kW; ++i) {           \
       const float x = a.v[i], y = b.v[i];    \
-      r.m[i] = (expr);                       \
+      r.m[i] = (expr) ? ~0u : 0u;            \
     }                                        \
     return r;                                \
   }
@@ -178,33 +179,33 @@ EMBER_VEC_CMP(vne, x != y)
 #undef EMBER_VEC_CMP
 static inline MaskF visnan(VecF a) {
   MaskF r;
-  for (int i = 0; i < kW; ++i) r.m[i] = a.v[i] != a.v[i];
+  for (int i = 0; i < kW; ++i) r.m[i] = a.v[i] != a.v[i] ? ~0u : 0u;
   return r;
 }
 static inline VecF vselect(MaskF m, VecF t, VecF f) {
   VecF r;
-  for (int i = 0; i < kW; ++i) r.v[i] = m.m[i] ? t.v[i] : f.v[i];
+  for (int i = 0; i < kW; ++i) r.v[i] = u2f((f2u(t.v[i]) & m.m[i]) | (f2u(f.v[i]) & ~m.m[i]));
   return r;
 }
 static inline MaskF mand(MaskF a, MaskF b) {
   MaskF r;
-  for (int i = 0; i < kW; ++i) r.m[i] = a.m[i] && b.m[i];
+  for (int i = 0; i < kW; ++i) r.m[i] = a.m[i] & b.m[i];
   return r;
 }
 static inline MaskF mor(MaskF a, MaskF b) {
   MaskF r;
-  for (int i = 0; i < kW; ++i) r.m[i] = a.m[i] || b.m[i];
+  for (int i = 0; i < kW; ++i) r.m[i] = a.m[i] | b.m[i];
   return r;
 }
 static inline MaskF mnot(MaskF a) {
   MaskF r;
-  for (int i = 0; i < kW; ++i) r.m[i] = !a.m[i];
+  for (int i = 0; i < kW; ++i) r.m[i] = ~a.m[i];
   return r;
 }
 static inline bool many(MaskF a) {
-  bool any = false;
-  for (int i = 0; i < kW; ++i) any = any || a.m[i];
-  return any;
+  uint32_t any = 0;
+  for (int i = 0; i < kW; ++i) any |= a.m[i];
+  return any != 0;
 }
 
 #include "cpu/simd/vec_math.inc"
