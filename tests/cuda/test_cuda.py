@@ -309,7 +309,9 @@ def test_argument_checks_with_fake_cuda_tensors():
 
 
 def test_cuda_namespace_api():
+    assert ember.cuda.is_built() == (C is not None)
     for name in (
+        "is_built",
         "is_available",
         "device_count",
         "synchronize",

@@ -17,6 +17,7 @@ __all__ = [
     "empty_cache",
     "get_device_name",
     "is_available",
+    "is_built",
     "memory_allocated",
     "memory_reserved",
     "synchronize",
@@ -55,6 +56,11 @@ def _module() -> ModuleType:
     if not ext.is_available():
         raise RuntimeError(f"no CUDA GPU is available: {ext.unavailable_reason()}")
     return ext
+
+
+def is_built() -> bool:
+    """True if ember was built with CUDA support (ember._C_cuda imports), GPU or not."""
+    return _extension() is not None
 
 
 def is_available() -> bool:
