@@ -1,0 +1,135 @@
+#include "cuda/allocator.h"
+
+#include <cuda_runtime.h>
+
+#include <map>
+#include <mutex>
+
+#include "core/error.h"
+#include "cuda/cuda_check.h"
+#include "cuda/runtime.h"
+
+namespace ember::cuda {
+namespace {
+
+struct Pool {
+  std::mutex mu;
+  std::multimap<size_t, void*> small;  // free blocks <= kSmallLimit, by size
+  std::multimap<size_t, void*> large;  // free blocks > kSmallLimit, by size
+  size_t allocated = 0;
+  size_t reserved = 0;
+};
+
+// Leaked on purpose: tensors freed during interpreter shutdown still return their
+// blocks here after static destructors would have run.
+Pool& pool(int device) {
+  static Pool* pools = new Pool[kMaxDevices];
+  return pools[device];
+}
+
+void check_index(int device, const char* op) {
+  EMBER_CHECK(device >= 0 && device < kMaxDevices, ValueError, op, ": invalid CUDA device index ",
+              device);
+}
+
+// cudaFree every cached block of one pool; the caller holds p.mu and has made the
+// device current. cudaFree waits for the device, so no kernel still uses them.
+void release_cached(Pool& p) {
+  cudaError_t first = cudaSuccess;
+  for (auto* m : {&p.small, &p.large}) {
+    for (auto& [size, ptr] : *m) {
+      cudaError_t err = cudaFree(ptr);
+      if (err != cudaSuccess && first == cudaSuccess) first = err;
+      p.reserved -= size;
+    }
+    m->clear();
+  }
+  if (first != cudaSuccess) throw_cuda_error(first, "ember.cuda.empty_cache", "cudaFree");
+}
+
+size_t round_size(size_t nbytes, int device) {
+  size_t r = nbytes <= kSmallLimit ? kSmallRound : kLargeRound;
+  EMBER_CHECK(nbytes <= SIZE_MAX - r, cuda::CudaError, "ember.cuda: out of memory allocating ",
+              nbytes, " bytes on cuda:", device);
+  return (nbytes + r - 1) / r * r;
+}
+
+}  // namespace
+
+Block device_alloc(int device, size_t nbytes) {
+  check_index(device, "ember.cuda");
+  if (nbytes == 0) return {};
+  const size_t size = round_size(nbytes, device);
+  Pool& p = pool(device);
+  std::lock_guard<std::mutex> lock(p.mu);
+
+  // Smallest cached block that fits, unless it is more than twice the request:
+  // a small tensor must not pin a huge block (blocks are never split).
+  auto& m = size <= kSmallLimit ? p.small : p.large;
+  auto it = m.lower_bound(size);
+  if (it != m.end() && it->first / 2 <= size) {
+    Block b{it->second, it->first};
+    m.erase(it);
+    p.allocated += b.size;
+    return b;
+  }
+
+  DeviceGuard guard(device);
+  void* ptr = nullptr;
+  cudaError_t err = cudaMalloc(&ptr, size);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    release_cached(p);
+    err = cudaMalloc(&ptr, size);
+  }
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    throw CudaError(cat_str("ember.cuda: out of memory allocating ", nbytes, " bytes (allocated ",
+                            p.allocated, ", reserved ", p.reserved, ")"));
+  }
+  if (err != cudaSuccess) throw_cuda_error(err, "ember.cuda", "cudaMalloc");
+  p.allocated += size;
+  p.reserved += size;
+  return {ptr, size};
+}
+
+void device_free(int device, Block block) noexcept {
+  if (block.ptr == nullptr || device < 0 || device >= kMaxDevices) return;
+  Pool& p = pool(device);
+  std::lock_guard<std::mutex> lock(p.mu);
+  p.allocated -= block.size;
+  (block.size <= kSmallLimit ? p.small : p.large).emplace(block.size, block.ptr);
+}
+
+std::shared_ptr<Storage> allocate_storage(int device, size_t nbytes) {
+  Block b = device_alloc(device, nbytes);
+  return std::make_shared<Storage>(b.ptr, nbytes, Device{DeviceType::CUDA, device},
+                                   [device, b] { device_free(device, b); });
+}
+
+size_t memory_allocated(int device) {
+  check_index(device, "ember.cuda.memory_allocated");
+  Pool& p = pool(device);
+  std::lock_guard<std::mutex> lock(p.mu);
+  return p.allocated;
+}
+
+size_t memory_reserved(int device) {
+  check_index(device, "ember.cuda.memory_reserved");
+  Pool& p = pool(device);
+  std::lock_guard<std::mutex> lock(p.mu);
+  return p.reserved;
+}
+
+void empty_cache() {
+  const int n = device_count();
+  for (int d = 0; d < n; ++d) {
+    Pool& p = pool(d);
+    std::lock_guard<std::mutex> lock(p.mu);
+    if (p.small.empty() && p.large.empty()) continue;
+    DeviceGuard guard(d);
+    release_cached(p);
+  }
+}
+
+}  // namespace ember::cuda

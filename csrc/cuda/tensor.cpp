@@ -1,0 +1,46 @@
+// CUDA tensor creation and the device checks shared by every CUDA op.
+#include <limits>
+
+#include "core/error.h"
+#include "cuda/allocator.h"
+#include "cuda/ops.h"
+#include "cuda/runtime.h"
+
+namespace ember::cuda {
+
+std::shared_ptr<TensorImpl> empty(const Shape& shape, DType dtype, int device) {
+  const char* op = "ember.empty";
+  const int64_t n = checked_numel(shape, op);
+  const size_t item = dtype_size(dtype);
+  EMBER_CHECK(static_cast<uint64_t>(n) <= std::numeric_limits<uint64_t>::max() / item / 2,
+              ValueError, op, ": shape ", shape_str(shape), " is too large");
+  require_device(device, op);
+  auto storage = allocate_storage(device, static_cast<size_t>(n) * item);
+  return TensorImpl::make(std::move(storage), dtype, shape, contiguous_strides(shape), 0, op);
+}
+
+int common_device(const char* op,
+                  std::initializer_list<std::pair<const char*, const TensorImpl*>> args) {
+  int device = -1;
+  const char* first = nullptr;
+  for (const auto& [arg, t] : args) {
+    check_device(*t, DeviceType::CUDA, op, arg);
+    const int d = t->device().index;
+    if (first == nullptr) {
+      device = d;
+      first = arg;
+    } else {
+      EMBER_CHECK(d == device, ValueError, op, ": expected all tensors on one device, got ", first,
+                  " on cuda:", device, " and ", arg, " on cuda:", d);
+    }
+  }
+  return device;
+}
+
+void check_writable(const TensorImpl& t, const std::string& name) {
+  for (size_t d = 0; d < t.shape.size(); ++d)
+    EMBER_CHECK(t.strides[d] != 0 || t.shape[d] <= 1, ValueError, name, ": the output of shape ",
+                shape_str(t.shape), " is a broadcast view (stride 0); make it contiguous first");
+}
+
+}  // namespace ember::cuda

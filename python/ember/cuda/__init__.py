@@ -1,0 +1,103 @@
+"""ember.cuda: the CUDA device, its memory and its synchronization.
+
+The CUDA kernels live in the optional extension ``ember._C_cuda``, imported
+lazily on first use. Importing this module never touches the driver and never
+fails: on a machine without ``_C_cuda``, without a driver or without a GPU,
+:func:`is_available` is False and :func:`device_count` is 0.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from types import ModuleType
+
+__all__ = [
+    "device_count",
+    "empty_cache",
+    "get_device_name",
+    "is_available",
+    "is_built",
+    "memory_allocated",
+    "memory_reserved",
+    "synchronize",
+]
+
+_lock = threading.Lock()
+_loaded = False
+_ext: ModuleType | None = None
+_import_error: str = ""
+
+
+def _extension() -> ModuleType | None:
+    """ember._C_cuda, or None (with the reason in _import_error) if it was not built."""
+    global _loaded, _ext, _import_error
+    if not _loaded:
+        with _lock:
+            if not _loaded:
+                try:
+                    _ext = importlib.import_module("ember._C_cuda")
+                except ImportError as e:
+                    _ext = None
+                    _import_error = str(e)
+                _loaded = True
+    return _ext
+
+
+def _module() -> ModuleType:
+    """ember._C_cuda, ready to run kernels.
+
+    Raises:
+        RuntimeError: if ember was built without CUDA, or if there is no usable GPU.
+    """
+    ext = _extension()
+    if ext is None:
+        raise RuntimeError(f"ember was built without CUDA ({_import_error})")
+    if not ext.is_available():
+        raise RuntimeError(f"no CUDA GPU is available: {ext.unavailable_reason()}")
+    return ext
+
+
+def is_built() -> bool:
+    """True if ember was built with CUDA support (ember._C_cuda imports), GPU or not."""
+    return _extension() is not None
+
+
+def is_available() -> bool:
+    """True if ember has CUDA support and a GPU is present. Never raises."""
+    try:
+        ext = _extension()
+        return ext is not None and bool(ext.is_available())
+    except Exception:
+        return False
+
+
+def device_count() -> int:
+    """Number of GPUs ember can use; 0 without CUDA support, a driver or a GPU."""
+    ext = _extension()
+    return int(ext.device_count()) if ext is not None else 0
+
+
+def synchronize(device: int = 0) -> None:
+    """Wait until all work queued on ``device`` has finished."""
+    _module().synchronize(device)
+
+
+def memory_allocated(device: int = 0) -> int:
+    """Bytes held by live CUDA tensors on ``device`` (in allocator block sizes)."""
+    return int(_module().memory_allocated(device))
+
+
+def memory_reserved(device: int = 0) -> int:
+    """Bytes the caching allocator holds on ``device``: live tensors plus cached blocks."""
+    return int(_module().memory_reserved(device))
+
+
+def empty_cache() -> None:
+    """Release every cached, unused block to the driver (on all devices)."""
+    _module().empty_cache()
+
+
+def get_device_name(device: int = 0) -> str:
+    """The GPU's name, e.g. 'NVIDIA H200'."""
+    return str(_module().get_device_name(device))
