@@ -73,7 +73,9 @@ def test_float16_rounding_matches_numpy(rng):
         ]
     ).astype(np.float32)
     got = ember.from_numpy(x).half().numpy()
-    np.testing.assert_array_equal(got.view(np.uint16), x.astype(np.float16).view(np.uint16))
+    with np.errstate(over="ignore"):
+        want = x.astype(np.float16)
+    np.testing.assert_array_equal(got.view(np.uint16), want.view(np.uint16))
     back = ember.from_numpy(got).float().numpy()
     np.testing.assert_array_equal(back, got.astype(np.float32))
     assert np.isnan(ember.tensor([np.nan]).half().float().item())
