@@ -9,8 +9,8 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass
@@ -41,15 +41,17 @@ def run(cases: list[Case], rounds: int = 5, min_time: float = 0.05) -> list[dict
             ours.append(_time(c.ours, min_time))
             peer.append(_time(c.peer, min_time))
         o, p = statistics.median(ours), statistics.median(peer)
-        rows.append({
-            "case": c.name,
-            "ours_ms": o * 1e3,
-            "peer_ms": p * 1e3,
-            "ratio": p / o,
-            "throughput": c.work / o / 1e9,
-            "unit": c.unit,
-            "spread": max(ours) / min(ours),
-        })
+        rows.append(
+            {
+                "case": c.name,
+                "ours_ms": o * 1e3,
+                "peer_ms": p * 1e3,
+                "ratio": p / o,
+                "throughput": c.work / o / 1e9,
+                "unit": c.unit,
+                "spread": max(ours) / min(ours),
+            }
+        )
     return rows
 
 
@@ -73,8 +75,10 @@ def main(title: str, peer: str, make_cases: Callable[[], list[Case]]) -> None:
 
     rows = run(make_cases(), rounds=args.rounds)
     print(f"## {title}\n")
-    print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, ember ISA "
-          f"{ember._C.get_isa()}, {ember.get_num_threads()} threads, peer {peer}\n")
+    print(
+        f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, ember ISA "
+        f"{ember._C.get_isa()}, {ember.get_num_threads()} threads, peer {peer}\n"
+    )
     print(table(rows, peer))
     if args.json:
         with open(args.json, "w") as f:

@@ -36,10 +36,15 @@ def make_cases() -> list[Case]:
         Case("sum rows 4096x1024", lambda: m.sum(1), lambda: tm.sum(1), mb),
         Case("sum cols 4096x1024", lambda: m.sum(0), lambda: tm.sum(0), mb),
         Case("amax rows 4096x1024", lambda: m.amax(1), lambda: tm.amax(1), mb),
-        Case("softmax rows 4096x1024", lambda: ember.softmax(m, -1),
-             lambda: torch.softmax(tm, -1), 2 * mb),
-        Case("transpose copy 4096x1024", lambda: m.T.contiguous(),
-             lambda: tm.T.contiguous(), 2 * mb),
+        Case(
+            "softmax rows 4096x1024",
+            lambda: ember.softmax(m, -1),
+            lambda: torch.softmax(tm, -1),
+            2 * mb,
+        ),
+        Case(
+            "transpose copy 4096x1024", lambda: m.T.contiguous(), lambda: tm.T.contiguous(), 2 * mb
+        ),
     ]
 
 

@@ -100,7 +100,9 @@ void bind_core(py::module_& m) {
   auto cls = py::class_<TensorImpl, ImplPtr>(m, "TensorImpl", py::buffer_protocol());
   cls.def_static(
          "empty",
-         [](const Shape& shape, int dtype) { return TensorImpl::empty_cpu(shape, dtype_from_int(dtype)); },
+         [](const Shape& shape, int dtype) {
+           return TensorImpl::empty_cpu(shape, dtype_from_int(dtype));
+         },
          py::arg("shape"), py::arg("dtype"), "Uninitialized contiguous CPU tensor.")
       .def_static("from_buffer", &from_buffer, py::arg("obj"),
                   "Zero-copy view of a buffer-protocol object (numpy array).")
@@ -130,12 +132,13 @@ void bind_core(py::module_& m) {
       .def_property_readonly("device_index", [](const TensorImpl& t) { return t.device().index; })
       .def_property_readonly("numel", &TensorImpl::numel)
       .def_property_readonly("is_contiguous", &TensorImpl::is_contiguous)
-      .def_property_readonly("data_ptr",
-                             [](const TensorImpl& t) { return reinterpret_cast<uintptr_t>(t.data()); })
+      .def_property_readonly(
+          "data_ptr", [](const TensorImpl& t) { return reinterpret_cast<uintptr_t>(t.data()); })
       .def_property_readonly(
           "storage_ptr",
           [](const TensorImpl& t) { return reinterpret_cast<uintptr_t>(t.storage->data()); })
-      .def_property_readonly("storage_nbytes", [](const TensorImpl& t) { return t.storage->nbytes(); })
+      .def_property_readonly("storage_nbytes",
+                             [](const TensorImpl& t) { return t.storage->nbytes(); })
       .def_buffer([](TensorImpl& t) -> py::buffer_info {
         EMBER_CHECK(t.device().type == DeviceType::CPU, TypeError,
                     "ember: can't convert a cuda tensor to numpy; call .cpu() first");
@@ -172,10 +175,14 @@ void bind_core(py::module_& m) {
          uint64_t offset) {
         check_device(dst, DeviceType::CPU, "ember.random", "output");
         cpu::RandomKind k;
-        if (kind == "uniform") k = cpu::RandomKind::Uniform;
-        else if (kind == "normal") k = cpu::RandomKind::Normal;
-        else if (kind == "integer") k = cpu::RandomKind::Integer;
-        else throw ValueError(cat_str("ember.random: unknown distribution '", kind, "'"));
+        if (kind == "uniform")
+          k = cpu::RandomKind::Uniform;
+        else if (kind == "normal")
+          k = cpu::RandomKind::Normal;
+        else if (kind == "integer")
+          k = cpu::RandomKind::Integer;
+        else
+          throw ValueError(cat_str("ember.random: unknown distribution '", kind, "'"));
         if (k == cpu::RandomKind::Integer)
           EMBER_CHECK(high > low, ValueError, "ember.randint: empty range [", low, ", ", high, ")");
         py::gil_scoped_release nogil;

@@ -106,7 +106,8 @@ ImplPtr from_dlpack(const py::capsule& cap) {
   bool empty = false;
   for (int i = 0; i < dl.ndim; ++i) {
     if (shape[i] == 0) empty = true;
-    EMBER_CHECK(strides[i] >= 0, ValueError, "ember.from_dlpack: negative strides are not supported");
+    EMBER_CHECK(strides[i] >= 0, ValueError,
+                "ember.from_dlpack: negative strides are not supported");
     extent += (shape[i] - 1) * strides[i];
   }
   size_t item = dtype_size(dtype);

@@ -23,9 +23,12 @@ struct BFloat16 {
 // Value conversion between any two element types (float16/bfloat16 via float).
 template <typename T>
 inline double to_double(T v) {
-  if constexpr (std::is_same_v<T, Half>) return half_to_float(v.bits);
-  else if constexpr (std::is_same_v<T, BFloat16>) return bf16_to_float(v.bits);
-  else return static_cast<double>(v);
+  if constexpr (std::is_same_v<T, Half>)
+    return half_to_float(v.bits);
+  else if constexpr (std::is_same_v<T, BFloat16>)
+    return bf16_to_float(v.bits);
+  else
+    return static_cast<double>(v);
 }
 
 template <typename D, typename S>

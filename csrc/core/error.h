@@ -32,7 +32,7 @@ std::string cat_str(const Args&... args) {
 
 }  // namespace ember
 
-#define EMBER_CHECK(cond, Exc, ...) \
-  do {                              \
+#define EMBER_CHECK(cond, Exc, ...)                                 \
+  do {                                                              \
     if (!(cond)) throw ::ember::Exc(::ember::cat_str(__VA_ARGS__)); \
   } while (0)

@@ -65,8 +65,8 @@ Isa current_isa() {
 Isa parse_isa(const std::string& name) {
   for (int i = 0; i < kNumIsas; ++i)
     if (name == isa_name(static_cast<Isa>(i))) return static_cast<Isa>(i);
-  throw ValueError(cat_str("ember: unknown CPU ISA '", name,
-                           "' (expected one of: avx512, avx2, generic)"));
+  throw ValueError(
+      cat_str("ember: unknown CPU ISA '", name, "' (expected one of: avx512, avx2, generic)"));
 }
 
 void set_isa(Isa isa) {

@@ -41,8 +41,8 @@ struct NdLoop {
 
   // row(std::array<char*, K> ptrs, std::array<int64_t, K> inner_strides, int64_t n)
   template <typename Row>
-  void run(const std::array<char*, K>& base, const std::array<int64_t, K>& itemsize,
-           Row&& row, int64_t chunk = 16384) const {
+  void run(const std::array<char*, K>& base, const std::array<int64_t, K>& itemsize, Row&& row,
+           int64_t chunk = 16384) const {
     const int nd = static_cast<int>(shape.size());
     const int64_t n = shape[nd - 1];
     int64_t rows = 1;

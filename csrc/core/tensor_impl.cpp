@@ -44,8 +44,7 @@ bool TensorImpl::is_contiguous() const {
   return true;
 }
 
-std::shared_ptr<TensorImpl> TensorImpl::empty_cpu(const Shape& shape, DType dtype,
-                                                  const char* op) {
+std::shared_ptr<TensorImpl> TensorImpl::empty_cpu(const Shape& shape, DType dtype, const char* op) {
   int64_t n = checked_numel(shape, op);
   size_t item = dtype_size(dtype);
   EMBER_CHECK(static_cast<uint64_t>(n) <= std::numeric_limits<uint64_t>::max() / item / 2,
@@ -99,8 +98,8 @@ Shape broadcast_strides(const TensorImpl& t, const Shape& out_shape, const char*
     if (d == o) {
       strides[lead + i] = d == 1 ? 0 : t.strides[i];
     } else {
-      EMBER_CHECK(d == 1, ValueError, op, ": cannot broadcast shape ", shape_str(t.shape),
-                  " to ", shape_str(out_shape));
+      EMBER_CHECK(d == 1, ValueError, op, ": cannot broadcast shape ", shape_str(t.shape), " to ",
+                  shape_str(out_shape));
     }
   }
   return strides;
@@ -112,8 +111,8 @@ void check_dtype(const TensorImpl& t, DType want, const char* op, const char* ar
 }
 
 void check_same_dtype(const TensorImpl& a, const TensorImpl& b, const char* op) {
-  EMBER_CHECK(a.dtype == b.dtype, TypeError, op, ": dtypes differ (", dtype_name(a.dtype),
-              " and ", dtype_name(b.dtype), ")");
+  EMBER_CHECK(a.dtype == b.dtype, TypeError, op, ": dtypes differ (", dtype_name(a.dtype), " and ",
+              dtype_name(b.dtype), ")");
 }
 
 void check_same_shape(const TensorImpl& a, const TensorImpl& b, const char* op) {

@@ -39,8 +39,8 @@ double unit(uint32_t hi, uint32_t lo) {
 
 }  // namespace
 
-void random_fill(const TensorImpl& dst, RandomKind kind, double low, double high,
-                 uint64_t seed, uint64_t offset) {
+void random_fill(const TensorImpl& dst, RandomKind kind, double low, double high, uint64_t seed,
+                 uint64_t offset) {
   check_contiguous(dst, "ember.random", "output");
   const int64_t n = dst.numel();
   visit_dtype(dst.dtype, [&](auto* tag) {
@@ -62,11 +62,10 @@ void random_fill(const TensorImpl& dst, RandomKind kind, double low, double high
           double u2 = unit(r.v[2], r.v[3]);
           v = low + high * std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
         } else {
-          uint64_t range = static_cast<uint64_t>(static_cast<int64_t>(high) -
-                                                 static_cast<int64_t>(low));
+          uint64_t range =
+              static_cast<uint64_t>(static_cast<int64_t>(high) - static_cast<int64_t>(low));
           uint64_t bits = (static_cast<uint64_t>(r.v[0]) << 32) | r.v[1];
-          v = static_cast<double>(static_cast<int64_t>(low) +
-                                  static_cast<int64_t>(bits % range));
+          v = static_cast<double>(static_cast<int64_t>(low) + static_cast<int64_t>(bits % range));
           if constexpr (std::is_same_v<T, int64_t>) {  // exact beyond 2^53
             out[i] = static_cast<int64_t>(low) + static_cast<int64_t>(bits % range);
             continue;

@@ -13,7 +13,7 @@ enum class RandomKind { Uniform, Normal, Integer };
 
 // Fills contiguous `dst`: Uniform in [low, high), Normal with mean `low` and std `high`,
 // Integer uniformly in [low, high) (integer bounds).
-void random_fill(const TensorImpl& dst, RandomKind kind, double low, double high,
-                 uint64_t seed, uint64_t offset);
+void random_fill(const TensorImpl& dst, RandomKind kind, double low, double high, uint64_t seed,
+                 uint64_t offset);
 
 }  // namespace ember::cpu
