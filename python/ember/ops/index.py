@@ -17,14 +17,26 @@ def _index_tensor(index: Tensor, op: str) -> Tensor:
     return cast(index, D.int64).contiguous()
 
 
-class Gather(Function):
+# The two index-op families: "pick" reads slices at index positions and "add at" is its
+# reverse (scatter-add); each one's gradient is the other one.
+_PAIR = {"gather": "scatter_add", "index_select": "index_add"}
+
+
+class Pick(Function):
+    """out = gather / index_select of x; backward adds the gradient back at the indices."""
+
     @staticmethod
-    def forward(ctx: Context, x: Tensor, dim: int, index: Tensor) -> Tensor:
-        out = empty(index.shape, x.dtype, x.device)
-        kernels(x.device, "gather", "gather").gather(
+    def forward(ctx: Context, x: Tensor, dim: int, index: Tensor, kind: str) -> Tensor:
+        if kind == "gather":
+            shape = index.shape
+        else:
+            shape = list(x.shape)
+            shape[dim] = index.shape[0]
+        out = empty(shape, x.dtype, x.device)
+        getattr(kernels(x.device, kind, kind), kind)(
             x.contiguous()._impl, dim, index._impl, out._impl
         )
-        ctx.dim, ctx.shape = dim, x.shape
+        ctx.dim, ctx.shape, ctx.kind = dim, x.shape, kind
         ctx.save_for_backward(index)
         return out
 
@@ -33,11 +45,30 @@ class Gather(Function):
         from .creation import zeros
 
         (index,) = ctx.saved_tensors
-        return (
-            scatter_add(zeros(ctx.shape, dtype=g.dtype, device=g.device), ctx.dim, index, g),
-            None,
-            None,
+        zero = zeros(ctx.shape, dtype=g.dtype, device=g.device)
+        return AddAt.apply(zero, ctx.dim, index, g, _PAIR[ctx.kind]), None, None, None
+
+
+class AddAt(Function):
+    """out = a copy of x with src accumulated at the indices (scatter_add / index_add)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, dim: int, index: Tensor, src: Tensor, kind: str):
+        cdt = compute_dtype(x.dtype)
+        out = _fresh_copy(x, cdt)
+        getattr(kernels(x.device, kind, kind), kind)(
+            out._impl, dim, index._impl, cast(src, cdt).contiguous()._impl
         )
+        ctx.dim, ctx.kind = dim, kind
+        ctx.save_for_backward(index)
+        return cast(out, x.dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        (index,) = ctx.saved_tensors
+        pick = next(k for k, v in _PAIR.items() if v == ctx.kind)
+        gsrc = Pick.apply(g, ctx.dim, index, pick) if ctx.needs_input_grad[3] else None
+        return g, None, None, gsrc, None
 
 
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -48,26 +79,7 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     check_tensor(input, "gather")
     index = _index_tensor(index, "gather")
     same_device("gather", input, index)
-    return Gather.apply(input, norm_dim(dim, input.ndim, "gather"), index)
-
-
-class ScatterAdd(Function):
-    @staticmethod
-    def forward(ctx: Context, x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-        cdt = compute_dtype(x.dtype)
-        out = _fresh_copy(x, cdt)
-        kernels(x.device, "scatter_add", "scatter_add").scatter_add(
-            out._impl, dim, index._impl, cast(src, cdt).contiguous()._impl
-        )
-        ctx.dim = dim
-        ctx.save_for_backward(index)
-        return cast(out, x.dtype)
-
-    @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
-        (index,) = ctx.saved_tensors
-        gsrc = gather(g, ctx.dim, index) if ctx.needs_input_grad[3] else None
-        return g, None, None, gsrc
+    return Pick.apply(input, norm_dim(dim, input.ndim, "gather"), index, "gather")
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -80,32 +92,8 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     check_tensor(src, "scatter_add", "src")
     index = _index_tensor(index, "scatter_add")
     same_device("scatter_add", input, index, src)
-    return ScatterAdd.apply(input, norm_dim(dim, input.ndim, "scatter_add"), index, src)
-
-
-class IndexSelect(Function):
-    @staticmethod
-    def forward(ctx: Context, x: Tensor, dim: int, index: Tensor) -> Tensor:
-        shape = list(x.shape)
-        shape[dim] = index.shape[0]
-        out = empty(shape, x.dtype, x.device)
-        kernels(x.device, "index_select", "index_select").index_select(
-            x.contiguous()._impl, dim, index._impl, out._impl
-        )
-        ctx.dim, ctx.shape = dim, x.shape
-        ctx.save_for_backward(index)
-        return out
-
-    @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
-        from .creation import zeros
-
-        (index,) = ctx.saved_tensors
-        return (
-            index_add(zeros(ctx.shape, dtype=g.dtype, device=g.device), ctx.dim, index, g),
-            None,
-            None,
-        )
+    dim = norm_dim(dim, input.ndim, "scatter_add")
+    return AddAt.apply(input, dim, index, src, "scatter_add")
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -122,26 +110,8 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     same_device("index_select", input, index)
     if input.ndim == 0:
         raise ValueError("ember.index_select: input must have at least one dimension")
-    return IndexSelect.apply(input, norm_dim(dim, input.ndim, "index_select"), index)
-
-
-class IndexAdd(Function):
-    @staticmethod
-    def forward(ctx: Context, x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-        cdt = compute_dtype(x.dtype)
-        out = _fresh_copy(x, cdt)
-        kernels(x.device, "index_add", "index_add").index_add(
-            out._impl, dim, index._impl, cast(src, cdt).contiguous()._impl
-        )
-        ctx.dim = dim
-        ctx.save_for_backward(index)
-        return cast(out, x.dtype)
-
-    @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
-        (index,) = ctx.saved_tensors
-        gsrc = index_select(g, ctx.dim, index) if ctx.needs_input_grad[3] else None
-        return g, None, None, gsrc
+    dim = norm_dim(dim, input.ndim, "index_select")
+    return Pick.apply(input, dim, index, "index_select")
 
 
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
@@ -154,7 +124,8 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     check_tensor(source, "index_add", "source")
     index = _index_tensor(index, "index_add")
     same_device("index_add", input, index, source)
-    return IndexAdd.apply(input, norm_dim(dim, input.ndim, "index_add"), index, source)
+    dim = norm_dim(dim, input.ndim, "index_add")
+    return AddAt.apply(input, dim, index, source, "index_add")
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
