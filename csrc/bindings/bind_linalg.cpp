@@ -1,52 +1,184 @@
-// Linear algebra: batched matmul.
+// Linear algebra: the strided batched GEMM with fused epilogue (gemm) and the plain
+// contiguous batched matmul (matmul) on top of it. Every check runs before a kernel touches
+// memory; the kernels run without the GIL.
+#include <algorithm>
+#include <string>
+
 #include "bindings/bindings.h"
 #include "core/error.h"
-#include "cpu/gemm/matmul_simple.h"
+#include "cpu/gemm/gemm.h"
 
 namespace ember::bindings {
 namespace {
 
 constexpr const char* kMatmul = "ember.matmul";
 
-void matmul(TensorRef a, TensorRef b, TensorRef out) {
+cpu::GemmAct parse_activation(const std::string& name) {
+  if (name == "none") return cpu::GemmAct::None;
+  if (name == "relu") return cpu::GemmAct::Relu;
+  if (name == "gelu") return cpu::GemmAct::Gelu;
+  if (name == "gelu_tanh") return cpu::GemmAct::GeluTanh;
+  throw ValueError(cat_str(kMatmul, ": unknown activation '", name,
+                           "' (expected one of: none, relu, gelu, gelu_tanh)"));
+}
+
+// First and one-past-last address a view can touch (empty views touch nothing). Addresses,
+// not storages, are compared: two storages may wrap the same numpy buffer.
+void byte_range(const TensorImpl& t, uintptr_t* lo, uintptr_t* hi) {
+  int64_t a = t.offset, b = t.offset;
+  for (size_t d = 0; d < t.shape.size(); ++d) {
+    if (t.shape[d] == 0) {
+      *lo = *hi = 0;
+      return;
+    }
+    const int64_t ext = (t.shape[d] - 1) * t.strides[d];
+    if (ext < 0)
+      a += ext;
+    else
+      b += ext;
+  }
+  const int64_t s = static_cast<int64_t>(t.itemsize());
+  const uintptr_t base = reinterpret_cast<uintptr_t>(t.storage->data());
+  *lo = base + static_cast<uintptr_t>(a * s);
+  *hi = base + static_cast<uintptr_t>((b + 1) * s);
+}
+
+void check_no_overlap(const TensorImpl& out, const TensorImpl& in, const char* arg) {
+  uintptr_t olo, ohi, ilo, ihi;
+  byte_range(out, &olo, &ohi);
+  byte_range(in, &ilo, &ihi);
+  EMBER_CHECK(olo >= ihi || ilo >= ohi, ValueError, kMatmul, ": out of shape ",
+              shape_str(out.shape), " overlaps ", arg, " of shape ", shape_str(in.shape));
+}
+
+// out: unit column stride, and no two elements on one address (a broadcast or overlapping
+// view would make the result depend on which thread writes last).
+void check_out_layout(const TensorImpl& out) {
+  const int64_t B = out.shape[0], M = out.shape[1], N = out.shape[2];
+  if (B == 0 || M == 0 || N == 0) return;
+  EMBER_CHECK(N == 1 || out.strides[2] == 1, ValueError, kMatmul, ": out of shape ",
+              shape_str(out.shape), " and strides ", shape_str(out.strides),
+              " needs unit stride in its last dimension");
+  // The outer dims (size > 1), by increasing stride, must each step past all inner ones.
+  struct Dim {
+    int64_t n, s;
+  } dims[2] = {{B, out.strides[0]}, {M, out.strides[1]}};
+  if (dims[0].s > dims[1].s) std::swap(dims[0], dims[1]);
+  int64_t extent = N;  // elements spanned by the dims inside
+  for (const Dim& d : dims) {
+    if (d.n <= 1) continue;
+    EMBER_CHECK(d.s >= extent, ValueError, kMatmul, ": out of shape ", shape_str(out.shape),
+                " and strides ", shape_str(out.strides),
+                " is a broadcast or overlapping view; make it contiguous first");
+    extent = (d.n - 1) * d.s + extent;
+  }
+}
+
+void check_operands(TensorRef a, TensorRef b, TensorRef out) {
   check_device(a, DeviceType::CPU, kMatmul, "a");
   check_device(b, DeviceType::CPU, kMatmul, "b");
   check_device(out, DeviceType::CPU, kMatmul, "out");
   EMBER_CHECK(a.ndim() == 3 && b.ndim() == 3 && out.ndim() == 3, ValueError, kMatmul,
               ": expected 3-D (batch, rows, cols) tensors, got shapes ", shape_str(a.shape), ", ",
               shape_str(b.shape), " and out ", shape_str(out.shape));
-  EMBER_CHECK(a.dtype == DType::Float32 || a.dtype == DType::Float64, TypeError, kMatmul,
-              ": expected float32 or float64, got ", dtype_name(a.dtype));
-  check_same_dtype(a, b, kMatmul);
-  check_same_dtype(a, out, kMatmul);
   const int64_t B = a.shape[0], M = a.shape[1], K = a.shape[2], N = b.shape[2];
-  if (a.shape[2] != b.shape[1]) {
-    // Name the 2-D shapes when there is no batch, as numpy and PyTorch do.
-    const bool plain = a.shape[0] == 1 && b.shape[0] == 1;
-    throw ValueError(cat_str(kMatmul, ": shapes ", shape_str(plain ? Shape{M, K} : a.shape),
-                             " and ", shape_str(plain ? Shape{b.shape[1], N} : b.shape),
-                             " are not aligned (", K, " != ", b.shape[1], ")"));
-  }
+  EMBER_CHECK(K == b.shape[1], ValueError, kMatmul, ": shapes ", shape_str(Shape{M, K}), " and ",
+              shape_str(Shape{b.shape[1], N}), " are not aligned (", K, " != ", b.shape[1], ")");
   EMBER_CHECK(b.shape[0] == B, ValueError, kMatmul, ": batch sizes differ: shapes ",
               shape_str(a.shape), " and ", shape_str(b.shape));
   EMBER_CHECK(out.shape == (Shape{B, M, N}), ValueError, kMatmul, ": out has shape ",
               shape_str(out.shape), ", expected ", shape_str(Shape{B, M, N}), " for shapes ",
               shape_str(a.shape), " and ", shape_str(b.shape));
+}
+
+template <typename T>
+cpu::GemmOperand<T> operand(const TensorImpl& t) {
+  return {t.data_as<T>(), t.strides[0], t.strides[1], t.strides[2]};
+}
+
+void gemm(TensorRef a, TensorRef b, TensorRef out, double alpha, double beta,
+          const TensorImpl* bias, const std::string& activation) {
+  check_operands(a, b, out);
+  const bool f32 = a.dtype == DType::Float32 && b.dtype == DType::Float32 &&
+                   out.dtype == DType::Float32;
+  const bool f64 = a.dtype == DType::Float64 && b.dtype == DType::Float64 &&
+                   out.dtype == DType::Float64;
+  const bool bf16 = a.dtype == DType::BFloat16 && b.dtype == DType::BFloat16 &&
+                    out.dtype == DType::Float32;
+  EMBER_CHECK(f32 || f64 || bf16, TypeError, kMatmul, ": unsupported dtypes (a ",
+              dtype_name(a.dtype), ", b ", dtype_name(b.dtype), ", out ", dtype_name(out.dtype),
+              "); expected all float32, all float64, or bfloat16 a and b with a float32 out");
+  const int64_t N = out.shape[2];
+  if (bias) {
+    check_device(*bias, DeviceType::CPU, kMatmul, "bias");
+    EMBER_CHECK(bias->shape == (Shape{N}), ValueError, kMatmul, ": bias has shape ",
+                shape_str(bias->shape), ", expected ", shape_str(Shape{N}));
+    EMBER_CHECK(bias->dtype == out.dtype, TypeError, kMatmul, ": bias has dtype ",
+                dtype_name(bias->dtype), ", expected ", dtype_name(out.dtype));
+    EMBER_CHECK(N <= 1 || bias->strides[0] == 1, ValueError, kMatmul, ": bias of shape ",
+                shape_str(bias->shape), " must be contiguous");
+  }
+  const cpu::GemmAct act = parse_activation(activation);
+  check_out_layout(out);
+  check_no_overlap(out, a, "a");
+  check_no_overlap(out, b, "b");
+  if (bias) check_no_overlap(out, *bias, "bias");
+  const int64_t B = a.shape[0], M = a.shape[1], K = a.shape[2];
+  py::gil_scoped_release nogil;
+  if (f32) {
+    cpu::gemm_f32(B, M, N, K, static_cast<float>(alpha), operand<float>(a), operand<float>(b),
+                  static_cast<float>(beta), {out.data_as<float>(), out.strides[0], out.strides[1]},
+                  bias ? bias->data_as<float>() : nullptr, act);
+  } else if (f64) {
+    cpu::gemm_f64(B, M, N, K, alpha, operand<double>(a), operand<double>(b), beta,
+                  {out.data_as<double>(), out.strides[0], out.strides[1]},
+                  bias ? bias->data_as<double>() : nullptr, act);
+  } else {
+    cpu::gemm_bf16(B, M, N, K, static_cast<float>(alpha), operand<uint16_t>(a),
+                   operand<uint16_t>(b), static_cast<float>(beta),
+                   {out.data_as<float>(), out.strides[0], out.strides[1]},
+                   bias ? bias->data_as<float>() : nullptr, act);
+  }
+}
+
+void matmul(TensorRef a, TensorRef b, TensorRef out) {
+  check_operands(a, b, out);
+  EMBER_CHECK(a.dtype == DType::Float32 || a.dtype == DType::Float64, TypeError, kMatmul,
+              ": expected float32 or float64, got ", dtype_name(a.dtype));
+  check_same_dtype(a, b, kMatmul);
+  check_same_dtype(a, out, kMatmul);
   check_contiguous(a, kMatmul, "a");
   check_contiguous(b, kMatmul, "b");
   check_contiguous(out, kMatmul, "out");
-  py::gil_scoped_release nogil;
-  if (a.dtype == DType::Float32)
-    cpu::matmul_simple(a.data_as<float>(), b.data_as<float>(), out.data_as<float>(), B, M, K, N);
-  else
-    cpu::matmul_simple(a.data_as<double>(), b.data_as<double>(), out.data_as<double>(), B, M, K, N);
+  check_no_overlap(out, a, "a");
+  check_no_overlap(out, b, "b");
+  gemm(a, b, out, 1.0, 0.0, nullptr, "none");
+}
+
+py::tuple blocking(bool bf16) {
+  int64_t v[5];
+  cpu::gemm_get_blocking(v, bf16);
+  return py::make_tuple(v[0], v[1], v[2], v[3], v[4]);
 }
 
 }  // namespace
 
 void bind_linalg(py::module_& m) {
+  m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("alpha") = 1.0,
+        py::arg("beta") = 0.0, py::arg("bias") = py::none(), py::arg("activation") = "none",
+        "out = act(alpha * a @ b + beta * out + bias) for (B, M, K) a and (B, K, N) b views with "
+        "any strides (batch stride 0 broadcasts); out (B, M, N) with unit last stride. float32, "
+        "float64, or bfloat16 a/b with float32 out. beta == 0: out is not read. activation: "
+        "none, relu, gelu, gelu_tanh.");
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out"),
         "out = a @ b for contiguous (B, M, K) and (B, K, N) float32/float64 tensors.");
+  m.def("_gemm_set_blocking", &cpu::gemm_set_blocking, py::arg("mc") = 0, py::arg("kc") = 0,
+        py::arg("nc") = 0, py::arg("bf16") = false,
+        "Tuning hook: override the GEMM cache blocking (0 = the ISA default).");
+  m.def("_gemm_blocking", &blocking, py::arg("bf16") = false,
+        "(mr, nr, mc, kc, nc) of the current ISA's float32 (or native bf16) GEMM.");
+  m.def("_gemm_bf16_native", &cpu::gemm_bf16_native,
+        "Whether bf16 GEMM runs on vdpbf16ps under the current ISA.");
 }
 
 }  // namespace ember::bindings

@@ -1,0 +1,337 @@
+// GEMM driver: blocking, packing buffers and threading around the per-ISA kernels
+// (gemm_<isa>.cpp). See gemm.h for the loop structure.
+//
+// Threading: one OpenMP team per call. For each (jc, pc) block the threads pack the shared B
+// block together (split by NR panels), meet at a barrier, then share out work items = (MC
+// block of rows) x (run of NR panels), each thread packing the A block of its items into its
+// own buffer. An element of C is always computed by the same kernel with the same K blocks,
+// so which thread computes it (and how the M/N range is cut) changes no bit of the result.
+// Batched problems whose matrices are too small to share are spread one matrix per thread.
+#include "cpu/gemm/gemm.h"
+
+#include <omp.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "core/isa.h"
+#include "core/parallel.h"
+
+namespace ember::cpu {
+
+const GemmTable& gemm_table() {
+  switch (current_isa()) {
+    case Isa::Avx512:
+      return avx512::gemm_table;
+    case Isa::Avx2:
+      return avx2::gemm_table;
+    default:
+      return generic::gemm_table;
+  }
+}
+
+namespace {
+
+std::atomic<int64_t> g_block[2][3];  // [bf16 native][mc, kc, nc] overrides, 0 = default
+
+// Below this many flops (2 M N K) a GEMM runs on the calling thread: an OpenMP fork/join
+// costs a few microseconds.
+constexpr int64_t kParallelFlops = int64_t{1} << 21;
+// Enough work items per (jc, pc) block to balance a few threads (a shape-only rule).
+constexpr int64_t kMinItems = 8;
+// GEMV: columns per parallel piece.
+constexpr int64_t kGemvChunk = 256;
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t cdiv(int64_t x, int64_t m) { return (x + m - 1) / m; }
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Grow-only, 64-byte-aligned scratch memory of the calling thread (packing buffers).
+class Scratch {
+ public:
+  ~Scratch() { std::free(p_); }
+  char* get(size_t bytes) {
+    if (bytes > n_) {
+      std::free(p_);
+      p_ = nullptr;
+      n_ = 0;
+      const size_t n = (bytes + 4095) & ~size_t{4095};
+      p_ = std::aligned_alloc(64, n);
+      if (!p_) throw std::bad_alloc();
+      n_ = n;
+    }
+    return static_cast<char*>(p_);
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t n_ = 0;
+};
+thread_local Scratch tl_scratch;
+
+template <typename TC>
+struct Plan {
+  const GemmKernelSet<TC>* ks;
+  int64_t mc, kc, nc;
+  size_t src_bytes;  // bytes of one A / B source element
+};
+
+template <typename TC>
+Plan<TC> make_plan(const GemmKernelSet<TC>& ks, size_t src_bytes, int override_set) {
+  Plan<TC> p{&ks, ks.mc, ks.kc, ks.nc, src_bytes};
+  if (override_set >= 0) {
+    const int64_t mc = g_block[override_set][0].load(), kc = g_block[override_set][1].load(),
+                  nc = g_block[override_set][2].load();
+    if (mc > 0) p.mc = mc;
+    if (kc > 0) p.kc = kc;
+    if (nc > 0) p.nc = nc;
+  }
+  p.mc = round_up(p.mc, ks.mr);
+  p.nc = round_up(p.nc, ks.nr);
+  p.kc = round_up(p.kc, ks.kalign);
+  return p;
+}
+
+// One matrix: c = act(alpha * a @ b + beta * c + bias). Pointers are already at this batch
+// entry; strides in elements.
+template <typename TC>
+struct Job {
+  int64_t M, N, K;
+  const char* a;
+  int64_t a_rs, a_cs;
+  const char* b;
+  int64_t b_rs, b_cs;
+  TC* c;
+  int64_t ldc;
+  TC alpha, beta;
+  const TC* bias;
+  GemmAct act;
+};
+
+template <typename TC>
+struct Sizes {
+  int64_t kbp;           // packed K block (elements)
+  size_t a_bytes;        // one thread's A block
+  size_t b_bytes;        // the B block
+};
+
+template <typename TC>
+Sizes<TC> sizes(const Plan<TC>& pl, int64_t M, int64_t N, int64_t K) {
+  const GemmKernelSet<TC>& ks = *pl.ks;
+  Sizes<TC> s;
+  s.kbp = round_up(max64(min64(pl.kc, K), 1), ks.kalign);
+  s.a_bytes = static_cast<size_t>(round_up(min64(pl.mc, M), ks.mr) * s.kbp) * ks.packed_bytes;
+  s.b_bytes = static_cast<size_t>(round_up(min64(pl.nc, N), ks.nr) * s.kbp) * ks.packed_bytes;
+  s.a_bytes = (s.a_bytes + 63) & ~size_t{63};
+  s.b_bytes = (s.b_bytes + 63) & ~size_t{63};
+  return s;
+}
+
+inline void team_barrier(int nt) {
+  if (nt > 1) {
+#pragma omp barrier
+  }
+}
+
+// Runs the five-loop GEMM of one matrix on thread `tid` of `nt` (all threads of the team
+// call it with the same job and buffers; nt == 1: alone, no barriers).
+template <typename TC>
+void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* bbuf, char* abuf, int tid, int nt) {
+  const GemmKernelSet<TC>& ks = *pl.ks;
+  const int64_t nr = ks.nr, eb = ks.packed_bytes;
+  const int64_t sb = static_cast<int64_t>(pl.src_bytes);
+  const int64_t M = jb.M, N = jb.N, K = jb.K;
+  const int64_t mblocks = cdiv(M, pl.mc);
+  for (int64_t jc = 0; jc < N; jc += pl.nc) {
+    const int64_t nb = min64(pl.nc, N - jc);
+    const int64_t npanels = cdiv(nb, nr);
+    // Cut the N block into runs of whole panels when there are few M blocks.
+    int64_t run = npanels;
+    if (mblocks < kMinItems) run = cdiv(npanels, min64(npanels, cdiv(kMinItems, mblocks)));
+    const int64_t nruns = cdiv(npanels, run);
+    const int64_t items = mblocks * nruns;
+    // K == 0: one empty K block, so the epilogue (beta * c + bias, act) still runs.
+    for (int64_t pc = 0; pc == 0 || pc < K; pc += pl.kc) {
+      const int64_t kb = min64(pl.kc, K - pc);
+      const int64_t kbp = round_up(kb, ks.kalign);
+      if (kb > 0) {
+        const int64_t q0 = npanels * tid / nt, q1 = npanels * (tid + 1) / nt;
+        if (q1 > q0)
+          ks.pack_b(jb.b + (pc * jb.b_rs + (jc + q0 * nr) * jb.b_cs) * sb, jb.b_rs, jb.b_cs, kb,
+                    min64((q1 - q0) * nr, nb - q0 * nr), bbuf + q0 * nr * kbp * eb);
+        team_barrier(nt);
+      }
+      GemmEpilogue<TC> ep{jb.alpha, pc == 0 ? jb.beta : TC(1), nullptr, GemmAct::None};
+      const bool last = pc + kb >= K;
+      if (last) ep.act = jb.act;
+      int64_t packed_ib = -1;
+      const int64_t t0 = items * tid / nt, t1 = items * (tid + 1) / nt;
+      for (int64_t it = t0; it < t1; ++it) {
+        const int64_t ib = it / nruns, js = it % nruns;
+        const int64_t i0 = ib * pl.mc, mb = min64(pl.mc, M - i0);
+        const int64_t j0 = js * run * nr, jn = min64(run * nr, nb - j0);
+        if (kb > 0 && ib != packed_ib) {
+          ks.pack_a(jb.a + (i0 * jb.a_rs + pc * jb.a_cs) * sb, jb.a_rs, jb.a_cs, mb, kb, abuf);
+          packed_ib = ib;
+        }
+        ep.bias = last && jb.bias ? jb.bias + jc + j0 : nullptr;
+        ks.macro(mb, jn, kbp, abuf, bbuf + j0 * kbp * eb, jb.c + i0 * jb.ldc + jc + j0, jb.ldc,
+                 ep);
+      }
+      team_barrier(nt);  // the B buffer is repacked next
+    }
+  }
+}
+
+template <typename TC>
+void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t K, TC alpha,
+                const char* a, int64_t a_bs, int64_t a_rs, int64_t a_cs, const char* b,
+                int64_t b_bs, int64_t b_rs, int64_t b_cs, TC beta, TC* c, int64_t c_bs,
+                int64_t c_rs, const TC* bias, GemmAct act) {
+  const int64_t sb = static_cast<int64_t>(pl.src_bytes);
+  // One weight matrix over a batch of row-stacked inputs and outputs: one tall GEMM.
+  if (batch > 1 && b_bs == 0 && a_bs == M * a_rs && c_bs == M * c_rs) {
+    M *= batch;
+    batch = 1;
+  }
+  const Sizes<TC> sz = sizes(pl, M, N, K);
+  const int64_t flops = 2 * M * N * max64(K, 1);
+  const int max_threads = get_num_threads();
+  auto job_of = [&](int64_t bi) {
+    return Job<TC>{M,     N,     K,    a + bi * a_bs * sb, a_rs,  a_cs, b + bi * b_bs * sb,
+                   b_rs,  b_cs,  c + bi * c_bs,     c_rs, alpha, beta, bias,
+                   act};
+  };
+  const int64_t mblocks = cdiv(M, pl.mc), npanels = cdiv(min64(N, pl.nc), pl.ks->nr);
+  const int64_t items_per = mblocks * min64(npanels, max64(1, cdiv(kMinItems, mblocks)));
+  if (max_threads == 1 || flops * batch < kParallelFlops) {
+    char* buf = tl_scratch.get(sz.b_bytes + sz.a_bytes);
+    for (int64_t bi = 0; bi < batch; ++bi) gemm_one(pl, job_of(bi), buf, buf + sz.b_bytes, 0, 1);
+    return;
+  }
+  if (batch > 1 && (items_per < 2 * max_threads || flops < 8 * kParallelFlops)) {
+    // Many small matrices: one matrix per thread at a time, each with its own buffers.
+    const int nt = static_cast<int>(min64(max_threads, batch));
+    const size_t per = sz.b_bytes + sz.a_bytes;
+    char* buf = tl_scratch.get(per * nt);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t bi = 0; bi < batch; ++bi) {
+      char* mine = buf + per * omp_get_thread_num();
+      gemm_one(pl, job_of(bi), mine, mine + sz.b_bytes, 0, 1);
+    }
+    return;
+  }
+  const int nt = static_cast<int>(min64(max_threads, max64(1, flops / kParallelFlops)));
+  char* buf = tl_scratch.get(sz.b_bytes + sz.a_bytes * nt);
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num(), n = omp_get_num_threads();
+    for (int64_t bi = 0; bi < batch; ++bi)
+      gemm_one(pl, job_of(bi), buf, buf + sz.b_bytes + sz.a_bytes * tid, tid, n);
+  }
+}
+
+// Float32 GEMV (M == 1 or N == 1): y[j * ys] = epilogue(sum_p x[p * xs] * B(p, j)).
+bool try_gemv(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+              const GemmOperand<float>& a, const GemmOperand<float>& b, float beta,
+              const GemmOut<float>& c, const float* bias, GemmAct act) {
+  const GemvFn gemv = gemm_table().gemv;
+  if (!gemv) return false;
+  // Per batch entry: x, its stride, B(p, j) strides, y, its stride, bias stride.
+  const float *x0, *b0;
+  int64_t x_bs, xs, bm_bs, rs, cs, n, ys, bias_s;
+  if (M == 1 && (b.rs == 1 || b.cs == 1 || N == 1)) {
+    x0 = a.data, x_bs = a.bs, xs = a.cs;
+    b0 = b.data, bm_bs = b.bs, rs = b.rs, cs = b.cs;
+    n = N, ys = 1, bias_s = 1;
+  } else if (N == 1 && (a.rs == 1 || a.cs == 1 || M == 1)) {
+    x0 = b.data, x_bs = b.bs, xs = b.rs;  // x = the column of b
+    b0 = a.data, bm_bs = a.bs, rs = a.cs, cs = a.rs;  // B'(p, i) = a(i, p)
+    n = M, ys = c.rs, bias_s = 0;                     // every row gets bias[0]
+  } else {
+    return false;
+  }
+  const bool dot = rs == 1 && (cs != 1 || n == 1);
+  // The dot form reads x as a vector: make it contiguous.
+  float* xbuf = nullptr;
+  if (dot && xs != 1 && K > 0) {
+    xbuf = reinterpret_cast<float*>(tl_scratch.get(static_cast<size_t>(batch * K) * 4));
+    for (int64_t bi = 0; bi < batch; ++bi)
+      for (int64_t p = 0; p < K; ++p) xbuf[bi * K + p] = x0[bi * x_bs + p * xs];
+  }
+  const GemmEpilogue<float> ep{alpha, beta, nullptr, act};
+  const int64_t chunks = cdiv(n, kGemvChunk);
+  parallel_chunks(batch * chunks, 1, kGemvChunk * max64(K, 1), [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t bi = q / chunks, j0 = (q % chunks) * kGemvChunk;
+      const float* x = xbuf ? xbuf + bi * K : x0 + bi * x_bs;
+      GemmEpilogue<float> e = ep;
+      const float* bp = bias ? bias + j0 * bias_s : nullptr;
+      gemv(min64(kGemvChunk, n - j0), K, x, xbuf ? 1 : xs, b0 + bi * bm_bs + j0 * cs, rs, cs,
+           c.data + bi * c.bs + j0 * ys, ys, bp, bias_s, e);
+    }
+  });
+  return true;
+}
+
+}  // namespace
+
+void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmOperand<float> a,
+              GemmOperand<float> b, float beta, GemmOut<float> c, const float* bias,
+              GemmAct act) {
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  if (try_gemv(batch, M, N, K, alpha, a, b, beta, c, bias, act)) return;
+  const Plan<float> pl = make_plan(gemm_table().f32, sizeof(float), 0);
+  run_packed<float>(pl, batch, M, N, K, alpha, reinterpret_cast<const char*>(a.data), a.bs, a.rs,
+                    a.cs, reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta, c.data,
+                    c.bs, c.rs, bias, act);
+}
+
+void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
+              GemmOperand<double> a, GemmOperand<double> b, double beta, GemmOut<double> c,
+              const double* bias, GemmAct act) {
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  const Plan<double> pl = make_plan(generic::gemm_f64_kernels, sizeof(double), -1);
+  run_packed<double>(pl, batch, M, N, K, alpha, reinterpret_cast<const char*>(a.data), a.bs,
+                     a.rs, a.cs, reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta,
+                     c.data, c.bs, c.rs, bias, act);
+}
+
+bool gemm_bf16_native() {
+  return current_isa() == Isa::Avx512 && cpu_has_avx512_bf16() &&
+         gemm_table().bf16.macro != nullptr;
+}
+
+void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+               GemmOperand<uint16_t> a, GemmOperand<uint16_t> b, float beta, GemmOut<float> c,
+               const float* bias, GemmAct act) {
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  const bool native = gemm_bf16_native();
+  const Plan<float> pl = native ? make_plan(gemm_table().bf16, 2, 1)
+                                : make_plan(gemm_table().bf16_widen, 2, 0);
+  run_packed<float>(pl, batch, M, N, K, alpha, reinterpret_cast<const char*>(a.data), a.bs, a.rs,
+                    a.cs, reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta, c.data,
+                    c.bs, c.rs, bias, act);
+}
+
+void gemm_set_blocking(int64_t mc, int64_t kc, int64_t nc, bool bf16) {
+  const int s = bf16 ? 1 : 0;
+  g_block[s][0] = mc > 0 ? mc : 0;
+  g_block[s][1] = kc > 0 ? kc : 0;
+  g_block[s][2] = nc > 0 ? nc : 0;
+}
+
+void gemm_get_blocking(int64_t out[5], bool bf16) {
+  const bool native = bf16 && gemm_bf16_native();
+  const Plan<float> pl =
+      native ? make_plan(gemm_table().bf16, 2, 1) : make_plan(gemm_table().f32, 4, 0);
+  out[0] = pl.ks->mr;
+  out[1] = pl.ks->nr;
+  out[2] = pl.mc;
+  out[3] = pl.kc;
+  out[4] = pl.nc;
+}
+
+}  // namespace ember::cpu

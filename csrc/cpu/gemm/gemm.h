@@ -1,0 +1,124 @@
+// Packed, cache-blocked GEMM in the BLIS / GotoBLAS structure:
+//
+//   for jc in N step NC:                 (B block: KC x NC, shared by all threads, in L3)
+//     for pc in K step KC:  pack B
+//       for ic in M step MC:  pack A     (A block: MC x KC, per thread, in L2)   <- threads
+//         for jr in NC step NR:          (B micro-panel: KC x NR, in L1)
+//           for ir in MC step MR:  micro-kernel  (MR x NR tile of C in registers)
+//
+// Only packing and the micro-kernel are ISA-specific (gemm_avx512.cpp, gemm_avx2.cpp,
+// gemm_generic.cpp); the driver (gemm.cpp) owns blocking and threading and calls them
+// through a table of function pointers chosen with ember::current_isa().
+//
+// Operands are strided views, so the four transpose cases and any leading dimension are
+// handled by the packing routines, never by a transposed copy. Each element of C sums
+// its K products in increasing k inside fixed KC blocks, whatever the thread count, so
+// results are bitwise identical for 1 or N threads (no split-K).
+//
+// Arguments are validated by the bindings; the kernels trust them.
+#pragma once
+#include <cstdint>
+
+namespace ember::cpu {
+
+enum class GemmAct : int { None = 0, Relu = 1, Gelu = 2, GeluTanh = 3 };
+
+// Element (i, j) of matrix `bi` of a batched operand is data[bi * bs + i * rs + j * cs]
+// (strides in elements, >= 0).
+template <typename T>
+struct GemmOperand {
+  const T* data;
+  int64_t bs, rs, cs;
+};
+
+// out[bi] = act(alpha * a[bi] @ b[bi] + beta * out[bi] + bias) for bi < batch, with a
+// (M, K), b (K, N), out (M, N) row-major with row stride c_rs (unit column stride).
+// beta == 0: out is write-only (never read). bias: N values or null.
+template <typename TC>
+struct GemmOut {
+  TC* data;
+  int64_t bs, rs;
+};
+
+void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmOperand<float> a,
+              GemmOperand<float> b, float beta, GemmOut<float> c, const float* bias,
+              GemmAct act);
+void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
+              GemmOperand<double> a, GemmOperand<double> b, double beta, GemmOut<double> c,
+              const double* bias, GemmAct act);
+// a, b: bfloat16 bit patterns; float32 accumulation and output. Uses vdpbf16ps on CPUs
+// with AVX512_BF16 (under the avx512 ISA), else widens to float32 while packing.
+void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+               GemmOperand<uint16_t> a, GemmOperand<uint16_t> b, float beta, GemmOut<float> c,
+               const float* bias, GemmAct act);
+
+// Blocking overrides for tuning (bench/gemm.py); 0 restores the ISA default. `bf16` picks
+// the native bf16 kernel's set, else the float32 set (also used by widened bf16). Results
+// depend on kc (the K block), never on mc / nc.
+void gemm_set_blocking(int64_t mc, int64_t kc, int64_t nc, bool bf16);
+// Effective blocking {mr, nr, mc, kc, nc} of the current ISA's float32 (or native bf16) path.
+void gemm_get_blocking(int64_t out[5], bool bf16);
+// Which bf16 path the current ISA uses: true when the AVX512_BF16 kernel runs.
+bool gemm_bf16_native();
+
+// ---- per-ISA kernels (internal)
+
+// Epilogue of one K block of a C block: c = act(alpha * acc + beta * c + bias).
+// beta is the effective beta of this K block (the caller's on the first block, 1 after;
+// 0 means c is not read); bias (indexed by column from the block's first column) and act
+// are set on the last K block only.
+template <typename TC>
+struct GemmEpilogue {
+  TC alpha, beta;
+  const TC* bias;
+  GemmAct act;
+};
+
+// pack_a: rows [0, m) x k of A (element (i, p) at src[i * rs + p * cs]) into ceil(m / mr)
+// panels of mr x kp elements, k-major (panel[p * mr + r]), zero padded, kp = k rounded up
+// to the kernel's k multiple. pack_b: k x columns [0, n) of B (element (p, j) at
+// src[p * rs + j * cs]) into ceil(n / nr) panels of kp x nr, k-major (panel[p * nr + j]).
+// bf16 kernels pack k in pairs: panel[(p/2 * mr + r) * 2 + p % 2].
+using GemmPackFn = void (*)(const void* src, int64_t rs, int64_t cs, int64_t rows_or_k,
+                            int64_t k_or_cols, void* dst);
+// C block (m x n, row stride ldc) = epilogue(packed A (m x k) @ packed B (k x n)).
+template <typename TC>
+using GemmMacroFn = void (*)(int64_t m, int64_t n, int64_t k, const void* pa, const void* pb,
+                             TC* c, int64_t ldc, const GemmEpilogue<TC>& e);
+// y[j * ys] = epilogue(sum_p x[p * xs] * b[p * rs + j * cs]) for j < n (bias[j * bias_s]),
+// whole K at once. Needs rs == 1 (dot products; then xs == 1 too) or cs == 1 (axpy rows).
+using GemvFn = void (*)(int64_t n, int64_t k, const float* x, int64_t xs, const float* b,
+                        int64_t rs, int64_t cs, float* y, int64_t ys, const float* bias,
+                        int64_t bias_s, const GemmEpilogue<float>& e);
+
+template <typename TC>
+struct GemmKernelSet {
+  int mr, nr;           // micro-tile
+  int kalign;           // packed k is a multiple of this (2 for bf16 pairs)
+  int packed_bytes;     // bytes of one packed element
+  int64_t mc, kc, nc;   // default blocking
+  GemmPackFn pack_a, pack_b;
+  GemmMacroFn<TC> macro;
+};
+
+struct GemmTable {
+  GemmKernelSet<float> f32;
+  GemmKernelSet<float> bf16_widen;  // bf16 sources widened to float32 panels, f32 kernel
+  GemmKernelSet<float> bf16;        // native vdpbf16ps (avx512 only; macro null elsewhere)
+  GemvFn gemv;
+};
+
+const GemmTable& gemm_table();
+
+}  // namespace ember::cpu
+
+namespace ember::avx512 {
+extern const cpu::GemmTable gemm_table;
+}
+namespace ember::avx2 {
+extern const cpu::GemmTable gemm_table;
+}
+namespace ember::generic {
+extern const cpu::GemmTable gemm_table;
+extern const cpu::GemmKernelSet<double> gemm_f64_kernels;
+}
