@@ -1,5 +1,6 @@
-"""Matrix multiplication with numpy's broadcasting rules. The kernel here is the simple
-batched one (csrc/cpu/gemm/matmul_simple.cpp) until the packed GEMM lands."""
+"""Matrix products: matmul with numpy's broadcasting rules and the fused linear layer,
+both on the packed GEMM (csrc/cpu/gemm). Transposes are passed as strided views: the
+GEMM's packing reads them in place, nothing is copied."""
 
 from __future__ import annotations
 
@@ -10,13 +11,39 @@ from ._util import broadcast_shapes, check_tensor, empty, kernels, prod, same_de
 from .convert import cast
 
 
-def _mm3(a: Tensor, b: Tensor) -> Tensor:
-    """(B, M, K) @ (B, K, N) -> (B, M, N) on contiguous tensors of one dtype."""
-    out = empty((a.shape[0], a.shape[1], b.shape[2]), a.dtype, a.device)
-    kernels(a.device, "matmul", "matmul").matmul(
-        a.contiguous()._impl, b.contiguous()._impl, out._impl
+def _gemm_dtypes(dtype: D.dtype) -> tuple[D.dtype, D.dtype]:
+    """(input dtype the kernel reads, output dtype it writes) for a result dtype."""
+    if dtype is D.bfloat16:
+        return D.bfloat16, D.float32  # vdpbf16ps: bf16 products, fp32 accumulation
+    if dtype is D.float16:
+        return D.float32, D.float32
+    return dtype, dtype
+
+
+def gemm(
+    a: Tensor,
+    b: Tensor,
+    out: Tensor | None = None,
+    *,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    bias: Tensor | None = None,
+    activation: str = "none",
+) -> Tensor:
+    """out = act(alpha * a @ b + beta * out + bias) for 3-D (B, M, K) @ (B, K, N) views of
+    any strides, without autograd. Allocates out (B, M, N) when not given."""
+    if out is None:
+        out = empty((a.shape[0], a.shape[1], b.shape[2]), _gemm_dtypes(a.dtype)[1], a.device)
+    kernels(a.device, "matmul", "gemm").gemm(
+        a._impl, b._impl, out._impl, alpha, beta, None if bias is None else bias._impl, activation
     )
     return out
+
+
+def _as_3d(x: Tensor, batch: tuple, rows: int, cols: int) -> Tensor:
+    """x broadcast to (*batch, rows, cols), viewed as (prod(batch), rows, cols); a copy
+    only when the batch dimensions cannot be merged into one stride."""
+    return x.expand(*batch, rows, cols).reshape(prod(batch), rows, cols)
 
 
 class Matmul(Function):
@@ -25,10 +52,10 @@ class Matmul(Function):
         # a: (..., M, K), b: (..., K, N), both at least 2-D here.
         batch = broadcast_shapes(a.shape[:-2], b.shape[:-2], op="matmul")
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-        cdt = D.float32 if dtype in (D.float16, D.bfloat16) else dtype
-        a3 = cast(a, cdt).expand(*batch, m, k).reshape(prod(batch), m, k)
-        b3 = cast(b, cdt).expand(*batch, k, n).reshape(prod(batch), k, n)
-        out = _mm3(a3, b3).reshape(*batch, m, n)
+        in_dt, _ = _gemm_dtypes(dtype)
+        a3 = _as_3d(cast(a, in_dt), batch, m, k)
+        b3 = _as_3d(cast(b, in_dt), batch, k, n)
+        out = gemm(a3, b3).reshape(*batch, m, n)
         ctx.save_for_backward(a, b)
         return cast(out, dtype)
 
@@ -37,9 +64,17 @@ class Matmul(Function):
         from .elementwise import sum_to
 
         a, b = ctx.saved_tensors
-        ga = sum_to(matmul(g, b.transpose(-1, -2)), a.shape) if ctx.needs_input_grad[0] else None
-        gb = sum_to(matmul(a.transpose(-1, -2), g), b.shape) if ctx.needs_input_grad[1] else None
+        ga = sum_to(matmul(g, b.mT), a.shape) if ctx.needs_input_grad[0] else None
+        gb = sum_to(matmul(a.mT, g), b.shape) if ctx.needs_input_grad[1] else None
         return ga, gb, None
+
+
+def _result_dtype(op: str, *tensors: Tensor) -> D.dtype:
+    dtype = D.result_type(*[(t.dtype, False) for t in tensors])
+    if not dtype.is_floating_point:
+        names = " and ".join(str(t.dtype) for t in tensors)
+        raise TypeError(f"ember.{op}: needs floating tensors, got {names}")
+    return dtype
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
@@ -56,17 +91,13 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
             f"ember.matmul: both arguments need at least 1 dimension, got shapes "
             f"{tuple(input.shape)} and {tuple(other.shape)}"
         )
-    if input.shape[-1] != other.shape[0 if other.ndim == 1 else -2]:
-        k2 = other.shape[0 if other.ndim == 1 else -2]
+    k2 = other.shape[0 if other.ndim == 1 else -2]
+    if input.shape[-1] != k2:
         raise ValueError(
             f"ember.matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} are not "
             f"aligned ({input.shape[-1]} != {k2})"
         )
-    dtype = D.result_type((input.dtype, False), (other.dtype, False))
-    if not dtype.is_floating_point:
-        raise TypeError(
-            f"ember.matmul: needs floating tensors, got {input.dtype} and {other.dtype}"
-        )
+    dtype = _result_dtype("matmul", input, other)
     a = input.unsqueeze(0) if input.ndim == 1 else input
     b = other.unsqueeze(-1) if other.ndim == 1 else other
     out = Matmul.apply(a, b, dtype)
@@ -80,3 +111,77 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
 
 
 mm = matmul
+
+
+class Linear(Function):
+    """y = x @ w.T + b as one op: one GEMM with the bias fused into its epilogue; the
+    backward is two GEMMs on strided views (dX = dY @ W, dW = dY^T @ X) and a sum."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, w: Tensor, b: Tensor | None, dtype: D.dtype):
+        in_dt, out_dt = _gemm_dtypes(dtype)
+        x2 = cast(x, in_dt).reshape(1, -1, x.shape[-1])
+        w3 = cast(w, in_dt).T.unsqueeze(0)
+        bias = None if b is None else cast(b, out_dt).contiguous()
+        out = gemm(x2, w3, bias=bias)
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        return cast(out.reshape(*x.shape[:-1], w.shape[0]), dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        in_dt, out_dt = _gemm_dtypes(g.dtype)
+        g2 = cast(g, in_dt).reshape(1, -1, w.shape[0])
+        gx = gw = gb = None
+        if need_x:
+            gx = gemm(g2, cast(w, in_dt).unsqueeze(0)).reshape(x.shape)
+        if need_w:
+            x2 = cast(x, in_dt).reshape(1, -1, x.shape[-1])
+            target = w.grad if w.is_leaf else None
+            if (
+                target is not None
+                and target.is_contiguous()
+                and target.dtype is out_dt
+                and target.shape == w.shape
+            ):
+                # Accumulate straight into the existing .grad (beta=1): no temporary.
+                gemm(g2.mT, x2, target.unsqueeze(0), beta=1.0)
+                target._bump_version()
+            else:
+                gw = gemm(g2.mT, x2).reshape(w.shape)
+        if need_b and ctx.has_bias:
+            gb = g.reshape(-1, w.shape[0]).sum(0)
+        return gx, gw, gb, None
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = input @ weight.T + bias as one fused op.
+
+    Shape: input (*, in_features), weight (out_features, in_features), bias (out_features,)
+    -> (*, out_features).
+    """
+    check_tensor(input, "linear")
+    check_tensor(weight, "linear", "weight")
+    if weight.ndim != 2:
+        raise ValueError(
+            f"ember.linear: weight must be 2-D (out_features, in_features), got shape "
+            f"{tuple(weight.shape)}"
+        )
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"ember.linear: input of shape {tuple(input.shape)} does not match weight of shape "
+            f"{tuple(weight.shape)} (in_features {weight.shape[1]})"
+        )
+    tensors = [input, weight]
+    if bias is not None:
+        check_tensor(bias, "linear", "bias")
+        if tuple(bias.shape) != (weight.shape[0],):
+            raise ValueError(
+                f"ember.linear: bias of shape {tuple(bias.shape)} does not match "
+                f"out_features {weight.shape[0]}"
+            )
+        tensors.append(bias)
+    same_device("linear", *tensors)
+    return Linear.apply(input, weight, bias, _result_dtype("linear", *tensors))

@@ -1,0 +1,21 @@
+"""ember.nn.functional: the stateless forms of the layers (PyTorch's names)."""
+
+from __future__ import annotations
+
+from ..ops.elementwise import gelu, relu, sigmoid, silu, tanh
+from ..ops.index import embedding, one_hot
+from ..ops.linalg import linear
+from ..ops.reduce import log_softmax, softmax
+
+__all__ = [
+    "embedding",
+    "gelu",
+    "linear",
+    "log_softmax",
+    "one_hot",
+    "relu",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "tanh",
+]

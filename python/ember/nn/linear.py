@@ -1,0 +1,71 @@
+"""Linear (fully connected) layers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import _dtype as D
+from ..ops.creation import empty
+from ..tensor import Tensor
+from . import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias, as one fused op (see ``ember.nn.functional.linear``).
+
+    Weights are drawn from U(-1/sqrt(in_features), 1/sqrt(in_features)) (PyTorch's
+    default: kaiming_uniform with a=sqrt(5)), and so is the bias.
+
+    Shape: (*, in_features) -> (*, out_features).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ):
+        super().__init__()
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"ember.nn.Linear: {name} must be a non-negative int, got {v!r}")
+        self.in_features = in_features
+        self.out_features = out_features
+        dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+        self.weight = Parameter(empty(out_features, in_features, dtype=dt, device=device))
+        if bias:
+            self.bias = Parameter(empty(out_features, dtype=dt, device=device))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class Identity(Module):
+    """Returns its input. Shape: any -> same."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__()
+
+    def forward(self, input: Tensor) -> Tensor:
+        return input

@@ -1,0 +1,76 @@
+"""nn.Linear and F.linear: one fused op, PyTorch initialization, gradients."""
+
+import math
+
+import numpy as np
+import pytest
+
+import ember
+from ember import nn
+from ember.autograd import gradcheck
+from ember.nn import functional as F
+
+
+def test_linear_forward_matches_numpy(rng, isa):
+    x = rng.standard_normal((7, 3, 33)).astype(np.float32)
+    lin = nn.Linear(33, 17)
+    y = lin(ember.from_numpy(x))
+    w = lin.weight.detach().numpy().astype(np.float64)
+    b = lin.bias.detach().numpy().astype(np.float64)
+    assert y.shape == (7, 3, 17) and "LinearBackward" in repr(y)
+    np.testing.assert_allclose(
+        y.detach().numpy(), x.astype(np.float64) @ w.T + b, rtol=1e-5, atol=1e-5
+    )
+
+
+def test_default_initialization_bounds():
+    ember.manual_seed(0)
+    lin = nn.Linear(400, 300)
+    bound = 1 / math.sqrt(400)
+    w = lin.weight.detach().numpy()
+    assert w.min() >= -bound and w.max() <= bound and w.std() > bound / 2
+    assert np.abs(lin.bias.detach().numpy()).max() <= bound
+    assert nn.Linear(3, 2, bias=False).bias is None
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_gradcheck(bias, rng):
+    x = ember.tensor(rng.standard_normal((2, 3, 5)), requires_grad=True)
+    w = ember.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    b = ember.tensor(rng.standard_normal(4), requires_grad=True) if bias else None
+    inputs = (x, w, b) if bias else (x, w)
+    assert gradcheck(lambda *t: F.linear(*t), inputs)
+
+
+def test_weight_gradient_accumulates_across_backwards(rng):
+    lin = nn.Linear(6, 3).double()
+    x = ember.tensor(rng.standard_normal((5, 6)))
+    lin(x).sum().backward()
+    g1 = lin.weight.grad.numpy().copy()
+    ptr = lin.weight.grad.data_ptr()
+    lin(x * 2).sum().backward()
+    assert lin.weight.grad.data_ptr() == ptr  # accumulated in place by the GEMM
+    np.testing.assert_allclose(lin.weight.grad.numpy(), 3 * g1, rtol=1e-12)
+    np.testing.assert_allclose(lin.bias.grad.numpy(), np.full(3, 10.0))
+
+
+def test_linear_bad_input():
+    lin = nn.Linear(4, 2)
+    with pytest.raises(ValueError, match="ember.linear: input of shape \\(3, 5\\)"):
+        lin(ember.ones(3, 5))
+    with pytest.raises(ValueError, match="bias of shape"):
+        F.linear(ember.ones(3, 4), ember.ones(2, 4), ember.ones(3))
+    with pytest.raises(TypeError, match="floating"):
+        F.linear(ember.ones(3, 4, dtype=ember.int64), ember.ones(2, 4, dtype=ember.int64))
+    with pytest.raises(ValueError, match="non-negative"):
+        nn.Linear(-1, 2)
+
+
+def test_linear_bfloat16(rng):
+    x = rng.standard_normal((9, 64)).astype(np.float32)
+    lin = nn.Linear(64, 8)
+    ref = lin(ember.from_numpy(x)).detach().numpy()
+    lin.bfloat16()
+    y = lin(ember.from_numpy(x).bfloat16())
+    assert y.dtype is ember.bfloat16
+    np.testing.assert_allclose(y.float().detach().numpy(), ref, rtol=3e-2, atol=3e-2)
