@@ -227,7 +227,7 @@ class Module:
         """Move/cast every parameter and buffer in place (floating ones only for dtypes)."""
         for m in self.modules():
             for store in (m._parameters, m._buffers):
-                for name, t in store.items():
+                for t in store.values():
                     if t is None:
                         continue
                     moved = t.detach().to(*args, **kwargs)
