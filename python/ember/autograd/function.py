@@ -113,20 +113,24 @@ class Function:
         from ..tensor import Tensor
 
         ctx = Context()
-        record = is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)
-        if record:
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        grad_on = is_grad_enabled()
+        needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        record = grad_on and True in needs
+        if not grad_on:
+            return cls.forward(ctx, *args)
+        if not record:
+            with no_grad():
+                return cls.forward(ctx, *args)
+        ctx.needs_input_grad = needs
         with no_grad():
             out = cls.forward(ctx, *args)
-        if not record:
-            return out
         outs = out if isinstance(out, tuple) else (out,)
         edges = [_edge(a) if isinstance(a, Tensor) else None for a in args]
         meta = [(o.shape, o.dtype, o.device) for o in outs]
         node = Node(cls, ctx, edges, meta)
         for i, o in enumerate(outs):
             if o.dtype.is_floating_point:
-                o.requires_grad = True
+                o._requires_grad = True
                 o.grad_fn = node
                 o._output_nr = i
         return out

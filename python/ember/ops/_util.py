@@ -55,6 +55,8 @@ def check_tensor(x: Any, op: str, arg: str = "input") -> Tensor:
 
 def broadcast_shapes(*shapes: Sequence[int], op: str = "broadcast_shapes") -> tuple[int, ...]:
     """numpy's broadcasting rule; ValueError naming the op and shapes if incompatible."""
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
+        return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out = [1] * ndim
     for s in shapes:

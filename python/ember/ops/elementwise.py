@@ -42,6 +42,11 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
 def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype]:
     """Tensors for both operands, the compute dtype and the result dtype."""
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb and a.dtype is b.dtype and a.dtype.category == 2 and op not in LOGICAL:
+        ia, ib = a._impl, b._impl
+        if ia.device_type == ib.device_type and ia.device_index == ib.device_index:
+            # the common case: two floating tensors of one dtype on one device
+            return a, b, compute_dtype(a.dtype), D.bool_ if op in COMPARE else a.dtype
     if not ta and not tb:
         raise TypeError(f"ember.{op}: expected at least one Tensor operand")
     for x in (a, b):
