@@ -2,6 +2,7 @@
 // (ranks, shapes, dtypes, devices, sizes) before a kernel touches memory and
 // releases the GIL around the kernel call.
 #include "bindings/bindings.h"
+#include "bindings/exceptions.h"
 #include "core/error.h"
 #include "core/isa.h"
 
@@ -15,17 +16,7 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "ember CPU kernels";
   m.attr("__version__") = EMBER_VERSION;
 
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
-    } catch (const IndexError& e) {
-      PyErr_SetString(PyExc_IndexError, e.what());
-    }
-  });
+  bindings::register_exception_translator();
 
   init_isa_from_env();
   bindings::bind_core(m);

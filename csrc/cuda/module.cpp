@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 
+#include "bindings/exceptions.h"
 #include "core/error.h"
 #include "core/tensor_impl.h"
 #include "cuda/allocator.h"
@@ -42,17 +43,7 @@ PYBIND11_MODULE(_C_cuda, m) {
   m.doc() = "ember CUDA kernels";
   py::module_::import("ember._C");  // registers TensorImpl with pybind11
 
-  py::register_local_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const ValueError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    } catch (const TypeError& e) {
-      PyErr_SetString(PyExc_TypeError, e.what());
-    } catch (const IndexError& e) {
-      PyErr_SetString(PyExc_IndexError, e.what());
-    }
-  });
+  bindings::register_exception_translator();
 
   m.def(
       "is_available", [] { return device_count() > 0; },

@@ -16,6 +16,15 @@ import numpy as np
 import pytest
 
 import ember.cuda
+from reference import (
+    ARITH_OPS,
+    COMPARE_OPS,
+    INT_UNARY_OPS,
+    LOGICAL_OPS,
+    UNARY_OPS,
+    grad_ref,
+    unary_ref,
+)
 
 try:
     import ember._C_cuda as C
@@ -35,27 +44,6 @@ NP_TYPE = {
     F32: np.float32,
     F64: np.float64,
 }
-UNARY_OPS = [
-    "neg",
-    "abs",
-    "exp",
-    "log",
-    "sqrt",
-    "rsqrt",
-    "sin",
-    "cos",
-    "tanh",
-    "sigmoid",
-    "relu",
-    "gelu",
-    "gelu_tanh",
-    "silu",
-    "clamp",
-]
-INT_UNARY_OPS = ["neg", "abs", "relu", "clamp"]
-ARITH_OPS = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]
-COMPARE_OPS = ["eq", "ne", "lt", "le", "gt", "ge"]
-LOGICAL_OPS = ["logical_and", "logical_or", "logical_xor"]
 TOL = {F32: {"rtol": 1e-5, "atol": 1e-6}, F64: {"rtol": 1e-12, "atol": 1e-14}}
 
 needs_ext = pytest.mark.skipif(C is None, reason="ember._C_cuda was not built")
@@ -517,32 +505,6 @@ def unary_input(rng, op, n, code):
     return x.astype(NP_TYPE[code])
 
 
-def unary_ref(op, x, lo=-0.5, hi=0.7):
-    x = x.astype(np.float64)
-    from math import erf
-
-    erf_v = np.vectorize(erf)
-    sig = 1.0 / (1.0 + np.exp(-x))
-    k = np.sqrt(2.0 / np.pi)
-    return {
-        "neg": lambda: -x,
-        "abs": lambda: np.abs(x),
-        "exp": lambda: np.exp(x),
-        "log": lambda: np.log(x),
-        "sqrt": lambda: np.sqrt(x),
-        "rsqrt": lambda: 1.0 / np.sqrt(x),
-        "sin": lambda: np.sin(x),
-        "cos": lambda: np.cos(x),
-        "tanh": lambda: np.tanh(x),
-        "sigmoid": lambda: sig,
-        "relu": lambda: np.maximum(x, 0.0),
-        "gelu": lambda: 0.5 * x * (1.0 + erf_v(x / np.sqrt(2.0))),
-        "gelu_tanh": lambda: 0.5 * x * (1.0 + np.tanh(k * (x + 0.044715 * x**3))),
-        "silu": lambda: x * sig,
-        "clamp": lambda: np.clip(x, lo, hi),
-    }[op]()
-
-
 class TestUnary:
     pytestmark = GPU
 
@@ -553,7 +515,7 @@ class TestUnary:
         x = unary_input(rng, op, n, code)
         out = poisoned((n,), code)
         C.unary(op, upload(x), out, -0.5, 0.7)
-        np.testing.assert_allclose(download(out), unary_ref(op, x), **TOL[code])
+        np.testing.assert_allclose(download(out), unary_ref(op, x, -0.5, 0.7), **TOL[code])
 
     @pytest.mark.parametrize("op", UNARY_OPS)
     @pytest.mark.parametrize("code", [F32, F64])
@@ -562,15 +524,17 @@ class TestUnary:
         dx = upload(x)
         out = poisoned((17, 31), code)
         C.unary(op, dx.as_strided([17, 31], [1, 17], 0), out, -0.5, 0.7)
-        np.testing.assert_allclose(download(out), unary_ref(op, x.T), **TOL[code])
+        np.testing.assert_allclose(download(out), unary_ref(op, x.T, -0.5, 0.7), **TOL[code])
         # misaligned start (offset 1): the unvectorized contiguous path
         dv = dx.as_strided([31 * 17 - 1], [1], 1)
         out = poisoned((31 * 17 - 1,), code)
         C.unary(op, dv, out, -0.5, 0.7)
-        np.testing.assert_allclose(download(out), unary_ref(op, x.ravel()[1:]), **TOL[code])
+        np.testing.assert_allclose(
+            download(out), unary_ref(op, x.ravel()[1:], -0.5, 0.7), **TOL[code]
+        )
         # in place (out is x)
         C.unary(op, dx, dx, -0.5, 0.7)
-        np.testing.assert_allclose(download(dx), unary_ref(op, x), **TOL[code])
+        np.testing.assert_allclose(download(dx), unary_ref(op, x, -0.5, 0.7), **TOL[code])
 
     @pytest.mark.parametrize("op", INT_UNARY_OPS)
     @pytest.mark.parametrize("code", [I8, I32, I64])
@@ -619,30 +583,6 @@ class TestUnary:
             C.unary("neg", cpu(np.zeros(4, np.int32)), d)
 
 
-def grad_ref(op, x, g, lo=-0.5, hi=0.7):
-    from math import erf
-
-    x = x.astype(np.float64)
-    g = g.astype(np.float64)
-    sig = 1.0 / (1.0 + np.exp(-x))
-    k, c = np.sqrt(2.0 / np.pi), 0.044715
-    t = np.tanh(k * (x + c * x**3))
-    cdf = 0.5 * (1.0 + np.vectorize(erf)(x / np.sqrt(2.0)))
-    pdf = np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
-    return (
-        g
-        * {
-            "tanh": lambda: 1.0 - np.tanh(x) ** 2,
-            "sigmoid": lambda: sig * (1.0 - sig),
-            "relu": lambda: (x > 0).astype(np.float64),
-            "gelu": lambda: cdf + x * pdf,
-            "gelu_tanh": lambda: 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x),
-            "silu": lambda: sig * (1.0 + x * (1.0 - sig)),
-            "clamp": lambda: ((x >= lo) & (x <= hi)).astype(np.float64),
-        }[op]()
-    )
-
-
 class TestUnaryBackward:
     pytestmark = GPU
 
@@ -661,7 +601,7 @@ class TestUnaryBackward:
         gi = poisoned((n,), code)
         C.unary_backward(op, dx, y, upload(g), gi, -0.5, 0.7)
         tol = {"rtol": 1e-4, "atol": 1e-5} if code == F32 else {"rtol": 1e-10, "atol": 1e-12}
-        np.testing.assert_allclose(download(gi), grad_ref(op, x, g), **tol)
+        np.testing.assert_allclose(download(gi), grad_ref(op, x, g, -0.5, 0.7), **tol)
 
     def test_errors(self):
         d = upload(np.zeros(6))
