@@ -112,9 +112,9 @@ struct Job {
 
 template <typename TC>
 struct Sizes {
-  int64_t kbp;           // packed K block (elements)
-  size_t a_bytes;        // one thread's A block
-  size_t b_bytes;        // the B block
+  int64_t kbp;     // packed K block (elements)
+  size_t a_bytes;  // the A block
+  size_t b_bytes;  // the B block
 };
 
 template <typename TC>
@@ -136,51 +136,55 @@ inline void team_barrier(int nt) {
 }
 
 // Runs the five-loop GEMM of one matrix on thread `tid` of `nt` (all threads of the team
-// call it with the same job and buffers; nt == 1: alone, no barriers).
+// call it with the same job and buffers; nt == 1: alone, no barriers). Both packed blocks are
+// shared: the threads pack them together (split by micro-panels), meet at a barrier, then
+// split the micro-tiles of the block pair into items of whole micro-panels.
 template <typename TC>
-void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* bbuf, char* abuf, int tid, int nt) {
+void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, int tid, int nt) {
   const GemmKernelSet<TC>& ks = *pl.ks;
-  const int64_t nr = ks.nr, eb = ks.packed_bytes;
+  const int64_t mr = ks.mr, nr = ks.nr, eb = ks.packed_bytes;
   const int64_t sb = static_cast<int64_t>(pl.src_bytes);
   const int64_t M = jb.M, N = jb.N, K = jb.K;
-  const int64_t mblocks = cdiv(M, pl.mc);
-  for (int64_t jc = 0; jc < N; jc += pl.nc) {
-    const int64_t nb = min64(pl.nc, N - jc);
-    const int64_t npanels = cdiv(nb, nr);
-    // Cut the N block into runs of whole panels when there are few M blocks.
-    int64_t run = npanels;
-    if (mblocks < kMinItems) run = cdiv(npanels, min64(npanels, cdiv(kMinItems, mblocks)));
-    const int64_t nruns = cdiv(npanels, run);
-    const int64_t items = mblocks * nruns;
+  for (int64_t ic = 0; ic < M; ic += pl.mc) {
+    const int64_t mb = min64(pl.mc, M - ic), mpanels = cdiv(mb, mr);
     // K == 0: one empty K block, so the epilogue (beta * c + bias, act) still runs.
     for (int64_t pc = 0; pc == 0 || pc < K; pc += pl.kc) {
-      const int64_t kb = min64(pl.kc, K - pc);
-      const int64_t kbp = round_up(kb, ks.kalign);
-      if (kb > 0) {
-        const int64_t q0 = npanels * tid / nt, q1 = npanels * (tid + 1) / nt;
+      const int64_t kb = min64(pl.kc, K - pc), kbp = round_up(kb, ks.kalign);
+      if (kb > 0) {  // the A block (L3): mb x kb
+        const int64_t q0 = mpanels * tid / nt, q1 = mpanels * (tid + 1) / nt;
         if (q1 > q0)
-          ks.pack_b(jb.b + (pc * jb.b_rs + (jc + q0 * nr) * jb.b_cs) * sb, jb.b_rs, jb.b_cs, kb,
-                    min64((q1 - q0) * nr, nb - q0 * nr), bbuf + q0 * nr * kbp * eb);
-        team_barrier(nt);
+          ks.pack_a(jb.a + ((ic + q0 * mr) * jb.a_rs + pc * jb.a_cs) * sb, jb.a_rs, jb.a_cs,
+                    min64((q1 - q0) * mr, mb - q0 * mr), kb, abuf + q0 * mr * kbp * eb);
       }
-      GemmEpilogue<TC> ep{jb.alpha, pc == 0 ? jb.beta : TC(1), nullptr, GemmAct::None};
       const bool last = pc + kb >= K;
-      if (last) ep.act = jb.act;
-      int64_t packed_ib = -1;
-      const int64_t t0 = items * tid / nt, t1 = items * (tid + 1) / nt;
-      for (int64_t it = t0; it < t1; ++it) {
-        const int64_t ib = it / nruns, js = it % nruns;
-        const int64_t i0 = ib * pl.mc, mb = min64(pl.mc, M - i0);
-        const int64_t j0 = js * run * nr, jn = min64(run * nr, nb - j0);
-        if (kb > 0 && ib != packed_ib) {
-          ks.pack_a(jb.a + (i0 * jb.a_rs + pc * jb.a_cs) * sb, jb.a_rs, jb.a_cs, mb, kb, abuf);
-          packed_ib = ib;
+      GemmEpilogue<TC> ep{jb.alpha, pc == 0 ? jb.beta : TC(1), nullptr,
+                          last ? jb.act : GemmAct::None};
+      for (int64_t jc = 0; jc < N; jc += pl.nc) {
+        const int64_t nb = min64(pl.nc, N - jc), npanels = cdiv(nb, nr);
+        if (kb > 0) {  // the B block (L2): kb x nb
+          const int64_t q0 = npanels * tid / nt, q1 = npanels * (tid + 1) / nt;
+          if (q1 > q0)
+            ks.pack_b(jb.b + (pc * jb.b_rs + (jc + q0 * nr) * jb.b_cs) * sb, jb.b_rs, jb.b_cs,
+                      kb, min64((q1 - q0) * nr, nb - q0 * nr), bbuf + q0 * nr * kbp * eb);
+          team_barrier(nt);  // both blocks packed
         }
-        ep.bias = last && jb.bias ? jb.bias + jc + j0 : nullptr;
-        ks.macro(mb, jn, kbp, abuf, bbuf + j0 * kbp * eb, jb.c + i0 * jb.ldc + jc + j0, jb.ldc,
-                 ep);
+        // Items: runs of A micro-panels, and of B micro-panels when M is short (a rule on
+        // the shape only; how the tiles are shared out changes no result bit).
+        const int64_t run_m = cdiv(mpanels, kMinItems), items_m = cdiv(mpanels, run_m);
+        int64_t run_n = npanels;
+        if (items_m < kMinItems) run_n = cdiv(npanels, min64(npanels, cdiv(kMinItems, items_m)));
+        const int64_t items_n = cdiv(npanels, run_n);
+        const int64_t items = items_m * items_n;
+        const int64_t t0 = items * tid / nt, t1 = items * (tid + 1) / nt;
+        for (int64_t it = t0; it < t1; ++it) {
+          const int64_t i0 = it / items_n * run_m * mr, j0 = it % items_n * run_n * nr;
+          ep.bias = last && jb.bias ? jb.bias + jc + j0 : nullptr;
+          ks.macro(min64(run_m * mr, mb - i0), min64(run_n * nr, nb - j0), kbp,
+                   abuf + i0 * kbp * eb, bbuf + j0 * kbp * eb, jb.c + (ic + i0) * jb.ldc + jc + j0,
+                   jb.ldc, ep);
+        }
+        team_barrier(nt);  // the buffers are repacked next
       }
-      team_barrier(nt);  // the B buffer is repacked next
     }
   }
 }
@@ -197,39 +201,37 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
     batch = 1;
   }
   const Sizes<TC> sz = sizes(pl, M, N, K);
+  const size_t per = sz.a_bytes + sz.b_bytes;
   const int64_t flops = 2 * M * N * max64(K, 1);
   const int max_threads = get_num_threads();
   auto job_of = [&](int64_t bi) {
-    return Job<TC>{M,     N,     K,    a + bi * a_bs * sb, a_rs,  a_cs, b + bi * b_bs * sb,
-                   b_rs,  b_cs,  c + bi * c_bs,     c_rs, alpha, beta, bias,
+    return Job<TC>{M,    N,    K,    a + bi * a_bs * sb, a_rs,  a_cs, b + bi * b_bs * sb,
+                   b_rs, b_cs, c + bi * c_bs,      c_rs, alpha, beta, bias,
                    act};
   };
-  const int64_t mblocks = cdiv(M, pl.mc), npanels = cdiv(min64(N, pl.nc), pl.ks->nr);
-  const int64_t items_per = mblocks * min64(npanels, max64(1, cdiv(kMinItems, mblocks)));
   if (max_threads == 1 || flops * batch < kParallelFlops) {
-    char* buf = tl_scratch.get(sz.b_bytes + sz.a_bytes);
-    for (int64_t bi = 0; bi < batch; ++bi) gemm_one(pl, job_of(bi), buf, buf + sz.b_bytes, 0, 1);
+    char* buf = tl_scratch.get(per);
+    for (int64_t bi = 0; bi < batch; ++bi) gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, 0, 1);
     return;
   }
-  if (batch > 1 && (items_per < 2 * max_threads || flops < 8 * kParallelFlops)) {
+  if (batch > 1 && flops < 8 * kParallelFlops) {
     // Many small matrices: one matrix per thread at a time, each with its own buffers.
     const int nt = static_cast<int>(min64(max_threads, batch));
-    const size_t per = sz.b_bytes + sz.a_bytes;
     char* buf = tl_scratch.get(per * nt);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t bi = 0; bi < batch; ++bi) {
       char* mine = buf + per * omp_get_thread_num();
-      gemm_one(pl, job_of(bi), mine, mine + sz.b_bytes, 0, 1);
+      gemm_one(pl, job_of(bi), mine, mine + sz.a_bytes, 0, 1);
     }
     return;
   }
   const int nt = static_cast<int>(min64(max_threads, max64(1, flops / kParallelFlops)));
-  char* buf = tl_scratch.get(sz.b_bytes + sz.a_bytes * nt);
+  char* buf = tl_scratch.get(per);
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num(), n = omp_get_num_threads();
     for (int64_t bi = 0; bi < batch; ++bi)
-      gemm_one(pl, job_of(bi), buf, buf + sz.b_bytes + sz.a_bytes * tid, tid, n);
+      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, tid, n);
   }
 }
 
@@ -321,6 +323,44 @@ void gemm_set_blocking(int64_t mc, int64_t kc, int64_t nc, bool bf16) {
   g_block[s][0] = mc > 0 ? mc : 0;
   g_block[s][1] = kc > 0 ? kc : 0;
   g_block[s][2] = nc > 0 ? nc : 0;
+}
+
+double gemm_microkernel_gflops(int64_t k, int64_t iters, bool bf16) {
+  const bool native = bf16 && gemm_bf16_native();
+  const GemmKernelSet<float>& ks = native ? gemm_table().bf16 : gemm_table().f32;
+  k = round_up(max64(k, 1), ks.kalign);
+  iters = max64(iters, 1);
+  const size_t a_bytes = static_cast<size_t>(ks.mr * k) * ks.packed_bytes;
+  const size_t b_bytes = static_cast<size_t>(ks.nr * k) * ks.packed_bytes;
+  const size_t c_bytes = static_cast<size_t>(ks.mr * ks.nr) * 4;
+  const size_t per = (a_bytes + b_bytes + c_bytes + 4095) & ~size_t{4095};
+  const int nt = get_num_threads();
+  char* buf = tl_scratch.get(per * nt);
+  double seconds = 0;
+#pragma omp parallel num_threads(nt)
+  {
+    char* mine = buf + per * omp_get_thread_num();
+    // Small values (0x3c00 is bf16 0.0078125; floats 1/128): nothing overflows or goes
+    // subnormal, so every FMA runs at full speed.
+    if (native) {
+      uint16_t* p = reinterpret_cast<uint16_t*>(mine);
+      for (size_t i = 0; i < (a_bytes + b_bytes) / 2; ++i) p[i] = 0x3c00;
+    } else {
+      float* p = reinterpret_cast<float*>(mine);
+      for (size_t i = 0; i < (a_bytes + b_bytes) / 4; ++i) p[i] = 1.0f / 128;
+    }
+    float* c = reinterpret_cast<float*>(mine + a_bytes + b_bytes);
+    const GemmEpilogue<float> ep{1.0f, 0.0f, nullptr, GemmAct::None};
+    ks.macro(ks.mr, ks.nr, k, mine, mine + a_bytes, c, ks.nr, ep);  // warm up
+#pragma omp barrier
+    const double t0 = omp_get_wtime();
+    for (int64_t it = 0; it < iters; ++it)
+      ks.macro(ks.mr, ks.nr, k, mine, mine + a_bytes, c, ks.nr, ep);
+#pragma omp barrier
+#pragma omp master
+    seconds = omp_get_wtime() - t0;
+  }
+  return 2.0 * ks.mr * ks.nr * k * iters * nt / seconds / 1e9;
 }
 
 void gemm_get_blocking(int64_t out[5], bool bf16) {

@@ -58,6 +58,9 @@ void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
 void gemm_set_blocking(int64_t mc, int64_t kc, int64_t nc, bool bf16);
 // Effective blocking {mr, nr, mc, kc, nc} of the current ISA's float32 (or native bf16) path.
 void gemm_get_blocking(int64_t out[5], bool bf16);
+// GFLOP/s of the micro-kernel on L1-resident packed panels (one mr x nr tile, depth k,
+// `iters` times), every thread of the team at once: the machine's attainable FMA peak.
+double gemm_microkernel_gflops(int64_t k, int64_t iters, bool bf16);
 // Which bf16 path the current ISA uses: true when the AVX512_BF16 kernel runs.
 bool gemm_bf16_native();
 
