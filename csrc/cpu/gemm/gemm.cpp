@@ -135,48 +135,65 @@ inline void team_barrier(int nt) {
   }
 }
 
+// Work counters shared by a team: threads claim pack chunks and tile items with fetch_add,
+// so a thread that the OS deschedules (these machines are shared) does not hold the others
+// up until the next barrier. Who computes an item never changes its bits.
+struct Counters {
+  std::atomic<int64_t> pack{0}, items{0};
+};
+
 // Runs the five-loop GEMM of one matrix on thread `tid` of `nt` (all threads of the team
-// call it with the same job and buffers; nt == 1: alone, no barriers). Both packed blocks are
-// shared: the threads pack them together (split by micro-panels), meet at a barrier, then
-// split the micro-tiles of the block pair into items of whole micro-panels.
+// call it with the same job, buffers and counters; nt == 1: alone, no barriers). Both packed
+// blocks are shared: the threads pack them together, meet at a barrier, then share out the
+// micro-tiles of the block pair as items of whole micro-panels.
 template <typename TC>
-void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, int tid, int nt) {
+void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Counters* cnt,
+              int tid, int nt) {
   const GemmKernelSet<TC>& ks = *pl.ks;
   const int64_t mr = ks.mr, nr = ks.nr, eb = ks.packed_bytes;
   const int64_t sb = static_cast<int64_t>(pl.src_bytes);
   const int64_t M = jb.M, N = jb.N, K = jb.K;
+  constexpr int64_t kPackChunk = 4;  // micro-panels per pack claim
   for (int64_t ic = 0; ic < M; ic += pl.mc) {
     const int64_t mb = min64(pl.mc, M - ic), mpanels = cdiv(mb, mr);
     // K == 0: one empty K block, so the epilogue (beta * c + bias, act) still runs.
     for (int64_t pc = 0; pc == 0 || pc < K; pc += pl.kc) {
       const int64_t kb = min64(pl.kc, K - pc), kbp = round_up(kb, ks.kalign);
-      if (kb > 0) {  // the A block (L3): mb x kb
-        const int64_t q0 = mpanels * tid / nt, q1 = mpanels * (tid + 1) / nt;
-        if (q1 > q0)
-          ks.pack_a(jb.a + ((ic + q0 * mr) * jb.a_rs + pc * jb.a_cs) * sb, jb.a_rs, jb.a_cs,
-                    min64((q1 - q0) * mr, mb - q0 * mr), kb, abuf + q0 * mr * kbp * eb);
-      }
       const bool last = pc + kb >= K;
       GemmEpilogue<TC> ep{jb.alpha, pc == 0 ? jb.beta : TC(1), nullptr,
                           last ? jb.act : GemmAct::None};
       for (int64_t jc = 0; jc < N; jc += pl.nc) {
         const int64_t nb = min64(pl.nc, N - jc), npanels = cdiv(nb, nr);
-        if (kb > 0) {  // the B block (L2): kb x nb
-          const int64_t q0 = npanels * tid / nt, q1 = npanels * (tid + 1) / nt;
-          if (q1 > q0)
-            ks.pack_b(jb.b + (pc * jb.b_rs + (jc + q0 * nr) * jb.b_cs) * sb, jb.b_rs, jb.b_cs,
-                      kb, min64((q1 - q0) * nr, nb - q0 * nr), bbuf + q0 * nr * kbp * eb);
-          team_barrier(nt);  // both blocks packed
+        if (nt > 1 && tid == 0) cnt->items.store(0, std::memory_order_relaxed);
+        if (kb > 0) {
+          // Pack the B block (L2: kb x nb) and, on the first N block, the A block (L3: mb x
+          // kb): chunks of B panels first, then of A panels.
+          const int64_t bchunks = cdiv(npanels, kPackChunk);
+          const int64_t chunks = bchunks + (jc == 0 ? cdiv(mpanels, kPackChunk) : 0);
+          for (int64_t q = nt > 1 ? cnt->pack.fetch_add(1) : 0; q < chunks;
+               q = nt > 1 ? cnt->pack.fetch_add(1) : q + 1) {
+            if (q < bchunks) {
+              const int64_t p0 = q * kPackChunk, j0 = p0 * nr;
+              ks.pack_b(jb.b + (pc * jb.b_rs + (jc + j0) * jb.b_cs) * sb, jb.b_rs, jb.b_cs, kb,
+                        min64(kPackChunk * nr, nb - j0), bbuf + j0 * kbp * eb);
+            } else {
+              const int64_t p0 = (q - bchunks) * kPackChunk, i0 = p0 * mr;
+              ks.pack_a(jb.a + ((ic + i0) * jb.a_rs + pc * jb.a_cs) * sb, jb.a_rs, jb.a_cs,
+                        min64(kPackChunk * mr, mb - i0), kb, abuf + i0 * kbp * eb);
+            }
+          }
         }
+        team_barrier(nt);  // both blocks packed, the item counter reset
         // Items: runs of A micro-panels, and of B micro-panels when M is short (a rule on
-        // the shape only; how the tiles are shared out changes no result bit).
+        // the shape only).
         const int64_t run_m = cdiv(mpanels, kMinItems), items_m = cdiv(mpanels, run_m);
         int64_t run_n = npanels;
         if (items_m < kMinItems) run_n = cdiv(npanels, min64(npanels, cdiv(kMinItems, items_m)));
         const int64_t items_n = cdiv(npanels, run_n);
         const int64_t items = items_m * items_n;
-        const int64_t t0 = items * tid / nt, t1 = items * (tid + 1) / nt;
-        for (int64_t it = t0; it < t1; ++it) {
+        if (nt > 1 && tid == 0) cnt->pack.store(0, std::memory_order_relaxed);
+        for (int64_t it = nt > 1 ? cnt->items.fetch_add(1) : 0; it < items;
+             it = nt > 1 ? cnt->items.fetch_add(1) : it + 1) {
           const int64_t i0 = it / items_n * run_m * mr, j0 = it % items_n * run_n * nr;
           ep.bias = last && jb.bias ? jb.bias + jc + j0 : nullptr;
           ks.macro(min64(run_m * mr, mb - i0), min64(run_n * nr, nb - j0), kbp,
@@ -211,7 +228,8 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
   };
   if (max_threads == 1 || flops * batch < kParallelFlops) {
     char* buf = tl_scratch.get(per);
-    for (int64_t bi = 0; bi < batch; ++bi) gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, 0, 1);
+    for (int64_t bi = 0; bi < batch; ++bi)
+      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, nullptr, 0, 1);
     return;
   }
   if (batch > 1 && flops < 8 * kParallelFlops) {
@@ -221,17 +239,18 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t bi = 0; bi < batch; ++bi) {
       char* mine = buf + per * omp_get_thread_num();
-      gemm_one(pl, job_of(bi), mine, mine + sz.a_bytes, 0, 1);
+      gemm_one(pl, job_of(bi), mine, mine + sz.a_bytes, nullptr, 0, 1);
     }
     return;
   }
   const int nt = static_cast<int>(min64(max_threads, max64(1, flops / kParallelFlops)));
   char* buf = tl_scratch.get(per);
+  Counters cnt;
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num(), n = omp_get_num_threads();
     for (int64_t bi = 0; bi < batch; ++bi)
-      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, tid, n);
+      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, &cnt, tid, n);
   }
 }
 
