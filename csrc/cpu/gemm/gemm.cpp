@@ -35,13 +35,14 @@ namespace {
 
 std::atomic<int64_t> g_block[2][3];  // [bf16 native][mc, kc, nc] overrides, 0 = default
 
-// Below this many flops (2 M N K) a GEMM runs on the calling thread: an OpenMP fork/join
-// costs a few microseconds.
-constexpr int64_t kParallelFlops = int64_t{1} << 21;
+// Each thread of a team gets at least this many flops (2 M N K), about 50 us: a fork/join
+// and its barriers cost microseconds, and on a shared machine a descheduled team member can
+// stall the others for a scheduler tick, so small GEMMs run on the calling thread.
+constexpr int64_t kParallelFlops = int64_t{3} << 21;
 // Enough work items per (jc, pc) block to balance a few threads (a shape-only rule).
 constexpr int64_t kMinItems = 8;
-// GEMV: columns per parallel piece.
-constexpr int64_t kGemvChunk = 256;
+// GEMV: columns per parallel piece (the AVX-512 row-streaming form works on 2048).
+constexpr int64_t kGemvChunk = 2048;
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 int64_t cdiv(int64_t x, int64_t m) { return (x + m - 1) / m; }
@@ -200,7 +201,8 @@ void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Cou
                    abuf + i0 * kbp * eb, bbuf + j0 * kbp * eb, jb.c + (ic + i0) * jb.ldc + jc + j0,
                    jb.ldc, ep);
         }
-        team_barrier(nt);  // the buffers are repacked next
+        // The buffers are repacked next (after the last block the team's join waits anyway).
+        if (ic + mb < M || pc + kb < K || jc + nb < N) team_barrier(nt);
       }
     }
   }
@@ -226,7 +228,7 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
                    b_rs, b_cs, c + bi * c_bs,      c_rs, alpha, beta, bias,
                    act};
   };
-  if (max_threads == 1 || flops * batch < kParallelFlops) {
+  if (max_threads == 1 || flops * batch < 2 * kParallelFlops) {
     char* buf = tl_scratch.get(per);
     for (int64_t bi = 0; bi < batch; ++bi)
       gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, nullptr, 0, 1);

@@ -412,36 +412,47 @@ void gemv_f32(int64_t n, int64_t k, const float* x, int64_t xs, const float* b, 
     }
     return;
   }
-  // Rows of B contiguous along n: y chunk of up to 128 columns in 8 registers, rows of B
-  // streamed once.
-  constexpr int kV = 8;
-  for (int64_t j0 = 0; j0 < n; j0 += 16 * kV) {
-    const int64_t cnt = min64(16 * kV, n - j0);
-    __mmask16 m[kV];
-    __m512 acc[kV];
-#pragma GCC unroll 8
-    for (int v = 0; v < kV; ++v) {
-      m[v] = lanes(cnt - 16 * v);
-      acc[v] = _mm512_setzero_ps();
-    }
+  // Rows of B contiguous along n: stream each row segment of up to kSeg columns whole (long
+  // sequential runs the prefetchers follow) into accumulators parked in L1, four rows per
+  // pass. Each y[j] still sums its products in increasing p, one FMA at a time.
+  constexpr int64_t kSeg = 2048;
+  alignas(64) float acc[kSeg];
+  for (int64_t j0 = 0; j0 < n; j0 += kSeg) {
+    const int64_t cnt = min64(kSeg, n - j0), full = cnt / 16 * 16;
+    const __mmask16 tail = lanes(cnt - full);
+    for (int64_t j = 0; j < cnt; j += 16) _mm512_store_ps(acc + j, _mm512_setzero_ps());
     const float* bp = b + j0;
-    if (cnt == 16 * kV) {
-      for (int64_t p = 0; p < k; ++p, bp += rs) {
-        const __m512 xb = _mm512_set1_ps(x[p * xs]);
-#pragma GCC unroll 8
-        for (int v = 0; v < kV; ++v) acc[v] = _mm512_fmadd_ps(xb, _mm512_loadu_ps(bp + 16 * v), acc[v]);
+    int64_t p = 0;
+    for (; p + 4 <= k; p += 4, bp += 4 * rs) {
+      const __m512 x0 = _mm512_set1_ps(x[p * xs]), x1 = _mm512_set1_ps(x[(p + 1) * xs]),
+                   x2 = _mm512_set1_ps(x[(p + 2) * xs]), x3 = _mm512_set1_ps(x[(p + 3) * xs]);
+      int64_t j = 0;
+      for (; j < full; j += 16) {
+        __m512 v = _mm512_load_ps(acc + j);
+        v = _mm512_fmadd_ps(x0, _mm512_loadu_ps(bp + j), v);
+        v = _mm512_fmadd_ps(x1, _mm512_loadu_ps(bp + rs + j), v);
+        v = _mm512_fmadd_ps(x2, _mm512_loadu_ps(bp + 2 * rs + j), v);
+        v = _mm512_fmadd_ps(x3, _mm512_loadu_ps(bp + 3 * rs + j), v);
+        _mm512_store_ps(acc + j, v);
       }
-    } else {
-      for (int64_t p = 0; p < k; ++p, bp += rs) {
-        const __m512 xb = _mm512_set1_ps(x[p * xs]);
-#pragma GCC unroll 8
-        for (int v = 0; v < kV; ++v)
-          acc[v] = _mm512_fmadd_ps(xb, _mm512_maskz_loadu_ps(m[v], bp + 16 * v), acc[v]);
+      if (j < cnt) {
+        __m512 v = _mm512_load_ps(acc + j);
+        v = _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(tail, bp + j), v);
+        v = _mm512_fmadd_ps(x1, _mm512_maskz_loadu_ps(tail, bp + rs + j), v);
+        v = _mm512_fmadd_ps(x2, _mm512_maskz_loadu_ps(tail, bp + 2 * rs + j), v);
+        v = _mm512_fmadd_ps(x3, _mm512_maskz_loadu_ps(tail, bp + 3 * rs + j), v);
+        _mm512_store_ps(acc + j, v);
       }
     }
-    for (int v = 0; v < kV && 16 * v < cnt; ++v)
-      epi_store_strided(y + (j0 + 16 * v) * ys, ys, acc[v], min64(16, cnt - 16 * v), e,
-                        bias ? bias + (j0 + 16 * v) * bias_s : nullptr, bias_s);
+    for (; p < k; ++p, bp += rs) {
+      const __m512 x0 = _mm512_set1_ps(x[p * xs]);
+      for (int64_t j = 0; j < cnt; j += 16)
+        _mm512_store_ps(acc + j, _mm512_fmadd_ps(x0, _mm512_maskz_loadu_ps(lanes(cnt - j), bp + j),
+                                                 _mm512_load_ps(acc + j)));
+    }
+    for (int64_t j = 0; j < cnt; j += 16)
+      epi_store_strided(y + (j0 + j) * ys, ys, _mm512_load_ps(acc + j), min64(16, cnt - j), e,
+                        bias ? bias + (j0 + j) * bias_s : nullptr, bias_s);
   }
 }
 
