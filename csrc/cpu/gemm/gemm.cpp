@@ -149,7 +149,7 @@ struct Counters {
 // micro-tiles of the block pair as items of whole micro-panels.
 template <typename TC>
 void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Counters* cnt,
-              int tid, int nt) {
+              int tid, int nt, bool ends_region) {
   const GemmKernelSet<TC>& ks = *pl.ks;
   const int64_t mr = ks.mr, nr = ks.nr, eb = ks.packed_bytes;
   const int64_t sb = static_cast<int64_t>(pl.src_bytes);
@@ -201,8 +201,8 @@ void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Cou
                    abuf + i0 * kbp * eb, bbuf + j0 * kbp * eb, jb.c + (ic + i0) * jb.ldc + jc + j0,
                    jb.ldc, ep);
         }
-        // The buffers are repacked next (after the last block the team's join waits anyway).
-        if (ic + mb < M || pc + kb < K || jc + nb < N) team_barrier(nt);
+        // The buffers are repacked next (after the region's last block its join waits anyway).
+        if (!ends_region || ic + mb < M || pc + kb < K || jc + nb < N) team_barrier(nt);
       }
     }
   }
@@ -231,7 +231,7 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
   if (max_threads == 1 || flops * batch < 2 * kParallelFlops) {
     char* buf = tl_scratch.get(per);
     for (int64_t bi = 0; bi < batch; ++bi)
-      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, nullptr, 0, 1);
+      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, nullptr, 0, 1, true);
     return;
   }
   if (batch > 1 && flops < 8 * kParallelFlops) {
@@ -241,7 +241,7 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t bi = 0; bi < batch; ++bi) {
       char* mine = buf + per * omp_get_thread_num();
-      gemm_one(pl, job_of(bi), mine, mine + sz.a_bytes, nullptr, 0, 1);
+      gemm_one(pl, job_of(bi), mine, mine + sz.a_bytes, nullptr, 0, 1, true);
     }
     return;
   }
@@ -252,7 +252,7 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
   {
     const int tid = omp_get_thread_num(), n = omp_get_num_threads();
     for (int64_t bi = 0; bi < batch; ++bi)
-      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, &cnt, tid, n);
+      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, &cnt, tid, n, bi == batch - 1);
   }
 }
 
