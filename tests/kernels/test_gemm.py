@@ -230,6 +230,7 @@ def test_gemv_strided_x(isa, rng):
         (1, 2000, 1, 300),
         (3, 5, 999, 64),
         (1, 4000, 40, 64),
+        (2, 300, 200, 500),
     ],
 )
 def test_threads_bitwise(isa, rng, B, M, N, K):
