@@ -39,8 +39,10 @@ std::atomic<int64_t> g_block[2][3];  // [bf16 native][mc, kc, nc] overrides, 0 =
 // and its barriers cost microseconds, and on a shared machine a descheduled team member can
 // stall the others for a scheduler tick, so small GEMMs run on the calling thread.
 constexpr int64_t kParallelFlops = int64_t{3} << 21;
-// Enough work items per (jc, pc) block to balance a few threads (a shape-only rule).
+// Work items per (jc, pc) block: at least kMinItems, of at most kItemPanels A micro-panels
+// (small items balance the team at each block's barrier; a shape-only rule).
 constexpr int64_t kMinItems = 8;
+constexpr int64_t kItemPanels = 4;
 // GEMV: columns per parallel piece (the AVX-512 row-streaming form works on 2048).
 constexpr int64_t kGemvChunk = 2048;
 
@@ -187,7 +189,8 @@ void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Cou
         team_barrier(nt);  // both blocks packed, the item counter reset
         // Items: runs of A micro-panels, and of B micro-panels when M is short (a rule on
         // the shape only).
-        const int64_t run_m = cdiv(mpanels, kMinItems), items_m = cdiv(mpanels, run_m);
+        const int64_t run_m = min64(kItemPanels, cdiv(mpanels, kMinItems));
+        const int64_t items_m = cdiv(mpanels, run_m);
         int64_t run_n = npanels;
         if (items_m < kMinItems) run_n = cdiv(npanels, min64(npanels, cdiv(kMinItems, items_m)));
         const int64_t items_n = cdiv(npanels, run_n);

@@ -176,6 +176,51 @@ static inline __m512 load16(const uint16_t* p, __mmask16 m) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+// In-register transpose of 16 rows of 16 floats (r[i] lane j -> r[j] lane i).
+static inline void transpose16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[4q + s] now holds, per 128-bit lane L, rows 4L'.. of column block; finish with 128-bit
+  // lane shuffles across groups of four registers.
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+    r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+  }
+}
+
+// dst[p * dstride + i] = src[i * rs + p] for i < rows (<= 16, other lanes 0), p < k:
+// 16 x 16 tiles transposed in registers (rows contiguous along p in the source).
+template <typename S>
+static inline void pack_transposed(const S* src, int64_t rs, int64_t rows, int64_t k, float* dst,
+                                   int64_t dstride, __mmask16 store_mask) {
+  for (int64_t p = 0; p < k; p += 16) {
+    const int64_t kk = min64(16, k - p);
+    const __mmask16 m = lanes(kk);
+    __m512 r[16];
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < rows ? load16(src + i * rs + p, m) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int64_t q = 0; q < kk; ++q) _mm512_mask_storeu_ps(dst + (p + q) * dstride, store_mask, r[q]);
+  }
+}
+
 template <typename S>
 void pack_a_t(const void* srcv, int64_t rs, int64_t cs, int64_t m, int64_t k, void* dstv) {
   const S* src = static_cast<const S*>(srcv);
@@ -187,6 +232,8 @@ void pack_a_t(const void* srcv, int64_t rs, int64_t cs, int64_t m, int64_t k, vo
       const __mmask16 msk = lanes(mm);
       for (int64_t p = 0; p < k; ++p)
         _mm512_mask_storeu_ps(dst + p * kMR, 0x3fff, load16(a + p * cs, msk));
+    } else if (cs == 1) {  // A row-major: transpose 14 x 16 tiles
+      pack_transposed(a, rs, mm, k, dst, kMR, 0x3fff);
     } else {
       for (int64_t p = 0; p < k; ++p) {
         float* d = dst + p * kMR;
@@ -211,7 +258,10 @@ void pack_b_t(const void* srcv, int64_t rs, int64_t cs, int64_t k, int64_t n, vo
         _mm512_store_ps(dst + p * kNR, load16(b + p * rs, m0));
         _mm512_store_ps(dst + p * kNR + 16, load16(b + p * rs + 16, m1));
       }
-    } else {  // one column at a time: contiguous reads when rs == 1 (B^T row-major)
+    } else if (rs == 1) {  // B^T row-major (x @ W^T): transpose two 16 x 16 tiles per k step
+      pack_transposed(b, cs, min64(16, nn), k, dst, kNR, 0xffff);
+      pack_transposed(b + 16 * cs, cs, nn - 16, k, dst + 16, kNR, 0xffff);
+    } else {
       for (int64_t jj = 0; jj < nn; ++jj)
         for (int64_t p = 0; p < k; ++p) dst[p * kNR + jj] = load_elem(b + jj * cs + p * rs);
       for (int64_t p = 0; p < k; ++p)
