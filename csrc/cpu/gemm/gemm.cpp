@@ -1,12 +1,12 @@
 // GEMM driver: blocking, packing buffers and threading around the per-ISA kernels
 // (gemm_<isa>.cpp). See gemm.h for the loop structure.
 //
-// Threading: one OpenMP team per call. For each (jc, pc) block the threads pack the shared B
-// block together (split by NR panels), meet at a barrier, then share out work items = (MC
-// block of rows) x (run of NR panels), each thread packing the A block of its items into its
-// own buffer. An element of C is always computed by the same kernel with the same K blocks,
-// so which thread computes it (and how the M/N range is cut) changes no bit of the result.
-// Batched problems whose matrices are too small to share are spread one matrix per thread.
+// Threading: one OpenMP team per call. For each (pc, jc) block pair the threads pack the
+// shared A and B blocks together, meet at a barrier, then claim work items = (run of A
+// micro-panels) x (run of B micro-panels) from an atomic counter. An element of C is always
+// computed by the same kernel with the same K blocks, so which thread computes it (and how
+// the M/N range is cut) changes no bit of the result. Batched problems whose matrices are
+// too small to share are spread one matrix per thread.
 #include "cpu/gemm/gemm.h"
 
 #include <omp.h>
