@@ -177,6 +177,14 @@ void bind_linalg(py::module_& m) {
         "Tuning hook: override the GEMM cache blocking (0 = the ISA default).");
   m.def("_gemm_blocking", &blocking, py::arg("bf16") = false,
         "(mr, nr, mc, kc, nc) of the current ISA's float32 (or native bf16) GEMM.");
+  m.def(
+      "_gemm_microkernel_gflops",
+      [](int64_t k, int64_t iters, bool bf16) {
+        py::gil_scoped_release nogil;
+        return cpu::gemm_microkernel_gflops(k, iters, bf16);
+      },
+      py::arg("k") = 256, py::arg("iters") = 20000, py::arg("bf16") = false,
+      "GFLOP/s of the GEMM micro-kernel on L1-resident data, all threads (the FMA peak).");
   m.def("_gemm_bf16_native", &cpu::gemm_bf16_native,
         "Whether bf16 GEMM runs on vdpbf16ps under the current ISA.");
 }

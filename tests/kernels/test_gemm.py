@@ -16,7 +16,8 @@ F32, F64, BF16 = 6, 7, 5
 SIZES = [1, 2, 3, 7, 15, 16, 17, 31, 33, 63, 65, 127, 129, 255, 257, 1000, 1023, 1025]
 # Each size once as M, once as N, once as K, in different company.
 SHAPES = [(SIZES[i], SIZES[(i + 5) % 18], SIZES[(i + 11) % 18]) for i in range(18)] + [
-    (700, 64, 600),  # several M blocks and K blocks
+    (700, 64, 600),  # several K blocks
+    (4300, 40, 20),  # several M blocks
     (20, 4100, 30),  # several N blocks
     (300, 300, 1),  # K = 1
     (14, 32, 256),  # exactly one AVX-512 tile
@@ -229,6 +230,7 @@ def test_gemv_strided_x(isa, rng):
         (1, 2000, 1, 300),
         (3, 5, 999, 64),
         (1, 4000, 40, 64),
+        (2, 300, 200, 500),
     ],
 )
 def test_threads_bitwise(isa, rng, B, M, N, K):
@@ -440,6 +442,33 @@ def test_matmul_errors():
     with pytest.raises(ValueError, match=r"ember\.matmul: a of shape \(2, 3, 4\) must be contig"):
         _C.matmul(T(at), T(b), T(out))
     assert np.all(out == 1)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_small_blocking(isa, rng, threads):
+    # Tiny cache blocks exercise many M / N / K blocks, edge panels in each and the K == 0
+    # epilogue-only pass across N blocks, on every ISA.
+    previous = _C.get_num_threads()
+    _C.set_num_threads(threads)
+    for bf16 in (False, True):
+        _C._gemm_set_blocking(30, 20, 70, bf16)
+    try:
+        for B, M, N, K in [(2, 97, 203, 65), (1, 65, 300, 0), (3, 33, 129, 41), (1, 2, 257, 63)]:
+            a, b = operands(rng, B, M, N, K)
+            bias = rng.standard_normal(N).astype(np.float32)
+            c0 = rng.standard_normal((B, M, N)).astype(np.float32)
+            out = gemm(a, b, c0.copy(), alpha=1.5, beta=0.5, bias=bias, activation="relu")
+            ref, scale = reference(a, b, 1.5, 0.5, c0, bias, "relu")
+            assert_close(out, ref, scale, K, "relu")
+            ha, hb = bf16_round(a), bf16_round(b)
+            out = np.full((B, M, N), np.nan, np.float32)
+            _C.gemm(T_bf16(ha), T_bf16(hb), T(out))
+            ref, scale = reference(bf16_to_f64(ha), bf16_to_f64(hb))
+            assert_close(out, ref, scale, K)
+    finally:
+        for bf16 in (False, True):
+            _C._gemm_set_blocking(0, 0, 0, bf16)
+        _C.set_num_threads(previous)
 
 
 def test_blocking_hooks():

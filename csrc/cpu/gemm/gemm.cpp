@@ -1,12 +1,12 @@
 // GEMM driver: blocking, packing buffers and threading around the per-ISA kernels
 // (gemm_<isa>.cpp). See gemm.h for the loop structure.
 //
-// Threading: one OpenMP team per call. For each (jc, pc) block the threads pack the shared B
-// block together (split by NR panels), meet at a barrier, then share out work items = (MC
-// block of rows) x (run of NR panels), each thread packing the A block of its items into its
-// own buffer. An element of C is always computed by the same kernel with the same K blocks,
-// so which thread computes it (and how the M/N range is cut) changes no bit of the result.
-// Batched problems whose matrices are too small to share are spread one matrix per thread.
+// Threading: one OpenMP team per call. For each (pc, jc) block pair the threads pack the
+// shared A and B blocks together, meet at a barrier, then claim work items = (run of A
+// micro-panels) x (run of B micro-panels) from an atomic counter. An element of C is always
+// computed by the same kernel with the same K blocks, so which thread computes it (and how
+// the M/N range is cut) changes no bit of the result. Batched problems whose matrices are
+// too small to share are spread one matrix per thread.
 #include "cpu/gemm/gemm.h"
 
 #include <omp.h>
@@ -35,13 +35,16 @@ namespace {
 
 std::atomic<int64_t> g_block[2][3];  // [bf16 native][mc, kc, nc] overrides, 0 = default
 
-// Below this many flops (2 M N K) a GEMM runs on the calling thread: an OpenMP fork/join
-// costs a few microseconds.
-constexpr int64_t kParallelFlops = int64_t{1} << 21;
-// Enough work items per (jc, pc) block to balance a few threads (a shape-only rule).
+// Each thread of a team gets at least this many flops (2 M N K), about 50 us: a fork/join
+// and its barriers cost microseconds, and on a shared machine a descheduled team member can
+// stall the others for a scheduler tick, so small GEMMs run on the calling thread.
+constexpr int64_t kParallelFlops = int64_t{3} << 21;
+// Work items per (jc, pc) block: at least kMinItems, of at most kItemPanels A micro-panels
+// (small items balance the team at each block's barrier; a shape-only rule).
 constexpr int64_t kMinItems = 8;
-// GEMV: columns per parallel piece.
-constexpr int64_t kGemvChunk = 256;
+constexpr int64_t kItemPanels = 4;
+// GEMV: columns per parallel piece (the AVX-512 row-streaming form works on 2048).
+constexpr int64_t kGemvChunk = 2048;
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 int64_t cdiv(int64_t x, int64_t m) { return (x + m - 1) / m; }
@@ -112,9 +115,9 @@ struct Job {
 
 template <typename TC>
 struct Sizes {
-  int64_t kbp;           // packed K block (elements)
-  size_t a_bytes;        // one thread's A block
-  size_t b_bytes;        // the B block
+  int64_t kbp;     // packed K block (elements)
+  size_t a_bytes;  // the A block
+  size_t b_bytes;  // the B block
 };
 
 template <typename TC>
@@ -135,52 +138,75 @@ inline void team_barrier(int nt) {
   }
 }
 
+// Work counters shared by a team: threads claim pack chunks and tile items with fetch_add,
+// so a thread that the OS deschedules (these machines are shared) does not hold the others
+// up until the next barrier. Who computes an item never changes its bits.
+struct Counters {
+  std::atomic<int64_t> pack{0}, items{0};
+};
+
 // Runs the five-loop GEMM of one matrix on thread `tid` of `nt` (all threads of the team
-// call it with the same job and buffers; nt == 1: alone, no barriers).
+// call it with the same job, buffers and counters; nt == 1: alone, no barriers). Both packed
+// blocks are shared: the threads pack them together, meet at a barrier, then share out the
+// micro-tiles of the block pair as items of whole micro-panels.
 template <typename TC>
-void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* bbuf, char* abuf, int tid, int nt) {
+void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Counters* cnt,
+              int tid, int nt, bool ends_region) {
   const GemmKernelSet<TC>& ks = *pl.ks;
-  const int64_t nr = ks.nr, eb = ks.packed_bytes;
+  const int64_t mr = ks.mr, nr = ks.nr, eb = ks.packed_bytes;
   const int64_t sb = static_cast<int64_t>(pl.src_bytes);
   const int64_t M = jb.M, N = jb.N, K = jb.K;
-  const int64_t mblocks = cdiv(M, pl.mc);
-  for (int64_t jc = 0; jc < N; jc += pl.nc) {
-    const int64_t nb = min64(pl.nc, N - jc);
-    const int64_t npanels = cdiv(nb, nr);
-    // Cut the N block into runs of whole panels when there are few M blocks.
-    int64_t run = npanels;
-    if (mblocks < kMinItems) run = cdiv(npanels, min64(npanels, cdiv(kMinItems, mblocks)));
-    const int64_t nruns = cdiv(npanels, run);
-    const int64_t items = mblocks * nruns;
+  constexpr int64_t kPackChunk = 4;  // micro-panels per pack claim
+  for (int64_t ic = 0; ic < M; ic += pl.mc) {
+    const int64_t mb = min64(pl.mc, M - ic), mpanels = cdiv(mb, mr);
     // K == 0: one empty K block, so the epilogue (beta * c + bias, act) still runs.
     for (int64_t pc = 0; pc == 0 || pc < K; pc += pl.kc) {
-      const int64_t kb = min64(pl.kc, K - pc);
-      const int64_t kbp = round_up(kb, ks.kalign);
-      if (kb > 0) {
-        const int64_t q0 = npanels * tid / nt, q1 = npanels * (tid + 1) / nt;
-        if (q1 > q0)
-          ks.pack_b(jb.b + (pc * jb.b_rs + (jc + q0 * nr) * jb.b_cs) * sb, jb.b_rs, jb.b_cs, kb,
-                    min64((q1 - q0) * nr, nb - q0 * nr), bbuf + q0 * nr * kbp * eb);
-        team_barrier(nt);
-      }
-      GemmEpilogue<TC> ep{jb.alpha, pc == 0 ? jb.beta : TC(1), nullptr, GemmAct::None};
+      const int64_t kb = min64(pl.kc, K - pc), kbp = round_up(kb, ks.kalign);
       const bool last = pc + kb >= K;
-      if (last) ep.act = jb.act;
-      int64_t packed_ib = -1;
-      const int64_t t0 = items * tid / nt, t1 = items * (tid + 1) / nt;
-      for (int64_t it = t0; it < t1; ++it) {
-        const int64_t ib = it / nruns, js = it % nruns;
-        const int64_t i0 = ib * pl.mc, mb = min64(pl.mc, M - i0);
-        const int64_t j0 = js * run * nr, jn = min64(run * nr, nb - j0);
-        if (kb > 0 && ib != packed_ib) {
-          ks.pack_a(jb.a + (i0 * jb.a_rs + pc * jb.a_cs) * sb, jb.a_rs, jb.a_cs, mb, kb, abuf);
-          packed_ib = ib;
+      GemmEpilogue<TC> ep{jb.alpha, pc == 0 ? jb.beta : TC(1), nullptr,
+                          last ? jb.act : GemmAct::None};
+      for (int64_t jc = 0; jc < N; jc += pl.nc) {
+        const int64_t nb = min64(pl.nc, N - jc), npanels = cdiv(nb, nr);
+        if (nt > 1 && tid == 0) cnt->items.store(0, std::memory_order_relaxed);
+        if (kb > 0) {
+          // Pack the B block (L2: kb x nb) and, on the first N block, the A block (L3: mb x
+          // kb): chunks of B panels first, then of A panels.
+          const int64_t bchunks = cdiv(npanels, kPackChunk);
+          const int64_t chunks = bchunks + (jc == 0 ? cdiv(mpanels, kPackChunk) : 0);
+          for (int64_t q = nt > 1 ? cnt->pack.fetch_add(1) : 0; q < chunks;
+               q = nt > 1 ? cnt->pack.fetch_add(1) : q + 1) {
+            if (q < bchunks) {
+              const int64_t p0 = q * kPackChunk, j0 = p0 * nr;
+              ks.pack_b(jb.b + (pc * jb.b_rs + (jc + j0) * jb.b_cs) * sb, jb.b_rs, jb.b_cs, kb,
+                        min64(kPackChunk * nr, nb - j0), bbuf + j0 * kbp * eb);
+            } else {
+              const int64_t p0 = (q - bchunks) * kPackChunk, i0 = p0 * mr;
+              ks.pack_a(jb.a + ((ic + i0) * jb.a_rs + pc * jb.a_cs) * sb, jb.a_rs, jb.a_cs,
+                        min64(kPackChunk * mr, mb - i0), kb, abuf + i0 * kbp * eb);
+            }
+          }
         }
-        ep.bias = last && jb.bias ? jb.bias + jc + j0 : nullptr;
-        ks.macro(mb, jn, kbp, abuf, bbuf + j0 * kbp * eb, jb.c + i0 * jb.ldc + jc + j0, jb.ldc,
-                 ep);
+        team_barrier(nt);  // both blocks packed, the item counter reset
+        // Items: runs of A micro-panels, and of B micro-panels when M is short (a rule on
+        // the shape only).
+        const int64_t run_m = min64(kItemPanels, cdiv(mpanels, kMinItems));
+        const int64_t items_m = cdiv(mpanels, run_m);
+        int64_t run_n = npanels;
+        if (items_m < kMinItems) run_n = cdiv(npanels, min64(npanels, cdiv(kMinItems, items_m)));
+        const int64_t items_n = cdiv(npanels, run_n);
+        const int64_t items = items_m * items_n;
+        if (nt > 1 && tid == 0) cnt->pack.store(0, std::memory_order_relaxed);
+        for (int64_t it = nt > 1 ? cnt->items.fetch_add(1) : 0; it < items;
+             it = nt > 1 ? cnt->items.fetch_add(1) : it + 1) {
+          const int64_t i0 = it / items_n * run_m * mr, j0 = it % items_n * run_n * nr;
+          ep.bias = last && jb.bias ? jb.bias + jc + j0 : nullptr;
+          ks.macro(min64(run_m * mr, mb - i0), min64(run_n * nr, nb - j0), kbp,
+                   abuf + i0 * kbp * eb, bbuf + j0 * kbp * eb, jb.c + (ic + i0) * jb.ldc + jc + j0,
+                   jb.ldc, ep);
+        }
+        // The buffers are repacked next (after the region's last block its join waits anyway).
+        if (!ends_region || ic + mb < M || pc + kb < K || jc + nb < N) team_barrier(nt);
       }
-      team_barrier(nt);  // the B buffer is repacked next
     }
   }
 }
@@ -197,39 +223,39 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
     batch = 1;
   }
   const Sizes<TC> sz = sizes(pl, M, N, K);
+  const size_t per = sz.a_bytes + sz.b_bytes;
   const int64_t flops = 2 * M * N * max64(K, 1);
   const int max_threads = get_num_threads();
   auto job_of = [&](int64_t bi) {
-    return Job<TC>{M,     N,     K,    a + bi * a_bs * sb, a_rs,  a_cs, b + bi * b_bs * sb,
-                   b_rs,  b_cs,  c + bi * c_bs,     c_rs, alpha, beta, bias,
+    return Job<TC>{M,    N,    K,    a + bi * a_bs * sb, a_rs,  a_cs, b + bi * b_bs * sb,
+                   b_rs, b_cs, c + bi * c_bs,      c_rs, alpha, beta, bias,
                    act};
   };
-  const int64_t mblocks = cdiv(M, pl.mc), npanels = cdiv(min64(N, pl.nc), pl.ks->nr);
-  const int64_t items_per = mblocks * min64(npanels, max64(1, cdiv(kMinItems, mblocks)));
-  if (max_threads == 1 || flops * batch < kParallelFlops) {
-    char* buf = tl_scratch.get(sz.b_bytes + sz.a_bytes);
-    for (int64_t bi = 0; bi < batch; ++bi) gemm_one(pl, job_of(bi), buf, buf + sz.b_bytes, 0, 1);
+  if (max_threads == 1 || flops * batch < 2 * kParallelFlops) {
+    char* buf = tl_scratch.get(per);
+    for (int64_t bi = 0; bi < batch; ++bi)
+      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, nullptr, 0, 1, true);
     return;
   }
-  if (batch > 1 && (items_per < 2 * max_threads || flops < 8 * kParallelFlops)) {
+  if (batch > 1 && flops < 8 * kParallelFlops) {
     // Many small matrices: one matrix per thread at a time, each with its own buffers.
     const int nt = static_cast<int>(min64(max_threads, batch));
-    const size_t per = sz.b_bytes + sz.a_bytes;
     char* buf = tl_scratch.get(per * nt);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t bi = 0; bi < batch; ++bi) {
       char* mine = buf + per * omp_get_thread_num();
-      gemm_one(pl, job_of(bi), mine, mine + sz.b_bytes, 0, 1);
+      gemm_one(pl, job_of(bi), mine, mine + sz.a_bytes, nullptr, 0, 1, true);
     }
     return;
   }
   const int nt = static_cast<int>(min64(max_threads, max64(1, flops / kParallelFlops)));
-  char* buf = tl_scratch.get(sz.b_bytes + sz.a_bytes * nt);
+  char* buf = tl_scratch.get(per);
+  Counters cnt;
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num(), n = omp_get_num_threads();
     for (int64_t bi = 0; bi < batch; ++bi)
-      gemm_one(pl, job_of(bi), buf, buf + sz.b_bytes + sz.a_bytes * tid, tid, n);
+      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, &cnt, tid, n, bi == batch - 1);
   }
 }
 
@@ -321,6 +347,44 @@ void gemm_set_blocking(int64_t mc, int64_t kc, int64_t nc, bool bf16) {
   g_block[s][0] = mc > 0 ? mc : 0;
   g_block[s][1] = kc > 0 ? kc : 0;
   g_block[s][2] = nc > 0 ? nc : 0;
+}
+
+double gemm_microkernel_gflops(int64_t k, int64_t iters, bool bf16) {
+  const bool native = bf16 && gemm_bf16_native();
+  const GemmKernelSet<float>& ks = native ? gemm_table().bf16 : gemm_table().f32;
+  k = round_up(max64(k, 1), ks.kalign);
+  iters = max64(iters, 1);
+  const size_t a_bytes = static_cast<size_t>(ks.mr * k) * ks.packed_bytes;
+  const size_t b_bytes = static_cast<size_t>(ks.nr * k) * ks.packed_bytes;
+  const size_t c_bytes = static_cast<size_t>(ks.mr * ks.nr) * 4;
+  const size_t per = (a_bytes + b_bytes + c_bytes + 4095) & ~size_t{4095};
+  const int nt = get_num_threads();
+  char* buf = tl_scratch.get(per * nt);
+  double seconds = 0;
+#pragma omp parallel num_threads(nt)
+  {
+    char* mine = buf + per * omp_get_thread_num();
+    // Small values (0x3c00 is bf16 0.0078125; floats 1/128): nothing overflows or goes
+    // subnormal, so every FMA runs at full speed.
+    if (native) {
+      uint16_t* p = reinterpret_cast<uint16_t*>(mine);
+      for (size_t i = 0; i < (a_bytes + b_bytes) / 2; ++i) p[i] = 0x3c00;
+    } else {
+      float* p = reinterpret_cast<float*>(mine);
+      for (size_t i = 0; i < (a_bytes + b_bytes) / 4; ++i) p[i] = 1.0f / 128;
+    }
+    float* c = reinterpret_cast<float*>(mine + a_bytes + b_bytes);
+    const GemmEpilogue<float> ep{1.0f, 0.0f, nullptr, GemmAct::None};
+    ks.macro(ks.mr, ks.nr, k, mine, mine + a_bytes, c, ks.nr, ep);  // warm up
+#pragma omp barrier
+    const double t0 = omp_get_wtime();
+    for (int64_t it = 0; it < iters; ++it)
+      ks.macro(ks.mr, ks.nr, k, mine, mine + a_bytes, c, ks.nr, ep);
+#pragma omp barrier
+#pragma omp master
+    seconds = omp_get_wtime() - t0;
+  }
+  return 2.0 * ks.mr * ks.nr * k * iters * nt / seconds / 1e9;
 }
 
 void gemm_get_blocking(int64_t out[5], bool bf16) {

@@ -1,10 +1,11 @@
-// Packed, cache-blocked GEMM in the BLIS / GotoBLAS structure:
+// Packed, cache-blocked GEMM in the BLIS / GotoBLAS structure, with the roles of the
+// operands mirrored for row-major C (vectors run along N, A is broadcast):
 //
-//   for jc in N step NC:                 (B block: KC x NC, shared by all threads, in L3)
-//     for pc in K step KC:  pack B
-//       for ic in M step MC:  pack A     (A block: MC x KC, per thread, in L2)   <- threads
-//         for jr in NC step NR:          (B micro-panel: KC x NR, in L1)
-//           for ir in MC step MR:  micro-kernel  (MR x NR tile of C in registers)
+//   for ic in M step MC:                 A block: MC x KC, packed once, shared, in L3
+//     for pc in K step KC:  pack A
+//       for jc in N step NC:  pack B     B block: KC x NC (about 1 MiB), shared, in L2
+//         for ir in MC step MR:          A micro-panel: MR x KC, in L1      <- threads
+//           for jr in NC step NR:  micro-kernel  (MR x NR tile of C in registers)
 //
 // Only packing and the micro-kernel are ISA-specific (gemm_avx512.cpp, gemm_avx2.cpp,
 // gemm_generic.cpp); the driver (gemm.cpp) owns blocking and threading and calls them
@@ -52,12 +53,15 @@ void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                GemmOperand<uint16_t> a, GemmOperand<uint16_t> b, float beta, GemmOut<float> c,
                const float* bias, GemmAct act);
 
-// Blocking overrides for tuning (bench/gemm.py); 0 restores the ISA default. `bf16` picks
+// Blocking overrides for tuning; 0 restores the ISA default. `bf16` picks
 // the native bf16 kernel's set, else the float32 set (also used by widened bf16). Results
 // depend on kc (the K block), never on mc / nc.
 void gemm_set_blocking(int64_t mc, int64_t kc, int64_t nc, bool bf16);
 // Effective blocking {mr, nr, mc, kc, nc} of the current ISA's float32 (or native bf16) path.
 void gemm_get_blocking(int64_t out[5], bool bf16);
+// GFLOP/s of the micro-kernel on L1-resident packed panels (one mr x nr tile, depth k,
+// `iters` times), every thread of the team at once: the machine's attainable FMA peak.
+double gemm_microkernel_gflops(int64_t k, int64_t iters, bool bf16);
 // Which bf16 path the current ISA uses: true when the AVX512_BF16 kernel runs.
 bool gemm_bf16_native();
 

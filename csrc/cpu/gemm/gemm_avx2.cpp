@@ -121,18 +121,17 @@ const UkernelF32 kUkernelF32[kMR + 1] = {nullptr,        ukernel_f32<1>, ukernel
                                          ukernel_f32<3>, ukernel_f32<4>, ukernel_f32<5>,
                                          ukernel_f32<6>};
 
+// i outer, j inner: the A micro-panel stays in L1, the B block streams from L2 (see
+// gemm_avx512.cpp).
 void macro_f32(int64_t m, int64_t n, int64_t k, const void* pav, const void* pbv, float* c,
                int64_t ldc, const Epi& e) {
   const float* pa = static_cast<const float*>(pav);
   const float* pb = static_cast<const float*>(pbv);
-  for (int64_t j = 0; j < n; j += kNR) {
-    const int64_t nn = min64(kNR, n - j);
-    const float* bp = pb + j * k;
-    const float* bias = e.bias ? e.bias + j : nullptr;
-    int64_t i = 0;
-    for (; i + kMR <= m; i += kMR)
-      ukernel_f32<kMR>(k, pa + i * k, bp, c + i * ldc + j, ldc, nn, e, bias);
-    if (i < m) kUkernelF32[m - i](k, pa + i * k, bp, c + i * ldc + j, ldc, nn, e, bias);
+  for (int64_t i = 0; i < m; i += kMR) {
+    const UkernelF32 uk = kUkernelF32[min64(kMR, m - i)];
+    for (int64_t j = 0; j < n; j += kNR)
+      uk(k, pa + i * k, pb + j * k, c + i * ldc + j, ldc, min64(kNR, n - j), e,
+         e.bias ? e.bias + j : nullptr);
   }
 }
 
@@ -271,10 +270,10 @@ void gemv_f32(int64_t n, int64_t k, const float* x, int64_t xs, const float* b, 
 
 cpu::GemmTable make_table() {
   cpu::GemmTable t{};
-  // Defaults for a 32 KiB L1d / 512 KiB-1 MiB L2 AVX2 core: B micro-panel kc x 16 floats
-  // (16 KiB at kc 256) in L1, A block 144 x 256 (144 KiB) in L2, B block in L3.
-  t.f32 = {kMR, kNR, 1, 4, 144, 256, 4080, pack_a_t<float>, pack_b_t<float>, macro_f32};
-  t.bf16_widen = {kMR,         kNR, 1, 4, 144, 256, 4080, pack_a_t<uint16_t>, pack_b_t<uint16_t>,
+  // For a 32 KiB L1d / 512 KiB+ L2 AVX2 core: A micro-panel 6 x 256 floats (6 KiB) in L1,
+  // B block 256 x 512 floats (512 KiB) in L2, A block in L3.
+  t.f32 = {kMR, kNR, 1, 4, 4200, 256, 512, pack_a_t<float>, pack_b_t<float>, macro_f32};
+  t.bf16_widen = {kMR,       kNR, 1, 4, 4200, 256, 512, pack_a_t<uint16_t>, pack_b_t<uint16_t>,
                   macro_f32};
   t.gemv = gemv_f32;
   return t;

@@ -91,18 +91,17 @@ const UkernelF32 kUkernelF32[kMR + 1] = {nullptr,        ukernel_f32<1>, ukernel
                                          ukernel_f32<3>, ukernel_f32<4>, ukernel_f32<5>,
                                          ukernel_f32<6>};
 
+// i outer, j inner: the A micro-panel stays in L1, the B block streams from L2 (see
+// gemm_avx512.cpp).
 void macro_f32(int64_t m, int64_t n, int64_t k, const void* pav, const void* pbv, float* c,
                int64_t ldc, const Epi& e) {
   const float* pa = static_cast<const float*>(pav);
   const float* pb = static_cast<const float*>(pbv);
-  for (int64_t j = 0; j < n; j += kNR) {
-    const int64_t nn = min64(kNR, n - j);
-    const float* bp = pb + j * k;
-    const float* bias = e.bias ? e.bias + j : nullptr;
-    int64_t i = 0;
-    for (; i + kMR <= m; i += kMR)
-      ukernel_f32<kMR>(k, pa + i * k, bp, c + i * ldc + j, ldc, nn, e, bias);
-    if (i < m) kUkernelF32[m - i](k, pa + i * k, bp, c + i * ldc + j, ldc, nn, e, bias);
+  for (int64_t i = 0; i < m; i += kMR) {
+    const UkernelF32 uk = kUkernelF32[min64(kMR, m - i)];
+    for (int64_t j = 0; j < n; j += kNR)
+      uk(k, pa + i * k, pb + j * k, c + i * ldc + j, ldc, min64(kNR, n - j), e,
+         e.bias ? e.bias + j : nullptr);
   }
 }
 
@@ -277,15 +276,15 @@ void macro_f64(int64_t m, int64_t n, int64_t k, const void* pav, const void* pbv
 
 cpu::GemmTable make_table() {
   cpu::GemmTable t{};
-  t.f32 = {kMR, kNR, 1, 4, 144, 256, 4096, pack_a_t<float, float, kMR>,
+  t.f32 = {kMR, kNR, 1, 4, 4200, 256, 512, pack_a_t<float, float, kMR>,
            pack_b_t<float, float, kNR>, macro_f32};
   t.bf16_widen = {kMR,
                   kNR,
                   1,
                   4,
-                  144,
+                  4200,
                   256,
-                  4096,
+                  512,
                   pack_a_t<uint16_t, float, kMR>,
                   pack_b_t<uint16_t, float, kNR>,
                   macro_f32};
@@ -297,7 +296,7 @@ cpu::GemmTable make_table() {
 
 const cpu::GemmTable gemm_table = make_table();
 const cpu::GemmKernelSet<double> gemm_f64_kernels = {
-    kMR64, kNR64, 1, 8, 128, 256, 2048, pack_a_t<double, double, kMR64>,
+    kMR64, kNR64, 1, 8, 2048, 256, 512, pack_a_t<double, double, kMR64>,
     pack_b_t<double, double, kNR64>, macro_f64};
 
 }  // namespace ember::generic
