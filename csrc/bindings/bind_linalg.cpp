@@ -99,12 +99,12 @@ cpu::GemmOperand<T> operand(const TensorImpl& t) {
 void gemm(TensorRef a, TensorRef b, TensorRef out, double alpha, double beta,
           const TensorImpl* bias, const std::string& activation) {
   check_operands(a, b, out);
-  const bool f32 = a.dtype == DType::Float32 && b.dtype == DType::Float32 &&
-                   out.dtype == DType::Float32;
-  const bool f64 = a.dtype == DType::Float64 && b.dtype == DType::Float64 &&
-                   out.dtype == DType::Float64;
-  const bool bf16 = a.dtype == DType::BFloat16 && b.dtype == DType::BFloat16 &&
-                    out.dtype == DType::Float32;
+  const bool f32 =
+      a.dtype == DType::Float32 && b.dtype == DType::Float32 && out.dtype == DType::Float32;
+  const bool f64 =
+      a.dtype == DType::Float64 && b.dtype == DType::Float64 && out.dtype == DType::Float64;
+  const bool bf16 =
+      a.dtype == DType::BFloat16 && b.dtype == DType::BFloat16 && out.dtype == DType::Float32;
   EMBER_CHECK(f32 || f64 || bf16, TypeError, kMatmul, ": unsupported dtypes (a ",
               dtype_name(a.dtype), ", b ", dtype_name(b.dtype), ", out ", dtype_name(out.dtype),
               "); expected all float32, all float64, or bfloat16 a and b with a float32 out");

@@ -150,8 +150,8 @@ struct Counters {
 // blocks are shared: the threads pack them together, meet at a barrier, then share out the
 // micro-tiles of the block pair as items of whole micro-panels.
 template <typename TC>
-void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Counters* cnt,
-              int tid, int nt, bool ends_region) {
+void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Counters* cnt, int tid,
+              int nt, bool ends_region) {
   const GemmKernelSet<TC>& ks = *pl.ks;
   const int64_t mr = ks.mr, nr = ks.nr, eb = ks.packed_bytes;
   const int64_t sb = static_cast<int64_t>(pl.src_bytes);
@@ -227,8 +227,20 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
   const int64_t flops = 2 * M * N * max64(K, 1);
   const int max_threads = get_num_threads();
   auto job_of = [&](int64_t bi) {
-    return Job<TC>{M,    N,    K,    a + bi * a_bs * sb, a_rs,  a_cs, b + bi * b_bs * sb,
-                   b_rs, b_cs, c + bi * c_bs,      c_rs, alpha, beta, bias,
+    return Job<TC>{M,
+                   N,
+                   K,
+                   a + bi * a_bs * sb,
+                   a_rs,
+                   a_cs,
+                   b + bi * b_bs * sb,
+                   b_rs,
+                   b_cs,
+                   c + bi * c_bs,
+                   c_rs,
+                   alpha,
+                   beta,
+                   bias,
                    act};
   };
   if (max_threads == 1 || flops * batch < 2 * kParallelFlops) {
@@ -273,7 +285,7 @@ bool try_gemv(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
     b0 = b.data, bm_bs = b.bs, rs = b.rs, cs = b.cs;
     n = N, ys = 1, bias_s = 1;
   } else if (N == 1 && (a.rs == 1 || a.cs == 1 || M == 1)) {
-    x0 = b.data, x_bs = b.bs, xs = b.rs;  // x = the column of b
+    x0 = b.data, x_bs = b.bs, xs = b.rs;              // x = the column of b
     b0 = a.data, bm_bs = a.bs, rs = a.cs, cs = a.rs;  // B'(p, i) = a(i, p)
     n = M, ys = c.rs, bias_s = 0;                     // every row gets bias[0]
   } else {
@@ -305,8 +317,7 @@ bool try_gemv(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
 }  // namespace
 
 void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmOperand<float> a,
-              GemmOperand<float> b, float beta, GemmOut<float> c, const float* bias,
-              GemmAct act) {
+              GemmOperand<float> b, float beta, GemmOut<float> c, const float* bias, GemmAct act) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
   if (try_gemv(batch, M, N, K, alpha, a, b, beta, c, bias, act)) return;
   const Plan<float> pl = make_plan(gemm_table().f32, sizeof(float), 0);
@@ -315,14 +326,14 @@ void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmO
                     c.bs, c.rs, bias, act);
 }
 
-void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
-              GemmOperand<double> a, GemmOperand<double> b, double beta, GemmOut<double> c,
-              const double* bias, GemmAct act) {
+void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha, GemmOperand<double> a,
+              GemmOperand<double> b, double beta, GemmOut<double> c, const double* bias,
+              GemmAct act) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
   const Plan<double> pl = make_plan(generic::gemm_f64_kernels, sizeof(double), -1);
-  run_packed<double>(pl, batch, M, N, K, alpha, reinterpret_cast<const char*>(a.data), a.bs,
-                     a.rs, a.cs, reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta,
-                     c.data, c.bs, c.rs, bias, act);
+  run_packed<double>(pl, batch, M, N, K, alpha, reinterpret_cast<const char*>(a.data), a.bs, a.rs,
+                     a.cs, reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta, c.data,
+                     c.bs, c.rs, bias, act);
 }
 
 bool gemm_bf16_native() {
@@ -330,13 +341,13 @@ bool gemm_bf16_native() {
          gemm_table().bf16.macro != nullptr;
 }
 
-void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-               GemmOperand<uint16_t> a, GemmOperand<uint16_t> b, float beta, GemmOut<float> c,
-               const float* bias, GemmAct act) {
+void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmOperand<uint16_t> a,
+               GemmOperand<uint16_t> b, float beta, GemmOut<float> c, const float* bias,
+               GemmAct act) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
   const bool native = gemm_bf16_native();
-  const Plan<float> pl = native ? make_plan(gemm_table().bf16, 2, 1)
-                                : make_plan(gemm_table().bf16_widen, 2, 0);
+  const Plan<float> pl =
+      native ? make_plan(gemm_table().bf16, 2, 1) : make_plan(gemm_table().bf16_widen, 2, 0);
   run_packed<float>(pl, batch, M, N, K, alpha, reinterpret_cast<const char*>(a.data), a.bs, a.rs,
                     a.cs, reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta, c.data,
                     c.bs, c.rs, bias, act);

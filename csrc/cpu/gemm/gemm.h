@@ -42,16 +42,15 @@ struct GemmOut {
 };
 
 void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmOperand<float> a,
-              GemmOperand<float> b, float beta, GemmOut<float> c, const float* bias,
+              GemmOperand<float> b, float beta, GemmOut<float> c, const float* bias, GemmAct act);
+void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha, GemmOperand<double> a,
+              GemmOperand<double> b, double beta, GemmOut<double> c, const double* bias,
               GemmAct act);
-void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
-              GemmOperand<double> a, GemmOperand<double> b, double beta, GemmOut<double> c,
-              const double* bias, GemmAct act);
 // a, b: bfloat16 bit patterns; float32 accumulation and output. Uses vdpbf16ps on CPUs
 // with AVX512_BF16 (under the avx512 ISA), else widens to float32 while packing.
-void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-               GemmOperand<uint16_t> a, GemmOperand<uint16_t> b, float beta, GemmOut<float> c,
-               const float* bias, GemmAct act);
+void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmOperand<uint16_t> a,
+               GemmOperand<uint16_t> b, float beta, GemmOut<float> c, const float* bias,
+               GemmAct act);
 
 // Blocking overrides for tuning; 0 restores the ISA default. `bf16` picks
 // the native bf16 kernel's set, else the float32 set (also used by widened bf16). Results
@@ -87,8 +86,8 @@ using GemmPackFn = void (*)(const void* src, int64_t rs, int64_t cs, int64_t row
                             int64_t k_or_cols, void* dst);
 // C block (m x n, row stride ldc) = epilogue(packed A (m x k) @ packed B (k x n)).
 template <typename TC>
-using GemmMacroFn = void (*)(int64_t m, int64_t n, int64_t k, const void* pa, const void* pb,
-                             TC* c, int64_t ldc, const GemmEpilogue<TC>& e);
+using GemmMacroFn = void (*)(int64_t m, int64_t n, int64_t k, const void* pa, const void* pb, TC* c,
+                             int64_t ldc, const GemmEpilogue<TC>& e);
 // y[j * ys] = epilogue(sum_p x[p * xs] * b[p * rs + j * cs]) for j < n (bias[j * bias_s]),
 // whole K at once. Needs rs == 1 (dot products; then xs == 1 too) or cs == 1 (axpy rows).
 using GemvFn = void (*)(int64_t n, int64_t k, const float* x, int64_t xs, const float* b,
@@ -97,10 +96,10 @@ using GemvFn = void (*)(int64_t n, int64_t k, const float* x, int64_t xs, const 
 
 template <typename TC>
 struct GemmKernelSet {
-  int mr, nr;           // micro-tile
-  int kalign;           // packed k is a multiple of this (2 for bf16 pairs)
-  int packed_bytes;     // bytes of one packed element
-  int64_t mc, kc, nc;   // default blocking
+  int mr, nr;          // micro-tile
+  int kalign;          // packed k is a multiple of this (2 for bf16 pairs)
+  int packed_bytes;    // bytes of one packed element
+  int64_t mc, kc, nc;  // default blocking
   GemmPackFn pack_a, pack_b;
   GemmMacroFn<TC> macro;
 };
@@ -125,4 +124,4 @@ extern const cpu::GemmTable gemm_table;
 namespace ember::generic {
 extern const cpu::GemmTable gemm_table;
 extern const cpu::GemmKernelSet<double> gemm_f64_kernels;
-}
+}  // namespace ember::generic

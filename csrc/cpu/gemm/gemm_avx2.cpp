@@ -143,7 +143,9 @@ static inline float load_elem(const uint16_t* p) {
 }
 // 8 floats from p (n valid, rest 0).
 static inline __m256 load8(const float* p, int64_t n) {
-  return n >= 8 ? _mm256_loadu_ps(p) : n <= 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(p, lanes(n));
+  return n >= 8   ? _mm256_loadu_ps(p)
+         : n <= 0 ? _mm256_setzero_ps()
+                  : _mm256_maskload_ps(p, lanes(n));
 }
 static inline __m256 load8(const uint16_t* p, int64_t n) {
   __m128i h;
@@ -200,7 +202,8 @@ static inline float hsum(__m256 v) { return vreduce_add({v}); }
 
 static inline void epi_store_strided(float* y, int64_t ys, __m256 acc, int64_t cnt, const Epi& e,
                                      const float* bias, int64_t bias_s) {
-  if (ys == 1 && (bias == nullptr || bias_s == 1)) return epi_store(y, acc, cnt, lanes(cnt), e, bias);
+  if (ys == 1 && (bias == nullptr || bias_s == 1))
+    return epi_store(y, acc, cnt, lanes(cnt), e, bias);
   alignas(32) float t[8] = {}, bv[8] = {};
   __m256 x = _mm256_mul_ps(acc, _mm256_set1_ps(e.alpha));
   if (e.beta != 0.0f) {
@@ -229,8 +232,7 @@ static inline __m256 dot_partial(const float* x, const float* col, int64_t k) {
 }
 
 void gemv_f32(int64_t n, int64_t k, const float* x, int64_t xs, const float* b, int64_t rs,
-              int64_t cs, float* y, int64_t ys, const float* bias, int64_t bias_s,
-              const Epi& e) {
+              int64_t cs, float* y, int64_t ys, const float* bias, int64_t bias_s, const Epi& e) {
   if (rs == 1 && (cs != 1 || n == 1)) {
     (void)xs;  // contiguous here (the driver packs x)
     for (int64_t j0 = 0; j0 < n; j0 += 8) {
@@ -253,7 +255,8 @@ void gemv_f32(int64_t n, int64_t k, const float* x, int64_t xs, const float* b, 
       for (int64_t p = 0; p < k; ++p, bp += rs) {
         const __m256 xb = _mm256_set1_ps(x[p * xs]);
 #pragma GCC unroll 8
-        for (int v = 0; v < kV; ++v) acc[v] = _mm256_fmadd_ps(xb, _mm256_loadu_ps(bp + 8 * v), acc[v]);
+        for (int v = 0; v < kV; ++v)
+          acc[v] = _mm256_fmadd_ps(xb, _mm256_loadu_ps(bp + 8 * v), acc[v]);
       }
     } else {
       for (int64_t p = 0; p < k; ++p, bp += rs) {
@@ -273,7 +276,7 @@ cpu::GemmTable make_table() {
   // For a 32 KiB L1d / 512 KiB+ L2 AVX2 core: A micro-panel 6 x 256 floats (6 KiB) in L1,
   // B block 256 x 512 floats (512 KiB) in L2, A block in L3.
   t.f32 = {kMR, kNR, 1, 4, 4200, 256, 512, pack_a_t<float>, pack_b_t<float>, macro_f32};
-  t.bf16_widen = {kMR,       kNR, 1, 4, 4200, 256, 512, pack_a_t<uint16_t>, pack_b_t<uint16_t>,
+  t.bf16_widen = {kMR,      kNR, 1, 4, 4200, 256, 512, pack_a_t<uint16_t>, pack_b_t<uint16_t>,
                   macro_f32};
   t.gemv = gemv_f32;
   return t;

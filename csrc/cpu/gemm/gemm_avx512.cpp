@@ -27,8 +27,9 @@ constexpr float kGeluC = 0.044715f;
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 // Lanes [0, n) of 16.
 static inline __mmask16 lanes(int64_t n) {
-  return n <= 0 ? 0 : n >= 16 ? static_cast<__mmask16>(0xffff)
-                              : static_cast<__mmask16>((1u << n) - 1u);
+  return n <= 0    ? 0
+         : n >= 16 ? static_cast<__mmask16>(0xffff)
+                   : static_cast<__mmask16>((1u << n) - 1u);
 }
 
 // Same formulas as the elementwise kernels (elementwise_kernels.inc), so a fused
@@ -74,8 +75,8 @@ __attribute__((noinline)) void epi_tile(const float* tile, int rows, float* c, i
                                         int64_t n, const Epi& e, const float* bias) {
   for (int r = 0; r < rows; ++r)
     for (int v = 0; v < kNV; ++v)
-      epi_store(c + r * ldc + 16 * v, _mm512_load_ps(tile + r * kNR + 16 * v), lanes(n - 16 * v),
-                e, bias ? bias + 16 * v : nullptr);
+      epi_store(c + r * ldc + 16 * v, _mm512_load_ps(tile + r * kNR + 16 * v), lanes(n - 16 * v), e,
+                bias ? bias + 16 * v : nullptr);
 }
 
 // Write back an M x kNR accumulator tile to C (n valid columns). The two common cases, the
@@ -83,8 +84,8 @@ __attribute__((noinline)) void epi_tile(const float* tile, int rows, float* c, i
 // else (alpha, beta, bias, activation) goes through the out-of-line tile epilogue, which
 // keeps the micro-kernel small enough for the instruction cache.
 template <int M>
-static inline void store_tile(__m512 (&acc)[M][kNV], float* c, int64_t ldc, int64_t n,
-                              const Epi& e, const float* bias) {
+static inline void store_tile(__m512 (&acc)[M][kNV], float* c, int64_t ldc, int64_t n, const Epi& e,
+                              const float* bias) {
   const __mmask16 m0 = lanes(n), m1 = lanes(n - 16);
   if (e.alpha == 1.0f && bias == nullptr && e.act == GemmAct::None) {
     if (e.beta == 0.0f) {
@@ -143,9 +144,9 @@ void ukernel_f32(int64_t k, const float* pa, const float* pb, float* c, int64_t 
 using UkernelF32 = void (*)(int64_t, const float*, const float*, float*, int64_t, int64_t,
                             const Epi&, const float*);
 const UkernelF32 kUkernelF32[kMR + 1] = {
-    nullptr,           ukernel_f32<1>,  ukernel_f32<2>,  ukernel_f32<3>,  ukernel_f32<4>,
-    ukernel_f32<5>,    ukernel_f32<6>,  ukernel_f32<7>,  ukernel_f32<8>,  ukernel_f32<9>,
-    ukernel_f32<10>,   ukernel_f32<11>, ukernel_f32<12>, ukernel_f32<13>, ukernel_f32<14>,
+    nullptr,         ukernel_f32<1>,  ukernel_f32<2>,  ukernel_f32<3>,  ukernel_f32<4>,
+    ukernel_f32<5>,  ukernel_f32<6>,  ukernel_f32<7>,  ukernel_f32<8>,  ukernel_f32<9>,
+    ukernel_f32<10>, ukernel_f32<11>, ukernel_f32<12>, ukernel_f32<13>, ukernel_f32<14>,
 };
 
 // i outer, j inner: one A micro-panel (kMR x k, 14 KiB at k 256) stays in L1 while the B
@@ -217,7 +218,8 @@ static inline void pack_transposed(const S* src, int64_t rs, int64_t rows, int64
     for (int i = 0; i < 16; ++i)
       r[i] = i < rows ? load16(src + i * rs + p, m) : _mm512_setzero_ps();
     transpose16(r);
-    for (int64_t q = 0; q < kk; ++q) _mm512_mask_storeu_ps(dst + (p + q) * dstride, store_mask, r[q]);
+    for (int64_t q = 0; q < kk; ++q)
+      _mm512_mask_storeu_ps(dst + (p + q) * dstride, store_mask, r[q]);
   }
 }
 
@@ -350,8 +352,8 @@ void pack_b_bf16(const void* srcv, int64_t rs, int64_t cs, int64_t k, int64_t n,
   uint16_t* dst = static_cast<uint16_t*>(dstv);
   const int64_t kp = (k + 1) & ~int64_t{1};
   // Interleave two rows of 32 bf16: lo = r0[0], r1[0], ..., r0[15], r1[15]; hi: 16..31.
-  alignas(64) static const uint16_t kLo[32] = {0, 32, 1, 33, 2,  34, 3,  35, 4,  36, 5,
-                                               37, 6, 38, 7, 39, 8,  40, 9,  41, 10, 42,
+  alignas(64) static const uint16_t kLo[32] = {0,  32, 1,  33, 2,  34, 3,  35, 4,  36, 5,
+                                               37, 6,  38, 7,  39, 8,  40, 9,  41, 10, 42,
                                                11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
   alignas(64) static const uint16_t kHi[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21,
                                                53, 22, 54, 23, 55, 24, 56, 25, 57, 26, 58,
@@ -417,8 +419,7 @@ static inline __m512 dot_partial(const float* x, const float* col, int64_t k) {
 }
 
 void gemv_f32(int64_t n, int64_t k, const float* x, int64_t xs, const float* b, int64_t rs,
-              int64_t cs, float* y, int64_t ys, const float* bias, int64_t bias_s,
-              const Epi& e) {
+              int64_t cs, float* y, int64_t ys, const float* bias, int64_t bias_s, const Epi& e) {
   if (rs == 1 && (cs != 1 || n == 1)) {
     // Columns of B contiguous along k: dot products, 4 columns at a time share x loads.
     (void)xs;  // the driver makes x contiguous for this form
@@ -513,7 +514,7 @@ cpu::GemmTable make_table() {
   // block 1 MiB (L2); mc 4200 rows make the A block (4.2 MiB, L3) cover typical token
   // counts in one piece, so B is packed once.
   t.f32 = {kMR, kNR, 1, 4, 4200, 256, 1024, pack_a_t<float>, pack_b_t<float>, macro_f32};
-  t.bf16_widen = {kMR,       kNR, 1, 4, 4200, 256, 1024, pack_a_t<uint16_t>, pack_b_t<uint16_t>,
+  t.bf16_widen = {kMR,      kNR, 1, 4, 4200, 256, 1024, pack_a_t<uint16_t>, pack_b_t<uint16_t>,
                   macro_f32};
 #ifdef __AVX512BF16__
   // Same tile and bytes per block: a packed bf16 is half a float, so kc doubles.

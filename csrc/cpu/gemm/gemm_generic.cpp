@@ -165,8 +165,7 @@ static inline void epi_store_strided(float* y, int64_t ys, VecF acc, int64_t cnt
 }
 
 void gemv_f32(int64_t n, int64_t k, const float* x, int64_t xs, const float* b, int64_t rs,
-              int64_t cs, float* y, int64_t ys, const float* bias, int64_t bias_s,
-              const Epi& e) {
+              int64_t cs, float* y, int64_t ys, const float* bias, int64_t bias_s, const Epi& e) {
   const bool dot = rs == 1 && (cs != 1 || n == 1);
   for (int64_t j0 = 0; j0 < n; j0 += kW) {
     const int64_t cnt = min64(kW, n - j0);
@@ -276,8 +275,9 @@ void macro_f64(int64_t m, int64_t n, int64_t k, const void* pav, const void* pbv
 
 cpu::GemmTable make_table() {
   cpu::GemmTable t{};
-  t.f32 = {kMR, kNR, 1, 4, 4200, 256, 512, pack_a_t<float, float, kMR>,
-           pack_b_t<float, float, kNR>, macro_f32};
+  t.f32 = {
+      kMR,      kNR, 1, 4, 4200, 256, 512, pack_a_t<float, float, kMR>, pack_b_t<float, float, kNR>,
+      macro_f32};
   t.bf16_widen = {kMR,
                   kNR,
                   1,
@@ -295,8 +295,15 @@ cpu::GemmTable make_table() {
 }  // namespace
 
 const cpu::GemmTable gemm_table = make_table();
-const cpu::GemmKernelSet<double> gemm_f64_kernels = {
-    kMR64, kNR64, 1, 8, 2048, 256, 512, pack_a_t<double, double, kMR64>,
-    pack_b_t<double, double, kNR64>, macro_f64};
+const cpu::GemmKernelSet<double> gemm_f64_kernels = {kMR64,
+                                                     kNR64,
+                                                     1,
+                                                     8,
+                                                     2048,
+                                                     256,
+                                                     512,
+                                                     pack_a_t<double, double, kMR64>,
+                                                     pack_b_t<double, double, kNR64>,
+                                                     macro_f64};
 
 }  // namespace ember::generic
