@@ -90,6 +90,12 @@ class Optimizer:
                 f"{self._name()}: params should be an iterable of Tensors or dicts, but got "
                 "a dict; pass [dict] for a single param group"
             )
+        if isinstance(params, set):
+            raise TypeError(
+                f"{self._name()}: optimizer parameters need to be organized in ordered "
+                "collections, but the ordering of tensors in sets will change between runs; "
+                "use a list"
+            )
         try:
             groups = list(params)
         except TypeError:
