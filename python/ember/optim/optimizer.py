@@ -227,18 +227,21 @@ class Optimizer:
             params, grads = [], []
             for p in group["params"]:
                 g = p.grad
-                if g is None:
-                    continue
-                if p.is_cuda or g.is_cuda:
-                    raise NotImplementedError(_CUDA_MSG)
-                gi = g._impl
-                if not gi.is_contiguous:
-                    gi = g.contiguous()._impl  # read-only input: a compact copy is fine
-                params.append(p)
-                grads.append(gi)
+                if g is not None:
+                    params.append(p)
+                    grads.append(g._impl)
             if not params:
                 continue
-            if self._fused_step(group, params, grads):
+            try:
+                ok = self._fused_step(group, params, grads)
+            except (ValueError, TypeError):
+                # The binding checked everything before writing: nothing changed. The two
+                # fixable cases are checked here, off the fast path.
+                grads = self._repair_grads(params)
+                if grads is None:
+                    raise
+                ok = self._fused_step(group, params, grads)
+            if ok:
                 for p in params:
                     p._version_box[0] += 1  # in-place write: invalidate saved tensors
             else:
@@ -250,6 +253,16 @@ class Optimizer:
                     stacklevel=2,
                 )
         return loss
+
+    @staticmethod
+    def _repair_grads(params: list[Tensor]) -> list | None:
+        """After a failed kernel call: NotImplementedError for CUDA tensors; compact copies
+        of non-contiguous gradients (they are only read), or None if that is not it."""
+        if any(p.is_cuda or p.grad.is_cuda for p in params):
+            raise NotImplementedError(_CUDA_MSG)
+        if all(p.grad.is_contiguous() for p in params):
+            return None
+        return [p.grad.contiguous()._impl for p in params]
 
     # ---- state --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
