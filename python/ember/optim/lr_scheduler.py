@@ -200,6 +200,7 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def state_dict(self) -> dict[str, Any]:
+        """Attributes, with the __dict__ of callable-object lambdas (functions: None)."""
         sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         sd["lr_lambdas"] = [
             None if isinstance(f, types.FunctionType) else dict(f.__dict__) for f in self.lr_lambdas
@@ -207,6 +208,7 @@ class LambdaLR(LRScheduler):
         return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the attributes and the saved state of callable-object lambdas."""
         state_dict = dict(state_dict)
         lambdas = state_dict.pop("lr_lambdas")
         self.__dict__.update(state_dict)
@@ -490,11 +492,13 @@ class SequentialLR(LRScheduler):
         self._last_lr = s.get_last_lr()
 
     def state_dict(self) -> dict[str, Any]:
+        """Attributes, with the inner schedulers' state dicts under "_schedulers"."""
         sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
         sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the attributes and every inner scheduler."""
         state_dict = dict(state_dict)
         saved = state_dict.pop("_schedulers")
         self.__dict__.update(state_dict)
@@ -523,16 +527,19 @@ class ChainedScheduler(LRScheduler):
         self._last_lr = _lrs(optimizer)
 
     def step(self) -> None:  # type: ignore[override]
+        """Step every chained scheduler."""
         for s in self._schedulers:
             s.step()
         self._last_lr = _lrs(self.optimizer)
 
     def state_dict(self) -> dict[str, Any]:
+        """Attributes, with the inner schedulers' state dicts under "_schedulers"."""
         sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
         sd["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the attributes and every inner scheduler."""
         state_dict = dict(state_dict)
         saved = state_dict.pop("_schedulers")
         self.__dict__.update(state_dict)
