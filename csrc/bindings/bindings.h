@@ -16,5 +16,6 @@ void bind_elementwise(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_linalg(py::module_& m);
 void bind_index(py::module_& m);
+void bind_conv(py::module_& m);
 
 }  // namespace ember::bindings

@@ -24,4 +24,5 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_reduce(m);
   bindings::bind_linalg(m);
   bindings::bind_index(m);
+  bindings::bind_conv(m);
 }
