@@ -183,9 +183,8 @@ void pack_weights(const GemmKernelSet<T>& ks, int64_t groups, int64_t rows, int6
 
 // ---- im2col straight into packed B panels
 
-struct Seg {
-  int64_t oh, ow, len, j;  // output row, first output column, pixels, panel column
-};
+using Seg = Im2colSeg;
+constexpr int kMaxSegs = 128;  // a panel (nr <= 128 pixels) has at most nr segments
 
 // Pixels [p0, p0 + n) of an (oh x ow) output as runs within output rows.
 int make_segs(int64_t p0, int64_t n, int64_t ow, Seg* segs) {
@@ -227,36 +226,46 @@ inline void gather_row(T* d, const T* xr, int64_t i0, int64_t st, int64_t w, int
 
 // Rows [k0, k0 + kb) x pixels [j0, j0 + nt) of the im2col matrix of one image and group
 // (xg: its first input channel) into ceil(nt / nr) panels of kbp x nr, k-major, zero padded.
-// Row k = (c, i, j) reads input channel c at kernel tap (i, j).
+// Row k = (c, i, j) reads input channel c at kernel tap (i, j). float32 with column stride
+// 1 goes through the ISA's vector panel kernel.
 template <typename T>
 void pack_im2col(const ConvShape& s, const T* xg, int64_t k0, int64_t kb, int64_t kbp, int64_t j0,
                  int64_t nt, int64_t nr, T* dst) {
   const int64_t khw = s.kh * s.kw, hw = s.h * s.w;
-  Seg segs[64];
+  Seg segs[kMaxSegs];
   for (int64_t q = 0; q * nr < nt; ++q) {
     T* panel = dst + q * kbp * nr;
     const int64_t nn = min64(nr, nt - q * nr);
     const int ns = make_segs(j0 + q * nr, nn, s.ow, segs);
-    int64_t c = k0 / khw, r = k0 % khw;
-    int64_t ki = r / s.kw, kj = r % s.kw;
-    for (int64_t p = 0; p < kb; ++p) {
-      T* d = panel + p * nr;
-      const T* xc = xg + c * hw;
-      for (int si = 0; si < ns; ++si) {
-        const Seg& sg = segs[si];
-        const int64_t ih = sg.oh * s.sh - s.ph + ki * s.dh;
-        if (ih < 0 || ih >= s.h) {
-          for (int64_t t = 0; t < sg.len; ++t) d[sg.j + t] = T(0);
-          continue;
-        }
-        gather_row(d + sg.j, xc + ih * s.w, sg.ow * s.sw - s.pw + kj * s.dw, s.sw, s.w, sg.len);
+    bool done = false;
+    if constexpr (sizeof(T) == 4) {
+      if (s.sw == 1 && (nr == 16 || nr == 32 || nr == 64)) {  // 1, 2, 4 or 8 vectors per row
+        conv_table().im2col_panel(xg, s, k0, kb, segs, ns, nr, panel);
+        done = true;
       }
-      for (int64_t t = nn; t < nr; ++t) d[t] = T(0);
-      if (++kj == s.kw) {
-        kj = 0;
-        if (++ki == s.kh) {
-          ki = 0;
-          ++c;
+    }
+    if (!done) {
+      int64_t c = k0 / khw, r = k0 % khw;
+      int64_t ki = r / s.kw, kj = r % s.kw;
+      for (int64_t p = 0; p < kb; ++p) {
+        T* d = panel + p * nr;
+        const T* xc = xg + c * hw;
+        for (int si = 0; si < ns; ++si) {
+          const Seg& sg = segs[si];
+          const int64_t ih = sg.oh * s.sh - s.ph + ki * s.dh;
+          if (ih < 0 || ih >= s.h) {
+            for (int64_t t = 0; t < sg.len; ++t) d[sg.j + t] = T(0);
+            continue;
+          }
+          gather_row(d + sg.j, xc + ih * s.w, sg.ow * s.sw - s.pw + kj * s.dw, s.sw, s.w, sg.len);
+        }
+        for (int64_t t = nn; t < nr; ++t) d[t] = T(0);
+        if (++kj == s.kw) {
+          kj = 0;
+          if (++ki == s.kh) {
+            ki = 0;
+            ++c;
+          }
         }
       }
     }
@@ -272,6 +281,29 @@ template <typename T>
 void pack_im2col_t(const ConvShape& s, const T* xg, int64_t pix0, int64_t kb, int64_t kbp,
                    int64_t kk0, int64_t nb, int64_t nr, T* dst, T* rowbuf) {
   const int64_t khw = s.kh * s.kw, hw = s.h * s.w;
+  if constexpr (sizeof(T) == 4) {
+    // Column stride 1: an (nr rows x nr pixels) im2col block per pixel chunk from the
+    // vector panel kernel, transposed into place.
+    if (s.sw == 1 && (nr == 16 || nr == 32 || nr == 64)) {
+      const ConvTable& ct = conv_table();
+      alignas(64) float tmp[64 * 64];
+      Seg segs[kMaxSegs];
+      for (int64_t q = 0; q * nr < nb; ++q) {
+        T* panel = dst + q * kbp * nr;
+        const int64_t nn = min64(nr, nb - q * nr);
+        for (int64_t t = nn * nr; t < nr * nr; ++t) tmp[t] = 0.0f;
+        for (int64_t p0 = 0; p0 < kb; p0 += nr) {
+          const int64_t np = min64(nr, kb - p0);
+          const int ns = make_segs(pix0 + p0, np, s.ow, segs);
+          ct.im2col_panel(xg, s, kk0 + q * nr, nn, segs, ns, nr, tmp);
+          ct.transpose(tmp, nr, nr, np, panel + p0 * nr, nr);
+        }
+        for (int64_t p = kb; p < kbp; ++p)
+          for (int64_t t = 0; t < nr; ++t) panel[p * nr + t] = T(0);
+      }
+      return;
+    }
+  }
   for (int64_t q = 0; q * nr < nb; ++q) {
     T* panel = dst + q * kbp * nr;
     const int64_t nn = min64(nr, nb - q * nr);

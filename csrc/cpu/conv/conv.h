@@ -114,7 +114,22 @@ void batch_norm_backward(const BatchNormArgs& a, bool training, const T* gy, con
 
 // ---- per-ISA float32 kernels (conv_kernels.inc)
 
+// A run of pixels of one output row inside an im2col panel: output row oh, first output
+// column ow, len pixels, starting at panel column j.
+struct Im2colSeg {
+  int64_t oh, ow, len, j;
+};
+
 struct ConvTable {
+  // im2col rows [k0, k0 + kb) of one packed B panel (nr columns = the pixels of the
+  // segments, zero beyond them) for a convolution with column stride 1: row r of the
+  // panel is panel[r * nr, (r + 1) * nr). xg: the image-group's first input channel.
+  // nr must be a multiple of the ISA's vector width.
+  void (*im2col_panel)(const float* xg, const ConvShape& s, int64_t k0, int64_t kb,
+                       const Im2colSeg* segs, int nseg, int64_t nr, float* panel);
+  // dst[c * ds + r] = src[r * ss + c] for r < rows, c < cols.
+  void (*transpose)(const float* src, int64_t ss, int64_t rows, int64_t cols, float* dst,
+                    int64_t ds);
   // Depthwise, stride 1 along the row: for o < oh rows, q < ow columns,
   //   y[o * ys + q] = (accumulate ? y : bias) + sum_{i, j} w[i * kw + j] *
   //                   xp[(o * sh + i * dh) * xps + q + j * dw]
