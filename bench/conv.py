@@ -90,7 +90,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", help="run the cases whose name contains this")
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--threads", type=int, help="threads for both (default: ember's)")
     args = parser.parse_args()
+    if args.threads:
+        ember.set_num_threads(args.threads)
     load0 = os.getloadavg()
     rows = run(make_cases(args.only), rounds=args.rounds)
     load1 = os.getloadavg()

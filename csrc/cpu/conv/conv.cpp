@@ -226,8 +226,8 @@ inline void gather_row(T* d, const T* xr, int64_t i0, int64_t st, int64_t w, int
 
 // Rows [k0, k0 + kb) x pixels [j0, j0 + nt) of the im2col matrix of one image and group
 // (xg: its first input channel) into ceil(nt / nr) panels of kbp x nr, k-major, zero padded.
-// Row k = (c, i, j) reads input channel c at kernel tap (i, j). float32 with column stride
-// 1 goes through the ISA's vector panel kernel.
+// Row k = (c, i, j) reads input channel c at kernel tap (i, j). float32 goes through the
+// ISA's vector panel kernel.
 template <typename T>
 void pack_im2col(const ConvShape& s, const T* xg, int64_t k0, int64_t kb, int64_t kbp, int64_t j0,
                  int64_t nt, int64_t nr, T* dst) {
@@ -239,7 +239,7 @@ void pack_im2col(const ConvShape& s, const T* xg, int64_t k0, int64_t kb, int64_
     const int ns = make_segs(j0 + q * nr, nn, s.ow, segs);
     bool done = false;
     if constexpr (sizeof(T) == 4) {
-      if (s.sw == 1 && (nr == 16 || nr == 32 || nr == 64)) {  // 1, 2, 4 or 8 vectors per row
+      if (s.sw < (int64_t{1} << 24) && (nr == 16 || nr == 32 || nr == 64)) {  // vector rows
         conv_table().im2col_panel(xg, s, k0, kb, segs, ns, nr, panel);
         done = true;
       }
@@ -282,9 +282,9 @@ void pack_im2col_t(const ConvShape& s, const T* xg, int64_t pix0, int64_t kb, in
                    int64_t kk0, int64_t nb, int64_t nr, T* dst, T* rowbuf) {
   const int64_t khw = s.kh * s.kw, hw = s.h * s.w;
   if constexpr (sizeof(T) == 4) {
-    // Column stride 1: an (nr rows x nr pixels) im2col block per pixel chunk from the
-    // vector panel kernel, transposed into place.
-    if (s.sw == 1 && (nr == 16 || nr == 32 || nr == 64)) {
+    // An (nr rows x nr pixels) im2col block per pixel chunk from the vector panel kernel,
+    // transposed into place.
+    if (s.sw < (int64_t{1} << 24) && (nr == 16 || nr == 32 || nr == 64)) {
       const ConvTable& ct = conv_table();
       alignas(64) float tmp[64 * 64];
       Seg segs[kMaxSegs];

@@ -122,7 +122,7 @@ struct Im2colSeg {
 
 struct ConvTable {
   // im2col rows [k0, k0 + kb) of one packed B panel (nr columns = the pixels of the
-  // segments, zero beyond them) for a convolution with column stride 1: row r of the
+  // segments, zero beyond them): row r of the
   // panel is panel[r * nr, (r + 1) * nr). xg: the image-group's first input channel.
   // nr must be a multiple of the ISA's vector width.
   void (*im2col_panel)(const float* xg, const ConvShape& s, int64_t k0, int64_t kb,
