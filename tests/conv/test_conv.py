@@ -123,9 +123,14 @@ def test_threads_bitwise(case, isa, rng):
         (3, 64, 20, 20, 48, 3, 3, (1, 1), (1, 1), (1, 1), 1),
         (2, 300, 6, 6, 40, 3, 3, (1, 1), (1, 1), (1, 1), 1),
         (2, 96, 9, 9, 64, 3, 3, (2, 2), (1, 1), (1, 1), 1),
+        (2, 8, 70, 67, 16, 3, 3, (2, 2), (1, 1), (1, 1), 1),  # strided gathers, full vectors
+        (1, 6, 41, 80, 10, 3, 5, (3, 2), (2, 3), (2, 2), 2),  # stride 3 rows, dilated
+        (1, 4, 37, 70, 8, 3, 3, (1, 1), (1, 1), (1, 1), 4),  # depthwise: 4-row blocks + tails
+        (1, 4, 21, 69, 4, 5, 5, (1, 2), (2, 2), (1, 1), 4),  # depthwise, column stride 2
     ],
+    ids=["tiles", "kblocks", "col2im", "s2-wide", "s3-dilated", "dw-wide", "dw-s2"],
 )
-def test_large_vs_reference(case, rng):
+def test_large_vs_reference(case, isa, rng):
     (x, wt, b, gy), ref, (out, gx, gw, gb) = _run_kernels(case, rng)
     _, _, _, _, _, _, _, st, pd, dl, g = case
     gx_r, gw_r, gb_r = ref_grads(x, wt, gy, st, pd, dl, g)
