@@ -2,8 +2,8 @@
 ember's convolutions, batch norm, pooling and Adam.
 
 Run: pip install "ember[examples]" && python examples/cnn_digits.py
-Reaches about 99% test accuracy (360 held-out images) in 15 epochs, about 10-15 s on
-two cores.
+Reaches about 99.7% test accuracy (360 held-out images) in 15 epochs, about 10 s on one
+core of a current x86 server (results are bitwise the same for any thread count).
 """
 
 from __future__ import annotations
