@@ -25,4 +25,5 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_linalg(m);
   bindings::bind_index(m);
   bindings::bind_optim(m);
+  bindings::bind_conv(m);
 }

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from ..ops.conv import (
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    batch_norm,
+    conv1d,
+    conv2d,
+    max_pool2d,
+)
 from ..ops.elementwise import gelu, relu, sigmoid, silu, tanh
 from ..ops.index import embedding, one_hot
 from ..ops.linalg import linear
@@ -18,4 +26,10 @@ __all__ = [
     "silu",
     "softmax",
     "tanh",
+    "adaptive_avg_pool2d",
+    "avg_pool2d",
+    "batch_norm",
+    "conv1d",
+    "conv2d",
+    "max_pool2d",
 ]

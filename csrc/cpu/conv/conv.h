@@ -1,0 +1,169 @@
+// Convolution (NCHW, conv1d as a conv2d of height 1), pooling and batch normalization:
+// forward and backward, float32 and float64, over contiguous tensors.
+//
+// Algorithm per shape (conv_algo), a fixed rule:
+//   - groups == C_in > 1 (depthwise, any channel multiplier): a direct per-plane kernel
+//     (conv_<isa>.cpp, vectorized along the output row for stride 1).
+//   - 1x1, stride 1, no padding: a direct GEMM; the GEMM packs its B panels straight from
+//     the input image (the image *is* the im2col matrix).
+//   - anything else: implicit GEMM. The packed GEMM's micro-kernels (cpu/gemm) run on B
+//     panels that are im2col'ed straight into the packed layout, one cache-sized tile of
+//     output pixels at a time (never an im2col buffer for a whole image or batch).
+//   Winograd is not used: see bench/RESULTS.md.
+// Backward: grad input of a stride-1 convolution is the forward implicit GEMM of grad
+// output with the flipped, transposed kernel; for larger strides it is a GEMM
+// (W^T @ grad output) into a per-thread column tile followed by col2im. Grad weight is a
+// GEMM reducing over pixels (grad output @ im2col^T); grad bias a per-channel sum.
+//
+// Determinism: every output element is reduced in an order fixed by the shapes. Threads
+// only pick which tiles they compute; where a reduction is split for parallelism (grad
+// weight over images), it is split into shape-determined chunks summed in chunk order.
+//
+// Arguments are validated by the bindings (csrc/bindings/bind_conv.cpp); kernels trust them.
+#pragma once
+#include <cstdint>
+
+#include "cpu/gemm/gemm.h"
+
+namespace ember::cpu {
+
+// Geometry of one convolution. conv1d: h = kh = oh = 1, sh = dh = 1, ph = 0.
+struct ConvShape {
+  int64_t n, c, h, w;  // input: batch, channels, height, width
+  int64_t k, kh, kw;   // output channels, kernel height and width
+  int64_t oh, ow;      // output height and width
+  int64_t sh, sw;      // stride
+  int64_t ph, pw;      // zero padding (>= 0; the internal transposed conv may pass < 0)
+  int64_t dh, dw;      // dilation
+  int64_t groups;
+};
+
+// Output size of one spatial dimension: (in + 2 pad - dil (k - 1) - 1) / stride + 1.
+int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil);
+
+enum class ConvAlgo : int { Depthwise = 0, Gemm1x1 = 1, ImplicitGemm = 2 };
+ConvAlgo conv_algo(const ConvShape& s);
+const char* conv_algo_name(ConvAlgo a);
+
+// y = act(conv(x, w) + bias). x (n, c, h, w), w (k, c / groups, kh, kw), bias (k) or null,
+// y (n, k, oh, ow). act: None or Relu (the fused inference epilogue).
+template <typename T>
+void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, GemmAct act);
+// gx (n, c, h, w) = d loss / d x from gy (n, k, oh, ow). Overwrites gx.
+template <typename T>
+void conv2d_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx);
+// gw (k, c / groups, kh, kw) = d loss / d w. Overwrites gw.
+template <typename T>
+void conv2d_backward_weight(const ConvShape& s, const T* gy, const T* x, T* gw);
+// gb (k) = sum of gy over n, oh, ow. Overwrites gb.
+template <typename T>
+void conv2d_backward_bias(const ConvShape& s, const T* gy, T* gb);
+
+// ---- pooling over (planes = n * c, h, w) planes
+
+struct PoolShape {
+  int64_t planes, h, w, oh, ow;
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+};
+// Output size with PyTorch's rule (ceil_mode: the last window must start inside the input
+// or its left padding).
+int64_t pool_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil,
+                      bool ceil_mode);
+
+// y = max over the window (padding is -inf; NaN wins), idx = flat h * w index of the
+// first maximum in the plane (int64).
+template <typename T>
+void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int64_t* idx);
+// gx = 0, then gx[idx] += gy per plane (windows overlap: summed in output order).
+template <typename T>
+void max_pool2d_backward(const PoolShape& s, const T* gy, const int64_t* idx, T* gx);
+// divisor_override 0: none.
+template <typename T>
+void avg_pool2d_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad,
+                        int64_t divisor_override);
+template <typename T>
+void avg_pool2d_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad,
+                         int64_t divisor_override);
+// Window of output o: [floor(o * in / out), ceil((o + 1) * in / out)).
+template <typename T>
+void adaptive_avg_pool2d_forward(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                                 const T* x, T* y);
+template <typename T>
+void adaptive_avg_pool2d_backward(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                                  const T* gy, T* gx);
+
+// ---- batch normalization over x viewed as (n, c, s) (s = spatial size, 1 for (n, c))
+
+struct BatchNormArgs {
+  int64_t n, c, s;
+  double eps;
+  double momentum;  // running = (1 - momentum) running + momentum batch (unbiased var)
+};
+// training: mean / biased var over (n, s) per channel -> save_mean, save_invstd; running
+// stats (if non-null) updated. eval: running stats normalize (save_* get them too, as
+// mean and 1 / sqrt(var + eps)). weight / bias may be null (1 / 0).
+template <typename T>
+void batch_norm_forward(const BatchNormArgs& a, bool training, const T* x, const T* weight,
+                        const T* bias, T* running_mean, T* running_var, T* y, T* save_mean,
+                        T* save_invstd);
+// Any of gx, gw, gb may be null (not needed). training: through the batch statistics.
+template <typename T>
+void batch_norm_backward(const BatchNormArgs& a, bool training, const T* gy, const T* x,
+                         const T* weight, const T* save_mean, const T* save_invstd, T* gx, T* gw,
+                         T* gb);
+
+// ---- per-ISA float32 kernels (conv_kernels.inc)
+
+// A run of pixels of one output row inside an im2col panel: output row oh, first output
+// column ow, len pixels, starting at panel column j.
+struct Im2colSeg {
+  int64_t oh, ow, len, j;
+};
+
+struct ConvTable {
+  // im2col rows [k0, k0 + kb) of one packed B panel (nr columns = the pixels of the
+  // segments, zero beyond them): row r of the
+  // panel is panel[r * nr, (r + 1) * nr). xg: the image-group's first input channel.
+  // nr must be a multiple of the ISA's vector width.
+  void (*im2col_panel)(const float* xg, const ConvShape& s, int64_t k0, int64_t kb,
+                       const Im2colSeg* segs, int nseg, int64_t nr, float* panel);
+  // dst[c * ds + r] = src[r * ss + c] for r < rows, c < cols.
+  void (*transpose)(const float* src, int64_t ss, int64_t rows, int64_t cols, float* dst,
+                    int64_t ds);
+  // Depthwise, stride 1 along the row: for o < oh rows, q < ow columns,
+  //   y[o * ys + q] = (accumulate ? y : bias) + sum_{i, j} w[i * kw + j] *
+  //                   xp[(o * sh + i * dh) * xps + q + j * dw]
+  // then max(0, .) when relu. xp is a zero-padded plane (every read is in bounds).
+  void (*dw_forward)(const float* xp, int64_t xps, int64_t sh, const float* w, int64_t kh,
+                     int64_t kw, int64_t dh, int64_t dw, int64_t oh, int64_t ow, float* y,
+                     int64_t ys, float bias, bool accumulate, bool relu);
+  // Depthwise grad weight of one plane, stride 1 along the row:
+  //   gw[i * kw + j] += sum_{o, q} gy[o * ow + q] * xp[(o * sh + i * dh) * xps + q + j * dw]
+  // (each tap summed in a fixed order, then added).
+  void (*dw_weight)(const float* xp, int64_t xps, int64_t sh, const float* gy, int64_t oh,
+                    int64_t ow, int64_t kh, int64_t kw, int64_t dh, int64_t dw, double* gw);
+  // Row sums in a fixed order.
+  float (*row_sum)(const float* x, int64_t n);
+  float (*row_sqdev)(const float* x, int64_t n, float mean);  // sum (x - mean)^2
+  // sum dy and sum dy * (x - mean)
+  void (*row_dot2)(const float* x, const float* dy, int64_t n, float mean, float* sdy, float* sdyx);
+  // y = a * x + b
+  void (*row_affine)(const float* x, float* y, int64_t n, float a, float b);
+  // dx = a * dy + b * x + c
+  void (*row_bn_backward)(const float* x, const float* dy, float* dx, int64_t n, float a, float b,
+                          float c);
+};
+
+const ConvTable& conv_table();
+
+}  // namespace ember::cpu
+
+namespace ember::avx512 {
+extern const cpu::ConvTable conv_table;
+}
+namespace ember::avx2 {
+extern const cpu::ConvTable conv_table;
+}
+namespace ember::generic {
+extern const cpu::ConvTable conv_table;
+}
