@@ -199,21 +199,16 @@ def _conv(
     unbatched = input.ndim == nd + 1
     x = input.unsqueeze(0) if unbatched else input
     c, k, cg = x.shape[1], weight.shape[0], weight.shape[1]
-    if c % groups:
-        raise ValueError(
-            f"ember.{op}: in_channels {c} (input of shape {tuple(input.shape)}) is not "
-            f"divisible by groups {groups}"
-        )
-    if k % groups:
-        raise ValueError(
-            f"ember.{op}: out_channels {k} (weight of shape {tuple(weight.shape)}) is not "
-            f"divisible by groups {groups}"
-        )
     if cg * groups != c:
         raise ValueError(
             f"ember.{op}: weight of shape {tuple(weight.shape)} expects {cg * groups} input "
             f"channels ({cg} per group x {groups} groups), but the input of shape "
             f"{tuple(input.shape)} has {c}"
+        )
+    if k % groups:
+        raise ValueError(
+            f"ember.{op}: out_channels {k} (weight of shape {tuple(weight.shape)}) is not "
+            f"divisible by groups {groups}"
         )
     if bias is not None and tuple(bias.shape) != (k,):
         raise ValueError(
