@@ -68,6 +68,15 @@ static inline VecF vpow2n(VecF n) {
   __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
   return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
 }
+// p * 2^n for integral n in [-151, 128] (|p| in [0.5, 2]), rounded once into
+// the subnormals or to inf: n spans more than one exponent field, so scale by
+// two factors (only the second multiply can round).
+static inline VecF vldexp(VecF p, VecF n) {
+  const VecF n1 = vfloor(vmul(n, vset1(0.5f)));
+  return vmul(vmul(p, vpow2n(n1)), vpow2n(vsub(n, n1)));
+}
+// 1/a for a in [1, 2^100] (a true divide here).
+static inline VecF vrcp(VecF a) { return vdiv(vset1(1.0f), a); }
 // For positive normal x = m * 2^e with m in [1, 2): vgetexp -> e (as float), vgetmant -> m.
 static inline VecF vgetexp(VecF x) {
   __m256i b = _mm256_srli_epi32(_mm256_castps_si256(x.v), 23);

@@ -71,6 +71,15 @@ static inline VecF vpow2n(VecF n) {
   __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
   return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
 }
+// p * 2^n for integral n in [-151, 128] (|p| in [0.5, 2]), rounded once into
+// the subnormals or to inf: one scalef instead of two exponent-field factors.
+static inline VecF vldexp(VecF p, VecF n) { return {_mm512_scalef_ps(p.v, n.v)}; }
+// 1/a for a in [1, 2^100] to ~1 ulp: 14-bit estimate plus one Newton step,
+// much cheaper than a 16-lane divide.
+static inline VecF vrcp(VecF a) {
+  const __m512 r = _mm512_rcp14_ps(a.v);
+  return {_mm512_fmadd_ps(r, _mm512_fnmadd_ps(a.v, r, _mm512_set1_ps(1.0f)), r)};
+}
 // For positive normal x = m * 2^e with m in [1, 2): vgetexp -> e (as float), vgetmant -> m.
 static inline VecF vgetexp(VecF x) {
   __m512i b = _mm512_srli_epi32(_mm512_castps_si512(x.v), 23);

@@ -130,6 +130,15 @@ static inline VecF vpow2n(VecF n) {
   }
   return r;
 }
+// p * 2^n for integral n in [-151, 128] (|p| in [0.5, 2]), rounded once into
+// the subnormals or to inf: n spans more than one exponent field, so scale by
+// two factors (only the second multiply can round).
+static inline VecF vldexp(VecF p, VecF n) {
+  const VecF n1 = vfloor(vmul(n, vset1(0.5f)));
+  return vmul(vmul(p, vpow2n(n1)), vpow2n(vsub(n, n1)));
+}
+// 1/a for a in [1, 2^100] (a true divide here).
+static inline VecF vrcp(VecF a) { return vdiv(vset1(1.0f), a); }
 // For positive normal x = m * 2^e with m in [1, 2): vgetexp -> e (as float), vgetmant -> m.
 static inline VecF vgetexp(VecF x) {
   VecF r;
