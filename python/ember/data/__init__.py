@@ -1,0 +1,3 @@
+"""ember.data: data sets and loaders."""
+
+from . import datasets
