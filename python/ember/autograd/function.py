@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .grad_mode import is_grad_enabled, no_grad
+from .grad_mode import _state as _grad_state
 
 
 class Context:
@@ -110,27 +110,29 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any) -> Any:
-        from ..tensor import Tensor
-
+        # Hot path of every op: no context managers, no per-call imports.
         ctx = Context()
-        grad_on = is_grad_enabled()
-        needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
-        record = grad_on and True in needs
-        if not grad_on:
+        state = _grad_state
+        if not getattr(state, "enabled", True):
             return cls.forward(ctx, *args)
-        if not record:
-            with no_grad():
+        needs = tuple(isinstance(a, _Tensor) and a._requires_grad for a in args)
+        state.enabled = False
+        try:
+            if True not in needs:
                 return cls.forward(ctx, *args)
-        ctx.needs_input_grad = needs
-        with no_grad():
+            ctx.needs_input_grad = needs
             out = cls.forward(ctx, *args)
-        outs = out if isinstance(out, tuple) else (out,)
-        edges = [_edge(a) if isinstance(a, Tensor) else None for a in args]
-        meta = [(o.shape, o.dtype, o.device) for o in outs]
-        node = Node(cls, ctx, edges, meta)
+        finally:
+            state.enabled = True
+        outs = out if type(out) is tuple else (out,)
+        edges = [_edge(a) if n else None for a, n in zip(args, needs)]
+        node = Node(cls, ctx, edges, [(o.shape, o.dtype, o.device) for o in outs])
         for i, o in enumerate(outs):
             if o.dtype.is_floating_point:
                 o._requires_grad = True
                 o.grad_fn = node
                 o._output_nr = i
         return out
+
+
+from ..tensor import Tensor as _Tensor  # noqa: E402 - tensor.py imports this module lazily
