@@ -42,9 +42,9 @@ def _check_name(kind: str, name: Any) -> None:
     if not isinstance(name, str):
         raise TypeError(f"ember.nn: {kind} name must be a str, got {type(name).__name__}")
     if not name:
-        raise KeyError(f'ember.nn: {kind} name can\'t be empty string ""')
+        raise KeyError(f"ember.nn: {kind} name must not be empty")
     if "." in name:
-        raise KeyError(f"ember.nn: {kind} name can't contain \".\", got '{name}'")
+        raise KeyError(f"ember.nn: {kind} name must not contain a dot, got {name}")
 
 
 def _format_count(n: int) -> str:
