@@ -315,3 +315,21 @@ def test_matches_torch_structure():
     tr = repr(t).split("\n")
     er = repr(e).split("\n")
     assert er[0].split("  #")[0] == tr[0] and er[1:] == tr[1:]
+
+
+def test_deepcopy():
+    import copy
+
+    g = TinyGPT()
+    g(ember.randn(2, 4)).sum().backward()
+    c = copy.deepcopy(g)
+    assert type(c) is TinyGPT and c.blocks[0] is not g.blocks[0]
+    assert c.lm_head.weight is c.wte.weight and c.wte.weight is not g.wte.weight
+    assert isinstance(c.wte.weight, nn.Parameter) and c.wte.weight.requires_grad
+    assert c.blocks[0].weight.grad is not None
+    for (k, a), b in zip(g.state_dict().items(), c.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=k)
+    with ember.no_grad():
+        c.blocks[0].bias.fill_(3.0)
+    assert not (g.blocks[0].bias.detach().numpy() == 3.0).all()
+    assert "scratch" in dict(c.named_buffers())

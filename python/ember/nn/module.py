@@ -493,6 +493,27 @@ class Module:
     def bfloat16(self) -> Module:
         return self.to(D.bfloat16)
 
+    def __deepcopy__(self, memo: dict) -> Module:
+        """copy.deepcopy(model): fresh copies of parameters (still Parameters, ties kept
+        through the memo), buffers and gradients; other attributes deep-copied."""
+        import copy
+
+        for store in (self._parameters, self._buffers):
+            for t in store.values():
+                if t is None or id(t) in memo:
+                    continue
+                with no_grad():
+                    data = t.detach().clone()
+                    new = Parameter(data, t.requires_grad) if isinstance(t, Parameter) else data
+                    if t.grad is not None:
+                        new.grad = t.grad.detach().clone()
+                memo[id(t)] = new
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        for k, v in self.__dict__.items():
+            object.__setattr__(clone, k, copy.deepcopy(v, memo))
+        return clone
+
     # ---- calling and hooks ---------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"ember.nn: {type(self).__name__} has no forward()")
