@@ -304,7 +304,7 @@ POINTWISE = [
 @pytest.mark.parametrize("kind,fn,param", POINTWISE)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_pointwise_losses(rng, kind, fn, param, reduction):
-    for shape in [(1,), (7,), (3, 17), (2, 3, 5), (1025,)]:
+    for shape in [(1,), (7,), (3, 17), (2, 3, 5), (1025,), (100003,)]:
         x, y = rng.standard_normal(shape) * 2, rng.standard_normal(shape)
         close(fn(T(x), T(y), reduction, param), ref_pointwise(kind, x, y, param, reduction))
     x32 = rng.standard_normal((33, 65)).astype(np.float32)
