@@ -13,6 +13,16 @@ from ..ops.conv import (
 from ..ops.elementwise import gelu, relu, sigmoid, silu, tanh
 from ..ops.index import embedding, one_hot
 from ..ops.linalg import linear
+from ..ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 from ..ops.reduce import log_softmax, softmax
 
 __all__ = [
@@ -32,4 +42,12 @@ __all__ = [
     "conv1d",
     "conv2d",
     "max_pool2d",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "huber_loss",
+    "l1_loss",
+    "mse_loss",
+    "nll_loss",
+    "smooth_l1_loss",
 ]

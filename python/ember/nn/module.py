@@ -3,18 +3,92 @@ attributes are registered automatically, as in PyTorch."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .. import _dtype as D
+from .._device import device as _device_cls
+from .._device import to_device
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
 
+_IncompatibleKeys = namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class RemovableHandle:
+    """Returned by ``register_forward_hook`` / ``register_forward_pre_hook``: ``remove()``
+    unregisters the hook (also usable as a context manager)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+def _check_name(kind: str, name: Any) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"ember.nn: {kind} name must be a str, got {type(name).__name__}")
+    if not name:
+        raise KeyError(f"ember.nn: {kind} name must not be empty")
+    if "." in name:
+        raise KeyError(f"ember.nn: {kind} name must not contain a dot, got {name}")
+
+
+def _format_count(n: int) -> str:
+    """802817 -> '0.80M' (nanoGPT's style); small counts stay exact."""
+    if n < 1000:
+        return str(n)
+    if n < 100_000:
+        return f"{n / 1e3:.2f}K"
+    if n < 1_000_000_000:
+        return f"{n / 1e6:.2f}M"
+    return f"{n / 1e9:.2f}B"
+
+
+def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any]:
+    """(device or None, dtype or None) from Module.to's arguments (like Tensor.to)."""
+    dtype = kwargs.pop("dtype", None)
+    dev = kwargs.pop("device", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"ember.nn.Module.to: unexpected arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, dev = a.dtype, a.device
+        elif isinstance(a, (str, _device_cls)) and not (isinstance(a, str) and a in D.BY_NAME):
+            dev = a
+        elif a is not None:
+            dtype = a
+    dev = None if dev is None else to_device(dev)
+    if dtype is not None:
+        dtype = D.to_dtype(dtype)
+        if not dtype.is_floating_point:
+            raise TypeError(
+                f"ember.nn.Module.to: only floating point dtypes are accepted, got {dtype}"
+            )
+    return dev, dtype
+
 
 class Module:
     """Base class for layers and models: subclass it, assign parameters and submodules
-    in ``__init__`` and define ``forward``."""
+    in ``__init__`` and define ``forward``.
+
+    Attributes holding a :class:`Parameter`, a :class:`Module` or a registered buffer
+    are tracked: ``parameters()``, ``state_dict()``, ``to()``, ``train()`` ... see them.
+    """
 
     training: bool
 
@@ -23,45 +97,57 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ---- registration -----------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
-        if "_parameters" not in d:
-            raise AttributeError(
-                f"ember.nn: call super().__init__() in {type(self).__name__}.__init__ before "
-                "assigning attributes"
-            )
-        params, bufs, mods = d["_parameters"], d["_buffers"], d["_modules"]
+        params = d.get("_parameters")
+        if params is None:
+            if isinstance(value, (Parameter, Module)):
+                raise AttributeError(
+                    f"ember.nn: cannot assign {type(value).__name__} '{name}' before "
+                    f"Module.__init__(): call super().__init__() first in "
+                    f"{type(self).__name__}.__init__"
+                )
+            object.__setattr__(self, name, value)
+            return
+        bufs, mods = d["_buffers"], d["_modules"]
         if isinstance(value, Parameter):
             bufs.pop(name, None)
             mods.pop(name, None)
             d.pop(name, None)
+            d["_non_persistent"].discard(name)
             params[name] = value
         elif isinstance(value, Module):
             params.pop(name, None)
             bufs.pop(name, None)
             d.pop(name, None)
+            d["_non_persistent"].discard(name)
             mods[name] = value
         elif name in params:
             if value is not None:
                 raise TypeError(
-                    f"ember.nn: cannot assign {type(value).__name__} to parameter '{name}' "
-                    "(a Parameter or None is expected)"
+                    f"ember.nn: cannot assign {type(value).__name__} as parameter '{name}' "
+                    "(ember.nn.Parameter or None expected)"
                 )
             params[name] = None
-        elif name in bufs:
-            if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"ember.nn: buffer '{name}' must be a Tensor or None")
-            bufs[name] = value
         elif name in mods:
             if value is not None:
                 raise TypeError(
-                    f"ember.nn: cannot assign {type(value).__name__} to submodule "
-                    f"'{name}' (a Module or None is expected)"
+                    f"ember.nn: cannot assign {type(value).__name__} as child module "
+                    f"'{name}' (ember.nn.Module or None expected)"
                 )
             mods[name] = None
+        elif name in bufs:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(
+                    f"ember.nn: cannot assign {type(value).__name__} as buffer '{name}' "
+                    "(ember.Tensor or None expected)"
+                )
+            bufs[name] = value
         else:
             object.__setattr__(self, name, value)
 
@@ -73,106 +159,218 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
+        d = self.__dict__
         for store in ("_parameters", "_buffers", "_modules"):
-            if name in self.__dict__[store]:
-                del self.__dict__[store][name]
+            if name in d.get(store, ()):
+                del d[store][name]
+                d["_non_persistent"].discard(name)
                 return
         object.__delattr__(self, name)
 
+    def __dir__(self) -> list:
+        d = self.__dict__
+        extra = [k for s in ("_parameters", "_buffers", "_modules") for k in d.get(s, ())]
+        return sorted(set(super().__dir__()) | set(extra))
+
+    def _check_new_name(self, kind: str, name: Any, store: str) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"ember.nn: cannot register {kind} '{name}' before Module.__init__(): call "
+                f"super().__init__() first in {type(self).__name__}.__init__"
+            )
+        _check_name(kind, name)
+        if hasattr(self, name) and name not in self.__dict__[store]:
+            raise KeyError(f"ember.nn: attribute '{name}' already exists")
+
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (None reserves the name, e.g. a disabled bias)."""
+        self._check_new_name("parameter", name, "_parameters")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"ember.nn: {name} must be a Parameter or None")
-        self.__dict__.pop(name, None)
+            raise TypeError(
+                f"ember.nn: cannot assign {type(param).__name__} as parameter '{name}' "
+                "(ember.nn.Parameter or None expected)"
+            )
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Add a tensor that is state but not a parameter (e.g. running statistics);
         persistent buffers are part of state_dict()."""
+        self._check_new_name("buffer", name, "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"ember.nn: buffer {name} must be a Tensor or None")
-        self.__dict__.pop(name, None)
+            raise TypeError(
+                f"ember.nn: cannot assign {type(tensor).__name__} as buffer '{name}' "
+                "(ember.Tensor or None expected)"
+            )
         self._buffers[name] = tensor
-        if not persistent:
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
             self._non_persistent.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
-        self.__dict__.pop(name, None)
+        """Add a child module (None reserves the name)."""
+        self._check_new_name("module", name, "_modules")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"ember.nn: {type(module).__name__} is not a Module subclass")
         self._modules[name] = module
 
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at a dotted path ('' is self), e.g. ``'blocks.0.attn'``."""
+        mod: Module = self
+        if target == "":
+            return mod
+        for item in target.split("."):
+            child = mod.__dict__["_modules"].get(item) if isinstance(mod, Module) else None
+            if child is None:
+                raise AttributeError(
+                    f"ember.nn: {type(mod).__name__} has no submodule '{item}' (looking up "
+                    f"'{target}')"
+                )
+            mod = child
+        return mod
+
+    def _get_member(self, target: str, store: str, kind: str) -> Any:
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if name not in mod.__dict__[store]:
+            raise AttributeError(
+                f"ember.nn: {type(mod).__name__} has no {kind} '{name}' (looking up '{target}')"
+            )
+        return mod.__dict__[store][name]
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path, e.g. ``'blocks.0.attn.weight'``."""
+        return self._get_member(target, "_parameters", "parameter")
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at a dotted path."""
+        return self._get_member(target, "_buffers", "buffer")
+
     # ---- traversal ----------------------------------------------------------------------
-    def named_modules(self, prefix: str = "", memo: set | None = None) -> Iterator[tuple]:
+    def named_modules(
+        self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for self and every submodule, each shared module once."""
+        if isinstance(memo, str):  # accept the old (prefix, memo) call
+            memo, prefix = None, memo
         memo = set() if memo is None else memo
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+                sub = f"{prefix}.{name}" if prefix else name
+                yield from m.named_modules(memo, sub, remove_duplicate)
 
     def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self) -> Iterator[tuple]:
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen: set = set()
         for name, m in self._modules.items():
-            if m is not None:
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
                 yield name, m
 
     def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
-    def _named_members(self, store: str, prefix: str, recurse: bool) -> Iterator[tuple]:
+    def _named_members(
+        self, store: str, prefix: str, recurse: bool, remove_duplicate: bool
+    ) -> Iterator[tuple]:
         seen: set = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        mods = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else [(prefix, self)]
+        )
         for mprefix, m in mods:
             for name, t in m.__dict__[store].items():
-                if t is None or id(t) in seen:
+                if t is None:
                     continue
-                seen.add(id(t))
+                if remove_duplicate:
+                    if id(t) in seen:
+                        continue
+                    seen.add(id(t))
                 yield (f"{mprefix}.{name}" if mprefix else name), t
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple]:
-        """(name, parameter) pairs, each shared parameter once."""
-        return self._named_members("_parameters", prefix, recurse)
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """(name, parameter) pairs; a shared (tied) parameter is listed once, under
+        its first name."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter once (tied ones are not repeated)."""
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple]:
-        return self._named_members("_buffers", prefix, recurse)
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
+        """(name, buffer) pairs, persistent or not."""
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    # ---- state -------------------------------------------------------------------------
-    def state_dict(self, prefix: str = "") -> OrderedDict:
-        """Parameters and persistent buffers by dotted name (detached, sharing memory)."""
-        out: OrderedDict = OrderedDict()
-        for mprefix, m in self.named_modules(prefix.rstrip(".")):
-            for name, p in m._parameters.items():
-                if p is not None:
-                    out[f"{mprefix}.{name}" if mprefix else name] = p.detach()
-            for name, b in m._buffers.items():
-                if b is not None and name not in m._non_persistent:
-                    out[f"{mprefix}.{name}" if mprefix else name] = b.detach()
-        return out
+    def num_parameters(self, only_trainable: bool = False) -> int:
+        """Number of scalar parameters (tied parameters counted once)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
 
-    def load_state_dict(self, state_dict: dict, strict: bool = True) -> tuple[list, list]:
-        """Copy values into this module's parameters and buffers (shapes must match).
-        Returns (missing_keys, unexpected_keys); with strict=True either is an error."""
-        own = self.state_dict()
+    # ---- state -------------------------------------------------------------------------
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                destination[prefix + name] = b if keep_vars else b.detach()
+
+    def state_dict(
+        self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False
+    ) -> OrderedDict:
+        """Parameters and persistent buffers by dotted name, detached but sharing memory
+        (``keep_vars=True`` returns the tensors themselves). As in PyTorch, a shared
+        (tied) tensor appears under every name it is reachable by."""
+        if destination is None:
+            destination = OrderedDict()
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(destination, prefix + name + ".", keep_vars)
+        return destination
+
+    def _state_targets(self) -> OrderedDict:
+        """name -> the live parameter/buffer tensor, for every state_dict key."""
+        return self.state_dict(keep_vars=True)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True):
+        """Copy values into this module's parameters and persistent buffers, in place
+        (tied parameters stay tied; dtype and device are converted as needed).
+
+        With ``strict=True`` (the default) missing and unexpected keys are an error; a
+        shape mismatch always is. All problems are reported together in one
+        RuntimeError. Returns ``(missing_keys, unexpected_keys)`` as a named tuple.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"ember.nn.Module.load_state_dict: expected a mapping, got "
+                f"{type(state_dict).__name__}"
+            )
+        own = self._state_targets()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(
-                f"ember.nn.Module.load_state_dict: missing keys {missing}, unexpected keys "
-                f"{unexpected}"
-            )
+        mismatched = []
+        values = {}
         for k, target in own.items():
             if k not in state_dict:
                 continue
@@ -180,21 +378,42 @@ class Module:
             if not isinstance(value, Tensor):
                 from ..ops.creation import tensor
 
-                value = tensor(value)
+                try:
+                    value = tensor(value)
+                except Exception as e:
+                    raise TypeError(
+                        f"ember.nn.Module.load_state_dict: value for '{k}' is a "
+                        f"{type(value).__name__}, not a tensor ({e})"
+                    ) from None
             if tuple(value.shape) != tuple(target.shape):
-                raise ValueError(
-                    f"ember.nn.Module.load_state_dict: {k} has shape {tuple(value.shape)} in "
-                    f"the state dict but {tuple(target.shape)} in the model"
-                )
-            with no_grad():
+                mismatched.append((k, tuple(target.shape), tuple(value.shape)))
+            values[k] = value
+        errors = []
+        if strict and missing:
+            errors.append("missing keys: " + ", ".join(repr(k) for k in missing))
+        if strict and unexpected:
+            errors.append("unexpected keys: " + ", ".join(repr(k) for k in unexpected))
+        for k, want, got in mismatched:
+            errors.append(f"size mismatch for '{k}': expected shape {want}, got shape {got}")
+        if errors:
+            raise RuntimeError(
+                f"ember.nn.Module.load_state_dict: error(s) in loading state_dict for "
+                f"{type(self).__name__}:\n  " + "\n  ".join(errors)
+            )
+        with no_grad():
+            for k, value in values.items():
+                target = own[k]
                 target.copy_(value)
-        return missing, unexpected
+        return _IncompatibleKeys(missing, unexpected)
 
     # ---- modes and utilities ---------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         """Set training mode (affects dropout, batch norm) here and in submodules."""
-        for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+        if not isinstance(mode, bool):
+            raise ValueError(f"ember.nn.Module.train: mode must be a bool, got {mode!r}")
+        object.__setattr__(self, "training", mode)
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self) -> Module:
@@ -209,67 +428,155 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
+                p.grad = p.grad.detach()
                 p.grad.zero_()
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set requires_grad on every parameter (False freezes the module)."""
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def apply(self, fn: Callable[[Module], None]) -> Module:
-        """Call fn on every submodule (children first) and on self."""
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call fn on every submodule (children first) and on self; e.g. custom init."""
         for m in self.children():
             m.apply(fn)
         fn(self)
         return self
 
-    def to(self, *args: Any, **kwargs: Any) -> Module:
-        """Move/cast every parameter and buffer in place (floating ones only for dtypes)."""
+    def _apply_tensors(self, convert: Callable[[Tensor], Tensor]) -> Module:
+        """Replace every parameter's and buffer's data (and grads) in place, keeping the
+        Parameter objects (optimizers and tied weights keep pointing at them)."""
+        done: set = set()
         for m in self.modules():
             for store in (m._parameters, m._buffers):
                 for t in store.values():
-                    if t is None:
+                    if t is None or id(t) in done:
                         continue
-                    moved = t.detach().to(*args, **kwargs)
-                    if not t.dtype.is_floating_point and moved.dtype is not t.dtype:
-                        moved = moved.to(t.dtype)
+                    done.add(id(t))
+                    with no_grad():
+                        moved = convert(t.detach())
                     if moved._impl is not t._impl:
                         t._impl = moved._impl
                         if t.grad is not None:
-                            t.grad = t.grad.to(*args, **kwargs)
+                            with no_grad():
+                                t.grad = convert(t.grad.detach())
         return self
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``: move
+        and/or cast parameters and buffers in place (dtype applies to floating ones only).
+        Returns self."""
+        dev, dtype = _parse_to(args, dict(kwargs))
+
+        def convert(t: Tensor) -> Tensor:
+            dt = dtype if dtype is not None and t.dtype.is_floating_point else None
+            return t.to(device=dev, dtype=dt)
+
+        return self._apply_tensors(convert)
 
     def cpu(self) -> Module:
         return self.to("cpu")
 
-    def cuda(self) -> Module:
-        return self.to("cuda")
+    def cuda(self, device: Any = None) -> Module:
+        return self.to("cuda" if device is None else device)
 
     def float(self) -> Module:
-        return self.to("float32")
+        return self.to(D.float32)
 
     def double(self) -> Module:
-        return self.to("float64")
+        return self.to(D.float64)
+
+    def half(self) -> Module:
+        return self.to(D.float16)
 
     def bfloat16(self) -> Module:
-        return self.to("bfloat16")
+        return self.to(D.bfloat16)
 
-    # ---- calling and printing ------------------------------------------------------------
+    def __deepcopy__(self, memo: dict) -> Module:
+        """copy.deepcopy(model): fresh copies of parameters (still Parameters, ties kept
+        through the memo), buffers and gradients; other attributes deep-copied."""
+        import copy
+
+        for store in (self._parameters, self._buffers):
+            for t in store.values():
+                if t is None or id(t) in memo:
+                    continue
+                with no_grad():
+                    data = t.detach().clone()
+                    new = Parameter(data, t.requires_grad) if isinstance(t, Parameter) else data
+                    if t.grad is not None:
+                        new.grad = t.grad.detach().clone()
+                memo[id(t)] = new
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        for k, v in self.__dict__.items():
+            object.__setattr__(clone, k, copy.deepcopy(v, memo))
+        return clone
+
+    # ---- calling and hooks ---------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+        raise NotImplementedError(f"ember.nn: {type(self).__name__} has no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        d = self.__dict__
+        if not (d.get("_forward_pre_hooks") or d.get("_forward_hooks")):
+            return self.forward(*args, **kwargs)
+        for hook in list(d["_forward_pre_hooks"].values()):
+            res = hook(self, args)
+            if res is not None:
+                args = res if isinstance(res, tuple) else (res,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(d["_forward_hooks"].values()):
+            res = hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
 
+    def register_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, args)`` runs before forward; returning a value (a tuple, or
+        one value) replaces the positional arguments."""
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after forward; returning a value replaces
+        the output."""
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
+
+    # ---- printing ----------------------------------------------------------------------
     def extra_repr(self) -> str:
+        """The text inside the parentheses of this module's repr (override it)."""
         return ""
 
-    def __repr__(self) -> str:
-        lines = []
-        for name, m in self._modules.items():
-            body = repr(m).replace("\n", "\n  ")
-            lines.append(f"({name}): {body}")
-        head = f"{type(self).__name__}({self.extra_repr()}"
+    def _repr(self) -> str:
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [
+            f"({name}): " + (m._repr() if m is not None else "None").replace("\n", "\n  ")
+            for name, m in self._modules.items()
+        ]
+        child_lines = self._collapse(child_lines)
+        lines = extra_lines + child_lines
+        head = type(self).__name__ + "("
         if not lines:
             return head + ")"
+        if len(extra_lines) == 1 and not child_lines:
+            return head + extra_lines[0] + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+    def _collapse(self, child_lines: list[str]) -> list[str]:
+        return child_lines
+
+    def __repr__(self) -> str:
+        """PyTorch's layout; a module with children also shows the model's parameter
+        count on its top line, e.g. ``GPT(  # 0.80M parameters``."""
+        body = self._repr()
+        if not any(m is not None for m in self._modules.values()):
+            return body
+        n = self.num_parameters()
+        first, nl, rest = body.partition("\n")
+        return f"{first}  # {_format_count(n)} parameters{nl}{rest}"
