@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "core/view.h"
 #include "cpu/copy/copy.h"
 #include "cpu/random/philox.h"
 
@@ -113,6 +114,18 @@ void bind_core(py::module_& m) {
           },
           py::arg("shape"), py::arg("strides"), py::arg("offset"),
           "A view of the same storage, bounds-checked.")
+      .def(
+          "reshape_view",
+          [](const TensorImpl& t, const Shape& shape, const std::string& op) {
+            // (shape with -1 resolved, a view in that shape or None when a copy is needed)
+            Shape resolved = infer_shape(shape, t.numel(), op.c_str());
+            auto strides = view_strides(t.shape, t.strides, resolved);
+            py::object view = py::none();
+            if (strides)
+              view = py::cast(TensorImpl::make(t.storage, t.dtype, resolved, *strides, t.offset));
+            return py::make_tuple(to_tuple(resolved), view);
+          },
+          py::arg("shape"), py::arg("op"))
       .def(
           "view_as_dtype",
           [](const TensorImpl& t, int dtype) {

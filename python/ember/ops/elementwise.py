@@ -28,8 +28,6 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
     shape = tuple(shape)
     if tuple(g.shape) == shape:
         return g
-    from .reduce import sum as _sum
-
     lead = g.ndim - len(shape)
     dims = list(range(lead)) + [
         lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
@@ -531,3 +529,6 @@ def fill_(x: Tensor, value: Any) -> Tensor:
 def zero_(x: Tensor) -> Tensor:
     """Set every element to 0; returns x."""
     return fill_(x, 0)
+
+
+from .reduce import sum as _sum  # noqa: E402 - reduce.py imports this module

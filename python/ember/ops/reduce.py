@@ -12,6 +12,7 @@ from ..autograd.function import Context, Function
 from ..tensor import Tensor
 from ._util import check_tensor, compute_dtype, empty, kernels, norm_dim, norm_dims, prod
 from .convert import cast
+from .shape import expand, permute, reshape
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -19,8 +20,6 @@ values_indices = namedtuple("values_indices", ["values", "indices"])
 def _layout(x: Tensor, dims: tuple) -> tuple[Tensor, int, int, int]:
     """A contiguous tensor and (outer, r, inner) such that reducing its middle axis
     reduces ``dims``; permutes (one copy) only when the dims are not adjacent."""
-    from .shape import permute
-
     shape = x.shape
     if not dims:
         return x.contiguous(), prod(shape), 1, 1
@@ -68,8 +67,6 @@ class Reduce(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        from .shape import expand, reshape
-
         keep_shape = _out_shape(ctx.shape, ctx.dims, True)
         gk = reshape(g, keep_shape)
         op = ctx.op
@@ -242,7 +239,6 @@ def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: 
 
 
 def _arg(op: str, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
-    from .shape import reshape
 
     check_tensor(input, "arg" + op)
     if dim is None:
@@ -364,8 +360,6 @@ def _softmax(op: str, input: Tensor, dim: int, dtype: Any, log: bool) -> Tensor:
     if not dt.is_floating_point:
         dt = D.get_default_dtype()
     if input.ndim == 0:
-        from .shape import reshape
-
         return reshape(_softmax(op, reshape(input, 1), 0, dt, log), ())
     return Softmax.apply(input, norm_dim(dim, input.ndim, op), log, dt)
 

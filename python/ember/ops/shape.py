@@ -24,6 +24,8 @@ def _shape_arg(shape: tuple) -> tuple:
     """Accept f(2, 3) and f((2, 3)) alike."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
+    if all(type(s) is int for s in shape):
+        return shape
     for s in shape:
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"ember: shape entries must be ints, got {s!r}")
@@ -31,45 +33,6 @@ def _shape_arg(shape: tuple) -> tuple:
 
 
 # ---- reshape / view ---------------------------------------------------------------------
-def _infer_shape(shape: tuple, numel: int, op: str) -> tuple:
-    if sum(1 for s in shape if s == -1) > 1:
-        raise ValueError(f"ember.{op}: only one dimension can be -1, got {shape}")
-    if any(s < -1 for s in shape):
-        raise ValueError(f"ember.{op}: invalid shape {shape}")
-    known = prod(s for s in shape if s != -1)
-    if -1 in shape:
-        if known == 0 or numel % known:
-            raise ValueError(f"ember.{op}: shape {shape} is invalid for input of size {numel}")
-        shape = tuple(numel // known if s == -1 else s for s in shape)
-    if prod(shape) != numel:
-        raise ValueError(f"ember.{op}: shape {shape} is invalid for input of size {numel}")
-    return shape
-
-
-def _view_strides(old_shape: tuple, old_strides: tuple, new_shape: tuple) -> list | None:
-    """Strides that view old memory with new_shape, or None if a copy is needed
-    (PyTorch's computeStride)."""
-    if prod(old_shape) == 0 or not old_shape:
-        return _contiguous_strides(new_shape)
-    new_strides = [0] * len(new_shape)
-    view_d = len(new_shape) - 1
-    chunk_base = old_strides[-1]
-    tensor_numel = view_numel = 1
-    for td in range(len(old_shape) - 1, -1, -1):
-        tensor_numel *= old_shape[td]
-        if td == 0 or (old_shape[td - 1] != 1 and old_strides[td - 1] != tensor_numel * chunk_base):
-            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
-                new_strides[view_d] = view_numel * chunk_base
-                view_numel *= new_shape[view_d]
-                view_d -= 1
-            if view_numel != tensor_numel:
-                return None
-            if td > 0:
-                chunk_base = old_strides[td - 1]
-                tensor_numel = view_numel = 1
-    return new_strides if view_d == -1 else None
-
-
 def _contiguous_strides(shape: Sequence[int]) -> list:
     strides, s = [0] * len(shape), 1
     for i in range(len(shape) - 1, -1, -1):
@@ -79,22 +42,23 @@ def _contiguous_strides(shape: Sequence[int]) -> list:
 
 
 class Reshape(Function):
-    @staticmethod
-    def forward(ctx: Context, x: Tensor, shape: tuple, must_view: bool) -> Tensor:
-        ctx.in_shape = x.shape
-        strides = _view_strides(x.shape, x.stride(), shape)
-        if strides is None:
-            if must_view:
-                raise ValueError(
-                    f"ember.view: shape {shape} is not compatible with the input's size and "
-                    f"strides {x.stride()}; use .reshape(...)"
-                )
-            from .convert import _fresh_copy
+    """A view in another shape (-1 inferred), or a copy when the strides do not allow one
+    and ``op`` is "reshape". Shape inference and view strides are one C++ call."""
 
-            return Tensor(
-                _fresh_copy(x)._impl.as_strided(list(shape), _contiguous_strides(shape), 0)
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, shape: tuple, op: str) -> Tensor:
+        ctx.in_shape = x.shape
+        shape, impl = x._impl.reshape_view(shape, "ember." + op)
+        if impl is not None:
+            return Tensor(impl, _base=x)
+        if op == "view":
+            raise ValueError(
+                f"ember.view: shape {shape} is not compatible with the input's size and "
+                f"strides {x.stride()}; use .reshape(...)"
             )
-        return _as_view(x, shape, strides, x.storage_offset())
+        from .convert import _fresh_copy
+
+        return Tensor(_fresh_copy(x)._impl.as_strided(list(shape), _contiguous_strides(shape), 0))
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
@@ -106,17 +70,14 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
 
     Shape: ``shape`` with one -1 inferred.
     """
-    shape = _infer_shape(_shape_arg(shape), x.numel(), "reshape")
-    if shape == tuple(x.shape):
-        return Reshape.apply(x, shape, True)
-    return Reshape.apply(x, shape, False)
+    return Reshape.apply(x, _shape_arg(shape), "reshape")
 
 
 def view(x: Tensor, *shape: Any) -> Tensor:
     """Like reshape, but always a view (ValueError if the strides don't allow one)."""
     if len(shape) == 1 and isinstance(shape[0], (D.dtype, str)):
         raise TypeError("ember.view: reinterpreting dtypes is not supported; use .to(dtype)")
-    return Reshape.apply(x, _infer_shape(_shape_arg(shape), x.numel(), "view"), True)
+    return Reshape.apply(x, _shape_arg(shape), "view")
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -136,13 +97,13 @@ def squeeze(x: Tensor, dim: Any = None) -> Tensor:
     else:
         dims = [norm_dim(d, x.ndim, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)]
     shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
-    return Reshape.apply(x, shape, True)
+    return Reshape.apply(x, shape, "view")
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """Insert a dimension of size 1 at ``dim`` (-ndim-1 <= dim <= ndim)."""
     d = norm_dim(dim, x.ndim + 1, "unsqueeze")
-    return Reshape.apply(x, tuple(x.shape[:d]) + (1,) + tuple(x.shape[d:]), True)
+    return Reshape.apply(x, tuple(x.shape[:d]) + (1,) + tuple(x.shape[d:]), "view")
 
 
 # ---- permute / transpose ------------------------------------------------------------------
@@ -150,9 +111,9 @@ class Permute(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, dims: tuple) -> Tensor:
         ctx.dims = dims
-        return _as_view(
-            x, [x.shape[d] for d in dims], [x.stride()[d] for d in dims], x.storage_offset()
-        )
+        impl = x._impl
+        shape, strides = impl.shape, impl.strides
+        return _as_view(x, [shape[d] for d in dims], [strides[d] for d in dims], impl.offset)
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
@@ -200,10 +161,10 @@ def movedim(x: Tensor, source: int, destination: int) -> Tensor:
 class Expand(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, shape: tuple) -> Tensor:
-        ctx.in_shape = x.shape
-        lead = len(shape) - x.ndim
+        ctx.in_shape = in_shape = x.shape
+        lead = len(shape) - len(in_shape)
         strides = [0] * lead
-        for i, (s, st) in enumerate(zip(x.shape, x.stride())):
+        for i, (s, st) in enumerate(zip(in_shape, x.stride())):
             strides.append(st if s == shape[lead + i] and s != 1 else 0)
         return _as_view(x, shape, strides, x.storage_offset())
 
