@@ -77,7 +77,7 @@ class TensorDataset(Dataset):
         cols = []
         for i, t in enumerate(tensors):
             if isinstance(t, np.ndarray):
-                t = from_numpy(np.ascontiguousarray(t))
+                t = from_numpy(np.require(t, requirements="C"))
             if not isinstance(t, Tensor):
                 raise TypeError(
                     f"ember.data.TensorDataset: argument {i} is a {type(t).__name__}, not a "

@@ -86,7 +86,7 @@ def _numpy(t: Tensor) -> np.ndarray:
         t = t.cpu()
     if t.dtype.name == "bfloat16":  # numpy has no bfloat16: keep the raw bits
         raise TypeError("ember.train: bfloat16 tensors in checkpoints are not supported yet")
-    return np.ascontiguousarray(np.asarray(t))
+    return np.require(np.asarray(t), requirements="C")
 
 
 def fsync_dir(path: Path) -> None:
@@ -172,5 +172,5 @@ def load_weights(path: str | os.PathLike, model: Any, strict: bool = True) -> An
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ember.train: no weights file at {path}")
-    state = {k: from_numpy(np.ascontiguousarray(v)) for k, v in _load(str(path)).items()}
+    state = {k: from_numpy(np.require(v, requirements="C")) for k, v in _load(str(path)).items()}
     return model.load_state_dict(state, strict=strict)

@@ -479,7 +479,7 @@ class Trainer:
 
         arrays, meta = ckpt.load_file(path)
         model_sd = {
-            k[len("model.") :]: from_numpy(np.ascontiguousarray(v))
+            k[len("model.") :]: from_numpy(np.require(v, requirements="C"))
             for k, v in arrays.items()
             if k.startswith("model.")
         }
@@ -494,7 +494,7 @@ class Trainer:
         for k, v in arrays.items():
             if k.startswith("optim."):
                 _, idx, key = k.split(".", 2)
-                state.setdefault(int(idx), {})[key] = from_numpy(np.ascontiguousarray(v))
+                state.setdefault(int(idx), {})[key] = from_numpy(np.require(v, requirements="C"))
         for idx, entries in om["scalars"].items():
             state.setdefault(int(idx), {}).update(entries)
         self.optimizer.load_state_dict({"state": state, "param_groups": om["param_groups"]})
