@@ -140,6 +140,11 @@ def test_abandoned_epoch_starts_the_next():
     next(it)
     list(dl)
     assert dl.state_dict()["epoch"] == 2
+    it = iter(dl)
+    next(it)
+    assert dl.state_dict() == {"epoch": 2, "batch": 1, "sampler": dl.sampler.state_dict()}
+    it.close()  # a closed epoch counts as done
+    assert dl.state_dict()["epoch"] == 3 and dl.state_dict()["batch"] == 0
 
 
 def test_prefetch_same_batches_and_errors():

@@ -144,18 +144,28 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
 
 
 def test_resume_is_bit_exact(data, tmp_path):
-    straight = make(data, tmp_path / "a", max_steps=20, eval_every=4, checkpoint_every=5)
+    x, y = data
+
+    def run(out, steps, **kw):
+        # a shuffled eval loader read 2 batches at a time: its position is state too
+        ev = DataLoader(TensorDataset(x, y), batch_size=7, shuffle=True, generator=5)
+        return make(data, out, max_steps=steps, eval_every=4, eval_steps=2, eval_data=ev, **kw)
+
+    straight = run(tmp_path / "a", 20, checkpoint_every=5)
     straight.fit()
-    first = make(data, tmp_path / "b", max_steps=10, eval_every=4, checkpoint_every=5)
+    first = run(tmp_path / "b", 10, checkpoint_every=5)
     first.fit()
     # a different seed and a fresh model: everything must come from the checkpoint
-    second = make(data, tmp_path / "b", max_steps=20, eval_every=4, resume=True, seed=123)
+    second = run(tmp_path / "b", 20, resume=True, seed=123)
     res = second.fit()
     assert res["step"] == 20
     assert_bitwise(weights(straight.model), weights(second.model))
+    evals = [(r["step"], r["eval_loss"]) for r in straight.history if r["step"] > 10]
+    assert evals and evals == [(r["step"], r["eval_loss"]) for r in second.history]
+    assert straight.last_eval == second.last_eval
     assert second.optimizer.param_groups[0]["lr"] == straight.optimizer.param_groups[0]["lr"]
     # an explicit path, and a missing one
-    third = make(data, tmp_path / "c", max_steps=20, resume=first.last_checkpoint, seed=9)
+    third = run(tmp_path / "c", 20, resume=first.last_checkpoint, seed=9)
     third.fit()
     assert_bitwise(weights(straight.model), weights(third.model))
     with pytest.raises(FileNotFoundError):
@@ -409,5 +419,29 @@ def test_real_sigint_inside_an_update_is_deferred(data, tmp_path):
     assert t.step == 6 and t.interrupt_checkpoint.name == "step_00000006.safetensors"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     resumed = make(data, tmp_path / "b", max_steps=12, resume=True, seed=3)
+    resumed.fit()
+    assert_bitwise(weights(straight.model), weights(resumed.model))
+
+
+def test_fit_again_continues(data):
+    straight = make(data, max_steps=14)
+    straight.fit()
+    t = make(data, max_steps=9)
+    t.fit()
+    t.max_steps = 14
+    assert t.fit()["step"] == 14
+    assert_bitwise(weights(straight.model), weights(t.model))
+
+
+def test_prefetching_loader_resumes_bit_exact(data, tmp_path):
+    x, y = data
+
+    def loader():
+        return DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True, prefetch=3, generator=11)
+
+    straight = make(data, tmp_path / "a", max_steps=16, train_data=loader())
+    straight.fit()
+    make(data, tmp_path / "b", max_steps=9, train_data=loader()).fit()
+    resumed = make(data, tmp_path / "b", max_steps=16, train_data=loader(), resume=True, seed=4)
     resumed.fit()
     assert_bitwise(weights(straight.model), weights(resumed.model))

@@ -173,8 +173,15 @@ class _LoaderIter:
                 self.loader._epoch = self.epoch + 1
 
     def close(self) -> None:
+        """Stop this epoch: the prefetch thread ends and, like any abandoned epoch, the
+        loader's next ``iter()`` (and its state_dict) moves on to the next epoch."""
         if self._prefetch is not None:
             self._prefetch.close()
+        if not self.done:
+            self.done = True
+            if self.loader._active is self:
+                self.loader._active = None
+                self.loader._epoch = self.epoch + 1
 
     def __len__(self) -> int:
         return len(self.loader) - self.pos if hasattr(self.loader, "__len__") else 0

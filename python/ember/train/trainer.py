@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
@@ -110,9 +111,19 @@ class _Stream:
             self._skip = self.pos if self.is_iterable else 0
 
     def close(self) -> None:
+        """Drop the current iterator (a DataLoader epoch counts as abandoned)."""
         close = getattr(self._it, "close", None)
         if close is not None:
             close()
+        self._it = None
+
+    def park(self) -> None:
+        """Release the iterator (and a prefetch thread) but keep the exact position, so
+        a later fit() continues where this one stopped."""
+        if self._it is not None:
+            state = self.state_dict()
+            self.close()
+            self.load_state_dict(state)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -506,7 +517,10 @@ class Trainer:
             self.scheduler.load_state_dict(meta["scheduler"]["state"])
         self._stream.load_state_dict(meta["train_data"])
         if "eval_data" in meta and hasattr(self.eval_data, "load_state_dict"):
-            self.eval_data.load_state_dict(meta["eval_data"])
+            try:
+                self.eval_data.load_state_dict(meta["eval_data"])
+            except (ValueError, KeyError, TypeError) as e:  # eval order only: go on
+                warnings.warn(f"ember.train: eval data position not restored ({e})", stacklevel=2)
         _set_rng_state(meta["rng"])
         self.step = int(meta["step"])
         self.elapsed = float(meta["elapsed"])
@@ -557,11 +571,22 @@ class Trainer:
         else:
             print(msg, file=self.progress_file or sys.stderr, flush=True)
 
-    def _eval_and_track(self, bar: Any) -> dict[str, float]:
+    def _eval_and_track(self, bar: Any, track: bool = True) -> dict[str, float]:
+        """Evaluate. track=False (an extra evaluation at the end, off the eval_every
+        schedule) only reports: best model and patience stay, and the eval data's
+        position is put back, so a run cut short and resumed matches a straight one."""
+        saved = None
+        if not track and hasattr(self.eval_data, "state_dict"):
+            saved = self.eval_data.state_dict()
         metrics = self.evaluate()
+        if saved is not None:
+            self.eval_data.load_state_dict(saved)
         self.last_eval = metrics
         loss = metrics["eval_loss"]
-        if self.best_metric is None or loss < self.best_metric - self.min_delta:
+        improved = self.best_metric is None or loss < self.best_metric - self.min_delta
+        if not track:
+            pass
+        elif improved:
             self.best_metric, self.best_step, self.bad_evals = loss, self.step, 0
             self.best_state = {
                 k: np.array(np.asarray(v.cpu() if v.is_cuda else v), copy=True)
@@ -705,10 +730,9 @@ class Trainer:
                     }
                     window = {"loss": 0.0, "steps": 0, "count": 0, "t": now}
                 last = self.max_steps is not None and self.step >= self.max_steps
-                if self.eval_data is not None and (
-                    (self.eval_every and self.step % self.eval_every == 0) or last
-                ):
-                    metrics = self._eval_and_track(bar)
+                scheduled = bool(self.eval_every) and self.step % self.eval_every == 0
+                if self.eval_data is not None and (scheduled or last):
+                    metrics = self._eval_and_track(bar, track=scheduled or not self.eval_every)
                     record = record or {
                         "step": self.step,
                         "epoch": self._stream.epoch,
@@ -744,7 +768,7 @@ class Trainer:
                 )
                 and not self.stopped_early
             ):
-                metrics = self._eval_and_track(bar)
+                metrics = self._eval_and_track(bar, track=not self.eval_every)
                 self._write_log(
                     {
                         "step": self.step,
@@ -762,7 +786,6 @@ class Trainer:
                 self.save_checkpoint()
         except KeyboardInterrupt:
             self._critical = False
-            self._stream.close()
             if phase == "step":  # mid-step: back to the state at the start of this step
                 self.optimizer.zero_grad()
                 self._restore(snap)
@@ -776,11 +799,11 @@ class Trainer:
             raise
         finally:
             self._critical = False
+            self._stream.park()
             if handler_installed:
                 signal.signal(signal.SIGINT, previous_handler)
             if bar is not None:
                 bar.close()
-        self._stream.close()
         if self.plot and self.out_dir is not None:
             self.plot_curves(self.out_dir / "training_curve.png")
         return self.summary()
