@@ -392,7 +392,7 @@ def test_bad_arguments(data):
         Trainer(m, opt, dl, loss_fn=nan_loss, max_steps=1, progress=False).fit()
 
 
-def test_real_sigint_inside_an_update_is_deferred(data, tmp_path):
+def test_real_sigint_inside_an_update_is_deferred(data, tmp_path, capsys):
     import signal
 
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
@@ -418,7 +418,29 @@ def test_real_sigint_inside_an_update_is_deferred(data, tmp_path):
         t.fit()
     assert t.step == 6 and t.interrupt_checkpoint.name == "step_00000006.safetensors"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert "stopping after this step" in capsys.readouterr().err
     resumed = make(data, tmp_path / "b", max_steps=12, resume=True, seed=3)
+    resumed.fit()
+    assert_bitwise(weights(straight.model), weights(resumed.model))
+
+    # a Ctrl-C in the forward pass of step 4 also lets step 4 finish
+    calls = {"n": 0}
+
+    def loss_fn(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+        return ce(model(batch[0]), batch[1])
+
+    t = make(data, tmp_path / "c", max_steps=12)
+    t.loss_fn = loss_fn
+    with pytest.raises(KeyboardInterrupt):
+        t.fit()
+    assert t.step == 4 and t.interrupt_checkpoint.name == "step_00000004.safetensors"
+    with pytest.raises(KeyboardInterrupt):  # a second press stops at once
+        t._pending_interrupt = True
+        t._on_sigint(signal.SIGINT, None)
+    resumed = make(data, tmp_path / "c", max_steps=12, resume=True, seed=3)
     resumed.fit()
     assert_bitwise(weights(straight.model), weights(resumed.model))
 
