@@ -184,7 +184,8 @@ class _LoaderIter:
                 self.loader._epoch = self.epoch + 1
 
     def __len__(self) -> int:
-        return len(self.loader) - self.pos if hasattr(self.loader, "__len__") else 0
+        """Batches left in this epoch (map-style data sets only)."""
+        return len(self.loader) - self.pos
 
     def __del__(self) -> None:
         self.close()

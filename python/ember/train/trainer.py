@@ -597,10 +597,9 @@ class Trainer:
             self.eval_data.load_state_dict(saved)
         self.last_eval = metrics
         loss = metrics["eval_loss"]
-        improved = self.best_metric is None or loss < self.best_metric - self.min_delta
         if not track:
             pass
-        elif improved:
+        elif self.best_metric is None or loss < self.best_metric - self.min_delta:
             self.best_metric, self.best_step, self.bad_evals = loss, self.step, 0
             self.best_state = {
                 k: np.array(np.asarray(v.cpu() if v.is_cuda else v), copy=True)
@@ -664,6 +663,7 @@ class Trainer:
                     raise FileNotFoundError(f"ember.train: no checkpoint at {path}")
             if path is not None:
                 self.load_checkpoint(path)
+            self.resume = None  # a later fit() continues from memory
         from ..nn.utils import clip_grad_norm_
 
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
