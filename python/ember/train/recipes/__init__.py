@@ -6,6 +6,8 @@ module is imported only when that recipe's parser is built), e.g.::
 
     register("gpt", "ember.train.recipes.gpt")
 
+Every registered module is imported to build ``ember train``'s parser (for --help), so
+keep module import light: import models and data inside ``run``.
 ``add_common_arguments`` gives every recipe the same core options.
 """
 
