@@ -1,11 +1,74 @@
-"""The ``ember`` command line: ``ember --version``, ``ember config``."""
+"""The ``ember`` command line.
+
+    ember config                  the build: version, CPU ISA, threads, CUDA
+    ember train <recipe> [opts]   train a recipe (cnn; see ``ember train --help``)
+    ember bench [family] [opts]   run bench/<family>.py (or all) from a source checkout
+
+Extension points: :func:`register_command` adds a subcommand (``demo``, ``sample``
+...) and ``ember.train.recipes.register`` adds a training recipe (``gpt``, ``lstm``).
+
+Errors: bad arguments print one line ``ember: error: ...`` and exit 2; expected runtime
+errors (bad values, missing files or packages) print one line and exit 1; Ctrl-C exits
+130. ``EMBER_DEBUG=1`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+# Exceptions that mean "the user asked for something that can't be done", not a bug.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    KeyError,
+    OSError,
+    ImportError,
+    NotImplementedError,
+    RuntimeError,
+    ArithmeticError,
+)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``ember: error: <message> (see '<prog> --help')``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"ember: error: {message} (see '{self.prog} --help')\n")
+
+
+@dataclass
+class Command:
+    """A subcommand: ``add_arguments(parser)`` declares its options, ``run(args)``
+    returns the exit code."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str | None = None
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def register_command(
+    name: str,
+    help: str,  # noqa: A002 - argparse's name
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int],
+    description: str | None = None,
+) -> None:
+    """Add (or replace) the subcommand ``ember <name>``."""
+    COMMANDS[name] = Command(name, help, add_arguments, run, description)
+
+
+# ---- config -------------------------------------------------------------------------------
 def _config(_: argparse.Namespace) -> int:
     import ember
 
@@ -13,26 +76,155 @@ def _config(_: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# ---- train --------------------------------------------------------------------------------
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    from .train import recipes
+
+    sub = p.add_subparsers(dest="recipe", metavar="RECIPE", parser_class=ArgumentParser)
+    for name in sorted(recipes.RECIPES):
+        module = recipes.load(name)
+        rp = sub.add_parser(
+            name,
+            help=module.DESCRIPTION,
+            description=(module.__doc__ or module.DESCRIPTION).strip(),
+        )
+        module.add_arguments(rp)
+        rp.set_defaults(recipe_run=module.run)
+
+
+def _train(args: argparse.Namespace) -> int:
+    run = getattr(args, "recipe_run", None)
+    if run is None:
+        from .train import recipes
+
+        raise _UsageError(f"train needs a recipe: one of {', '.join(sorted(recipes.RECIPES))}")
+    return run(args)
+
+
+# ---- bench --------------------------------------------------------------------------------
+def _bench_dirs() -> list[Path]:
+    """Candidate bench/ folders: under the current directory, then next to the package
+    (a source checkout: <repo>/python/ember -> <repo>/bench)."""
+    out = [Path.cwd() / "bench"]
+    pkg = Path(__file__).resolve().parent
+    out.append(pkg.parent.parent / "bench")
+    return out
+
+
+def _find_bench() -> Path | None:
+    for d in _bench_dirs():
+        if (d / "run_all.py").is_file():
+            return d
+    return None
+
+
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("family", nargs="?", help="bench/<family>.py to run (default: run_all.py)")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark script")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    bench = _find_bench()
+    if bench is None:
+        raise FileNotFoundError(
+            "benchmarks need a source checkout of ember (no bench/run_all.py in the current "
+            "directory or next to the package)"
+        )
+    if args.family is None or args.family == "all":
+        script = bench / "run_all.py"
+    else:
+        script = bench / f"{args.family}.py"
+        if args.family.startswith("_") or not script.is_file():
+            families = sorted(
+                p.stem
+                for p in bench.glob("*.py")
+                if not p.stem.startswith("_") and p.stem != "run_all"
+            )
+            raise _UsageError(
+                f"no benchmark {args.family!r} in {bench} (available: {', '.join(families)})"
+            )
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parent.parent)  # the folder holding ember/
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_root, env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, str(script), *args.args], cwd=bench.parent, env=env
+    ).returncode
+
+
+register_command(
+    "config", "show the build: version, CPU ISA, threads, CUDA", lambda p: None, _config
+)
+register_command(
+    "train",
+    "train a model from a recipe (see 'ember train --help')",
+    _train_arguments,
+    _train,
+    description="Train a model from a recipe. Each recipe has its own options: "
+    "'ember train <recipe> --help'.",
+)
+register_command(
+    "bench",
+    "run the benchmarks (needs a source checkout)",
+    _bench_arguments,
+    _bench,
+    description="Run bench/<family>.py, or bench/run_all.py without a family, from a source "
+    "checkout (found in the current directory or next to the package). Extra arguments go "
+    "to the script.",
+)
+
+
+# ---- main ---------------------------------------------------------------------------------
+class _UsageError(Exception):
+    """A bad request found after parsing: one line, exit 2."""
+
+
+def build_parser() -> ArgumentParser:
     import ember
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="ember", description="Train, compress, save and serve neural networks."
     )
     parser.add_argument("--version", action="version", version=f"ember {ember.__version__}")
-    sub = parser.add_subparsers(dest="command")
-    p = sub.add_parser("config", help="show the build: version, CPU ISA, threads, CUDA")
-    p.set_defaults(func=_config)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    for cmd in COMMANDS.values():
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help)
+        cmd.add_arguments(p)
+        p.set_defaults(func=cmd.run)
     return parser
 
 
+def _fail(message: str, code: int) -> int:
+    print(f"ember: error: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line; returns the exit code (``sys.exit(main())``)."""
+    debug = os.environ.get("EMBER_DEBUG", "") not in ("", "0")
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version and usage errors
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return args.func(args)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("ember: interrupted", file=sys.stderr)
+        return 130
+    except _UsageError as e:
+        if debug:
+            raise
+        return _fail(str(e), 2)
+    except EXPECTED_ERRORS as e:
+        if debug:
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        return _fail(str(msg) or type(e).__name__, 1)
 
 
 if __name__ == "__main__":

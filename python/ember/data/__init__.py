@@ -1,3 +1,36 @@
-"""ember.data: data sets and loaders."""
+"""ember.data: data sets and loaders (PyTorch's ``torch.utils.data`` names).
+
+>>> ds = TensorDataset(x, y)
+>>> for xb, yb in DataLoader(ds, batch_size=64, shuffle=True):
+...     ...
+"""
 
 from . import datasets
+from .dataloader import DataLoader, default_collate
+from .dataset import (
+    Batch,
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
+from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+
+__all__ = [
+    "Batch",
+    "BatchSampler",
+    "ConcatDataset",
+    "DataLoader",
+    "Dataset",
+    "IterableDataset",
+    "RandomSampler",
+    "Sampler",
+    "SequentialSampler",
+    "Subset",
+    "TensorDataset",
+    "datasets",
+    "default_collate",
+    "random_split",
+]

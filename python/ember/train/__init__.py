@@ -1,0 +1,15 @@
+"""ember.train: the training loop (Trainer / fit) with evaluation, JSONL logging,
+atomic safetensors checkpoints, bit-exact resume, early stopping and a loss plot."""
+
+from .checkpoint import load_file, load_weights, save_file, save_weights
+from .trainer import Trainer, fit, latest_checkpoint
+
+__all__ = [
+    "Trainer",
+    "fit",
+    "latest_checkpoint",
+    "load_file",
+    "load_weights",
+    "save_file",
+    "save_weights",
+]
