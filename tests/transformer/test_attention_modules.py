@@ -93,9 +93,7 @@ def test_mha_float_and_per_head_masks_and_causal(rng):
     kpm = np.zeros((n, t), bool)
     kpm[1, 4:] = True
     out, _ = m(xt, xt, xt, is_causal=True, key_padding_mask=ember.tensor(kpm), need_weights=False)
-    ref_k, _ = mha(
-        params(m), "", x, x, x, h, causal + np.where(kpm, -np.inf, 0.0)[:, None, None]
-    )
+    ref_k, _ = mha(params(m), "", x, x, x, h, causal + np.where(kpm, -np.inf, 0.0)[:, None, None])
     np.testing.assert_allclose(_np(out), ref_k, **TOL)
 
 
@@ -160,7 +158,12 @@ def test_mha_errors():
 def test_encoder_layer_vs_numpy(rng, norm_first, activation, batch_first):
     e, h, ff, n, t = 16, 4, 24, 2, 7
     layer = nn.TransformerEncoderLayer(
-        e, h, ff, dropout=0.1, activation=activation, batch_first=batch_first,
+        e,
+        h,
+        ff,
+        dropout=0.1,
+        activation=activation,
+        batch_first=batch_first,
         norm_first=norm_first,
     ).eval()
     randomize(layer, rng)
