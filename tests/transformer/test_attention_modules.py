@@ -2,11 +2,12 @@
 references, parameter names vs PyTorch's, gradients to every parameter; an optional
 cross-check against torch when it is installed."""
 
-import ember
-import ember.nn as nn
 import numpy as np
 import pytest
 from transformer_ref import decoder_layer, encoder_layer, mha, params, randomize
+
+import ember
+import ember.nn as nn
 
 
 def _t(a, grad=False):

@@ -3,11 +3,12 @@ generation against recomputation, sampling determinism, configuration and errors
 
 import math
 
-import ember
 import numpy as np
 import pytest
-from ember.models import GPT, GPTConfig
 from transformer_ref import gpt_forward, params, randomize
+
+import ember
+from ember.models import GPT, GPTConfig
 
 
 def _cfg(**kw):

@@ -1,11 +1,12 @@
 """LayerNorm / RMSNorm / Embedding / Dropout / activation modules vs float64 numpy."""
 
-import ember
-import ember.nn as nn
-import ember.nn.functional as F
 import numpy as np
 import pytest
 from transformer_ref import layer_norm, randomize, rms_norm
+
+import ember
+import ember.nn as nn
+import ember.nn.functional as F
 
 
 def _t(a, grad=False):

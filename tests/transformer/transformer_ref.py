@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-import ember
 import numpy as np
+
+import ember
 
 _erf = np.vectorize(math.erf)
 
