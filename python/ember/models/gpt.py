@@ -20,6 +20,7 @@ from .. import _dtype as D
 from ..autograd.grad_mode import no_grad
 from ..nn import functional as F
 from ..nn import init
+from ..nn.activation import split_heads
 from ..nn.dropout import Dropout
 from ..nn.linear import Linear
 from ..nn.module import Module
@@ -96,8 +97,7 @@ class CausalSelfAttention(Module):
     def forward(self, x: Tensor, cache: tuple[Tensor, Tensor] | None = None, pos: int = 0):
         b, t, c = x.shape
         h = self.n_head
-        qkv = self.c_attn(x).view(b, t, 3, h, c // h)
-        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (B, T, H, D) strided views
+        q, k, v = split_heads(self.c_attn(x), 3, h)  # (B, T, H, D) views, one op
         causal = True
         if cache is not None:
             # Write the new keys/values in place; attend to the cached prefix through views.

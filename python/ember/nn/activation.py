@@ -6,8 +6,12 @@ import math
 from typing import Any
 
 from .. import _dtype as D
+from ..autograd.function import Context, Function
+from ..ops._util import empty as _empty
+from ..ops.convert import _copy_kernel
 from ..ops.creation import empty
 from ..ops.elementwise import where
+from ..ops.shape import _as_view
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -85,6 +89,52 @@ class Softmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class SplitHeads(Function):
+    """(A, B, parts * H * D) -> ``parts`` zero-copy (A, B, H, D) views (or (B, A, H, D)
+    with ``swap``), as ONE op: the backward writes the gradients into one buffer instead
+    of summing ``parts`` zero-padded slice gradients."""
+
+    @staticmethod
+    def forward(ctx: Context, y: Tensor, parts: int, heads: int, swap: bool) -> tuple:
+        a, b, pe = y.shape
+        e = pe // parts
+        d = e // heads
+        s0, s1, _ = y.stride()
+        shape, strides = ((b, a), (s1, s0)) if swap else ((a, b), (s0, s1))
+        ctx.meta = (tuple(y.shape), parts, heads, swap)
+        off = y.storage_offset()
+        return tuple(
+            _as_view(y, (*shape, heads, d), (*strides, d, 1), off + i * e) for i in range(parts)
+        )
+
+    @staticmethod
+    def backward(ctx: Context, *grads: Tensor) -> tuple:
+        (a, b, pe), parts, heads, swap = ctx.meta
+        e = pe // parts
+        d = e // heads
+        out = _empty((a, b, pe), grads[0].dtype, grads[0].device)
+        shape, strides = ((b, a), (pe, b * pe)) if swap else ((a, b), (b * pe, pe))
+        for i, g in enumerate(grads):
+            _copy_kernel(g, _as_view(out, (*shape, heads, d), (*strides, d, 1), i * e))
+        return out, None, None, None
+
+
+def split_heads(y: Tensor, parts: int, heads: int, swap: bool = False) -> tuple:
+    """Split the last dimension of a (A, B, parts * E) projection into ``parts`` tensors
+    of shape (A, B, heads, E // heads) ((B, A, ...) with ``swap``) that are views of y.
+
+    Shape: (A, B, parts * E) -> parts x (A, B, heads, E // heads).
+    """
+    if y.ndim != 3 or y.shape[-1] % (parts * heads):
+        raise ValueError(
+            f"ember.split_heads: cannot split shape {tuple(y.shape)} into {parts} x {heads} heads"
+        )
+    if y.stride()[-1] != 1:
+        y = y.contiguous()
+    out = SplitHeads.apply(y, parts, heads, swap)
+    return out if isinstance(out, tuple) else (out,)
 
 
 def _additive(mask: Tensor | None, dtype: D.dtype, op: str, name: str) -> Tensor | None:
@@ -180,13 +230,9 @@ class MultiheadAttention(Module):
             init.zeros_(self.out_proj.bias)
 
     # The projections return (N, T, H, D) views (unit stride on D) of one GEMM output.
-    def _heads(self, y: Tensor, parts: int) -> list[Tensor]:
+    def _heads(self, y: Tensor, parts: int) -> tuple:
         """y: (A, B, parts * E) in the caller's layout -> `parts` (N, T, H, D) views."""
-        a, b = y.shape[0], y.shape[1]
-        y = y.view(a, b, parts, self.num_heads, self.head_dim)
-        if not self.batch_first:
-            y = y.transpose(0, 1)
-        return [y[:, :, i] for i in range(parts)] if parts > 1 else [y[:, :, 0]]
+        return split_heads(y, parts, self.num_heads, swap=not self.batch_first)
 
     def _project(self, query: Tensor, key: Tensor, value: Tensor) -> list[Tensor]:
         w, b, e = self.in_proj_weight, self.in_proj_bias, self.embed_dim
