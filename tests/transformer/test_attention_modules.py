@@ -310,7 +310,8 @@ def test_mha_gradcheck_float64(rng, batch_first, need_weights):
     from ember.autograd import gradcheck
 
     m = nn.MultiheadAttention(6, 2, batch_first=batch_first).double()
-    xs = ember.tensor(rng.standard_normal((2, 3, 6)), requires_grad=True)  # (A, B, E)
+    xs = ember.tensor(rng.standard_normal((2, 3, 6) if batch_first else (3, 2, 6)))
+    xs.requires_grad_(True)
     mem = ember.tensor(rng.standard_normal((2, 4, 6) if batch_first else (4, 2, 6)))
     mem.requires_grad_(True)
     w = m.in_proj_weight  # perturbed in place by gradcheck; the module reads it
