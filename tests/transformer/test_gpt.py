@@ -209,3 +209,27 @@ def test_config_round_trip_and_errors(rng):
     with pytest.raises(TypeError):
         GPT({"n_layer": 2})
     assert ember.models.REGISTRY["gpt"] == (GPT, GPTConfig)
+
+
+def test_generate_attends_through_cache_views(rng, monkeypatch):
+    """After the prefill, each new token runs attention with one query against zero-copy
+    views of the preallocated cache (O(T) per token); crossing block_size re-prefills."""
+    import ember.nn.functional as F
+
+    calls = []
+    real = F.scaled_dot_product_attention
+
+    def spy(q, k, v, **kw):
+        calls.append((q.shape[1], k.shape[1], k._base is not None, kw.get("is_causal")))
+        return real(q, k, v, **kw)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    ember.manual_seed(0)
+    m = GPT(_cfg(n_layer=1))
+    m.generate(_idx(rng, 2, 4), 15, temperature=0.0)  # block_size 16: 4 + 12 fill it
+    tq = [c[0] for c in calls]
+    tk = [c[1] for c in calls]
+    assert tq[0] == 4 and tk[0] == 4 and calls[0][3] is True
+    assert tq[1:13] == [1] * 12 and tk[1:13] == list(range(5, 17))
+    assert all(c[2] and c[3] is False for c in calls[1:13])  # views of the cache
+    assert tq[13:] == [16, 16] and tk[13:] == [16, 16]  # full context: re-prefill
