@@ -181,7 +181,6 @@ class GPT(Module):
         self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_weights:
             self.lm_head.weight = self.transformer.wte.weight
-        self._positions: dict[tuple[int, int], Tensor] = {}
         self.apply(self._init_weights)
         std = 0.02 / math.sqrt(2 * config.n_layer)
         for name, p in self.named_parameters():
@@ -205,13 +204,6 @@ class GPT(Module):
             n -= self.transformer.wpe.weight.numel()
         return n
 
-    def _pos(self, start: int, t: int) -> Tensor:
-        key = (start, t)
-        p = self._positions.get(key)
-        if p is None:
-            p = self._positions[key] = arange(start, start + t)
-        return p
-
     def _check_idx(self, idx: Tensor, start: int = 0) -> tuple[int, int]:
         if not isinstance(idx, Tensor):
             raise TypeError(f"ember.models.GPT: idx must be a Tensor, got {type(idx).__name__}")
@@ -232,7 +224,8 @@ class GPT(Module):
         """The final hidden states (after ln_f's input), (B, T, n_embd)."""
         _, t = self._check_idx(idx, pos)
         tr = self.transformer
-        x = tr.drop(tr.wte(idx) + tr.wpe(self._pos(pos, t)))
+        # Positions pos..pos+t-1 are a slice of wpe: one view op instead of a gather.
+        x = tr.drop(tr.wte(idx) + tr.wpe.weight[pos : pos + t])
         for i, block in enumerate(tr.h):
             x = block(x, None if caches is None else caches[i], pos)
         return x
