@@ -292,7 +292,7 @@ class MultiheadAttention(Module):
         if attn_mask is not None:
             am = _additive(attn_mask, dt, op, "attn_mask")
             if am.shape == (tq, tk):
-                mask = am
+                mask = am.reshape(1, 1, tq, tk)  # 4-D: broadcasts to (N, H, Tq, Tk)
             elif am.shape == (n * h, tq, tk):
                 mask = am.reshape(n, h, tq, tk)
             else:
@@ -310,7 +310,7 @@ class MultiheadAttention(Module):
             kpm = _additive(key_padding_mask, dt, op, "key_padding_mask").reshape(n, 1, 1, tk)
             mask = kpm if mask is None else mask + kpm
         if is_causal and mask is not None:
-            mask = mask + _causal_mask(tq, tk, dt)
+            mask = mask + _causal_mask(tq, tk, dt).reshape(1, 1, tq, tk)
             is_causal = False
 
         q, k, v = self._project(query, key, value)  # (N, T, H, D) views
