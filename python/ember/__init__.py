@@ -9,7 +9,7 @@ from . import _C
 
 __version__: str = _C.__version__
 
-from . import autograd, cuda, data, nn, optim  # noqa: E402
+from . import autograd, cuda, data, models, nn, optim  # noqa: E402
 from ._config import config, get_num_threads, set_num_threads  # noqa: E402
 from ._device import device  # noqa: E402
 from ._dtype import (  # noqa: E402

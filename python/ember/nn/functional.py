@@ -10,6 +10,7 @@ from ..ops.conv import (
     conv2d,
     max_pool2d,
 )
+from ..ops.dropout import dropout
 from ..ops.elementwise import gelu, relu, sigmoid, silu, tanh
 from ..ops.index import embedding, one_hot
 from ..ops.linalg import linear
@@ -25,8 +26,25 @@ from ..ops.loss import (
 )
 from ..ops.reduce import log_softmax, softmax
 
+# STAND-INS: replaced by the real kernels at merge
+# isort: split
+from ..ops._standins import (  # noqa: E402
+    cross_entropy,
+    layer_norm,
+    linear,  # noqa: F811 - overrides ops.linalg.linear with the activation= form
+    rms_norm,
+    scaled_dot_product_attention,
+)
+
+# END STAND-INS
+
 __all__ = [
+    "cross_entropy",
+    "dropout",
     "embedding",
+    "layer_norm",
+    "rms_norm",
+    "scaled_dot_product_attention",
     "gelu",
     "linear",
     "log_softmax",

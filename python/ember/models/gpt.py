@@ -1,0 +1,348 @@
+"""GPT: a decoder-only Transformer in the style of nanoGPT (pre-LayerNorm blocks, causal
+self-attention with one fused qkv projection, learned position embeddings, a language
+model head tied to the token embedding or not), with KV-cached generation.
+
+>>> cfg = GPTConfig(block_size=64, vocab_size=65, n_layer=4, n_head=4, n_embd=128)
+>>> model = GPT(cfg)
+>>> logits, loss = model(idx, targets)          # idx, targets: (B, T) int64
+>>> out = model.generate(idx[:, :1], 100, temperature=0.8, top_k=20)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from .. import _dtype as D
+from ..autograd.grad_mode import no_grad
+from ..nn import functional as F
+from ..nn import init
+from ..nn.activation import split_heads
+from ..nn.dropout import Dropout
+from ..nn.linear import Linear
+from ..nn.module import Module
+from ..nn.normalization import LayerNorm
+from ..nn.sparse import Embedding
+from ..nn.transformer import ModuleList
+from ..ops.creation import arange, empty, tensor
+from ..optim import AdamW
+from ..random import Generator, rand
+from ..tensor import Tensor
+
+
+@dataclass
+class GPTConfig:
+    """The hyperparameters of :class:`GPT` (nanoGPT's names)."""
+
+    block_size: int = 1024
+    vocab_size: int = 50304
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True
+    tie_weights: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """ValueError for sizes that cannot make a model."""
+        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError(
+                    f"ember.models.GPTConfig: {name} must be a positive int, got {v!r}"
+                )
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"ember.models.GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head "
+                f"({self.n_head})"
+            )
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(
+                f"ember.models.GPTConfig: dropout must be in [0, 1), got {self.dropout}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"ember.models.GPTConfig: unknown keys {unknown}")
+        return cls(**d)
+
+
+class CausalSelfAttention(Module):
+    """Multi-head causal self-attention: one fused qkv Linear (``c_attn``), attention in
+    the (B, T, H, D) layout straight from zero-copy views of its output, ``c_proj``."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        c = config.n_embd
+        self.c_attn = Linear(c, 3 * c, bias=config.bias)
+        self.c_proj = Linear(c, c, bias=config.bias)
+        self.attn_dropout = Dropout(config.dropout)
+        self.resid_dropout = Dropout(config.dropout)
+        self.n_head = config.n_head
+        self.n_embd = c
+        self.dropout = config.dropout
+
+    def forward(self, x: Tensor, cache: tuple[Tensor, Tensor] | None = None, pos: int = 0):
+        b, t, c = x.shape
+        h = self.n_head
+        q, k, v = split_heads(self.c_attn(x), 3, h)  # (B, T, H, D) views, one op
+        causal = True
+        if cache is not None:
+            # Write the new keys/values in place; attend to the cached prefix through views.
+            if t > 1 and pos:  # top-left causal alignment is only right from position 0
+                raise ValueError("ember.models.GPT: a prompt chunk must start the cache")
+            kc, vc = cache
+            kc[:, pos : pos + t] = k
+            vc[:, pos : pos + t] = v
+            k, v = kc[:, : pos + t], vc[:, : pos + t]
+            causal = t > 1  # one new token may see every cached position
+        if self.training and self.dropout > 0.0:
+            # Attention dropout needs the weights: explicit (B, H, T, T) path.
+            qh, kh, vh = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+            s = (qh @ kh.mT) * (1.0 / math.sqrt(c // h))
+            banned = arange(t).unsqueeze(0) > arange(t).unsqueeze(1)
+            w = F.dropout(F.softmax(s.masked_fill(banned, float("-inf")), -1), self.dropout)
+            y = (w @ vh).transpose(1, 2)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=causal, layout="BTHD")
+        return self.resid_dropout(self.c_proj(y.reshape(b, t, c)))
+
+
+class MLP(Module):
+    """c_proj(GELU(c_fc(x))), the GELU fused into c_fc's GEMM."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        c = config.n_embd
+        self.c_fc = Linear(c, 4 * c, bias=config.bias)
+        self.c_proj = Linear(4 * c, c, bias=config.bias)
+        self.dropout = Dropout(config.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.linear(x, self.c_fc.weight, self.c_fc.bias, activation="gelu")
+        return self.dropout(self.c_proj(h))
+
+
+class Block(Module):
+    """x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: Tensor, cache: Any = None, pos: int = 0) -> Tensor:
+        x = x + self.attn(self.ln_1(x), cache, pos)
+        return x + self.mlp(self.ln_2(x))
+
+
+class _Trunk(Module):
+    """nanoGPT's ``transformer`` ModuleDict: wte, wpe, drop, h, ln_f."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.wte = Embedding(config.vocab_size, config.n_embd)
+        self.wpe = Embedding(config.block_size, config.n_embd)
+        self.drop = Dropout(config.dropout)
+        self.h = ModuleList([Block(config) for _ in range(config.n_layer)])
+        self.ln_f = LayerNorm(config.n_embd, bias=config.bias)
+
+
+class GPT(Module):
+    """A GPT language model (nanoGPT's architecture and initialization).
+
+    ``forward(idx, targets=None) -> (logits, loss)``; loss is the mean cross-entropy over
+    all positions (targets of -1 are ignored), None without targets.
+
+    Shape: idx (B, T) integer with T <= block_size -> logits (B, T, vocab_size), loss ().
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"ember.models.GPT: expected a GPTConfig, got {type(config).__name__}")
+        config.validate()
+        self.config = config
+        self.transformer = _Trunk(config)
+        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_weights:
+            self.lm_head.weight = self.transformer.wte.weight
+        self.apply(self._init_weights)
+        std = 0.02 / math.sqrt(2 * config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                init.normal_(p, 0.0, std)
+
+    @staticmethod
+    def _init_weights(m: Module) -> None:
+        if isinstance(m, Linear):
+            init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                init.zeros_(m.bias)
+        elif isinstance(m, Embedding):
+            init.normal_(m.weight, 0.0, 0.02)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """The number of parameters (tied ones once); without the position embedding by
+        default, as nanoGPT reports it."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def _check_idx(self, idx: Tensor, start: int = 0) -> tuple[int, int]:
+        if not isinstance(idx, Tensor):
+            raise TypeError(f"ember.models.GPT: idx must be a Tensor, got {type(idx).__name__}")
+        if idx.ndim != 2 or idx.dtype.is_floating_point or idx.dtype is D.bool_:
+            raise ValueError(
+                f"ember.models.GPT: idx must be a 2-D integer tensor (B, T), got shape "
+                f"{tuple(idx.shape)} dtype {idx.dtype}"
+            )
+        b, t = idx.shape
+        if t == 0 or start + t > self.config.block_size:
+            raise ValueError(
+                f"ember.models.GPT: sequence length {start + t} is outside [1, block_size="
+                f"{self.config.block_size}]"
+            )
+        return b, t
+
+    def _hidden(self, idx: Tensor, caches: list | None = None, pos: int = 0) -> Tensor:
+        """The final hidden states (after ln_f's input), (B, T, n_embd)."""
+        _, t = self._check_idx(idx, pos)
+        tr = self.transformer
+        # Positions pos..pos+t-1 are a slice of wpe: one view op instead of a gather.
+        x = tr.drop(tr.wte(idx) + tr.wpe.weight[pos : pos + t])
+        for i, block in enumerate(tr.h):
+            x = block(x, None if caches is None else caches[i], pos)
+        return x
+
+    def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Any]:
+        x = self.transformer.ln_f(self._hidden(idx))
+        logits = self.lm_head(x)
+        loss = None
+        if targets is not None:
+            if tuple(targets.shape) != tuple(idx.shape):
+                raise ValueError(
+                    f"ember.models.GPT: targets of shape {tuple(targets.shape)} do not match "
+                    f"idx of shape {tuple(idx.shape)}"
+                )
+            v = self.config.vocab_size
+            loss = F.cross_entropy(logits.view(-1, v), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    def configure_optimizers(
+        self,
+        weight_decay: float,
+        learning_rate: float,
+        betas: tuple[float, float],
+        device_type: str | None = None,
+    ) -> AdamW:
+        """AdamW with weight decay on the matrices (dim >= 2: linear and embedding
+        weights) and none on biases and LayerNorm parameters, as in nanoGPT."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        groups = [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        return AdamW(groups, lr=learning_rate, betas=betas)
+
+    # ---- generation -------------------------------------------------------------------
+    def _last_logits(self, x: Tensor) -> np.ndarray:
+        """Logits of the last position as float64 numpy (B, V)."""
+        x = self.transformer.ln_f(x[:, -1])
+        return np.asarray(self.lm_head(x), dtype=np.float64)
+
+    def _sample(
+        self, logits: np.ndarray, temperature: float, top_k: int | None, gen: Generator | None
+    ) -> np.ndarray:
+        if temperature == 0.0:
+            return logits.argmax(-1)
+        logits = logits / temperature
+        if top_k is not None:
+            k = min(int(top_k), logits.shape[-1])
+            kth = np.sort(logits, axis=-1)[:, -k][:, None]
+            logits = np.where(logits < kth, -np.inf, logits)
+        probs = np.exp(logits - logits.max(-1, keepdims=True))
+        cdf = np.cumsum(probs, axis=-1)
+        u = np.asarray(rand(logits.shape[0], dtype=D.float64, generator=gen))
+        # Inverse-CDF sampling on ember's Philox stream: reproducible under manual_seed.
+        choice = (cdf < (u * cdf[:, -1])[:, None]).sum(-1)
+        return np.minimum(choice, logits.shape[-1] - 1)
+
+    def generate(
+        self,
+        idx: Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: Generator | None = None,
+        use_cache: bool = True,
+    ) -> Tensor:
+        """Extend ``idx`` by ``max_new_tokens`` sampled tokens (no gradients).
+
+        ``temperature == 0`` picks the most likely token (greedy); otherwise the logits
+        are divided by ``temperature``, cut to the ``top_k`` largest and sampled with
+        ember's generator (``ember.manual_seed`` or ``generator`` make it reproducible).
+        With ``use_cache`` every layer keeps its keys and values in a preallocated
+        (B, block_size, H, D) buffer, so each new token costs O(T); once the sequence
+        fills block_size, the cache is refilled from the last block_size tokens (the same
+        crop as without the cache).
+
+        Shape: idx (B, T) integer -> (B, T + max_new_tokens) int64.
+        """
+        if max_new_tokens < 0:
+            raise ValueError("ember.models.GPT.generate: max_new_tokens must be >= 0")
+        if temperature < 0:
+            raise ValueError("ember.models.GPT.generate: temperature must be >= 0")
+        if top_k is not None and top_k <= 0:
+            raise ValueError(f"ember.models.GPT.generate: top_k must be positive, got {top_k}")
+        if not isinstance(idx, Tensor) or idx.ndim != 2 or idx.shape[1] == 0:
+            raise ValueError("ember.models.GPT.generate: idx must be a (B, T) tensor with T >= 1")
+        toks = np.asarray(idx.detach().cpu()).astype(np.int64)
+        bs = self.config.block_size
+        b = toks.shape[0]
+        h = self.config.n_head
+        d = self.config.n_embd // h
+        dt = self.lm_head.weight.dtype
+        was_training = self.training
+        self.eval()
+        try:
+            with no_grad():
+                caches = None
+                pos = 0
+                for _ in range(max_new_tokens):
+                    if not use_cache:
+                        x = self._hidden(tensor(toks[:, -bs:]))
+                    elif caches is None or pos >= bs:
+                        if caches is None:
+                            caches = [
+                                (empty(b, bs, h, d, dtype=dt), empty(b, bs, h, d, dtype=dt))
+                                for _ in range(self.config.n_layer)
+                            ]
+                        window = toks[:, -bs:]
+                        x = self._hidden(tensor(window), caches, 0)
+                        pos = window.shape[1]
+                    else:
+                        x = self._hidden(tensor(toks[:, -1:]), caches, pos)
+                        pos += 1
+                    nxt = self._sample(self._last_logits(x), temperature, top_k, generator)
+                    toks = np.concatenate([toks, nxt[:, None].astype(np.int64)], axis=1)
+        finally:
+            self.train(was_training)
+        return tensor(toks)
