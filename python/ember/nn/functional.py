@@ -29,7 +29,6 @@ from ..ops.reduce import log_softmax, softmax
 # STAND-INS: replaced by the real kernels at merge
 # isort: split
 from ..ops._standins import (  # noqa: E402
-    cross_entropy,
     layer_norm,
     linear,  # noqa: F811 - overrides ops.linalg.linear with the activation= form
     rms_norm,
