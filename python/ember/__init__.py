@@ -60,3 +60,12 @@ def is_tensor(obj: object) -> bool:
 
 
 del _ops_all
+
+
+def __getattr__(name: str) -> object:
+    # ember.train pulls in tqdm and safetensors: import it on first use, not with ember.
+    if name == "train":
+        import importlib
+
+        return importlib.import_module(".train", __name__)
+    raise AttributeError(f"module 'ember' has no attribute {name!r}")

@@ -1,7 +1,9 @@
 """The ``ember`` command line.
 
+    ember demo                    train a small GPT on bundled text, sample it, save it
+    ember sample MODEL            continue a prompt with a saved character model
     ember config                  the build: version, CPU ISA, threads, CUDA
-    ember train <recipe> [opts]   train a recipe (cnn; see ``ember train --help``)
+    ember train <recipe> [opts]   train a recipe (gpt, cnn; see ``ember train --help``)
     ember bench [family] [opts]   run bench/<family>.py (or all) from a source checkout
 
 Extension points: :func:`register_command` adds a subcommand (``demo``, ``sample``
@@ -151,6 +153,86 @@ def _bench(args: argparse.Namespace) -> int:
     ).returncode
 
 
+# ---- sample -------------------------------------------------------------------------------
+def _sample_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a model folder, or a run folder holding model/")
+    p.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    p.add_argument("--tokens", type=int, default=500, help="characters to sample (default: 500)")
+    p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default: 0.8)")
+    p.add_argument("--top-k", type=int, default=None, help="sample from the k likeliest")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import ember
+    from ember.models.folder import CONFIG, decode, encode, load_model
+
+    path = Path(args.model)
+    if not (path / CONFIG).is_file() and (path / "model" / CONFIG).is_file():
+        path = path / "model"
+    if args.tokens < 0:
+        raise _UsageError(f"--tokens must be >= 0, got {args.tokens}")
+    model, doc = load_model(path)
+    tok = doc.get("tokenizer") or {}
+    if tok.get("type") != "char":
+        raise ValueError(f"{path} has no character tokenizer to sample text with")
+    ember.manual_seed(args.seed)
+    prompt = encode(tok, args.prompt or "\n")[-model.config.block_size :]
+    out = model.generate(
+        ember.tensor(prompt[None]), args.tokens, temperature=args.temperature, top_k=args.top_k
+    )
+    print(args.prompt + decode(tok, np.asarray(out)[0, len(prompt) :]))
+    return 0
+
+
+# ---- demo ---------------------------------------------------------------------------------
+DEMO_STEPS = 1000
+
+
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=DEMO_STEPS, help=f"default: {DEMO_STEPS}")
+    p.add_argument("--out", default="ember-demo", metavar="DIR", help="default: ember-demo")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: on when stderr is a terminal)",
+    )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .train.recipes import gpt
+
+    if args.steps <= 0:
+        raise _UsageError(f"--steps must be positive, got {args.steps}")
+    print(
+        "ember demo: a character-level GPT (4 layers, 4 heads, 128 wide) learns "
+        f"tinyshakespeare (bundled) for {args.steps} steps on {_threads(args.threads)} CPU "
+        "thread(s), then writes some Shakespeare and saves itself."
+    )
+    p = ArgumentParser(prog="ember demo")
+    gpt.add_arguments(p)
+    argv = ["--max-steps", str(args.steps), "--out", args.out, "--seed", str(args.seed)]
+    argv += ["--eval-every", str(max(1, args.steps // 4)), "--eval-batches", "50"]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
+    if args.progress is not None:
+        argv.append("--progress" if args.progress else "--no-progress")
+    code = gpt.run(p.parse_args(argv))
+    print(f"next: ember sample {args.out}/model --prompt 'ROMEO:'")
+    return code
+
+
+def _threads(requested: int | None) -> int:
+    import ember
+
+    return requested or ember.get_num_threads()
+
+
 register_command(
     "config", "show the build: version, CPU ISA, threads, CUDA", lambda p: None, _config
 )
@@ -161,6 +243,20 @@ register_command(
     _train,
     description="Train a model from a recipe. Each recipe has its own options: "
     "'ember train <recipe> --help'.",
+)
+register_command(
+    "sample",
+    "continue a prompt with a saved character model",
+    _sample_arguments,
+    _sample,
+    description="Load a model folder (config.json + model.safetensors, as 'ember train' and "
+    "'ember demo' save them) and sample text from it.",
+)
+register_command(
+    "demo",
+    "train a small GPT on bundled Shakespeare, sample it and save it (about 2 minutes)",
+    _demo_arguments,
+    _demo,
 )
 register_command(
     "bench",

@@ -21,12 +21,12 @@ from ..autograd.grad_mode import no_grad
 from ..nn import functional as F
 from ..nn import init
 from ..nn.activation import split_heads
+from ..nn.container import ModuleList
 from ..nn.dropout import Dropout
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..nn.normalization import LayerNorm
 from ..nn.sparse import Embedding
-from ..nn.transformer import ModuleList
 from ..ops.creation import arange, empty, tensor
 from ..optim import AdamW
 from ..random import Generator, rand

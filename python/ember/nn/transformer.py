@@ -4,42 +4,18 @@ names, so torch state_dicts load)."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from ..tensor import Tensor
 from . import functional as F
 from .activation import MultiheadAttention
+from .container import ModuleList
 from .dropout import Dropout
 from .linear import Linear
 from .module import Module
 from .normalization import LayerNorm
 from .parameter import Parameter
-
-try:  # the containers come with the Module-API work; keep a minimal one until then
-    from .container import ModuleList  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - depends on the merge order
-
-    class ModuleList(Module):  # type: ignore[no-redef]
-        """A list of submodules registered as "0", "1", ... (minimal stand-in)."""
-
-        def __init__(self, modules: Iterable[Module] | None = None):
-            super().__init__()
-            for m in modules or ():
-                self.append(m)
-
-        def append(self, module: Module) -> ModuleList:
-            self.add_module(str(len(self._modules)), module)
-            return self
-
-        def __getitem__(self, i: int) -> Module:
-            return list(self._modules.values())[i]
-
-        def __len__(self) -> int:
-            return len(self._modules)
-
-        def __iter__(self) -> Iterator[Module]:
-            return iter(self._modules.values())
 
 
 def _clone_module(module: Module) -> Module:

@@ -19,6 +19,7 @@ from types import ModuleType
 
 RECIPES: dict[str, str] = {
     "cnn": "ember.train.recipes.cnn",
+    "gpt": "ember.train.recipes.gpt",
 }
 
 

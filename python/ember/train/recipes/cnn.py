@@ -50,14 +50,6 @@ def build_model(width: int = 32):
     return DigitsCNN(width)
 
 
-def cross_entropy(logits, labels):
-    from ...nn import functional as F
-
-    return (
-        -(F.log_softmax(logits, -1) * F.one_hot(labels, logits.shape[-1])).sum() / logits.shape[0]
-    )
-
-
 def accuracy(model, batch) -> dict[str, float]:
     x, y = batch
     return {"accuracy": float((np.asarray(model(x).argmax(-1)) == np.asarray(y)).mean())}
@@ -68,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ember import optim
     from ember.data import DataLoader, TensorDataset
     from ember.data.datasets import load_digits
+    from ember.nn.functional import cross_entropy
     from ember.train import Trainer
 
     if args.width <= 0:
