@@ -40,20 +40,34 @@ void check_like(TensorRef t, TensorRef x, const char* op, const char* arg) {
               " does not match the input of shape ", shape_str(x.shape));
 }
 
+void check_n(Opt t, int64_t n, const char* op, const char* arg) {
+  EMBER_CHECK(t->numel() == n, ValueError, op, ": ", arg, " of shape ", shape_str(t->shape),
+              " must have ", n, " elements (the normalized size)");
+}
+
 void check_vec(Opt t, int64_t n, DType dt, const char* op, const char* arg) {
   if (!t) return;
   check_cpu_contig(*t, op, arg);
   check_dtype(*t, dt, op, arg);
-  EMBER_CHECK(t->numel() == n, ValueError, op, ": ", arg, " of shape ", shape_str(t->shape),
-              " must have ", n, " elements (the normalized size)");
+  check_n(t, n, op, arg);
+}
+
+// weight / bias (and their gradients): x's dtype, or float32 for a bfloat16 x.
+void check_param(Opt t, int64_t n, DType x_dt, const char* op, const char* arg) {
+  if (!t) return;
+  check_cpu_contig(*t, op, arg);
+  EMBER_CHECK(t->dtype == x_dt || (x_dt == DType::BFloat16 && t->dtype == DType::Float32),
+              TypeError, op, ": ", arg, " has dtype ", dtype_name(t->dtype), ", expected ",
+              dtype_name(x_dt), x_dt == DType::BFloat16 ? " or float32" : "");
+  check_n(t, n, op, arg);
 }
 
 void layer_norm_forward(TensorRef x, int64_t n, Opt weight, Opt bias, TensorRef y, TensorRef mean,
                         TensorRef rstd, double eps) {
   const char* op = "ember.layer_norm";
   const int64_t rows = check_rows(x, n, op);
-  check_vec(weight, n, x.dtype, op, "weight");
-  check_vec(bias, n, x.dtype, op, "bias");
+  check_param(weight, n, x.dtype, op, "weight");
+  check_param(bias, n, x.dtype, op, "bias");
   check_like(y, x, op, "out");
   check_vec(&mean, rows, stat_dtype(x.dtype), op, "mean");
   check_vec(&rstd, rows, stat_dtype(x.dtype), op, "rstd");
@@ -67,7 +81,7 @@ void rms_norm_forward(TensorRef x, int64_t n, Opt weight, TensorRef y, TensorRef
                       double eps) {
   const char* op = "ember.rms_norm";
   const int64_t rows = check_rows(x, n, op);
-  check_vec(weight, n, x.dtype, op, "weight");
+  check_param(weight, n, x.dtype, op, "weight");
   check_like(y, x, op, "out");
   check_vec(&rstd, rows, stat_dtype(x.dtype), op, "rstd");
   EMBER_CHECK(eps >= 0.0 && std::isfinite(eps), ValueError, op,
@@ -80,12 +94,12 @@ void norm_backward(const char* op, TensorRef grad_out, TensorRef x, int64_t n, O
                    Opt mean, TensorRef rstd, Opt grad_in, Opt grad_weight, Opt grad_bias) {
   const int64_t rows = check_rows(x, n, op);
   check_like(grad_out, x, op, "grad_output");
-  check_vec(weight, n, x.dtype, op, "weight");
+  check_param(weight, n, x.dtype, op, "weight");
   check_vec(mean, rows, stat_dtype(x.dtype), op, "mean");
   check_vec(&rstd, rows, stat_dtype(x.dtype), op, "rstd");
   if (grad_in) check_like(*grad_in, x, op, "grad_input");
-  check_vec(grad_weight, n, x.dtype, op, "grad_weight");
-  check_vec(grad_bias, n, x.dtype, op, "grad_bias");
+  check_param(grad_weight, n, x.dtype, op, "grad_weight");
+  check_param(grad_bias, n, x.dtype, op, "grad_bias");
   py::gil_scoped_release nogil;
   cpu::norm_backward(grad_out, x, weight, mean, rstd, grad_in, grad_weight, grad_bias, rows, n);
 }

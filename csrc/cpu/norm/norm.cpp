@@ -41,7 +41,7 @@ void narrow(const float* src, uint16_t* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]);
 }
 
-// bf16 weight / bias -> float32 copies (null stays null).
+// weight / bias as float32 (bf16 ones widened into buf; null stays null).
 const float* as_f32(const TensorImpl* t, std::vector<float>* buf, int64_t n) {
   if (!t) return nullptr;
   if (t->dtype == DType::Float32) return t->data_as<float>();
@@ -251,7 +251,7 @@ void norm_backward(const TensorImpl& grad_out, const TensorImpl& x, const Tensor
     const TensorImpl* out = k == 0 ? grad_weight : grad_bias;
     if (!out) continue;
     const float* part = (k == 0 ? pw : pb).data();
-    if (bf16)
+    if (out->dtype == DType::BFloat16)
       sum_partials(part, nparts, n, out->data_as<uint16_t>());
     else
       sum_partials(part, nparts, n, out->data_as<float>());

@@ -13,15 +13,18 @@ from ..ops.conv import (
 from ..ops.elementwise import gelu, relu, sigmoid, silu, tanh
 from ..ops.index import embedding, one_hot
 from ..ops.linalg import linear
+from ..ops.norm import layer_norm, rms_norm
 from ..ops.reduce import log_softmax, softmax
 
 __all__ = [
     "embedding",
     "gelu",
+    "layer_norm",
     "linear",
     "log_softmax",
     "one_hot",
     "relu",
+    "rms_norm",
     "sigmoid",
     "silu",
     "softmax",
