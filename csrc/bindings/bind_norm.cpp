@@ -77,8 +77,7 @@ void layer_norm_forward(TensorRef x, int64_t n, Opt weight, Opt bias, TensorRef 
   cpu::layer_norm_forward(x, weight, bias, y, mean, rstd, rows, n, eps);
 }
 
-void rms_norm_forward(TensorRef x, int64_t n, Opt weight, TensorRef y, TensorRef rstd,
-                      double eps) {
+void rms_norm_forward(TensorRef x, int64_t n, Opt weight, TensorRef y, TensorRef rstd, double eps) {
   const char* op = "ember.rms_norm";
   const int64_t rows = check_rows(x, n, op);
   check_param(weight, n, x.dtype, op, "weight");
@@ -90,8 +89,8 @@ void rms_norm_forward(TensorRef x, int64_t n, Opt weight, TensorRef y, TensorRef
   cpu::rms_norm_forward(x, weight, y, rstd, rows, n, eps);
 }
 
-void norm_backward(const char* op, TensorRef grad_out, TensorRef x, int64_t n, Opt weight,
-                   Opt mean, TensorRef rstd, Opt grad_in, Opt grad_weight, Opt grad_bias) {
+void norm_backward(const char* op, TensorRef grad_out, TensorRef x, int64_t n, Opt weight, Opt mean,
+                   TensorRef rstd, Opt grad_in, Opt grad_weight, Opt grad_bias) {
   const int64_t rows = check_rows(x, n, op);
   check_like(grad_out, x, op, "grad_output");
   check_param(weight, n, x.dtype, op, "weight");
@@ -119,8 +118,8 @@ py::tuple cross_entropy_forward(TensorRef logits, TensorRef target, TensorRef lo
               ": expected an int64 or int32 target of class indices, got ",
               dtype_name(target.dtype));
   EMBER_CHECK(target.ndim() == 1 && target.shape[0] == N, ValueError, kCe, ": target of shape ",
-              shape_str(target.shape), " does not match logits of shape ",
-              shape_str(logits.shape), " (expected (", N, ",))");
+              shape_str(target.shape), " does not match logits of shape ", shape_str(logits.shape),
+              " (expected (", N, ",))");
   EMBER_CHECK(C > 0 || N == 0, ValueError, kCe, ": logits of shape ", shape_str(logits.shape),
               " have no classes");
   check_like(dlogits, logits, kCe, "dlogits");
@@ -133,8 +132,8 @@ py::tuple cross_entropy_forward(TensorRef logits, TensorRef target, TensorRef lo
     py::gil_scoped_release nogil;
     // Every target is checked before anything is written.
     count = cpu::cross_entropy_check_targets(target, C, ignore_index, kCe);
-    total = cpu::cross_entropy_forward(logits, target, losses, dlogits, ignore_index,
-                                       label_smoothing);
+    total =
+        cpu::cross_entropy_forward(logits, target, losses, dlogits, ignore_index, label_smoothing);
   }
   return py::make_tuple(count, total);
 }
@@ -168,7 +167,9 @@ void bind_norm(py::module_& m) {
   m.def(
       "layer_norm_backward",
       [](TensorRef g, TensorRef x, int64_t n, Opt w, TensorRef mean, TensorRef rstd, Opt gi, Opt gw,
-         Opt gb) { norm_backward("ember.layer_norm_backward", g, x, n, w, &mean, rstd, gi, gw, gb); },
+         Opt gb) {
+        norm_backward("ember.layer_norm_backward", g, x, n, w, &mean, rstd, gi, gw, gb);
+      },
       py::arg("grad_out"), py::arg("x"), py::arg("n"), py::arg("weight"), py::arg("mean"),
       py::arg("rstd"), py::arg("grad_in"), py::arg("grad_weight"), py::arg("grad_bias"),
       "grad_input, grad_weight, grad_bias (each None when not needed) of layer_norm_forward.");
@@ -181,14 +182,12 @@ void bind_norm(py::module_& m) {
       py::arg("grad_in"), py::arg("grad_weight"),
       "grad_input, grad_weight (each None when not needed) of rms_norm_forward.");
   m.def("cross_entropy_forward", &cross_entropy_forward, py::arg("logits"), py::arg("target"),
-        py::arg("losses"), py::arg("dlogits"), py::arg("ignore_index"),
-        py::arg("label_smoothing"),
+        py::arg("losses"), py::arg("dlogits"), py::arg("ignore_index"), py::arg("label_smoothing"),
         "Per-row softmax cross-entropy of (N, C) logits with class-index targets (int64/int32); "
         "writes losses (N,) and dlogits = softmax - smoothed one-hot (0 for ignored rows). "
         "Returns (number of non-ignored rows, sum of the losses).");
   m.def("cross_entropy_backward", &cross_entropy_backward, py::arg("dlogits"), py::arg("grad"),
-        py::arg("grad_in"), py::arg("scale"),
-        "grad_in[i] = dlogits[i] * grad[i or 0] * scale.");
+        py::arg("grad_in"), py::arg("scale"), "grad_in[i] = dlogits[i] * grad[i or 0] * scale.");
 }
 
 }  // namespace ember::bindings

@@ -57,8 +57,8 @@ double row_f64(const double* x, double* d, int64_t C, int64_t target, double eps
 
 }  // namespace
 
-int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes,
-                                    int64_t ignore_index, const char* op) {
+int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes, int64_t ignore_index,
+                                    const char* op) {
   const int64_t n = target.numel();
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) {

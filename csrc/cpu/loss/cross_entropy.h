@@ -22,8 +22,8 @@ namespace ember::cpu {
 // Checks every target (int64 or int32, N values) against [0, C) or ignore_index before
 // anything is written; throws IndexError naming op and the first bad value. Returns the
 // number of rows that are not ignored.
-int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes,
-                                    int64_t ignore_index, const char* op);
+int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes, int64_t ignore_index,
+                                    const char* op);
 
 // logits (N, C) float32 / float64 / bfloat16; dlogits like logits; losses (N,) float64
 // for float64 logits, else float32. Targets must have been checked. Returns the sum of

@@ -21,8 +21,8 @@
 namespace ember::cpu {
 
 // x, y: (rows, n) of one dtype (float32, float64, bfloat16); weight / bias: n values of
-// x's dtype (or float32 for bfloat16 x) or null; their gradients likewise; mean (layer norm only) / rstd: rows values, float64 for float64 x,
-// else float32.
+// x's dtype (or float32 for bfloat16 x) or null, their gradients likewise; mean (layer norm
+// only) / rstd: rows values, float64 for float64 x, else float32.
 void layer_norm_forward(const TensorImpl& x, const TensorImpl* weight, const TensorImpl* bias,
                         const TensorImpl& y, const TensorImpl& mean, const TensorImpl& rstd,
                         int64_t rows, int64_t n, double eps);
