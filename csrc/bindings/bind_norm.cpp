@@ -40,16 +40,16 @@ void check_like(TensorRef t, TensorRef x, const char* op, const char* arg) {
               " does not match the input of shape ", shape_str(x.shape));
 }
 
-void check_n(Opt t, int64_t n, const char* op, const char* arg) {
+void check_n(Opt t, int64_t n, const char* op, const char* arg, const char* what) {
   EMBER_CHECK(t->numel() == n, ValueError, op, ": ", arg, " of shape ", shape_str(t->shape),
-              " must have ", n, " elements (the normalized size)");
+              " must have ", n, " elements (", what, ")");
 }
 
 void check_vec(Opt t, int64_t n, DType dt, const char* op, const char* arg) {
   if (!t) return;
   check_cpu_contig(*t, op, arg);
   check_dtype(*t, dt, op, arg);
-  check_n(t, n, op, arg);
+  check_n(t, n, op, arg, "one per row");
 }
 
 // weight / bias (and their gradients): x's dtype, or float32 for a bfloat16 x.
@@ -59,7 +59,7 @@ void check_param(Opt t, int64_t n, DType x_dt, const char* op, const char* arg) 
   EMBER_CHECK(t->dtype == x_dt || (x_dt == DType::BFloat16 && t->dtype == DType::Float32),
               TypeError, op, ": ", arg, " has dtype ", dtype_name(t->dtype), ", expected ",
               dtype_name(x_dt), x_dt == DType::BFloat16 ? " or float32" : "");
-  check_n(t, n, op, arg);
+  check_n(t, n, op, arg, "the normalized size");
 }
 
 void layer_norm_forward(TensorRef x, int64_t n, Opt weight, Opt bias, TensorRef y, TensorRef mean,
