@@ -134,7 +134,8 @@ def test_large_mean_is_accurate(isa, rng, n):
 
 
 def test_many_rows_and_few_rows(isa, rng):
-    for rows, n in [(8192, 48), (1, 50304), (3, 4096)]:
+    # 8195 x 129 floats (4.2 MB) takes the streaming-store path, rows misaligned.
+    for rows, n in [(8192, 48), (1, 50304), (3, 4096), (8195, 129)]:
         x, w, b = rand_case(rng, rows, n)
         y, mean, rstd = run_forward(x, w, b, 1e-5, False)
         np.testing.assert_allclose(y, ln_ref(x, w, b, 1e-5)[0], rtol=3e-5, atol=3e-5)
@@ -156,7 +157,7 @@ def test_zero_rows_give_zero_param_grads():
 
 @pytest.mark.parametrize("rms", [False, True], ids=["layer", "rms"])
 def test_threads_bitwise(isa, rng, rms):
-    x, w, b = rand_case(rng, 301, 1025)
+    x, w, b = rand_case(rng, 1031, 1025)  # 4.2 MB: the streaming-store path
     g = rng.standard_normal(x.shape).astype(np.float32)
     prev = _C.get_num_threads()
     outs = []

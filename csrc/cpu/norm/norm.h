@@ -36,8 +36,10 @@ void norm_backward(const TensorImpl& grad_out, const TensorImpl& x, const Tensor
 
 // ---- per-ISA float32 row kernels
 // One row of n >= 1 values; w / b null = 1 / 0. mean_out is not written for RMS norm.
+// stream: write y with non-temporal stores (for outputs far larger than the caches).
 using NormForwardRowF = void (*)(const float* x, const float* w, const float* b, float* y,
-                                 int64_t n, float eps, float* mean_out, float* rstd_out);
+                                 int64_t n, float eps, float* mean_out, float* rstd_out,
+                                 bool stream);
 // dx (may be null) from g and x; dw_acc / db_acc (each may be null) += g * xhat / g.
 using NormBackwardRowF = void (*)(const float* x, const float* g, const float* w, float mean,
                                   float rstd, float* dx, float* dw_acc, float* db_acc, int64_t n);
