@@ -124,7 +124,6 @@ void forward(bool rms, const TensorImpl& x, const TensorImpl* weight, const Tens
   const float* b = as_f32(bias, &bbuf, n);
   float* mp = mean ? mean->data_as<float>() : nullptr;
   float* rp = rstd.data_as<float>();
-  float dummy = 0.0f;
   const float fe = static_cast<float>(eps);
   const int64_t ybytes = rows * n * 4;
   const bool stream = ybytes > kStreamMin && ybytes <= kStreamMax;
@@ -132,9 +131,9 @@ void forward(bool rms, const TensorImpl& x, const TensorImpl* weight, const Tens
     const float* xp = x.data_as<float>();
     float* yp = y.data_as<float>();
     parallel_chunks(rows, rows_per_piece(n), n, [&](int64_t r0, int64_t r1) {
-      float local = dummy;
+      float unused_mean;  // RMS norm writes no mean
       for (int64_t r = r0; r < r1; ++r)
-        row(xp + r * n, w, b, yp + r * n, n, fe, mp ? mp + r : &local, rp + r, stream);
+        row(xp + r * n, w, b, yp + r * n, n, fe, mp ? mp + r : &unused_mean, rp + r, stream);
     });
     return;
   }
@@ -142,10 +141,10 @@ void forward(bool rms, const TensorImpl& x, const TensorImpl* weight, const Tens
   uint16_t* yp = y.data_as<uint16_t>();
   parallel_chunks(rows, rows_per_piece(n), n, [&](int64_t r0, int64_t r1) {
     std::vector<float> xs(n), ys(n);
-    float local = dummy;
+    float unused_mean;
     for (int64_t r = r0; r < r1; ++r) {
       widen(xp + r * n, xs.data(), n);
-      row(xs.data(), w, b, ys.data(), n, fe, mp ? mp + r : &local, rp + r, false);
+      row(xs.data(), w, b, ys.data(), n, fe, mp ? mp + r : &unused_mean, rp + r, false);
       narrow(ys.data(), yp + r * n, n);
     }
   });
