@@ -24,47 +24,44 @@ from ..ops.loss import (
     nll_loss,
     smooth_l1_loss,
 )
+from ..ops.norm import layer_norm, rms_norm
 from ..ops.reduce import log_softmax, softmax
 
 # STAND-INS: replaced by the real kernels at merge
 # isort: split
 from ..ops._standins import (  # noqa: E402
-    layer_norm,
-    linear,  # noqa: F811 - overrides ops.linalg.linear with the activation= form
-    rms_norm,
     scaled_dot_product_attention,
 )
 
 # END STAND-INS
 
 __all__ = [
-    "cross_entropy",
-    "dropout",
-    "embedding",
-    "layer_norm",
-    "rms_norm",
-    "scaled_dot_product_attention",
-    "gelu",
-    "linear",
-    "log_softmax",
-    "one_hot",
-    "relu",
-    "sigmoid",
-    "silu",
-    "softmax",
-    "tanh",
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "batch_norm",
-    "conv1d",
-    "conv2d",
-    "max_pool2d",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv1d",
+    "conv2d",
     "cross_entropy",
+    "dropout",
+    "embedding",
+    "gelu",
     "huber_loss",
     "l1_loss",
+    "layer_norm",
+    "linear",
+    "log_softmax",
+    "max_pool2d",
     "mse_loss",
     "nll_loss",
+    "one_hot",
+    "relu",
+    "rms_norm",
+    "scaled_dot_product_attention",
+    "sigmoid",
+    "silu",
     "smooth_l1_loss",
+    "softmax",
+    "tanh",
 ]

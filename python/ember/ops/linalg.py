@@ -113,26 +113,59 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
 mm = matmul
 
 
+_ACTIVATIONS = ("none", "relu", "gelu", "gelu_tanh")
+
+
 class Linear(Function):
-    """y = x @ w.T + b as one op: one GEMM with the bias fused into its epilogue; the
-    backward is two GEMMs on strided views (dX = dY @ W, dW = dY^T @ X) and a sum."""
+    """y = act(x @ w.T + b) as one op: one GEMM with the bias fused into its epilogue
+    (relu too: its backward only needs y > 0, so y is saved), or for gelu / gelu_tanh the
+    GEMM + bias writing z, then the activation kernel (z is saved). The backward runs the
+    fused activation-backward kernel on y / z, then two GEMMs on strided views
+    (dX = dZ @ W, dW = dZ^T @ X) and a sum for db."""
 
     @staticmethod
-    def forward(ctx: Context, x: Tensor, w: Tensor, b: Tensor | None, dtype: D.dtype):
+    def forward(
+        ctx: Context,
+        x: Tensor,
+        w: Tensor,
+        b: Tensor | None,
+        dtype: D.dtype,
+        activation: str = "none",
+    ):
         in_dt, out_dt = _gemm_dtypes(dtype)
         x2 = cast(x, in_dt).reshape(1, -1, x.shape[-1])
         w3 = cast(w, in_dt).T.unsqueeze(0)
         bias = None if b is None else cast(b, out_dt).contiguous()
-        out = gemm(x2, w3, bias=bias)
-        ctx.save_for_backward(x, w)
+        fused = activation if activation in ("none", "relu") else "none"
+        out = gemm(x2, w3, bias=bias, activation=fused)
+        act_saved = None
+        if activation == "relu":
+            act_saved = out  # y = relu(z): y > 0 exactly where z > 0
+        elif activation != "none":
+            act_saved = out  # z
+            out = empty(out.shape, out_dt, out.device)
+            kernels(x.device, activation, "unary").unary(
+                activation, act_saved._impl, out._impl, 0.0, 0.0
+            )
+        ctx.save_for_backward(x, w, act_saved)
         ctx.has_bias = b is not None
+        ctx.activation = activation
+        ctx.b_dtype = None if b is None else b.dtype
         return cast(out.reshape(*x.shape[:-1], w.shape[0]), dtype)
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        x, w = ctx.saved_tensors
+        x, w, act_saved = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         in_dt, out_dt = _gemm_dtypes(g.dtype)
+        if ctx.activation != "none":
+            # dZ = act'(z) * dY with the fused activation-backward kernel.
+            gc = cast(g, out_dt).contiguous().reshape(act_saved.shape)
+            gz = empty(act_saved.shape, out_dt, g.device)
+            kernels(g.device, ctx.activation, "unary_backward").unary_backward(
+                ctx.activation, act_saved._impl, act_saved._impl, gc._impl, gz._impl, 0.0, 0.0
+            )
+            g = gz.reshape(g.shape)
         g2 = cast(g, in_dt).reshape(1, -1, w.shape[0])
         gx = gw = gb = None
         if need_x:
@@ -153,17 +186,26 @@ class Linear(Function):
                 gw = gemm(g2.mT, x2).reshape(w.shape)
         if need_b and ctx.has_bias:
             gb = g.reshape(-1, w.shape[0]).sum(0)
-        return gx, gw, gb, None
+            if ctx.b_dtype is not None and gb.dtype is not ctx.b_dtype:
+                gb = cast(gb, ctx.b_dtype)
+        return gx, gw, gb, None, None
 
 
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = input @ weight.T + bias as one fused op.
+def linear(
+    input: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str = "none"
+) -> Tensor:
+    """y = act(input @ weight.T + bias) as one fused op; ``activation`` is "none", "relu",
+    "gelu" (erf form) or "gelu_tanh" (the tanh approximation).
 
     Shape: input (*, in_features), weight (out_features, in_features), bias (out_features,)
     -> (*, out_features).
     """
     check_tensor(input, "linear")
     check_tensor(weight, "linear", "weight")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(
+            f"ember.linear: activation must be one of {', '.join(_ACTIVATIONS)}, got {activation!r}"
+        )
     if weight.ndim != 2:
         raise ValueError(
             f"ember.linear: weight must be 2-D (out_features, in_features), got shape "
@@ -184,4 +226,4 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             )
         tensors.append(bias)
     same_device("linear", *tensors)
-    return Linear.apply(input, weight, bias, _result_dtype("linear", *tensors))
+    return Linear.apply(input, weight, bias, _result_dtype("linear", *tensors), activation)

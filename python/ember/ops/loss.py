@@ -4,8 +4,8 @@ mse_loss, l1_loss, huber_loss, smooth_l1_loss, binary_cross_entropy(_with_logits
 Each loss is one autograd node where it matters (a Function whose forward runs a few
 kernels and whose backward is the closed-form derivative), so Python overhead stays
 small against the work. ``_cross_entropy_indices`` is the hot path of language-model
-training (class-index targets, no class weights): keep its signature, a fused kernel
-can replace its body.
+training (class-index targets, no class weights): it runs the fused softmax
+cross-entropy kernel.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any
 from .. import _dtype as D
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import check_tensor, compute_dtype, empty, kernels, same_device
+from ._util import check_tensor, compute_dtype, same_device
 from .convert import cast
+from .cross_entropy import SoftmaxCrossEntropy
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -298,63 +299,12 @@ def binary_cross_entropy(
 
 
 # ---- cross-entropy and nll -----------------------------------------------------------------
-class CrossEntropyIndices(Function):
-    """Softmax cross-entropy of (M, C) logits against (M,) class indices with
-    ignore_index and label smoothing: log_softmax + gather + masking forward, the
-    closed form (softmax - smoothed one-hot) * upstream backward."""
-
-    @staticmethod
-    def forward(
-        ctx: Context, x: Tensor, t: Tensor, ignore_index: int, eps: float, reduction: str
-    ) -> Tensor:
-        from .elementwise import where
-        from .index import gather
-
-        m, c = x.shape
-        cdt = compute_dtype(x.dtype)
-        xc = cast(x, cdt).contiguous()
-        logp = empty((m, c), cdt, x.device)
-        kernels(x.device, "cross_entropy", "softmax").softmax(xc._impl, logp._impl, True)
-        valid = t != ignore_index
-        t_safe = where(valid, t, 0).reshape(m, 1)
-        picked = gather(logp, 1, t_safe).reshape(m)
-        if eps > 0.0:
-            loss = picked * -(1.0 - eps) - logp.sum(1) * (eps / c)
-        else:
-            loss = -picked
-        loss = where(valid, loss, 0.0)
-        count = cast(valid, cdt).sum() if reduction == "mean" else None
-        if reduction == "sum":
-            loss = loss.sum()
-        elif reduction == "mean":
-            loss = loss.sum() / count
-        ctx.eps, ctx.reduction, ctx.dtype = eps, reduction, x.dtype
-        ctx.save_for_backward(logp, t_safe, valid, count)
-        return cast(loss, x.dtype)
-
-    @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
-        from .elementwise import where
-        from .index import scatter_add
-
-        logp, t_safe, valid, count = ctx.saved_tensors
-        m, c = logp.shape
-        g = cast(g, logp.dtype)
-        if ctx.reduction == "mean":
-            g = g / count
-        coef = where(valid, g, 0.0).reshape(m, 1)
-        p = logp.exp()
-        gx = (p - ctx.eps / c) * coef if ctx.eps > 0.0 else p * coef
-        gx = scatter_add(gx, 1, t_safe, coef * -(1.0 - ctx.eps))
-        return cast(gx, ctx.dtype), None, None, None, None
-
-
 def _cross_entropy_indices(
     logits2d: Tensor, target1d: Tensor, ignore_index: int, label_smoothing: float, reduction: str
 ) -> Tensor:
     """Cross-entropy of (M, C) logits against (M,) int64 class indices, no class weight.
-    Shape: () or (M,) with reduction='none'."""
-    return CrossEntropyIndices.apply(
+    Shape: () or (M,) with reduction='none'. One fused kernel (ops/cross_entropy.py)."""
+    return SoftmaxCrossEntropy.apply(
         logits2d, target1d, int(ignore_index), float(label_smoothing), reduction
     )
 
