@@ -8,6 +8,7 @@ from .linear import Identity, Linear
 from .module import Module
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -17,11 +18,17 @@ __all__ = [
     "Conv1d",
     "Conv2d",
     "Flatten",
+    "GRU",
+    "GRUCell",
     "Identity",
+    "LSTM",
+    "LSTMCell",
     "Linear",
     "MaxPool2d",
     "Module",
     "Parameter",
+    "RNN",
+    "RNNCell",
     "functional",
     "init",
     "utils",
