@@ -8,7 +8,9 @@
 #include "cpu/rnn/rnn.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "core/isa.h"
@@ -155,6 +157,150 @@ void mm(int64_t M, int64_t N, int64_t K, const double* a, int64_t ars, int64_t a
            GemmAct::None);
 }
 
+int64_t cdiv(int64_t x, int64_t m) { return (x + m - 1) / m; }
+int64_t round_up(int64_t x, int64_t m) { return cdiv(x, m) * m; }
+int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// A column range of the recurrent weight, computed (and packed) as one unit.
+struct Seg {
+  int64_t col, n;
+};
+
+// 64-byte aligned float / double storage (packed panels are read with aligned loads).
+template <typename T>
+class Aligned {
+ public:
+  explicit Aligned(int64_t n) {
+    const size_t bytes = (static_cast<size_t>(n > 0 ? n : 1) * sizeof(T) + 63) & ~size_t{63};
+    p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
+    if (!p_) throw std::bad_alloc();
+  }
+  ~Aligned() { std::free(p_); }
+  Aligned(const Aligned&) = delete;
+  Aligned& operator=(const Aligned&) = delete;
+  T* get() const { return p_; }
+
+ private:
+  T* p_;
+};
+
+// The recurrent product of every step, C[:, seg] (M x n) = A (M x K) @ B[:, seg] + beta C +
+// bias, with B (K x N; element (p, j) at w[p * rs + j * cs]) packed ONCE into the float32
+// GEMM's panels (per K block, segment after segment), so a step only packs its small A.
+// M == 1 (batch-1 inference) runs the GEMV kernel on the unpacked weight instead. Each
+// element of C is always computed by the same kernel over the same K blocks, so the result
+// does not depend on which thread computes a segment.
+template <typename T>
+class Recur;
+
+template <>
+class Recur<float> {
+ public:
+  Recur(const float* w, int64_t rs, int64_t cs, int64_t K, int64_t N, const std::vector<Seg>& segs,
+        int64_t M)
+      : ks_(gemm_table().f32), gemv_(gemm_table().gemv), w_(w), rs_(rs), cs_(cs), K_(K), M_(M),
+        segs_(segs), panels_(0), bpack_(M == 1 && gemv_ ? 0 : bytes_b(segs, K)) {
+    (void)N;
+    if (M_ == 1 && gemv_) return;
+    const int64_t nr = ks_.nr;
+    for (const Seg& s : segs_) {
+      seg_panel_.push_back(panels_);
+      panels_ += cdiv(s.n, nr);
+    }
+    for (int64_t k0 = 0; k0 < K_; k0 += ks_.kc) {
+      const int64_t kb = min64(ks_.kc, K_ - k0), kbp = round_up(kb, ks_.kalign);
+      kblocks_.push_back({k0, kb, kbp, boff_, aoff_});
+      for (size_t s = 0; s < segs_.size(); ++s)
+        ks_.pack_b(w_ + k0 * rs_ + segs_[s].col * cs_, rs_, cs_, kb, segs_[s].n,
+                   bpack_.get() + boff_ + seg_panel_[s] * kbp * nr);
+      boff_ += panels_ * kbp * nr;
+      aoff_ += cdiv(M_, ks_.mr) * ks_.mr * kbp;
+    }
+  }
+  // Floats of one thread's packed-A buffer.
+  int64_t a_elems() const { return aoff_; }
+  void pack_a(const float* a, int64_t lda, float* abuf) const {
+    for (const KBlock& q : kblocks_) ks_.pack_a(a + q.k0, lda, 1, M_, q.kb, abuf + q.aoff);
+  }
+  void seg(const float* a, int64_t lda, const float* abuf, size_t s, float* c, int64_t ldc,
+           float beta, const float* bias) const {
+    const Seg& g = segs_[s];
+    if (M_ == 1 && gemv_) {
+      const GemmEpilogue<float> ep{1.0f, beta, nullptr, GemmAct::None};
+      gemv_(g.n, K_, a, 1, w_ + g.col * cs_, rs_, cs_, c + g.col, 1, bias ? bias + g.col : nullptr,
+            1, ep);
+      return;
+    }
+    (void)lda;
+    for (size_t i = 0; i < kblocks_.size(); ++i) {
+      const KBlock& q = kblocks_[i];
+      const bool last = i + 1 == kblocks_.size();
+      const GemmEpilogue<float> ep{1.0f, i == 0 ? beta : 1.0f,
+                                   last && bias ? bias + g.col : nullptr, GemmAct::None};
+      ks_.macro(M_, g.n, q.kbp, abuf + q.aoff, bpack_.get() + q.boff + seg_panel_[s] * q.kbp * ks_.nr,
+                c + g.col, ldc, ep);
+    }
+  }
+
+ private:
+  struct KBlock {
+    int64_t k0, kb, kbp, boff, aoff;
+  };
+  int64_t bytes_b(const std::vector<Seg>& segs, int64_t K) const {
+    int64_t panels = 0;
+    for (const Seg& s : segs) panels += cdiv(s.n, ks_.nr);
+    return panels * ks_.nr * (round_up(K, ks_.kc) + ks_.kc);
+  }
+  const GemmKernelSet<float>& ks_;
+  GemvFn gemv_;
+  const float* w_;
+  int64_t rs_, cs_, K_, M_;
+  std::vector<Seg> segs_;
+  std::vector<int64_t> seg_panel_;
+  std::vector<KBlock> kblocks_;
+  int64_t panels_, boff_ = 0, aoff_ = 0;
+  Aligned<float> bpack_;
+};
+
+// float64 (tests, gradcheck): the general GEMM per segment, nothing prepacked.
+template <>
+class Recur<double> {
+ public:
+  Recur(const double* w, int64_t rs, int64_t cs, int64_t K, int64_t, const std::vector<Seg>& segs,
+        int64_t M)
+      : w_(w), rs_(rs), cs_(cs), K_(K), M_(M), segs_(segs) {}
+  int64_t a_elems() const { return 0; }
+  void pack_a(const double*, int64_t, double*) const {}
+  void seg(const double* a, int64_t lda, const double*, size_t s, double* c, int64_t ldc,
+           double beta, const double* bias) const {
+    const Seg& g = segs_[s];
+    mm(M_, g.n, K_, a, lda, 1, w_ + g.col * cs_, rs_, cs_, beta, c + g.col, ldc,
+       bias ? bias + g.col : nullptr);
+  }
+
+ private:
+  const double* w_;
+  int64_t rs_, cs_, K_, M_;
+  std::vector<Seg> segs_;
+};
+
+// Hidden units per work item: whole GEMM micro-panels, about 8 items (a rule on the shape).
+int64_t unit_chunk(int64_t H) {
+  const int64_t nr = gemm_table().f32.nr;
+  return round_up(cdiv(H, 8), nr);
+}
+
+// Steps whose recurrent GEMM has fewer flops than this run on the calling thread: a
+// fork/join or barrier per step costs microseconds, and on a shared machine a descheduled
+// team member stalls the step for a scheduler tick.
+constexpr int64_t kStepParallelFlops = int64_t{12} << 20;
+
+int step_threads(int64_t step_flops, int64_t items) {
+  const int nt = get_num_threads();
+  if (nt <= 1 || step_flops < kStepParallelFlops) return 1;
+  return static_cast<int>(min64(nt, items));
+}
+
 // out[j] = sum over rows r (in order) of m[r * n + j]; columns in parallel.
 template <typename T>
 void col_sums(int64_t rows, int64_t n, const T* m, T* out) {
@@ -174,8 +320,29 @@ inline bool valid(const int64_t* lengths, int64_t t, int64_t b) {
   return lengths == nullptr || t < lengths[b];
 }
 
-// Pointwise cost of a batch row, in rough flops (for the parallel grain).
-inline int64_t row_cost(const RnnShape& s) { return s.H * rnn_gate_count(s.mode) * 24; }
+// Runs body(step, item, abuf) for every step and item, steps in order, after
+// pack(step, abuf) on each thread; items of a step in parallel (static schedule: a thread
+// keeps the same items, and their weight panels in its cache, across steps).
+template <typename T, typename Pack, typename Body>
+void time_loop(int64_t steps, int64_t items, int nt, int64_t a_elems, Pack&& pack, Body&& body) {
+  if (nt <= 1) {
+    Aligned<T> abuf(a_elems);
+    for (int64_t s = 0; s < steps; ++s) {
+      pack(s, abuf.get());
+      for (int64_t i = 0; i < items; ++i) body(s, i, abuf.get());
+    }
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    Aligned<T> abuf(a_elems);
+    for (int64_t s = 0; s < steps; ++s) {
+      pack(s, abuf.get());
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < items; ++i) body(s, i, abuf.get());
+    }
+  }
+}
 
 }  // namespace
 
@@ -205,43 +372,57 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
     for (int64_t r = 0; r < Tn * B; ++r)
       for (int64_t j = 0; j < GH; ++j) gates[r * GH + j] = bx ? bx[j] : T(0);
   }
-  // 2. The time loop.
+  // 2. The time loop. Work items: chunks of hidden units; an item computes the recurrent
+  // product for its units' G gate columns, then the cell for those units of every row.
   const int64_t first = s.reverse ? Tn : 0;  // slot of the initial state
   for (int64_t i = 0; i < BH; ++i) hs[first * BH + i] = h0 ? h0[i] : T(0);
   if (lstm)
     for (int64_t i = 0; i < BH; ++i) cs[first * BH + i] = c0 ? c0[i] : T(0);
-  std::vector<T> hh(gru ? B * GH : 0);
-  for (int64_t step = 0; step < Tn; ++step) {
-    const int64_t t = s.reverse ? Tn - 1 - step : step;
-    const int64_t before = s.reverse ? t + 1 : t, after = s.reverse ? t : t + 1;
-    const T* hp = hs + before * BH;
-    T* hnew = hs + after * BH;
-    T* gt = gates + t * B * GH;
-    if (gru)
-      mm(B, GH, H, hp, H, 1, w_hh, 1, H, T(0), hh.data(), GH, b_hh);
-    else
-      mm(B, GH, H, hp, H, 1, w_hh, 1, H, T(1), gt, GH, nullptr);
-    parallel_chunks(B, 1, row_cost(s), [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        T* yr = y + (t * B + b) * H;
-        if (!valid(lengths, t, b)) {
-          std::memcpy(hnew + b * H, hp + b * H, H * sizeof(T));
-          if (lstm) std::memcpy(cs + after * BH + b * H, cs + before * BH + b * H, H * sizeof(T));
-          std::memset(yr, 0, H * sizeof(T));
-          continue;
-        }
-        T* g = gt + b * GH;
-        if (lstm)
-          cell.lstm_fwd(H, g, H, cs + after * BH + b * H, cs + before * BH + b * H, hnew + b * H,
-                        yr);
-        else if (gru)
-          cell.gru_fwd(H, g, H, hh.data() + b * GH, hn_lin + (t * B + b) * H, hp + b * H,
-                       hnew + b * H, yr);
-        else
-          cell.rnn_fwd(H, g, relu, hnew + b * H, yr);
-      }
-    });
+  if (Tn == 0 || B == 0) {
+    std::memcpy(hn, hs + first * BH, BH * sizeof(T));
+    if (lstm) std::memcpy(cn, cs + first * BH, BH * sizeof(T));
+    return;
   }
+  const int64_t hc = unit_chunk(H), items = cdiv(H, hc);
+  std::vector<Seg> segs;
+  for (int64_t c = 0; c < items; ++c)
+    for (int64_t g = 0; g < G; ++g) segs.push_back({g * H + c * hc, min64(hc, H - c * hc)});
+  const Recur<T> rec(w_hh, 1, H, H, GH, segs, B);  // B(p, j) = W_hh[j, p]
+  std::vector<T> hh(gru ? B * GH : 0);
+  auto time_of = [&](int64_t step) { return s.reverse ? Tn - 1 - step : step; };
+  auto before = [&](int64_t t) { return s.reverse ? t + 1 : t; };
+  auto after = [&](int64_t t) { return s.reverse ? t : t + 1; };
+  auto pack = [&](int64_t step, T* abuf) {
+    rec.pack_a(hs + before(time_of(step)) * BH, H, abuf);
+  };
+  auto body = [&](int64_t step, int64_t c, const T* abuf) {
+    const int64_t t = time_of(step), u0 = c * hc, n = min64(hc, H - u0);
+    const T* hp = hs + before(t) * BH;
+    T* hnew = hs + after(t) * BH;
+    T* gt = gates + t * B * GH;
+    for (int64_t g = 0; g < G; ++g)
+      rec.seg(hp, H, abuf, c * G + g, gru ? hh.data() : gt, GH, gru ? T(0) : T(1),
+              gru ? b_hh : nullptr);
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t o = b * H + u0;
+      T* yr = y + t * BH + o;
+      if (!valid(lengths, t, b)) {  // padded step: keep the state, output zeros
+        std::memcpy(hnew + o, hp + o, n * sizeof(T));
+        if (lstm) std::memcpy(cs + after(t) * BH + o, cs + before(t) * BH + o, n * sizeof(T));
+        std::memset(yr, 0, n * sizeof(T));
+        continue;
+      }
+      T* g = gt + b * GH + u0;
+      if (lstm)
+        cell.lstm_fwd(n, g, H, cs + after(t) * BH + o, cs + before(t) * BH + o, hnew + o, yr);
+      else if (gru)
+        cell.gru_fwd(n, g, H, hh.data() + b * GH + u0, hn_lin + t * BH + o, hp + o, hnew + o,
+                     yr);
+      else
+        cell.rnn_fwd(n, g, relu, hnew + o, yr);
+    }
+  };
+  time_loop<T>(Tn, items, step_threads(2 * B * H * GH, items), rec.a_elems(), pack, body);
   const int64_t last = s.reverse ? 0 : Tn;
   std::memcpy(hn, hs + last * BH, BH * sizeof(T));
   if (lstm) std::memcpy(cn, cs + last * BH, BH * sizeof(T));
@@ -265,33 +446,48 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
   // dh0 / dc0 carry the state gradient through the loop.
   std::memcpy(dh0, dhn, BH * sizeof(T));
   if (lstm) std::memcpy(dc0, dcn, BH * sizeof(T));
-  for (int64_t step = 0; step < Tn; ++step) {
-    const int64_t t = s.reverse ? step : Tn - 1 - step;
-    const int64_t before = s.reverse ? t + 1 : t, after = s.reverse ? t : t + 1;
-    parallel_chunks(B, 1, row_cost(s), [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t r = t * B + b;
-        T* gx = dgx + r * GH;
-        T* gh = dgh + r * GH;
+  if (Tn > 0 && B > 0) {
+    // Per step two phases over chunks of hidden units: the cells' backward (writes dg[t]
+    // and the direct part of dh), then dh += dgh[t] (B, G H) @ W_hh (G H, H) by columns.
+    const int64_t hc = unit_chunk(H), items = cdiv(H, hc);
+    std::vector<Seg> segs;
+    for (int64_t c = 0; c < items; ++c) segs.push_back({c * hc, min64(hc, H - c * hc)});
+    const Recur<T> rec(w_hh, H, 1, GH, H, segs, B);  // B(p, j) = W_hh[p, j]
+    auto time_of = [&](int64_t step) { return s.reverse ? step / 2 : Tn - 1 - step / 2; };
+    auto pack = [&](int64_t step, T* abuf) {
+      if (step % 2 == 1) rec.pack_a(dgh + time_of(step) * B * GH, GH, abuf);
+    };
+    auto body = [&](int64_t step, int64_t c, const T* abuf) {
+      const int64_t t = time_of(step), u0 = c * hc, n = min64(hc, H - u0);
+      if (step % 2 == 1) {
+        rec.seg(dgh + t * B * GH, GH, abuf, c, dh0, H, T(1), nullptr);
+        return;
+      }
+      const int64_t before = s.reverse ? t + 1 : t, after = s.reverse ? t : t + 1;
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t r = t * B + b, o = b * H + u0;
+        T* gx = dgx + r * GH + u0;
+        T* gh = dgh + r * GH + u0;
         if (!valid(lengths, t, b)) {  // no gradient; the state gradient passes through
-          std::memset(gx, 0, GH * sizeof(T));
-          if (gru) std::memset(gh, 0, GH * sizeof(T));
+          for (int64_t g = 0; g < G; ++g) {
+            std::memset(gx + g * H, 0, n * sizeof(T));
+            if (gru) std::memset(gh + g * H, 0, n * sizeof(T));
+          }
           continue;
         }
-        const T* a = gates + r * GH;
-        const T* dyr = dy + r * H;
-        T* dh = dh0 + b * H;
+        const T* a = gates + r * GH + u0;
         if (lstm)
-          cell.lstm_bwd(H, a, H, cs + after * BH + b * H, cs + before * BH + b * H, dyr, dh,
-                        dc0 + b * H, gx);
+          cell.lstm_bwd(n, a, H, cs + after * BH + o, cs + before * BH + o, dy + t * BH + o,
+                        dh0 + o, dc0 + o, gx);
         else if (gru)
-          cell.gru_bwd(H, a, H, hn_lin + r * H, hs + before * BH + b * H, dyr, dh, gx, gh);
+          cell.gru_bwd(n, a, H, hn_lin + t * BH + o, hs + before * BH + o, dy + t * BH + o,
+                       dh0 + o, gx, gh);
         else
-          cell.rnn_bwd(H, a, relu, dyr, dh, gx);
+          cell.rnn_bwd(n, a, relu, dy + t * BH + o, dh0 + o, gx);
       }
-    });
-    // dh += dgh[t] (B, G H) @ W_hh (G H, H)
-    mm(B, H, GH, dgh + t * B * GH, GH, 1, w_hh, H, 1, T(1), dh0, H, nullptr);
+    };
+    // Steps alternate phases: 2 t = cells of step t, 2 t + 1 = its dh GEMM.
+    time_loop<T>(2 * Tn, items, step_threads(2 * B * H * GH, items), rec.a_elems(), pack, body);
   }
   // Whole-sequence GEMMs.
   const int64_t TB = Tn * B;
