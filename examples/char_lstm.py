@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> dict:
     model = CharLSTM(len(chars), args.hidden)
     opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"vocab {len(chars)}, {n_params / 1e6:.2f} M parameters, {ember.get_num_threads()} threads")
+    print(
+        f"vocab {len(chars)}, {n_params / 1e6:.2f} M parameters, {ember.get_num_threads()} threads"
+    )
 
     t0 = time.perf_counter()
     val_loss, step = float("nan"), 0

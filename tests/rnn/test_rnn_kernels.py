@@ -12,7 +12,16 @@ from rnn_ref import gates_of, layer
 
 MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 # T, B, I, H
-SIZES = [(1, 1, 1, 1), (3, 2, 5, 1), (7, 3, 4, 17), (2, 5, 33, 16), (4, 1, 7, 31), (3, 4, 0, 3)]
+SIZES = [
+    (1, 1, 1, 1),
+    (3, 2, 5, 1),
+    (7, 3, 4, 17),
+    (2, 5, 33, 16),
+    (4, 1, 7, 31),
+    (3, 4, 0, 3),
+    (3, 3, 5, 129),  # several hidden-unit chunks per step
+    (2, 1, 3, 65),  # batch 1 (the GEMV path) with several chunks
+]
 
 
 def imp(a):
@@ -154,7 +163,9 @@ def test_forward_no_bias_and_float64(rng, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("size", [(1, 1, 1, 1), (6, 3, 5, 17), (4, 2, 33, 32), (3, 5, 2, 7)])
+@pytest.mark.parametrize(
+    "size", [(1, 1, 1, 1), (6, 3, 5, 17), (4, 2, 33, 32), (3, 5, 2, 7), (2, 3, 4, 100)]
+)
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("use_lengths", [False, True])
 def test_backward_float32_matches_float64(isa, rng, mode, size, reverse, use_lengths):
@@ -182,8 +193,9 @@ def test_backward_float32_matches_float64(isa, rng, mode, size, reverse, use_len
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_threads_bitwise(rng, mode):
-    T, B, I, H = 9, 7, 33, 40
+@pytest.mark.parametrize("size", [(9, 7, 33, 40), (3, 33, 17, 257)])  # the 2nd: threaded steps
+def test_threads_bitwise(rng, mode, size):
+    T, B, I, H = size
     lengths = random_lengths(rng, T, B)
     p = make(rng, mode, T, B, I, H, np.float32)
     g = {
