@@ -50,8 +50,8 @@ struct Scalar {
       h[j] = y[j] = o * std::tanh(cn);
     }
   }
-  static void lstm_bwd(int64_t n, const T* a, int64_t gs, const T* c, const T* c_prev,
-                       const T* dy, T* dh, T* dc, T* dg) {
+  static void lstm_bwd(int64_t n, const T* a, int64_t gs, const T* c, const T* c_prev, const T* dy,
+                       T* dh, T* dc, T* dg) {
     for (int64_t j = 0; j < n; ++j) {
       const T i = a[j], f = a[gs + j], gt = a[2 * gs + j], o = a[3 * gs + j];
       const T tc = std::tanh(c[j]);
@@ -137,22 +137,19 @@ struct Cell<float> {
   void rnn_fwd(int64_t n, float* g, bool relu, float* h, float* y) const {
     k.rnn_fwd(n, g, relu, h, y);
   }
-  void rnn_bwd(int64_t n, const float* a, bool relu, const float* dy, float* dh,
-               float* dg) const {
+  void rnn_bwd(int64_t n, const float* a, bool relu, const float* dy, float* dh, float* dg) const {
     k.rnn_bwd(n, a, relu, dy, dh, dg);
   }
 };
 
 // c (M, N; row stride ldc) = a (M, K) @ b (K, N) + beta * c + bias, strided operands.
-void mm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs,
-        const float* b, int64_t brs, int64_t bcs, float beta, float* c, int64_t ldc,
-        const float* bias) {
+void mm(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs, const float* b,
+        int64_t brs, int64_t bcs, float beta, float* c, int64_t ldc, const float* bias) {
   gemm_f32(1, M, N, K, 1.0f, {a, 0, ars, acs}, {b, 0, brs, bcs}, beta, {c, 0, ldc}, bias,
            GemmAct::None);
 }
-void mm(int64_t M, int64_t N, int64_t K, const double* a, int64_t ars, int64_t acs,
-        const double* b, int64_t brs, int64_t bcs, double beta, double* c, int64_t ldc,
-        const double* bias) {
+void mm(int64_t M, int64_t N, int64_t K, const double* a, int64_t ars, int64_t acs, const double* b,
+        int64_t brs, int64_t bcs, double beta, double* c, int64_t ldc, const double* bias) {
   gemm_f64(1, M, N, K, 1.0, {a, 0, ars, acs}, {b, 0, brs, bcs}, beta, {c, 0, ldc}, bias,
            GemmAct::None);
 }
@@ -187,7 +184,8 @@ class Aligned {
 // The recurrent product of every step, C[:, seg] (M x n) = A (M x K) @ B[:, seg] + beta C +
 // bias, with B (K x N; element (p, j) at w[p * rs + j * cs]) packed ONCE into the float32
 // GEMM's panels (per K block, segment after segment), so a step only packs its small A.
-// M == 1 (batch-1 inference) runs the GEMV kernel on the unpacked weight instead. Each
+// M == 1 (batch-1 inference, latency-bound) packs B into wide panels for the rnn GEMV
+// kernel instead (eight independent accumulators per panel). Each
 // element of C is always computed by the same kernel over the same K blocks, so the result
 // does not depend on which thread computes a segment.
 template <typename T>
@@ -198,21 +196,36 @@ class Recur<float> {
  public:
   Recur(const float* w, int64_t rs, int64_t cs, int64_t K, int64_t N, const std::vector<Seg>& segs,
         int64_t M)
-      : ks_(gemm_table().f32), gemv_(gemm_table().gemv), w_(w), rs_(rs), cs_(cs), K_(K), M_(M),
-        segs_(segs), panels_(0), bpack_(M == 1 && gemv_ ? 0 : bytes_b(segs, K)) {
+      : ks_(gemm_table().f32),
+        rk_(rnn_kernels()),
+        K_(K),
+        M_(M),
+        segs_(segs),
+        bpack_(bytes_b(segs, K)) {
     (void)N;
-    if (M_ == 1 && gemv_) return;
+    if (M_ == 1) {  // wide GEMV panels, segment after segment
+      const int64_t P = rk_.gemv_width;
+      float* dst = bpack_.get();
+      for (const Seg& g : segs_) {
+        seg_off_.push_back(dst - bpack_.get());
+        for (int64_t j0 = 0; j0 < g.n; j0 += P)
+          for (int64_t p = 0; p < K_; ++p)
+            for (int64_t j = j0; j < j0 + P; ++j)
+              *dst++ = j < g.n ? w[p * rs + (g.col + j) * cs] : 0.0f;
+      }
+      return;
+    }
     const int64_t nr = ks_.nr;
-    for (const Seg& s : segs_) {
-      seg_panel_.push_back(panels_);
-      panels_ += cdiv(s.n, nr);
+    for (const Seg& g : segs_) {
+      seg_off_.push_back(panels_);
+      panels_ += cdiv(g.n, nr);
     }
     for (int64_t k0 = 0; k0 < K_; k0 += ks_.kc) {
       const int64_t kb = min64(ks_.kc, K_ - k0), kbp = round_up(kb, ks_.kalign);
       kblocks_.push_back({k0, kb, kbp, boff_, aoff_});
-      for (size_t s = 0; s < segs_.size(); ++s)
-        ks_.pack_b(w_ + k0 * rs_ + segs_[s].col * cs_, rs_, cs_, kb, segs_[s].n,
-                   bpack_.get() + boff_ + seg_panel_[s] * kbp * nr);
+      for (size_t i = 0; i < segs_.size(); ++i)
+        ks_.pack_b(w + k0 * rs + segs_[i].col * cs, rs, cs, kb, segs_[i].n,
+                   bpack_.get() + boff_ + seg_off_[i] * kbp * nr);
       boff_ += panels_ * kbp * nr;
       aoff_ += cdiv(M_, ks_.mr) * ks_.mr * kbp;
     }
@@ -225,19 +238,18 @@ class Recur<float> {
   void seg(const float* a, int64_t lda, const float* abuf, size_t s, float* c, int64_t ldc,
            float beta, const float* bias) const {
     const Seg& g = segs_[s];
-    if (M_ == 1 && gemv_) {
-      const GemmEpilogue<float> ep{1.0f, beta, nullptr, GemmAct::None};
-      gemv_(g.n, K_, a, 1, w_ + g.col * cs_, rs_, cs_, c + g.col, 1, bias ? bias + g.col : nullptr,
-            1, ep);
+    (void)lda;
+    if (M_ == 1) {
+      rk_.gemv_panels(g.n, K_, a, bpack_.get() + seg_off_[s], c + g.col, beta,
+                      bias ? bias + g.col : nullptr);
       return;
     }
-    (void)lda;
     for (size_t i = 0; i < kblocks_.size(); ++i) {
       const KBlock& q = kblocks_[i];
       const bool last = i + 1 == kblocks_.size();
       const GemmEpilogue<float> ep{1.0f, i == 0 ? beta : 1.0f,
                                    last && bias ? bias + g.col : nullptr, GemmAct::None};
-      ks_.macro(M_, g.n, q.kbp, abuf + q.aoff, bpack_.get() + q.boff + seg_panel_[s] * q.kbp * ks_.nr,
+      ks_.macro(M_, g.n, q.kbp, abuf + q.aoff, bpack_.get() + q.boff + seg_off_[s] * q.kbp * ks_.nr,
                 c + g.col, ldc, ep);
     }
   }
@@ -247,18 +259,18 @@ class Recur<float> {
     int64_t k0, kb, kbp, boff, aoff;
   };
   int64_t bytes_b(const std::vector<Seg>& segs, int64_t K) const {
-    int64_t panels = 0;
-    for (const Seg& s : segs) panels += cdiv(s.n, ks_.nr);
-    return panels * ks_.nr * (round_up(K, ks_.kc) + ks_.kc);
+    const int64_t w = M_ == 1 ? rk_.gemv_width : ks_.nr;
+    int64_t cols = 0;
+    for (const Seg& g : segs) cols += round_up(g.n, w);
+    return cols * (round_up(K, ks_.kc) + ks_.kc);
   }
   const GemmKernelSet<float>& ks_;
-  GemvFn gemv_;
-  const float* w_;
-  int64_t rs_, cs_, K_, M_;
+  const RnnKernels& rk_;
+  int64_t K_, M_;
   std::vector<Seg> segs_;
-  std::vector<int64_t> seg_panel_;
+  std::vector<int64_t> seg_off_;  // M == 1: float offset; else first panel of the segment
   std::vector<KBlock> kblocks_;
-  int64_t panels_, boff_ = 0, aoff_ = 0;
+  int64_t panels_ = 0, boff_ = 0, aoff_ = 0;
   Aligned<float> bpack_;
 };
 
@@ -285,7 +297,9 @@ class Recur<double> {
 };
 
 // Hidden units per work item: whole GEMM micro-panels, about 8 items (a rule on the shape).
-int64_t unit_chunk(int64_t H) {
+// Batch 1: one item, so the GEMV panels are as wide as possible.
+int64_t unit_chunk(int64_t H, int64_t B) {
+  if (B == 1) return H;
   const int64_t nr = gemm_table().f32.nr;
   return round_up(cdiv(H, 8), nr);
 }
@@ -383,7 +397,7 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
     if (lstm) std::memcpy(cn, cs + first * BH, BH * sizeof(T));
     return;
   }
-  const int64_t hc = unit_chunk(H), items = cdiv(H, hc);
+  const int64_t hc = unit_chunk(H, B), items = cdiv(H, hc);
   std::vector<Seg> segs;
   for (int64_t c = 0; c < items; ++c)
     for (int64_t g = 0; g < G; ++g) segs.push_back({g * H + c * hc, min64(hc, H - c * hc)});
@@ -392,9 +406,7 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
   auto time_of = [&](int64_t step) { return s.reverse ? Tn - 1 - step : step; };
   auto before = [&](int64_t t) { return s.reverse ? t + 1 : t; };
   auto after = [&](int64_t t) { return s.reverse ? t : t + 1; };
-  auto pack = [&](int64_t step, T* abuf) {
-    rec.pack_a(hs + before(time_of(step)) * BH, H, abuf);
-  };
+  auto pack = [&](int64_t step, T* abuf) { rec.pack_a(hs + before(time_of(step)) * BH, H, abuf); };
   auto body = [&](int64_t step, int64_t c, const T* abuf) {
     const int64_t t = time_of(step), u0 = c * hc, n = min64(hc, H - u0);
     const T* hp = hs + before(t) * BH;
@@ -416,8 +428,7 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
       if (lstm)
         cell.lstm_fwd(n, g, H, cs + after(t) * BH + o, cs + before(t) * BH + o, hnew + o, yr);
       else if (gru)
-        cell.gru_fwd(n, g, H, hh.data() + b * GH + u0, hn_lin + t * BH + o, hp + o, hnew + o,
-                     yr);
+        cell.gru_fwd(n, g, H, hh.data() + b * GH + u0, hn_lin + t * BH + o, hp + o, hnew + o, yr);
       else
         cell.rnn_fwd(n, g, relu, hnew + o, yr);
     }
@@ -430,9 +441,9 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
 
 template <typename T>
 void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
-                  const int64_t* lengths, const T* hs, const T* cs, const T* gates,
-                  const T* hn_lin, const T* dy, const T* dhn, const T* dcn, T* dx, T* dw_ih,
-                  T* dw_hh, T* db_ih, T* db_hh, T* dh0, T* dc0) {
+                  const int64_t* lengths, const T* hs, const T* cs, const T* gates, const T* hn_lin,
+                  const T* dy, const T* dhn, const T* dcn, T* dx, T* dw_ih, T* dw_hh, T* db_ih,
+                  T* db_hh, T* dh0, T* dc0) {
   const int64_t Tn = s.T, B = s.B, I = s.I, H = s.H, G = rnn_gate_count(s.mode), GH = G * H;
   const int64_t BH = B * H;
   const bool lstm = s.mode == RnnMode::Lstm, gru = s.mode == RnnMode::Gru;
@@ -449,7 +460,7 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
   if (Tn > 0 && B > 0) {
     // Per step two phases over chunks of hidden units: the cells' backward (writes dg[t]
     // and the direct part of dh), then dh += dgh[t] (B, G H) @ W_hh (G H, H) by columns.
-    const int64_t hc = unit_chunk(H), items = cdiv(H, hc);
+    const int64_t hc = unit_chunk(H, B), items = cdiv(H, hc);
     std::vector<Seg> segs;
     for (int64_t c = 0; c < items; ++c) segs.push_back({c * hc, min64(hc, H - c * hc)});
     const Recur<T> rec(w_hh, H, 1, GH, H, segs, B);  // B(p, j) = W_hh[p, j]
@@ -480,8 +491,8 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
           cell.lstm_bwd(n, a, H, cs + after * BH + o, cs + before * BH + o, dy + t * BH + o,
                         dh0 + o, dc0 + o, gx);
         else if (gru)
-          cell.gru_bwd(n, a, H, hn_lin + t * BH + o, hs + before * BH + o, dy + t * BH + o,
-                       dh0 + o, gx, gh);
+          cell.gru_bwd(n, a, H, hn_lin + t * BH + o, hs + before * BH + o, dy + t * BH + o, dh0 + o,
+                       gx, gh);
         else
           cell.rnn_bwd(n, a, relu, dy + t * BH + o, dh0 + o, gx);
       }
@@ -501,12 +512,11 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
   if (db_hh) col_sums(TB, GH, dgh, db_hh);
 }
 
-#define EMBER_RNN_INST(T)                                                                       \
-  template void rnn_forward<T>(const RnnShape&, const T*, const T*, const T*, const T*,        \
-                               const T*, const T*, const T*, const int64_t*, T*, T*, T*, T*, T*, \
-                               T*, T*);                                                         \
-  template void rnn_backward<T>(const RnnShape&, const T*, const T*, const T*, const int64_t*, \
-                                const T*, const T*, const T*, const T*, const T*, const T*,     \
+#define EMBER_RNN_INST(T)                                                                         \
+  template void rnn_forward<T>(const RnnShape&, const T*, const T*, const T*, const T*, const T*, \
+                               const T*, const T*, const int64_t*, T*, T*, T*, T*, T*, T*, T*);   \
+  template void rnn_backward<T>(const RnnShape&, const T*, const T*, const T*, const int64_t*,    \
+                                const T*, const T*, const T*, const T*, const T*, const T*,       \
                                 const T*, T*, T*, T*, T*, T*, T*, T*);
 EMBER_RNN_INST(float)
 EMBER_RNN_INST(double)

@@ -50,9 +50,9 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
 // dh0, dc0 (LSTM). dy (T, B, H), dhn, dcn: incoming gradients (dcn: LSTM only).
 template <typename T>
 void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
-                  const int64_t* lengths, const T* hs, const T* cs, const T* gates,
-                  const T* hn_lin, const T* dy, const T* dhn, const T* dcn, T* dx, T* dw_ih,
-                  T* dw_hh, T* db_ih, T* db_hh, T* dh0, T* dc0);
+                  const int64_t* lengths, const T* hs, const T* cs, const T* gates, const T* hn_lin,
+                  const T* dy, const T* dhn, const T* dcn, T* dx, T* dw_ih, T* dw_hh, T* db_ih,
+                  T* db_hh, T* dh0, T* dc0);
 
 // ---- per-ISA float32 pointwise kernels (internal): one batch row, n hidden units; gate k
 // of a row starts at k * gs.
@@ -69,11 +69,17 @@ struct RnnKernels {
   void (*gru_fwd)(int64_t n, float* g, int64_t gs, const float* hh, float* hn_lin,
                   const float* h_prev, float* h, float* y);
   // dh: in dh', out the direct part z * dh'; dgx / dgh: gradients of the x / h projections.
-  void (*gru_bwd)(int64_t n, const float* a, int64_t gs, const float* hn_lin,
-                  const float* h_prev, const float* dy, float* dh, float* dgx, float* dgh);
+  void (*gru_bwd)(int64_t n, const float* a, int64_t gs, const float* hn_lin, const float* h_prev,
+                  const float* dy, float* dh, float* dgx, float* dgh);
   // g: pre-activation in, h' out (saved); h, y: h'.
   void (*rnn_fwd)(int64_t n, float* g, bool relu, float* h, float* y);
   void (*rnn_bwd)(int64_t n, const float* a, bool relu, const float* dy, float* dh, float* dg);
+  // Batch-1 recurrent product: y[j] = beta * y[j] + bias[j] + sum_p x[p] * w(p, j) for
+  // j < n, w packed as ceil(n / gemv_width) panels of k x gemv_width floats (k-major, zero
+  // padded); beta is 0 or 1, bias may be null.
+  int gemv_width;
+  void (*gemv_panels)(int64_t n, int64_t k, const float* x, const float* w, float* y, float beta,
+                      const float* bias);
 };
 
 const RnnKernels& rnn_kernels();
