@@ -2,9 +2,14 @@
 (one C++ op per layer over the whole sequence), AdamW and gradient clipping; reports the
 validation loss and samples text.
 
-Run: python examples/char_lstm.py [--steps 600] [--hidden 256] [--seed 0] [--threads 2]
-With the defaults the validation loss falls below 1.8 nats/char after about 350 steps
-(see the README of this example in the docstring of ``main`` for measured times).
+Run: python examples/char_lstm.py [--steps 1600] [--hidden 256] [--seed 0] [--threads 2]
+It stops once the validation loss is below --target (1.8 nats/char). Measured 2026-11-28
+on the 2-core development machine (AVX-512, shared with other jobs, load average ~7,
+--threads 1): validation loss 1.797 nats/char after 900 steps (batch 32 x 64 characters),
+251 s including the evaluations; then it samples text such as
+
+    LEONTES:
+    We't who have were live eyes your sustred.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ class CharLSTM(nn.Module):
         self.embed = nn.Parameter(ember.randn(vocab, embed) * 0.1)
         self.lstm = nn.LSTM(embed, hidden, num_layers=layers)
         self.head = nn.Linear(hidden, vocab)
+        # Forget-gate bias 1 (gate order i, f, g, o): remember by default, learns faster.
+        with ember.no_grad():
+            for name, p in self.lstm.named_parameters():
+                if name.startswith("bias_ih"):
+                    p[hidden : 2 * hidden] = 1.0
 
     def forward(self, tokens: ember.Tensor, state: tuple | None = None) -> tuple:
         out, state = self.lstm(F.embedding(tokens, self.embed), state)
@@ -80,15 +90,15 @@ def sample(model: CharLSTM, chars: list, stoi: dict, prompt: str, n: int, seed: 
 def main(argv: list[str] | None = None) -> dict:
     """Train, report, sample. Returns {'val_loss', 'seconds', 'steps', 'sample'}.
 
-    Measured on the 2-core development machine (shared, AVX-512, 2 threads): see the
-    report printed at the end; the default run reaches < 1.8 nats/char in a few minutes.
+    The default run reaches < 1.8 nats/char in about 900 steps (about 4 minutes on one
+    core of the development machine; see the module docstring).
     """
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=1600)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--seq", type=int, default=64)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float, default=6e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--eval-every", type=int, default=100)
@@ -118,7 +128,8 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     val_loss, step = float("nan"), 0
     for step in range(1, args.steps + 1):
-        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))  # cosine decay
+        # cosine decay to a tenth of the peak
+        lr = args.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / args.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = batch(train, rng.integers(0, len(train) - args.seq - 1, args.batch), args.seq)
