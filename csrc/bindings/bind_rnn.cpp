@@ -56,10 +56,9 @@ cpu::RnnShape rnn_shape(const Op& op, TensorRef x, TensorRef w_ih, TensorRef w_h
   const int64_t G = cpu::rnn_gate_count(op.mode), H = w_hh.shape[1];
   EMBER_CHECK(H >= 1 && w_hh.shape[0] == G * H, ValueError, o, ": weight_hh has shape ",
               shape_str(w_hh.shape), ", expected (", G, " * hidden_size, hidden_size)");
-  EMBER_CHECK(w_ih.ndim() == 2 && w_ih.shape[0] == G * H && w_ih.shape[1] == x.shape[2],
-              ValueError, o, ": weight_ih has shape ", shape_str(w_ih.shape), ", expected (",
-              G * H, ", ", x.shape[2], ") for input of shape ", shape_str(x.shape),
-              " and hidden_size ", H);
+  EMBER_CHECK(w_ih.ndim() == 2 && w_ih.shape[0] == G * H && w_ih.shape[1] == x.shape[2], ValueError,
+              o, ": weight_ih has shape ", shape_str(w_ih.shape), ", expected (", G * H, ", ",
+              x.shape[2], ") for input of shape ", shape_str(x.shape), " and hidden_size ", H);
   return cpu::RnnShape{x.shape[0], x.shape[1], x.shape[2], H, op.mode, reverse};
 }
 
@@ -115,9 +114,9 @@ void rnn_forward(const std::string& mode, TensorRef x, TensorRef w_ih, TensorRef
   auto run = [&](auto tag) {
     using T = decltype(tag);
     auto p = [](const TensorImpl* t) { return t ? t->data_as<T>() : nullptr; };
-    cpu::rnn_forward<T>(s, x.data_as<T>(), w_ih.data_as<T>(), w_hh.data_as<T>(), p(b_ih),
-                        p(b_hh), p(h0), p(c0), len, y.data_as<T>(), hn.data_as<T>(), p(cn),
-                        hs.data_as<T>(), p(cs), gates.data_as<T>(), p(hn_lin));
+    cpu::rnn_forward<T>(s, x.data_as<T>(), w_ih.data_as<T>(), w_hh.data_as<T>(), p(b_ih), p(b_hh),
+                        p(h0), p(c0), len, y.data_as<T>(), hn.data_as<T>(), p(cn), hs.data_as<T>(),
+                        p(cs), gates.data_as<T>(), p(hn_lin));
   };
   if (dt == DType::Float32)
     run(float{});
@@ -183,10 +182,9 @@ void rnn_backward(const std::string& mode, TensorRef x, TensorRef w_ih, TensorRe
 
 void bind_rnn(py::module_& m) {
   m.def("rnn_forward", &rnn_forward, py::arg("mode"), py::arg("input"), py::arg("weight_ih"),
-        py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"), py::arg("h0"),
-        py::arg("c0"), py::arg("lengths"), py::arg("reverse"), py::arg("output"), py::arg("h_n"),
-        py::arg("c_n"), py::arg("hidden_states"), py::arg("cell_states"), py::arg("gates"),
-        py::arg("hn_lin"),
+        py::arg("weight_hh"), py::arg("bias_ih"), py::arg("bias_hh"), py::arg("h0"), py::arg("c0"),
+        py::arg("lengths"), py::arg("reverse"), py::arg("output"), py::arg("h_n"), py::arg("c_n"),
+        py::arg("hidden_states"), py::arg("cell_states"), py::arg("gates"), py::arg("hn_lin"),
         "One layer, one direction, whole sequence (mode rnn_tanh / rnn_relu / lstm / gru). "
         "input (T, B, I); output (T, B, H), zero at steps t >= lengths[b]; h_n, c_n (B, H); "
         "saved for backward: hidden_states / cell_states (T + 1, B, H), gates (T, B, G H), "
@@ -195,9 +193,9 @@ void bind_rnn(py::module_& m) {
   m.def("rnn_backward", &rnn_backward, py::arg("mode"), py::arg("input"), py::arg("weight_ih"),
         py::arg("weight_hh"), py::arg("lengths"), py::arg("reverse"), py::arg("hidden_states"),
         py::arg("cell_states"), py::arg("gates"), py::arg("hn_lin"), py::arg("grad_output"),
-        py::arg("grad_h_n"), py::arg("grad_c_n"), py::arg("grad_input"),
-        py::arg("grad_weight_ih"), py::arg("grad_weight_hh"), py::arg("grad_bias_ih"),
-        py::arg("grad_bias_hh"), py::arg("grad_h0"), py::arg("grad_c0"),
+        py::arg("grad_h_n"), py::arg("grad_c_n"), py::arg("grad_input"), py::arg("grad_weight_ih"),
+        py::arg("grad_weight_hh"), py::arg("grad_bias_ih"), py::arg("grad_bias_hh"),
+        py::arg("grad_h0"), py::arg("grad_c0"),
         "Backward through time of rnn_forward (same mode, lengths, reverse and saved "
         "buffers); every grad_* output is overwritten; grad_bias_* None: skipped.");
 }
