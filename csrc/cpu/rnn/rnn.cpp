@@ -208,10 +208,23 @@ class Recur<float> {
       float* dst = bpack_.get();
       for (const Seg& g : segs_) {
         seg_off_.push_back(dst - bpack_.get());
-        for (int64_t j0 = 0; j0 < g.n; j0 += P)
-          for (int64_t p = 0; p < K_; ++p)
-            for (int64_t j = j0; j < j0 + P; ++j)
-              *dst++ = j < g.n ? w[p * rs + (g.col + j) * cs] : 0.0f;
+        for (int64_t j0 = 0; j0 < g.n; j0 += P, dst += K_ * P) {
+          const int64_t jn = min64(P, g.n - j0);
+          const float* src = w + (g.col + j0) * cs;
+          if (jn < P) std::memset(dst, 0, K_ * P * sizeof(float));
+          if (cs == 1) {  // rows of B are contiguous
+            for (int64_t p = 0; p < K_; ++p)
+              std::memcpy(dst + p * P, src + p * rs, jn * sizeof(float));
+            continue;
+          }
+          // Columns of B are contiguous (rs == 1 in practice): transpose in strips of 64
+          // k, whose destination lines stay in L1 across the columns.
+          for (int64_t p0 = 0; p0 < K_; p0 += 64) {
+            const int64_t p1 = min64(K_, p0 + 64);
+            for (int64_t j = 0; j < jn; ++j)
+              for (int64_t p = p0; p < p1; ++p) dst[p * P + j] = src[p * rs + j * cs];
+          }
+        }
       }
       return;
     }
