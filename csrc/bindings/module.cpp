@@ -27,4 +27,5 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_optim(m);
   bindings::bind_conv(m);
   bindings::bind_norm(m);
+  bindings::bind_rnn(m);
 }
