@@ -1,8 +1,12 @@
 """Reference architectures, by name: ``ember.models.REGISTRY["gpt"] == (GPT, GPTConfig)``."""
 
-from . import gpt
+from . import char_lstm, gpt
+from .char_lstm import CharLSTM, CharLSTMConfig
 from .gpt import GPT, GPTConfig
 
-REGISTRY: dict[str, tuple[type, type]] = {"gpt": (GPT, GPTConfig)}
+REGISTRY: dict[str, tuple[type, type]] = {
+    "gpt": (GPT, GPTConfig),
+    "char_lstm": (CharLSTM, CharLSTMConfig),
+}
 
-__all__ = ["GPT", "GPTConfig", "REGISTRY", "gpt"]
+__all__ = ["GPT", "CharLSTM", "CharLSTMConfig", "GPTConfig", "REGISTRY", "char_lstm", "gpt"]

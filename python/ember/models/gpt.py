@@ -29,8 +29,9 @@ from ..nn.normalization import LayerNorm
 from ..nn.sparse import Embedding
 from ..ops.creation import arange, empty, tensor
 from ..optim import AdamW
-from ..random import Generator, rand
+from ..random import Generator
 from ..tensor import Tensor
+from .sampling import check_generate_args, sample_next
 
 
 @dataclass
@@ -268,23 +269,6 @@ class GPT(Module):
         x = self.transformer.ln_f(x[:, -1])
         return np.asarray(self.lm_head(x), dtype=np.float64)
 
-    def _sample(
-        self, logits: np.ndarray, temperature: float, top_k: int | None, gen: Generator | None
-    ) -> np.ndarray:
-        if temperature == 0.0:
-            return logits.argmax(-1)
-        logits = logits / temperature
-        if top_k is not None:
-            k = min(int(top_k), logits.shape[-1])
-            kth = np.sort(logits, axis=-1)[:, -k][:, None]
-            logits = np.where(logits < kth, -np.inf, logits)
-        probs = np.exp(logits - logits.max(-1, keepdims=True))
-        cdf = np.cumsum(probs, axis=-1)
-        u = np.asarray(rand(logits.shape[0], dtype=D.float64, generator=gen))
-        # Inverse-CDF sampling on ember's Philox stream: reproducible under manual_seed.
-        choice = (cdf < (u * cdf[:, -1])[:, None]).sum(-1)
-        return np.minimum(choice, logits.shape[-1] - 1)
-
     def generate(
         self,
         idx: Tensor,
@@ -306,12 +290,7 @@ class GPT(Module):
 
         Shape: idx (B, T) integer -> (B, T + max_new_tokens) int64.
         """
-        if max_new_tokens < 0:
-            raise ValueError("ember.models.GPT.generate: max_new_tokens must be >= 0")
-        if temperature < 0:
-            raise ValueError("ember.models.GPT.generate: temperature must be >= 0")
-        if top_k is not None and top_k <= 0:
-            raise ValueError(f"ember.models.GPT.generate: top_k must be positive, got {top_k}")
+        check_generate_args("ember.models.GPT.generate", max_new_tokens, temperature, top_k)
         if not isinstance(idx, Tensor) or idx.ndim != 2 or idx.shape[1] == 0:
             raise ValueError("ember.models.GPT.generate: idx must be a (B, T) tensor with T >= 1")
         toks = np.asarray(idx.detach().cpu()).astype(np.int64)
@@ -341,7 +320,7 @@ class GPT(Module):
                     else:
                         x = self._hidden(tensor(toks[:, -1:]), caches, pos)
                         pos += 1
-                    nxt = self._sample(self._last_logits(x), temperature, top_k, generator)
+                    nxt = sample_next(self._last_logits(x), temperature, top_k, generator)
                     toks = np.concatenate([toks, nxt[:, None].astype(np.int64)], axis=1)
         finally:
             self.train(was_training)

@@ -20,6 +20,7 @@ from types import ModuleType
 RECIPES: dict[str, str] = {
     "cnn": "ember.train.recipes.cnn",
     "gpt": "ember.train.recipes.gpt",
+    "lstm": "ember.train.recipes.lstm",
 }
 
 

@@ -14,9 +14,11 @@ import numpy as np
 from . import add_common_arguments
 
 
-def add_charlm_arguments(p: argparse.ArgumentParser, *, steps: int, lr: float, out: str) -> None:
+def add_charlm_arguments(
+    p: argparse.ArgumentParser, *, steps: int, lr: float, out: str, batch_size: int = 12
+) -> None:
     """The options every character LM recipe shares (on top of the common ones)."""
-    add_common_arguments(p, max_steps=steps, lr=lr, batch_size=12, out=out)
+    add_common_arguments(p, max_steps=steps, lr=lr, batch_size=batch_size, out=out)
     p.add_argument("--block-size", type=int, default=64, help="context length (default: 64)")
     p.add_argument("--min-lr", type=float, default=lr / 10, help="final learning rate")
     p.add_argument("--warmup", type=int, default=100, help="linear warmup steps (default: 100)")

@@ -1,0 +1,139 @@
+"""CharLSTM: a character-level language model (embedding -> multi-layer LSTM -> linear
+over the vocabulary) with the same interface as :class:`~ember.models.gpt.GPT`
+(``forward(idx, targets) -> (logits, loss)``, ``generate``), so the same recipe, Trainer
+and ``ember sample`` serve both.
+
+>>> model = CharLSTM(CharLSTMConfig(vocab_size=65, hidden_size=256))
+>>> logits, loss = model(idx, targets)          # idx, targets: (B, T) int64
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from ..autograd.grad_mode import no_grad
+from ..nn import functional as F
+from ..nn import init
+from ..nn.linear import Linear
+from ..nn.module import Module
+from ..nn.rnn import LSTM
+from ..nn.sparse import Embedding
+from ..ops.creation import tensor
+from ..random import Generator
+from ..tensor import Tensor
+from .sampling import check_generate_args, sample_next
+
+
+@dataclass
+class CharLSTMConfig:
+    """The hyperparameters of :class:`CharLSTM`. ``block_size`` is the training context
+    (generation is not limited by it: the LSTM state carries the past)."""
+
+    vocab_size: int = 65
+    embed_size: int = 64
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.0
+    block_size: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "embed_size", "hidden_size", "num_layers", "block_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ValueError(
+                    f"ember.models.CharLSTMConfig: {name} must be a positive int, got {v!r}"
+                )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(
+                f"ember.models.CharLSTMConfig: dropout must be in [0, 1), got {self.dropout}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CharLSTMConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"ember.models.CharLSTMConfig: unknown keys {unknown}")
+        return cls(**d)
+
+
+class CharLSTM(Module):
+    """Embedding -> LSTM (batch_first) -> Linear head; the forget-gate biases start at 1
+    so the cells remember by default (trains faster on characters).
+
+    Shape: idx (B, T) int64 -> logits (B, T, vocab_size), loss () when targets given.
+    """
+
+    def __init__(self, config: CharLSTMConfig):
+        super().__init__()
+        if not isinstance(config, CharLSTMConfig):
+            raise TypeError(
+                f"ember.models.CharLSTM: expected a CharLSTMConfig, got {type(config).__name__}"
+            )
+        self.config = config
+        h = config.hidden_size
+        self.embed = Embedding(config.vocab_size, config.embed_size)
+        init.normal_(self.embed.weight, 0.0, 0.1)
+        self.lstm = LSTM(
+            config.embed_size, h, config.num_layers, batch_first=True, dropout=config.dropout
+        )
+        self.head = Linear(h, config.vocab_size)
+        with no_grad():
+            for name, p in self.lstm.named_parameters():
+                if name.startswith("bias_ih"):
+                    p[h : 2 * h] = 1.0  # gate order i, f, g, o
+
+    def forward(
+        self, idx: Tensor, targets: Tensor | None = None, state: Any = None
+    ) -> tuple[Tensor, Any]:
+        logits, _ = self.step(idx, state)
+        loss = None
+        if targets is not None:
+            v = self.config.vocab_size
+            loss = F.cross_entropy(logits.reshape(-1, v), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    def step(self, idx: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """Logits and the LSTM state (h, c) after ``idx``, continuing from ``state``."""
+        if not isinstance(idx, Tensor) or idx.ndim != 2:
+            raise ValueError(
+                "ember.models.CharLSTM: idx must be a (B, T) integer tensor, got "
+                f"{getattr(idx, 'shape', type(idx).__name__)}"
+            )
+        out, state = self.lstm(self.embed(idx), state)
+        return self.head(out), state
+
+    def generate(
+        self,
+        idx: Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: Generator | None = None,
+    ) -> Tensor:
+        """Extend ``idx`` by ``max_new_tokens`` sampled tokens; each new token is one LSTM
+        step from the carried state (O(1) per token). Sampling as GPT.generate.
+
+        Shape: idx (B, T) integer -> (B, T + max_new_tokens) int64.
+        """
+        check_generate_args("ember.models.CharLSTM.generate", max_new_tokens, temperature, top_k)
+        toks = np.asarray(idx.detach().cpu()).astype(np.int64)
+        was_training = self.training
+        self.eval()
+        try:
+            with no_grad():
+                logits, state = self.step(tensor(toks))
+                for _ in range(max_new_tokens):
+                    last = np.asarray(logits[:, -1], dtype=np.float64)
+                    nxt = sample_next(last, temperature, top_k, generator)[:, None]
+                    toks = np.concatenate([toks, nxt.astype(np.int64)], axis=1)
+                    logits, state = self.step(tensor(nxt.astype(np.int64)), state)
+        finally:
+            self.train(was_training)
+        return tensor(toks)
