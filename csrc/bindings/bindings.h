@@ -18,5 +18,6 @@ void bind_linalg(py::module_& m);
 void bind_index(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_conv(py::module_& m);
+void bind_attention(py::module_& m);
 
 }  // namespace ember::bindings

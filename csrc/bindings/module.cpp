@@ -26,4 +26,5 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_index(m);
   bindings::bind_optim(m);
   bindings::bind_conv(m);
+  bindings::bind_attention(m);
 }
