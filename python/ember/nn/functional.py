@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..ops.attention import scaled_dot_product_attention
 from ..ops.conv import (
     adaptive_avg_pool2d,
     avg_pool2d,
@@ -32,4 +33,5 @@ __all__ = [
     "conv1d",
     "conv2d",
     "max_pool2d",
+    "scaled_dot_product_attention",
 ]
