@@ -30,7 +30,7 @@ namespace ember::cpu {
 
 constexpr int64_t kAttnMaxHeadDim = 256;
 constexpr int64_t kAttnBq = 64;  // query rows per block
-constexpr int64_t kAttnBk = 64;  // keys per block
+constexpr int64_t kAttnBk = 128;  // keys per block
 
 enum class AttnMask : int { None = 0, Bool = 1, Add = 2 };
 
