@@ -34,6 +34,19 @@ int64_t zigzag(int64_t p, int64_t n) { return (p & 1) ? n - 1 - p / 2 : p / 2; }
 // dQ as a second pass (more parallelism, ~40% more flops).
 constexpr int64_t kOnePassMinHeads = 4;
 
+// A per-thread scratch buffer that only grows: packing into it per work item touches no
+// fresh pages (a fresh buffer per call pays a page fault per 4 KiB).
+float* scratch(int slot, int64_t n) {
+  thread_local std::vector<float> bufs[3];
+  std::vector<float>& b = bufs[slot];
+  if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+  return b.data();
+}
+
+// Enough (batch, kv head) pairs to parallelize over them: each work item then packs its own
+// panels into scratch (in cache, no shared buffer). Results do not depend on this choice.
+bool head_parallel(const AttnArgs& a) { return a.B * a.Hkv >= 4 * get_num_threads(); }
+
 // k^T (and v^T) panels of every (batch, kv head), shared by the threads.
 std::vector<float> pack_all(const AttnTable& t, const AttnArgs& a, const void* src, int64_t sb,
                             int64_t sh, int64_t st) {
@@ -152,8 +165,21 @@ void attention_forward<float>(const AttnArgs& a) {
   if (a.B * a.Hq * a.Tq == 0) return;
   const AttnTable& t = attn_table();
   const int64_t panel = cdiv(a.Tk, kAttnBk) * a.D * kAttnBk, G = a.Hq / a.Hkv;
-  const std::vector<float> kt = pack_all(t, a, a.k, a.skb, a.skh, a.skt);
   const int64_t nqb = cdiv(a.Tq, kAttnBq), n = a.B * a.Hq * nqb;
+  if (head_parallel(a)) {
+    parallel_chunks(a.B * a.Hkv, 1, G * a.Tq * a.Tk * a.D, [&](int64_t p0, int64_t p1) {
+      float* kt = scratch(0, panel);
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t b = p / a.Hkv, hk = p % a.Hkv;
+        t.pack_t(static_cast<const float*>(a.k) + b * a.skb + hk * a.skh, a.skt, a.Tk, a.D, kt);
+        for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
+          for (int64_t i0 = 0; i0 < a.Tq; i0 += kAttnBq)
+            t.fwd_block(a, kt, b, h, i0, i0 + kAttnBq < a.Tq ? i0 + kAttnBq : a.Tq);
+      }
+    });
+    return;
+  }
+  const std::vector<float> kt = pack_all(t, a, a.k, a.skb, a.skh, a.skt);
   parallel_chunks(n, 1, kAttnBq * a.Tk * a.D, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t it = a.causal ? zigzag(p, n) : p;
@@ -183,13 +209,30 @@ void attention_backward<float>(const AttnArgs& a) {
     zero(a.gv, a.sgvb, a.sgvh, a.sgvt, a.Hkv, a.Tk);
     return;
   }
+  const int64_t heads = a.B * a.Hkv;
+  if (heads >= kOnePassMinHeads && head_parallel(a)) {
+    // One pass per (batch, kv head); delta rows of its q heads, k^T and v^T in scratch.
+    parallel_chunks(heads, 1, G * a.Tq * a.Tk * D, [&](int64_t p0, int64_t p1) {
+      float* kt = scratch(0, panel);
+      float* vt = scratch(1, panel);
+      float* delta = scratch(2, a.B * a.Hq * a.Tq);
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t b = p / a.Hkv, hk = p % a.Hkv;
+        for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
+          t.row_delta(a, b, h, delta + (b * a.Hq + h) * a.Tq);
+        t.pack_t(static_cast<const float*>(a.k) + b * a.skb + hk * a.skh, a.skt, a.Tk, D, kt);
+        t.pack_t(static_cast<const float*>(a.v) + b * a.svb + hk * a.svh, a.svt, a.Tk, D, vt);
+        t.bwd_kv(a, kt, vt, delta, b, hk, 0, nkb, true);
+      }
+    });
+    return;
+  }
   std::vector<float> delta(static_cast<size_t>(a.B * a.Hq * a.Tq));
   parallel_chunks(a.B * a.Hq, 1, a.Tq * D, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) t.row_delta(a, p / a.Hq, p % a.Hq, delta.data() + p * a.Tq);
   });
   const std::vector<float> kt = pack_all(t, a, a.k, a.skb, a.skh, a.skt);
   const std::vector<float> vt = pack_all(t, a, a.v, a.svb, a.svh, a.svt);
-  const int64_t heads = a.B * a.Hkv;
   if (heads >= kOnePassMinHeads) {
     parallel_chunks(heads, 1, G * a.Tq * a.Tk * D, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p)
