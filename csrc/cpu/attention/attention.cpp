@@ -30,9 +30,14 @@ int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // computes an item changes; its result does not.
 int64_t zigzag(int64_t p, int64_t n) { return (p & 1) ? n - 1 - p / 2 : p / 2; }
 
-// Below this many (batch, kv head) pairs the backward splits dK / dV by key block and runs
-// dQ as a second pass (more parallelism, ~40% more flops).
-constexpr int64_t kOnePassMinHeads = 4;
+// With fewer (batch, kv head) pairs than threads (and under 4) the backward splits dK / dV
+// by key block and runs dQ as a second pass: more parallelism for ~40% more flops. Both
+// passes compute every tile exactly as the one-pass loop does (same tile_ds, same
+// accumulation order), so the choice may depend on the thread count: results do not.
+bool one_pass(int64_t heads) {
+  const int64_t nt = get_num_threads();
+  return heads >= (nt < 4 ? nt : 4);
+}
 
 // A per-thread scratch buffer that only grows: packing into it per work item touches no
 // fresh pages (a fresh buffer per call pays a page fault per 4 KiB).
@@ -210,7 +215,7 @@ void attention_backward<float>(const AttnArgs& a) {
     return;
   }
   const int64_t heads = a.B * a.Hkv;
-  if (heads >= kOnePassMinHeads && head_parallel(a)) {
+  if (one_pass(heads) && head_parallel(a)) {
     // One pass per (batch, kv head); delta rows of its q heads, k^T and v^T in scratch.
     parallel_chunks(heads, 1, G * a.Tq * a.Tk * D, [&](int64_t p0, int64_t p1) {
       float* kt = scratch(0, panel);
@@ -233,7 +238,7 @@ void attention_backward<float>(const AttnArgs& a) {
   });
   const std::vector<float> kt = pack_all(t, a, a.k, a.skb, a.skh, a.skt);
   const std::vector<float> vt = pack_all(t, a, a.v, a.svb, a.svh, a.svt);
-  if (heads >= kOnePassMinHeads) {
+  if (one_pass(heads)) {
     parallel_chunks(heads, 1, G * a.Tq * a.Tk * D, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p)
         t.bwd_kv(a, kt.data() + p * panel, vt.data() + p * panel, delta.data(), p / a.Hkv,
