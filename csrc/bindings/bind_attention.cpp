@@ -63,8 +63,8 @@ void check_writable(TensorRef t, const char* arg) {
 
 void check_operand(TensorRef t, const char* arg, const char* layout) {
   check_device(t, DeviceType::CPU, kOp, arg);
-  EMBER_CHECK(t.ndim() == 4, ValueError, kOp, ": expected a 4-D ", arg, " ", layout,
-              ", got shape ", shape_str(t.shape));
+  EMBER_CHECK(t.ndim() == 4, ValueError, kOp, ": expected a 4-D ", arg, " ", layout, ", got shape ",
+              shape_str(t.shape));
   EMBER_CHECK(t.dtype == DType::Float32 || t.dtype == DType::Float64, TypeError, kOp, ": ", arg,
               " has dtype ", dtype_name(t.dtype), ", expected float32 or float64");
   EMBER_CHECK(t.shape[3] <= 1 || t.strides[3] == 1, ValueError, kOp, ": ", arg, " of shape ",
@@ -91,17 +91,16 @@ cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl*
               dtype_name(k.dtype), " and ", dtype_name(v.dtype));
   const int64_t B = q.shape[0], Hq = q.shape[1], Tq = q.shape[2], D = q.shape[3];
   const int64_t Hkv = k.shape[1], Tk = k.shape[2];
-  EMBER_CHECK(k.shape[3] == D && v.shape[3] == D, ValueError, kOp,
-              ": mismatched head dims: query ", shape_str(q.shape), ", key ", shape_str(k.shape),
-              ", value ", shape_str(v.shape), " (all must share D)");
-  EMBER_CHECK(k.shape[0] == B && v.shape[0] == B, ValueError, kOp,
-              ": batch sizes differ: query ", shape_str(q.shape), ", key ", shape_str(k.shape),
-              ", value ", shape_str(v.shape));
+  EMBER_CHECK(k.shape[3] == D && v.shape[3] == D, ValueError, kOp, ": mismatched head dims: query ",
+              shape_str(q.shape), ", key ", shape_str(k.shape), ", value ", shape_str(v.shape),
+              " (all must share D)");
+  EMBER_CHECK(k.shape[0] == B && v.shape[0] == B, ValueError, kOp, ": batch sizes differ: query ",
+              shape_str(q.shape), ", key ", shape_str(k.shape), ", value ", shape_str(v.shape));
   EMBER_CHECK(v.shape == k.shape, ValueError, kOp, ": key ", shape_str(k.shape), " and value ",
               shape_str(v.shape), " must have the same shape");
   EMBER_CHECK(D >= 1 && D <= cpu::kAttnMaxHeadDim, ValueError, kOp, ": head dim D = ", D,
-              " (query ", shape_str(q.shape), ") is not supported, expected 1 <= D <= ",
-              cpu::kAttnMaxHeadDim);
+              " (query ", shape_str(q.shape),
+              ") is not supported, expected 1 <= D <= ", cpu::kAttnMaxHeadDim);
   EMBER_CHECK(Hkv >= 1 && Hq % Hkv == 0, ValueError, kOp, ": query heads ", Hq,
               " must be a multiple of key/value heads ", Hkv, " (query ", shape_str(q.shape),
               ", key ", shape_str(k.shape), ")");
@@ -145,8 +144,8 @@ cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl*
   return a;
 }
 
-void attention_forward(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* mask,
-                       TensorRef out, TensorRef lse, bool is_causal, double scale) {
+void attention_forward(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* mask, TensorRef out,
+                       TensorRef lse, bool is_causal, double scale) {
   const cpu::AttnArgs a = make_args(q, k, v, mask, out, lse, is_causal, scale);
   py::gil_scoped_release nogil;
   if (q.dtype == DType::Float32)
@@ -191,9 +190,9 @@ void attention_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef 
 }  // namespace
 
 void bind_attention(py::module_& m) {
-  m.def("attention_forward", &attention_forward, py::arg("query"), py::arg("key"),
-        py::arg("value"), py::arg("attn_mask"), py::arg("out"), py::arg("lse"),
-        py::arg("is_causal"), py::arg("scale"),
+  m.def("attention_forward", &attention_forward, py::arg("query"), py::arg("key"), py::arg("value"),
+        py::arg("attn_mask"), py::arg("out"), py::arg("lse"), py::arg("is_causal"),
+        py::arg("scale"),
         "out = softmax(scale * query key^T + mask) value over 4-D (B, H, T, D) strided views "
         "(unit stride on D), float32/float64; lse (B, Hq, Tq) float32 gets the row "
         "log-sum-exp. attn_mask: None, bool (True = attend) or additive, 4-D broadcastable "

@@ -29,7 +29,7 @@
 namespace ember::cpu {
 
 constexpr int64_t kAttnMaxHeadDim = 256;
-constexpr int64_t kAttnBq = 64;  // query rows per block
+constexpr int64_t kAttnBq = 64;   // query rows per block
 constexpr int64_t kAttnBk = 128;  // keys per block
 
 enum class AttnMask : int { None = 0, Bool = 1, Add = 2 };
@@ -83,11 +83,11 @@ struct AttnTable {
   // dK, dV of key blocks [kb0, kb1) of kv head (b, hk) over every q head of its group; with
   // with_dq also dQ of those q heads (then kb0 = 0, kb1 = all: the item owns them).
   // kt / vt: packed k^T / v^T of the kv head; delta: (Hq, Tq) of batch b.
-  void (*bwd_kv)(const AttnArgs& a, const float* kt, const float* vt, const float* delta,
-                 int64_t b, int64_t hk, int64_t kb0, int64_t kb1, bool with_dq);
+  void (*bwd_kv)(const AttnArgs& a, const float* kt, const float* vt, const float* delta, int64_t b,
+                 int64_t hk, int64_t kb0, int64_t kb1, bool with_dq);
   // dQ of query block [i0, i1) of q head (b, h).
-  void (*bwd_q)(const AttnArgs& a, const float* kt, const float* vt, const float* delta,
-                int64_t b, int64_t h, int64_t i0, int64_t i1);
+  void (*bwd_q)(const AttnArgs& a, const float* kt, const float* vt, const float* delta, int64_t b,
+                int64_t h, int64_t i0, int64_t i1);
 };
 
 }  // namespace ember::cpu
