@@ -6,22 +6,29 @@
 // head and sequence dims with unit stride along D, so the (B, H, T, D) and (B, T, H, D)
 // layouts, views into a fused qkv projection and a KV cache prefix all run in place.
 //
-// Algorithm (float32): work is cut into query blocks of kBq rows and key blocks of kBk
-// keys. The forward keeps, per query block, the running row max, row sum and the output
-// accumulator (online softmax) while it walks the key blocks; the kBq x kBk score tile
-// lives in L1, the Tq x Tk matrix is never formed. It saves the output and the per-row
+// Algorithm (float32): work is cut into query blocks of kAttnBq rows and key blocks of
+// kAttnBk keys. The forward keeps, per query block, the running row max, row sum and the output
+// accumulator (online softmax) while it walks the key blocks; the score tile stays in
+// L1/L2, the Tq x Tk matrix is never formed. It saves the output and the per-row
 // log-sum-exp (float32). The backward recomputes each score tile from q, k and the saved
 // log-sum-exp and forms dV += P^T dO, dK += dS^T q, dQ += dS k with
 // dS = P * (dO v^T - rowsum(dO * O)). Causal masking (top-left aligned: query i sees keys
 // j <= i, as PyTorch) skips fully masked tiles. Rows whose keys are all masked give a zero
 // output and zero gradients (PyTorch gives NaN).
 //
-// Determinism: the forward is parallel over (batch, head, query block); the backward over
-// (batch, kv head) — or, with few kv heads, over (batch, kv head, key block) for dK / dV
-// plus (batch, q head, query block) for dQ. Each output element is accumulated by one work
-// item in an order fixed by the shapes, so results are bitwise equal for any thread count.
+// Determinism: work items are (batch, kv head) when there are enough of them (each packs
+// its own k^T panels), else (batch, head, query block) over shared panels for the forward
+// and (batch, kv head, key block) for dK / dV plus (batch, q head, query block) for dQ for
+// the backward. Every tile is computed by the same code whichever split runs, and each
+// output element is accumulated by one work item in an order fixed by the shapes, so
+// results are bitwise equal for any thread count.
 //
-// float64 runs a plain row-at-a-time path (same semantics, used by gradcheck).
+// Speed notes: the score and value products run on a register-blocked tile GEMM (6 x 64 on
+// AVX-512) over k^T panels packed once per (batch, kv head); unmasked rows fold the scale
+// into a degree-6 exp2; causal tiles stop at the diagonal of their last row.
+// float64 runs a plain row-at-a-time path (same semantics, used by gradcheck). bfloat16 /
+// float16 tensors are converted to float32 by the Python op (vdpbf16ps issues at half the
+// fp32 FMA rate on the Intel CPUs of this project's machines, so it would not be faster).
 // Arguments are validated by csrc/bindings/bind_attention.cpp; kernels trust them.
 #pragma once
 #include <cstdint>
