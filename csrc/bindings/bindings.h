@@ -20,5 +20,6 @@ void bind_optim(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_rnn(py::module_& m);
+void bind_attention(py::module_& m);
 
 }  // namespace ember::bindings

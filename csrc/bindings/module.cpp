@@ -28,4 +28,5 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_conv(m);
   bindings::bind_norm(m);
   bindings::bind_rnn(m);
+  bindings::bind_attention(m);
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..ops.attention import scaled_dot_product_attention
 from ..ops.conv import (
     adaptive_avg_pool2d,
     avg_pool2d,
@@ -26,14 +27,6 @@ from ..ops.loss import (
 )
 from ..ops.norm import layer_norm, rms_norm
 from ..ops.reduce import log_softmax, softmax
-
-# STAND-INS: replaced by the real kernels at merge
-# isort: split
-from ..ops._standins import (  # noqa: E402
-    scaled_dot_product_attention,
-)
-
-# END STAND-INS
 
 __all__ = [
     "adaptive_avg_pool2d",

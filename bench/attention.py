@@ -1,0 +1,93 @@
+"""Scaled-dot-product attention benchmark: ember vs torch.nn.functional.
+scaled_dot_product_attention (CPU flash attention) in one process, interleaved.
+
+Forward and forward+backward, causal and not, float32, (B, H, T, D) layout. FLOPs counted
+as 4 * B * H * T * T * D for the forward (halved when causal) and 2.5x that for the
+backward, so fwd+bwd is 3.5x the forward count.
+Usage: python bench/attention.py [--rounds 5] [--threads 1] [--only T=256] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+import ember
+import ember.nn.functional as F
+from _harness import Case, run, table
+
+SHAPES = [(8, 8, 256, 64), (4, 12, 512, 64), (1, 8, 2048, 64), (1, 1, 8192, 64)]
+
+
+def make_cases(only: str | None = None) -> list[Case]:
+    torch.set_num_threads(ember.get_num_threads())
+    rng = np.random.default_rng(0)
+    cases = []
+    for B, H, T, D in SHAPES:
+        arrs = [rng.standard_normal((B, H, T, D)).astype(np.float32) for _ in range(4)]
+        q, k, v = (ember.from_numpy(a) for a in arrs[:3])
+        tq, tk, tv = (torch.from_numpy(a) for a in arrs[:3])
+        qg, kg, vg = (ember.from_numpy(a.copy()).requires_grad_() for a in arrs[:3])
+        tqg, tkg, tvg = (torch.from_numpy(a.copy()).requires_grad_() for a in arrs[:3])
+        gy, tgy = ember.from_numpy(arrs[3]), torch.from_numpy(arrs[3])
+        for causal in (False, True):
+            name = f"B={B} H={H} T={T} D={D}{' causal' if causal else ''}"
+            if only and only not in name:
+                continue
+            fl = 4.0 * B * H * T * T * D / (2 if causal else 1)
+
+            def ours(c=causal, q=q, k=k, v=v):
+                with ember.no_grad():
+                    return F.scaled_dot_product_attention(q, k, v, is_causal=c)
+
+            def peer(c=causal, q=tq, k=tk, v=tv):
+                with torch.no_grad():
+                    return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=c)
+
+            def ours_bwd(c=causal, q=qg, k=kg, v=vg, gy=gy):
+                for t in (q, k, v):
+                    t.grad = None
+                F.scaled_dot_product_attention(q, k, v, is_causal=c).backward(gy)
+
+            def peer_bwd(c=causal, q=tqg, k=tkg, v=tvg, gy=tgy):
+                for t in (q, k, v):
+                    t.grad = None
+                torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=c).backward(gy)
+
+            cases.append(Case(f"{name} fwd", ours, peer, fl, "GFLOP/s"))
+            cases.append(Case(f"{name} fwd+bwd", ours_bwd, peer_bwd, 3.5 * fl, "GFLOP/s"))
+    return cases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="attention: ember vs torch")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", help="run the cases whose name contains this")
+    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--threads", type=int, help="threads for both (default: ember's)")
+    args = parser.parse_args()
+    if args.threads:
+        ember.set_num_threads(args.threads)
+    load0 = os.getloadavg()
+    rows = run(make_cases(args.only), rounds=args.rounds)
+    load1 = os.getloadavg()
+    print("## Attention (scaled_dot_product_attention, float32, B H T D)\n")
+    print(
+        f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, ember ISA {ember._C.get_isa()}, "
+        f"{ember.get_num_threads()} threads, peer torch {torch.__version__}; "
+        f"load average before {load0[0]:.2f}, after {load1[0]:.2f}\n"
+    )
+    print(table(rows, "torch"))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"title": "attention", "peer": "torch", "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

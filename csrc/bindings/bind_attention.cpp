@@ -1,0 +1,209 @@
+// Scaled-dot-product attention (csrc/cpu/attention). Operands are 4-D (B, H, T, D) views of
+// any strides with unit stride along D; the Python op passes (B, T, H, D) tensors as
+// permuted views. Every check runs before a kernel touches memory; the kernels run without
+// the GIL.
+#include <algorithm>
+#include <string>
+
+#include "bindings/bindings.h"
+#include "core/error.h"
+#include "cpu/attention/attention.h"
+
+namespace ember::bindings {
+namespace {
+
+constexpr const char* kOp = "ember.scaled_dot_product_attention";
+
+// First and one-past-last address a view can touch (nothing for empty views).
+void byte_range(const TensorImpl& t, uintptr_t* lo, uintptr_t* hi) {
+  int64_t a = t.offset, b = t.offset;
+  for (size_t d = 0; d < t.shape.size(); ++d) {
+    if (t.shape[d] == 0) {
+      *lo = *hi = 0;
+      return;
+    }
+    const int64_t ext = (t.shape[d] - 1) * t.strides[d];
+    (ext < 0 ? a : b) += ext;
+  }
+  const int64_t s = static_cast<int64_t>(t.itemsize());
+  const uintptr_t base = reinterpret_cast<uintptr_t>(t.storage->data());
+  *lo = base + static_cast<uintptr_t>(a * s);
+  *hi = base + static_cast<uintptr_t>((b + 1) * s);
+}
+
+void check_no_overlap(TensorRef out, TensorRef in, const char* oname, const char* iname) {
+  uintptr_t olo, ohi, ilo, ihi;
+  byte_range(out, &olo, &ohi);
+  byte_range(in, &ilo, &ihi);
+  EMBER_CHECK(olo == ohi || ilo == ihi || olo >= ihi || ilo >= ohi, ValueError, kOp, ": ", oname,
+              " of shape ", shape_str(out.shape), " overlaps ", iname, " of shape ",
+              shape_str(in.shape));
+}
+
+// An output: no two elements on one address (each dim, by increasing stride, steps past all
+// inner ones), so the result cannot depend on which thread writes last.
+void check_writable(TensorRef t, const char* arg) {
+  struct Dim {
+    int64_t n, s;
+  } dims[4];
+  int nd = 0;
+  for (int d = 0; d < 4; ++d) {
+    if (t.shape[d] == 0) return;
+    if (t.shape[d] > 1) dims[nd++] = {t.shape[d], t.strides[d]};
+  }
+  std::sort(dims, dims + nd, [](const Dim& x, const Dim& y) { return x.s < y.s; });
+  int64_t extent = 1;
+  for (int d = 0; d < nd; ++d) {
+    EMBER_CHECK(dims[d].s >= extent, ValueError, kOp, ": ", arg, " of shape ", shape_str(t.shape),
+                " and strides ", shape_str(t.strides),
+                " is a broadcast or overlapping view; make it contiguous first");
+    extent = (dims[d].n - 1) * dims[d].s + extent;
+  }
+}
+
+void check_operand(TensorRef t, const char* arg, const char* layout) {
+  check_device(t, DeviceType::CPU, kOp, arg);
+  EMBER_CHECK(t.ndim() == 4, ValueError, kOp, ": expected a 4-D ", arg, " ", layout, ", got shape ",
+              shape_str(t.shape));
+  EMBER_CHECK(t.dtype == DType::Float32 || t.dtype == DType::Float64, TypeError, kOp, ": ", arg,
+              " has dtype ", dtype_name(t.dtype), ", expected float32 or float64");
+  EMBER_CHECK(t.shape[3] <= 1 || t.strides[3] == 1, ValueError, kOp, ": ", arg, " of shape ",
+              shape_str(t.shape), " and strides ", shape_str(t.strides),
+              " needs unit stride along the head dim");
+}
+
+void check_like(TensorRef t, TensorRef ref, const Shape& want, const char* arg) {
+  check_operand(t, arg, "");
+  EMBER_CHECK(t.dtype == ref.dtype, TypeError, kOp, ": ", arg, " has dtype ", dtype_name(t.dtype),
+              ", expected ", dtype_name(ref.dtype), " (the dtype of query)");
+  EMBER_CHECK(t.shape == want, ValueError, kOp, ": ", arg, " has shape ", shape_str(t.shape),
+              ", expected ", shape_str(want));
+}
+
+// Shapes and strides of q, k, v, mask and the output; lse (B, Hq, Tq) float32 contiguous.
+cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* mask,
+                        TensorRef out, TensorRef lse, bool causal, double scale) {
+  check_operand(q, "query", "(B, Hq, Tq, D)");
+  check_operand(k, "key", "(B, Hkv, Tk, D)");
+  check_operand(v, "value", "(B, Hkv, Tk, D)");
+  EMBER_CHECK(k.dtype == q.dtype && v.dtype == q.dtype, TypeError, kOp,
+              ": query, key and value must have one dtype, got ", dtype_name(q.dtype), ", ",
+              dtype_name(k.dtype), " and ", dtype_name(v.dtype));
+  const int64_t B = q.shape[0], Hq = q.shape[1], Tq = q.shape[2], D = q.shape[3];
+  const int64_t Hkv = k.shape[1], Tk = k.shape[2];
+  EMBER_CHECK(k.shape[3] == D && v.shape[3] == D, ValueError, kOp, ": mismatched head dims: query ",
+              shape_str(q.shape), ", key ", shape_str(k.shape), ", value ", shape_str(v.shape),
+              " (all must share D)");
+  EMBER_CHECK(k.shape[0] == B && v.shape[0] == B, ValueError, kOp, ": batch sizes differ: query ",
+              shape_str(q.shape), ", key ", shape_str(k.shape), ", value ", shape_str(v.shape));
+  EMBER_CHECK(v.shape == k.shape, ValueError, kOp, ": key ", shape_str(k.shape), " and value ",
+              shape_str(v.shape), " must have the same shape");
+  EMBER_CHECK(D >= 1 && D <= cpu::kAttnMaxHeadDim, ValueError, kOp, ": head dim D = ", D,
+              " (query ", shape_str(q.shape),
+              ") is not supported, expected 1 <= D <= ", cpu::kAttnMaxHeadDim);
+  EMBER_CHECK(Hkv >= 1 && Hq % Hkv == 0, ValueError, kOp, ": query heads ", Hq,
+              " must be a multiple of key/value heads ", Hkv, " (query ", shape_str(q.shape),
+              ", key ", shape_str(k.shape), ")");
+  check_like(out, q, {B, Hq, Tq, D}, "out");
+  check_writable(out, "out");
+  check_device(lse, DeviceType::CPU, kOp, "lse");
+  check_dtype(lse, DType::Float32, kOp, "lse");
+  check_contiguous(lse, kOp, "lse");
+  EMBER_CHECK(lse.shape == Shape({B, Hq, Tq}), ValueError, kOp, ": lse has shape ",
+              shape_str(lse.shape), ", expected ", shape_str({B, Hq, Tq}));
+
+  cpu::AttnArgs a{};
+  a.B = B, a.Hq = Hq, a.Hkv = Hkv, a.Tq = Tq, a.Tk = Tk, a.D = D;
+  a.scale = scale;
+  a.causal = causal;
+  a.q = q.data(), a.sqb = q.strides[0], a.sqh = q.strides[1], a.sqt = q.strides[2];
+  a.k = k.data(), a.skb = k.strides[0], a.skh = k.strides[1], a.skt = k.strides[2];
+  a.v = v.data(), a.svb = v.strides[0], a.svh = v.strides[1], a.svt = v.strides[2];
+  a.o = out.data(), a.sob = out.strides[0], a.soh = out.strides[1], a.sot = out.strides[2];
+  a.lse = lse.data_as<float>();
+  a.mask_kind = cpu::AttnMask::None;
+  if (mask != nullptr) {
+    const TensorImpl& m = *mask;
+    check_device(m, DeviceType::CPU, kOp, "attn_mask");
+    EMBER_CHECK(m.dtype == DType::Bool || m.dtype == q.dtype, TypeError, kOp,
+                ": attn_mask has dtype ", dtype_name(m.dtype), ", expected bool or ",
+                dtype_name(q.dtype), " (the dtype of query)");
+    const Shape full = {B, Hq, Tq, Tk};
+    bool ok = m.ndim() == 4;
+    for (int d = 0; ok && d < 4; ++d) ok = m.shape[d] == 1 || m.shape[d] == full[d];
+    EMBER_CHECK(ok, ValueError, kOp, ": attn_mask of shape ", shape_str(m.shape),
+                " does not broadcast to (B, Hq, Tq, Tk) = ", shape_str(full));
+    const Shape st = broadcast_strides(m, full, kOp);
+    a.mask_kind = m.dtype == DType::Bool ? cpu::AttnMask::Bool : cpu::AttnMask::Add;
+    a.mask = m.data();
+    a.smb = st[0], a.smh = st[1], a.smq = st[2], a.smk = st[3];
+  }
+  check_no_overlap(out, q, "out", "query");
+  check_no_overlap(out, k, "out", "key");
+  check_no_overlap(out, v, "out", "value");
+  return a;
+}
+
+void attention_forward(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* mask, TensorRef out,
+                       TensorRef lse, bool is_causal, double scale) {
+  const cpu::AttnArgs a = make_args(q, k, v, mask, out, lse, is_causal, scale);
+  py::gil_scoped_release nogil;
+  if (q.dtype == DType::Float32)
+    cpu::attention_forward<float>(a);
+  else
+    cpu::attention_forward<double>(a);
+}
+
+void attention_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef v,
+                        const TensorImpl* mask, TensorRef out, TensorRef lse, TensorRef grad_q,
+                        TensorRef grad_k, TensorRef grad_v, bool is_causal, double scale) {
+  cpu::AttnArgs a = make_args(q, k, v, mask, out, lse, is_causal, scale);
+  check_like(grad_out, q, out.shape, "grad_out");
+  check_like(grad_q, q, q.shape, "grad_query");
+  check_like(grad_k, q, k.shape, "grad_key");
+  check_like(grad_v, q, v.shape, "grad_value");
+  const TensorImpl* grads[3] = {&grad_q, &grad_k, &grad_v};
+  const char* names[3] = {"grad_query", "grad_key", "grad_value"};
+  const TensorImpl* ins[6] = {&q, &k, &v, &out, &grad_out, &lse};
+  const char* in_names[6] = {"query", "key", "value", "out", "grad_out", "lse"};
+  for (int g = 0; g < 3; ++g) {
+    check_writable(*grads[g], names[g]);
+    for (int i = 0; i < 6; ++i) check_no_overlap(*grads[g], *ins[i], names[g], in_names[i]);
+    for (int h = g + 1; h < 3; ++h) check_no_overlap(*grads[g], *grads[h], names[g], names[h]);
+    if (mask != nullptr) check_no_overlap(*grads[g], *mask, names[g], "attn_mask");
+  }
+  a.go = grad_out.data(), a.sgob = grad_out.strides[0], a.sgoh = grad_out.strides[1];
+  a.sgot = grad_out.strides[2];
+  a.gq = grad_q.data(), a.sgqb = grad_q.strides[0], a.sgqh = grad_q.strides[1];
+  a.sgqt = grad_q.strides[2];
+  a.gk = grad_k.data(), a.sgkb = grad_k.strides[0], a.sgkh = grad_k.strides[1];
+  a.sgkt = grad_k.strides[2];
+  a.gv = grad_v.data(), a.sgvb = grad_v.strides[0], a.sgvh = grad_v.strides[1];
+  a.sgvt = grad_v.strides[2];
+  py::gil_scoped_release nogil;
+  if (q.dtype == DType::Float32)
+    cpu::attention_backward<float>(a);
+  else
+    cpu::attention_backward<double>(a);
+}
+
+}  // namespace
+
+void bind_attention(py::module_& m) {
+  m.def("attention_forward", &attention_forward, py::arg("query"), py::arg("key"), py::arg("value"),
+        py::arg("attn_mask"), py::arg("out"), py::arg("lse"), py::arg("is_causal"),
+        py::arg("scale"),
+        "out = softmax(scale * query key^T + mask) value over 4-D (B, H, T, D) strided views "
+        "(unit stride on D), float32/float64; lse (B, Hq, Tq) float32 gets the row "
+        "log-sum-exp. attn_mask: None, bool (True = attend) or additive, 4-D broadcastable "
+        "to (B, Hq, Tq, Tk). Fully masked rows give zeros (lse = inf).");
+  m.def("attention_backward", &attention_backward, py::arg("grad_out"), py::arg("query"),
+        py::arg("key"), py::arg("value"), py::arg("attn_mask"), py::arg("out"), py::arg("lse"),
+        py::arg("grad_query"), py::arg("grad_key"), py::arg("grad_value"), py::arg("is_causal"),
+        py::arg("scale"),
+        "grad_query, grad_key, grad_value (overwritten) from grad_out and the forward's "
+        "out and lse.");
+  m.attr("attention_max_head_dim") = cpu::kAttnMaxHeadDim;
+}
+
+}  // namespace ember::bindings

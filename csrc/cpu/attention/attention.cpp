@@ -1,0 +1,280 @@
+// Attention drivers: packing, work decomposition and threading around the per-ISA tile
+// kernels (attention_kernels.inc), plus the plain float64 path. See attention.h.
+#include "cpu/attention/attention.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/isa.h"
+#include "core/parallel.h"
+
+namespace ember::cpu {
+namespace {
+
+const AttnTable& attn_table() {
+  switch (current_isa()) {
+    case Isa::Avx512:
+      return avx512::attn_table;
+    case Isa::Avx2:
+      return avx2::attn_table;
+    default:
+      return generic::attn_table;
+  }
+}
+
+int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Work items whose cost grows with their index (causal blocks) are visited in the order
+// 0, n-1, 1, n-2, ... so the static split gives each thread a similar share. Only who
+// computes an item changes; its result does not.
+int64_t zigzag(int64_t p, int64_t n) { return (p & 1) ? n - 1 - p / 2 : p / 2; }
+
+// With fewer (batch, kv head) pairs than threads (and under 4) the backward splits dK / dV
+// by key block and runs dQ as a second pass: more parallelism for ~40% more flops. Both
+// passes compute every tile exactly as the one-pass loop does (same tile_ds, same
+// accumulation order), so the choice may depend on the thread count: results do not.
+bool one_pass(int64_t heads) {
+  const int64_t nt = get_num_threads();
+  return heads >= (nt < 4 ? nt : 4);
+}
+
+// A per-thread scratch buffer that only grows: packing into it per work item touches no
+// fresh pages (a fresh buffer per call pays a page fault per 4 KiB).
+float* scratch(int slot, int64_t n) {
+  thread_local std::vector<float> bufs[3];
+  std::vector<float>& b = bufs[slot];
+  if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+  return b.data();
+}
+
+// Enough (batch, kv head) pairs to parallelize over them: each work item then packs its own
+// panels into scratch (in cache, no shared buffer). Results do not depend on this choice.
+bool head_parallel(const AttnArgs& a) { return a.B * a.Hkv >= 4 * get_num_threads(); }
+
+// k^T (and v^T) panels of every (batch, kv head), shared by the threads.
+std::vector<float> pack_all(const AttnTable& t, const AttnArgs& a, const void* src, int64_t sb,
+                            int64_t sh, int64_t st) {
+  const int64_t panel = cdiv(a.Tk, kAttnBk) * a.D * kAttnBk;
+  std::vector<float> buf(static_cast<size_t>(a.B * a.Hkv * panel));
+  const float* s = static_cast<const float*>(src);
+  parallel_chunks(a.B * a.Hkv, 1, a.Tk * a.D, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t b = p / a.Hkv, h = p % a.Hkv;
+      t.pack_t(s + b * sb + h * sh, st, a.Tk, a.D, buf.data() + p * panel);
+    }
+  });
+  return buf;
+}
+
+// ---- float64: one query row at a time, exact softmax per row (O(Tk) scratch per row).
+
+template <typename T>
+T mask_value(const AttnArgs& a, int64_t b, int64_t h, int64_t i, int64_t j, T s) {
+  if (a.causal && j > i) return -std::numeric_limits<T>::infinity();
+  const int64_t off = b * a.smb + h * a.smh + i * a.smq + j * a.smk;
+  if (a.mask_kind == AttnMask::Bool)
+    return static_cast<const uint8_t*>(a.mask)[off] ? s : -std::numeric_limits<T>::infinity();
+  if (a.mask_kind == AttnMask::Add) return s + static_cast<const T*>(a.mask)[off];
+  return s;
+}
+
+// p[j] = softmax row i of head (b, h) (all zero when every key is masked); returns log-sum-exp.
+template <typename T>
+T softmax_row(const AttnArgs& a, int64_t b, int64_t h, int64_t i, T* p) {
+  const int64_t D = a.D, hk = h / (a.Hq / a.Hkv);
+  const T* q = static_cast<const T*>(a.q) + b * a.sqb + h * a.sqh + i * a.sqt;
+  const T* k = static_cast<const T*>(a.k) + b * a.skb + hk * a.skh;
+  T m = -std::numeric_limits<T>::infinity();
+  for (int64_t j = 0; j < a.Tk; ++j) {
+    T s = 0;
+    for (int64_t d = 0; d < D; ++d) s += q[d] * k[j * a.skt + d];
+    p[j] = mask_value<T>(a, b, h, i, j, s * static_cast<T>(a.scale));
+    if (p[j] > m) m = p[j];
+  }
+  if (m == -std::numeric_limits<T>::infinity()) {
+    for (int64_t j = 0; j < a.Tk; ++j) p[j] = 0;
+    return std::numeric_limits<T>::infinity();
+  }
+  T l = 0;
+  for (int64_t j = 0; j < a.Tk; ++j) l += (p[j] = std::exp(p[j] - m));
+  for (int64_t j = 0; j < a.Tk; ++j) p[j] /= l;
+  return m + std::log(l);
+}
+
+template <typename T>
+void forward_rows(const AttnArgs& a) {
+  const int64_t D = a.D, rows = a.B * a.Hq * a.Tq;
+  parallel_chunks(rows, 16, a.Tk * D, [&](int64_t r0, int64_t r1) {
+    std::vector<T> p(static_cast<size_t>(a.Tk));
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / (a.Hq * a.Tq), h = r / a.Tq % a.Hq, i = r % a.Tq;
+      const int64_t hk = h / (a.Hq / a.Hkv);
+      const T* v = static_cast<const T*>(a.v) + b * a.svb + hk * a.svh;
+      T* o = static_cast<T*>(a.o) + b * a.sob + h * a.soh + i * a.sot;
+      a.lse[r] = static_cast<float>(softmax_row<T>(a, b, h, i, p.data()));
+      for (int64_t d = 0; d < D; ++d) o[d] = 0;
+      for (int64_t j = 0; j < a.Tk; ++j)
+        for (int64_t d = 0; d < D; ++d) o[d] += p[j] * v[j * a.svt + d];
+    }
+  });
+}
+
+// Parallel over (batch, kv head): the item owns dK, dV of its kv head and dQ of its q heads.
+template <typename T>
+void backward_rows(const AttnArgs& a) {
+  const int64_t D = a.D, G = a.Hq / a.Hkv;
+  parallel_chunks(a.B * a.Hkv, 1, G * a.Tq * a.Tk * D, [&](int64_t p0, int64_t p1) {
+    std::vector<T> p(static_cast<size_t>(a.Tk)), dp(static_cast<size_t>(a.Tk));
+    for (int64_t item = p0; item < p1; ++item) {
+      const int64_t b = item / a.Hkv, hk = item % a.Hkv;
+      const T* k = static_cast<const T*>(a.k) + b * a.skb + hk * a.skh;
+      const T* v = static_cast<const T*>(a.v) + b * a.svb + hk * a.svh;
+      T* gk = static_cast<T*>(a.gk) + b * a.sgkb + hk * a.sgkh;
+      T* gv = static_cast<T*>(a.gv) + b * a.sgvb + hk * a.sgvh;
+      for (int64_t j = 0; j < a.Tk; ++j)
+        for (int64_t d = 0; d < D; ++d) gk[j * a.sgkt + d] = gv[j * a.sgvt + d] = 0;
+      for (int64_t g = 0; g < G; ++g) {
+        const int64_t h = hk * G + g;
+        for (int64_t i = 0; i < a.Tq; ++i) {
+          const T* q = static_cast<const T*>(a.q) + b * a.sqb + h * a.sqh + i * a.sqt;
+          const T* go = static_cast<const T*>(a.go) + b * a.sgob + h * a.sgoh + i * a.sgot;
+          T* gq = static_cast<T*>(a.gq) + b * a.sgqb + h * a.sgqh + i * a.sgqt;
+          softmax_row<T>(a, b, h, i, p.data());
+          T delta = 0;
+          for (int64_t j = 0; j < a.Tk; ++j) {
+            T s = 0;
+            for (int64_t d = 0; d < D; ++d) s += go[d] * v[j * a.svt + d];
+            dp[j] = s;
+            delta += p[j] * s;
+          }
+          for (int64_t d = 0; d < D; ++d) gq[d] = 0;
+          for (int64_t j = 0; j < a.Tk; ++j) {
+            const T ds = p[j] * (dp[j] - delta) * static_cast<T>(a.scale);
+            for (int64_t d = 0; d < D; ++d) {
+              gq[d] += ds * k[j * a.skt + d];
+              gk[j * a.sgkt + d] += ds * q[d];
+              gv[j * a.sgvt + d] += p[j] * go[d];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+template <>
+void attention_forward<float>(const AttnArgs& a) {
+  if (a.B * a.Hq * a.Tq == 0) return;
+  const AttnTable& t = attn_table();
+  const int64_t panel = cdiv(a.Tk, kAttnBk) * a.D * kAttnBk, G = a.Hq / a.Hkv;
+  const int64_t nqb = cdiv(a.Tq, kAttnBq), n = a.B * a.Hq * nqb;
+  if (head_parallel(a)) {
+    parallel_chunks(a.B * a.Hkv, 1, G * a.Tq * a.Tk * a.D, [&](int64_t p0, int64_t p1) {
+      float* kt = scratch(0, panel);
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t b = p / a.Hkv, hk = p % a.Hkv;
+        t.pack_t(static_cast<const float*>(a.k) + b * a.skb + hk * a.skh, a.skt, a.Tk, a.D, kt);
+        for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
+          for (int64_t i0 = 0; i0 < a.Tq; i0 += kAttnBq)
+            t.fwd_block(a, kt, b, h, i0, i0 + kAttnBq < a.Tq ? i0 + kAttnBq : a.Tq);
+      }
+    });
+    return;
+  }
+  const std::vector<float> kt = pack_all(t, a, a.k, a.skb, a.skh, a.skt);
+  parallel_chunks(n, 1, kAttnBq * a.Tk * a.D, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t it = a.causal ? zigzag(p, n) : p;
+      const int64_t bh = it / nqb, qb = it % nqb, b = bh / a.Hq, h = bh % a.Hq;
+      const int64_t i0 = qb * kAttnBq, i1 = i0 + kAttnBq < a.Tq ? i0 + kAttnBq : a.Tq;
+      t.fwd_block(a, kt.data() + (b * a.Hkv + h / G) * panel, b, h, i0, i1);
+    }
+  });
+}
+
+template <>
+void attention_backward<float>(const AttnArgs& a) {
+  if (a.B * a.Hq * a.Tq == 0 && a.B * a.Hkv * a.Tk == 0) return;
+  const AttnTable& t = attn_table();
+  const int64_t D = a.D, G = a.Hq / a.Hkv;
+  const int64_t nkb = cdiv(a.Tk, kAttnBk), nqb = cdiv(a.Tq, kAttnBq), panel = nkb * D * kAttnBk;
+  if (a.Tq == 0 || a.Tk == 0) {  // no scores: every gradient is zero
+    auto zero = [&](void* g, int64_t sb, int64_t sh, int64_t st, int64_t H, int64_t T) {
+      for (int64_t b = 0; b < a.B; ++b)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t i = 0; i < T; ++i)
+            for (int64_t d = 0; d < D; ++d)
+              static_cast<float*>(g)[b * sb + h * sh + i * st + d] = 0.0f;
+    };
+    zero(a.gq, a.sgqb, a.sgqh, a.sgqt, a.Hq, a.Tq);
+    zero(a.gk, a.sgkb, a.sgkh, a.sgkt, a.Hkv, a.Tk);
+    zero(a.gv, a.sgvb, a.sgvh, a.sgvt, a.Hkv, a.Tk);
+    return;
+  }
+  const int64_t heads = a.B * a.Hkv;
+  if (one_pass(heads) && head_parallel(a)) {
+    // One pass per (batch, kv head); delta rows of its q heads, k^T and v^T in scratch.
+    parallel_chunks(heads, 1, G * a.Tq * a.Tk * D, [&](int64_t p0, int64_t p1) {
+      float* kt = scratch(0, panel);
+      float* vt = scratch(1, panel);
+      float* delta = scratch(2, a.B * a.Hq * a.Tq);
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t b = p / a.Hkv, hk = p % a.Hkv;
+        for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
+          t.row_delta(a, b, h, delta + (b * a.Hq + h) * a.Tq);
+        t.pack_t(static_cast<const float*>(a.k) + b * a.skb + hk * a.skh, a.skt, a.Tk, D, kt);
+        t.pack_t(static_cast<const float*>(a.v) + b * a.svb + hk * a.svh, a.svt, a.Tk, D, vt);
+        t.bwd_kv(a, kt, vt, delta, b, hk, 0, nkb, true);
+      }
+    });
+    return;
+  }
+  std::vector<float> delta(static_cast<size_t>(a.B * a.Hq * a.Tq));
+  parallel_chunks(a.B * a.Hq, 1, a.Tq * D, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) t.row_delta(a, p / a.Hq, p % a.Hq, delta.data() + p * a.Tq);
+  });
+  const std::vector<float> kt = pack_all(t, a, a.k, a.skb, a.skh, a.skt);
+  const std::vector<float> vt = pack_all(t, a, a.v, a.svb, a.svh, a.svt);
+  if (one_pass(heads)) {
+    parallel_chunks(heads, 1, G * a.Tq * a.Tk * D, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p)
+        t.bwd_kv(a, kt.data() + p * panel, vt.data() + p * panel, delta.data(), p / a.Hkv,
+                 p % a.Hkv, 0, nkb, true);
+    });
+    return;
+  }
+  const int64_t nk_items = heads * nkb;
+  parallel_chunks(nk_items, 1, G * a.Tq * kAttnBk * D, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t it = a.causal ? zigzag(p, nk_items) : p;
+      const int64_t hp = it / nkb, kb = it % nkb;
+      t.bwd_kv(a, kt.data() + hp * panel, vt.data() + hp * panel, delta.data(), hp / a.Hkv,
+               hp % a.Hkv, kb, kb + 1, false);
+    }
+  });
+  const int64_t nq_items = a.B * a.Hq * nqb;
+  parallel_chunks(nq_items, 1, kAttnBq * a.Tk * D, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t it = a.causal ? zigzag(p, nq_items) : p;
+      const int64_t bh = it / nqb, qb = it % nqb, b = bh / a.Hq, h = bh % a.Hq;
+      const int64_t hp = b * a.Hkv + h / G;
+      const int64_t i0 = qb * kAttnBq, i1 = i0 + kAttnBq < a.Tq ? i0 + kAttnBq : a.Tq;
+      t.bwd_q(a, kt.data() + hp * panel, vt.data() + hp * panel, delta.data(), b, h, i0, i1);
+    }
+  });
+}
+
+template <>
+void attention_forward<double>(const AttnArgs& a) {
+  forward_rows<double>(a);
+}
+
+template <>
+void attention_backward<double>(const AttnArgs& a) {
+  backward_rows<double>(a);  // also right for Tq = 0 or Tk = 0 (zero gradients)
+}
+
+}  // namespace ember::cpu

@@ -1,0 +1,243 @@
+"""Scaled-dot-product attention as one autograd op over the flash-style kernels in
+csrc/cpu/attention (FlashAttention-2 on the CPU: tiled over query and key blocks with an
+online softmax; the T x T score matrix is never formed, the backward recomputes it per
+tile from the saved per-row log-sum-exp).
+
+Both layouts are native: the kernels address query/key/value/output through strides for
+the batch, head and sequence dims (unit stride on the head dim), so (B, H, T, D) and
+(B, T, H, D) tensors, strided views into a fused qkv projection and a KV-cache prefix all
+run without copies. The op dispatches on the tensor's device (``kernels(dev, op, name)``)
+so a CUDA kernel with the same binding names slots in.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import _dtype as D
+from ..autograd.function import Context, Function
+from ..tensor import Tensor
+from ._util import check_tensor, compute_dtype, empty, kernels, same_device
+from .convert import cast
+
+__all__ = ["scaled_dot_product_attention"]
+
+_OP = "scaled_dot_product_attention"
+_NAME = f"ember.{_OP}"
+_LAYOUTS = ("BHTD", "BTHD")
+
+
+def _bhtd(x: Tensor, layout: str) -> Tensor:
+    """x as a (B, H, T, D) view (no copy)."""
+    return x if layout == "BHTD" else x.permute(0, 2, 1, 3)
+
+
+def _kernel_operand(x: Tensor, dtype: D.dtype) -> Tensor:
+    """x in the kernel's dtype with unit stride on the last dim (a copy only if not)."""
+    x = cast(x, dtype)
+    if x.shape[-1] > 1 and x.stride(-1) != 1:
+        x = x.contiguous()
+    return x
+
+
+def _empty_like_layout(shape_bhtd: tuple, dtype: D.dtype, dev, layout: str) -> Tensor:
+    """A fresh tensor contiguous in the user's layout, returned as its (B, H, T, D) view."""
+    b, h, t, d = shape_bhtd
+    if layout == "BHTD":
+        return empty((b, h, t, d), dtype, dev)
+    return empty((b, t, h, d), dtype, dev).permute(0, 2, 1, 3)
+
+
+class ScaledDotProductAttention(Function):
+    """Forward: one kernel call writing the output and the row log-sum-exp. Backward: one
+    kernel call writing dQ, dK, dV. Inputs are (B, H, T, D) views in the compute dtype."""
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        mask: Tensor | None,
+        is_causal: bool,
+        scale: float,
+        layout: str,
+        dtype: D.dtype,
+    ) -> Tensor:
+        cdt = compute_dtype(dtype)
+        qb = _kernel_operand(_bhtd(q, layout), cdt)
+        kb = _kernel_operand(_bhtd(k, layout), cdt)
+        vb = _kernel_operand(_bhtd(v, layout), cdt)
+        B, H, T, Dh = qb.shape
+        out = _empty_like_layout((B, H, T, Dh), cdt, q.device, layout)
+        lse = empty((B, H, T), D.float32, q.device)
+        mod = kernels(q.device, _OP, "attention_forward")
+        mod.attention_forward(
+            qb._impl,
+            kb._impl,
+            vb._impl,
+            None if mask is None else mask._impl,
+            out._impl,
+            lse._impl,
+            bool(is_causal),
+            float(scale),
+        )
+        ctx.args = (is_causal, scale, layout, dtype)
+        ctx.save_for_backward(qb, kb, vb, out, lse, mask)
+        return cast(_bhtd(out, layout), dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        qb, kb, vb, out, lse, mask = ctx.saved_tensors
+        is_causal, scale, layout, dtype = ctx.args
+        cdt = qb.dtype
+        gb = _kernel_operand(_bhtd(g, layout), cdt)
+        gq = _empty_like_layout(tuple(qb.shape), cdt, qb.device, layout)
+        gk = _empty_like_layout(tuple(kb.shape), cdt, qb.device, layout)
+        gv = _empty_like_layout(tuple(vb.shape), cdt, qb.device, layout)
+        kernels(qb.device, _OP, "attention_backward").attention_backward(
+            gb._impl,
+            qb._impl,
+            kb._impl,
+            vb._impl,
+            None if mask is None else mask._impl,
+            out._impl,
+            lse._impl,
+            gq._impl,
+            gk._impl,
+            gv._impl,
+            bool(is_causal),
+            float(scale),
+        )
+        grads = [cast(_bhtd(x, layout), dtype) for x in (gq, gk, gv)]
+        grads = [gr if need else None for gr, need in zip(grads, ctx.needs_input_grad[:3])]
+        return (*grads, None, None, None, None, None)
+
+
+def _prepare_mask(
+    attn_mask: Tensor, full: tuple, cdt: D.dtype, unbatched_heads: bool, dev
+) -> Tensor:
+    """The mask as a 4-D view broadcastable to full = (B, Hq, Tq, Tk) (size-1 dims stay
+    size 1: the kernel reads them with stride 0, nothing is expanded)."""
+    check_tensor(attn_mask, _OP, "attn_mask")
+    if attn_mask.device != dev:
+        raise ValueError(f"{_NAME}: attn_mask is on {attn_mask.device}, query on {dev}")
+    if attn_mask.dtype is D.bool_:
+        m = attn_mask
+    elif attn_mask.dtype.is_floating_point:
+        m = cast(attn_mask, cdt)
+    else:
+        raise TypeError(
+            f"{_NAME}: attn_mask must be bool (True = attend) or floating (added to the "
+            f"scores), got {attn_mask.dtype}"
+        )
+    if m.ndim > 4:
+        raise ValueError(
+            f"{_NAME}: attn_mask of shape {tuple(attn_mask.shape)} has more than 4 dims"
+        )
+    if unbatched_heads and m.ndim == 3:  # (N, L, S) for (N, L, E) inputs
+        m = m.unsqueeze(1)
+    while m.ndim < 4:
+        m = m.unsqueeze(0)
+    if any(s != 1 and s != f for s, f in zip(m.shape, full)):
+        raise ValueError(
+            f"{_NAME}: attn_mask of shape {tuple(attn_mask.shape)} does not broadcast to "
+            f"(B, Hq, Tq, Tk) = {full}"
+        )
+    return m
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+    layout: str = "BHTD",
+) -> Tensor:
+    r"""softmax(query @ key^T * scale + mask) @ value, PyTorch's semantics, one fused op.
+
+    Shape (layout="BHTD", the default, like PyTorch):
+        query (B, Hq, Tq, D), key and value (B, Hkv, Tk, D) -> out (B, Hq, Tq, D);
+        3-D (N, T, D) inputs are taken as one head.
+    With layout="BTHD": query (B, Tq, Hq, D), key/value (B, Tk, Hkv, D) -> (B, Tq, Hq, D).
+    Both layouts are native (strided, no copies); so are views into a fused qkv projection
+    and a KV-cache prefix ``cache[:, :, :t]``.
+
+    Args:
+        attn_mask: bool (True = attend) or floating (added to the scores), broadcastable to
+            (B, Hq, Tq, Tk), e.g. a key-padding mask of shape (B, 1, 1, Tk).
+        dropout_p: must be 0.0 (dropout inside attention is not supported).
+        is_causal: query i attends keys j <= i (top-left aligned, as PyTorch).
+        scale: defaults to 1 / sqrt(D).
+        enable_gqa: allow Hq a multiple of Hkv (grouped-query attention); query head h
+            uses key/value head h // (Hq // Hkv).
+        layout: "BHTD" or "BTHD".
+
+    Rows whose keys are all masked give a zero output and zero gradients (PyTorch: NaN).
+    float32 and float64 run natively; float16 / bfloat16 are computed in float32 and the
+    output returned in the input dtype. Head dims 1 .. 256.
+    """
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        check_tensor(t, _OP, name)
+    dev = same_device(_OP, query, key, value)
+    if dropout_p != 0.0:
+        raise ValueError(
+            f"{_NAME}: dropout in attention is not supported (dropout_p must be 0.0, "
+            f"got {dropout_p})"
+        )
+    if layout not in _LAYOUTS:
+        raise ValueError(f"{_NAME}: layout must be 'BHTD' or 'BTHD', got {layout!r}")
+    if not (query.dtype is key.dtype is value.dtype):
+        raise TypeError(
+            f"{_NAME}: query, key and value must have one dtype, got {query.dtype}, "
+            f"{key.dtype} and {value.dtype}"
+        )
+    dtype = query.dtype
+    if not dtype.is_floating_point:
+        raise TypeError(f"{_NAME}: needs floating-point tensors, got {dtype}")
+    shapes = f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
+    nd = query.ndim
+    if not (key.ndim == value.ndim == nd and (nd == 4 or (nd == 3 and layout == "BHTD"))):
+        want = "4-D (B, H, T, D) or 3-D (N, T, D)" if layout == "BHTD" else "4-D (B, T, H, D)"
+        raise ValueError(f"{_NAME}: expected {want} query, key and value, got {shapes}")
+    unbatched_heads = nd == 3
+    q, k, v = (
+        (x.unsqueeze(1) for x in (query, key, value)) if unbatched_heads else (query, key, value)
+    )
+    qs, ks, vs = (tuple(_bhtd(x, layout).shape) for x in (q, k, v))
+    B, Hq, Tq, Dh = qs
+    _, Hkv, Tk, _ = ks
+    if ks[3] != Dh or vs[3] != Dh:
+        raise ValueError(f"{_NAME}: mismatched head dims: {shapes} (all must share D)")
+    if ks[0] != B or vs[0] != B:
+        raise ValueError(f"{_NAME}: batch sizes differ: {shapes}")
+    if ks != vs:
+        raise ValueError(f"{_NAME}: key and value must have the same shape, got {shapes}")
+    maxd = kernels(dev, _OP).attention_max_head_dim if dev.type == "cpu" else 256
+    if not 1 <= Dh <= maxd:
+        raise ValueError(
+            f"{_NAME}: head dim D = {Dh} is not supported ({shapes}), expected 1 <= D <= {maxd}"
+        )
+    if Hq != Hkv:
+        if not enable_gqa:
+            raise ValueError(
+                f"{_NAME}: query has {Hq} heads but key/value have {Hkv} ({shapes}); "
+                "pass enable_gqa=True for grouped-query attention"
+            )
+        if Hkv == 0 or Hq % Hkv != 0:
+            raise ValueError(
+                f"{_NAME}: query heads {Hq} must be a multiple of key/value heads {Hkv} ({shapes})"
+            )
+    if scale is None:
+        scale = 1.0 / math.sqrt(Dh)
+    mask = None
+    if attn_mask is not None:
+        mask = _prepare_mask(attn_mask, (B, Hq, Tq, Tk), compute_dtype(dtype), unbatched_heads, dev)
+    out = ScaledDotProductAttention.apply(
+        q, k, v, mask, bool(is_causal), float(scale), layout, dtype
+    )
+    return out.squeeze(1) if unbatched_heads else out
