@@ -72,3 +72,31 @@ def test_cosine_with_warmup_matches_nanogpt():
     assert cosine_with_warmup(1050, **kw) == pytest.approx(5.5e-4)
     assert cosine_with_warmup(2000, **kw) == pytest.approx(1e-4)
     assert cosine_with_warmup(5000, **kw) == pytest.approx(1e-4)
+
+
+def test_train_lstm_and_sample(tmp_path, capsys):
+    out = tmp_path / "lstm"
+    argv = ["train", "lstm", "--max-steps", "3", "--hidden", "16", "--embed", "8"]
+    assert main([*argv, "--block-size", "16", "--out", str(out), *QUICK]) == 0
+    assert json.loads((out / "model" / CONFIG).read_text())["architecture"] == "char_lstm"
+    capsys.readouterr()
+    assert main(["sample", str(out / "model"), "--prompt", "KING", "--tokens", "9"]) == 0
+    assert capsys.readouterr().out.startswith("KING")
+
+
+def test_char_lstm_generate_continues_the_state(rng):
+    from ember.models import CharLSTM, CharLSTMConfig
+
+    ember.manual_seed(1)
+    m = CharLSTM(CharLSTMConfig(vocab_size=7, embed_size=4, hidden_size=5, block_size=8))
+    idx = ember.tensor(rng.integers(0, 7, (2, 3)))
+    out = np.asarray(m.generate(idx, 6, temperature=0.0))
+    assert out.shape == (2, 9)
+    np.testing.assert_array_equal(out[:, :3], np.asarray(idx))
+    # greedy decoding == argmax of the full-sequence logits at every new position
+    logits, _ = m(ember.tensor(out[:, :-1]))
+    np.testing.assert_array_equal(np.asarray(logits).argmax(-1)[:, 2:], out[:, 3:])
+    with pytest.raises(ValueError, match="top_k"):
+        m.generate(idx, 1, top_k=0)
+    with pytest.raises(ValueError, match="hidden_size"):
+        CharLSTMConfig(hidden_size=0)

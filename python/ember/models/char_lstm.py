@@ -9,7 +9,7 @@ and ``ember sample`` serve both.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,11 +24,12 @@ from ..nn.sparse import Embedding
 from ..ops.creation import tensor
 from ..random import Generator
 from ..tensor import Tensor
+from ._config import ModelConfig
 from .sampling import check_generate_args, sample_next
 
 
 @dataclass
-class CharLSTMConfig:
+class CharLSTMConfig(ModelConfig):
     """The hyperparameters of :class:`CharLSTM`. ``block_size`` is the training context
     (generation is not limited by it: the LSTM state carries the past)."""
 
@@ -40,27 +41,8 @@ class CharLSTMConfig:
     block_size: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "embed_size", "hidden_size", "num_layers", "block_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(
-                    f"ember.models.CharLSTMConfig: {name} must be a positive int, got {v!r}"
-                )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(
-                f"ember.models.CharLSTMConfig: dropout must be in [0, 1), got {self.dropout}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CharLSTMConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"ember.models.CharLSTMConfig: unknown keys {unknown}")
-        return cls(**d)
+        self._check_positive("vocab_size", "embed_size", "hidden_size", "num_layers", "block_size")
+        self._check_dropout()
 
 
 class CharLSTM(Module):

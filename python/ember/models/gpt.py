@@ -11,7 +11,7 @@ model head tied to the token embedding or not), with KV-cached generation.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,11 +31,12 @@ from ..ops.creation import arange, empty, tensor
 from ..optim import AdamW
 from ..random import Generator
 from ..tensor import Tensor
+from ._config import ModelConfig
 from .sampling import check_generate_args, sample_next
 
 
 @dataclass
-class GPTConfig:
+class GPTConfig(ModelConfig):
     """The hyperparameters of :class:`GPT` (nanoGPT's names)."""
 
     block_size: int = 1024
@@ -52,32 +53,13 @@ class GPTConfig:
 
     def validate(self) -> None:
         """ValueError for sizes that cannot make a model."""
-        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(
-                    f"ember.models.GPTConfig: {name} must be a positive int, got {v!r}"
-                )
+        self._check_positive("block_size", "vocab_size", "n_layer", "n_head", "n_embd")
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"ember.models.GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head "
                 f"({self.n_head})"
             )
-        if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(
-                f"ember.models.GPTConfig: dropout must be in [0, 1), got {self.dropout}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"ember.models.GPTConfig: unknown keys {unknown}")
-        return cls(**d)
+        self._check_dropout()
 
 
 class CausalSelfAttention(Module):
