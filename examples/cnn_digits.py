@@ -16,37 +16,8 @@ from sklearn.model_selection import train_test_split
 
 import ember
 from ember import nn, optim
+from ember.models.cnn import DigitsCNN
 from ember.nn import functional as F
-
-
-class DigitsCNN(nn.Module):
-    """conv-bn-relu x2 -> maxpool -> conv-bn-relu -> global average -> linear.
-
-    Shape: (N, 1, 8, 8) -> (N, 10) logits.
-    """
-
-    def __init__(self, width: int = 32):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, width, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(2 * width)
-        self.pool = nn.MaxPool2d(2)
-        self.conv3 = nn.Conv2d(2 * width, 4 * width, 3, padding=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(4 * width)
-        self.gap = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
-        self.fc = nn.Linear(4 * width, 10)
-
-    def forward(self, x: ember.Tensor) -> ember.Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.pool(F.relu(self.bn2(self.conv2(x))))
-        x = F.relu(self.bn3(self.conv3(x)))
-        return self.fc(self.flatten(self.gap(x)))
-
-
-def cross_entropy(logits: ember.Tensor, labels: ember.Tensor) -> ember.Tensor:
-    return -(F.log_softmax(logits, -1) * F.one_hot(labels, 10)).sum() / logits.shape[0]
 
 
 def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
@@ -83,7 +54,7 @@ def main(epochs: int = 15, batch_size: int = 64, seed: int = 0) -> None:
                 continue
             xb = ember.from_numpy(np.ascontiguousarray(x_train[idx]))
             yb = ember.from_numpy(y_train[idx])
-            loss = cross_entropy(model(xb), yb)
+            loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -1,7 +1,8 @@
 """Reference architectures, by name: ``ember.models.REGISTRY["gpt"] == (GPT, GPTConfig)``."""
 
-from . import char_lstm, gpt
+from . import char_lstm, cnn, gpt
 from .char_lstm import CharLSTM, CharLSTMConfig
+from .cnn import DigitsCNN
 from .gpt import GPT, GPTConfig
 
 REGISTRY: dict[str, tuple[type, type]] = {
@@ -9,4 +10,14 @@ REGISTRY: dict[str, tuple[type, type]] = {
     "char_lstm": (CharLSTM, CharLSTMConfig),
 }
 
-__all__ = ["GPT", "CharLSTM", "CharLSTMConfig", "GPTConfig", "REGISTRY", "char_lstm", "gpt"]
+__all__ = [
+    "GPT",
+    "CharLSTM",
+    "CharLSTMConfig",
+    "DigitsCNN",
+    "GPTConfig",
+    "REGISTRY",
+    "char_lstm",
+    "cnn",
+    "gpt",
+]

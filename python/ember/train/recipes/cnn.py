@@ -20,32 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_model(width: int = 32):
-    """conv-bn-relu x2 -> maxpool -> conv-bn-relu -> global average -> linear.
-
-    Shape: (N, 1, 8, 8) -> (N, 10) logits.
-    """
-    from ... import nn
-    from ...nn import functional as F
-
-    class DigitsCNN(nn.Module):
-        def __init__(self, width: int) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, width, 3, padding=1, bias=False)
-            self.bn1 = nn.BatchNorm2d(width)
-            self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1, bias=False)
-            self.bn2 = nn.BatchNorm2d(2 * width)
-            self.pool = nn.MaxPool2d(2)
-            self.conv3 = nn.Conv2d(2 * width, 4 * width, 3, padding=1, bias=False)
-            self.bn3 = nn.BatchNorm2d(4 * width)
-            self.gap = nn.AdaptiveAvgPool2d(1)
-            self.flatten = nn.Flatten()
-            self.fc = nn.Linear(4 * width, 10)
-
-        def forward(self, x):
-            x = F.relu(self.bn1(self.conv1(x)))
-            x = self.pool(F.relu(self.bn2(self.conv2(x))))
-            x = F.relu(self.bn3(self.conv3(x)))
-            return self.fc(self.flatten(self.gap(x)))
+    """The digits CNN (ember.models.cnn.DigitsCNN). Shape: (N, 1, 8, 8) -> (N, 10) logits."""
+    from ...models.cnn import DigitsCNN
 
     return DigitsCNN(width)
 
