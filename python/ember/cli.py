@@ -188,7 +188,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 # ---- demo ---------------------------------------------------------------------------------
-DEMO_STEPS = 1000
+DEMO_STEPS = 2000
 
 
 def _demo_arguments(p: argparse.ArgumentParser) -> None:
