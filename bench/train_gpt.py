@@ -5,10 +5,11 @@ biases, dropout 0), start from the SAME weights (ember's initialization copied i
 torch), see the SAME batches (one numpy RNG draws every step's indices, shared), and
 train the same number of steps with AdamW (lr 1e-3, betas (0.9, 0.99), weight decay 0.1
 on matrices only), 100 linear warmup steps then cosine decay to 1e-4, gradient clipping
-at 1.0, on tinyshakespeare characters (90/10 split). Both run in this process, one after
-the other. Prints ms/step (median over the timed steps, batch assembly excluded), the
-ratio torch/ember (> 1: ember is faster) and both final validation losses (mean over a
-fixed set of validation batches).
+at 1.0, on tinyshakespeare characters (90/10 split). Both run in this process,
+interleaved: every step runs ember, then torch, on the same batch. Prints ms/step
+(median over the timed steps, batch assembly excluded), the ratio torch/ember (> 1:
+ember is faster) and both final validation losses (mean over a fixed set of validation
+batches).
 
     python bench/train_gpt.py [--steps 2000] [--threads 2] [--eval-batches 40] [--json out]
 
@@ -25,6 +26,7 @@ import math
 import platform
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -151,30 +153,27 @@ def copy_weights_to_torch(ours: GPT, theirs) -> None:  # noqa: ANN001
 
 
 # ---- training loops ---------------------------------------------------------------------
-def train_ember(model: GPT, data, plan, args) -> list[float]:
+def ember_stepper(model: GPT, args) -> Callable:
+    """A function (xb, yb, lr) -> loss running one ember training step."""
     opt = model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.99))
     params = list(model.parameters())
-    times = []
     model.train()
-    for it, ix in enumerate(plan):
-        xb, yb = batch(data, ix, args.block_size)
-        x, y = ember.from_numpy(xb), ember.from_numpy(yb)
-        lr = get_lr(it, args)
-        t0 = time.perf_counter()
+
+    def step(xb: np.ndarray, yb: np.ndarray, lr: float) -> float:
         for g in opt.param_groups:
             g["lr"] = lr
-        _, loss = model(x, y)
+        _, loss = model(ember.from_numpy(xb), ember.from_numpy(yb))
         loss.backward()
         ember.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - t0)
-        if args.log and (it % args.log == 0 or it == len(plan) - 1):
-            print(f"  ember step {it:5d} loss {loss.item():.4f} lr {lr:.2e}", flush=True)
-    return times
+        return loss
+
+    return step
 
 
-def train_torch(model, data, plan, args) -> list[float]:  # noqa: ANN001
+def torch_stepper(model, args) -> Callable:  # noqa: ANN001
+    """The same step with PyTorch (nanoGPT's code path)."""
     import torch
 
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -188,23 +187,34 @@ def train_torch(model, data, plan, args) -> list[float]:  # noqa: ANN001
         extra = {"foreach": True}
     opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.99), **extra)
     params = list(model.parameters())
-    times = []
     model.train()
-    for it, ix in enumerate(plan):
-        xb, yb = batch(data, ix, args.block_size)
-        x, y = torch.from_numpy(xb), torch.from_numpy(yb)
-        lr = get_lr(it, args)
-        t0 = time.perf_counter()
+
+    def step(xb: np.ndarray, yb: np.ndarray, lr: float) -> float:
         for g in opt.param_groups:
             g["lr"] = lr
-        _, loss = model(x, y)
+        _, loss = model(torch.from_numpy(xb), torch.from_numpy(yb))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - t0)
-        if args.log and (it % args.log == 0 or it == len(plan) - 1):
-            print(f"  torch step {it:5d} loss {loss.item():.4f} lr {lr:.2e}", flush=True)
+        return loss
+
+    return step
+
+
+def train(steppers: dict[str, Callable], data, plan, args) -> dict[str, list[float]]:
+    """Run every framework's step on the same batch, interleaved step by step (so both
+    see the same machine state); returns the per-step seconds of each."""
+    times: dict[str, list[float]] = {name: [] for name in steppers}
+    for it, ix in enumerate(plan):
+        xb, yb = batch(data, ix, args.block_size)
+        lr = get_lr(it, args)
+        for name, step in steppers.items():
+            t0 = time.perf_counter()
+            loss = step(xb, yb, lr)
+            times[name].append(time.perf_counter() - t0)
+            if args.log and (it % args.log == 0 or it == len(plan) - 1):
+                print(f"  {name} step {it:5d} loss {loss.item():.4f} lr {lr:.2e}", flush=True)
     return times
 
 
@@ -272,7 +282,7 @@ def main() -> None:
         if torch is not None:
             torch.set_num_threads(args.threads)
 
-    train, val, vocab = load_data()
+    train_data, val, vocab = load_data()
     cfg = GPTConfig(
         block_size=args.block_size,
         vocab_size=vocab,
@@ -284,7 +294,7 @@ def main() -> None:
     )
     rng = np.random.default_rng(args.seed)
     plan = [
-        rng.integers(0, len(train) - args.block_size - 1, args.batch_size)
+        rng.integers(0, len(train_data) - args.block_size - 1, args.batch_size)
         for _ in range(args.steps)
     ]
     vrng = np.random.default_rng(args.seed + 1)
@@ -307,22 +317,18 @@ def main() -> None:
         f"ember {ember.get_num_threads()} threads"
         + (f", torch {torch.get_num_threads()} threads" if tmodel is not None else "")
     )
+    steppers: dict[str, Callable] = {}
     if args.only != "torch":
-        t = train_ember(model, train, plan, args)
-        med, mean = summary(t, args.skip)
-        results["ember"] = {
-            "ms_median": med,
-            "ms_mean": mean,
-            "val_loss": val_loss_ember(model, val, vplan, args.block_size),
-        }
+        steppers["ember"] = ember_stepper(model, args)
     if tmodel is not None:
-        t = train_torch(tmodel, train, plan, args)
+        steppers["torch"] = torch_stepper(tmodel, args)
+    times = train(steppers, train_data, plan, args)
+    val_loss = {"ember": lambda: val_loss_ember(model, val, vplan, args.block_size)}
+    if tmodel is not None:
+        val_loss["torch"] = lambda: val_loss_torch(tmodel, val, vplan, args.block_size)
+    for name, t in times.items():
         med, mean = summary(t, args.skip)
-        results["torch"] = {
-            "ms_median": med,
-            "ms_mean": mean,
-            "val_loss": val_loss_torch(tmodel, val, vplan, args.block_size),
-        }
+        results[name] = {"ms_median": med, "ms_mean": mean, "val_loss": val_loss[name]()}
 
     print("\n## GPT training step (nanoGPT CPU baby config)\n")
     print(
