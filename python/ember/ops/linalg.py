@@ -4,6 +4,8 @@ GEMM's packing reads them in place, nothing is copied."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import _dtype as D
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
@@ -116,12 +118,35 @@ mm = matmul
 _ACTIVATIONS = ("none", "relu", "gelu", "gelu_tanh")
 
 
+def _rows3(x: Tensor, k: int) -> Any:
+    """The impl of x viewed as (1, rows, k) (a contiguous copy only if no view exists)."""
+    impl = x._impl.reshape_view((1, -1, k), "ember.linear")[1]
+    if impl is None:
+        impl = x.contiguous()._impl.reshape_view((1, -1, k), "ember.linear")[1]
+    return impl
+
+
+def _transposed3(w: Tensor) -> Any:
+    """The impl of w (N, K) viewed as w.T with a leading batch of 1: (1, K, N)."""
+    impl = w._impl
+    (n, k), (sn, sk) = impl.shape, impl.strides
+    return impl.as_strided([1, k, n], [0, sk, sn], impl.offset)
+
+
+def _as3(w: Tensor) -> Any:
+    """The impl of a 2-D w (R, C) viewed as (1, R, C)."""
+    impl = w._impl
+    (r, c), (sr, sc) = impl.shape, impl.strides
+    return impl.as_strided([1, r, c], [0, sr, sc], impl.offset)
+
+
 class Linear(Function):
     """y = act(x @ w.T + b) as one op: one GEMM with the bias fused into its epilogue
     (relu too: its backward only needs y > 0, so y is saved), or for gelu / gelu_tanh the
     GEMM + bias writing z, then the activation kernel (z is saved). The backward runs the
     fused activation-backward kernel on y / z, then two GEMMs on strided views
-    (dX = dZ @ W, dW = dZ^T @ X) and a sum for db."""
+    (dX = dZ @ W, dW = dZ^T @ X) and a sum for db. The views are made on the C++ tensors
+    directly (no autograd wrappers): this op runs for every layer of every model."""
 
     @staticmethod
     def forward(
@@ -133,45 +158,56 @@ class Linear(Function):
         activation: str = "none",
     ):
         in_dt, out_dt = _gemm_dtypes(dtype)
-        x2 = cast(x, in_dt).reshape(1, -1, x.shape[-1])
-        w3 = cast(w, in_dt).T.unsqueeze(0)
-        bias = None if b is None else cast(b, out_dt).contiguous()
+        n, k = w.shape
+        xc, wc = cast(x, in_dt), cast(w, in_dt)
+        bias = None if b is None else cast(b, out_dt).contiguous()._impl
         fused = activation if activation in ("none", "relu") else "none"
-        out = gemm(x2, w3, bias=bias, activation=fused)
+        x3 = _rows3(xc, k)
+        out = empty((1, x3.shape[1], n), out_dt, x.device)._impl
+        mod = kernels(x.device, "linear", "gemm")
+        mod.gemm(x3, _transposed3(wc), out, 1.0, 0.0, bias, fused)
         act_saved = None
         if activation == "relu":
-            act_saved = out  # y = relu(z): y > 0 exactly where z > 0
+            act_saved = Tensor(out)  # y = relu(z): y > 0 exactly where z > 0
         elif activation != "none":
-            act_saved = out  # z
-            out = empty(out.shape, out_dt, out.device)
-            kernels(x.device, activation, "unary").unary(
-                activation, act_saved._impl, out._impl, 0.0, 0.0
-            )
+            act_saved = Tensor(out)  # z
+            out = empty(act_saved.shape, out_dt, x.device)._impl
+            kernels(x.device, activation, "unary").unary(activation, act_saved._impl, out, 0.0, 0.0)
         ctx.save_for_backward(x, w, act_saved)
         ctx.has_bias = b is not None
         ctx.activation = activation
         ctx.b_dtype = None if b is None else b.dtype
-        return cast(out.reshape(*x.shape[:-1], w.shape[0]), dtype)
+        y = Tensor(out.reshape_view((*x.shape[:-1], n), "ember.linear")[1])
+        return cast(y, dtype)
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
         x, w, act_saved = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         in_dt, out_dt = _gemm_dtypes(g.dtype)
+        n, k = w.shape
+        dev = g.device
         if ctx.activation != "none":
             # dZ = act'(z) * dY with the fused activation-backward kernel.
-            gc = cast(g, out_dt).contiguous().reshape(act_saved.shape)
-            gz = empty(act_saved.shape, out_dt, g.device)
-            kernels(g.device, ctx.activation, "unary_backward").unary_backward(
-                ctx.activation, act_saved._impl, act_saved._impl, gc._impl, gz._impl, 0.0, 0.0
+            gc = cast(g, out_dt).contiguous()
+            gz = empty(act_saved.shape, out_dt, dev)
+            gci = gc._impl.reshape_view(act_saved.shape, "ember.linear")[1]
+            kernels(dev, ctx.activation, "unary_backward").unary_backward(
+                ctx.activation, act_saved._impl, act_saved._impl, gci, gz._impl, 0.0, 0.0
             )
-            g = gz.reshape(g.shape)
-        g2 = cast(g, in_dt).reshape(1, -1, w.shape[0])
+            g = gz
+        gi = cast(g, in_dt)
+        g3 = _rows3(gi, n)
+        rows = g3.shape[1]
+        mod = kernels(dev, "linear", "gemm")
         gx = gw = gb = None
         if need_x:
-            gx = gemm(g2, cast(w, in_dt).unsqueeze(0)).reshape(x.shape)
+            out = empty((1, rows, k), out_dt, dev)
+            mod.gemm(g3, _as3(cast(w, in_dt)), out._impl, 1.0, 0.0, None, "none")
+            gx = Tensor(out._impl.reshape_view(x.shape, "ember.linear")[1])
         if need_w:
-            x2 = cast(x, in_dt).reshape(1, -1, x.shape[-1])
+            gT = g3.as_strided([1, n, rows], [0, g3.strides[2], g3.strides[1]], g3.offset)
+            x3 = _rows3(cast(x, in_dt), k)
             target = w.grad if w.is_leaf else None
             if (
                 target is not None
@@ -180,12 +216,14 @@ class Linear(Function):
                 and target.shape == w.shape
             ):
                 # Accumulate straight into the existing .grad (beta=1): no temporary.
-                gemm(g2.mT, x2, target.unsqueeze(0), beta=1.0)
+                mod.gemm(gT, x3, _as3(target), 1.0, 1.0, None, "none")
                 target._bump_version()
             else:
-                gw = gemm(g2.mT, x2).reshape(w.shape)
+                out = empty((1, n, k), out_dt, dev)
+                mod.gemm(gT, x3, out._impl, 1.0, 0.0, None, "none")
+                gw = Tensor(out._impl.reshape_view((n, k), "ember.linear")[1])
         if need_b and ctx.has_bias:
-            gb = g.reshape(-1, w.shape[0]).sum(0)
+            gb = g.reshape(-1, n).sum(0)
             if ctx.b_dtype is not None and gb.dtype is not ctx.b_dtype:
                 gb = cast(gb, ctx.b_dtype)
         return gx, gw, gb, None, None
