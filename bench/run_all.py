@@ -14,7 +14,17 @@ import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-FAMILIES = ["gemm", "optim", "conv", "elementwise", "layers", "attention", "rnn"]
+FAMILIES = [
+    "gemm",
+    "optim",
+    "conv",
+    "elementwise",
+    "layers",
+    "attention",
+    "rnn",
+    "overhead",
+    "train_gpt",
+]
 # OpenBLAS runs a slower kernel when these are set on this CPU; unset them for the GEMM peer.
 GEMM_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
