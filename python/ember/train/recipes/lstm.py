@@ -12,7 +12,7 @@ DESCRIPTION = "a 2-layer character LSTM on tinyshakespeare"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_charlm_arguments(p, steps=1000, lr=6e-3, out="runs/lstm", batch_size=32)
+    add_charlm_arguments(p, steps=1500, lr=6e-3, out="runs/lstm", batch_size=32)
     p.add_argument("--hidden", type=int, default=256, help="LSTM width (default: 256)")
     p.add_argument("--layers", type=int, default=2, help="LSTM layers (default: 2)")
     p.add_argument("--embed", type=int, default=64, help="embedding width (default: 64)")
