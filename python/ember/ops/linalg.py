@@ -48,17 +48,30 @@ def _as_3d(x: Tensor, batch: tuple, rows: int, cols: int) -> Tensor:
     return x.expand(*batch, rows, cols).reshape(prod(batch), rows, cols)
 
 
+def _as3(w: Tensor) -> Any:
+    """The impl of a 2-D w (R, C) viewed as (1, R, C)."""
+    impl = w._impl
+    (r, c), (sr, sc) = impl.shape, impl.strides
+    return impl.as_strided([1, r, c], [0, sr, sc], impl.offset)
+
+
 class Matmul(Function):
     @staticmethod
     def forward(ctx: Context, a: Tensor, b: Tensor, dtype: D.dtype) -> Tensor:
         # a: (..., M, K), b: (..., K, N), both at least 2-D here.
         batch = broadcast_shapes(a.shape[:-2], b.shape[:-2], op="matmul")
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-        in_dt, _ = _gemm_dtypes(dtype)
+        in_dt, out_dt = _gemm_dtypes(dtype)
+        ctx.save_for_backward(a, b)
+        if not batch:  # two matrices: views on the C++ tensors, one GEMM call
+            out = empty((1, m, n), out_dt, a.device)._impl
+            kernels(a.device, "matmul", "gemm").gemm(
+                _as3(cast(a, in_dt)), _as3(cast(b, in_dt)), out, 1.0, 0.0, None, "none"
+            )
+            return cast(Tensor(out.reshape_view((m, n), "ember.matmul")[1]), dtype)
         a3 = _as_3d(cast(a, in_dt), batch, m, k)
         b3 = _as_3d(cast(b, in_dt), batch, k, n)
         out = gemm(a3, b3).reshape(*batch, m, n)
-        ctx.save_for_backward(a, b)
         return cast(out, dtype)
 
     @staticmethod
@@ -131,13 +144,6 @@ def _transposed3(w: Tensor) -> Any:
     impl = w._impl
     (n, k), (sn, sk) = impl.shape, impl.strides
     return impl.as_strided([1, k, n], [0, sk, sn], impl.offset)
-
-
-def _as3(w: Tensor) -> Any:
-    """The impl of a 2-D w (R, C) viewed as (1, R, C)."""
-    impl = w._impl
-    (r, c), (sr, sc) = impl.shape, impl.strides
-    return impl.as_strided([1, r, c], [0, sr, sc], impl.offset)
 
 
 class Linear(Function):
