@@ -27,9 +27,17 @@ _NAME = f"ember.{_OP}"
 _LAYOUTS = ("BHTD", "BTHD")
 
 
+def _swap12(x: Tensor) -> Tensor:
+    """x (4-D) with dims 1 and 2 swapped: a view made on the C++ tensor (no autograd
+    wrapper; this runs inside the op)."""
+    impl = x._impl
+    (n0, n1, n2, n3), (s0, s1, s2, s3) = impl.shape, impl.strides
+    return Tensor(impl.as_strided([n0, n2, n1, n3], [s0, s2, s1, s3], impl.offset), _base=x)
+
+
 def _bhtd(x: Tensor, layout: str) -> Tensor:
     """x as a (B, H, T, D) view (no copy)."""
-    return x if layout == "BHTD" else x.permute(0, 2, 1, 3)
+    return x if layout == "BHTD" else _swap12(x)
 
 
 def _kernel_operand(x: Tensor, dtype: D.dtype) -> Tensor:
@@ -45,7 +53,7 @@ def _empty_like_layout(shape_bhtd: tuple, dtype: D.dtype, dev, layout: str) -> T
     b, h, t, d = shape_bhtd
     if layout == "BHTD":
         return empty((b, h, t, d), dtype, dev)
-    return empty((b, t, h, d), dtype, dev).permute(0, 2, 1, 3)
+    return _swap12(empty((b, t, h, d), dtype, dev))
 
 
 class ScaledDotProductAttention(Function):
