@@ -66,18 +66,36 @@ def table(rows: list[dict], peer: str) -> str:
     return "\n".join(lines)
 
 
-def main(title: str, peer: str, make_cases: Callable[[], list[Case]]) -> None:
+def main(
+    title: str, peer: str, make_cases: Callable[..., list[Case]], peer_detail: str = ""
+) -> None:
+    """The command line every family shares: --rounds, --only (cases whose name contains
+    it; make_cases must then take it), --threads, --json; prints the markdown section.
+    ``peer`` names the table's columns, ``peer_detail`` (version, library) the header."""
+    import inspect
+    import os
+
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", help="run the cases whose name contains this")
+    parser.add_argument("--threads", type=int, help="threads for both (default: ember's)")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args()
     import ember
 
-    rows = run(make_cases(), rounds=args.rounds)
+    if args.threads:
+        ember.set_num_threads(args.threads)
+    takes_only = bool(inspect.signature(make_cases).parameters)
+    if args.only and not takes_only:
+        parser.error("--only is not supported by this benchmark")
+    load0 = os.getloadavg()
+    rows = run(make_cases(args.only) if takes_only else make_cases(), rounds=args.rounds)
+    load1 = os.getloadavg()
     print(f"## {title}\n")
     print(
         f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, ember ISA "
-        f"{ember._C.get_isa()}, {ember.get_num_threads()} threads, peer {peer}\n"
+        f"{ember._C.get_isa()}, {ember.get_num_threads()} threads, peer "
+        f"{peer_detail or peer}; load average before {load0[0]:.2f}, after {load1[0]:.2f}\n"
     )
     print(table(rows, peer))
     if args.json:

@@ -9,18 +9,12 @@ Usage: python bench/attention.py [--rounds 5] [--threads 1] [--only T=256] [--js
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import time
-
 import numpy as np
 import torch
 
 import ember
 import ember.nn.functional as F
-from _harness import Case, run, table
+from _harness import Case, main
 
 SHAPES = [(8, 8, 256, 64), (4, 12, 512, 64), (1, 8, 2048, 64), (1, 1, 8192, 64)]
 
@@ -65,29 +59,10 @@ def make_cases(only: str | None = None) -> list[Case]:
     return cases
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="attention: ember vs torch")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--only", help="run the cases whose name contains this")
-    parser.add_argument("--json", help="also write the rows to this file")
-    parser.add_argument("--threads", type=int, help="threads for both (default: ember's)")
-    args = parser.parse_args()
-    if args.threads:
-        ember.set_num_threads(args.threads)
-    load0 = os.getloadavg()
-    rows = run(make_cases(args.only), rounds=args.rounds)
-    load1 = os.getloadavg()
-    print("## Attention (scaled_dot_product_attention, float32, B H T D)\n")
-    print(
-        f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, ember ISA {ember._C.get_isa()}, "
-        f"{ember.get_num_threads()} threads, peer torch {torch.__version__}; "
-        f"load average before {load0[0]:.2f}, after {load1[0]:.2f}\n"
-    )
-    print(table(rows, "torch"))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"title": "attention", "peer": "torch", "rows": rows}, f, indent=1)
-
-
 if __name__ == "__main__":
-    main()
+    main(
+        "Attention (scaled_dot_product_attention, float32, B H T D)",
+        "torch",
+        make_cases,
+        f"torch {torch.__version__}",
+    )

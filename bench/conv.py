@@ -7,18 +7,12 @@ GFLOP/s count 2 N K C/groups kh kw oh ow per convolution (x3 with the backward).
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import time
-
 import numpy as np
 import torch
 
 import ember
 import ember.nn.functional as F
-from _harness import Case, run, table
+from _harness import Case, main
 
 # name, (n, c, h, w), k, kernel, stride, padding, groups
 SHAPES = [
@@ -85,29 +79,10 @@ def make_cases(only: str | None = None) -> list[Case]:
     return cases
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="conv2d: ember vs torch")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--only", help="run the cases whose name contains this")
-    parser.add_argument("--json", help="also write the rows to this file")
-    parser.add_argument("--threads", type=int, help="threads for both (default: ember's)")
-    args = parser.parse_args()
-    if args.threads:
-        ember.set_num_threads(args.threads)
-    load0 = os.getloadavg()
-    rows = run(make_cases(args.only), rounds=args.rounds)
-    load1 = os.getloadavg()
-    print("## Convolution (conv2d, float32, NCHW)\n")
-    print(
-        f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, ember ISA {ember._C.get_isa()}, "
-        f"{ember.get_num_threads()} threads, peer torch {torch.__version__} "
-        f"(oneDNN); load average before {load0[0]:.2f}, after {load1[0]:.2f}\n"
-    )
-    print(table(rows, "torch"))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"title": "conv2d", "peer": "torch", "rows": rows}, f, indent=1)
-
-
 if __name__ == "__main__":
-    main()
+    main(
+        "Convolution (conv2d, float32, NCHW)",
+        "torch",
+        make_cases,
+        f"torch {torch.__version__} (oneDNN)",
+    )

@@ -8,17 +8,11 @@ matmuls: 2 T B G H (I + H) per forward (G = 4 for LSTM, 3 for GRU), x3 with the 
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import time
-
 import numpy as np
 import torch
 
 import ember
-from _harness import Case, run, table
+from _harness import Case, main
 
 # name, seq, batch, input, hidden, with backward
 SHAPES = [
@@ -76,29 +70,10 @@ def make_cases(only: str | None = None) -> list[Case]:
     return cases
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="RNN layers: ember vs torch")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--only", help="run the cases whose name contains this")
-    parser.add_argument("--json", help="also write the rows to this file")
-    parser.add_argument("--threads", type=int, help="threads for both (default: ember's)")
-    args = parser.parse_args()
-    if args.threads:
-        ember.set_num_threads(args.threads)
-    load0 = os.getloadavg()
-    rows = run(make_cases(args.only), rounds=args.rounds)
-    load1 = os.getloadavg()
-    print("## Recurrent layers (LSTM, GRU; float32, one layer)\n")
-    print(
-        f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, ember ISA {ember._C.get_isa()}, "
-        f"{ember.get_num_threads()} threads, peer torch {torch.__version__} "
-        f"(oneDNN RNN); load average before {load0[0]:.2f}, after {load1[0]:.2f}\n"
-    )
-    print(table(rows, "torch"))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"title": "rnn", "peer": "torch", "rows": rows}, f, indent=1)
-
-
 if __name__ == "__main__":
-    main()
+    main(
+        "Recurrent layers (LSTM, GRU; float32, one layer)",
+        "torch",
+        make_cases,
+        f"torch {torch.__version__} (oneDNN RNN)",
+    )
