@@ -68,6 +68,42 @@ class _FeedForward:
     _act: str
     _act_fn: Any
 
+    def _build(
+        self,
+        op: str,
+        attentions: tuple[str, ...],
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int,
+        dropout: float,
+        activation: str | Callable[[Tensor], Tensor],
+        layer_norm_eps: float,
+        batch_first: bool,
+        norm_first: bool,
+        bias: bool,
+        kw: dict,
+    ) -> None:
+        """Register the submodules in torch's order (so state_dict keys and their order
+        match torch's): the attentions, linear1, dropout, linear2, one norm and one
+        dropout per residual branch."""
+        _check(d_model, nhead, op)
+        for name in attentions:
+            mha = MultiheadAttention(
+                d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
+            )
+            setattr(self, name, mha)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        branches = len(attentions) + 1
+        for i in range(1, branches + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        for i in range(1, branches + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+        self.batch_first = batch_first
+        self._act, self._act_fn = _activation(activation)
+
     def _ff(self, x: Tensor) -> Tensor:
         l1 = self.linear1
         h = F.linear(x, l1.weight, l1.bias, activation=self._act)
@@ -102,21 +138,20 @@ class TransformerEncoderLayer(_FeedForward, Module):
         dtype: Any = None,
     ):
         super().__init__()
-        _check(d_model, nhead, "TransformerEncoderLayer")
-        kw = {"device": device, "dtype": dtype}
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
+        self._build(
+            "TransformerEncoderLayer",
+            ("self_attn",),
+            d_model,
+            nhead,
+            dim_feedforward,
+            dropout,
+            activation,
+            layer_norm_eps,
+            batch_first,
+            norm_first,
+            bias,
+            {"device": device, "dtype": dtype},
         )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.batch_first = batch_first
-        self._act, self._act_fn = _activation(activation)
 
     def _sa(self, x: Tensor, mask: Tensor | None, kpm: Tensor | None, causal: bool) -> Tensor:
         out = self.self_attn(
@@ -168,26 +203,20 @@ class TransformerDecoderLayer(_FeedForward, Module):
         dtype: Any = None,
     ):
         super().__init__()
-        _check(d_model, nhead, "TransformerDecoderLayer")
-        kw = {"device": device, "dtype": dtype}
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
+        self._build(
+            "TransformerDecoderLayer",
+            ("self_attn", "multihead_attn"),
+            d_model,
+            nhead,
+            dim_feedforward,
+            dropout,
+            activation,
+            layer_norm_eps,
+            batch_first,
+            norm_first,
+            bias,
+            {"device": device, "dtype": dtype},
         )
-        self.multihead_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
-        )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.batch_first = batch_first
-        self._act, self._act_fn = _activation(activation)
 
     def _sa(self, x: Tensor, mask: Any, kpm: Any, causal: bool) -> Tensor:
         out = self.self_attn(
