@@ -14,6 +14,7 @@ from ember.data import DataLoader, TensorDataset
 from ember.data.datasets import CharDataset
 from ember.nn import functional as F
 from ember.train import Trainer, fit, latest_checkpoint, load_file, load_weights
+from ember.train.interrupt import SigintGuard
 
 
 class Net(nn.Module):
@@ -437,9 +438,10 @@ def test_real_sigint_inside_an_update_is_deferred(data, tmp_path, capsys):
     with pytest.raises(KeyboardInterrupt):
         t.fit()
     assert t.step == 4 and t.interrupt_checkpoint.name == "step_00000004.safetensors"
-    with pytest.raises(KeyboardInterrupt):  # a second press stops at once
-        t._pending_interrupt = True
-        t._on_sigint(signal.SIGINT, None)
+    with SigintGuard() as guard, pytest.raises(KeyboardInterrupt):  # a second press stops at once
+        os.kill(os.getpid(), signal.SIGINT)
+        assert guard.pending
+        os.kill(os.getpid(), signal.SIGINT)
     resumed = make(data, tmp_path / "c", max_steps=12, resume=True, seed=3)
     resumed.fit()
     assert_bitwise(weights(straight.model), weights(resumed.model))
