@@ -101,6 +101,68 @@ def test_runtime_errors_are_one_line_and_debug_shows_them(capsys, monkeypatch):
         main(["boom"])
 
 
+def _failing_command(monkeypatch, exc):
+    def fail(args):
+        raise exc
+
+    monkeypatch.setitem(cli.COMMANDS, "fail", cli.Command("fail", "fails", lambda p: None, fail))
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValueError("--width must be positive, got 0"),
+        FileNotFoundError("ember.train: no checkpoint at x.safetensors"),
+        PermissionError("can't write runs/"),
+        ImportError("load_digits needs scikit-learn: pip install 'ember[examples]'"),
+        FloatingPointError("ember.train: the loss is nan at step 3"),
+        cli.UserError("nothing to sample"),
+    ],
+)
+def test_user_errors_are_one_line(exc, capsys, monkeypatch):
+    _failing_command(monkeypatch, exc)
+    assert main(["fail"]) == 1
+    assert capsys.readouterr().err == f"ember: error: {exc}\n"
+
+
+def test_usage_error_exits_2(capsys, monkeypatch):
+    _failing_command(monkeypatch, cli.UsageError("--tokens must be >= 0, got -1"))
+    assert main(["fail"]) == 2
+    assert capsys.readouterr().err == "ember: error: --tokens must be >= 0, got -1\n"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        TypeError("unsupported operand type(s)"),
+        KeyError("lr"),
+        AttributeError("'NoneType' object has no attribute 'step'"),
+        RuntimeError("internal"),
+        ZeroDivisionError("division by zero"),
+        NotImplementedError("Sampler"),
+    ],
+)
+def test_internal_bugs_keep_their_traceback(exc, capsys, monkeypatch):
+    _failing_command(monkeypatch, exc)
+    with pytest.raises(type(exc)):
+        main(["fail"])
+    assert capsys.readouterr().err == ""
+
+
+def test_internal_bug_traceback_in_a_subprocess():
+    code = (
+        "import sys\n"
+        "from ember import cli\n"
+        "cli.register_command('fail', 'fails', lambda p: None, lambda a: {}['lr'])\n"
+        "sys.exit(cli.main(['fail']))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 1
+    assert "Traceback" in r.stderr and "KeyError: 'lr'" in r.stderr
+    assert "ember: error" not in r.stderr
+
+
 def test_register_command_extension_point(capsys, monkeypatch):
     monkeypatch.setattr(cli, "COMMANDS", dict(cli.COMMANDS))
 

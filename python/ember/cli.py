@@ -9,9 +9,11 @@
 Extension points: :func:`register_command` adds a subcommand (``demo``, ``sample``
 ...) and ``ember.train.recipes.register`` adds a training recipe (``gpt``, ``lstm``).
 
-Errors: bad arguments print one line ``ember: error: ...`` and exit 2; expected runtime
-errors (bad values, missing files or packages) print one line and exit 1; Ctrl-C exits
-130. ``EMBER_DEBUG=1`` shows the traceback instead.
+Errors: bad arguments print one line ``ember: error: ...`` and exit 2; user errors
+(:data:`USER_ERRORS`: bad values, missing files or packages, a diverging run) print one
+line and exit 1; Ctrl-C exits 130. ``EMBER_DEBUG=1`` shows the traceback instead. Any
+other exception (TypeError, KeyError, AttributeError, RuntimeError ...) is a bug, in
+ember or in a registered command, and shows its traceback.
 """
 
 from __future__ import annotations
@@ -24,16 +26,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# Exceptions that mean "the user asked for something that can't be done", not a bug.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+
+class UserError(Exception):
+    """A request that can't be done; raise it from a command: one line, exit 1."""
+
+
+class UsageError(UserError):
+    """A bad command line found after parsing: one line, exit 2."""
+
+
+# What a user can fix, so a traceback would only hide the message: a bad value
+# (ValueError, also what argument checks raise), a missing or unwritable path (OSError),
+# a missing optional package (ImportError), a diverging run (FloatingPointError: the
+# Trainer's non-finite loss). Everything else is ember's bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    UserError,
     ValueError,
-    TypeError,
-    KeyError,
     OSError,
     ImportError,
-    NotImplementedError,
-    RuntimeError,
-    ArithmeticError,
+    FloatingPointError,
 )
 
 
@@ -99,7 +110,7 @@ def _train(args: argparse.Namespace) -> int:
     if run is None:
         from .train import recipes
 
-        raise _UsageError(f"train needs a recipe: one of {', '.join(sorted(recipes.RECIPES))}")
+        raise UsageError(f"train needs a recipe: one of {', '.join(sorted(recipes.RECIPES))}")
     return run(args)
 
 
@@ -142,7 +153,7 @@ def _bench(args: argparse.Namespace) -> int:
                 for p in bench.glob("*.py")
                 if not p.stem.startswith("_") and p.stem != "run_all"
             )
-            raise _UsageError(
+            raise UsageError(
                 f"no benchmark {args.family!r} in {bench} (available: {', '.join(families)})"
             )
     env = dict(os.environ)
@@ -173,7 +184,7 @@ def _sample(args: argparse.Namespace) -> int:
     if not (path / CONFIG).is_file() and (path / "model" / CONFIG).is_file():
         path = path / "model"
     if args.tokens < 0:
-        raise _UsageError(f"--tokens must be >= 0, got {args.tokens}")
+        raise UsageError(f"--tokens must be >= 0, got {args.tokens}")
     model, doc = load_model(path)
     tok = doc.get("tokenizer") or {}
     if tok.get("type") != "char":
@@ -208,7 +219,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .train.recipes import gpt
 
     if args.steps <= 0:
-        raise _UsageError(f"--steps must be positive, got {args.steps}")
+        raise UsageError(f"--steps must be positive, got {args.steps}")
     print(
         "ember demo: a character-level GPT (4 layers, 4 heads, 128 wide) learns "
         f"tinyshakespeare (bundled) for {args.steps} steps on {_threads(args.threads)} CPU "
@@ -270,10 +281,6 @@ register_command(
 
 
 # ---- main ---------------------------------------------------------------------------------
-class _UsageError(Exception):
-    """A bad request found after parsing: one line, exit 2."""
-
-
 def build_parser() -> ArgumentParser:
     import ember
 
@@ -312,15 +319,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print("ember: interrupted", file=sys.stderr)
         return 130
-    except _UsageError as e:
+    except USER_ERRORS as e:
         if debug:
             raise
-        return _fail(str(e), 2)
-    except EXPECTED_ERRORS as e:
-        if debug:
-            raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        return _fail(str(msg) or type(e).__name__, 1)
+        return _fail(str(e) or type(e).__name__, 2 if isinstance(e, UsageError) else 1)
 
 
 if __name__ == "__main__":
