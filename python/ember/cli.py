@@ -26,6 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from . import _C
+from ._config import config, get_num_threads
+from .models.folder import CONFIG, decode, encode, load_model
+from .ops.creation import tensor
+from .random import manual_seed
+from .train import recipes
+from .train.recipes import gpt
+
 
 class UserError(Exception):
     """A request that can't be done; raise it from a command: one line, exit 1."""
@@ -83,16 +93,12 @@ def register_command(
 
 # ---- config -------------------------------------------------------------------------------
 def _config(_: argparse.Namespace) -> int:
-    import ember
-
-    print(ember.config())
+    print(config())
     return 0
 
 
 # ---- train --------------------------------------------------------------------------------
 def _train_arguments(p: argparse.ArgumentParser) -> None:
-    from .train import recipes
-
     sub = p.add_subparsers(dest="recipe", metavar="RECIPE", parser_class=ArgumentParser)
     for name in sorted(recipes.RECIPES):
         module = recipes.load(name)
@@ -108,8 +114,6 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     run = getattr(args, "recipe_run", None)
     if run is None:
-        from .train import recipes
-
         raise UsageError(f"train needs a recipe: one of {', '.join(sorted(recipes.RECIPES))}")
     return run(args)
 
@@ -175,11 +179,6 @@ def _sample_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    import ember
-    from ember.models.folder import CONFIG, decode, encode, load_model
-
     path = Path(args.model)
     if not (path / CONFIG).is_file() and (path / "model" / CONFIG).is_file():
         path = path / "model"
@@ -189,10 +188,10 @@ def _sample(args: argparse.Namespace) -> int:
     tok = doc.get("tokenizer") or {}
     if tok.get("type") != "char":
         raise ValueError(f"{path} has no character tokenizer to sample text with")
-    ember.manual_seed(args.seed)
+    manual_seed(args.seed)
     prompt = encode(tok, args.prompt or "\n")[-model.config.block_size :]
     out = model.generate(
-        ember.tensor(prompt[None]), args.tokens, temperature=args.temperature, top_k=args.top_k
+        tensor(prompt[None]), args.tokens, temperature=args.temperature, top_k=args.top_k
     )
     print(args.prompt + decode(tok, np.asarray(out)[0, len(prompt) :]))
     return 0
@@ -216,8 +215,6 @@ def _demo_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .train.recipes import gpt
-
     if args.steps <= 0:
         raise UsageError(f"--steps must be positive, got {args.steps}")
     print(
@@ -239,9 +236,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _threads(requested: int | None) -> int:
-    import ember
-
-    return requested or ember.get_num_threads()
+    return requested or get_num_threads()
 
 
 register_command(
@@ -282,12 +277,10 @@ register_command(
 
 # ---- main ---------------------------------------------------------------------------------
 def build_parser() -> ArgumentParser:
-    import ember
-
     parser = ArgumentParser(
         prog="ember", description="Train, compress, save and serve neural networks."
     )
-    parser.add_argument("--version", action="version", version=f"ember {ember.__version__}")
+    parser.add_argument("--version", action="version", version=f"ember {_C.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for cmd in COMMANDS.values():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help)

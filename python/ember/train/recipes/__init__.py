@@ -7,8 +7,9 @@ module is imported only when that recipe's parser is built), e.g.::
     register("gpt", "ember.train.recipes.gpt")
 
 Every registered module is imported to build ``ember train``'s parser (for --help), so
-keep module import light: import models and data inside ``run``.
-``add_common_arguments`` gives every recipe the same core options.
+keep module import light: optional packages (scikit-learn, a downloaded data set) are
+loaded by ``run``. ``add_common_arguments`` gives every recipe the same core options,
+and :func:`setup` / :func:`trainer_options` apply them the same way.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from __future__ import annotations
 import argparse
 import importlib
 from types import ModuleType
+from typing import Any
+
+from ..._config import set_num_threads
+from ...random import manual_seed
 
 RECIPES: dict[str, str] = {
     "cnn": "ember.train.recipes.cnn",
@@ -84,6 +89,25 @@ def add_common_arguments(
         default=None,
         help="progress bar (default: on when stderr is a terminal)",
     )
+
+
+def setup(args: argparse.Namespace) -> None:
+    """Apply --threads and --seed (before the model is built: it draws its weights)."""
+    if args.threads:
+        set_num_threads(args.threads)
+    manual_seed(args.seed)
+
+
+def trainer_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Trainer keyword arguments from the common options: --out (keeping the last two
+    checkpoints), --resume and --progress (a line per evaluation when the bar is off)."""
+    return {
+        "out_dir": args.out,
+        "keep_checkpoints": 2,
+        "resume": args.resume,
+        "progress": args.progress,
+        "verbose": args.progress is False,
+    }
 
 
 def _positive_int(text: str) -> int:

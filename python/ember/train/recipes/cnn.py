@@ -9,7 +9,14 @@ import time
 
 import numpy as np
 
-from . import add_common_arguments
+from ...data import DataLoader, TensorDataset
+from ...data.datasets import load_digits
+from ...models.cnn import DigitsCNN
+from ...nn.functional import cross_entropy
+from ...optim import AdamW
+from ...optim.lr_scheduler import CosineAnnealingLR
+from ..trainer import Trainer
+from . import add_common_arguments, setup, trainer_options
 
 DESCRIPTION = "a small CNN on the scikit-learn digits (needs scikit-learn)"
 
@@ -19,32 +26,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=32, help="channels of the first conv (default: 32)")
 
 
-def build_model(width: int = 32):
+def build_model(width: int = 32) -> DigitsCNN:
     """The digits CNN (ember.models.cnn.DigitsCNN). Shape: (N, 1, 8, 8) -> (N, 10) logits."""
-    from ...models.cnn import DigitsCNN
-
     return DigitsCNN(width)
 
 
-def accuracy(model, batch) -> dict[str, float]:
+def accuracy(model: DigitsCNN, batch: tuple) -> dict[str, float]:
+    """The fraction of the batch's images classified right."""
     x, y = batch
     return {"accuracy": float((np.asarray(model(x).argmax(-1)) == np.asarray(y)).mean())}
 
 
 def run(args: argparse.Namespace) -> int:
-    import ember
-    from ember import optim
-    from ember.data import DataLoader, TensorDataset
-    from ember.data.datasets import load_digits
-    from ember.nn.functional import cross_entropy
-    from ember.train import Trainer
-
     if args.width <= 0:
         raise ValueError(f"--width must be positive, got {args.width}")
-    if args.threads:
-        ember.set_num_threads(args.threads)
+    setup(args)
     digits = load_digits(seed=args.seed)
-    ember.manual_seed(args.seed)
     model = build_model(args.width)
     n = digits.x_train.shape[0]
     # batch norm needs more than one sample: drop a last batch of one
@@ -58,26 +55,21 @@ def run(args: argparse.Namespace) -> int:
     test = DataLoader(TensorDataset(digits.x_test, digits.y_test), batch_size=512)
     steps_per_epoch = len(train)
     total = args.max_steps or args.epochs * steps_per_epoch
-    opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    opt = AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     trainer = Trainer(
         model,
         opt,
         train,
         criterion=cross_entropy,
-        scheduler=sched,
+        scheduler=CosineAnnealingLR(opt, T_max=total),
         epochs=args.epochs,
         max_steps=args.max_steps,
         eval_data=test,
         eval_every=steps_per_epoch,
         metric_fn=accuracy,
         log_every=max(1, steps_per_epoch // 4),
-        out_dir=args.out,
         checkpoint_every=steps_per_epoch,
-        keep_checkpoints=2,
-        resume=args.resume,
-        progress=args.progress,
-        verbose=args.progress is False,
+        **trainer_options(args),
     )
     start = time.perf_counter()
     res = trainer.fit()

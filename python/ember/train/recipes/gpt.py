@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from ...models.gpt import GPT, GPTConfig
+from ...optim import Optimizer
 from ._charlm import add_charlm_arguments, train_charlm
 
 DESCRIPTION = "a character-level GPT on tinyshakespeare (nanoGPT's CPU baby config)"
@@ -21,8 +23,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ember.models.gpt import GPT, GPTConfig
-
     def build(vocab_size: int) -> GPT:
         return GPT(
             GPTConfig(
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
 
-    def optimizer(model: GPT):
+    def optimizer(model: GPT) -> Optimizer:
         return model.configure_optimizers(args.weight_decay, args.lr, (0.9, 0.99))
 
     return train_charlm(args, "gpt", build, optimizer)
