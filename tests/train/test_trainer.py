@@ -13,7 +13,7 @@ from ember import nn, optim
 from ember.data import DataLoader, TensorDataset
 from ember.data.datasets import CharDataset
 from ember.nn import functional as F
-from ember.train import Trainer, fit, latest_checkpoint, load_file, load_weights
+from ember.train import Callback, Trainer, fit, latest_checkpoint, load_file, load_weights
 from ember.train.interrupt import SigintGuard
 
 
@@ -469,3 +469,51 @@ def test_prefetching_loader_resumes_bit_exact(data, tmp_path):
     resumed = make(data, tmp_path / "b", max_steps=16, train_data=loader(), resume=True, seed=4)
     resumed.fit()
     assert_bitwise(weights(straight.model), weights(resumed.model))
+
+
+def test_callback_hooks_run_in_order(data, tmp_path):
+    class Recorder(Callback):
+        def __init__(self):
+            self.calls = []
+
+        def on_fit_start(self, trainer):
+            self.calls.append(("start", trainer.step))
+
+        def on_step_end(self, trainer, step):
+            # the log record of this step is written before user callbacks run
+            logged = trainer.history[-1]["step"] == step.step if trainer.history else False
+            self.calls.append(("step", step.step, step.eval is not None, logged))
+            assert step.loss == trainer.last_loss and step.count == 8
+            if step.step == 5:
+                trainer.should_stop = True
+
+        def on_fit_end(self, trainer):
+            self.calls.append(("end", trainer.step))
+
+        def on_exit(self, trainer):
+            self.calls.append(("exit", trainer.step))
+
+    rec, plain = Recorder(), []
+    t = make(data, tmp_path, max_steps=20, eval_every=2, log_every=4)
+    t.callbacks = [rec, lambda tr: plain.append(tr.step)]
+    res = t.fit()
+    assert res["step"] == 5 and plain == [1, 2, 3, 4, 5]
+    assert rec.calls == [
+        ("start", 0),
+        ("step", 1, False, False),
+        ("step", 2, True, True),
+        ("step", 3, False, False),
+        ("step", 4, True, True),
+        ("step", 5, False, False),
+        ("end", 5),
+        ("exit", 5),
+    ]
+    # the loop stopped by a callback still evaluates the last step and checkpoints it
+    assert t.history[-1]["step"] == 5 and "eval_loss" in t.history[-1]
+    assert latest_checkpoint(tmp_path / "checkpoints").name == "step_00000005.safetensors"
+
+    rec = Recorder()
+    t = make(data, tmp_path / "b", max_steps=20, callbacks=[rec], train_data=lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        t.fit()
+    assert rec.calls == [("start", 0), ("exit", 0)]  # on_exit runs on errors too

@@ -230,7 +230,15 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
-        """Run the loop; returns :meth:`summary`."""
+        """Train until ``max_steps``, the end of the data, or a stop; returns
+        :meth:`summary`.
+
+        Each step: ``grad_accum_steps`` micro-batches forward and backward, one update
+        (clipping, optimizer, scheduler), an evaluation when one is due, then the
+        callbacks in this order: the log, the user's callbacks, the checkpointer, the
+        progress bar. At the end: an evaluation if the last step had none, the final
+        checkpoint, the plot. The parts are built from the trainer's attributes at each
+        call, so a later ``fit()`` (e.g. after raising ``max_steps``) sees changes."""
         self._resume_if_asked()
         bar = ProgressBar(self.progress, self.progress_file, self.unit, self._total_steps())
         log = JsonlLogger(self.log_file, self.log_every, self.unit)
