@@ -1,5 +1,6 @@
 """ember.train: the training loop (Trainer / fit) with evaluation, JSONL logging,
-atomic safetensors checkpoints, bit-exact resume, early stopping and a loss plot."""
+atomic safetensors checkpoints, bit-exact resume, early stopping and a loss plot;
+:class:`Callback` hooks into the loop."""
 
 from .callback import Callback, StepResult
 from .checkpoint import load_file, load_weights, save_file, save_weights
