@@ -6,9 +6,9 @@ import math
 from typing import Any
 
 from .. import _dtype as D
+from .._primitives import copy_into
+from .._primitives import empty as _empty
 from ..autograd.function import Context, Function
-from ..ops._util import empty as _empty
-from ..ops.convert import _copy_kernel
 from ..ops.creation import empty
 from ..ops.elementwise import where
 from ..ops.shape import _as_view
@@ -117,7 +117,7 @@ class SplitHeads(Function):
         out = _empty((a, b, pe), grads[0].dtype, grads[0].device)
         shape, strides = ((b, a), (pe, b * pe)) if swap else ((a, b), (b * pe, pe))
         for i, g in enumerate(grads):
-            _copy_kernel(g, _as_view(out, (*shape, heads, d), (*strides, d, 1), i * e))
+            copy_into(g, _as_view(out, (*shape, heads, d), (*strides, d, 1), i * e))
         return out, None, None, None
 
 

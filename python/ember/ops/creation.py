@@ -11,10 +11,9 @@ import numpy as np
 from .. import _C
 from .. import _dtype as D
 from .._device import CPU, device, to_device
+from .._primitives import copy_into, kernels
+from .._primitives import empty as _empty
 from ..tensor import Tensor
-from ._util import empty as _empty
-from ._util import kernels
-from .convert import _copy_kernel
 
 
 def _dev(dev: Any) -> device:
@@ -86,7 +85,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
         src = from_numpy(arr if arr.flags.c_contiguous else arr.copy(order="C"))
     dt = D.to_dtype(dtype) if dtype is not None else src.dtype
     out = _empty(src.shape, dt, dev)
-    _copy_kernel(src, out)
+    copy_into(src, out)
     return _finish(out, requires_grad)
 
 
