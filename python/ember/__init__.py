@@ -5,6 +5,8 @@
 >>> (x @ x.T).relu().sum().backward()
 """
 
+from importlib import import_module as _import_module
+
 from . import _C
 
 __version__: str = _C.__version__
@@ -65,7 +67,5 @@ del _ops_all
 def __getattr__(name: str) -> object:
     # ember.train pulls in tqdm and safetensors: import it on first use, not with ember.
     if name == "train":
-        import importlib
-
-        return importlib.import_module(".train", __name__)
+        return _import_module(".train", __name__)
     raise AttributeError(f"module 'ember' has no attribute {name!r}")

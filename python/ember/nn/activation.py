@@ -9,7 +9,7 @@ from .. import _dtype as D
 from .._primitives import copy_into
 from .._primitives import empty as _empty
 from ..autograd.function import Context, Function
-from ..ops.creation import empty
+from ..ops.creation import arange, empty
 from ..ops.elementwise import where
 from ..ops.shape import _as_view
 from ..tensor import Tensor
@@ -152,8 +152,6 @@ def _additive(mask: Tensor | None, dtype: D.dtype, op: str, name: str) -> Tensor
 
 
 def _causal_mask(tq: int, tk: int, dtype: D.dtype) -> Tensor:
-    from ..ops.creation import arange
-
     return where(arange(tk).unsqueeze(0) > arange(tq).unsqueeze(1), float("-inf"), 0.0).to(dtype)
 
 

@@ -1,7 +1,8 @@
 """ember.train: the training loop (Trainer / fit) with evaluation, JSONL logging,
 atomic safetensors checkpoints, bit-exact resume, early stopping and a loss plot."""
 
-from .checkpoint import load_file, load_weights, save_file, save_weights
+from ..serialization import load_weights, save_weights
+from .checkpoint import load_file, save_file
 from .trainer import Trainer, fit, latest_checkpoint
 
 __all__ = [

@@ -6,8 +6,9 @@ module is imported only when that recipe's parser is built), e.g.::
 
     register("gpt", "ember.train.recipes.gpt")
 
-Every registered module is imported to build ``ember train``'s parser (for --help), so
-keep module import light: import models and data inside ``run``.
+Every registered module is imported to build ``ember train``'s parser (for --help);
+ember itself is loaded by then, so a recipe imports what it uses at the top. An optional
+dependency (scikit-learn) stays inside the function that needs it.
 ``add_common_arguments`` gives every recipe the same core options.
 """
 

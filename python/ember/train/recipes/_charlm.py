@@ -11,6 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from ..._config import set_num_threads
+from ...autograd.grad_mode import no_grad
+from ...data.datasets import tinyshakespeare
+from ...models.folder import char_tokenizer, decode, save_model
+from ...ops.creation import tensor
+from ...optim.lr_scheduler import LambdaLR
+from ...random import Generator, manual_seed
+from ..trainer import Trainer
 from . import add_common_arguments
 
 
@@ -43,14 +51,13 @@ def cosine_with_warmup(step: int, *, warmup: int, total: int, lr: float, min_lr:
 def validation_loss(model: Any, data: Any, batches: int, batch_size: int, seed: int) -> float:
     """Mean loss over ``batches`` random validation windows drawn with a fixed seed (the
     same windows for every call), in eval mode without gradients."""
-    import ember
 
-    gen = ember.Generator().manual_seed(seed)
+    gen = Generator().manual_seed(seed)
     draw = data.batches(batch_size, generator=gen)
     was_training = model.training
     model.eval()
     total = 0.0
-    with ember.no_grad():
+    with no_grad():
         for _ in range(batches):
             x, y = draw()
             total += float(model(x, y)[1].item())
@@ -61,18 +68,13 @@ def validation_loss(model: Any, data: Any, batches: int, batch_size: int, seed: 
 def train_charlm(args: argparse.Namespace, name: str, build: Any, optimizer: Any) -> int:
     """Train ``build(vocab_size)`` on tinyshakespeare with the Trainer, report the
     validation loss, print a sample and save the model folder to ``<out>/model``."""
-    import ember
-    from ember import optim
-    from ember.data.datasets import tinyshakespeare
-    from ember.models.folder import char_tokenizer, decode, save_model
-    from ember.train import Trainer
 
     for opt_name in ("block_size", "warmup", "eval_every", "eval_batches"):
         if getattr(args, opt_name) <= 0:
             raise ValueError(f"--{opt_name.replace('_', '-')} must be positive")
     if args.threads:
-        ember.set_num_threads(args.threads)
-    ember.manual_seed(args.seed)
+        set_num_threads(args.threads)
+    manual_seed(args.seed)
     train = tinyshakespeare("train", block_size=args.block_size)
     val = tinyshakespeare("val", block_size=args.block_size)
     model = build(train.vocab_size)
@@ -86,8 +88,8 @@ def train_charlm(args: argparse.Namespace, name: str, build: Any, optimizer: Any
             / base
         )
 
-    sched = optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    gen = ember.Generator().manual_seed(args.seed + 1)
+    sched = LambdaLR(opt, lr_factor)
+    gen = Generator().manual_seed(args.seed + 1)
     bs = args.batch_size
     trainer = Trainer(
         model,
@@ -97,7 +99,7 @@ def train_charlm(args: argparse.Namespace, name: str, build: Any, optimizer: Any
         scheduler=sched,
         max_steps=total,
         clip_grad_norm=args.grad_clip,
-        eval_data=val.batches(bs, generator=ember.Generator().manual_seed(args.seed + 2)),
+        eval_data=val.batches(bs, generator=Generator().manual_seed(args.seed + 2)),
         eval_every=args.eval_every,
         eval_steps=max(1, args.eval_batches // 5),
         log_every=max(1, min(50, total // 20)),
@@ -122,7 +124,7 @@ def train_charlm(args: argparse.Namespace, name: str, build: Any, optimizer: Any
     )
     tokenizer = char_tokenizer(train.itos)
     if args.sample_tokens > 0:
-        prompt = ember.tensor(np.asarray([[train.stoi["\n"]]], dtype=np.int64))
+        prompt = tensor(np.asarray([[train.stoi["\n"]]], dtype=np.int64))
         out = model.generate(prompt, args.sample_tokens, temperature=args.temperature, top_k=None)
         print(f"--- sample ({args.sample_tokens} characters, temperature {args.temperature}) ---")
         print(decode(tokenizer, np.asarray(out)[0, 1:]))

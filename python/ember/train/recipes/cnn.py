@@ -9,6 +9,15 @@ import time
 
 import numpy as np
 
+from ..._config import set_num_threads
+from ...data import DataLoader, TensorDataset
+from ...data.datasets import load_digits
+from ...models.cnn import DigitsCNN
+from ...nn.functional import cross_entropy
+from ...optim import AdamW
+from ...optim.lr_scheduler import CosineAnnealingLR
+from ...random import manual_seed
+from ..trainer import Trainer
 from . import add_common_arguments
 
 DESCRIPTION = "a small CNN on the scikit-learn digits (needs scikit-learn)"
@@ -21,8 +30,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_model(width: int = 32):
     """The digits CNN (ember.models.cnn.DigitsCNN). Shape: (N, 1, 8, 8) -> (N, 10) logits."""
-    from ...models.cnn import DigitsCNN
-
     return DigitsCNN(width)
 
 
@@ -32,19 +39,12 @@ def accuracy(model, batch) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import ember
-    from ember import optim
-    from ember.data import DataLoader, TensorDataset
-    from ember.data.datasets import load_digits
-    from ember.nn.functional import cross_entropy
-    from ember.train import Trainer
-
     if args.width <= 0:
         raise ValueError(f"--width must be positive, got {args.width}")
     if args.threads:
-        ember.set_num_threads(args.threads)
+        set_num_threads(args.threads)
     digits = load_digits(seed=args.seed)
-    ember.manual_seed(args.seed)
+    manual_seed(args.seed)
     model = build_model(args.width)
     n = digits.x_train.shape[0]
     # batch norm needs more than one sample: drop a last batch of one
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     test = DataLoader(TensorDataset(digits.x_test, digits.y_test), batch_size=512)
     steps_per_epoch = len(train)
     total = args.max_steps or args.epochs * steps_per_epoch
-    opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    opt = AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    sched = CosineAnnealingLR(opt, T_max=total)
     trainer = Trainer(
         model,
         opt,

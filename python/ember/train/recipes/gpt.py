@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ...models.gpt import GPT, GPTConfig
 from ._charlm import add_charlm_arguments, train_charlm
 
 DESCRIPTION = "a character-level GPT on tinyshakespeare (nanoGPT's CPU baby config)"
@@ -21,8 +22,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ember.models.gpt import GPT, GPTConfig
-
     def build(vocab_size: int) -> GPT:
         return GPT(
             GPTConfig(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from ...models.char_lstm import CharLSTM, CharLSTMConfig
+from ...optim import AdamW
 from ._charlm import add_charlm_arguments, train_charlm
 
 DESCRIPTION = "a 2-layer character LSTM on tinyshakespeare"
@@ -20,9 +22,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ember import optim
-    from ember.models.char_lstm import CharLSTM, CharLSTMConfig
-
     def build(vocab_size: int) -> CharLSTM:
         return CharLSTM(
             CharLSTMConfig(
@@ -36,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
         )
 
     def optimizer(model: CharLSTM):
-        return optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        return AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
 
     return train_charlm(args, "lstm", build, optimizer)
