@@ -12,13 +12,29 @@ from typing import Any
 
 import numpy as np
 
-from . import _C
 from . import _dtype as D
 from ._device import CPU, to_device
 from ._generator import Generator, default_generator
-from ._primitives import empty
+from ._primitives import empty, kernels
 from .ops.creation import _finish, _size, tensor
 from .tensor import Tensor
+
+__all__ = [
+    "Generator",
+    "default_generator",
+    "get_rng_state",
+    "initial_seed",
+    "manual_seed",
+    "rand",
+    "rand_like",
+    "randint",
+    "randint_like",
+    "randn",
+    "randn_like",
+    "randperm",
+    "seed",
+    "set_rng_state",
+]
 
 
 def manual_seed(seed: int) -> Generator:
@@ -61,7 +77,7 @@ def _fill(
     # Draw on the CPU (bitwise the same everywhere), then move.
     t = empty(shape, dtype, CPU)
     s, off = gen._take(t.numel())
-    _C.random_fill(t._impl, kind, low, high, s, off)
+    kernels(CPU, op).random_fill(t._impl, kind, low, high, s, off)
     return t if dev.type == "cpu" else t.to(dev)
 
 

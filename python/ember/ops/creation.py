@@ -1,4 +1,5 @@
-"""Factories: tensor, from_numpy, empty/zeros/ones/full, arange, linspace, eye, *_like."""
+"""Factories: tensor, from_numpy, from_dlpack, empty/zeros/ones/full, arange, linspace,
+eye, *_like."""
 
 from __future__ import annotations
 
@@ -49,6 +50,13 @@ def from_numpy(array: np.ndarray) -> Tensor:
         raise TypeError("ember.from_numpy: non-native byte order is not supported")
     D.from_numpy_dtype(array.dtype)  # clear error for unsupported dtypes
     return Tensor(_C.TensorImpl.from_buffer(array))
+
+
+def from_dlpack(ext: object) -> Tensor:
+    """A tensor sharing memory with any object that implements ``__dlpack__`` (numpy,
+    PyTorch, CuPy, JAX, ...) or with a raw 'dltensor' capsule."""
+    capsule = ext.__dlpack__() if hasattr(ext, "__dlpack__") else ext
+    return Tensor(_C.from_dlpack(capsule))
 
 
 def _infer_numpy(data: Any) -> np.ndarray:
