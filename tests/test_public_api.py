@@ -195,3 +195,25 @@ def test_stub_covers_the_module_level_names():
         return {n.name for n in t.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
 
     assert defined(tree) == defined(stub)
+
+
+def test_stub_annotations_spell_builtins_that_methods_shadow():
+    # Inside the class, ``int``/``bool``/``float`` name Tensor's conversion methods.
+    shadowed = {"int", "bool", "float"}
+    bad = []
+    for node in ast.walk(_stub_class()):
+        anns = []
+        if isinstance(node, ast.FunctionDef):
+            a = node.args
+            params = (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg)
+            anns = [p.annotation for p in params if p is not None and p.annotation]
+            anns += [node.returns] if node.returns else []
+        elif isinstance(node, ast.AnnAssign):
+            anns = [node.annotation]
+        for ann in anns:
+            bad += [
+                f"line {n.lineno}: {n.id}"
+                for n in ast.walk(ann)
+                if isinstance(n, ast.Name) and n.id in shadowed
+            ]
+    assert not bad, "write builtins.int / builtins.bool / builtins.float:\n" + "\n".join(bad)

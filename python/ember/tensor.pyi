@@ -3,6 +3,7 @@ ember.ops attaches when the package loads (math, indexing, operators, ``to``,
 ``backward``). tests/test_public_api.py checks it against the runtime class: when a
 method is added or changes its parameters, update it here."""
 
+import builtins
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -17,48 +18,48 @@ class Tensor:
     def __init__(self, impl: Any, *, _base: Tensor | None = None) -> None: ...
     grad: Tensor | None
     grad_fn: Any
-    __array_priority__: int
+    __array_priority__: builtins.int
     _accumulator: Any
     _base: Tensor | None
     _impl: Any
-    _output_nr: int
-    _requires_grad: bool
-    _version_box: list[int]
+    _output_nr: builtins.int
+    _requires_grad: builtins.bool
+    _version_box: list[builtins.int]
     @property
-    def shape(self) -> tuple[int, ...]: ...
-    def size(self, dim: int | None = None) -> Any:
+    def shape(self) -> tuple[builtins.int, ...]: ...
+    def size(self, dim: builtins.int | None = None) -> Any:
         """The shape, or the length of one dimension."""
     @property
     def dtype(self) -> D.dtype: ...
     @property
     def device(self) -> device: ...
     @property
-    def is_cuda(self) -> bool: ...
+    def is_cuda(self) -> builtins.bool: ...
     @property
-    def ndim(self) -> int: ...
-    def dim(self) -> int: ...
-    def numel(self) -> int: ...
-    def stride(self, dim: int | None = None) -> Any: ...
-    def storage_offset(self) -> int: ...
-    def is_contiguous(self) -> bool: ...
-    def data_ptr(self) -> int: ...
-    def element_size(self) -> int: ...
+    def ndim(self) -> builtins.int: ...
+    def dim(self) -> builtins.int: ...
+    def numel(self) -> builtins.int: ...
+    def stride(self, dim: builtins.int | None = None) -> Any: ...
+    def storage_offset(self) -> builtins.int: ...
+    def is_contiguous(self) -> builtins.bool: ...
+    def data_ptr(self) -> builtins.int: ...
+    def element_size(self) -> builtins.int: ...
     @property
-    def itemsize(self) -> int: ...
+    def itemsize(self) -> builtins.int: ...
     @property
-    def nbytes(self) -> int: ...
-    def is_floating_point(self) -> bool: ...
+    def nbytes(self) -> builtins.int: ...
+    def is_floating_point(self) -> builtins.bool: ...
     @property
-    def _version(self) -> int: ...
+    def _version(self) -> builtins.int: ...
     def _bump_version(self) -> None: ...
     @property
-    def requires_grad(self) -> bool: ...
+    def requires_grad(self) -> builtins.bool: ...
     @requires_grad.setter
-    def requires_grad(self, flag: bool) -> None: ...
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+    def requires_grad(self, flag: builtins.bool) -> None: ...
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         """Set requires_grad in place; returns self."""
     @property
-    def is_leaf(self) -> bool: ...
+    def is_leaf(self) -> builtins.bool: ...
     def detach(self) -> Tensor:
         """A tensor sharing storage, cut from the graph."""
     def detach_(self) -> Tensor: ...
@@ -74,19 +75,19 @@ class Tensor:
         """Nested Python lists (a number for a 0-d tensor)."""
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-    def __float__(self) -> float: ...
-    def __int__(self) -> int: ...
-    def __index__(self) -> int: ...
-    def __bool__(self) -> bool: ...
-    def __len__(self) -> int: ...
+    def __float__(self) -> builtins.float: ...
+    def __int__(self) -> builtins.int: ...
+    def __index__(self) -> builtins.int: ...
+    def __bool__(self) -> builtins.bool: ...
+    def __len__(self) -> builtins.int: ...
     def __iter__(self) -> Iterator[Tensor]: ...
-    def __hash__(self) -> int: ...
+    def __hash__(self) -> builtins.int: ...
     def __repr__(self) -> str: ...
     def __format__(self, spec: str) -> str: ...
     def __dlpack__(self, stream: Any = None, **kwargs: Any) -> Any: ...
-    def __dlpack_device__(self) -> tuple[int, int]: ...
+    def __dlpack_device__(self) -> tuple[builtins.int, builtins.int]: ...
     def cpu(self) -> Tensor: ...
-    def cuda(self, device: int | str | None = None) -> Tensor: ...
+    def cuda(self, device: builtins.int | str | None = None) -> Tensor: ...
     def type(self, dtype: Any = None) -> Any: ...
     def float(self) -> Tensor: ...
     def double(self) -> Tensor: ...
@@ -198,93 +199,93 @@ class Tensor:
     def mm(self, other: Tensor) -> Tensor:
         """Matrix product with numpy semantics: 1-D operands are promoted to matrices and the added
         dimension removed afterwards; batch dimensions broadcast."""
-    def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    def sum(self, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> Tensor:
         """Sum over ``dim`` (an int, a tuple, or None for all). Integer and bool inputs sum in
         int64."""
-    def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    def mean(self, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> Tensor:
         """Arithmetic mean over ``dim`` (floating inputs only, as in PyTorch)."""
-    def prod(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    def prod(self, dim: Any = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> Tensor:
         """Product over ``dim``."""
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+    def max(self, dim: Any = None, keepdim: builtins.bool = False) -> Any:
         """``max(x)``: the largest element; ``max(x, dim)``: (values, indices) along dim, the first
         index among ties; ``max(x, y)``: the elementwise maximum."""
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+    def min(self, dim: Any = None, keepdim: builtins.bool = False) -> Any:
         """Like :func:`max`, for the smallest elements."""
-    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+    def amax(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
         """Maximum over ``dim``; the gradient is shared evenly among tied maxima."""
-    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+    def amin(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
         """Minimum over ``dim``; the gradient is shared evenly among tied minima."""
-    def argmax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+    def argmax(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
         """Index of the largest element (of the flattened input when dim is None)."""
-    def argmin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+    def argmin(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
         """Index of the smallest element; see :func:`argmax`."""
     def var(
         self,
         dim: Any = None,
         *,
-        correction: int = 1,
-        keepdim: bool = False,
-        unbiased: bool | None = None,
+        correction: builtins.int = 1,
+        keepdim: builtins.bool = False,
+        unbiased: builtins.bool | None = None,
     ) -> Tensor:
         """Variance over ``dim`` with Bessel's ``correction`` (1 by default, as in PyTorch)."""
     def std(
         self,
         dim: Any = None,
         *,
-        correction: int = 1,
-        keepdim: bool = False,
-        unbiased: bool | None = None,
+        correction: builtins.int = 1,
+        keepdim: builtins.bool = False,
+        unbiased: builtins.bool | None = None,
     ) -> Tensor:
         """Standard deviation: sqrt(var). Shape: as for :func:`var`."""
-    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+    def logsumexp(self, dim: Any, keepdim: builtins.bool = False) -> Tensor:
         """log(sum(exp(x))) over ``dim``, computed stably (the max is subtracted first)."""
-    def softmax(self, dim: int, dtype: Any = None) -> Tensor:
+    def softmax(self, dim: builtins.int, dtype: Any = None) -> Tensor:
         """exp(x) / sum(exp(x)) along ``dim``, numerically stable. Shape: same as input."""
-    def log_softmax(self, dim: int, dtype: Any = None) -> Tensor:
+    def log_softmax(self, dim: builtins.int, dtype: Any = None) -> Tensor:
         """x - logsumexp(x) along ``dim``, numerically stable. Shape: same as input."""
-    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+    def any(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
         """True if any element along ``dim`` is nonzero. Shape: as for sum."""
-    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+    def all(self, dim: Any = None, keepdim: builtins.bool = False) -> Tensor:
         """True if every element along ``dim`` is nonzero. Shape: as for sum."""
     def reshape(self, *shape: Any) -> Tensor:
         """Same data in another shape: a view when the strides allow, else a copy."""
     def view(self, *shape: Any) -> Tensor:
         """Like reshape, but always a view (ValueError if the strides don't allow one)."""
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
         """Merge dims start_dim..end_dim into one. Shape: (..., prod(merged), ...)."""
     def squeeze(self, dim: Any = None) -> Tensor:
         """Drop dimensions of size 1 (all of them, or the given ones)."""
-    def unsqueeze(self, dim: int) -> Tensor:
+    def unsqueeze(self, dim: builtins.int) -> Tensor:
         """Insert a dimension of size 1 at ``dim`` (-ndim-1 <= dim <= ndim)."""
     def permute(self, *dims: Any) -> Tensor:
         """Reorder dimensions (a view). Shape: (x.shape[dims[0]], x.shape[dims[1]], ...)."""
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
+    def transpose(self, dim0: builtins.int, dim1: builtins.int) -> Tensor:
         """Swap two dimensions (a view)."""
     def t(self) -> Tensor:
         """Transpose of a tensor of at most 2 dimensions."""
-    def movedim(self, source: int, destination: int) -> Tensor:
+    def movedim(self, source: builtins.int, destination: builtins.int) -> Tensor:
         """Move one dimension to another position (a view)."""
     def expand(self, *shape: Any) -> Tensor:
         """Broadcast x to a larger shape without copying (-1 keeps a dimension)."""
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+    def broadcast_to(self, shape: Sequence[builtins.int]) -> Tensor:
         """numpy's broadcast_to (a view). Shape: ``shape``."""
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+    def narrow(self, dim: builtins.int, start: builtins.int, length: builtins.int) -> Tensor:
         """The view x[..., start:start+length, ...] along ``dim``."""
-    def split(self, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    def split(self, split_size_or_sections: Any, dim: builtins.int = 0) -> tuple[Tensor, ...]:
         """Views of consecutive pieces along ``dim``: equal pieces of a given size (the last may be
         smaller) or a list of sizes that add up to x.shape[dim]."""
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    def chunk(self, chunks: builtins.int, dim: builtins.int = 0) -> tuple[Tensor, ...]:
         """Split into ``chunks`` nearly equal views (the last may be smaller, as in PyTorch)."""
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+    def unbind(self, dim: builtins.int = 0) -> tuple[Tensor, ...]:
         """Views of every slice along ``dim`` with that dimension removed."""
-    def gather(self, dim: int, index: Tensor) -> Tensor:
+    def gather(self, dim: builtins.int, index: Tensor) -> Tensor:
         """out[i][j][k] = input[i][index[i][j][k]][k] for dim=1 (and likewise for any dim)."""
-    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    def scatter_add(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor:
         """A copy of input with src added at the positions index names along dim (the reverse of
         gather; repeated indices accumulate)."""
-    def index_select(self, dim: int, index: Tensor) -> Tensor:
+    def index_select(self, dim: builtins.int, index: Tensor) -> Tensor:
         """The slices of input at the positions in a 1-D ``index`` along ``dim``."""
-    def index_add(self, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    def index_add(self, dim: builtins.int, index: Tensor, source: Tensor) -> Tensor:
         """A copy of input with source's slices added at the positions in ``index`` along ``dim``
         (duplicates accumulate)."""
     def contiguous(self) -> Tensor:
@@ -295,14 +296,14 @@ class Tensor:
         """Write src (broadcast, cast) into dst in place; returns dst."""
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)`` or ``t.to(other)``."""
-    def backward(self, gradient: Tensor | None = None, retain_graph: bool = False) -> None:
+    def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
     def view_as(self, other: Tensor) -> Tensor: ...
     def reshape_as(self, other: Tensor) -> Tensor: ...
     def expand_as(self, other: Tensor) -> Tensor: ...
     def new_zeros(self, *size: Any, dtype: Any = None) -> Tensor: ...
     def new_ones(self, *size: Any, dtype: Any = None) -> Tensor: ...
-    def new_full(self, size: Sequence[int], value: Any, dtype: Any = None) -> Tensor: ...
+    def new_full(self, size: Sequence[builtins.int], value: Any, dtype: Any = None) -> Tensor: ...
     def new_tensor(self, data: Any, dtype: Any = None) -> Tensor: ...
     def add_(self, other: Any) -> Tensor:
         """In-place add: self = add(self, other); returns self."""
