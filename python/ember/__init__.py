@@ -5,14 +5,12 @@
 >>> (x @ x.T).relu().sum().backward()
 """
 
-from . import _C
+from importlib import import_module as _import_module
 
-__version__: str = _C.__version__
-
-from . import autograd, cuda, data, models, nn, optim  # noqa: E402
-from ._config import config, get_num_threads, set_num_threads  # noqa: E402
-from ._device import device  # noqa: E402
-from ._dtype import (  # noqa: E402
+from . import _C, autograd, cuda, data, models, nn, optim, random
+from ._config import config, get_num_threads, set_num_threads
+from ._device import device
+from ._dtype import (
     bfloat16,
     dtype,
     float16,
@@ -23,11 +21,11 @@ from ._dtype import (  # noqa: E402
     int32,
     int64,
 )
-from ._dtype import bool_ as bool  # noqa: E402,A001
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
-from .ops import *  # noqa: E402,F403
-from .ops import __all__ as _ops_all  # noqa: E402
-from .random import (  # noqa: E402
+from ._dtype import bool_ as bool  # noqa: A004
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .ops import *  # noqa: F403
+from .ops import __all__ as _ops_all
+from .random import (
     Generator,
     get_rng_state,
     initial_seed,
@@ -42,16 +40,11 @@ from .random import (  # noqa: E402
     seed,
     set_rng_state,
 )
-from .tensor import Tensor  # noqa: E402
+from .tensor import Tensor
+
+__version__: str = _C.__version__
 
 half, float, double, long = float16, float32, float64, int64  # noqa: A001
-
-
-def from_dlpack(ext: object) -> Tensor:
-    """A tensor sharing memory with any object that implements ``__dlpack__`` (numpy,
-    PyTorch, CuPy, JAX, ...) or with a raw 'dltensor' capsule."""
-    capsule = ext.__dlpack__() if hasattr(ext, "__dlpack__") else ext
-    return Tensor(_C.from_dlpack(capsule))
 
 
 def is_tensor(obj: object) -> bool:
@@ -59,13 +52,62 @@ def is_tensor(obj: object) -> bool:
     return isinstance(obj, Tensor)
 
 
-del _ops_all
+# The op modules are implementation: their functions are re-exported above. The package
+# stays reachable as ember.ops (see __getattr__) without being listed in dir(ember).
+del ops  # noqa: F821 - bound here by the import system when ember.ops loaded
+
+# ``train`` is public too, loaded on first use (see __getattr__), so not in ``import *``.
+__all__ = [
+    "Generator",
+    "Tensor",
+    "autograd",
+    "bfloat16",
+    "bool",
+    "config",
+    "cuda",
+    "data",
+    "device",
+    "double",
+    "dtype",
+    "enable_grad",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "get_default_dtype",
+    "get_num_threads",
+    "get_rng_state",
+    "half",
+    "initial_seed",
+    "int32",
+    "int64",
+    "int8",
+    "is_grad_enabled",
+    "is_tensor",
+    "long",
+    "manual_seed",
+    "models",
+    "nn",
+    "no_grad",
+    "optim",
+    "rand",
+    "rand_like",
+    "randint",
+    "randint_like",
+    "randn",
+    "randn_like",
+    "random",
+    "randperm",
+    "seed",
+    "set_grad_enabled",
+    "set_num_threads",
+    "set_rng_state",
+    *_ops_all,
+]
 
 
 def __getattr__(name: str) -> object:
     # ember.train pulls in tqdm and safetensors: import it on first use, not with ember.
-    if name == "train":
-        import importlib
-
-        return importlib.import_module(".train", __name__)
+    if name in ("ops", "train"):
+        return _import_module("." + name, __name__)
     raise AttributeError(f"module 'ember' has no attribute {name!r}")

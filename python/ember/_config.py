@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _C
+from . import _C, cuda
 
 
 class Config(dict):
@@ -17,10 +17,8 @@ class Config(dict):
 
 def config() -> Config:
     """Version, chosen and available CPU ISAs, CPU features, threads and CUDA status."""
-    from . import __version__, cuda
-
     info: dict[str, Any] = {
-        "version": __version__,
+        "version": _C.__version__,
         "cpu_isa": _C.get_isa(),
         "cpu_isas_available": ", ".join(_C.available_isas()),
         "cpu_features": ", ".join(k for k, v in _C.cpu_features().items() if v) or "-",

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _C
+from . import __version__
 from ._config import config, get_num_threads
 from .models.folder import CONFIG, decode, encode, load_model
 from .ops.creation import tensor
@@ -280,7 +280,7 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="ember", description="Train, compress, save and serve neural networks."
     )
-    parser.add_argument("--version", action="version", version=f"ember {_C.__version__}")
+    parser.add_argument("--version", action="version", version=f"ember {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for cmd in COMMANDS.values():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help)

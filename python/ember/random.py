@@ -14,45 +14,27 @@ import numpy as np
 
 from . import _dtype as D
 from ._device import CPU, to_device
-from .ops._util import empty
-from .ops.creation import _finish, _size
+from ._generator import Generator, default_generator
+from ._primitives import empty, kernels
+from .ops.creation import _finish, _size, tensor
 from .tensor import Tensor
 
-_DEFAULT_SEED = 67280421310721  # PyTorch's default, so runs are reproducible by default
-
-
-class Generator:
-    """Seed + counter state for the Philox stream."""
-
-    def __init__(self, seed: int = _DEFAULT_SEED):
-        self.manual_seed(seed)
-
-    def manual_seed(self, seed: int) -> Generator:
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"ember.manual_seed: seed must be an int, got {seed!r}")
-        seed = int(seed)
-        if not -(2**63) <= seed < 2**64:
-            raise ValueError(f"ember.manual_seed: seed {seed} does not fit in 64 bits")
-        self._seed = seed % 2**64
-        self._offset = 0
-        return self
-
-    def initial_seed(self) -> int:
-        return self._seed
-
-    def get_state(self) -> tuple[int, int]:
-        return (self._seed, self._offset)
-
-    def set_state(self, state: tuple[int, int]) -> None:
-        self._seed, self._offset = int(state[0]), int(state[1])
-
-    def _take(self, n: int) -> tuple[int, int]:
-        offset = self._offset
-        self._offset = (self._offset + n) % 2**64
-        return self._seed, offset
-
-
-default_generator = Generator()
+__all__ = [
+    "Generator",
+    "default_generator",
+    "get_rng_state",
+    "initial_seed",
+    "manual_seed",
+    "rand",
+    "rand_like",
+    "randint",
+    "randint_like",
+    "randn",
+    "randn_like",
+    "randperm",
+    "seed",
+    "set_rng_state",
+]
 
 
 def manual_seed(seed: int) -> Generator:
@@ -95,9 +77,7 @@ def _fill(
     # Draw on the CPU (bitwise the same everywhere), then move.
     t = empty(shape, dtype, CPU)
     s, off = gen._take(t.numel())
-    from . import _C
-
-    _C.random_fill(t._impl, kind, low, high, s, off)
+    kernels(CPU, op).random_fill(t._impl, kind, low, high, s, off)
     return t if dev.type == "cpu" else t.to(dev)
 
 
@@ -189,6 +169,4 @@ def randperm(
 ) -> Tensor:
     """A random permutation of 0..n-1 (argsort of uniform keys). Shape: (n,)."""
     keys = rand(n, dtype=D.float64, generator=generator)
-    from .ops.creation import tensor
-
     return tensor(np.argsort(keys.numpy(), kind="stable"), dtype=dtype or D.int64, device=device)

@@ -1,5 +1,10 @@
 """Tensor: a view (shape, strides, offset, dtype) of a storage owned by the C++ core,
-plus the autograd fields. Math lives in ember/ops; this file wires methods to it."""
+plus the autograd fields.
+
+This module sits below autograd and the ops (imports run one way, see
+docs/architecture.md): the methods built on them (math, ``to``, ``backward``, indexing,
+operators) are attached by ``ember.ops`` when the package loads, and are declared for
+editors and type checkers in ``tensor.pyi`` (tests/test_public_api.py keeps the two equal)."""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from . import _C
+from . import _C, cuda
 from . import _dtype as D
-from ._device import CPU, device, to_device
+from ._device import CPU, device
 
 
 class Tensor:
@@ -140,22 +145,6 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
-
-    def _get_accumulator(self) -> Any:
-        from .autograd.function import AccumulateGrad
-
-        if self._accumulator is None:
-            self._accumulator = AccumulateGrad(self)
-        return self._accumulator
-
-    def backward(self, gradient: Tensor | None = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
-
-        ``gradient`` is required unless self has one element.
-        """
-        from .autograd.engine import backward
-
-        backward(self, gradient, retain_graph=retain_graph)
 
     def detach(self) -> Tensor:
         """A tensor sharing storage, cut from the graph."""
@@ -291,8 +280,6 @@ class Tensor:
                 "ember: can't export a tensor that requires grad; use tensor.detach()"
             )
         if self.is_cuda and stream not in (None, -1, 1, 0):
-            from . import cuda
-
             cuda.synchronize()
         return self._impl.to_dlpack()
 
@@ -300,30 +287,6 @@ class Tensor:
         return (2, self._impl.device_index) if self.is_cuda else (1, 0)
 
     # ---- devices and dtypes -----------------------------------------------------------
-    def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)`` or ``t.to(other)``."""
-        dtype = kwargs.pop("dtype", None)
-        dev = kwargs.pop("device", None)
-        copy = kwargs.pop("copy", False)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"ember.to: unexpected arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype, dev = a.dtype, a.device
-            elif isinstance(a, (str, device)) and not (isinstance(a, str) and a in D.BY_NAME):
-                dev = a
-            else:
-                dtype = a
-        from .ops import convert
-
-        return convert.to(
-            self,
-            None if dev is None else to_device(dev),
-            None if dtype is None else D.to_dtype(dtype),
-            copy,
-        )
-
     def cpu(self) -> Tensor:
         return self.to("cpu")
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .function import AccumulateGrad, Node
+from .._primitives import full
+from ..tensor import Tensor
+from .function import AccumulateGrad, Node, accumulator
 from .grad_mode import no_grad
 
 
@@ -68,10 +70,8 @@ def run_backward(roots: list, retain_graph: bool) -> None:
                 in_grads = (None,) * len(fn.edges)
             else:
                 if fn.n_outputs > 1:  # unused outputs get zero gradients
-                    from ..ops.creation import zeros
-
                     grads = [
-                        zeros(m[0], dtype=m[1], device=m[2]) if g is None else g
+                        full(m[0], 0, m[1], m[2]) if g is None else g
                         for g, m in zip(grads, fn.out_meta)
                     ]
                 in_grads = fn.apply(tuple(grads))
@@ -99,8 +99,6 @@ def run_backward(roots: list, retain_graph: bool) -> None:
 
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False) -> None:
     """Compute gradients of ``tensors`` w.r.t. graph leaves, accumulating into ``.grad``."""
-    from ..tensor import Tensor
-
     if isinstance(tensors, Tensor):
         tensors = (tensors,)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
@@ -118,9 +116,7 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False)
                     f"ember.autograd: grad can be implicitly created only for scalar outputs; "
                     f"got shape {tuple(t.shape)}: pass a gradient to backward()"
                 )
-            from ..ops.creation import ones_like
-
-            g = ones_like(t)
+            g = full(t.shape, 1, t.dtype, t.device)
         elif not isinstance(g, Tensor):
             raise TypeError(f"ember.autograd: gradient must be a Tensor, got {type(g).__name__}")
         elif tuple(g.shape) != tuple(t.shape):
@@ -128,6 +124,16 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False)
                 f"ember.autograd: gradient of shape {tuple(g.shape)} does not match the output "
                 f"shape {tuple(t.shape)}"
             )
-        fn = t.grad_fn if t.grad_fn is not None else t._get_accumulator()
+        fn = t.grad_fn if t.grad_fn is not None else accumulator(t)
         roots.append((fn, t._output_nr if t.grad_fn is not None else 0, g.detach()))
     run_backward(roots, retain_graph)
+
+
+def tensor_backward(
+    self: Tensor, gradient: Tensor | None = None, retain_graph: bool = False
+) -> None:
+    """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+    ``gradient`` is required unless self has one element.
+    """
+    backward(self, gradient, retain_graph=retain_graph)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..tensor import Tensor as _Tensor
 from .grad_mode import _state as _grad_state
 
 
@@ -87,13 +88,18 @@ class AccumulateGrad:
     __repr__ = lambda self: "<AccumulateGrad>"  # noqa: E731
 
 
+def accumulator(t: Any) -> AccumulateGrad:
+    """The gradient sink of a leaf tensor, made on first use."""
+    if t._accumulator is None:
+        t._accumulator = AccumulateGrad(t)
+    return t._accumulator
+
+
 def _edge(t: Any) -> Any:
     if t.grad_fn is not None:
         return (t.grad_fn, t._output_nr)
     if t.requires_grad:
-        if t._accumulator is None:
-            t._accumulator = AccumulateGrad(t)
-        return (t._accumulator, 0)
+        return (accumulator(t), 0)
     return None
 
 
@@ -133,6 +139,3 @@ class Function:
                 o.grad_fn = node
                 o._output_nr = i
         return out
-
-
-from ..tensor import Tensor as _Tensor  # noqa: E402 - tensor.py imports this module lazily

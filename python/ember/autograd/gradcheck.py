@@ -7,6 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from .._dtype import float64
+from .._primitives import fresh_copy, wrap_numpy
+from ..tensor import Tensor
+from .grad_mode import no_grad
+
 
 class GradcheckError(RuntimeError):
     """Raised by gradcheck when analytic and numerical Jacobians disagree."""
@@ -29,10 +34,6 @@ def gradcheck(
     Every floating input that requires grad must be float64 (as in PyTorch). Returns True,
     or raises GradcheckError (or returns False with ``raise_exception=False``).
     """
-    from .. import float64
-    from ..tensor import Tensor
-    from .grad_mode import no_grad
-
     inputs = tuple(inputs)
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if not diff:
@@ -85,9 +86,7 @@ def gradcheck(
                     continue
                 seed = np.zeros(size)
                 seed[j] = 1.0
-                from .. import tensor as make_tensor
-
-                out.backward(make_tensor(seed.reshape(out.shape), dtype=out.dtype))
+                out.backward(fresh_copy(wrap_numpy(seed.reshape(out.shape)), out.dtype))
                 if x.grad is not None:
                     analytic[:, col] = np.asarray(x.grad.double()).ravel()
                 col += 1

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..ops.creation import from_numpy, tensor
+from ..ops.shape import stack
 from ..tensor import Tensor
 from .dataset import Batch, IterableDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
@@ -26,9 +28,6 @@ def default_collate(samples: Any) -> Any:
 
     Shape: N samples of shape S -> (N, *S).
     """
-    from ..ops.creation import from_numpy, tensor
-    from ..ops.shape import stack
-
     if isinstance(samples, Batch):
         return tuple(samples)
     if not isinstance(samples, (list, tuple)) or len(samples) == 0:

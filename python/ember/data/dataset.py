@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ..ops.creation import from_numpy, tensor
+from ..ops.index import index_select
+from ..random import Generator, default_generator
 from ..tensor import Tensor
 
 
@@ -55,9 +58,6 @@ def _as_index_array(indices: Any) -> np.ndarray:
 
 def _take(col: Tensor, idx: np.ndarray) -> Tensor:
     """Rows idx of col in one gather (numpy fancy indexing on CPU; index_select on CUDA)."""
-    from ..ops.creation import from_numpy, tensor
-    from ..ops.index import index_select
-
     if col.is_cuda or col.dtype.name == "bfloat16":
         return index_select(col, 0, tensor(idx, device=col.device))
     return from_numpy(np.ascontiguousarray(np.asarray(col)[idx]))
@@ -70,8 +70,6 @@ class TensorDataset(Dataset):
     """
 
     def __init__(self, *tensors: Tensor | np.ndarray) -> None:
-        from ..ops.creation import from_numpy
-
         if not tensors:
             raise ValueError("ember.data.TensorDataset: needs at least one tensor")
         cols = []
@@ -158,8 +156,6 @@ class ConcatDataset(Dataset):
 def _seed_from(generator: Any, op: str) -> int:
     """A 63-bit seed drawn from an ember.Generator (default: the global one), a numpy
     Generator, or given as an int. Drawing advances the generator like a random op."""
-    from ..random import Generator, default_generator
-
     if generator is None:
         generator = default_generator
     if isinstance(generator, (bool, np.bool_)):

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..ops.creation import from_numpy
 from ..tensor import Tensor
 from .dataset import Batch, Dataset, _as_index_array, _seed_from
 
@@ -134,8 +135,6 @@ class CharDataset(Dataset):
         return x[0], y[0]
 
     def __getitems__(self, indices: Sequence[int] | np.ndarray) -> Batch:
-        from ..ops.creation import from_numpy
-
         idx = _as_index_array(indices)
         n = len(self)
         if idx.size and (idx.min() < -n or idx.max() >= n):
@@ -201,8 +200,6 @@ def load_digits(test_size: float = 0.2, seed: int = 0, normalize: bool = True) -
         raise ImportError(
             "ember.data.datasets.load_digits needs scikit-learn: pip install 'ember[examples]'"
         ) from None
-    from ..ops.creation import from_numpy
-
     digits = _sk_load_digits()
     x = (digits.images / 16.0).astype(np.float32)[:, None]
     y = digits.target.astype(np.int64)

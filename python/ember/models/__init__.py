@@ -4,11 +4,7 @@ from . import char_lstm, cnn, gpt
 from .char_lstm import CharLSTM, CharLSTMConfig
 from .cnn import DigitsCNN
 from .gpt import GPT, GPTConfig
-
-REGISTRY: dict[str, tuple[type, type]] = {
-    "gpt": (GPT, GPTConfig),
-    "char_lstm": (CharLSTM, CharLSTMConfig),
-}
+from .registry import REGISTRY
 
 __all__ = [
     "GPT",

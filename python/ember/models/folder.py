@@ -18,14 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from ..serialization import fsync_dir, load_weights, save_weights
+from .registry import REGISTRY
+
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 FORMAT = "ember.model/1"
 
 
 def _architecture(model: Any) -> str:
-    from . import REGISTRY
-
     for name, (cls, _) in REGISTRY.items():
         if type(model) is cls:
             return name
@@ -39,8 +40,6 @@ def save_model(
     model: Any, path: str | os.PathLike, *, tokenizer: dict | None = None, meta: dict | None = None
 ) -> Path:
     """Write ``model`` (a registered architecture with a ``config``) as a model folder."""
-    from ..train.checkpoint import fsync_dir, save_weights
-
     path = Path(path)
     name = _architecture(model)
     doc = {
@@ -72,9 +71,6 @@ def save_model(
 
 def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
     """Read a model folder: (the model in eval mode, the config document)."""
-    from ..train.checkpoint import load_weights
-    from . import REGISTRY
-
     path = Path(path)
     cfg_file = path / CONFIG
     if not cfg_file.is_file():

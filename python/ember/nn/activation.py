@@ -6,10 +6,10 @@ import math
 from typing import Any
 
 from .. import _dtype as D
+from .._primitives import copy_into
+from .._primitives import empty as _empty
 from ..autograd.function import Context, Function
-from ..ops._util import empty as _empty
-from ..ops.convert import _copy_kernel
-from ..ops.creation import empty
+from ..ops.creation import arange, empty
 from ..ops.elementwise import where
 from ..ops.shape import _as_view
 from ..tensor import Tensor
@@ -117,7 +117,7 @@ class SplitHeads(Function):
         out = _empty((a, b, pe), grads[0].dtype, grads[0].device)
         shape, strides = ((b, a), (pe, b * pe)) if swap else ((a, b), (b * pe, pe))
         for i, g in enumerate(grads):
-            _copy_kernel(g, _as_view(out, (*shape, heads, d), (*strides, d, 1), i * e))
+            copy_into(g, _as_view(out, (*shape, heads, d), (*strides, d, 1), i * e))
         return out, None, None, None
 
 
@@ -152,8 +152,6 @@ def _additive(mask: Tensor | None, dtype: D.dtype, op: str, name: str) -> Tensor
 
 
 def _causal_mask(tq: int, tk: int, dtype: D.dtype) -> Tensor:
-    from ..ops.creation import arange
-
     return where(arange(tk).unsqueeze(0) > arange(tq).unsqueeze(1), float("-inf"), 0.0).to(dtype)
 
 

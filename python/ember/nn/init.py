@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
+from ..ops.creation import eye, from_numpy
+from ..random import rand, randn
 from ..tensor import Tensor
 
 
@@ -57,8 +59,6 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 
 
 def _draw(kind: str, t: Tensor, generator: Any) -> Tensor:
-    from ..random import rand, randn
-
     fn = rand if kind == "uniform" else randn
     return fn(t.shape, dtype="float64", generator=generator)
 
@@ -66,8 +66,6 @@ def _draw(kind: str, t: Tensor, generator: Any) -> Tensor:
 def _write(t: Tensor, values: Any) -> Tensor:
     """Copy values (a Tensor or numpy array) into t in place, with no autograd record."""
     if not isinstance(values, Tensor):
-        from ..ops.creation import from_numpy
-
         values = from_numpy(np.ascontiguousarray(values, dtype=np.float64))
     with no_grad():
         return t.copy_(values)
@@ -113,8 +111,6 @@ def eye_(t: Tensor) -> Tensor:
     _check(t, "eye_")
     if t.ndim != 2:
         raise ValueError(f"ember.nn.init.eye_: only 2-D tensors are supported, got {t.shape}")
-    from ..ops.creation import eye
-
     with no_grad():
         return t.copy_(eye(t.shape[0], t.shape[1], dtype=t.dtype, device=t.device))
 

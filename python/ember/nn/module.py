@@ -3,6 +3,7 @@ attributes are registered automatically, as in PyTorch."""
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -11,6 +12,7 @@ from .. import _dtype as D
 from .._device import device as _device_cls
 from .._device import to_device
 from ..autograd.grad_mode import no_grad
+from ..ops.creation import tensor
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -376,8 +378,6 @@ class Module:
                 continue
             value = state_dict[k]
             if not isinstance(value, Tensor):
-                from ..ops.creation import tensor
-
                 try:
                     value = tensor(value)
                 except Exception as e:
@@ -496,8 +496,6 @@ class Module:
     def __deepcopy__(self, memo: dict) -> Module:
         """copy.deepcopy(model): fresh copies of parameters (still Parameters, ties kept
         through the memo), buffers and gradients; other attributes deep-copied."""
-        import copy
-
         for store in (self._parameters, self._buffers):
             for t in store.values():
                 if t is None or id(t) in memo:

@@ -15,6 +15,7 @@ from .. import _dtype as D
 from ..ops.creation import empty
 from ..ops.rnn import _lengths_tensor, gate_count, rnn_layer
 from ..ops.shape import cat, stack
+from ..random import rand_like
 from ..tensor import Tensor
 from . import init
 from .module import Module
@@ -25,8 +26,6 @@ __all__ = ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell"]
 
 def _dropout_mask_mul(x: Tensor, p: float) -> Tensor:
     """Inverted dropout of the activations between layers (training only)."""
-    from ..random import rand_like
-
     if p <= 0.0:
         return x
     if p >= 1.0:

@@ -1,18 +1,29 @@
-"""Differentiable operations, and the Tensor methods and operators built on them."""
+"""Differentiable operations, and the Tensor methods and operators built on them.
+
+The op modules import one another one way, in this order: convert, creation, shape,
+reduce, elementwise, index, linalg, then the families (cross_entropy, loss, norm, conv,
+attention, rnn, dropout). A backward formula that needs an op from a module above its
+own calls it as a Tensor method (reduce's max/min backward uses ``scatter_add``).
+
+Tensor's methods are bound here, once every op module has loaded, together with ``to``
+and ``backward``, which ember/tensor.py sits below; ember/tensor.pyi declares them all.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..autograd.engine import tensor_backward
 from ..tensor import Tensor
-from . import convert, creation, elementwise, index, linalg, reduce, shape
-from .convert import clone, contiguous, copy_
+from . import elementwise as E
+from .convert import clone, contiguous, tensor_to
 from .creation import (
     arange,
     as_tensor,
     empty,
     empty_like,
     eye,
+    from_dlpack,
     from_numpy,
     full,
     full_like,
@@ -75,7 +86,17 @@ from .elementwise import (
     true_divide,
     where,
 )
-from .index import embedding, gather, index_add, index_select, one_hot, scatter_add
+from .index import (
+    copy_,
+    embedding,
+    gather,
+    getitem,
+    index_add,
+    index_select,
+    one_hot,
+    scatter_add,
+    setitem,
+)
 from .linalg import matmul, mm
 from .reduce import (
     all,
@@ -126,7 +147,6 @@ def _reflected(fn: Any) -> Any:
 
 
 def _install() -> None:
-    E = elementwise
     methods = {
         # math
         "add": add,
@@ -211,6 +231,8 @@ def _install() -> None:
         "contiguous": contiguous,
         "clone": clone,
         "copy_": copy_,
+        "to": tensor_to,
+        "backward": tensor_backward,
         "view_as": lambda self, other: view(self, other.shape),
         "reshape_as": lambda self, other: reshape(self, other.shape),
         "expand_as": lambda self, other: expand(self, other.shape),
@@ -276,8 +298,8 @@ def _install() -> None:
         "__ror__": _reflected(logical_or),
         "__rxor__": _reflected(logical_xor),
         "__invert__": logical_not,
-        "__getitem__": shape.getitem,
-        "__setitem__": shape.setitem,
+        "__getitem__": getitem,
+        "__setitem__": setitem,
     }
     for name, fn in methods.items():
         setattr(Tensor, name, fn)
@@ -287,4 +309,116 @@ def _install() -> None:
 
 _install()
 
-__all__ = [n for n in dir() if not n.startswith("_")]
+__all__ = [
+    "abs",
+    "add",
+    "all",
+    "amax",
+    "amin",
+    "any",
+    "arange",
+    "argmax",
+    "argmin",
+    "as_tensor",
+    "broadcast_to",
+    "cat",
+    "chunk",
+    "clamp",
+    "clip",
+    "clone",
+    "concat",
+    "concatenate",
+    "contiguous",
+    "copy_",
+    "cos",
+    "div",
+    "divide",
+    "embedding",
+    "empty",
+    "empty_like",
+    "eq",
+    "exp",
+    "expand",
+    "eye",
+    "flatten",
+    "from_dlpack",
+    "from_numpy",
+    "full",
+    "full_like",
+    "gather",
+    "ge",
+    "gelu",
+    "greater",
+    "greater_equal",
+    "gt",
+    "index_add",
+    "index_select",
+    "isfinite",
+    "isinf",
+    "isnan",
+    "le",
+    "less",
+    "less_equal",
+    "linspace",
+    "log",
+    "log_softmax",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "logsumexp",
+    "lt",
+    "masked_fill",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "mm",
+    "movedim",
+    "mul",
+    "multiply",
+    "narrow",
+    "ne",
+    "neg",
+    "negative",
+    "not_equal",
+    "one_hot",
+    "ones",
+    "ones_like",
+    "permute",
+    "pow",
+    "prod",
+    "reciprocal",
+    "relu",
+    "reshape",
+    "rsqrt",
+    "scatter_add",
+    "sigmoid",
+    "sign",
+    "silu",
+    "sin",
+    "softmax",
+    "split",
+    "sqrt",
+    "square",
+    "squeeze",
+    "stack",
+    "std",
+    "sub",
+    "subtract",
+    "sum",
+    "t",
+    "tanh",
+    "tensor",
+    "transpose",
+    "true_divide",
+    "unbind",
+    "unsqueeze",
+    "var",
+    "view",
+    "where",
+    "zeros",
+    "zeros_like",
+]

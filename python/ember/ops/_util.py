@@ -1,5 +1,5 @@
-"""Helpers shared by the ops: kernel module per device, allocation, scalar wrapping,
-broadcast shapes and dimension normalization."""
+"""Argument helpers shared by the ops: type checks, broadcast shapes, dimension
+normalization, compute dtypes. Kernels, allocation and copies are in ember._primitives."""
 
 from __future__ import annotations
 
@@ -8,39 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import _C
 from .. import _dtype as D
 from .._device import device
 from ..tensor import Tensor, _norm_dim
 
 norm_dim = _norm_dim
-
-
-def kernels(dev: device, op: str, name: str | None = None) -> Any:
-    """The module holding the kernels for a device (ember._C or ember._C_cuda)."""
-    if dev.type == "cpu":
-        return _C
-    from .. import cuda
-
-    mod = cuda._module()
-    if name is not None and not hasattr(mod, name):
-        raise NotImplementedError(f"ember.{op}: not implemented for cuda tensors yet")
-    return mod
-
-
-def empty(shape: Sequence[int], dtype: D.dtype, dev: device) -> Tensor:
-    """An uninitialized contiguous tensor."""
-    shape = [int(s) for s in shape]
-    if dev.type == "cpu":
-        return Tensor(_C.TensorImpl.empty(shape, dtype.code))
-    return Tensor(kernels(dev, "empty").empty(shape, dtype.code, dev.index))
-
-
-def full_scalar(value: Any, dtype: D.dtype, dev: device) -> Tensor:
-    """A 0-d tensor holding one number."""
-    t = empty((), dtype, dev)
-    kernels(dev, "fill").fill(t._impl, float(value) if not isinstance(value, bool) else value)
-    return t
 
 
 def is_number(x: Any) -> bool:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 
 from .. import _dtype as D
+from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import check_tensor, compute_dtype, empty, kernels, same_device
-from .convert import cast
+from ._util import check_tensor, compute_dtype, same_device
 
 __all__ = ["scaled_dot_product_attention"]
 

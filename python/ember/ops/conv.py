@@ -19,11 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import _C
 from .. import _dtype as D
+from .._primitives import cast, copy_into, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import check_tensor, compute_dtype, empty, kernels, same_device
-from .convert import cast
+from ._util import check_tensor, compute_dtype, same_device
+from .creation import zeros
+from .shape import cat
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -148,9 +151,6 @@ class ConvNd(Function):
 
 def _pad_right(x: Tensor, extra: Sequence[int]) -> Tensor:
     """Zeros appended after the last element of each spatial dim (differentiable)."""
-    from .creation import zeros
-    from .shape import cat
-
     nd = len(extra)
     for i, e in enumerate(extra):
         if e:
@@ -333,8 +333,6 @@ def _pool_geometry(
             raise ValueError(
                 f"ember.{op}: padding {p} must be at most half the (dilated) kernel size {k}"
             )
-    from .. import _C
-
     oh = _C.pool_output_size(x.shape[2], k[0], s[0], p[0], d[0], bool(ceil))
     ow = _C.pool_output_size(x.shape[3], k[1], s[1], p[1], d[1], bool(ceil))
     if oh <= 0 or ow <= 0:
@@ -547,9 +545,7 @@ class BatchNorm(Function):
                 if r is None:
                     continue
                 if rc is not r:
-                    from .convert import _copy_kernel
-
-                    _copy_kernel(rc, r)
+                    copy_into(rc, r)
                 r._bump_version()
         ctx.save_for_backward(xc, wc, save_mean, save_invstd)
         ctx.meta = (

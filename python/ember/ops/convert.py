@@ -1,34 +1,14 @@
-"""Copies between dtypes, devices and layouts: to(), contiguous(), clone(), copy_()."""
+"""Copies between dtypes, devices and layouts: to(), contiguous(), clone()."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import _dtype as D
-from .._device import device
+from .._device import device, to_device
+from .._primitives import fresh_copy, kernels
 from ..autograd.function import Context, Function
-from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
-from ._util import empty, kernels
-
-
-def _copy_kernel(src: Tensor, dst: Tensor) -> None:
-    """dst[...] = src (broadcast, cast, any device pair), no autograd."""
-    if src.is_cuda or dst.is_cuda:
-        kernels(src.device if src.is_cuda else dst.device, "copy").copy(src._impl, dst._impl)
-        return
-    if src._impl.storage_ptr == dst._impl.storage_ptr and src.numel() > 1:
-        src = _fresh_copy(src)  # overlapping views: read everything before writing
-    kernels(dst.device, "copy").copy(src._impl, dst._impl)
-
-
-def _fresh_copy(x: Tensor, dtype: D.dtype | None = None, dev: device | None = None) -> Tensor:
-    out = empty(x.shape, dtype or x.dtype, dev or x.device)
-    _copy_kernel(x, out)
-    return out
-
-
-def cast(x: Tensor, dtype: D.dtype) -> Tensor:
-    """x in another dtype without autograd (x itself when the dtype already matches)."""
-    return x if x.dtype is dtype else _fresh_copy(x, dtype)
 
 
 class Copy(Function):
@@ -37,7 +17,7 @@ class Copy(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, dtype: D.dtype, dev: device) -> Tensor:
         ctx.src = (x.dtype, x.device)
-        return _fresh_copy(x, dtype, dev)
+        return fresh_copy(x, dtype, dev)
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
@@ -58,6 +38,29 @@ def to(x: Tensor, dev: device | None, dtype: D.dtype | None, copy: bool = False)
     return Copy.apply(x, dtype, dev)
 
 
+def tensor_to(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+    """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)`` or ``t.to(other)``."""
+    dtype = kwargs.pop("dtype", None)
+    dev = kwargs.pop("device", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"ember.to: unexpected arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, dev = a.dtype, a.device
+        elif isinstance(a, (str, device)) and not (isinstance(a, str) and a in D.BY_NAME):
+            dev = a
+        else:
+            dtype = a
+    return to(
+        x,
+        None if dev is None else to_device(dev),
+        None if dtype is None else D.to_dtype(dtype),
+        copy,
+    )
+
+
 def clone(x: Tensor) -> Tensor:
     """A contiguous copy that stays in the graph.
 
@@ -69,22 +72,3 @@ def clone(x: Tensor) -> Tensor:
 def contiguous(x: Tensor) -> Tensor:
     """x itself if it is contiguous, else a contiguous copy (differentiable)."""
     return x if x.is_contiguous() else Copy.apply(x, x.dtype, x.device)
-
-
-def copy_(dst: Tensor, src: Tensor) -> Tensor:
-    """Write src (broadcast, cast) into dst in place; returns dst."""
-    from .elementwise import apply_inplace
-
-    return apply_inplace(dst, "copy_", lambda: _broadcast_for_copy(src, dst))
-
-
-def _broadcast_for_copy(src: Tensor, dst: Tensor) -> Tensor:
-    from .shape import expand
-
-    src = src if src.device == dst.device else to(src, dst.device, None)
-    return expand(src, dst.shape) if tuple(src.shape) != tuple(dst.shape) else src
-
-
-def detach_copy(x: Tensor) -> Tensor:
-    with no_grad():
-        return _fresh_copy(x)

@@ -1,4 +1,5 @@
-"""Factories: tensor, from_numpy, empty/zeros/ones/full, arange, linspace, eye, *_like."""
+"""Factories: tensor, from_numpy, from_dlpack, empty/zeros/ones/full, arange, linspace,
+eye, *_like."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ import numpy as np
 from .. import _C
 from .. import _dtype as D
 from .._device import CPU, device, to_device
+from .._primitives import copy_into, kernels
+from .._primitives import empty as _empty
 from ..tensor import Tensor
-from ._util import empty as _empty
-from ._util import kernels
-from .convert import _copy_kernel
 
 
 def _dev(dev: Any) -> device:
@@ -52,6 +52,13 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return Tensor(_C.TensorImpl.from_buffer(array))
 
 
+def from_dlpack(ext: object) -> Tensor:
+    """A tensor sharing memory with any object that implements ``__dlpack__`` (numpy,
+    PyTorch, CuPy, JAX, ...) or with a raw 'dltensor' capsule."""
+    capsule = ext.__dlpack__() if hasattr(ext, "__dlpack__") else ext
+    return Tensor(_C.from_dlpack(capsule))
+
+
 def _infer_numpy(data: Any) -> np.ndarray:
     try:
         arr = np.asarray(data)
@@ -86,7 +93,7 @@ def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool
         src = from_numpy(arr if arr.flags.c_contiguous else arr.copy(order="C"))
     dt = D.to_dtype(dtype) if dtype is not None else src.dtype
     out = _empty(src.shape, dt, dev)
-    _copy_kernel(src, out)
+    copy_into(src, out)
     return _finish(out, requires_grad)
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 
 from .. import _dtype as D
+from .._primitives import cast, empty, full_scalar, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import check_tensor, empty, full_scalar, kernels, same_device
-from .convert import cast
+from ._util import check_tensor, same_device
 
 _REDUCTIONS = ("mean", "sum", "none")
 

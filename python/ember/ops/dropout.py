@@ -7,18 +7,17 @@ from __future__ import annotations
 from .. import _C
 from .. import _dtype as D
 from .._device import CPU
+from .._generator import default_generator
+from .._primitives import cast, empty, full_scalar, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import check_tensor, compute_dtype, empty, full_scalar, kernels
-from .convert import cast
+from ._util import check_tensor, compute_dtype
 
 
 def _scaled_mask(shape: tuple, p: float, dtype: D.dtype) -> Tensor:
     """A tensor of ``1/(1-p)`` (kept) and ``0`` (dropped) values, keep probability 1-p.
 
     Four kernel calls, no autograd: uniform draw, compare, select."""
-    from ..random import default_generator
-
     u = empty(shape, dtype, CPU)
     seed, offset = default_generator._take(u.numel())
     _C.random_fill(u._impl, "uniform", 0.0, 1.0, seed, offset)

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _dtype as D
+from .._primitives import cast, copy_into, empty, full_scalar, kernels
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..tensor import Tensor
-from ._util import broadcast_shapes, compute_dtype, empty, full_scalar, is_number, kernels
-from .convert import _copy_kernel, cast
+from ._util import broadcast_shapes, compute_dtype, is_number
+from .shape import expand, sum_to
 
 ARITH = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
 COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
@@ -20,20 +21,6 @@ LOGICAL = ("logical_and", "logical_or", "logical_xor")
 # Unary ops that keep integer dtypes; the rest compute in floating point.
 INT_UNARY = ("neg", "abs", "relu", "clamp")
 FUSED_BACKWARD = ("tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "clamp")
-
-
-# ---- sum_to: the reverse of broadcasting ----------------------------------------------
-def sum_to(g: Tensor, shape: tuple) -> Tensor:
-    """Sum g over the dimensions that broadcasting added or expanded to reach g.shape."""
-    shape = tuple(shape)
-    if tuple(g.shape) == shape:
-        return g
-    lead = g.ndim - len(shape)
-    dims = list(range(lead)) + [
-        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
-    ]
-    out = _sum(g, dims, keepdim=True) if dims else g
-    return out.reshape(shape)
 
 
 # ---- binary ---------------------------------------------------------------------------
@@ -456,7 +443,7 @@ def apply_inplace(
             f"ember.{op}: result type {result.dtype.name} can't be cast to the in-place "
             f"output type {x.dtype.name}"
         )
-    _copy_kernel(result, x)
+    copy_into(result, x)
     x._bump_version()
     if graph and result.requires_grad:
         x.grad_fn = result.grad_fn
@@ -519,8 +506,6 @@ def fill_(x: Tensor, value: Any) -> Tensor:
 
     def compute() -> Tensor:
         v = value if isinstance(value, Tensor) else full_scalar(value, x.dtype, x.device)
-        from .shape import expand
-
         return expand(v.to(x.dtype), x.shape)
 
     return apply_inplace(x, "fill_", compute, (value,), fast)
@@ -529,6 +514,3 @@ def fill_(x: Tensor, value: Any) -> Tensor:
 def zero_(x: Tensor) -> Tensor:
     """Set every element to 0; returns x."""
     return fill_(x, 0)
-
-
-from .reduce import sum as _sum  # noqa: E402 - reduce.py imports this module

@@ -1,13 +1,23 @@
-"""Index ops: gather / scatter_add, index_select / index_add, embedding, one_hot.
+"""Index ops: gather / scatter_add, index_select / index_add, embedding, one_hot, and
+Python indexing (x[key], x[key] = value, copy_).
 Kernels: csrc/cpu/index."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from .. import _dtype as D
+from .._primitives import cast, copy_into, empty, fresh_copy, full_scalar, kernels
 from ..autograd.function import Context, Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
-from ._util import check_tensor, compute_dtype, empty, kernels, norm_dim, same_device
-from .convert import _fresh_copy, cast
+from ._util import check_tensor, compute_dtype, norm_dim, prod, same_device
+from .convert import to
+from .creation import arange, tensor, zeros
+from .elementwise import apply_inplace, where
+from .shape import BasicIndex, _basic_view, expand, reshape, sum_to
 
 
 def _index_tensor(index: Tensor, op: str) -> Tensor:
@@ -42,8 +52,6 @@ class Pick(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        from .creation import zeros
-
         (index,) = ctx.saved_tensors
         zero = zeros(ctx.shape, dtype=g.dtype, device=g.device)
         return AddAt.apply(zero, ctx.dim, index, g, _PAIR[ctx.kind]), None, None, None
@@ -55,7 +63,7 @@ class AddAt(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, dim: int, index: Tensor, src: Tensor, kind: str):
         cdt = compute_dtype(x.dtype)
-        out = _fresh_copy(x, cdt)
+        out = fresh_copy(x, cdt)
         getattr(kernels(x.device, kind, kind), kind)(
             out._impl, dim, index._impl, cast(src, cdt).contiguous()._impl
         )
@@ -142,8 +150,6 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     idx = _index_tensor(input, "embedding")
     flat = idx.reshape(-1)
     if padding_idx is not None and weight.requires_grad:
-        from .elementwise import where
-
         keep = (idx != padding_idx).reshape(-1, 1)
         rows = index_select(weight, 0, flat)
         rows = where(keep, rows, rows.detach())
@@ -154,8 +160,6 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding of class indices. Shape: tensor.shape + (num_classes,)."""
-    from .creation import arange
-
     idx = _index_tensor(tensor, "one_hot")
     if idx.numel() and int(idx.min().item()) < 0:
         raise ValueError("ember.one_hot: class values must be non-negative")
@@ -168,3 +172,169 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         )
     classes = arange(num_classes, device=idx.device)
     return (idx.unsqueeze(-1) == classes).long()
+
+
+# ---- x[key] and x[key] = value ---------------------------------------------------------
+def _is_int(k: Any) -> bool:
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+
+def _split_key(x: Tensor, key: Any) -> tuple[list, list]:
+    """Return (basic key with advanced entries replaced by full slices, advanced list of
+    (output position, index)). Expands Ellipsis; checks the number of indexed dims."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    key = list(key)
+    for i, k in enumerate(key):
+        if isinstance(k, (list, np.ndarray)):
+            key[i] = tensor(k)
+        elif (
+            isinstance(k, Tensor)
+            and k.ndim == 0
+            and not k.dtype.is_floating_point
+            and k.dtype is not D.bool_
+        ):
+            key[i] = int(k.item())
+
+    def consumed(k: Any) -> int:
+        if k is None or k is Ellipsis:
+            return 0
+        if isinstance(k, Tensor) and k.dtype is D.bool_:
+            return k.ndim
+        return 1
+
+    if sum(1 for k in key if k is Ellipsis) > 1:
+        raise IndexError("ember: an index can only have a single ellipsis ('...')")
+    used = sum(consumed(k) for k in key)
+    if used > x.ndim:
+        raise IndexError(f"ember: too many indices for a tensor of dimension {x.ndim}")
+    if Ellipsis in [k for k in key if not isinstance(k, Tensor)]:
+        i = next(j for j, k in enumerate(key) if k is Ellipsis and not isinstance(k, Tensor))
+        key[i : i + 1] = [slice(None)] * (x.ndim - used)
+    basic, advanced, out_pos = [], [], 0
+    for k in key:
+        if isinstance(k, Tensor):
+            if k.dtype.is_floating_point:
+                raise IndexError("ember: tensors used as indices must be integer or bool")
+            advanced.append((out_pos, k))
+            n = consumed(k)
+            basic.extend([slice(None)] * n)
+            out_pos += n
+        elif k is None or isinstance(k, slice):
+            basic.append(k)
+            out_pos += 1
+        elif _is_int(k):
+            basic.append(int(k))
+        else:
+            raise IndexError(f"ember: unsupported index {k!r}")
+    return basic, advanced
+
+
+def _advanced(v: Tensor, pos: int, idx: Tensor) -> Tensor:
+    if idx.dtype is D.bool_:
+        region = tuple(v.shape[pos : pos + idx.ndim])
+        if tuple(idx.shape) != region:
+            raise IndexError(
+                f"ember: the bool mask of shape {tuple(idx.shape)} does not match the indexed "
+                f"dimensions {region}"
+            )
+        flat = reshape(v, *v.shape[:pos], -1 if prod(region) else 0, *v.shape[pos + idx.ndim :])
+        where_true = tensor(np.flatnonzero(np.asarray(idx.detach().cpu())), device=v.device)
+        return index_select(flat, pos, where_true)
+    size = v.shape[pos]
+    flat_idx = reshape(idx, -1).long()
+    if flat_idx.numel():
+        lo, hi = int(flat_idx.min().item()), int(flat_idx.max().item())
+        if lo < -size or hi >= size:
+            bad = lo if lo < -size else hi
+            raise IndexError(
+                f"ember: index {bad} is out of bounds for dimension {pos} with size {size}"
+            )
+        if lo < 0:
+            flat_idx = where(flat_idx < 0, flat_idx + size, flat_idx)
+    out = index_select(v, pos, flat_idx)
+    return reshape(out, *v.shape[:pos], *idx.shape, *v.shape[pos + 1 :])
+
+
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """``x[key]``: ints, slices (positive step), None, ..., one integer tensor/list, or a
+    bool mask. Basic indexing returns a view; tensor indices return a copy."""
+    basic, advanced = _split_key(x, key)
+    if len(advanced) > 1:
+        raise IndexError("ember: indexing with more than one index tensor is not supported")
+    out = BasicIndex.apply(x, basic)
+    if advanced:
+        pos, idx = advanced[0]
+        out = _advanced(out, pos, idx)
+    return out
+
+
+class SetItem(Function):
+    """out = x with out[key] = value; the autograd form of ``x[key] = value``."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, value: Tensor, key: Any) -> Tensor:
+        out = fresh_copy(x)
+        _write(out, key, value)
+        ctx.key, ctx.value_shape = key, value.shape
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = fresh_copy(g)
+            _write(gx, ctx.key, 0.0)
+        gv = None
+        if ctx.needs_input_grad[1]:
+            gv = sum_to(getitem(g, ctx.key), ctx.value_shape)
+        return gx, gv, None
+
+
+def _write(x: Tensor, key: Any, value: Any) -> None:
+    """x[key] = value without autograd."""
+    if not isinstance(value, Tensor):
+        value = full_scalar(value, x.dtype, x.device)
+    basic, advanced = _split_key(x, key)
+    if not advanced:
+        target = _basic_view(x, basic)
+        copy_into(expand(value.to(x.device), target.shape), target)
+        return
+    if x.is_cuda:
+        raise NotImplementedError(
+            "ember: assignment through index tensors on cuda is not supported yet"
+        )
+    np_key = tuple(
+        np.asarray(k.cpu()) if isinstance(k, Tensor) else k
+        for k in (key if isinstance(key, tuple) else (key,))
+    )
+    arr = np.asarray(x._impl)
+    val = value.detach().cpu()
+    arr[np_key] = np.asarray(val.float() if val.dtype is D.bfloat16 else val)
+
+
+def setitem(x: Tensor, key: Any, value: Any) -> None:
+    """``x[key] = value`` (value broadcasts)."""
+
+    def fast() -> bool:
+        _write(x, key, value)
+        return True
+
+    def compute() -> Tensor:
+        v = value if isinstance(value, Tensor) else full_scalar(value, x.dtype, x.device)
+        return SetItem.apply(x, v, key)
+
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        apply_inplace(x, "__setitem__", compute, (value,))
+    else:
+        apply_inplace(x, "__setitem__", compute, (value,), fast)
+
+
+def copy_(dst: Tensor, src: Tensor) -> Tensor:
+    """Write src (broadcast, cast) into dst in place; returns dst."""
+    return apply_inplace(dst, "copy_", lambda: _broadcast_for_copy(src, dst))
+
+
+def _broadcast_for_copy(src: Tensor, dst: Tensor) -> Tensor:
+    src = src if src.device == dst.device else to(src, dst.device, None)
+    return expand(src, dst.shape) if tuple(src.shape) != tuple(dst.shape) else src

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _dtype as D
+from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import broadcast_shapes, check_tensor, empty, kernels, prod, same_device
-from .convert import cast
+from ._util import broadcast_shapes, check_tensor, prod, same_device
+from .shape import sum_to
 
 
 def _gemm_dtypes(dtype: D.dtype) -> tuple[D.dtype, D.dtype]:
@@ -76,8 +77,6 @@ class Matmul(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        from .elementwise import sum_to
-
         a, b = ctx.saved_tensors
         ga = sum_to(matmul(g, b.mT), a.shape) if ctx.needs_input_grad[0] else None
         gb = sum_to(matmul(a.mT, g), b.shape) if ctx.needs_input_grad[1] else None

@@ -13,11 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _dtype as D
+from .._primitives import cast
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import check_tensor, compute_dtype, same_device
-from .convert import cast
+from ._util import broadcast_shapes, check_tensor, compute_dtype, same_device
 from .cross_entropy import SoftmaxCrossEntropy
+from .elementwise import where
+from .index import gather, index_select
+from .reduce import log_softmax
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -71,8 +74,6 @@ def _check_weight(w: Any, op: str, name: str, ref: Tensor, shape: tuple | None =
                 f"{tuple(w.shape)}"
             )
         return
-    from ._util import broadcast_shapes
-
     try:
         ok = broadcast_shapes(w.shape, ref.shape, op=op) == tuple(ref.shape)
     except ValueError:
@@ -319,9 +320,6 @@ def _nll_2d(
 ) -> Tensor:
     """Weighted nll (+ weighted label smoothing) on (M, C) log-probabilities, composed
     of differentiable ops; PyTorch's formulas (mean divides by the weights' sum)."""
-    from .elementwise import where
-    from .index import gather, index_select
-
     m, c = logp.shape
     valid = t != ignore_index
     t_safe = where(valid, t, 0)
@@ -424,8 +422,6 @@ def cross_entropy(
         if weight is None:
             loss = _cross_entropy_indices(x2, t, ignore_index, label_smoothing, reduction)
         else:
-            from .reduce import log_softmax
-
             logp = log_softmax(x2, 1)
             loss = _nll_2d(logp, t, weight, ignore_index, label_smoothing, reduction)
     except IndexError as e:
@@ -436,8 +432,6 @@ def cross_entropy(
 def _cross_entropy_probs(
     input: Tensor, target: Tensor, weight: Any, eps: float, reduction: str, cdim: int
 ) -> Tensor:
-    from .reduce import log_softmax
-
     c = input.shape[cdim]
     logp = log_softmax(input, cdim)
     y = target.to(logp.dtype)

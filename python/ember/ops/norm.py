@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .. import _dtype as D
+from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import check_tensor, empty, kernels, prod, same_device
-from .convert import cast
+from ._util import check_tensor, prod, same_device
 
 _FLOAT32_EPS = 1.1920928955078125e-07  # torch.finfo(torch.float32).eps
 _FLOAT64_EPS = 2.220446049250313e-16

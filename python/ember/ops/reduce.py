@@ -8,11 +8,12 @@ from collections import namedtuple
 from typing import Any
 
 from .. import _dtype as D
+from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import check_tensor, compute_dtype, empty, kernels, norm_dim, norm_dims, prod
-from .convert import cast
-from .shape import expand, permute, reshape
+from ._util import check_tensor, compute_dtype, norm_dim, norm_dims, prod
+from .creation import ones, zeros
+from .shape import expand, movedim, permute, reshape, unsqueeze
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -163,8 +164,6 @@ def any(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noq
     check_tensor(input, "any")
     dims = norm_dims(dim, input.ndim, "any")
     if input.numel() == 0:
-        from .creation import zeros
-
         return zeros(_out_shape(input.shape, dims, keepdim), dtype=D.bool_, device=input.device)
     return _reduce_kernel("max", input.bool(), dims, keepdim, D.bool_)
 
@@ -174,8 +173,6 @@ def all(input: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noq
     check_tensor(input, "all")
     dims = norm_dims(dim, input.ndim, "all")
     if input.numel() == 0:
-        from .creation import ones
-
         return ones(_out_shape(input.shape, dims, keepdim), dtype=D.bool_, device=input.device)
     return _reduce_kernel("min", input.bool(), dims, keepdim, D.bool_)
 
@@ -198,23 +195,19 @@ class ArgReduce(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor, _gi: Tensor) -> tuple:
-        from .creation import zeros
-        from .index import scatter_add
-        from .shape import unsqueeze
-
         (indices,) = ctx.saved_tensors
         if not ctx.keepdim:
             g, indices = unsqueeze(g, ctx.dim), unsqueeze(indices, ctx.dim)
-        gx = scatter_add(zeros(ctx.shape, dtype=g.dtype, device=g.device), ctx.dim, indices, g)
+        # index.py sits above this module: scatter_add as a Tensor method
+        gx = zeros(ctx.shape, dtype=g.dtype, device=g.device).scatter_add(ctx.dim, indices, g)
         return gx, None, None, None
 
 
 def _max_min(op: str, input: Tensor, dim: Any, keepdim: bool, other: Any = None) -> Any:
     check_tensor(input, op)
     if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
-        from .elementwise import maximum, minimum
-
-        return (maximum if op == "max" else minimum)(input, dim)
+        # elementwise.py sits above this module: reach it through Tensor methods
+        return input.maximum(dim) if op == "max" else input.minimum(dim)
     if dim is None:
         return (amax if op == "max" else amin)(input)
     d = norm_dim(dim, input.ndim, op)
@@ -305,14 +298,12 @@ def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
 
     Shape: input.shape without the reduced dims (kept as 1 with keepdim=True).
     """
-    from .elementwise import isfinite, where
-
     check_tensor(input, "logsumexp")
     dims = norm_dims(dim, input.ndim, "logsumexp")
     if not input.dtype.is_floating_point:
         input = input.float()
     m = amax(input.detach(), dims, keepdim=True)
-    m = where(isfinite(m), m, 0.0)
+    m = m.where(m.isfinite(), 0.0)  # Tensor methods: elementwise.py is above
     out = (input - m).exp().sum(dims, keepdim=True).log() + m
     return out if keepdim else out.squeeze(dims) if dims else out
 
@@ -321,8 +312,6 @@ def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
 class Softmax(Function):
     @staticmethod
     def forward(ctx: Context, x: Tensor, dim: int, log: bool, dtype: D.dtype) -> Tensor:
-        from .shape import movedim
-
         cdt = compute_dtype(dtype)
         last = x.ndim - 1
         xl = (
@@ -339,8 +328,6 @@ class Softmax(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        from .shape import movedim
-
         (y,) = ctx.saved_tensors  # in the moved (dim last) layout
         last = y.ndim - 1
         gl = movedim(g, ctx.dim, last) if ctx.dim != last else g

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import _dtype as D
+from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import compute_dtype, empty, kernels
-from .convert import cast
+from ._util import compute_dtype
+from .creation import from_numpy
 
 __all__ = ["MODES", "gate_count", "rnn_layer"]
 
@@ -142,10 +145,6 @@ class RNNLayer(Function):
 
 def _lengths_tensor(lengths: Any, B: int, T: int, where: str) -> Tensor | None:
     """lengths as a contiguous int64 CPU tensor of B values in [0, T], validated."""
-    import numpy as np
-
-    from .creation import from_numpy
-
     if lengths is None:
         return None
     arr = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths)

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype as D
+from .._primitives import copy_into, empty, fresh_copy
 from ..autograd.function import Context, Function
-from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
-from ._util import check_tensor, empty, norm_dim, prod
-from .convert import _copy_kernel
+from ._util import check_tensor, norm_dim, prod
+from .creation import zeros
 
 
 def _as_view(x: Tensor, shape: Sequence[int], strides: Sequence[int], offset: int) -> Tensor:
@@ -56,9 +56,7 @@ class Reshape(Function):
                 f"ember.view: shape {shape} is not compatible with the input's size and "
                 f"strides {x.stride()}; use .reshape(...)"
             )
-        from .convert import _fresh_copy
-
-        return Tensor(_fresh_copy(x)._impl.as_strided(list(shape), _contiguous_strides(shape), 0))
+        return Tensor(fresh_copy(x)._impl.as_strided(list(shape), _contiguous_strides(shape), 0))
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
@@ -170,8 +168,6 @@ class Expand(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        from .elementwise import sum_to
-
         return sum_to(g, ctx.in_shape), None
 
 
@@ -207,64 +203,22 @@ def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
     return expand(x, tuple(shape))
 
 
-# ---- indexing ---------------------------------------------------------------------------
-def _is_int(k: Any) -> bool:
-    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+# ---- sum_to: the reverse of broadcasting ----------------------------------------------
+def sum_to(g: Tensor, shape: tuple) -> Tensor:
+    """Sum g over the dimensions that broadcasting added or expanded to reach g.shape."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    lead = g.ndim - len(shape)
+    dims = list(range(lead)) + [
+        lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1
+    ]
+    # reduce.py sits above this module (its backward expands): call sum as a method
+    out = g.sum(dims, keepdim=True) if dims else g
+    return out.reshape(shape)
 
 
-def _split_key(x: Tensor, key: Any) -> tuple[list, list]:
-    """Return (basic key with advanced entries replaced by full slices, advanced list of
-    (output position, index)). Expands Ellipsis; checks the number of indexed dims."""
-    if not isinstance(key, tuple):
-        key = (key,)
-    key = list(key)
-    for i, k in enumerate(key):
-        if isinstance(k, (list, np.ndarray)):
-            from .creation import tensor
-
-            key[i] = tensor(k)
-        elif (
-            isinstance(k, Tensor)
-            and k.ndim == 0
-            and not k.dtype.is_floating_point
-            and k.dtype is not D.bool_
-        ):
-            key[i] = int(k.item())
-
-    def consumed(k: Any) -> int:
-        if k is None or k is Ellipsis:
-            return 0
-        if isinstance(k, Tensor) and k.dtype is D.bool_:
-            return k.ndim
-        return 1
-
-    if sum(1 for k in key if k is Ellipsis) > 1:
-        raise IndexError("ember: an index can only have a single ellipsis ('...')")
-    used = sum(consumed(k) for k in key)
-    if used > x.ndim:
-        raise IndexError(f"ember: too many indices for a tensor of dimension {x.ndim}")
-    if Ellipsis in [k for k in key if not isinstance(k, Tensor)]:
-        i = next(j for j, k in enumerate(key) if k is Ellipsis and not isinstance(k, Tensor))
-        key[i : i + 1] = [slice(None)] * (x.ndim - used)
-    basic, advanced, out_pos = [], [], 0
-    for k in key:
-        if isinstance(k, Tensor):
-            if k.dtype.is_floating_point:
-                raise IndexError("ember: tensors used as indices must be integer or bool")
-            advanced.append((out_pos, k))
-            n = consumed(k)
-            basic.extend([slice(None)] * n)
-            out_pos += n
-        elif k is None or isinstance(k, slice):
-            basic.append(k)
-            out_pos += 1
-        elif _is_int(k):
-            basic.append(int(k))
-        else:
-            raise IndexError(f"ember: unsupported index {k!r}")
-    return basic, advanced
-
-
+# ---- basic indexing: views of slices, ints and None ------------------------------------
 def _basic_view(x: Tensor, basic: list) -> Tensor:
     shape, strides = [], []
     offset, d = x.storage_offset(), 0
@@ -304,128 +258,9 @@ class BasicIndex(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        from .creation import zeros
-
         z = zeros(ctx.in_shape, dtype=g.dtype, device=g.device)
-        _copy_kernel(g, _basic_view(z, ctx.basic))
+        copy_into(g, _basic_view(z, ctx.basic))
         return z, None
-
-
-def _advanced(v: Tensor, pos: int, idx: Tensor) -> Tensor:
-    from .index import index_select
-
-    if idx.dtype is D.bool_:
-        region = tuple(v.shape[pos : pos + idx.ndim])
-        if tuple(idx.shape) != region:
-            raise IndexError(
-                f"ember: the bool mask of shape {tuple(idx.shape)} does not match the indexed "
-                f"dimensions {region}"
-            )
-        flat = reshape(v, *v.shape[:pos], -1 if prod(region) else 0, *v.shape[pos + idx.ndim :])
-        from .creation import tensor
-
-        where_true = tensor(np.flatnonzero(np.asarray(idx.detach().cpu())), device=v.device)
-        return index_select(flat, pos, where_true)
-    size = v.shape[pos]
-    flat_idx = reshape(idx, -1).long()
-    if flat_idx.numel():
-        lo, hi = int(flat_idx.min().item()), int(flat_idx.max().item())
-        if lo < -size or hi >= size:
-            bad = lo if lo < -size else hi
-            raise IndexError(
-                f"ember: index {bad} is out of bounds for dimension {pos} with size {size}"
-            )
-        if lo < 0:
-            from .elementwise import where
-
-            flat_idx = where(flat_idx < 0, flat_idx + size, flat_idx)
-    out = index_select(v, pos, flat_idx)
-    return reshape(out, *v.shape[:pos], *idx.shape, *v.shape[pos + 1 :])
-
-
-def getitem(x: Tensor, key: Any) -> Tensor:
-    """``x[key]``: ints, slices (positive step), None, ..., one integer tensor/list, or a
-    bool mask. Basic indexing returns a view; tensor indices return a copy."""
-    basic, advanced = _split_key(x, key)
-    if len(advanced) > 1:
-        raise IndexError("ember: indexing with more than one index tensor is not supported")
-    out = BasicIndex.apply(x, basic)
-    if advanced:
-        pos, idx = advanced[0]
-        out = _advanced(out, pos, idx)
-    return out
-
-
-class SetItem(Function):
-    """out = x with out[key] = value; the autograd form of ``x[key] = value``."""
-
-    @staticmethod
-    def forward(ctx: Context, x: Tensor, value: Tensor, key: Any) -> Tensor:
-        from .convert import _fresh_copy
-
-        out = _fresh_copy(x)
-        _write(out, key, value)
-        ctx.key, ctx.value_shape = key, value.shape
-        return out
-
-    @staticmethod
-    def backward(ctx: Context, g: Tensor) -> tuple:
-        from .elementwise import sum_to
-
-        gx = None
-        if ctx.needs_input_grad[0]:
-            from .convert import _fresh_copy
-
-            gx = _fresh_copy(g)
-            _write(gx, ctx.key, 0.0)
-        gv = None
-        if ctx.needs_input_grad[1]:
-            gv = sum_to(getitem(g, ctx.key), ctx.value_shape)
-        return gx, gv, None
-
-
-def _write(x: Tensor, key: Any, value: Any) -> None:
-    """x[key] = value without autograd."""
-    from ._util import full_scalar
-
-    if not isinstance(value, Tensor):
-        value = full_scalar(value, x.dtype, x.device)
-    basic, advanced = _split_key(x, key)
-    if not advanced:
-        target = _basic_view(x, basic)
-        _copy_kernel(expand(value.to(x.device), target.shape), target)
-        return
-    if x.is_cuda:
-        raise NotImplementedError(
-            "ember: assignment through index tensors on cuda is not supported yet"
-        )
-    np_key = tuple(
-        np.asarray(k.cpu()) if isinstance(k, Tensor) else k
-        for k in (key if isinstance(key, tuple) else (key,))
-    )
-    arr = np.asarray(x._impl)
-    val = value.detach().cpu()
-    arr[np_key] = np.asarray(val.float() if val.dtype is D.bfloat16 else val)
-
-
-def setitem(x: Tensor, key: Any, value: Any) -> None:
-    """``x[key] = value`` (value broadcasts)."""
-    from .elementwise import apply_inplace
-
-    def fast() -> bool:
-        _write(x, key, value)
-        return True
-
-    def compute() -> Tensor:
-        from ._util import full_scalar
-
-        v = value if isinstance(value, Tensor) else full_scalar(value, x.dtype, x.device)
-        return SetItem.apply(x, v, key)
-
-    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
-        apply_inplace(x, "__setitem__", compute, (value,))
-    else:
-        apply_inplace(x, "__setitem__", compute, (value,), fast)
 
 
 # ---- cat / stack / split ------------------------------------------------------------------
@@ -440,7 +275,7 @@ class Cat(Function):
         for x in xs:
             n = x.shape[dim]
             key = [slice(None)] * dim + [slice(start, start + n)]
-            _copy_kernel(x, _basic_view(out, key))
+            copy_into(x, _basic_view(out, key))
             start += n
         return out
 
@@ -551,4 +386,4 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """Views of every slice along ``dim`` with that dimension removed."""
     d = norm_dim(dim, x.ndim, "unbind")
-    return tuple(getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
+    return tuple(BasicIndex.apply(x, [slice(None)] * d + [i]) for i in range(x.shape[d]))

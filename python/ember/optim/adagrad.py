@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _C
+from .._device import CPU
+from .._primitives import kernels
 from ..tensor import Tensor
 from .optimizer import Optimizer, ParamsT, _step_tensor, _zeros_like
 
@@ -85,7 +86,7 @@ class Adagrad(Optimizer):
                 st = self._init_state(p, group)
             sums.append(st["sum"]._impl)
             steps.append(st["step"]._impl)
-        return _C.adagrad_step(
+        return kernels(CPU, "optim").adagrad_step(
             [p._impl for p in params],
             grads,
             sums,

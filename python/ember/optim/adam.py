@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _C
+from .._device import CPU
+from .._primitives import kernels
 from ..tensor import Tensor
 from .optimizer import Optimizer, ParamsT, _step_tensor, _zeros_like
 
@@ -93,7 +94,7 @@ class Adam(Optimizer):
                     mx = st["max_exp_avg_sq"] = _zeros_like(p)
                 vmax.append(mx._impl)
         beta1, beta2 = group["betas"]
-        return _C.adam_step(
+        return kernels(CPU, "optim").adam_step(
             [p._impl for p in params],
             grads,
             m,

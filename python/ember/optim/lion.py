@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _C
+from .._device import CPU
+from .._primitives import kernels
 from ..tensor import Tensor
 from .optimizer import Optimizer, ParamsT, _zeros_like
 
@@ -71,7 +72,7 @@ class Lion(Optimizer):
                 st["exp_avg"] = _zeros_like(p)
             m.append(st["exp_avg"]._impl)
         beta1, beta2 = group["betas"]
-        return _C.lion_step(
+        return kernels(CPU, "optim").lion_step(
             [p._impl for p in params],
             grads,
             m,

@@ -20,9 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import _C
 from .. import _dtype as D
+from .._device import CPU
+from .._primitives import copy_into, full
 from ..autograd.grad_mode import enable_grad
+from ..ops.creation import tensor
 from ..tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
@@ -43,16 +45,12 @@ required = _RequiredParameter()
 
 def _zeros_like(p: Tensor, value: float = 0.0) -> Tensor:
     """A contiguous CPU tensor of p's shape and dtype filled with value (state buffer)."""
-    impl = _C.TensorImpl.empty(list(p.shape), p._impl.dtype)
-    _C.fill(impl, float(value))
-    return Tensor(impl)
+    return full(p.shape, float(value), p.dtype, CPU)
 
 
 def _step_tensor(value: float = 0.0) -> Tensor:
     """A 0-d float32 step counter, as PyTorch keeps ``state["step"]``."""
-    impl = _C.TensorImpl.empty([], D.float32.code)
-    _C.fill(impl, float(value))
-    return Tensor(impl)
+    return full((), float(value), D.float32, CPU)
 
 
 def _is_real(x: Any) -> bool:
@@ -117,7 +115,8 @@ class Optimizer:
 
     def _fused_step(self, group: dict[str, Any], params: list[Tensor], grads: list) -> bool:
         """Update params (all with a grad; grads: their TensorImpls) in one kernel call;
-        return False when the step was skipped for a non-finite gradient."""
+        return False when the step was skipped for a non-finite gradient. The state
+        lives on the CPU (CUDA optimizers come later): the kernel is the CPU one."""
         raise NotImplementedError
 
     @classmethod
@@ -354,8 +353,6 @@ def _load_value(name: str, index: Any, key: str, value: Any, p: Tensor) -> Any:
     """A copy of one saved state entry for parameter p: buffers take p's dtype and must
     have its shape; "step" stays a 0-d float tensor."""
     if isinstance(value, np.ndarray) or (key == "step" and _is_real(value)):
-        from ..ops.creation import tensor
-
         value = tensor(np.asarray(value, dtype=np.float64 if key == "step" else None))
     if not isinstance(value, Tensor):
         return copy.deepcopy(value)
@@ -375,7 +372,7 @@ def _load_value(name: str, index: Any, key: str, value: Any, p: Tensor) -> Any:
             f"parameter has shape {tuple(p.shape)}"
         )
     out = _zeros_like(p)
-    _C.copy(value._impl, out._impl)
+    copy_into(value, out)
     return out
 
 

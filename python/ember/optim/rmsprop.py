@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _C
+from .._device import CPU
+from .._primitives import kernels
 from ..tensor import Tensor
 from .optimizer import Optimizer, ParamsT, _step_tensor, _zeros_like
 
@@ -98,7 +99,7 @@ class RMSprop(Optimizer):
                 if avg is None:
                     avg = st["grad_avg"] = _zeros_like(p)
                 ga.append(avg._impl)
-        return _C.rmsprop_step(
+        return kernels(CPU, "optim").rmsprop_step(
             [p._impl for p in params],
             grads,
             sq,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _C
+from .._device import CPU
+from .._primitives import empty, kernels
 from ..tensor import Tensor
 from .optimizer import Optimizer, ParamsT
 
@@ -85,13 +86,13 @@ class SGD(Optimizer):
                 buf = state[p].get("momentum_buffer")
                 if buf is None:
                     # Uninitialized is fine: the kernel writes buf = grad on its first step.
-                    buf = Tensor(_C.TensorImpl.empty(list(p.shape), p._impl.dtype))
+                    buf = empty(p.shape, p.dtype, CPU)
                     fresh.append((p, buf))
                     new.append(True)
                 else:
                     new.append(False)
                 bufs.append(buf._impl)
-        ok = _C.sgd_step(
+        ok = kernels(CPU, "optim").sgd_step(
             [p._impl for p in params],
             grads,
             bufs,

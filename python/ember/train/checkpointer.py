@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from safetensors.numpy import load_file as load_safetensors
 
 from ..ops.creation import from_numpy
 from ..random import get_rng_state, set_rng_state
+from ..serialization import load_tensors
 from ..tensor import Tensor
 from . import checkpoint as ckpt
 from .callback import Callback, StepResult
@@ -145,7 +145,7 @@ def load_trainer_state(trainer: Trainer, path: str | os.PathLike) -> None:
     trainer.last_eval = dict(meta.get("last_eval") or {})
     best = trainer.out_dir / "best.safetensors" if trainer.out_dir else None
     if best is not None and best.is_file() and trainer.best_step is not None:
-        trainer.best_state = dict(load_safetensors(str(best)))
+        trainer.best_state = load_tensors(best)[0]
 
 
 def save_trainer_state(trainer: Trainer, path: str | os.PathLike, keep: int) -> Path:

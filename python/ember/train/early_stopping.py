@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import checkpoint as ckpt
+from ..serialization import save_weights
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -34,7 +34,7 @@ class EarlyStopping:
                 for k, v in trainer.model.state_dict().items()
             }
             if trainer.out_dir is not None:
-                ckpt.save_weights(
+                save_weights(
                     trainer.out_dir / "best.safetensors",
                     trainer.model,
                     {"step": trainer.step, "eval_loss": loss},

@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from ... import _C
 from ... import _dtype as D
+from ..._device import CPU
+from ..._primitives import full, kernels
 from ...tensor import Tensor
 
 _CUDA_MSG = "ember.optim: CUDA optimizers come in a later issue"
@@ -50,9 +51,7 @@ def _impls(tensors: list[Tensor], op: str, writable: bool) -> list:
 def _norm_tensor(value: float, tensors: list[Tensor]) -> Tensor:
     """The norm as a 0-d tensor: float64 if any input is float64, else float32."""
     dt = D.float64 if any(t.dtype is D.float64 for t in tensors) else D.float32
-    impl = _C.TensorImpl.empty([], dt.code)
-    _C.fill(impl, value)
-    return Tensor(impl)
+    return full((), value, dt, CPU)
 
 
 def _norm_type(norm_type: float | str, op: str) -> float:
@@ -89,7 +88,8 @@ def get_total_norm(
     p = _norm_type(norm_type, op)
     if not tensors:
         return _norm_tensor(0.0, [])
-    norm, _ = _C.total_norm(_impls(tensors, op, False), p)
+    impls = _impls(tensors, op, False)
+    norm, _ = kernels(tensors[0].device, op).total_norm(impls, p)
     if error_if_nonfinite and not math.isfinite(norm):
         raise RuntimeError(_nonfinite_msg(p))
     return _norm_tensor(norm, tensors)
@@ -114,7 +114,8 @@ def clip_grads_with_norm_(
     total = float(total_norm.item() if isinstance(total_norm, Tensor) else total_norm)
     coef = float(max_norm) / (total + 1e-6)
     if not coef >= 1.0:  # scaling by the clamped coefficient 1 changes nothing
-        _C.scale_all(_impls(grads, op, True), coef)
+        impls = _impls(grads, op, True)
+        kernels(grads[0].device, op).scale_all(impls, coef)
         _bump(grads)
 
 
@@ -150,7 +151,10 @@ def clip_grad_norm_(
     max_norm = float(max_norm)
     if not grads:
         return _norm_tensor(0.0, [])
-    norm, _ = _C.clip_grad_norm(_impls(grads, op, True), max_norm, p, bool(error_if_nonfinite))
+    impls = _impls(grads, op, True)
+    norm, _ = kernels(grads[0].device, op).clip_grad_norm(
+        impls, max_norm, p, bool(error_if_nonfinite)
+    )
     if error_if_nonfinite and not math.isfinite(norm):
         raise RuntimeError(_nonfinite_msg(p))
     if not max_norm / (norm + 1e-6) >= 1.0:
@@ -174,7 +178,8 @@ def clip_grad_value_(
     clip_value = float(clip_value)
     if not grads:
         return
-    _C.clip_grad_value(_impls(grads, op, True), clip_value)
+    impls = _impls(grads, op, True)
+    kernels(grads[0].device, op).clip_grad_value(impls, clip_value)
     _bump(grads)
 
 

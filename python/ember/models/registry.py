@@ -1,0 +1,12 @@
+"""The reference architectures by name, as model folders record them:
+``REGISTRY["gpt"] == (GPT, GPTConfig)``."""
+
+from __future__ import annotations
+
+from .char_lstm import CharLSTM, CharLSTMConfig
+from .gpt import GPT, GPTConfig
+
+REGISTRY: dict[str, tuple[type, type]] = {
+    "gpt": (GPT, GPTConfig),
+    "char_lstm": (CharLSTM, CharLSTMConfig),
+}
