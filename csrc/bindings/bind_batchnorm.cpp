@@ -25,7 +25,8 @@ cpu::BatchNormArgs bn_args(TensorRef x) {
 void check_channel_vec(const TensorImpl* t, TensorRef x, int64_t c, const char* arg) {
   if (!t) return;
   check_contiguous_like(*t, x, kBn, arg);
-  check_shape(*t, Shape{c}, kBn, arg);
+  EMBER_CHECK(t->shape == Shape{c}, ValueError, kBn, ": ", arg, " of shape ", shape_str(t->shape),
+              " does not match the ", c, " channels of the input of shape ", shape_str(x.shape));
 }
 
 void batch_norm_forward(TensorRef x, const TensorImpl* weight, const TensorImpl* bias,

@@ -13,7 +13,52 @@ namespace {
 
 constexpr const char* kConv = "ember.conv2d";
 
-// The geometry of a conv2d call, validated.
+// The output shape of a convolution over nd = 1 or 2 spatial dims: x (N, C, *spatial),
+// w (K, C / groups, *kernel), stride / padding / dilation nd values each. Validated, with
+// messages naming `op` (the caller's name: ember.conv1d, ember.nn.Conv2d, ...) and the shapes.
+Shape conv_output_shape(const char* op, const Shape& x, const Shape& w, const Shape& stride,
+                        const Shape& padding, const Shape& dilation, int64_t groups) {
+  const size_t nd = stride.size();
+  EMBER_CHECK(
+      x.size() == nd + 2 && w.size() == nd + 2 && padding.size() == nd && dilation.size() == nd,
+      ValueError, op, ": expected input and weight of ", nd + 2, " dims, got shapes ", shape_str(x),
+      " and ", shape_str(w));
+  EMBER_CHECK(groups >= 1, ValueError, op, ": groups must be positive, got ", groups);
+  const auto all = [nd](const Shape& v, int64_t lo) {
+    for (size_t i = 0; i < nd; ++i)
+      if (v[i] < lo) return false;
+    return true;
+  };
+  EMBER_CHECK(all(stride, 1), ValueError, op, ": stride must be positive, got ", shape_str(stride));
+  EMBER_CHECK(all(dilation, 1), ValueError, op, ": dilation must be positive, got ",
+              shape_str(dilation));
+  EMBER_CHECK(all(padding, 0), ValueError, op, ": padding must be non-negative, got ",
+              shape_str(padding));
+  const int64_t c = x[1], k = w[0];
+  EMBER_CHECK(k % groups == 0, ValueError, op, ": out_channels ", k, " (weight of shape ",
+              shape_str(w), ") is not divisible by groups ", groups);
+  EMBER_CHECK(w[1] * groups == c, ValueError, op, ": weight of shape ", shape_str(w), " expects ",
+              w[1] * groups, " input channels (", w[1], " per group x ", groups,
+              " groups), but the input of shape ", shape_str(x), " has ", c);
+  const Shape ksize(w.begin() + 2, w.end());
+  EMBER_CHECK(all(ksize, 1), ValueError, op, ": kernel size must be positive, got ",
+              shape_str(ksize));
+  Shape dilated(nd), padded(nd), out = {x[0], k};
+  for (size_t i = 0; i < nd; ++i) {
+    dilated[i] = dilation[i] * (ksize[i] - 1) + 1;
+    padded[i] = x[2 + i] + 2 * padding[i];
+  }
+  for (size_t i = 0; i < nd; ++i) {
+    EMBER_CHECK(dilated[i] <= padded[i], ValueError, op, ": kernel size ", shape_str(ksize),
+                " (dilated ", shape_str(dilated), ") is larger than the padded input ",
+                shape_str(padded), ": input of shape ", shape_str(x), ", padding ",
+                shape_str(padding));
+    out.push_back(cpu::conv_out_size(x[2 + i], ksize[i], stride[i], padding[i], dilation[i]));
+  }
+  return out;
+}
+
+// The geometry of a conv2d kernel call, validated.
 cpu::ConvShape conv_shape(TensorRef x, TensorRef w, const Pair& stride, const Pair& padding,
                           const Pair& dilation, int64_t groups) {
   EMBER_CHECK(x.ndim() == 4, ValueError, kConv, ": expected a 4-D input (N, C, H, W), got shape ",
@@ -21,13 +66,9 @@ cpu::ConvShape conv_shape(TensorRef x, TensorRef w, const Pair& stride, const Pa
   EMBER_CHECK(w.ndim() == 4, ValueError, kConv,
               ": expected a 4-D weight (out_channels, in_channels / groups, kH, kW), got shape ",
               shape_str(w.shape));
-  EMBER_CHECK(groups >= 1, ValueError, kConv, ": groups must be positive, got ", groups);
-  EMBER_CHECK(stride.first >= 1 && stride.second >= 1, ValueError, kConv,
-              ": stride must be positive, got ", pair_str(stride));
-  EMBER_CHECK(dilation.first >= 1 && dilation.second >= 1, ValueError, kConv,
-              ": dilation must be positive, got ", pair_str(dilation));
-  EMBER_CHECK(padding.first >= 0 && padding.second >= 0, ValueError, kConv,
-              ": padding must be non-negative, got ", pair_str(padding));
+  const Shape out =
+      conv_output_shape(kConv, x.shape, w.shape, {stride.first, stride.second},
+                        {padding.first, padding.second}, {dilation.first, dilation.second}, groups);
   cpu::ConvShape s{};
   s.n = x.shape[0];
   s.c = x.shape[1];
@@ -36,6 +77,8 @@ cpu::ConvShape conv_shape(TensorRef x, TensorRef w, const Pair& stride, const Pa
   s.k = w.shape[0];
   s.kh = w.shape[2];
   s.kw = w.shape[3];
+  s.oh = out[2];
+  s.ow = out[3];
   s.sh = stride.first;
   s.sw = stride.second;
   s.ph = padding.first;
@@ -43,23 +86,6 @@ cpu::ConvShape conv_shape(TensorRef x, TensorRef w, const Pair& stride, const Pa
   s.dh = dilation.first;
   s.dw = dilation.second;
   s.groups = groups;
-  EMBER_CHECK(s.c % groups == 0, ValueError, kConv, ": in_channels ", s.c, " (input of shape ",
-              shape_str(x.shape), ") is not divisible by groups ", groups);
-  EMBER_CHECK(s.k % groups == 0, ValueError, kConv, ": out_channels ", s.k, " (weight of shape ",
-              shape_str(w.shape), ") is not divisible by groups ", groups);
-  EMBER_CHECK(w.shape[1] * groups == s.c, ValueError, kConv, ": weight of shape ",
-              shape_str(w.shape), " expects ", w.shape[1] * groups, " input channels (", w.shape[1],
-              " per group x ", groups, " groups), but the input of shape ", shape_str(x.shape),
-              " has ", s.c);
-  EMBER_CHECK(s.kh >= 1 && s.kw >= 1, ValueError, kConv, ": kernel size must be positive, got ",
-              shape_str(w.shape));
-  const int64_t eh = s.dh * (s.kh - 1) + 1, ew = s.dw * (s.kw - 1) + 1;
-  EMBER_CHECK(eh <= s.h + 2 * s.ph && ew <= s.w + 2 * s.pw, ValueError, kConv, ": kernel of size (",
-              eh, ", ", ew, ") (dilated) is larger than the padded input (", s.h + 2 * s.ph, ", ",
-              s.w + 2 * s.pw, ") for input of shape ", shape_str(x.shape), " and padding ",
-              pair_str(padding));
-  s.oh = cpu::conv_out_size(s.h, s.kh, s.sh, s.ph, s.dh);
-  s.ow = cpu::conv_out_size(s.w, s.kw, s.sw, s.pw, s.dw);
   return s;
 }
 
@@ -72,7 +98,7 @@ void check_conv_operands(TensorRef x, TensorRef w, const char* xname) {
 cpu::GemmAct parse_act(const std::string& a) {
   if (a == "none") return cpu::GemmAct::None;
   if (a == "relu") return cpu::GemmAct::Relu;
-  throw ValueError(cat_str(kConv, ": unknown activation '", a, "' (expected none or relu)"));
+  throw ValueError(cat_str(kConv, ": activation must be 'none' or 'relu', got '", a, "'"));
 }
 
 void conv2d_forward(TensorRef x, TensorRef w, const TensorImpl* bias, TensorRef out,
@@ -84,7 +110,8 @@ void conv2d_forward(TensorRef x, TensorRef w, const TensorImpl* bias, TensorRef 
   check_shape(out, Shape{s.n, s.k, s.oh, s.ow}, kConv, "out");
   if (bias) {
     check_contiguous_like(*bias, x, kConv, "bias");
-    check_shape(*bias, Shape{s.k}, kConv, "bias");
+    EMBER_CHECK(bias->shape == Shape{s.k}, ValueError, kConv, ": bias of shape ",
+                shape_str(bias->shape), " does not match out_channels ", s.k);
     check_no_overlap(out, *bias, kConv, "out", "bias");
   }
   check_no_overlap(out, x, kConv, "out", "input");
@@ -187,6 +214,17 @@ void bind_conv(py::module_& m) {
         py::arg("groups"), "grad_weight = d loss / d weight (overwritten).");
   m.def("conv2d_backward_bias", &conv2d_backward_bias, py::arg("grad_output"), py::arg("grad_bias"),
         "grad_bias = sum of grad_output over N, H, W (overwritten).");
+  m.def(
+      "conv_output_shape",
+      [](const std::string& op, const Shape& input_shape, const Shape& weight_shape,
+         const Shape& stride, const Shape& padding, const Shape& dilation, int64_t groups) {
+        return conv_output_shape(op.c_str(), input_shape, weight_shape, stride, padding, dilation,
+                                 groups);
+      },
+      py::arg("op"), py::arg("input_shape"), py::arg("weight_shape"), py::arg("stride"),
+      py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+      "Output shape of a convolution over 1 or 2 spatial dims, every argument checked "
+      "(errors name op).");
   m.def("_conv_algo", &conv_algo, py::arg("input_shape"), py::arg("weight_shape"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
         "The algorithm conv2d picks for these shapes: depthwise, gemm1x1 or implicit_gemm.");

@@ -2,6 +2,8 @@
 // Every check runs before a kernel touches memory: ranks, geometry, dtypes (float32 or
 // float64, all alike; int64 indices), devices, contiguity, overlap of outputs with inputs;
 // the kernels run without the GIL.
+#include <string>
+
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
 #include "core/error.h"
@@ -10,10 +12,13 @@
 namespace ember::bindings {
 namespace {
 
-cpu::PoolShape pool_shape(TensorRef x, const Pair& kernel, const Pair& stride, const Pair& padding,
-                          const Pair& dilation, bool ceil_mode, const char* op) {
-  EMBER_CHECK(x.ndim() == 4, ValueError, op, ": expected a 4-D input (N, C, H, W), got shape ",
-              shape_str(x.shape));
+// The geometry of a pooling over an input of shape x (N, C, H, W), validated; messages name
+// `op` and the shapes.
+cpu::PoolShape pool_shape(const Shape& x, const Pair& kernel, const Pair& stride,
+                          const Pair& padding, const Pair& dilation, bool ceil_mode,
+                          const char* op) {
+  EMBER_CHECK(x.size() == 4, ValueError, op, ": expected a 4-D input (N, C, H, W), got shape ",
+              shape_str(x));
   EMBER_CHECK(kernel.first >= 1 && kernel.second >= 1, ValueError, op,
               ": kernel_size must be positive, got ", pair_str(kernel));
   EMBER_CHECK(stride.first >= 1 && stride.second >= 1, ValueError, op,
@@ -28,9 +33,9 @@ cpu::PoolShape pool_shape(TensorRef x, const Pair& kernel, const Pair& stride, c
               pair_str(padding), " must be at most half the (dilated) kernel size (", eh, ", ", ew,
               ")");
   cpu::PoolShape s{};
-  s.planes = x.shape[0] * x.shape[1];
-  s.h = x.shape[2];
-  s.w = x.shape[3];
+  s.planes = x[0] * x[1];
+  s.h = x[2];
+  s.w = x[3];
   s.kh = kernel.first;
   s.kw = kernel.second;
   s.sh = stride.first;
@@ -41,7 +46,7 @@ cpu::PoolShape pool_shape(TensorRef x, const Pair& kernel, const Pair& stride, c
   s.dw = dilation.second;
   s.oh = cpu::pool_out_size(s.h, s.kh, s.sh, s.ph, s.dh, ceil_mode);
   s.ow = cpu::pool_out_size(s.w, s.kw, s.sw, s.pw, s.dw, ceil_mode);
-  EMBER_CHECK(s.oh > 0 && s.ow > 0, ValueError, op, ": input of shape ", shape_str(x.shape),
+  EMBER_CHECK(s.oh > 0 && s.ow > 0, ValueError, op, ": input of shape ", shape_str(x),
               " is too small for kernel_size ", pair_str(kernel), ", padding ", pair_str(padding),
               " and dilation ", pair_str(dilation), " (output size ", s.oh, " x ", s.ow, ")");
   return s;
@@ -52,7 +57,7 @@ void max_pool2d(TensorRef x, TensorRef out, TensorRef indices, const Pair& kerne
   const char* op = "ember.max_pool2d";
   check_cpu_contiguous(x, op, "input");
   check_float(x, op, "input");
-  const cpu::PoolShape s = pool_shape(x, kernel, stride, padding, dilation, ceil_mode, op);
+  const cpu::PoolShape s = pool_shape(x.shape, kernel, stride, padding, dilation, ceil_mode, op);
   const Shape oshape{x.shape[0], x.shape[1], s.oh, s.ow};
   check_contiguous_like(out, x, op, "out");
   check_shape(out, oshape, op, "out");
@@ -112,7 +117,7 @@ void avg_pool2d(TensorRef x, TensorRef out, const Pair& kernel, const Pair& stri
   check_float(x, op, "input");
   EMBER_CHECK(divisor_override >= 0, ValueError, op, ": divisor_override must be positive, got ",
               divisor_override);
-  const cpu::PoolShape s = pool_shape(x, kernel, stride, padding, {1, 1}, ceil_mode, op);
+  const cpu::PoolShape s = pool_shape(x.shape, kernel, stride, padding, {1, 1}, ceil_mode, op);
   check_contiguous_like(out, x, op, "out");
   check_shape(out, Shape{x.shape[0], x.shape[1], s.oh, s.ow}, op, "out");
   check_no_overlap(out, x, op, "out", "input");
@@ -132,7 +137,8 @@ void avg_pool2d_backward(TensorRef grad_out, TensorRef grad_in, const Pair& kern
   check_float(grad_in, op, "grad_input");
   EMBER_CHECK(divisor_override >= 0, ValueError, op, ": divisor_override must be positive, got ",
               divisor_override);
-  const cpu::PoolShape s = pool_shape(grad_in, kernel, stride, padding, {1, 1}, ceil_mode, op);
+  const cpu::PoolShape s =
+      pool_shape(grad_in.shape, kernel, stride, padding, {1, 1}, ceil_mode, op);
   check_contiguous_like(grad_out, grad_in, op, "grad_output");
   check_shape(grad_out, Shape{grad_in.shape[0], grad_in.shape[1], s.oh, s.ow}, op, "grad_output");
   check_no_overlap(grad_in, grad_out, op, "grad_input", "grad_output");
@@ -194,6 +200,17 @@ void bind_pool(py::module_& m) {
   m.def("pool_output_size", &cpu::pool_out_size, py::arg("size"), py::arg("kernel"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"),
         "Pooling output size along one dimension (PyTorch's rule).");
+  m.def(
+      "pool2d_output_shape",
+      [](const std::string& op, const Shape& input_shape, const Pair& kernel, const Pair& stride,
+         const Pair& padding, const Pair& dilation, bool ceil_mode) {
+        const cpu::PoolShape s =
+            pool_shape(input_shape, kernel, stride, padding, dilation, ceil_mode, op.c_str());
+        return Shape{input_shape[0], input_shape[1], s.oh, s.ow};
+      },
+      py::arg("op"), py::arg("input_shape"), py::arg("kernel_size"), py::arg("stride"),
+      py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"),
+      "Output shape of a 2-D pooling, every argument checked (errors name op).");
   m.def("max_pool2d", &max_pool2d, py::arg("input"), py::arg("out"), py::arg("indices"),
         py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("ceil_mode"), "Max pooling; indices (int64) index the flattened H x W plane.");
