@@ -21,25 +21,27 @@ struct Term {
   int64_t c, ub;  // coefficient > 0, 0 <= x <= ub
 };
 
-// Lowest byte and one past the highest byte of a non-empty view; its terms appended.
-void byte_terms(const TensorImpl& t, int64_t* lo, int64_t* hi, std::vector<Term>* terms) {
+// Lowest byte and one past the highest byte of a non-empty view.
+void byte_range(const TensorImpl& t, int64_t* lo, int64_t* hi) {
   const int64_t item = static_cast<int64_t>(t.itemsize());
   int64_t a = reinterpret_cast<intptr_t>(t.data()), b = a;
-  for (size_t d = 0; d < t.shape.size(); ++d) {
-    const int64_t c = std::abs(t.strides[d]) * item, ub = t.shape[d] - 1;
-    if (c == 0 || ub == 0) continue;
-    if (t.strides[d] < 0)
-      a -= c * ub;
-    else
-      b += c * ub;
-    terms->push_back({c, ub});
-  }
-  if (item > 1) terms->push_back({1, item - 1});
+  for (size_t d = 0; d < t.shape.size(); ++d)
+    (t.strides[d] < 0 ? a : b) += t.strides[d] * item * (t.shape[d] - 1);
   *lo = a;
   *hi = b + item;
 }
 
-// Searches sum c_i x_i = rhs; `work` bounds the steps.
+// The view's terms: its dims that step, and its bytes within an element.
+void append_terms(const TensorImpl& t, std::vector<Term>* terms) {
+  const int64_t item = static_cast<int64_t>(t.itemsize());
+  for (size_t d = 0; d < t.shape.size(); ++d) {
+    const int64_t c = std::abs(t.strides[d]) * item, ub = t.shape[d] - 1;
+    if (c != 0 && ub != 0) terms->push_back({c, ub});
+  }
+  if (item > 1) terms->push_back({1, item - 1});
+}
+
+// Searches sum c_i x_i = rhs within the bounds; kBudget bounds the steps.
 class Solver {
  public:
   explicit Solver(std::vector<Term> terms) {
@@ -86,11 +88,13 @@ class Solver {
 
 bool may_overlap(const TensorImpl& a, const TensorImpl& b) {
   if (a.numel() == 0 || b.numel() == 0) return false;
-  std::vector<Term> terms;
   int64_t alo, ahi, blo, bhi;
-  byte_terms(a, &alo, &ahi, &terms);
-  byte_terms(b, &blo, &bhi, &terms);
+  byte_range(a, &alo, &ahi);
+  byte_range(b, &blo, &bhi);
   if (alo >= bhi || blo >= ahi) return false;
+  std::vector<Term> terms;
+  append_terms(a, &terms);
+  append_terms(b, &terms);
   return Solver(std::move(terms)).solvable(bhi - 1 - alo);
 }
 
