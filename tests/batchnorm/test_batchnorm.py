@@ -1,6 +1,6 @@
 """batch_norm kernels and op against a float64 numpy reference: training statistics,
 running-stat updates (unbiased variance), eval mode, gradients (gradcheck), every ISA,
-1 vs 2 threads bitwise."""
+1 vs 2 threads bitwise; the nn.BatchNorm1d / 2d modules; argument errors."""
 
 import ember._C as _C
 import numpy as np

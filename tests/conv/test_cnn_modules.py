@@ -1,6 +1,6 @@
-"""nn.Conv1d / Conv2d / MaxPool2d / AvgPool2d / AdaptiveAvgPool2d / BatchNorm1d / 2d /
-Flatten: PyTorch-shaped arguments, defaults and initialization, buffers and modes, and a
-small CNN trained end to end."""
+"""nn.Conv1d / Conv2d / Flatten: PyTorch-shaped arguments, defaults and initialization,
+and a small CNN (conv, batch norm, pooling) trained end to end and checked against torch.
+(The pooling and batch norm modules: tests/pool, tests/batchnorm.)"""
 
 import math
 

@@ -1,6 +1,6 @@
 """Pooling kernels and ops against direct-loop float64 references: max (values and
 indices), average (padding, ceil_mode, count_include_pad, divisor_override), adaptive
-average; gradchecks; every ISA; 1 vs 2 threads bitwise."""
+average; gradchecks; every ISA; 1 vs 2 threads bitwise; the nn modules; argument errors."""
 
 import ember._C as _C
 import numpy as np
