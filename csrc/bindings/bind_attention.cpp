@@ -2,10 +2,8 @@
 // any strides with unit stride along D; the Python op passes (B, T, H, D) tensors as
 // permuted views. Every check runs before a kernel touches memory; the kernels run without
 // the GIL.
-#include <algorithm>
-#include <string>
-
 #include "bindings/bindings.h"
+#include "bindings/checks.h"
 #include "core/error.h"
 #include "cpu/attention/attention.h"
 
@@ -14,59 +12,11 @@ namespace {
 
 constexpr const char* kOp = "ember.scaled_dot_product_attention";
 
-// First and one-past-last address a view can touch (nothing for empty views).
-void byte_range(const TensorImpl& t, uintptr_t* lo, uintptr_t* hi) {
-  int64_t a = t.offset, b = t.offset;
-  for (size_t d = 0; d < t.shape.size(); ++d) {
-    if (t.shape[d] == 0) {
-      *lo = *hi = 0;
-      return;
-    }
-    const int64_t ext = (t.shape[d] - 1) * t.strides[d];
-    (ext < 0 ? a : b) += ext;
-  }
-  const int64_t s = static_cast<int64_t>(t.itemsize());
-  const uintptr_t base = reinterpret_cast<uintptr_t>(t.storage->data());
-  *lo = base + static_cast<uintptr_t>(a * s);
-  *hi = base + static_cast<uintptr_t>((b + 1) * s);
-}
-
-void check_no_overlap(TensorRef out, TensorRef in, const char* oname, const char* iname) {
-  uintptr_t olo, ohi, ilo, ihi;
-  byte_range(out, &olo, &ohi);
-  byte_range(in, &ilo, &ihi);
-  EMBER_CHECK(olo == ohi || ilo == ihi || olo >= ihi || ilo >= ohi, ValueError, kOp, ": ", oname,
-              " of shape ", shape_str(out.shape), " overlaps ", iname, " of shape ",
-              shape_str(in.shape));
-}
-
-// An output: no two elements on one address (each dim, by increasing stride, steps past all
-// inner ones), so the result cannot depend on which thread writes last.
-void check_writable(TensorRef t, const char* arg) {
-  struct Dim {
-    int64_t n, s;
-  } dims[4];
-  int nd = 0;
-  for (int d = 0; d < 4; ++d) {
-    if (t.shape[d] == 0) return;
-    if (t.shape[d] > 1) dims[nd++] = {t.shape[d], t.strides[d]};
-  }
-  std::sort(dims, dims + nd, [](const Dim& x, const Dim& y) { return x.s < y.s; });
-  int64_t extent = 1;
-  for (int d = 0; d < nd; ++d) {
-    EMBER_CHECK(dims[d].s >= extent, ValueError, kOp, ": ", arg, " of shape ", shape_str(t.shape),
-                " and strides ", shape_str(t.strides),
-                " is a broadcast or overlapping view; make it contiguous first");
-    extent = (dims[d].n - 1) * dims[d].s + extent;
-  }
-}
-
 void check_operand(TensorRef t, const char* arg, const char* layout) {
   check_device(t, DeviceType::CPU, kOp, arg);
   EMBER_CHECK(t.ndim() == 4, ValueError, kOp, ": expected a 4-D ", arg, " ", layout, ", got shape ",
               shape_str(t.shape));
-  EMBER_CHECK(t.dtype == DType::Float32 || t.dtype == DType::Float64, TypeError, kOp, ": ", arg,
-              " has dtype ", dtype_name(t.dtype), ", expected float32 or float64");
+  check_float(t, kOp, arg);
   EMBER_CHECK(t.shape[3] <= 1 || t.strides[3] == 1, ValueError, kOp, ": ", arg, " of shape ",
               shape_str(t.shape), " and strides ", shape_str(t.strides),
               " needs unit stride along the head dim");
@@ -105,7 +55,7 @@ cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl*
               " must be a multiple of key/value heads ", Hkv, " (query ", shape_str(q.shape),
               ", key ", shape_str(k.shape), ")");
   check_like(out, q, {B, Hq, Tq, D}, "out");
-  check_writable(out, "out");
+  check_writable(out, kOp, "out");
   check_device(lse, DeviceType::CPU, kOp, "lse");
   check_dtype(lse, DType::Float32, kOp, "lse");
   check_contiguous(lse, kOp, "lse");
@@ -138,9 +88,9 @@ cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl*
     a.mask = m.data();
     a.smb = st[0], a.smh = st[1], a.smq = st[2], a.smk = st[3];
   }
-  check_no_overlap(out, q, "out", "query");
-  check_no_overlap(out, k, "out", "key");
-  check_no_overlap(out, v, "out", "value");
+  check_no_overlap(out, q, kOp, "out", "query");
+  check_no_overlap(out, k, kOp, "out", "key");
+  check_no_overlap(out, v, kOp, "out", "value");
   return a;
 }
 
@@ -148,10 +98,7 @@ void attention_forward(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* 
                        TensorRef lse, bool is_causal, double scale) {
   const cpu::AttnArgs a = make_args(q, k, v, mask, out, lse, is_causal, scale);
   py::gil_scoped_release nogil;
-  if (q.dtype == DType::Float32)
-    cpu::attention_forward<float>(a);
-  else
-    cpu::attention_forward<double>(a);
+  visit_float(q.dtype, [&](auto tag) { cpu::attention_forward<decltype(tag)>(a); });
 }
 
 void attention_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef v,
@@ -167,10 +114,10 @@ void attention_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef 
   const TensorImpl* ins[6] = {&q, &k, &v, &out, &grad_out, &lse};
   const char* in_names[6] = {"query", "key", "value", "out", "grad_out", "lse"};
   for (int g = 0; g < 3; ++g) {
-    check_writable(*grads[g], names[g]);
-    for (int i = 0; i < 6; ++i) check_no_overlap(*grads[g], *ins[i], names[g], in_names[i]);
-    for (int h = g + 1; h < 3; ++h) check_no_overlap(*grads[g], *grads[h], names[g], names[h]);
-    if (mask != nullptr) check_no_overlap(*grads[g], *mask, names[g], "attn_mask");
+    check_writable(*grads[g], kOp, names[g]);
+    for (int i = 0; i < 6; ++i) check_no_overlap(*grads[g], *ins[i], kOp, names[g], in_names[i]);
+    for (int h = g + 1; h < 3; ++h) check_no_overlap(*grads[g], *grads[h], kOp, names[g], names[h]);
+    if (mask != nullptr) check_no_overlap(*grads[g], *mask, kOp, names[g], "attn_mask");
   }
   a.go = grad_out.data(), a.sgob = grad_out.strides[0], a.sgoh = grad_out.strides[1];
   a.sgot = grad_out.strides[2];
@@ -181,10 +128,7 @@ void attention_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef 
   a.gv = grad_v.data(), a.sgvb = grad_v.strides[0], a.sgvh = grad_v.strides[1];
   a.sgvt = grad_v.strides[2];
   py::gil_scoped_release nogil;
-  if (q.dtype == DType::Float32)
-    cpu::attention_backward<float>(a);
-  else
-    cpu::attention_backward<double>(a);
+  visit_float(q.dtype, [&](auto tag) { cpu::attention_backward<decltype(tag)>(a); });
 }
 
 }  // namespace

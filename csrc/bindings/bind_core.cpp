@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 
 #include "bindings/bindings.h"
+#include "bindings/checks.h"
 #include "core/error.h"
 #include "core/isa.h"
 #include "core/parallel.h"
@@ -218,6 +219,8 @@ void bind_core(py::module_& m) {
     d["avx512_vnni"] = cpu_has_avx512_vnni();
     return d;
   });
+  m.def("_may_overlap", &may_overlap, py::arg("a"), py::arg("b"),
+        "Whether two views can touch a common byte (the check every binding runs on its outputs).");
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
 }

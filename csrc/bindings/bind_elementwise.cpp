@@ -1,7 +1,12 @@
 // Elementwise ops: unary (+ fused backward), binary with broadcasting, where.
 // Every check (device, dtype, shape, op name) runs before a kernel touches
 // memory; the kernels then run without the GIL.
+#include <initializer_list>
+#include <string>
+#include <utility>
+
 #include "bindings/bindings.h"
+#include "bindings/checks.h"
 #include "core/error.h"
 #include "cpu/elementwise/elementwise.h"
 
@@ -19,12 +24,14 @@ UnaryOp unary_op(const std::string& name, const char* fn) {
   return op;
 }
 
-// Outputs must not have two elements on one address (a stride-0 broadcast
-// view): the result would depend on which thread writes last.
-void check_writable(const TensorImpl& t, const std::string& name) {
-  for (size_t d = 0; d < t.shape.size(); ++d)
-    EMBER_CHECK(t.strides[d] != 0 || t.shape[d] <= 1, ValueError, name, ": the output of shape ",
-                shape_str(t.shape), " is a broadcast view (stride 0); make it contiguous first");
+// out: writable, and either exactly one of the inputs (x.add_(y)) or apart from it. A
+// partial overlap would make the result depend on the order, and so the thread, in which
+// elements are written.
+void check_out(TensorRef out, std::initializer_list<std::pair<const TensorImpl*, const char*>> ins,
+               const std::string& op) {
+  check_writable(out, op.c_str(), "output");
+  for (const auto& [t, arg] : ins)
+    if (!same_view(out, *t)) check_no_overlap(out, *t, op.c_str(), "output", arg);
 }
 
 void unary(const std::string& op_name, TensorRef x, TensorRef out, double alpha, double beta) {
@@ -37,7 +44,7 @@ void unary(const std::string& op_name, TensorRef x, TensorRef out, double alpha,
               dtype_name(x.dtype));
   EMBER_CHECK(x.shape == out.shape, ValueError, name, ": input shape ", shape_str(x.shape),
               " and output shape ", shape_str(out.shape), " differ");
-  check_writable(out, name);
+  check_out(out, {{&x, "input"}}, name);
   py::gil_scoped_release nogil;
   cpu::unary(op, x, out, alpha, beta);
 }
@@ -98,7 +105,7 @@ void binary(const std::string& op_name, TensorRef a, TensorRef b, TensorRef out)
                   ": shapes ", shape_str(a.shape), " and ", shape_str(b.shape),
                   " do not broadcast to the output shape ", shape_str(out.shape));
   }
-  check_writable(out, name);
+  check_out(out, {{&a, "first input"}, {&b, "second input"}}, name);
   py::gil_scoped_release nogil;
   cpu::binary(op, a, b, out);
 }
@@ -121,7 +128,7 @@ void where(TensorRef cond, TensorRef a, TensorRef b, TensorRef out) {
                 " and ", shape_str(b.shape), " do not broadcast to the output shape ",
                 shape_str(out.shape));
   }
-  check_writable(out, name);
+  check_out(out, {{&cond, "condition"}, {&a, "first input"}, {&b, "second input"}}, name);
   py::gil_scoped_release nogil;
   cpu::where(cond, a, b, out);
 }

@@ -1,6 +1,7 @@
 // Indexing: gather / scatter_add, index_select / index_add. Shapes, dtypes, dims and
 // contiguity are checked here; index values are checked by the kernels before any write.
 #include "bindings/bindings.h"
+#include "bindings/checks.h"
 #include "core/error.h"
 #include "cpu/index/index.h"
 
@@ -13,11 +14,6 @@ void check_dim(int64_t dim, int64_t ndim, const char* op) {
               " is negative; normalize it before calling the kernel");
   EMBER_CHECK(dim < (ndim > 0 ? ndim : 1), ValueError, op, ": dim ", dim,
               " is out of range for a tensor of ", ndim, " dimensions");
-}
-
-void check_cpu_contiguous(TensorRef t, const char* op, const char* arg) {
-  check_device(t, DeviceType::CPU, op, arg);
-  check_contiguous(t, op, arg);
 }
 
 void check_add_dtype(TensorRef t, const char* op) {

@@ -1,10 +1,10 @@
 // Linear algebra: the strided batched GEMM with fused epilogue (gemm) and the plain
 // contiguous batched matmul (matmul) on top of it. Every check runs before a kernel touches
 // memory; the kernels run without the GIL.
-#include <algorithm>
 #include <string>
 
 #include "bindings/bindings.h"
+#include "bindings/checks.h"
 #include "core/error.h"
 #include "cpu/gemm/gemm.h"
 
@@ -22,56 +22,12 @@ cpu::GemmAct parse_activation(const std::string& name) {
                            "' (expected one of: none, relu, gelu, gelu_tanh)"));
 }
 
-// First and one-past-last address a view can touch (empty views touch nothing). Addresses,
-// not storages, are compared: two storages may wrap the same numpy buffer.
-void byte_range(const TensorImpl& t, uintptr_t* lo, uintptr_t* hi) {
-  int64_t a = t.offset, b = t.offset;
-  for (size_t d = 0; d < t.shape.size(); ++d) {
-    if (t.shape[d] == 0) {
-      *lo = *hi = 0;
-      return;
-    }
-    const int64_t ext = (t.shape[d] - 1) * t.strides[d];
-    if (ext < 0)
-      a += ext;
-    else
-      b += ext;
-  }
-  const int64_t s = static_cast<int64_t>(t.itemsize());
-  const uintptr_t base = reinterpret_cast<uintptr_t>(t.storage->data());
-  *lo = base + static_cast<uintptr_t>(a * s);
-  *hi = base + static_cast<uintptr_t>((b + 1) * s);
-}
-
-void check_no_overlap(const TensorImpl& out, const TensorImpl& in, const char* arg) {
-  uintptr_t olo, ohi, ilo, ihi;
-  byte_range(out, &olo, &ohi);
-  byte_range(in, &ilo, &ihi);
-  EMBER_CHECK(olo >= ihi || ilo >= ohi, ValueError, kMatmul, ": out of shape ",
-              shape_str(out.shape), " overlaps ", arg, " of shape ", shape_str(in.shape));
-}
-
-// out: unit column stride, and no two elements on one address (a broadcast or overlapping
-// view would make the result depend on which thread writes last).
+// out: unit column stride, and writable (check_writable).
 void check_out_layout(const TensorImpl& out) {
-  const int64_t B = out.shape[0], M = out.shape[1], N = out.shape[2];
-  if (B == 0 || M == 0 || N == 0) return;
-  EMBER_CHECK(N == 1 || out.strides[2] == 1, ValueError, kMatmul, ": out of shape ",
-              shape_str(out.shape), " and strides ", shape_str(out.strides),
+  EMBER_CHECK(out.shape[2] <= 1 || out.numel() == 0 || out.strides[2] == 1, ValueError, kMatmul,
+              ": out of shape ", shape_str(out.shape), " and strides ", shape_str(out.strides),
               " needs unit stride in its last dimension");
-  // The outer dims (size > 1), by increasing stride, must each step past all inner ones.
-  struct Dim {
-    int64_t n, s;
-  } dims[2] = {{B, out.strides[0]}, {M, out.strides[1]}};
-  if (dims[0].s > dims[1].s) std::swap(dims[0], dims[1]);
-  int64_t extent = N;  // elements spanned by the dims inside
-  for (const Dim& d : dims) {
-    if (d.n <= 1) continue;
-    EMBER_CHECK(d.s >= extent, ValueError, kMatmul, ": out of shape ", shape_str(out.shape),
-                " and strides ", shape_str(out.strides),
-                " is a broadcast or overlapping view; make it contiguous first");
-    extent = (d.n - 1) * d.s + extent;
-  }
+  check_writable(out, kMatmul, "out");
 }
 
 void check_operands(TensorRef a, TensorRef b, TensorRef out) {
@@ -120,9 +76,9 @@ void gemm(TensorRef a, TensorRef b, TensorRef out, double alpha, double beta,
   }
   const cpu::GemmAct act = parse_activation(activation);
   check_out_layout(out);
-  check_no_overlap(out, a, "a");
-  check_no_overlap(out, b, "b");
-  if (bias) check_no_overlap(out, *bias, "bias");
+  check_no_overlap(out, a, kMatmul, "out", "a");
+  check_no_overlap(out, b, kMatmul, "out", "b");
+  if (bias) check_no_overlap(out, *bias, kMatmul, "out", "bias");
   const int64_t B = a.shape[0], M = a.shape[1], K = a.shape[2];
   py::gil_scoped_release nogil;
   if (f32) {
@@ -150,8 +106,6 @@ void matmul(TensorRef a, TensorRef b, TensorRef out) {
   check_contiguous(a, kMatmul, "a");
   check_contiguous(b, kMatmul, "b");
   check_contiguous(out, kMatmul, "out");
-  check_no_overlap(out, a, "a");
-  check_no_overlap(out, b, "b");
   gemm(a, b, out, 1.0, 0.0, nullptr, "none");
 }
 

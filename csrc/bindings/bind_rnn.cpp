@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bindings/bindings.h"
+#include "bindings/checks.h"
 #include "core/error.h"
 #include "cpu/rnn/rnn.h"
 
@@ -46,8 +47,7 @@ void check_arg(const TensorImpl* t, DType dt, const Shape& want, const Op& op, c
 // The geometry from input (T, B, I) and w_hh (G H, H), validated.
 cpu::RnnShape rnn_shape(const Op& op, TensorRef x, TensorRef w_ih, TensorRef w_hh, bool reverse) {
   const char* o = op.name.c_str();
-  EMBER_CHECK(x.dtype == DType::Float32 || x.dtype == DType::Float64, TypeError, o,
-              ": input has dtype ", dtype_name(x.dtype), ", expected float32 or float64");
+  check_float(x, o, "input");
   EMBER_CHECK(x.ndim() == 3, ValueError, o, ": expected a 3-D input (T, B, input_size), got shape ",
               shape_str(x.shape));
   EMBER_CHECK(w_hh.ndim() == 2, ValueError, o,
@@ -111,17 +111,13 @@ void rnn_forward(const std::string& mode, TensorRef x, TensorRef w_ih, TensorRef
   check_lengths(lengths, s, op);
   const int64_t* len = lengths ? lengths->data_as<int64_t>() : nullptr;
   py::gil_scoped_release nogil;
-  auto run = [&](auto tag) {
+  visit_float(dt, [&](auto tag) {
     using T = decltype(tag);
     auto p = [](const TensorImpl* t) { return t ? t->data_as<T>() : nullptr; };
     cpu::rnn_forward<T>(s, x.data_as<T>(), w_ih.data_as<T>(), w_hh.data_as<T>(), p(b_ih), p(b_hh),
                         p(h0), p(c0), len, y.data_as<T>(), hn.data_as<T>(), p(cn), hs.data_as<T>(),
                         p(cs), gates.data_as<T>(), p(hn_lin));
-  };
-  if (dt == DType::Float32)
-    run(float{});
-  else
-    run(double{});
+  });
 }
 
 void rnn_backward(const std::string& mode, TensorRef x, TensorRef w_ih, TensorRef w_hh,
@@ -163,7 +159,7 @@ void rnn_backward(const std::string& mode, TensorRef x, TensorRef w_ih, TensorRe
   check_lengths(lengths, s, op);
   const int64_t* len = lengths ? lengths->data_as<int64_t>() : nullptr;
   py::gil_scoped_release nogil;
-  auto run = [&](auto tag) {
+  visit_float(dt, [&](auto tag) {
     using T = decltype(tag);
     auto p = [](const TensorImpl* t) { return t ? t->data_as<T>() : nullptr; };
     auto cp = [](const TensorImpl* t) -> const T* { return t ? t->data_as<T>() : nullptr; };
@@ -171,11 +167,7 @@ void rnn_backward(const std::string& mode, TensorRef x, TensorRef w_ih, TensorRe
                          hs.data_as<T>(), cp(cs), gates.data_as<T>(), cp(hn_lin), dy.data_as<T>(),
                          dhn.data_as<T>(), cp(dcn), dx.data_as<T>(), dw_ih.data_as<T>(),
                          dw_hh.data_as<T>(), p(db_ih), p(db_hh), dh0.data_as<T>(), p(dc0));
-  };
-  if (dt == DType::Float32)
-    run(float{});
-  else
-    run(double{});
+  });
 }
 
 }  // namespace

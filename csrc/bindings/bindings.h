@@ -18,7 +18,10 @@ void bind_linalg(py::module_& m);
 void bind_index(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_conv(py::module_& m);
+void bind_pool(py::module_& m);
+void bind_batchnorm(py::module_& m);
 void bind_norm(py::module_& m);
+void bind_cross_entropy(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_attention(py::module_& m);
 

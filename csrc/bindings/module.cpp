@@ -26,7 +26,10 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_index(m);
   bindings::bind_optim(m);
   bindings::bind_conv(m);
+  bindings::bind_pool(m);
+  bindings::bind_batchnorm(m);
   bindings::bind_norm(m);
+  bindings::bind_cross_entropy(m);
   bindings::bind_rnn(m);
   bindings::bind_attention(m);
 }

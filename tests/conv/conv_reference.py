@@ -1,10 +1,8 @@
-"""Direct-loop float64 numpy references for convolution, pooling and batch norm: one numpy
-product per kernel tap and group, independent of ember's algorithms (im2col, GEMM,
-transposed convolution, depthwise kernels)."""
+"""Direct-loop float64 numpy references for convolution: one numpy product per kernel tap
+and group, independent of ember's algorithms (im2col, GEMM, transposed convolution,
+depthwise kernels)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -76,81 +74,3 @@ def conv2d_grads(x, w, gy, stride=(1, 1), padding=(0, 0), dilation=(1, 1), group
                 gxp[sl] += np.einsum("nkhw,kc->nchw", gy[:, ks], w[ks, :, i, j])
     gx = gxp[:, :, ph : ph + h, pw : pw + wd]
     return gx, gw, gy.sum(axis=(0, 2, 3))
-
-
-def pool_out(size, k, s, p, d, ceil_mode):
-    span = size + 2 * p - d * (k - 1) - 1
-    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
-
-
-def max_pool2d(x, k, s, p, d=(1, 1), ceil_mode=False):
-    """(values, flat h*w indices of the first maximum) per window."""
-    x = np.asarray(x, np.float64)
-    n, c, h, w = x.shape
-    oh = pool_out(h, k[0], s[0], p[0], d[0], ceil_mode)
-    ow = pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
-    out = np.full((n, c, oh, ow), -np.inf)
-    idx = np.zeros((n, c, oh, ow), np.int64)
-    for o in range(oh):
-        for q in range(ow):
-            for i in range(k[0]):
-                ih = o * s[0] - p[0] + i * d[0]
-                if not 0 <= ih < h:
-                    continue
-                for j in range(k[1]):
-                    iw = q * s[1] - p[1] + j * d[1]
-                    if not 0 <= iw < w:
-                        continue
-                    v = x[:, :, ih, iw]
-                    better = v > out[:, :, o, q]
-                    out[:, :, o, q] = np.where(better, v, out[:, :, o, q])
-                    idx[:, :, o, q] = np.where(better, ih * w + iw, idx[:, :, o, q])
-    return out, idx
-
-
-def avg_pool2d(x, k, s, p, ceil_mode=False, count_include_pad=True, divisor_override=None):
-    x = np.asarray(x, np.float64)
-    n, c, h, w = x.shape
-    oh = pool_out(h, k[0], s[0], p[0], 1, ceil_mode)
-    ow = pool_out(w, k[1], s[1], p[1], 1, ceil_mode)
-    out = np.zeros((n, c, oh, ow))
-    for o in range(oh):
-        for q in range(ow):
-            h0, w0 = o * s[0] - p[0], q * s[1] - p[1]
-            h1, w1 = min(h0 + k[0], h + p[0]), min(w0 + k[1], w + p[1])
-            size = (h1 - h0) * (w1 - w0)
-            h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, h), min(w1, w)
-            if h0 >= h1 or w0 >= w1:
-                continue
-            div = divisor_override or (size if count_include_pad else (h1 - h0) * (w1 - w0))
-            out[:, :, o, q] = x[:, :, h0:h1, w0:w1].sum(axis=(2, 3)) / div
-    return out
-
-
-def adaptive_avg_pool2d(x, oh, ow):
-    x = np.asarray(x, np.float64)
-    n, c, h, w = x.shape
-    out = np.zeros((n, c, oh, ow))
-    for o in range(oh):
-        h0, h1 = (o * h) // oh, math.ceil((o + 1) * h / oh)
-        for q in range(ow):
-            w0, w1 = (q * w) // ow, math.ceil((q + 1) * w / ow)
-            out[:, :, o, q] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
-    return out
-
-
-def batch_norm_train(x, gamma, beta, eps):
-    """(y, batch mean, biased batch var) over all dims but 1."""
-    x = np.asarray(x, np.float64)
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
-    mean = x.mean(axis=axes)
-    var = x.var(axis=axes)
-    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
-    y = y * np.asarray(gamma, np.float64).reshape(shape) + np.asarray(beta, np.float64).reshape(
-        shape
-    )
-    return y, mean, var

@@ -1,6 +1,6 @@
-"""Bad arguments raise clear errors naming the op or layer and the shapes, before any
+"""Bad conv arguments raise clear errors naming the op or layer and the shapes, before any
 kernel runs: groups, kernel vs padded input, ranks, negative padding, channel mismatch,
-dtypes, output shapes, CUDA."""
+dtypes, output shapes, CUDA. (Pooling and batch norm: tests/pool, tests/batchnorm.)"""
 
 import ember._C as _C
 import numpy as np
@@ -55,16 +55,6 @@ def test_wrong_rank():
         nn.Conv2d(1, 1, 3)(_x(1, 1, 1, 5, 5))
     with pytest.raises(ValueError, match=r"ember.conv2d: expected a 4-D weight"):
         F.conv2d(_x(1, 1, 5, 5), _x(1, 1, 3))
-    with pytest.raises(ValueError, match=r"ember.nn.BatchNorm2d: expected 4-D input, got shape"):
-        nn.BatchNorm2d(3)(_x(2, 3, 4))
-    with pytest.raises(ValueError, match=r"ember.nn.BatchNorm1d: expected 2-D or 3-D input"):
-        nn.BatchNorm1d(3)(_x(2, 3, 4, 4))
-    with pytest.raises(ValueError, match=r"ember.max_pool2d: expected a 3-D .*got shape \(4, 4\)"):
-        F.max_pool2d(_x(4, 4), 2)
-    with pytest.raises(ValueError, match="ember.avg_pool2d: expected"):
-        nn.AvgPool2d(2)(_x(1, 1, 1, 4, 4))
-    with pytest.raises(ValueError, match="ember.batch_norm: expected an input of at least 2"):
-        F.batch_norm(_x(4), None, None, training=True)
 
 
 def test_negative_padding_and_bad_arguments():
@@ -84,14 +74,6 @@ def test_negative_padding_and_bad_arguments():
         F.conv2d(_x(1, 1, 5, 5), _x(1, 1, 3, 3), padding="full")
     with pytest.raises(ValueError, match="stride must be an int or a tuple of 2 ints"):
         F.conv2d(_x(1, 1, 5, 5), _x(1, 1, 3, 3), stride=(1, 2, 3))
-    with pytest.raises(ValueError, match="ember.max_pool2d: padding .* at most half"):
-        F.max_pool2d(_x(1, 1, 5, 5), 2, padding=2)
-    with pytest.raises(ValueError, match="ember.avg_pool2d: padding must be non-negative"):
-        F.avg_pool2d(_x(1, 1, 5, 5), 2, padding=-1)
-    with pytest.raises(ValueError, match="too small"):
-        F.max_pool2d(_x(1, 1, 2, 2), 3)
-    with pytest.raises(ValueError, match="output_size must be positive"):
-        F.adaptive_avg_pool2d(_x(1, 1, 4, 4), (0, 2))
     with pytest.raises(ValueError, match="activation must be 'none' or 'relu'"):
         F.conv2d(_x(1, 1, 5, 5), _x(1, 1, 3, 3), activation="gelu")
     with pytest.raises(NotImplementedError, match="padding_mode='reflect'"):
@@ -109,18 +91,6 @@ def test_channel_mismatch():
         nn.Conv2d(3, 4, 3)(_x(2, 5, 6, 6))
     with pytest.raises(ValueError, match=r"bias of shape \(3,\) does not match out_channels 4"):
         F.conv2d(_x(2, 3, 6, 6), _x(4, 3, 3, 3), _x(3))
-    with pytest.raises(
-        ValueError,
-        match=r"ember.nn.BatchNorm2d: input of shape \(2, 4, 3, 3\) "
-        "has 4 channels, expected num_features=3",
-    ):
-        nn.BatchNorm2d(3)(_x(2, 4, 3, 3))
-    with pytest.raises(ValueError, match=r"ember.batch_norm: weight of shape \(2,\)"):
-        F.batch_norm(_x(2, 3, 4), None, None, _x(2), training=True)
-    with pytest.raises(ValueError, match="more than 1 value per channel"):
-        F.batch_norm(_x(1, 3), None, None, training=True)
-    with pytest.raises(ValueError, match="running_mean and running_var are needed"):
-        F.batch_norm(_x(2, 3), None, None, training=False)
 
 
 def test_dtype_errors():
@@ -128,8 +98,6 @@ def test_dtype_errors():
         F.conv2d(
             ember.zeros(1, 1, 4, 4, dtype=ember.int32), ember.zeros(1, 1, 3, 3, dtype=ember.int32)
         )
-    with pytest.raises(TypeError, match="ember.max_pool2d: needs floating-point"):
-        F.max_pool2d(ember.zeros(1, 1, 4, 4, dtype=ember.int64), 2)
 
 
 def test_binding_checks():
@@ -153,10 +121,12 @@ def test_binding_checks():
     xs = T(np.zeros((1, 5, 5, 2), np.float32)).as_strided([1, 2, 5, 5], [50, 1, 10, 2], 0)
     with pytest.raises(ValueError, match="must be contiguous"):
         _C.conv2d_forward(xs, T(w), None, T(out), (1, 1), (0, 0), (1, 1), 1)
-    with pytest.raises(ValueError, match="unknown activation"):
+    with pytest.raises(ValueError, match="activation must be 'none' or 'relu', got 'tanh'"):
         _C.conv2d_forward(T(x), T(w), None, T(out), (1, 1), (0, 0), (1, 1), 1, "tanh")
     big = np.zeros(10, np.float32)
-    with pytest.raises(ValueError, match="out overlaps input"):
+    with pytest.raises(
+        ValueError, match=r"ember.conv2d: out of shape \(1, 1, 3, 3\) overlaps input"
+    ):
         _C.conv2d_forward(
             T(big).as_strided([1, 1, 3, 3], [9, 9, 3, 1], 0),
             T(np.zeros((1, 1, 1, 1), np.float32)),
@@ -167,14 +137,6 @@ def test_binding_checks():
             (1, 1),
             1,
         )
-    gy = np.zeros((1, 3), np.float32)
-    with pytest.raises(IndexError, match="index 99 out of range"):
-        _C.max_pool2d_backward(
-            T(np.zeros((1, 1, 1, 2), np.float32)),
-            T(np.array([[[[0, 99]]]], np.int64)),
-            T(np.zeros((1, 1, 2, 2), np.float32)),
-        )
-    del gy
 
 
 @pytest.mark.cuda

@@ -1,5 +1,6 @@
-// Convolution (NCHW, conv1d as a conv2d of height 1), pooling and batch normalization:
-// forward and backward, float32 and float64, over contiguous tensors.
+// Convolution (NCHW, conv1d as a conv2d of height 1): forward and backward, float32 and
+// float64, over contiguous tensors. Pooling: cpu/pool; batch norm: cpu/batchnorm (its row
+// kernels live in ConvTable below).
 //
 // Algorithm per shape (conv_algo), a fixed rule:
 //   - groups == C_in > 1 (depthwise, any channel multiplier): a direct per-plane kernel
@@ -58,59 +59,6 @@ void conv2d_backward_weight(const ConvShape& s, const T* gy, const T* x, T* gw);
 // gb (k) = sum of gy over n, oh, ow. Overwrites gb.
 template <typename T>
 void conv2d_backward_bias(const ConvShape& s, const T* gy, T* gb);
-
-// ---- pooling over (planes = n * c, h, w) planes
-
-struct PoolShape {
-  int64_t planes, h, w, oh, ow;
-  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
-};
-// Output size with PyTorch's rule (ceil_mode: the last window must start inside the input
-// or its left padding).
-int64_t pool_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil,
-                      bool ceil_mode);
-
-// y = max over the window (padding is -inf; NaN wins), idx = flat h * w index of the
-// first maximum in the plane (int64).
-template <typename T>
-void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int64_t* idx);
-// gx = 0, then gx[idx] += gy per plane (windows overlap: summed in output order).
-template <typename T>
-void max_pool2d_backward(const PoolShape& s, const T* gy, const int64_t* idx, T* gx);
-// divisor_override 0: none.
-template <typename T>
-void avg_pool2d_forward(const PoolShape& s, const T* x, T* y, bool count_include_pad,
-                        int64_t divisor_override);
-template <typename T>
-void avg_pool2d_backward(const PoolShape& s, const T* gy, T* gx, bool count_include_pad,
-                         int64_t divisor_override);
-// Window of output o: [floor(o * in / out), ceil((o + 1) * in / out)).
-template <typename T>
-void adaptive_avg_pool2d_forward(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
-                                 const T* x, T* y);
-template <typename T>
-void adaptive_avg_pool2d_backward(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
-                                  const T* gy, T* gx);
-
-// ---- batch normalization over x viewed as (n, c, s) (s = spatial size, 1 for (n, c))
-
-struct BatchNormArgs {
-  int64_t n, c, s;
-  double eps;
-  double momentum;  // running = (1 - momentum) running + momentum batch (unbiased var)
-};
-// training: mean / biased var over (n, s) per channel -> save_mean, save_invstd; running
-// stats (if non-null) updated. eval: running stats normalize (save_* get them too, as
-// mean and 1 / sqrt(var + eps)). weight / bias may be null (1 / 0).
-template <typename T>
-void batch_norm_forward(const BatchNormArgs& a, bool training, const T* x, const T* weight,
-                        const T* bias, T* running_mean, T* running_var, T* y, T* save_mean,
-                        T* save_invstd);
-// Any of gx, gw, gb may be null (not needed). training: through the batch statistics.
-template <typename T>
-void batch_norm_backward(const BatchNormArgs& a, bool training, const T* gy, const T* x,
-                         const T* weight, const T* save_mean, const T* save_invstd, T* gx, T* gw,
-                         T* gb);
 
 // ---- per-ISA float32 kernels (conv_kernels.inc)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import _dtype as D
 from ..autograd.grad_mode import no_grad
-from ..ops.conv import batch_norm
+from ..ops.batchnorm import batch_norm
 from ..ops.creation import ones, zeros
 from ..tensor import Tensor
 from . import init

@@ -6,7 +6,8 @@ import math
 from typing import Any
 
 from .. import _dtype as D
-from ..ops.conv import _conv, _tuple
+from ..ops._util import int_tuple as _tuple
+from ..ops.conv import _conv
 from ..ops.creation import empty
 from ..tensor import Tensor
 from . import init

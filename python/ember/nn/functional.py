@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from ..ops.attention import scaled_dot_product_attention
-from ..ops.conv import (
-    adaptive_avg_pool2d,
-    avg_pool2d,
-    batch_norm,
-    conv1d,
-    conv2d,
-    max_pool2d,
-)
+from ..ops.batchnorm import batch_norm
+from ..ops.conv import conv1d, conv2d
 from ..ops.dropout import dropout
 from ..ops.elementwise import gelu, relu, sigmoid, silu, tanh
 from ..ops.index import embedding, one_hot
@@ -26,6 +20,7 @@ from ..ops.loss import (
     smooth_l1_loss,
 )
 from ..ops.norm import layer_norm, rms_norm
+from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from ..ops.reduce import log_softmax, softmax
 
 __all__ = [

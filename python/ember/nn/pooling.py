@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ops import conv as C
+from ..ops import pool as C
 from ..tensor import Tensor
 from .module import Module
 

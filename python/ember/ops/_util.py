@@ -75,3 +75,25 @@ def same_device(op: str, *tensors: Tensor) -> device:
                 f"ember.{op}: expected all tensors on the same device, got {dev} and {t.device}"
             )
     return dev
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def int_tuple(v: Any, n: int, name: str, op: str) -> tuple[int, ...]:
+    """An int or a sequence of n ints as an n-tuple of ints."""
+    if is_int(v):
+        return (int(v),) * n
+    if isinstance(v, (tuple, list)) and len(v) == n and all(is_int(e) for e in v):
+        return tuple(int(e) for e in v)
+    raise ValueError(f"ember.{op}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+
+
+def float_dtype(op: str, *tensors: Tensor) -> D.dtype:
+    """The floating result dtype of the tensors (TypeError naming op otherwise)."""
+    dtype = D.result_type(*[(t.dtype, False) for t in tensors])
+    if not dtype.is_floating_point:
+        names = ", ".join(str(t.dtype) for t in tensors)
+        raise TypeError(f"ember.{op}: needs floating-point tensors, got {names}")
+    return dtype

@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "core/parallel.h"
-#include "cpu/conv/conv.h"
+#include "cpu/pool/pool.h"
 
 namespace ember::cpu {
 

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/parallel.h"
+#include "cpu/batchnorm/batchnorm.h"
 #include "cpu/conv/conv.h"
 
 namespace ember::cpu {

@@ -1,16 +1,17 @@
 """Pooling kernels and ops against direct-loop float64 references: max (values and
 indices), average (padding, ceil_mode, count_include_pad, divisor_override), adaptive
-average; gradchecks; every ISA; 1 vs 2 threads bitwise."""
+average; gradchecks; every ISA; 1 vs 2 threads bitwise; the nn modules; argument errors."""
 
 import ember._C as _C
 import numpy as np
 import pytest
-from conv_reference import adaptive_avg_pool2d as ref_adaptive
-from conv_reference import avg_pool2d as ref_avg
-from conv_reference import max_pool2d as ref_max
+from pool_reference import adaptive_avg_pool2d as ref_adaptive
+from pool_reference import avg_pool2d as ref_avg
+from pool_reference import max_pool2d as ref_max
 
 import ember
 import ember.nn.functional as F
+from ember import nn
 from ember.autograd import gradcheck
 
 T = _C.TensorImpl.from_buffer
@@ -135,3 +136,42 @@ def test_pool_threads_bitwise(rng):
         ember.set_num_threads(old)
     for u, v in zip(*results):
         assert np.array_equal(u, v)
+
+
+def test_pool_modules(rng):
+    x = ember.tensor(rng.standard_normal((2, 3, 9, 9)).astype(np.float32))
+    assert nn.MaxPool2d(2)(x).shape == (2, 3, 4, 4)
+    assert nn.MaxPool2d(2, ceil_mode=True)(x).shape == (2, 3, 5, 5)
+    vals, idx = nn.MaxPool2d(3, 2, 1, return_indices=True)(x)
+    assert vals.shape == idx.shape == (2, 3, 5, 5) and idx.dtype is ember.int64
+    assert nn.AvgPool2d(3, stride=2, padding=1)(x).shape == (2, 3, 5, 5)
+    assert nn.AdaptiveAvgPool2d((2, 3))(x).shape == (2, 3, 2, 3)
+    assert nn.AdaptiveAvgPool2d(1)(x).shape == (2, 3, 1, 1)
+    np.testing.assert_allclose(
+        nn.AdaptiveAvgPool2d(1)(x).numpy()[..., 0, 0], x.numpy().mean(axis=(2, 3)), rtol=1e-5
+    )
+
+
+def test_errors():
+    with pytest.raises(ValueError, match=r"ember.max_pool2d: expected a 3-D .*got shape \(4, 4\)"):
+        F.max_pool2d(ember.randn(4, 4), 2)
+    with pytest.raises(ValueError, match="ember.avg_pool2d: expected"):
+        nn.AvgPool2d(2)(ember.randn(1, 1, 1, 4, 4))
+    with pytest.raises(ValueError, match="ember.max_pool2d: padding .* at most half"):
+        F.max_pool2d(ember.randn(1, 1, 5, 5), 2, padding=2)
+    with pytest.raises(ValueError, match="ember.avg_pool2d: padding must be non-negative"):
+        F.avg_pool2d(ember.randn(1, 1, 5, 5), 2, padding=-1)
+    with pytest.raises(ValueError, match="too small"):
+        F.max_pool2d(ember.randn(1, 1, 2, 2), 3)
+    with pytest.raises(ValueError, match="output_size must be positive"):
+        F.adaptive_avg_pool2d(ember.randn(1, 1, 4, 4), (0, 2))
+    with pytest.raises(TypeError, match="ember.max_pool2d: needs floating-point"):
+        F.max_pool2d(ember.zeros(1, 1, 4, 4, dtype=ember.int64), 2)
+    gy = np.zeros((1, 3), np.float32)
+    with pytest.raises(IndexError, match="index 99 out of range"):
+        _C.max_pool2d_backward(
+            T(np.zeros((1, 1, 1, 2), np.float32)),
+            T(np.array([[[[0, 99]]]], np.int64)),
+            T(np.zeros((1, 1, 2, 2), np.float32)),
+        )
+    del gy

@@ -1,17 +1,31 @@
 """batch_norm kernels and op against a float64 numpy reference: training statistics,
 running-stat updates (unbiased variance), eval mode, gradients (gradcheck), every ISA,
-1 vs 2 threads bitwise."""
+1 vs 2 threads bitwise; the nn.BatchNorm1d / 2d modules; argument errors."""
 
 import ember._C as _C
 import numpy as np
 import pytest
-from conv_reference import batch_norm_train
 
 import ember
 import ember.nn.functional as F
+from ember import nn
 from ember.autograd import gradcheck
 
 T = _C.TensorImpl.from_buffer
+
+
+def batch_norm_train(x, gamma, beta, eps):
+    """(y, batch mean, biased batch var) over all dims but 1."""
+    x = np.asarray(x, np.float64)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
+    mean = x.mean(axis=axes)
+    var = x.var(axis=axes)
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    y = y * np.asarray(gamma, np.float64).reshape(shape) + np.asarray(beta, np.float64).reshape(
+        shape
+    )
+    return y, mean, var
 
 
 def _bn_grads(x, gamma, gy, eps):
@@ -137,3 +151,73 @@ def test_threads_bitwise(rng):
         ember.set_num_threads(old)
     for u, v in zip(*res):
         assert np.array_equal(u, v)
+
+
+def test_batchnorm2d_running_stats_and_modes(rng):
+    bn = nn.BatchNorm2d(3)
+    assert [n for n, _ in bn.named_parameters()] == ["weight", "bias"]
+    assert set(bn.state_dict()) == {
+        "weight",
+        "bias",
+        "running_mean",
+        "running_var",
+        "num_batches_tracked",
+    }
+    rm, rv = np.zeros(3), np.ones(3)
+    xs = [(rng.standard_normal((4, 3, 5, 5)) * 2 + 1).astype(np.float32) for _ in range(3)]
+    for x in xs:
+        y = bn(ember.tensor(x))
+        mean = x.astype(np.float64).mean(axis=(0, 2, 3))
+        var = x.astype(np.float64).var(axis=(0, 2, 3))
+        rm = 0.9 * rm + 0.1 * mean
+        rv = 0.9 * rv + 0.1 * var * 100 / 99
+        sh = (1, 3, 1, 1)
+        ref = (x - mean.reshape(sh)) / np.sqrt(var.reshape(sh) + 1e-5)
+        np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(bn.running_mean.numpy(), rm, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn.running_var.numpy(), rv, rtol=1e-5)
+    assert int(bn.num_batches_tracked.item()) == 3
+    bn.eval()
+    x = xs[0]
+    y = bn(ember.tensor(x))
+    sh = (1, 3, 1, 1)
+    ref = (x - rm.reshape(sh)) / np.sqrt(rv.reshape(sh) + 1e-5)
+    np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-4, atol=1e-4)
+    assert int(bn.num_batches_tracked.item()) == 3  # eval does not count
+
+
+def test_batchnorm_cumulative_momentum_and_no_tracking(rng):
+    bn = nn.BatchNorm1d(4, momentum=None)
+    xs = [rng.standard_normal((8, 4)).astype(np.float32) for _ in range(3)]
+    for x in xs:
+        bn(ember.tensor(x))
+    mean = np.mean([x.astype(np.float64).mean(0) for x in xs], axis=0)
+    np.testing.assert_allclose(bn.running_mean.numpy(), mean, rtol=1e-5, atol=1e-6)
+    free = nn.BatchNorm1d(4, affine=False, track_running_stats=False)
+    assert free.running_mean is None and free.weight is None
+    free.eval()  # no running stats: batch statistics even in eval
+    y = free(ember.tensor(xs[0])).numpy()
+    np.testing.assert_allclose(y.mean(0), 0, atol=1e-5)
+    bn3 = nn.BatchNorm1d(4)
+    assert bn3(ember.tensor(rng.standard_normal((2, 4, 7)).astype(np.float32))).shape == (2, 4, 7)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match=r"ember.nn.BatchNorm2d: expected 4-D input, got shape"):
+        nn.BatchNorm2d(3)(ember.randn(2, 3, 4))
+    with pytest.raises(ValueError, match=r"ember.nn.BatchNorm1d: expected 2-D or 3-D input"):
+        nn.BatchNorm1d(3)(ember.randn(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="ember.batch_norm: expected an input of at least 2"):
+        F.batch_norm(ember.randn(4), None, None, training=True)
+    with pytest.raises(
+        ValueError,
+        match=r"ember.nn.BatchNorm2d: input of shape \(2, 4, 3, 3\) "
+        "has 4 channels, expected num_features=3",
+    ):
+        nn.BatchNorm2d(3)(ember.randn(2, 4, 3, 3))
+    with pytest.raises(ValueError, match=r"ember.batch_norm: weight of shape \(2,\)"):
+        F.batch_norm(ember.randn(2, 3, 4), None, None, ember.randn(2), training=True)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        F.batch_norm(ember.randn(1, 3), None, None, training=True)
+    with pytest.raises(ValueError, match="running_mean and running_var are needed"):
+        F.batch_norm(ember.randn(2, 3), None, None, training=False)

@@ -1,0 +1,65 @@
+// Argument checks the bindings share, beyond the per-tensor ones in core/tensor_impl.h:
+// memory overlap of strided views, writable outputs, float dtypes. Each throws a ValueError
+// or TypeError naming the op, the argument and its shape. Checks run once, here at the
+// boundary; the kernels behind the bindings trust their arguments.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "core/error.h"
+#include "core/tensor_impl.h"
+
+namespace ember::bindings {
+
+// Whether views a and b can touch a common byte. Exact for any shapes and strides (the
+// bounded linear Diophantine problem numpy's may_share_memory solves, after a memory-range
+// test); only a search past its work budget answers "yes" without proof, so a "no" is
+// always right. Addresses are compared, not storages: two storages may wrap one buffer.
+bool may_overlap(const TensorImpl& a, const TensorImpl& b);
+
+// a and b are the same view: one address, dtype, shape and strides (ignoring size-1 dims).
+bool same_view(const TensorImpl& a, const TensorImpl& b);
+
+// ValueError "<op>: <oname> of shape S overlaps <iname> of shape S" when they may overlap.
+void check_no_overlap(const TensorImpl& out, const TensorImpl& in, const char* op,
+                      const char* oname, const char* iname);
+
+// An output: no two of its elements share an address (each dim, by increasing stride,
+// steps past all inner ones), so the result cannot depend on which thread writes last.
+void check_writable(const TensorImpl& t, const char* op, const char* arg);
+
+void check_cpu_contiguous(const TensorImpl& t, const char* op, const char* arg);
+
+// A contiguous CPU tensor of ref's dtype: "<op>: <arg> has dtype X, expected Y" otherwise.
+void check_contiguous_like(const TensorImpl& t, const TensorImpl& ref, const char* op,
+                           const char* arg);
+
+// ValueError "<op>: <arg> has shape S, expected S" unless t.shape == want.
+void check_shape(const TensorImpl& t, const Shape& want, const char* op, const char* arg);
+
+// TypeError unless t is float32 or float64.
+void check_float(const TensorImpl& t, const char* op, const char* arg);
+
+// Row-wise families (norm, cross-entropy) take float32, float64 or bfloat16 and keep
+// per-row statistics in float32 (float64 for a float64 input).
+bool is_row_float(DType d);
+DType stat_dtype(DType d);
+// A contiguous CPU tensor of x's dtype with x's number of elements.
+void check_numel_like(const TensorImpl& t, const TensorImpl& x, const char* op, const char* arg);
+// When given: a contiguous CPU tensor of dtype dt with n elements (one per row).
+void check_row_vec(const TensorImpl* t, int64_t n, DType dt, const char* op, const char* arg);
+
+// A pair of per-dimension sizes (stride, padding, ...) and its message form "(a, b)".
+using Pair = std::pair<int64_t, int64_t>;
+std::string pair_str(const Pair& p);
+
+// Calls fn(T{}) with T = float for float32, double for float64 (the caller checked the
+// dtype with check_float): visit_float(x.dtype, [&](auto tag) { using T = decltype(tag); });
+template <typename Fn>
+decltype(auto) visit_float(DType dtype, Fn&& fn) {
+  if (dtype == DType::Float32) return fn(float{});
+  return fn(double{});
+}
+
+}  // namespace ember::bindings
