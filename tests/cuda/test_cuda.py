@@ -310,6 +310,18 @@ def test_cuda_namespace_api():
         "_module",
     ):
         assert callable(getattr(ember.cuda, name))
+    assert ember.cuda.is_available() == (ember.cuda.device_count() > 0)
+    if not ember.cuda.is_available():
+        # Without a GPU every device query fails with one clear error, never a crash.
+        for call in (
+            ember.cuda.synchronize,
+            ember.cuda.memory_allocated,
+            ember.cuda.memory_reserved,
+            ember.cuda.empty_cache,
+            ember.cuda.get_device_name,
+        ):
+            with pytest.raises(RuntimeError, match="without CUDA|no CUDA GPU is available"):
+                call()
 
 
 # ------------------------------------------------------------ with a GPU

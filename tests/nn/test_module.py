@@ -119,14 +119,21 @@ def test_assignment_rules_and_repr():
     assert "(block): Block(" in r and "(fc1): Linear(in_features=4, out_features=8, bias=True)" in r
 
 
-def test_to_dtype_moves_parameters_in_place():
+def test_to_dtype_moves_parameters_in_place(rng):
     net = Net()
     p = net.head.weight
+    before = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+    x = rng.standard_normal((3, 4))
+    y32 = net.block(ember.tensor(x.astype(np.float32))).detach().numpy()
     net.double()
     assert p.dtype is ember.float64 and net.head.weight is p
     assert net.block.steps.dtype is ember.int64
-    y = net.block(ember.randn(2, 4, dtype=ember.float64))
+    # Same values, widened exactly; integer buffers keep their dtype.
+    for k, v in net.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), before[k].astype(v.numpy().dtype))
+    y = net.block(ember.tensor(x))
     assert y.dtype is ember.float64
+    np.testing.assert_allclose(y.detach().numpy(), y32, rtol=1e-5, atol=1e-5)
 
 
 def test_parameter():

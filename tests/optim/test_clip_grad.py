@@ -58,8 +58,14 @@ def test_clip_grad_norm_skips_missing_grads_and_single_tensor(rng):
 
 
 def test_float64_norm_dtype(rng):
-    ps = params_with_grads(rng, [(3,), (40,)], np.float64)
-    assert clip_grad_norm_(ps, 1.0).dtype is ember.float64
+    ps = params_with_grads(rng, [(3,), (40,), (17, 5)], np.float64)
+    grads = [p.grad.numpy().copy() for p in ps]
+    total = np_norm(grads, 2.0)
+    out = clip_grad_norm_(ps, 1.0)
+    assert out.dtype is ember.float64
+    np.testing.assert_allclose(out.item(), total, rtol=1e-12)
+    for p, g in zip(ps, grads, strict=True):
+        np.testing.assert_allclose(p.grad.numpy(), g * (1.0 / (total + 1e-6)), rtol=1e-12)
 
 
 def test_error_if_nonfinite(rng):

@@ -1,9 +1,11 @@
-"""ember.matmul on the packed GEMM: strided operands, empty dims, bfloat16, batches."""
+"""ember.matmul on the packed GEMM: strided operands, empty dims, bfloat16, broadcast batches,
+gradchecks."""
 
 import numpy as np
 import pytest
 
 import ember
+from ember.autograd import gradcheck
 
 
 @pytest.mark.parametrize("ta", [False, True])
@@ -62,3 +64,35 @@ def test_half_and_double(rng):
     h = ember.tensor(a).half() @ ember.tensor(b).half()
     assert h.dtype is ember.float16
     np.testing.assert_allclose(h.float().numpy(), a @ b, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize(
+    "sa,sb",
+    [
+        ((3, 4), (4, 5)),
+        ((4,), (4, 2)),
+        ((2, 4), (4,)),
+        ((4,), (4,)),
+        ((2, 3, 4), (4, 5)),
+        ((2, 1, 3, 4), (5, 4, 2)),
+        ((1, 7), (7, 1)),
+        ((17, 33), (33, 65)),
+    ],
+)
+def test_matmul_broadcasting(sa, sb, isa, rng):
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    got = ember.tensor(a) @ ember.tensor(b)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_gradcheck_and_transposed_inputs(rng):
+    a = ember.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    b = ember.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    assert gradcheck(ember.matmul, (a, b))
+    v = ember.tensor(rng.standard_normal(4), requires_grad=True)
+    assert gradcheck(ember.matmul, (a, v))
+    m = rng.standard_normal((6, 5))
+    np.testing.assert_allclose((ember.tensor(m).T @ ember.tensor(m)).numpy(), m.T @ m, rtol=1e-12)

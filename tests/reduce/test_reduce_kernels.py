@@ -141,9 +141,19 @@ def test_reduce_empty_axis(dtype):
         assert np.all(out == 5)
 
 
-def test_reduce_empty_output():
-    x = np.empty((0, 5, 3), np.float32)
-    _C.reduce("max", impl(x), impl(np.empty((0, 3), np.float32)), 0, 5, 3)
+@pytest.mark.parametrize("outer,r,inner", [(0, 5, 3), (4, 5, 0), (0, 1, 0)])
+def test_reduce_empty_output_writes_nothing(outer, r, inner):
+    # No output element: nothing written, even for max/min whose empty reduction is an error.
+    # The empty outputs are views at the start of poisoned buffers, which must stay poisoned.
+    x = np.empty((outer, r, inner), np.float32)
+    values = np.full((max(outer, 1), max(inner, 1)), np.nan, np.float32)
+    indices = np.full(values.shape, -5, np.int64)
+    empty = (slice(0, outer), slice(0, inner))
+    for op in OPS:
+        _C.reduce(op, impl(x), impl(values[empty]), outer, r, inner)
+    for op in ("max", "min"):
+        _C.reduce_arg(op, impl(x), impl(values[empty]), impl(indices[empty]), outer, r, inner)
+    assert np.all(np.isnan(values)) and np.all(indices == -5)
 
 
 def test_reduce_errors():
@@ -345,12 +355,23 @@ def test_softmax_large_and_infinite(isa, rng, dtype, log):
         assert np.all(y[1, ::3] == -np.inf)
 
 
+@pytest.mark.parametrize("shape", [(3, 0), (0, 7)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_softmax_empty_last_dim(dtype):
-    x = np.empty((3, 0), dtype)
-    y = np.empty((3, 0), dtype)
-    _C.softmax(impl(x), impl(y), False)
-    _C.softmax_backward(impl(y), impl(y), impl(y), True)
+def test_softmax_empty_writes_nothing(rng, dtype, shape):
+    # Empty rows or no rows: the outputs (empty views at the start of poisoned buffers) get no
+    # write, and the inputs (random, around the empty views) are not touched either.
+    full = (max(shape[0], 1), max(shape[1], 1) + 2)
+    empty = (slice(0, shape[0]), slice(0, shape[1]))
+    x = rng.standard_normal(full).astype(dtype)
+    g = rng.standard_normal(full).astype(dtype)
+    x_before, g_before = x.copy(), g.copy()
+    for log in (False, True):
+        y = np.full(full, np.nan, dtype)
+        _C.softmax(impl(x[empty]), impl(y[empty]), log)
+        _C.softmax_backward(impl(x[empty]), impl(g[empty]), impl(y[empty]), log)
+        assert np.all(np.isnan(y))
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(g, g_before)
 
 
 def softmax_backward_ref(y, g, log):

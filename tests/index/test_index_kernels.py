@@ -201,10 +201,22 @@ def test_index_select_embedding(rng):
     assert np.array_equal(out, table[tokens])
 
 
-def test_index_select_empty_index():
-    x = np.ones((4, 3), np.float32)
-    out = np.zeros((0, 3), np.float32)
-    _C.index_select(impl(x), 0, impl(np.zeros(0, np.int64)), impl(out))
+def test_empty_index_writes_nothing(rng):
+    # An empty index gives an empty result: no element read out of bounds, none written. The
+    # empty outputs are views at the start of poisoned buffers, which must stay poisoned.
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    x_before = x.copy()
+    none = np.zeros(0, np.int64)
+    buf = poisoned((4, 3), np.float32)
+    _C.index_select(impl(x), 0, impl(none), impl(buf[:0]))
+    _C.gather(impl(x), 1, impl(np.zeros((4, 0), np.int64)), impl(buf[:, :0]))
+    assert np.all(np.isnan(buf))
+    out = rng.standard_normal((4, 3)).astype(np.float32)
+    expected = out.copy()
+    _C.index_add(impl(out), 0, impl(none), impl(np.zeros((0, 3), np.float32)))
+    _C.scatter_add(impl(out), 1, impl(np.zeros((4, 0), np.int64)), impl(buf[:, :0]))
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(x, x_before)
 
 
 @pytest.mark.parametrize("xshape", [(7,), (5, 3), (4, 17, 3), (2, 3, 1100)])
