@@ -42,7 +42,7 @@ inline D convert(S v) {
   } else if constexpr (std::is_same_v<D, bool>) {
     return to_double(v) != 0.0;
   } else if constexpr (std::is_same_v<S, Half> || std::is_same_v<S, BFloat16>) {
-    return static_cast<D>(to_double(v));
+    return convert<D>(to_double(v));  // through double: integers saturate like float32's
   } else if constexpr (std::is_integral_v<D> && std::is_floating_point_v<S>) {
     // Out-of-range and NaN are undefined in C++; give them a fixed answer (0 for NaN,
     // saturation otherwise) so results never depend on the compiler.
