@@ -65,10 +65,11 @@ def test_conv1d_module(rng):
 
 
 def test_flatten(rng):
-    x = ember.tensor(rng.standard_normal((2, 3, 4, 5)).astype(np.float32))
-    assert nn.Flatten()(x).shape == (2, 60)
-    assert nn.Flatten(0, 1)(x).shape == (6, 4, 5)
-    assert nn.Flatten(2)(x).shape == (2, 3, 20)
+    a = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    x = ember.tensor(a)
+    np.testing.assert_array_equal(nn.Flatten()(x).numpy(), a.reshape(2, 60))
+    np.testing.assert_array_equal(nn.Flatten(0, 1)(x).numpy(), a.reshape(6, 4, 5))
+    np.testing.assert_array_equal(nn.Flatten(2)(x).numpy(), a.reshape(2, 3, 20))
 
 
 def _small_cnn():

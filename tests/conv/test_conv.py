@@ -247,6 +247,11 @@ def test_backward_matches_reference_float32(isa, rng):
 
 
 def test_empty_batch(rng):
-    x = ember.zeros(0, 3, 5, 5)
-    w = ember.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
-    assert F.conv2d(x, w, padding=1).shape == (0, 4, 5, 5)
+    x = ember.zeros(0, 3, 5, 5, requires_grad=True)
+    w = ember.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert y.shape == (0, 4, 5, 5)
+    y.sum().backward()
+    # an empty batch contributes nothing to the weight gradient
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((4, 3, 3, 3), np.float32))
+    assert x.grad.shape == (0, 3, 5, 5)

@@ -99,8 +99,11 @@ def test_adaptive_avg_pool(shape, out, isa, rng):
 
 
 def test_adaptive_none_keeps_dim(rng):
-    x = ember.tensor(rng.standard_normal((2, 3, 6, 5)).astype(np.float32))
-    assert F.adaptive_avg_pool2d(x, (None, 2)).shape == (2, 3, 6, 2)
+    a = rng.standard_normal((2, 3, 6, 5))
+    out = F.adaptive_avg_pool2d(ember.tensor(a), (None, 2)).numpy()
+    # columns [0, 3) and [2, 5): the windows overlap by one (floor / ceil bounds)
+    want = np.stack([a[..., 0:3].mean(-1), a[..., 2:5].mean(-1)], axis=-1)
+    np.testing.assert_allclose(out, want, rtol=1e-12)
 
 
 @pytest.mark.parametrize("case", MAX_CASES[:4])
@@ -113,10 +116,14 @@ def test_max_pool_gradcheck(case, rng):
 
 
 def test_unbatched_pool(rng):
-    x = ember.tensor(rng.standard_normal((3, 8, 8)).astype(np.float32))
-    assert F.max_pool2d(x, 2).shape == (3, 4, 4)
-    assert F.avg_pool2d(x, 2).shape == (3, 4, 4)
-    assert F.adaptive_avg_pool2d(x, 1).shape == (3, 1, 1)
+    a = rng.standard_normal((3, 8, 8))
+    x = ember.tensor(a)
+    blocks = a.reshape(3, 4, 2, 4, 2)
+    np.testing.assert_array_equal(F.max_pool2d(x, 2).numpy(), blocks.max(axis=(2, 4)))
+    np.testing.assert_allclose(F.avg_pool2d(x, 2).numpy(), blocks.mean(axis=(2, 4)), rtol=1e-12)
+    np.testing.assert_allclose(
+        F.adaptive_avg_pool2d(x, 1).numpy(), a.mean(axis=(1, 2), keepdims=True), rtol=1e-12
+    )
 
 
 def test_pool_threads_bitwise(rng):
