@@ -24,16 +24,6 @@ UnaryOp unary_op(const std::string& name, const char* fn) {
   return op;
 }
 
-// out: writable, and either exactly one of the inputs (x.add_(y)) or apart from it. A
-// partial overlap would make the result depend on the order, and so the thread, in which
-// elements are written.
-void check_out(TensorRef out, std::initializer_list<std::pair<const TensorImpl*, const char*>> ins,
-               const std::string& op) {
-  check_writable(out, op.c_str(), "output");
-  for (const auto& [t, arg] : ins)
-    if (!same_view(out, *t)) check_no_overlap(out, *t, op.c_str(), "output", arg);
-}
-
 void unary(const std::string& op_name, TensorRef x, TensorRef out, double alpha, double beta) {
   const UnaryOp op = unary_op(op_name, "unary");
   const std::string name = "ember." + op_name;
@@ -44,7 +34,7 @@ void unary(const std::string& op_name, TensorRef x, TensorRef out, double alpha,
               dtype_name(x.dtype));
   EMBER_CHECK(x.shape == out.shape, ValueError, name, ": input shape ", shape_str(x.shape),
               " and output shape ", shape_str(out.shape), " differ");
-  check_out(out, {{&x, "input"}}, name);
+  check_output_aliasing(out, {{&x, "input"}}, name.c_str());
   py::gil_scoped_release nogil;
   cpu::unary(op, x, out, alpha, beta);
 }
@@ -105,7 +95,7 @@ void binary(const std::string& op_name, TensorRef a, TensorRef b, TensorRef out)
                   ": shapes ", shape_str(a.shape), " and ", shape_str(b.shape),
                   " do not broadcast to the output shape ", shape_str(out.shape));
   }
-  check_out(out, {{&a, "first input"}, {&b, "second input"}}, name);
+  check_output_aliasing(out, {{&a, "first input"}, {&b, "second input"}}, name.c_str());
   py::gil_scoped_release nogil;
   cpu::binary(op, a, b, out);
 }
@@ -128,7 +118,8 @@ void where(TensorRef cond, TensorRef a, TensorRef b, TensorRef out) {
                 " and ", shape_str(b.shape), " do not broadcast to the output shape ",
                 shape_str(out.shape));
   }
-  check_out(out, {{&cond, "condition"}, {&a, "first input"}, {&b, "second input"}}, name);
+  check_output_aliasing(out, {{&cond, "condition"}, {&a, "first input"}, {&b, "second input"}},
+                        name);
   py::gil_scoped_release nogil;
   cpu::where(cond, a, b, out);
 }

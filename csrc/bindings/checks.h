@@ -1,5 +1,5 @@
-// Argument checks the bindings share, beyond the per-tensor ones in core/tensor_impl.h:
-// memory overlap of strided views, writable outputs, float dtypes. Each throws a ValueError
+// Argument checks the bindings share, beyond the per-tensor ones in core/tensor_impl.h and
+// the overlap checks in core/overlap.h: contiguity, shapes, float dtypes. Each throws a ValueError
 // or TypeError naming the op, the argument and its shape. Checks run once, here at the
 // boundary; the kernels behind the bindings trust their arguments.
 #pragma once
@@ -8,26 +8,10 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/overlap.h"
 #include "core/tensor_impl.h"
 
 namespace ember::bindings {
-
-// Whether views a and b can touch a common byte. Exact for any shapes and strides (the
-// bounded linear Diophantine problem numpy's may_share_memory solves, after a memory-range
-// test); only a search past its work budget answers "yes" without proof, so a "no" is
-// always right. Addresses are compared, not storages: two storages may wrap one buffer.
-bool may_overlap(const TensorImpl& a, const TensorImpl& b);
-
-// a and b are the same view: one address, dtype, shape and strides (ignoring size-1 dims).
-bool same_view(const TensorImpl& a, const TensorImpl& b);
-
-// ValueError "<op>: <oname> of shape S overlaps <iname> of shape S" when they may overlap.
-void check_no_overlap(const TensorImpl& out, const TensorImpl& in, const char* op,
-                      const char* oname, const char* iname);
-
-// An output: no two of its elements share an address (each dim, by increasing stride,
-// steps past all inner ones), so the result cannot depend on which thread writes last.
-void check_writable(const TensorImpl& t, const char* op, const char* arg);
 
 void check_cpu_contiguous(const TensorImpl& t, const char* op, const char* arg);
 

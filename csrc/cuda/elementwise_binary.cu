@@ -188,7 +188,7 @@ void binary(const std::string& op_name, const TensorImpl& a, const TensorImpl& b
   EMBER_CHECK(binary_supports(op, a.dtype), TypeError, name, ": not supported for dtype ",
               dtype_name(a.dtype));
   check_broadcast(name, {&a, &b}, out, cat_str(shape_str(a.shape), " and ", shape_str(b.shape)));
-  check_writable(out, name_s);
+  check_output_aliasing(out, {{&a, "first input"}, {&b, "second input"}}, name);
   const Shape sa = broadcast_strides(a, out.shape, name);
   const Shape sb = broadcast_strides(b, out.shape, name);
   if (out.numel() == 0) return;
@@ -223,7 +223,8 @@ void where(const TensorImpl& cond, const TensorImpl& a, const TensorImpl& b,
   check_broadcast(
       name, {&cond, &a, &b}, out,
       cat_str(shape_str(cond.shape), ", ", shape_str(a.shape), " and ", shape_str(b.shape)));
-  check_writable(out, name);
+  check_output_aliasing(out, {{&cond, "condition"}, {&a, "first input"}, {&b, "second input"}},
+                        name);
   const Shape sc = broadcast_strides(cond, out.shape, name);
   const Shape sa = broadcast_strides(a, out.shape, name);
   const Shape sb = broadcast_strides(b, out.shape, name);

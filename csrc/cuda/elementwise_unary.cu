@@ -169,7 +169,7 @@ void unary(const std::string& op_name, const TensorImpl& x, const TensorImpl& ou
               ": not supported for dtype ", dtype_name(x.dtype));
   EMBER_CHECK(x.shape == out.shape, ValueError, name, ": input shape ", shape_str(x.shape),
               " and output shape ", shape_str(out.shape), " differ");
-  check_writable(out, name_s);
+  check_output_aliasing(out, {{&x, "input"}}, name);
   if (out.numel() == 0) return;
   require_device(device, name);
   DeviceGuard guard(device);

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "core/overlap.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cuda {
@@ -36,7 +37,4 @@ void where(const TensorImpl& cond, const TensorImpl& a, const TensorImpl& b, con
 // (Whether that device exists is require_device's job, called right before launching.)
 int common_device(const char* op,
                   std::initializer_list<std::pair<const char*, const TensorImpl*>> args);
-// ValueError if an output has a stride-0 (broadcast) dimension: threads would race on it.
-void check_writable(const TensorImpl& t, const std::string& name);
-
 }  // namespace ember::cuda

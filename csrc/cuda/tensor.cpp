@@ -37,10 +37,4 @@ int common_device(const char* op,
   return device;
 }
 
-void check_writable(const TensorImpl& t, const std::string& name) {
-  for (size_t d = 0; d < t.shape.size(); ++d)
-    EMBER_CHECK(t.strides[d] != 0 || t.shape[d] <= 1, ValueError, name, ": the output of shape ",
-                shape_str(t.shape), " is a broadcast view (stride 0); make it contiguous first");
-}
-
 }  // namespace ember::cuda

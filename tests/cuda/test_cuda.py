@@ -810,6 +810,24 @@ class TestWhere:
             C.where(a, a, a, a)
 
 
+class TestOutputAliasing:
+    pytestmark = GPU
+
+    def test_partial_overlap_rejected_exact_alias_allowed(self, rng):
+        host = rng.normal(size=10).astype(np.float32)
+        buf = upload(host)
+        view = lambda start: buf.as_strided([6], [1], start)  # noqa: E731
+        with pytest.raises(ValueError, match=r"ember.add: output of shape \(6,\) overlaps second"):
+            C.binary("add", view(2), view(0), view(2))
+        with pytest.raises(ValueError, match=r"ember.exp: output of shape \(6,\) overlaps input"):
+            C.unary("exp", view(0), view(1))
+        np.testing.assert_array_equal(download(buf), host)  # nothing written
+        C.binary("add", view(2), view(2), view(2))  # exactly the input: x.add_(x)
+        want = host.copy()
+        want[2:8] *= 2
+        np.testing.assert_array_equal(download(buf), want)
+
+
 # ---------------------------------------------------------- allocator
 
 
