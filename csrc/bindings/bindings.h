@@ -14,7 +14,7 @@ void bind_core(py::module_& m);
 void bind_dlpack(py::module_& m, py::class_<TensorImpl, std::shared_ptr<TensorImpl>>& cls);
 void bind_elementwise(py::module_& m);
 void bind_reduce(py::module_& m);
-void bind_linalg(py::module_& m);
+void bind_gemm(py::module_& m);
 void bind_index(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_conv(py::module_& m);

@@ -22,7 +22,7 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_core(m);
   bindings::bind_elementwise(m);
   bindings::bind_reduce(m);
-  bindings::bind_linalg(m);
+  bindings::bind_gemm(m);
   bindings::bind_index(m);
   bindings::bind_optim(m);
   bindings::bind_conv(m);

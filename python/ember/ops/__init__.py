@@ -1,7 +1,7 @@
 """Differentiable operations, and the Tensor methods and operators built on them.
 
 The op modules import one another one way, in this order: convert, creation, shape,
-reduce, elementwise, index, linalg, then the families (cross_entropy, loss, norm, conv,
+reduce, elementwise, index, gemm, then the families (cross_entropy, loss, norm, conv,
 pool, batchnorm, attention, rnn, dropout). A backward formula that needs an op from a
 module above its own calls it as a Tensor method (reduce's max/min backward uses
 ``scatter_add``).
@@ -98,7 +98,7 @@ from .index import (
     scatter_add,
     setitem,
 )
-from .linalg import matmul, mm
+from .gemm import matmul, mm
 from .reduce import (
     all,
     amax,

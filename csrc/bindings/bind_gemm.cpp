@@ -117,7 +117,7 @@ py::tuple blocking(bool bf16) {
 
 }  // namespace
 
-void bind_linalg(py::module_& m) {
+void bind_gemm(py::module_& m) {
   m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("alpha") = 1.0,
         py::arg("beta") = 0.0, py::arg("bias") = py::none(), py::arg("activation") = "none",
         "out = act(alpha * a @ b + beta * out + bias) for (B, M, K) a and (B, K, N) b views with "
