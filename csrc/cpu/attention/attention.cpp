@@ -12,16 +12,7 @@
 namespace ember::cpu {
 namespace {
 
-const AttnTable& attn_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::attn_table;
-    case Isa::Avx2:
-      return avx2::attn_table;
-    default:
-      return generic::attn_table;
-  }
-}
+const AttnTable& attn_table() { return EMBER_ISA_TABLE(attn_table); }
 
 int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

@@ -32,6 +32,7 @@
 // Arguments are validated by csrc/bindings/bind_attention.cpp; kernels trust them.
 #pragma once
 #include <cstdint>
+#include "core/isa.h"
 
 namespace ember::cpu {
 
@@ -99,12 +100,4 @@ struct AttnTable {
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::AttnTable attn_table;
-}
-namespace ember::avx2 {
-extern const cpu::AttnTable attn_table;
-}
-namespace ember::generic {
-extern const cpu::AttnTable attn_table;
-}
+EMBER_ISA_TABLES(cpu::AttnTable, attn_table)

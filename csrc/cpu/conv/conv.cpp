@@ -24,16 +24,7 @@
 
 namespace ember::cpu {
 
-const ConvTable& conv_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::conv_table;
-    case Isa::Avx2:
-      return avx2::conv_table;
-    default:
-      return generic::conv_table;
-  }
-}
+const ConvTable& conv_table() { return EMBER_ISA_TABLE(conv_table); }
 
 int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
   return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;

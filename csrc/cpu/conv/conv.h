@@ -23,6 +23,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/isa.h"
 #include "cpu/gemm/gemm.h"
 
 namespace ember::cpu {
@@ -158,12 +159,4 @@ const ConvTable& conv_table();
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::ConvTable conv_table;
-}
-namespace ember::avx2 {
-extern const cpu::ConvTable conv_table;
-}
-namespace ember::generic {
-extern const cpu::ConvTable conv_table;
-}
+EMBER_ISA_TABLES(cpu::ConvTable, conv_table)

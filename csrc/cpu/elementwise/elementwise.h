@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/isa.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
@@ -101,15 +102,7 @@ struct ElementwiseTable {
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::ElementwiseTable elementwise_table;
-}
-namespace ember::avx2 {
-extern const cpu::ElementwiseTable elementwise_table;
-}
-namespace ember::generic {
-extern const cpu::ElementwiseTable elementwise_table;
-}
+EMBER_ISA_TABLES(cpu::ElementwiseTable, elementwise_table)
 
 namespace ember::cpu::typed {
 // The non-float32 paths (elementwise_typed.cpp), plus float32 pow and comparisons.

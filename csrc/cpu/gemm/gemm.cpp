@@ -1,5 +1,5 @@
 // GEMM driver: blocking, packing buffers and threading around the per-ISA kernels
-// (gemm_<isa>.cpp). See gemm.h for the loop structure.
+// (gemm_kernels.cpp). See gemm.h for the loop structure.
 //
 // Threading: one OpenMP team per call. For each (pc, jc) block pair the threads pack the
 // shared A and B blocks together, meet at a barrier, then claim work items = (run of A
@@ -20,16 +20,7 @@
 
 namespace ember::cpu {
 
-const GemmTable& gemm_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::gemm_table;
-    case Isa::Avx2:
-      return avx2::gemm_table;
-    default:
-      return generic::gemm_table;
-  }
-}
+const GemmTable& gemm_table() { return EMBER_ISA_TABLE(gemm_table); }
 
 namespace {
 

@@ -15,17 +15,7 @@
 
 namespace ember::cpu {
 
-const CrossEntropyTable& cross_entropy_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::cross_entropy_table;
-    case Isa::Avx2:
-      return avx2::cross_entropy_table;
-    case Isa::Generic:
-      break;
-  }
-  return generic::cross_entropy_table;
-}
+const CrossEntropyTable& cross_entropy_table() { return EMBER_ISA_TABLE(cross_entropy_table); }
 
 namespace {
 

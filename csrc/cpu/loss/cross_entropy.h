@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/isa.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
@@ -53,12 +54,4 @@ const CrossEntropyTable& cross_entropy_table();
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::CrossEntropyTable cross_entropy_table;
-}
-namespace ember::avx2 {
-extern const cpu::CrossEntropyTable cross_entropy_table;
-}
-namespace ember::generic {
-extern const cpu::CrossEntropyTable cross_entropy_table;
-}
+EMBER_ISA_TABLES(cpu::CrossEntropyTable, cross_entropy_table)

@@ -12,17 +12,7 @@
 
 namespace ember::cpu {
 
-const NormTable& norm_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::norm_table;
-    case Isa::Avx2:
-      return avx2::norm_table;
-    case Isa::Generic:
-      break;
-  }
-  return generic::norm_table;
-}
+const NormTable& norm_table() { return EMBER_ISA_TABLE(norm_table); }
 
 namespace {
 

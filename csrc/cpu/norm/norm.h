@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/isa.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
@@ -53,12 +54,4 @@ const NormTable& norm_table();
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::NormTable norm_table;
-}
-namespace ember::avx2 {
-extern const cpu::NormTable norm_table;
-}
-namespace ember::generic {
-extern const cpu::NormTable norm_table;
-}
+EMBER_ISA_TABLES(cpu::NormTable, norm_table)

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/isa.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
@@ -107,15 +108,7 @@ void clip_grad_value(const std::vector<const TensorImpl*>& xs, double clip);
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::OptimTable optim_table;
-}
-namespace ember::avx2 {
-extern const cpu::OptimTable optim_table;
-}
-namespace ember::generic {
-extern const cpu::OptimTable optim_table;
-}
+EMBER_ISA_TABLES(cpu::OptimTable, optim_table)
 namespace ember::f64 {
 extern const cpu::OptimTable optim_table;  // float64 tensors, every ISA
 }

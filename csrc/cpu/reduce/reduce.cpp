@@ -13,17 +13,7 @@
 
 namespace ember::cpu {
 
-const ReduceTable& reduce_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::reduce_table;
-    case Isa::Avx2:
-      return avx2::reduce_table;
-    case Isa::Generic:
-      break;
-  }
-  return generic::reduce_table;
-}
+const ReduceTable& reduce_table() { return EMBER_ISA_TABLE(reduce_table); }
 
 bool parse_reduce_op(const std::string& name, ReduceOp* op) {
   static const char* const names[] = {"sum", "mean", "prod", "max", "min"};

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/isa.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
@@ -64,12 +65,4 @@ const ReduceTable& reduce_table();
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::ReduceTable reduce_table;
-}
-namespace ember::avx2 {
-extern const cpu::ReduceTable reduce_table;
-}
-namespace ember::generic {
-extern const cpu::ReduceTable reduce_table;
-}
+EMBER_ISA_TABLES(cpu::ReduceTable, reduce_table)

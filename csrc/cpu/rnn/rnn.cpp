@@ -19,16 +19,7 @@
 
 namespace ember::cpu {
 
-const RnnKernels& rnn_kernels() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::rnn_kernels;
-    case Isa::Avx2:
-      return avx2::rnn_kernels;
-    default:
-      return generic::rnn_kernels;
-  }
-}
+const RnnKernels& rnn_kernels() { return EMBER_ISA_TABLE(rnn_kernels); }
 
 namespace {
 

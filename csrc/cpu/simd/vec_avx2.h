@@ -1,14 +1,17 @@
 // AVX2 + FMA float32 vectors (8 lanes) for kernels written once against the
 // Vec API (see vec_generic.h for the reference semantics of every function).
-// Include only from *_avx2.cpp files: everything here lives in ember::avx2 and
+// Include only through cpu/simd/vec.h (avx2 objects): everything here lives in ember::avx2 and
 // is `static inline`, so nothing is shared with the other ISA objects.
 #pragma once
 #include <immintrin.h>
 
 #include <cstdint>
 
+#include "core/math_constants.h"
+
 namespace ember::avx2 {
 
+using Real = float;  // the lane type
 constexpr int kW = 8;
 
 struct VecF {

@@ -1,6 +1,6 @@
 // AVX-512 float32 vectors (16 lanes) for kernels written once against the Vec
 // API (see vec_generic.h for the reference semantics of every function).
-// Include only from *_avx512.cpp files: everything here lives in ember::avx512
+// Include only through cpu/simd/vec.h (avx512 objects): everything here lives in ember::avx512
 // and is `static inline`, so nothing is shared with the other ISA objects.
 #pragma once
 // GCC 12 warns -W(maybe-)uninitialized inside its own AVX-512 intrinsics (the
@@ -15,8 +15,11 @@
 
 #include <cstdint>
 
+#include "core/math_constants.h"
+
 namespace ember::avx512 {
 
+using Real = float;  // the lane type
 constexpr int kW = 16;
 
 struct VecF {

@@ -3,15 +3,18 @@
 // reference for what each function means. The loops are kept branch-free
 // (masks are 0 / ~0 words, selects are bitwise, float->int goes through the
 // 1.5*2^23 trick) so the compiler auto-vectorizes them with SSE2.
-// Include only from generic ISA files (e.g. *_generic.cpp): everything lives
+// Include only through cpu/simd/vec.h (generic objects): everything lives
 // in ember::generic and is `static inline`.
 // Only compiler builtins are used (no std:: functions): an inline std:: helper
 // would be a weak symbol shared with the AVX objects (the one-definition trap).
 #pragma once
 #include <cstdint>
 
+#include "core/math_constants.h"
+
 namespace ember::generic {
 
+using Real = float;  // the lane type
 constexpr int kW = 8;
 
 struct VecF {

@@ -1,6 +1,11 @@
 // float32 softmax cross-entropy row kernel, written once against the Vec API and included
-// INSIDE namespace ember::<isa> by cross_entropy_<isa>.cpp after cpu/simd/vec_<isa>.h.
-// Nothing here may instantiate std:: templates (see DESIGN.md, the one-definition trap).
+// compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels). Nothing here
+// may instantiate std:: templates (see docs/architecture.md, the one-definition trap).
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/loss/cross_entropy.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -144,3 +149,5 @@ void scale_row(const float* d, float s, float* out, int64_t n) {
 }  // namespace
 
 const cpu::CrossEntropyTable cross_entropy_table = {cross_entropy_row, scale_row};
+
+}  // namespace ember::EMBER_ISA_NS

@@ -1,8 +1,13 @@
 // float32 reduction and softmax row kernels, written once against the Vec API and
-// included INSIDE namespace ember::<isa> by reduce_<isa>.cpp after cpu/simd/vec_<isa>.h.
+// compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels).
 // Every op is a small struct; the loops are templates on it, so the inner loop has no
-// switch. Nothing here may instantiate std:: templates (see DESIGN.md, the one-definition
-// trap): scalars use compiler builtins only.
+// switch. Nothing here may instantiate std:: templates (see docs/architecture.md, the
+// one-definition trap): scalars use compiler builtins only.
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/reduce/reduce.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -200,3 +205,5 @@ const cpu::ReduceTable reduce_table = {
     {softmax_row, log_softmax_row},
     {softmax_backward_row, log_softmax_backward_row},
 };
+
+}  // namespace ember::EMBER_ISA_NS

@@ -1,7 +1,12 @@
 // float32 depthwise-convolution and batch-norm row kernels, written once against the Vec API
-// and included INSIDE namespace ember::<isa> by conv_<isa>.cpp after cpu/simd/vec_<isa>.h.
-// Nothing here may instantiate std:: templates (DESIGN.md, the one-definition trap). Every
-// sum runs in an order fixed by the sizes alone.
+// and compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels).
+// Nothing here may instantiate std:: templates (docs/architecture.md, the one-definition trap).
+// Every sum runs in an order fixed by the sizes alone.
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/conv/conv.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -416,3 +421,5 @@ void row_bn_backward(const float* x, const float* dy, float* dx, int64_t n, floa
 
 const cpu::ConvTable conv_table = {im2col_panel, transpose, dw_forward, dw_weight,      row_sum,
                                    row_sqdev,    row_dot2,  row_affine, row_bn_backward};
+
+}  // namespace ember::EMBER_ISA_NS

@@ -1,7 +1,12 @@
-// float32 attention kernels written once against the Vec API (cpu/simd/vec_<isa>.h) and
-// included inside each ISA namespace by attention_<isa>.cpp. See attention.h for the
+// float32 attention kernels written once against the Vec API (cpu/simd/vec.h), compiled
+// once per ISA inside ember::<isa> (ember_add_isa_kernels). See attention.h for the
 // algorithm. Everything here is in an anonymous namespace (the one-definition trap): no
 // std:: templates, scalar math through compiler builtins.
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/attention/attention.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -486,3 +491,5 @@ void bwd_q(const AttnArgs& a, const float* kt, const float* vt, const float* del
 }  // namespace
 
 const cpu::AttnTable attn_table = {pack_t, fwd_block, row_delta, bwd_kv, bwd_q};
+
+}  // namespace ember::EMBER_ISA_NS

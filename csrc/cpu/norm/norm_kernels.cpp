@@ -1,6 +1,11 @@
 // float32 layer norm / RMS norm row kernels, written once against the Vec API and included
-// INSIDE namespace ember::<isa> by norm_<isa>.cpp after cpu/simd/vec_<isa>.h. Nothing here
-// may instantiate std:: templates (see DESIGN.md, the one-definition trap).
+// compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels). Nothing here
+// may instantiate std:: templates (see docs/architecture.md, the one-definition trap).
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/norm/norm.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -184,3 +189,5 @@ const cpu::NormTable norm_table = {
     {forward_row<false>, forward_row<true>},
     {backward_row<false>, backward_row<true>},
 };
+
+}  // namespace ember::EMBER_ISA_NS
