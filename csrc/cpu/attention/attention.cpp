@@ -8,13 +8,12 @@
 
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/driver_util.h"
 
 namespace ember::cpu {
 namespace {
 
 const AttnTable& attn_table() { return EMBER_ISA_TABLE(attn_table); }
-
-int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Work items whose cost grows with their index (causal blocks) are visited in the order
 // 0, n-1, 1, n-2, ... so the static split gives each thread a similar share. Only who

@@ -9,6 +9,7 @@
 #include "core/half.h"
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/driver_util.h"
 
 namespace ember::cpu {
 
@@ -187,7 +188,7 @@ void norm_backward(const TensorImpl& grad_out, const TensorImpl& x, const Tensor
   const bool rms = mean == nullptr;
   const bool need_w = grad_weight != nullptr, need_b = grad_bias != nullptr;
   const int64_t crows = rows > 0 ? backward_chunk_rows(rows) : 1;
-  const int64_t chunks = rows > 0 ? (rows + crows - 1) / crows : 0;
+  const int64_t chunks = rows > 0 ? cdiv(rows, crows) : 0;
   if (x.dtype == DType::Float64) {
     std::vector<double> pw(need_w ? chunks * n : 0, 0.0), pb(need_b ? chunks * n : 0, 0.0);
     const double* xp = x.data_as<double>();

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/driver_util.h"
 
 namespace ember::cpu {
 
@@ -53,7 +54,6 @@ constexpr int64_t kColBlock = 512;
 constexpr int64_t kColChunk = 256;  // columns per piece when inner > 1
 constexpr int64_t kGrain = 16384;   // elements of work per piece, roughly
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t at_least_one(int64_t v) { return v > 0 ? v : 1; }
 
 // ---- scalar ops for the non-float32 dtypes (float32 partials are combined with them too)
@@ -165,7 +165,7 @@ void run_reduce(const T* x, T* out, int64_t outer, int64_t r, int64_t inner,
     return;
   }
   if (inner == 1) {
-    const int64_t nb = ceil_div(r, kRowBlock);
+    const int64_t nb = cdiv(r, kRowBlock);
     if (nb == 1) {
       parallel_chunks(outer, at_least_one(kGrain / r), r, [&](int64_t b, int64_t e) {
         for (int64_t o = b; o < e; ++o) out[o] = fin(static_cast<C>(row(x + o * r, r)));
@@ -188,8 +188,8 @@ void run_reduce(const T* x, T* out, int64_t outer, int64_t r, int64_t inner,
     });
     return;
   }
-  const int64_t nb = ceil_div(r, kColBlock);
-  const int64_t nc = ceil_div(inner, kColChunk);
+  const int64_t nb = cdiv(r, kColBlock);
+  const int64_t nc = cdiv(inner, kColChunk);
   const int64_t rows = r < kColBlock ? r : kColBlock;
   const int64_t cols_per = inner < kColChunk ? inner : kColChunk;
   const int64_t chunk = at_least_one(kGrain / (rows * cols_per));
@@ -323,10 +323,10 @@ void reduce_arg_typed(const T* x, T* values, int64_t* indices, int64_t outer, in
                       int64_t inner) {
   if (outer == 0 || inner == 0) return;
   const int64_t block = inner == 1 ? kRowBlock : kColBlock;
-  const int64_t nb = ceil_div(r, block);
+  const int64_t nb = cdiv(r, block);
   const int64_t rows = r < block ? r : block;
   const int64_t cols_per = inner < kColChunk ? inner : kColChunk;
-  const int64_t nc = ceil_div(inner, kColChunk);
+  const int64_t nc = cdiv(inner, kColChunk);
   // Block partials (value, absolute index); a single block writes the outputs directly.
   std::vector<T> pv(nb > 1 ? static_cast<size_t>(outer * nb * inner) : 0);
   std::vector<int64_t> pi(pv.size());
