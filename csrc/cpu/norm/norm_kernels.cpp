@@ -15,22 +15,6 @@ constexpr int64_t kBlock = 1024;
 // Lane indices, to zero the padding lanes of a row's last partial vector.
 alignas(64) const float kLane[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
-// Non-temporal store of a full vector to a kW-aligned address (plain store on generic).
-inline void stream_store(float* p, VecF v) {
-#if defined(__AVX512F__)
-  _mm512_stream_ps(p, v.v);
-#elif defined(__AVX2__)
-  _mm256_stream_ps(p, v.v);
-#else
-  vstore(p, v);
-#endif
-}
-inline void stream_fence() {
-#if defined(__AVX2__) || defined(__AVX512F__)
-  _mm_sfence();
-#endif
-}
-
 inline VecF load_n(const float* p, int m, float fill) {
   return m == kW ? vload(p) : vload_partial(p, m, fill);
 }
@@ -118,8 +102,8 @@ void forward_row_t(const float* x, const float* w, const float* b, float* y, int
       store_n(y, value(0, k), k);
       i = k;
     }
-    for (; i + kW <= n; i += kW) stream_store(y + i, value(i, kW));
-    stream_fence();
+    for (; i + kW <= n; i += kW) vstream(y + i, value(i, kW));
+    vstream_fence();
   }
   for (; i < n; i += kW) {
     const int k = n - i < kW ? static_cast<int>(n - i) : kW;
