@@ -175,10 +175,6 @@ void pack_b(const void* srcv, int64_t rs, int64_t cs, int64_t k, int64_t n, void
 
 // ---- GEMV (float32): M == 1 or N == 1 problems, where packing would cost more than it saves.
 
-static inline VecF load_n(const float* p, int64_t n) {
-  return n >= kW ? vload(p) : vload_partial(p, static_cast<int>(n), 0.0f);
-}
-
 // sum_p x[p] * col[p] in kW-lane partial sums over k (two accumulators), added.
 static inline VecF dot_partial(const float* x, const float* col, int64_t k) {
   VecF a0 = vzero(), a1 = vzero();
@@ -187,7 +183,7 @@ static inline VecF dot_partial(const float* x, const float* col, int64_t k) {
     a0 = vfma(vload(x + p), vload(col + p), a0);
     a1 = vfma(vload(x + p + kW), vload(col + p + kW), a1);
   }
-  for (; p < k; p += kW) a0 = vfma(load_n(x + p, k - p), load_n(col + p, k - p), a0);
+  for (; p < k; p += kW) a0 = vfma(load_widen(x + p, k - p), load_widen(col + p, k - p), a0);
   return vadd(a0, a1);
 }
 
@@ -214,9 +210,9 @@ void gemv_f32(int64_t n, int64_t k, const float* x, int64_t xs, const float* b, 
           }
         }
         for (; p < k; p += kW) {
-          const VecF x0 = load_n(x + p, k - p);
+          const VecF x0 = load_widen(x + p, k - p);
 #pragma GCC unroll 4
-          for (int q = 0; q < 4; ++q) s[q] = vfma(x0, load_n(c0 + q * cs + p, k - p), s[q]);
+          for (int q = 0; q < 4; ++q) s[q] = vfma(x0, load_widen(c0 + q * cs + p, k - p), s[q]);
         }
         // Same arithmetic as dot_partial, column by column.
         for (int q = 0; q < 4; ++q) res[jj + q] = vreduce_add(vadd(s[q], t[q]));
@@ -262,7 +258,7 @@ void gemv_f32(int64_t n, int64_t k, const float* x, int64_t xs, const float* b, 
     for (; p < k; ++p, bp += rs) {
       const VecF x0 = vset1(x[p * xs]);
       for (int64_t j = 0; j < cnt; j += kW)
-        vstore(acc + j, vfma(x0, load_n(bp + j, cnt - j), vload(acc + j)));
+        vstore(acc + j, vfma(x0, load_widen(bp + j, cnt - j), vload(acc + j)));
     }
     for (int64_t j = 0; j < cnt; j += kW)
       epi_store_strided(y + (j0 + j) * ys, ys, vload(acc + j), min64(kW, cnt - j), e,
