@@ -1,5 +1,5 @@
 // Attention drivers: packing, work decomposition and threading around the per-ISA tile
-// kernels (attention_kernels.inc), plus the plain float64 path. See attention.h.
+// kernels (attention_kernels.cpp), plus the plain float64 path. See attention.h.
 #include "cpu/attention/attention.h"
 
 #include <cmath>

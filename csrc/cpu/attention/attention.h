@@ -77,7 +77,7 @@ void attention_forward(const AttnArgs& a);
 template <typename T>
 void attention_backward(const AttnArgs& a);
 
-// ---- per-ISA float32 kernels (attention_kernels.inc)
+// ---- per-ISA float32 kernels (attention_kernels.cpp)
 
 struct AttnTable {
   // k^T of one (batch, kv head) as key-block panels: panel kb holds [d][kBk] (zero padded

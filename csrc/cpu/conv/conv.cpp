@@ -1,5 +1,5 @@
 // Convolution drivers: algorithm choice, blocking, packing and threading around the packed
-// GEMM's micro-kernels (cpu/gemm) and the depthwise kernels (conv_<isa>.cpp). See conv.h.
+// GEMM's micro-kernels (cpu/gemm) and the depthwise kernels (conv_kernels.cpp). See conv.h.
 //
 // Implicit GEMM, per (image, group): out (Mg x P) = W_g (Mg x Kd) @ col (Kd x P), with
 // Mg = out channels per group, Kd = in channels per group * kh * kw, P = output pixels.

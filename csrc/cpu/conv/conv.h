@@ -3,7 +3,7 @@
 //
 // Algorithm per shape (conv_algo), a fixed rule:
 //   - groups == C_in > 1 (depthwise, any channel multiplier): a direct per-plane kernel
-//     (conv_<isa>.cpp, vectorized along the output row for stride 1).
+//     (conv_kernels.cpp, vectorized along the output row for stride 1).
 //   - 1x1, stride 1, no padding: a direct GEMM; the GEMM packs its B panels straight from
 //     the input image (the image *is* the im2col matrix).
 //   - anything else: implicit GEMM. The packed GEMM's micro-kernels (cpu/gemm) run on B
@@ -113,7 +113,7 @@ void batch_norm_backward(const BatchNormArgs& a, bool training, const T* gy, con
                          const T* weight, const T* save_mean, const T* save_invstd, T* gx, T* gw,
                          T* gb);
 
-// ---- per-ISA float32 kernels (conv_kernels.inc)
+// ---- per-ISA float32 kernels (conv_kernels.cpp)
 
 // A run of pixels of one output row inside an im2col panel: output row oh, first output
 // column ow, len pixels, starting at panel column j.

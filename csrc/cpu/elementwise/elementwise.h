@@ -1,7 +1,7 @@
 // Elementwise kernels: unary ops (forward and fused backward), binary
 // arithmetic / comparison / logical ops with numpy broadcasting, and where().
 //
-// float32 runs through per-ISA row kernels (elementwise_kernels.inc, compiled
+// float32 runs through per-ISA row kernels (elementwise_kernels.cpp, compiled
 // once per ISA into a table of function pointers); float64, integers, bool,
 // comparisons and where are plain C++ (elementwise_typed.cpp). The driver
 // (elementwise.cpp) walks any strides with NdLoop, which also does the

@@ -1,5 +1,5 @@
 // Layer norm / RMS norm driver: dtype dispatch, row chunking and threading around the
-// per-ISA float32 row kernels (norm_kernels.inc); float64 rows are plain C++ here, bfloat16
+// per-ISA float32 row kernels (norm_kernels.cpp); float64 rows are plain C++ here, bfloat16
 // rows are widened into float32 scratch rows.
 #include "cpu/norm/norm.h"
 

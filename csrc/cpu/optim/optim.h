@@ -6,9 +6,9 @@
 // kOptimChunk elements, so 2000 small tensors spread over the threads like one big one and
 // the chunk boundaries never depend on the thread count. Each element is read once (p, g,
 // state) and written once (p, state). float32 runs through per-ISA row kernels
-// (optim_kernels.inc compiled once per ISA), float64 through the same source compiled on a
-// plain-C++ double vector (vec_f64.h). Arguments are validated by the bindings; the kernels
-// trust them.
+// (optim_kernels.cpp compiled once per ISA), float64 through the same source compiled on a
+// plain-C++ double vector (cpu/simd/vec_f64.h). Arguments are validated by the bindings; the
+// kernels trust them.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -1,5 +1,5 @@
 // Reduction driver: dtype dispatch, blocking and threading around the per-ISA float32 row
-// kernels (reduce_kernels.inc) and the plain C++ kernels for the other dtypes below.
+// kernels (reduce_kernels.cpp) and the plain C++ kernels for the other dtypes below.
 #include "cpu/reduce/reduce.h"
 
 #include <cmath>

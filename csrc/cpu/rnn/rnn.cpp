@@ -1,5 +1,5 @@
 // Recurrent layers: the time loops, GEMMs and threading around the pointwise cell kernels
-// (float32: rnn_<isa>.cpp through a table chosen with ember::current_isa(); float64: the
+// (float32: rnn_kernels.cpp through the current ISA's table (core/isa.h); float64: the
 // scalar templates below). See rnn.h for the equations and the saved buffers.
 //
 // Threading: the GEMMs thread themselves (bitwise the same for any thread count); the
