@@ -1,10 +1,10 @@
 // GEMM kernels, compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels).
-// This file holds what every ISA shares, written once on the Vec API: the epilogue with its
-// fused activation (the elementwise kernels' formulas, vgelu / vgelu_tanh, so a fused
-// activation matches the separate op), the macro-kernel loop over micro-tiles and the GEMV's
-// strided store, the packers for any strides and the GEMV. Only the micro-kernels, the packers
-// an ISA needs for itself and the blocking come from gemm_<isa>.inc. Nothing here may instantiate
-// std:: templates (docs/architecture.md, the one-definition trap): no std:: templates, no lambdas.
+// What every ISA shares is written here once, on the Vec API: the epilogue and its fused
+// activation (vgelu / vgelu_tanh, the elementwise kernels' formulas, so a fused activation
+// matches the separate op), the macro-kernel loop over micro-tiles, the packers for any
+// strides and the GEMV. gemm_<isa>.inc adds only the micro-kernels, the packers an ISA needs
+// for itself and the blocking. Nothing here may instantiate std:: templates
+// (docs/architecture.md, the one-definition trap).
 #include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
 //
 #include "cpu/gemm/gemm.h"
@@ -35,13 +35,10 @@ static inline void epi_store(float* c, VecF acc, int64_t n, const Epi& e, const 
   if (n <= 0) return;
   const int m = n >= kW ? kW : static_cast<int>(n);
   VecF x = vmul(acc, vset1(e.alpha));
-  if (e.beta != 0.0f) x = vfma(m == kW ? vload(c) : vload_partial(c, m, 0.0f), vset1(e.beta), x);
-  if (bias) x = vadd(x, m == kW ? vload(bias) : vload_partial(bias, m, 0.0f));
+  if (e.beta != 0.0f) x = vfma(vload_n(c, m, 0.0f), vset1(e.beta), x);
+  if (bias) x = vadd(x, vload_n(bias, m, 0.0f));
   if (e.act != GemmAct::None) x = activate(x, e.act);
-  if (m == kW)
-    vstore(c, x);
-  else
-    vstore_partial(c, x, m);
+  vstore_n(c, x, m);
 }
 
 // The epilogue of a rows x NR accumulator tile parked in `tile` (n valid columns). Out of
