@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The one-definition trap (DESIGN.md): an inline or template function compiled into an
-# AVX-512 object and also elsewhere becomes one weak symbol, and the linker may keep the
-# AVX-512 copy for everyone. ISA objects may only define weak symbols inside their own
+# The one-definition trap (docs/architecture.md): an inline or template function compiled into
+# an AVX-512 object and also elsewhere becomes one weak symbol, and the linker may keep the
+# AVX-512 copy for everyone. ISA objects (the kernel sources CMake compiles once per ISA, in
+# the ember_isa_<isa> object libraries) may only define weak symbols inside their own
 # namespace (ember::avx512 / ember::avx2), which no other object can share.
 set -euo pipefail
 root=${1:-build}
@@ -9,14 +10,14 @@ found=0
 bad=0
 while IFS= read -r obj; do
   found=$((found + 1))
-  isa=$(basename "$obj" | sed -E 's/.*_(avx512|avx2)\.cpp\.o$/\1/')
+  isa=$(echo "$obj" | sed -E 's/.*ember_isa_(avx512|avx2)\.dir\/.*/\1/')
   leaks=$(gcc-nm -C "$obj" | grep -E ' [WVu] ' | grep -v "ember::${isa}::" || true)
   if [ -n "$leaks" ]; then
     echo "weak symbols outside ember::${isa} in $obj:"
     echo "$leaks"
     bad=1
   fi
-done < <(find "$root" -name '*_avx512.cpp.o' -o -name '*_avx2.cpp.o')
+done < <(find "$root" -path '*ember_isa_avx512.dir/*.o' -o -path '*ember_isa_avx2.dir/*.o')
 if [ "$found" -eq 0 ]; then
   echo "no ISA objects found under $root" >&2
   exit 1

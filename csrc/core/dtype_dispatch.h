@@ -1,7 +1,7 @@
 // Compile-time element types for each DType, and a visitor that calls a
 // generic lambda with a null pointer of the matching C++ type:
 //   visit_dtype(t.dtype, [&](auto* tag) { using T = std::remove_pointer_t<decltype(tag)>; ... });
-// Only for generic (non-ISA) translation units: see DESIGN.md's one-definition trap.
+// Only for generic (non-ISA) translation units: see docs/architecture.md#the-one-definition-trap.
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -1,6 +1,7 @@
-// Runtime ISA dispatch. Each kernel family keeps a table of function pointers
-// per ISA (see e.g. cpu/elementwise/elementwise.h) and indexes it with
-// current_isa(). The ISA is chosen once at import from cpuid, or forced with
+// Runtime ISA dispatch. Each kernel family has one kernel source compiled once per ISA
+// (ember_add_isa_kernels in CMakeLists.txt), which defines a table of function pointers in
+// namespace ember::<isa>; EMBER_ISA_TABLES declares them and isa_table() picks the current
+// ISA's. The ISA is chosen once at import from cpuid, or forced with
 // EMBER_CPU_ISA=avx512|avx2|generic; tests switch it with set_isa().
 #pragma once
 #include <string>
@@ -25,4 +26,35 @@ void init_isa_from_env();
 bool cpu_has_avx512_bf16();
 bool cpu_has_avx512_vnni();
 
+// The table of the current ISA among one family's per-ISA tables (driver code only: an ISA
+// object must not instantiate it, see the one-definition trap in docs/architecture.md).
+template <class Table>
+const Table& isa_table(const Table& generic, const Table& avx2, const Table& avx512) {
+  switch (current_isa()) {
+    case Isa::Avx512:
+      return avx512;
+    case Isa::Avx2:
+      return avx2;
+    case Isa::Generic:
+      break;
+  }
+  return generic;
+}
+
 }  // namespace ember
+
+// Declares the per-ISA definitions of `const Type name` that a family's kernel source
+// provides (at global scope, after Type is declared).
+#define EMBER_ISA_TABLES(Type, name) \
+  namespace ember::generic {         \
+  extern const Type name;            \
+  }                                  \
+  namespace ember::avx2 {            \
+  extern const Type name;            \
+  }                                  \
+  namespace ember::avx512 {          \
+  extern const Type name;            \
+  }
+// The current ISA's `name` among those EMBER_ISA_TABLES declared.
+#define EMBER_ISA_TABLE(name) \
+  ::ember::isa_table(::ember::generic::name, ::ember::avx2::name, ::ember::avx512::name)

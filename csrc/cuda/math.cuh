@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/math_constants.h"
 #include "cuda/convert.cuh"
 
 namespace ember::cuda {
@@ -66,11 +67,6 @@ EMBER_HD T wrap_neg(T x) {
   using U = std::make_unsigned_t<T>;
   return static_cast<T>(static_cast<U>(U(0) - static_cast<U>(x)));
 }
-
-constexpr double kSqrt1_2 = 0.70710678118654752440;      // 1/sqrt(2)
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/sqrt(2 pi)
-constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi)
-constexpr double kGeluCoef = 0.044715;
 
 // 1 / (1 + e^-x) without overflow: e^-|x| never exceeds 1 (as the CPU's vsigmoid).
 template <typename T>

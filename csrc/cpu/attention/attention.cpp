@@ -1,5 +1,5 @@
 // Attention drivers: packing, work decomposition and threading around the per-ISA tile
-// kernels (attention_kernels.inc), plus the plain float64 path. See attention.h.
+// kernels (attention_kernels.cpp), plus the plain float64 path. See attention.h.
 #include "cpu/attention/attention.h"
 
 #include <cmath>
@@ -8,22 +8,12 @@
 
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/driver_util.h"
 
 namespace ember::cpu {
 namespace {
 
-const AttnTable& attn_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::attn_table;
-    case Isa::Avx2:
-      return avx2::attn_table;
-    default:
-      return generic::attn_table;
-  }
-}
-
-int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+const AttnTable& attn_table() { return EMBER_ISA_TABLE(attn_table); }
 
 // Work items whose cost grows with their index (causal blocks) are visited in the order
 // 0, n-1, 1, n-2, ... so the static split gives each thread a similar share. Only who

@@ -32,6 +32,7 @@
 // Arguments are validated by csrc/bindings/bind_attention.cpp; kernels trust them.
 #pragma once
 #include <cstdint>
+#include "core/isa.h"
 
 namespace ember::cpu {
 
@@ -76,7 +77,7 @@ void attention_forward(const AttnArgs& a);
 template <typename T>
 void attention_backward(const AttnArgs& a);
 
-// ---- per-ISA float32 kernels (attention_kernels.inc)
+// ---- per-ISA float32 kernels (attention_kernels.cpp)
 
 struct AttnTable {
   // k^T of one (batch, kv head) as key-block panels: panel kb holds [d][kBk] (zero padded
@@ -99,12 +100,4 @@ struct AttnTable {
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::AttnTable attn_table;
-}
-namespace ember::avx2 {
-extern const cpu::AttnTable attn_table;
-}
-namespace ember::generic {
-extern const cpu::AttnTable attn_table;
-}
+EMBER_ISA_TABLES(cpu::AttnTable, attn_table)

@@ -1,5 +1,5 @@
 // Convolution drivers: algorithm choice, blocking, packing and threading around the packed
-// GEMM's micro-kernels (cpu/gemm) and the depthwise kernels (conv_<isa>.cpp). See conv.h.
+// GEMM's micro-kernels (cpu/gemm) and the depthwise kernels (conv_kernels.cpp). See conv.h.
 //
 // Implicit GEMM, per (image, group): out (Mg x P) = W_g (Mg x Kd) @ col (Kd x P), with
 // Mg = out channels per group, Kd = in channels per group * kh * kw, P = output pixels.
@@ -21,19 +21,11 @@
 
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/driver_util.h"
 
 namespace ember::cpu {
 
-const ConvTable& conv_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::conv_table;
-    case Isa::Avx2:
-      return avx2::conv_table;
-    default:
-      return generic::conv_table;
-  }
-}
+const ConvTable& conv_table() { return EMBER_ISA_TABLE(conv_table); }
 
 int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
   return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
@@ -59,11 +51,6 @@ const char* conv_algo_name(ConvAlgo a) {
 
 namespace {
 
-int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return cdiv(a, b) * b; }
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
 // Bytes of packed B (one K block x one pixel tile) a thread keeps: about a quarter of L2,
 // leaving room for the A block (mc x kc) it streams and the C tile.
 constexpr int64_t kTileBytes = 256 * 1024;
@@ -72,47 +59,8 @@ constexpr int64_t kParallelFlops = int64_t{1} << 21;
 // Enough work items to balance a few threads (shape-only rules).
 constexpr int64_t kTargetItems = 8;
 
-// Grow-only, 64-byte-aligned scratch memory of the calling thread.
-class Scratch {
- public:
-  ~Scratch() { std::free(p_); }
-  void* get(size_t bytes) {
-    if (bytes > n_) {
-      std::free(p_);
-      p_ = nullptr;
-      n_ = 0;
-      const size_t n = (bytes + 4095) & ~size_t{4095};
-      p_ = std::aligned_alloc(64, n);
-      if (!p_) throw std::bad_alloc();
-      n_ = n;
-    }
-    return p_;
-  }
-
- private:
-  void* p_ = nullptr;
-  size_t n_ = 0;
-};
 thread_local Scratch tl_pack;  // packed B tiles
 thread_local Scratch tl_aux;   // column tiles, padded planes
-
-// A 64-byte-aligned heap array shared by the threads of one call.
-template <typename T>
-class Buffer {
- public:
-  explicit Buffer(int64_t n) {
-    const size_t bytes = (static_cast<size_t>(n > 0 ? n : 1) * sizeof(T) + 63) & ~size_t{63};
-    p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
-    if (!p_) throw std::bad_alloc();
-  }
-  ~Buffer() { std::free(p_); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  T* get() const { return p_; }
-
- private:
-  T* p_;
-};
 
 template <typename T>
 const GemmKernelSet<T>& kernel_set();
@@ -147,7 +95,7 @@ template <typename T>
 struct PackedA {
   int64_t rows, kdim, kc, kblocks, rows_p, kcp;
   std::vector<int64_t> off;  // per (g, b)
-  std::unique_ptr<Buffer<T>> buf;
+  std::unique_ptr<AlignedBuffer<T>> buf;
   T* data = nullptr;
   const T* block(int64_t g, int64_t b) const { return data + off[g * kblocks + b]; }
 };
@@ -169,7 +117,7 @@ void pack_weights(const GemmKernelSet<T>& ks, int64_t groups, int64_t rows, int6
       pa->off[g * pa->kblocks + b] = total;
       total += pa->rows_p * pa->kcp;
     }
-  pa->buf = std::make_unique<Buffer<T>>(total);
+  pa->buf = std::make_unique<AlignedBuffer<T>>(total);
   pa->data = pa->buf->get();
   const int64_t kb_total = groups * pa->kblocks;
   const PackedA<T>& p = *pa;
@@ -594,7 +542,7 @@ void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
   // A = W_g^T: element (kk, co) at w[(g mg + co) kd + kk]. Packed per (g, channel block).
   const int64_t rows_max_p = round_up(cb * khw, mr);
   const int64_t blk = rows_max_p * kcp;
-  Buffer<T> abuf(G * ncb * kblocks * blk);
+  AlignedBuffer<T> abuf(G * ncb * kblocks * blk);
   T* ap = abuf.get();
   for_items(G * ncb * kblocks, 2 * s.c * s.k * khw * 16, [&](int64_t it) {
     const int64_t b = it % kblocks, gc = it / kblocks, g = gc / ncb, c0 = (gc % ncb) * cb;
@@ -651,7 +599,7 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
   const int64_t ipc = cdiv(s.n, nchunks);
   nchunks = cdiv(s.n, ipc);
   const int64_t wsize = s.k * kd;
-  Buffer<T> parts(nchunks > 1 ? (nchunks - 1) * wsize : 1);
+  AlignedBuffer<T> parts(nchunks > 1 ? (nchunks - 1) * wsize : 1);
   const int64_t mrows_p = round_up(mg, mr);
   const int64_t flops = 2 * s.n * s.k * P * kd;
   for_items(nchunks * G * ncb2, flops, [&](int64_t it) {
@@ -751,7 +699,7 @@ void conv2d_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
   t.ph = s.dh * (s.kh - 1) - s.ph;
   t.pw = s.dw * (s.kw - 1) - s.pw;
   const int64_t kd_t = mg * khw;
-  Buffer<T> wt(s.c * kd_t);
+  AlignedBuffer<T> wt(s.c * kd_t);
   T* wp = wt.get();
   for (int64_t g = 0; g < G; ++g)
     for (int64_t co = 0; co < mg; ++co)

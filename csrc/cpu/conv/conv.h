@@ -4,7 +4,7 @@
 //
 // Algorithm per shape (conv_algo), a fixed rule:
 //   - groups == C_in > 1 (depthwise, any channel multiplier): a direct per-plane kernel
-//     (conv_<isa>.cpp, vectorized along the output row for stride 1).
+//     (conv_kernels.cpp, vectorized along the output row for stride 1).
 //   - 1x1, stride 1, no padding: a direct GEMM; the GEMM packs its B panels straight from
 //     the input image (the image *is* the im2col matrix).
 //   - anything else: implicit GEMM. The packed GEMM's micro-kernels (cpu/gemm) run on B
@@ -24,6 +24,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/isa.h"
 #include "cpu/gemm/gemm.h"
 
 namespace ember::cpu {
@@ -60,7 +61,7 @@ void conv2d_backward_weight(const ConvShape& s, const T* gy, const T* x, T* gw);
 template <typename T>
 void conv2d_backward_bias(const ConvShape& s, const T* gy, T* gb);
 
-// ---- per-ISA float32 kernels (conv_kernels.inc)
+// ---- per-ISA float32 kernels (conv_kernels.cpp)
 
 // A run of pixels of one output row inside an im2col panel: output row oh, first output
 // column ow, len pixels, starting at panel column j.
@@ -106,12 +107,4 @@ const ConvTable& conv_table();
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::ConvTable conv_table;
-}
-namespace ember::avx2 {
-extern const cpu::ConvTable conv_table;
-}
-namespace ember::generic {
-extern const cpu::ConvTable conv_table;
-}
+EMBER_ISA_TABLES(cpu::ConvTable, conv_table)

@@ -18,17 +18,7 @@ const char* const kBinaryNames[kNumBinaryOps] = {
     "add", "sub", "mul", "div", "pow", "maximum",     "minimum",    "eq",
     "ne",  "lt",  "le",  "gt",  "ge",  "logical_and", "logical_or", "logical_xor"};
 
-const ElementwiseTable& table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::elementwise_table;
-    case Isa::Avx2:
-      return avx2::elementwise_table;
-    case Isa::Generic:
-      break;
-  }
-  return generic::elementwise_table;
-}
+const ElementwiseTable& table() { return EMBER_ISA_TABLE(elementwise_table); }
 
 // Elements per fixed chunk of the contiguous backward pass.
 constexpr int64_t kChunk = 16384;

@@ -1,7 +1,7 @@
 // Elementwise kernels: unary ops (forward and fused backward), binary
 // arithmetic / comparison / logical ops with numpy broadcasting, and where().
 //
-// float32 runs through per-ISA row kernels (elementwise_kernels.inc, compiled
+// float32 runs through per-ISA row kernels (elementwise_kernels.cpp, compiled
 // once per ISA into a table of function pointers); float64, integers, bool,
 // comparisons and where are plain C++ (elementwise_typed.cpp). The driver
 // (elementwise.cpp) walks any strides with NdLoop, which also does the
@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/isa.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
@@ -101,15 +102,7 @@ struct ElementwiseTable {
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::ElementwiseTable elementwise_table;
-}
-namespace ember::avx2 {
-extern const cpu::ElementwiseTable elementwise_table;
-}
-namespace ember::generic {
-extern const cpu::ElementwiseTable elementwise_table;
-}
+EMBER_ISA_TABLES(cpu::ElementwiseTable, elementwise_table)
 
 namespace ember::cpu::typed {
 // The non-float32 paths (elementwise_typed.cpp), plus float32 pow and comparisons.

@@ -11,16 +11,12 @@
 
 #include "core/dtype_dispatch.h"
 #include "core/error.h"
+#include "core/math_constants.h"
 #include "core/nditer.h"
 #include "cpu/elementwise/elementwise.h"
 
 namespace ember::cpu::typed {
 namespace {
-
-constexpr double kSqrt1_2 = 0.70710678118654752440;
-constexpr double kRsqrt2Pi = 0.39894228040143267794;
-constexpr double kGeluK = 0.79788456080286535588;  // sqrt(2/pi)
-constexpr double kGeluC = 0.044715;
 
 // Integer arithmetic wraps (two's complement) instead of overflowing into UB.
 template <typename T>
@@ -110,8 +106,9 @@ void unary_f64(UnaryOp op, const TensorImpl& x, const TensorImpl& out, double lo
     case UnaryOp::Gelu:
       return run_unary<T>(x, out, [](T v) { return v * 0.5 * (1.0 + std::erf(v * kSqrt1_2)); });
     case UnaryOp::GeluTanh:  // 0.5 v (1 + tanh(u)) = v sigmoid(2u): no cancellation for v << 0
-      return run_unary<T>(x, out,
-                          [](T v) { return v * sigmoid(2.0 * kGeluK * (v + kGeluC * v * v * v)); });
+      return run_unary<T>(x, out, [](T v) {
+        return v * sigmoid(2.0 * kSqrt2OverPi * (v + kGeluCoef * v * v * v));
+      });
     case UnaryOp::Silu:
       return run_unary<T>(x, out, [](T v) { return v * sigmoid(v); });
     case UnaryOp::Clamp:
@@ -305,7 +302,7 @@ void unary_backward_f64(UnaryOp op, const double* x, const double* y, const doub
       for (int64_t i = 0; i < n; ++i) {
         const double v = x[i];
         const double cdf = 0.5 * (1.0 + std::erf(v * kSqrt1_2));
-        gi[i] = g[i] * (cdf + v * kRsqrt2Pi * std::exp(-0.5 * v * v));
+        gi[i] = g[i] * (cdf + v * kInvSqrt2Pi * std::exp(-0.5 * v * v));
       }
       return;
     case UnaryOp::GeluTanh:
@@ -313,8 +310,8 @@ void unary_backward_f64(UnaryOp op, const double* x, const double* y, const doub
         const double v = x[i];
         // With s = sigmoid(2u) = (1 + tanh u) / 2: y' = s + 2 v s (1 - s) u'.
         double s, sc;
-        sigmoid_pair(2.0 * kGeluK * (v + kGeluC * v * v * v), &s, &sc);
-        const double du = kGeluK * (1.0 + 3.0 * kGeluC * v * v);
+        sigmoid_pair(2.0 * kSqrt2OverPi * (v + kGeluCoef * v * v * v), &s, &sc);
+        const double du = kSqrt2OverPi * (1.0 + 3.0 * kGeluCoef * v * v);
         gi[i] = g[i] * (s + 2.0 * v * s * sc * du);
       }
       return;

@@ -1,5 +1,5 @@
 // GEMM driver: blocking, packing buffers and threading around the per-ISA kernels
-// (gemm_<isa>.cpp). See gemm.h for the loop structure.
+// (gemm_kernels.cpp). See gemm.h for the loop structure.
 //
 // Threading: one OpenMP team per call. For each (pc, jc) block pair the threads pack the
 // shared A and B blocks together, meet at a barrier, then claim work items = (run of A
@@ -17,19 +17,11 @@
 
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/driver_util.h"
 
 namespace ember::cpu {
 
-const GemmTable& gemm_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::gemm_table;
-    case Isa::Avx2:
-      return avx2::gemm_table;
-    default:
-      return generic::gemm_table;
-  }
-}
+const GemmTable& gemm_table() { return EMBER_ISA_TABLE(gemm_table); }
 
 namespace {
 
@@ -46,32 +38,6 @@ constexpr int64_t kItemPanels = 4;
 // GEMV: columns per parallel piece (the AVX-512 row-streaming form works on 2048).
 constexpr int64_t kGemvChunk = 2048;
 
-int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-int64_t cdiv(int64_t x, int64_t m) { return (x + m - 1) / m; }
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
-// Grow-only, 64-byte-aligned scratch memory of the calling thread (packing buffers).
-class Scratch {
- public:
-  ~Scratch() { std::free(p_); }
-  char* get(size_t bytes) {
-    if (bytes > n_) {
-      std::free(p_);
-      p_ = nullptr;
-      n_ = 0;
-      const size_t n = (bytes + 4095) & ~size_t{4095};
-      p_ = std::aligned_alloc(64, n);
-      if (!p_) throw std::bad_alloc();
-      n_ = n;
-    }
-    return static_cast<char*>(p_);
-  }
-
- private:
-  void* p_ = nullptr;
-  size_t n_ = 0;
-};
 thread_local Scratch tl_scratch;
 
 template <typename TC>
@@ -244,7 +210,7 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
                    act};
   };
   if (max_threads == 1 || flops * batch < 2 * kParallelFlops) {
-    char* buf = tl_scratch.get(per);
+    char* buf = static_cast<char*>(tl_scratch.get(per));
     for (int64_t bi = 0; bi < batch; ++bi)
       gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, nullptr, 0, 1, true);
     return;
@@ -252,7 +218,7 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
   if (batch > 1 && flops < 8 * kParallelFlops) {
     // Many small matrices: one matrix per thread at a time, each with its own buffers.
     const int nt = static_cast<int>(min64(max_threads, batch));
-    char* buf = tl_scratch.get(per * nt);
+    char* buf = static_cast<char*>(tl_scratch.get(per * nt));
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t bi = 0; bi < batch; ++bi) {
       char* mine = buf + per * omp_get_thread_num();
@@ -261,7 +227,7 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
     return;
   }
   const int nt = static_cast<int>(min64(max_threads, max64(1, flops / kParallelFlops)));
-  char* buf = tl_scratch.get(per);
+  char* buf = static_cast<char*>(tl_scratch.get(per));
   Counters cnt;
 #pragma omp parallel num_threads(nt)
   {
@@ -295,7 +261,7 @@ bool try_gemv(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
   // The dot form reads x as a vector: make it contiguous.
   float* xbuf = nullptr;
   if (dot && xs != 1 && K > 0) {
-    xbuf = reinterpret_cast<float*>(tl_scratch.get(static_cast<size_t>(batch * K) * 4));
+    xbuf = static_cast<float*>(tl_scratch.get(static_cast<size_t>(batch * K) * 4));
     for (int64_t bi = 0; bi < batch; ++bi)
       for (int64_t p = 0; p < K; ++p) xbuf[bi * K + p] = x0[bi * x_bs + p * xs];
   }
@@ -370,7 +336,7 @@ double gemm_microkernel_gflops(int64_t k, int64_t iters, bool bf16) {
   const size_t c_bytes = static_cast<size_t>(ks.mr * ks.nr) * 4;
   const size_t per = (a_bytes + b_bytes + c_bytes + 4095) & ~size_t{4095};
   const int nt = get_num_threads();
-  char* buf = tl_scratch.get(per * nt);
+  char* buf = static_cast<char*>(tl_scratch.get(per * nt));
   double seconds = 0;
 #pragma omp parallel num_threads(nt)
   {

@@ -7,9 +7,9 @@
 //         for ir in MC step MR:          A micro-panel: MR x KC, in L1      <- threads
 //           for jr in NC step NR:  micro-kernel  (MR x NR tile of C in registers)
 //
-// Only packing and the micro-kernel are ISA-specific (gemm_avx512.cpp, gemm_avx2.cpp,
-// gemm_generic.cpp); the driver (gemm.cpp) owns blocking and threading and calls them
-// through a table of function pointers chosen with ember::current_isa().
+// Only packing and the micro-kernel are ISA-specific (gemm_<isa>.inc, included by
+// gemm_kernels.cpp, which is compiled once per ISA); the driver (gemm.cpp) owns blocking and
+// threading and calls them through the current ISA's table of function pointers.
 //
 // Operands are strided views, so the four transpose cases and any leading dimension are
 // handled by the packing routines, never by a transposed copy. Each element of C sums
@@ -19,6 +19,7 @@
 // Arguments are validated by the bindings; the kernels trust them.
 #pragma once
 #include <cstdint>
+#include "core/isa.h"
 
 namespace ember::cpu {
 
@@ -115,13 +116,7 @@ const GemmTable& gemm_table();
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::GemmTable gemm_table;
-}
-namespace ember::avx2 {
-extern const cpu::GemmTable gemm_table;
-}
+EMBER_ISA_TABLES(cpu::GemmTable, gemm_table)
 namespace ember::generic {
-extern const cpu::GemmTable gemm_table;
-extern const cpu::GemmKernelSet<double> gemm_f64_kernels;
-}  // namespace ember::generic
+extern const cpu::GemmKernelSet<double> gemm_f64_kernels;  // float64, every ISA
+}

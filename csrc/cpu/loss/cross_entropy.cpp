@@ -1,5 +1,5 @@
 // Softmax cross-entropy driver: target checks, dtype dispatch and threading around the
-// per-ISA float32 row kernel (cross_entropy_kernels.inc); float64 rows are plain C++
+// per-ISA float32 row kernel (cross_entropy_kernels.cpp); float64 rows are plain C++
 // here, bfloat16 rows are widened into float32 scratch rows.
 #include "cpu/loss/cross_entropy.h"
 
@@ -15,17 +15,7 @@
 
 namespace ember::cpu {
 
-const CrossEntropyTable& cross_entropy_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::cross_entropy_table;
-    case Isa::Avx2:
-      return avx2::cross_entropy_table;
-    case Isa::Generic:
-      break;
-  }
-  return generic::cross_entropy_table;
-}
+const CrossEntropyTable& cross_entropy_table() { return EMBER_ISA_TABLE(cross_entropy_table); }
 
 namespace {
 

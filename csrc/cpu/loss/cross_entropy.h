@@ -9,12 +9,13 @@
 //   dlogits_ij = softmax_ij - (1 - eps) [j == t_i] - eps / C
 // Rows whose target is ignore_index get loss 0 and dlogits 0.
 //
-// float32 runs through per-ISA row kernels (cross_entropy_kernels.inc); float64 is plain
+// float32 runs through per-ISA row kernels (cross_entropy_kernels.cpp); float64 is plain
 // C++ in the driver; bfloat16 rows are widened into float32 scratch rows. Rows are
 // independent, so any thread count gives the same bits.
 #pragma once
 #include <cstdint>
 
+#include "core/isa.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
@@ -53,12 +54,4 @@ const CrossEntropyTable& cross_entropy_table();
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::CrossEntropyTable cross_entropy_table;
-}
-namespace ember::avx2 {
-extern const cpu::CrossEntropyTable cross_entropy_table;
-}
-namespace ember::generic {
-extern const cpu::CrossEntropyTable cross_entropy_table;
-}
+EMBER_ISA_TABLES(cpu::CrossEntropyTable, cross_entropy_table)

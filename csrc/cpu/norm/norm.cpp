@@ -1,5 +1,5 @@
 // Layer norm / RMS norm driver: dtype dispatch, row chunking and threading around the
-// per-ISA float32 row kernels (norm_kernels.inc); float64 rows are plain C++ here, bfloat16
+// per-ISA float32 row kernels (norm_kernels.cpp); float64 rows are plain C++ here, bfloat16
 // rows are widened into float32 scratch rows.
 #include "cpu/norm/norm.h"
 
@@ -9,20 +9,11 @@
 #include "core/half.h"
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/driver_util.h"
 
 namespace ember::cpu {
 
-const NormTable& norm_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::norm_table;
-    case Isa::Avx2:
-      return avx2::norm_table;
-    case Isa::Generic:
-      break;
-  }
-  return generic::norm_table;
-}
+const NormTable& norm_table() { return EMBER_ISA_TABLE(norm_table); }
 
 namespace {
 
@@ -197,7 +188,7 @@ void norm_backward(const TensorImpl& grad_out, const TensorImpl& x, const Tensor
   const bool rms = mean == nullptr;
   const bool need_w = grad_weight != nullptr, need_b = grad_bias != nullptr;
   const int64_t crows = rows > 0 ? backward_chunk_rows(rows) : 1;
-  const int64_t chunks = rows > 0 ? (rows + crows - 1) / crows : 0;
+  const int64_t chunks = rows > 0 ? cdiv(rows, crows) : 0;
   if (x.dtype == DType::Float64) {
     std::vector<double> pw(need_w ? chunks * n : 0, 0.0), pb(need_b ? chunks * n : 0, 0.0);
     const double* xp = x.data_as<double>();

@@ -9,13 +9,14 @@
 // rows into per-chunk partials (the chunk count depends on the shape only), then the
 // partials are added in chunk order, so 1 and N threads give the same bits.
 //
-// float32 runs through per-ISA row kernels (norm_kernels.inc, one table per ISA); float64 is
+// float32 runs through per-ISA row kernels (norm_kernels.cpp, one table per ISA); float64 is
 // plain C++ in the driver (norm.cpp); bfloat16 rows are widened to float32 scratch rows and
 // use the float32 kernels (weight, bias and the statistics are float32 then).
 // Arguments are validated by the bindings; the kernels trust them.
 #pragma once
 #include <cstdint>
 
+#include "core/isa.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
@@ -53,12 +54,4 @@ const NormTable& norm_table();
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::NormTable norm_table;
-}
-namespace ember::avx2 {
-extern const cpu::NormTable norm_table;
-}
-namespace ember::generic {
-extern const cpu::NormTable norm_table;
-}
+EMBER_ISA_TABLES(cpu::NormTable, norm_table)

@@ -19,15 +19,7 @@ namespace ember::cpu {
 // Row kernels for a dtype: float64 has one portable table, float32 one per ISA.
 inline const OptimTable& optim_table_for(DType t) {
   if (t == DType::Float64) return f64::optim_table;
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::optim_table;
-    case Isa::Avx2:
-      return avx2::optim_table;
-    case Isa::Generic:
-      break;
-  }
-  return generic::optim_table;
+  return EMBER_ISA_TABLE(optim_table);
 }
 
 struct FlatList {

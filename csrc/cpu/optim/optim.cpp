@@ -1,6 +1,6 @@
 // Optimizer driver: step counts and per-tensor coefficients, the optional non-finite
 // pre-scan, and the threaded pass over the flat work list (flat_list.h) that calls the row
-// kernels of optim_kernels.inc.
+// kernels of optim_kernels.cpp.
 #include <cmath>
 #include <vector>
 

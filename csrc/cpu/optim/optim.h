@@ -6,13 +6,14 @@
 // kOptimChunk elements, so 2000 small tensors spread over the threads like one big one and
 // the chunk boundaries never depend on the thread count. Each element is read once (p, g,
 // state) and written once (p, state). float32 runs through per-ISA row kernels
-// (optim_kernels.inc compiled once per ISA), float64 through the same source compiled on a
-// plain-C++ double vector (vec_f64.h). Arguments are validated by the bindings; the kernels
-// trust them.
+// (optim_kernels.cpp compiled once per ISA), float64 through the same source compiled on a
+// plain-C++ double vector (cpu/simd/vec_f64.h). Arguments are validated by the bindings; the
+// kernels trust them.
 #pragma once
 #include <cstdint>
 #include <vector>
 
+#include "core/isa.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
@@ -107,15 +108,7 @@ void clip_grad_value(const std::vector<const TensorImpl*>& xs, double clip);
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::OptimTable optim_table;
-}
-namespace ember::avx2 {
-extern const cpu::OptimTable optim_table;
-}
-namespace ember::generic {
-extern const cpu::OptimTable optim_table;
-}
+EMBER_ISA_TABLES(cpu::OptimTable, optim_table)
 namespace ember::f64 {
 extern const cpu::OptimTable optim_table;  // float64 tensors, every ISA
 }

@@ -6,14 +6,12 @@
 #include <limits>
 
 #include "core/parallel.h"
+#include "cpu/driver_util.h"
 #include "cpu/pool/pool.h"
 
 namespace ember::cpu {
 
 namespace {
-
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // Planes per parallel piece so that a piece holds about kParallelGrain elements.
 int64_t plane_chunk(int64_t plane_elems) {

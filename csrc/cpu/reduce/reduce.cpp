@@ -1,5 +1,5 @@
 // Reduction driver: dtype dispatch, blocking and threading around the per-ISA float32 row
-// kernels (reduce_kernels.inc) and the plain C++ kernels for the other dtypes below.
+// kernels (reduce_kernels.cpp) and the plain C++ kernels for the other dtypes below.
 #include "cpu/reduce/reduce.h"
 
 #include <cmath>
@@ -10,20 +10,11 @@
 #include "core/error.h"
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/driver_util.h"
 
 namespace ember::cpu {
 
-const ReduceTable& reduce_table() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::reduce_table;
-    case Isa::Avx2:
-      return avx2::reduce_table;
-    case Isa::Generic:
-      break;
-  }
-  return generic::reduce_table;
-}
+const ReduceTable& reduce_table() { return EMBER_ISA_TABLE(reduce_table); }
 
 bool parse_reduce_op(const std::string& name, ReduceOp* op) {
   static const char* const names[] = {"sum", "mean", "prod", "max", "min"};
@@ -63,7 +54,6 @@ constexpr int64_t kColBlock = 512;
 constexpr int64_t kColChunk = 256;  // columns per piece when inner > 1
 constexpr int64_t kGrain = 16384;   // elements of work per piece, roughly
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t at_least_one(int64_t v) { return v > 0 ? v : 1; }
 
 // ---- scalar ops for the non-float32 dtypes (float32 partials are combined with them too)
@@ -175,7 +165,7 @@ void run_reduce(const T* x, T* out, int64_t outer, int64_t r, int64_t inner,
     return;
   }
   if (inner == 1) {
-    const int64_t nb = ceil_div(r, kRowBlock);
+    const int64_t nb = cdiv(r, kRowBlock);
     if (nb == 1) {
       parallel_chunks(outer, at_least_one(kGrain / r), r, [&](int64_t b, int64_t e) {
         for (int64_t o = b; o < e; ++o) out[o] = fin(static_cast<C>(row(x + o * r, r)));
@@ -198,8 +188,8 @@ void run_reduce(const T* x, T* out, int64_t outer, int64_t r, int64_t inner,
     });
     return;
   }
-  const int64_t nb = ceil_div(r, kColBlock);
-  const int64_t nc = ceil_div(inner, kColChunk);
+  const int64_t nb = cdiv(r, kColBlock);
+  const int64_t nc = cdiv(inner, kColChunk);
   const int64_t rows = r < kColBlock ? r : kColBlock;
   const int64_t cols_per = inner < kColChunk ? inner : kColChunk;
   const int64_t chunk = at_least_one(kGrain / (rows * cols_per));
@@ -333,10 +323,10 @@ void reduce_arg_typed(const T* x, T* values, int64_t* indices, int64_t outer, in
                       int64_t inner) {
   if (outer == 0 || inner == 0) return;
   const int64_t block = inner == 1 ? kRowBlock : kColBlock;
-  const int64_t nb = ceil_div(r, block);
+  const int64_t nb = cdiv(r, block);
   const int64_t rows = r < block ? r : block;
   const int64_t cols_per = inner < kColChunk ? inner : kColChunk;
-  const int64_t nc = ceil_div(inner, kColChunk);
+  const int64_t nc = cdiv(inner, kColChunk);
   // Block partials (value, absolute index); a single block writes the outputs directly.
   std::vector<T> pv(nb > 1 ? static_cast<size_t>(outer * nb * inner) : 0);
   std::vector<int64_t> pi(pv.size());

@@ -1,7 +1,7 @@
 // Reductions over the middle axis of a contiguous (outer, r, inner) view, arg-reductions,
 // and softmax / log_softmax over the last dimension (forward and backward).
 //
-// float32 runs through per-ISA row kernels (reduce_kernels.inc compiled once per ISA into
+// float32 runs through per-ISA row kernels (reduce_kernels.cpp compiled once per ISA into
 // a table of function pointers); float64, integers and bool are plain C++ in the drivers
 // (reduce.cpp, softmax.cpp), which also own the threading. Work is cut into pieces whose
 // boundaries depend only on the shapes: a long reduced axis is split into fixed blocks whose
@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/isa.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
@@ -64,12 +65,4 @@ const ReduceTable& reduce_table();
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::ReduceTable reduce_table;
-}
-namespace ember::avx2 {
-extern const cpu::ReduceTable reduce_table;
-}
-namespace ember::generic {
-extern const cpu::ReduceTable reduce_table;
-}
+EMBER_ISA_TABLES(cpu::ReduceTable, reduce_table)

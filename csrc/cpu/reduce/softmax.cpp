@@ -1,5 +1,5 @@
 // Softmax / log_softmax over the last dimension, forward and backward: float32 through the
-// per-ISA row kernels (reduce_kernels.inc), float64 here. Rows are independent, so pieces
+// per-ISA row kernels (reduce_kernels.cpp), float64 here. Rows are independent, so pieces
 // of whole rows make the result the same for any thread count.
 #include <cmath>
 #include <limits>

@@ -1,5 +1,5 @@
 // Recurrent layers: the time loops, GEMMs and threading around the pointwise cell kernels
-// (float32: rnn_<isa>.cpp through a table chosen with ember::current_isa(); float64: the
+// (float32: rnn_kernels.cpp through the current ISA's table (core/isa.h); float64: the
 // scalar templates below). See rnn.h for the equations and the saved buffers.
 //
 // Threading: the GEMMs thread themselves (bitwise the same for any thread count); the
@@ -15,20 +15,12 @@
 
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/driver_util.h"
 #include "cpu/gemm/gemm.h"
 
 namespace ember::cpu {
 
-const RnnKernels& rnn_kernels() {
-  switch (current_isa()) {
-    case Isa::Avx512:
-      return avx512::rnn_kernels;
-    case Isa::Avx2:
-      return avx2::rnn_kernels;
-    default:
-      return generic::rnn_kernels;
-  }
-}
+const RnnKernels& rnn_kernels() { return EMBER_ISA_TABLE(rnn_kernels); }
 
 namespace {
 
@@ -154,31 +146,9 @@ void mm(int64_t M, int64_t N, int64_t K, const double* a, int64_t ars, int64_t a
            GemmAct::None);
 }
 
-int64_t cdiv(int64_t x, int64_t m) { return (x + m - 1) / m; }
-int64_t round_up(int64_t x, int64_t m) { return cdiv(x, m) * m; }
-int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
 // A column range of the recurrent weight, computed (and packed) as one unit.
 struct Seg {
   int64_t col, n;
-};
-
-// 64-byte aligned float / double storage (packed panels are read with aligned loads).
-template <typename T>
-class Aligned {
- public:
-  explicit Aligned(int64_t n) {
-    const size_t bytes = (static_cast<size_t>(n > 0 ? n : 1) * sizeof(T) + 63) & ~size_t{63};
-    p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
-    if (!p_) throw std::bad_alloc();
-  }
-  ~Aligned() { std::free(p_); }
-  Aligned(const Aligned&) = delete;
-  Aligned& operator=(const Aligned&) = delete;
-  T* get() const { return p_; }
-
- private:
-  T* p_;
 };
 
 // The recurrent product of every step, C[:, seg] (M x n) = A (M x K) @ B[:, seg] + beta C +
@@ -284,7 +254,7 @@ class Recur<float> {
   std::vector<int64_t> seg_off_;  // M == 1: float offset; else first panel of the segment
   std::vector<KBlock> kblocks_;
   int64_t panels_ = 0, boff_ = 0, aoff_ = 0;
-  Aligned<float> bpack_;
+  AlignedBuffer<float> bpack_;
 };
 
 // float64 (tests, gradcheck): the general GEMM per segment, nothing prepacked.
@@ -353,7 +323,7 @@ inline bool valid(const int64_t* lengths, int64_t t, int64_t b) {
 template <typename T, typename Pack, typename Body>
 void time_loop(int64_t steps, int64_t items, int nt, int64_t a_elems, Pack&& pack, Body&& body) {
   if (nt <= 1) {
-    Aligned<T> abuf(a_elems);
+    AlignedBuffer<T> abuf(a_elems);
     for (int64_t s = 0; s < steps; ++s) {
       pack(s, abuf.get());
       for (int64_t i = 0; i < items; ++i) body(s, i, abuf.get());
@@ -362,7 +332,7 @@ void time_loop(int64_t steps, int64_t items, int nt, int64_t a_elems, Pack&& pac
   }
 #pragma omp parallel num_threads(nt)
   {
-    Aligned<T> abuf(a_elems);
+    AlignedBuffer<T> abuf(a_elems);
     for (int64_t s = 0; s < steps; ++s) {
       pack(s, abuf.get());
 #pragma omp for schedule(static)

@@ -24,6 +24,7 @@
 // Arguments are validated by the bindings; the kernels trust them.
 #pragma once
 #include <cstdint>
+#include "core/isa.h"
 
 namespace ember::cpu {
 
@@ -86,12 +87,4 @@ const RnnKernels& rnn_kernels();
 
 }  // namespace ember::cpu
 
-namespace ember::avx512 {
-extern const cpu::RnnKernels rnn_kernels;
-}
-namespace ember::avx2 {
-extern const cpu::RnnKernels rnn_kernels;
-}
-namespace ember::generic {
-extern const cpu::RnnKernels rnn_kernels;
-}
+EMBER_ISA_TABLES(cpu::RnnKernels, rnn_kernels)

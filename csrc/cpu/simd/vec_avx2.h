@@ -1,14 +1,17 @@
 // AVX2 + FMA float32 vectors (8 lanes) for kernels written once against the
 // Vec API (see vec_generic.h for the reference semantics of every function).
-// Include only from *_avx2.cpp files: everything here lives in ember::avx2 and
+// Include only through cpu/simd/vec.h (avx2 objects): everything here lives in ember::avx2 and
 // is `static inline`, so nothing is shared with the other ISA objects.
 #pragma once
 #include <immintrin.h>
 
 #include <cstdint>
 
+#include "core/math_constants.h"
+
 namespace ember::avx2 {
 
+using Real = float;  // the lane type
 constexpr int kW = 8;
 
 struct VecF {
@@ -120,6 +123,69 @@ static inline MaskF mnot(MaskF a) {
   return {_mm256_xor_ps(a.m, _mm256_castsi256_ps(_mm256_set1_epi32(-1)))};
 }
 static inline bool many(MaskF a) { return _mm256_movemask_ps(a.m) != 0; }
+
+// n (0..kW) bfloat16 values widened to float32 lanes, the other lanes 0.
+static inline VecF vload_bf16(const uint16_t* p, int n) {
+  __m128i h;
+  if (n >= 8) {
+    h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  } else {
+    alignas(16) uint16_t t[8] = {};
+    for (int i = 0; i < n; ++i) t[i] = p[i];
+    h = _mm_load_si128(reinterpret_cast<const __m128i*>(t));
+  }
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))};
+}
+
+// ---- memory layout: non-temporal stores, lane-selected and strided loads, transposes
+
+// Non-temporal store of a full vector to a kW-aligned address; vstream_fence() orders a run of
+// them before later stores.
+static inline void vstream(float* p, VecF a) { _mm256_stream_ps(p, a.v); }
+static inline void vstream_fence() { _mm_sfence(); }
+// All-ones lanes where bit l of `bits` is set.
+static inline __m256i lane_bits(unsigned bits) {
+  const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), lane),
+                            lane);
+}
+static inline __m256i lane_offsets(int st) {
+  return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(st));
+}
+// dst with the lanes set in `bits` (bit l = lane l) replaced by base[l]; other lanes are
+// never read, so base may point before or past the row where those lanes are.
+static inline VecF vload_lanes(VecF dst, const float* base, unsigned bits) {
+  const __m256i in = lane_bits(bits);
+  return {_mm256_blendv_ps(dst.v, _mm256_maskload_ps(base, in), _mm256_castsi256_ps(in))};
+}
+// The same from base[l * st] (a masked gather; (kW - 1) * st must fit in an int).
+static inline VecF vgather_lanes(VecF dst, const float* base, unsigned bits, int st) {
+  return {_mm256_mask_i32gather_ps(dst.v, base, lane_offsets(st),
+                                   _mm256_castsi256_ps(lane_bits(bits)), 4)};
+}
+// Lane l = base[l * st] ((kW - 1) * st must fit in an int).
+static inline VecF vgather(const float* base, int st) {
+  return {_mm256_i32gather_ps(base, lane_offsets(st), 4)};
+}
+// In-register transpose of kW rows of kW floats: lane j of r[i] goes to lane i of r[j].
+static inline void vtranspose(VecF (&r)[kW]) {
+  __m256 t[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i].v, r[2 * i + 1].v);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i].v, r[2 * i + 1].v);
+  }
+  for (int i = 0; i < 2; ++i) {
+    r[4 * i].v = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1].v = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+    r[4 * i + 2].v = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3].v = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+  }
+  for (int g = 0; g < 4; ++g) {
+    t[g] = _mm256_permute2f128_ps(r[g].v, r[4 + g].v, 0x20);
+    t[g + 4] = _mm256_permute2f128_ps(r[g].v, r[4 + g].v, 0x31);
+  }
+  for (int i = 0; i < 8; ++i) r[i].v = t[i];
+}
 
 #include "cpu/simd/vec_math.inc"
 

@@ -1,6 +1,6 @@
 // AVX-512 float32 vectors (16 lanes) for kernels written once against the Vec
 // API (see vec_generic.h for the reference semantics of every function).
-// Include only from *_avx512.cpp files: everything here lives in ember::avx512
+// Include only through cpu/simd/vec.h (avx512 objects): everything here lives in ember::avx512
 // and is `static inline`, so nothing is shared with the other ISA objects.
 #pragma once
 // GCC 12 warns -W(maybe-)uninitialized inside its own AVX-512 intrinsics (the
@@ -15,8 +15,11 @@
 
 #include <cstdint>
 
+#include "core/math_constants.h"
+
 namespace ember::avx512 {
 
+using Real = float;  // the lane type
 constexpr int kW = 16;
 
 struct VecF {
@@ -126,6 +129,64 @@ static inline MaskF mand(MaskF a, MaskF b) { return {static_cast<__mmask16>(a.m 
 static inline MaskF mor(MaskF a, MaskF b) { return {static_cast<__mmask16>(a.m | b.m)}; }
 static inline MaskF mnot(MaskF a) { return {static_cast<__mmask16>(~a.m)}; }
 static inline bool many(MaskF a) { return a.m != 0; }
+
+// n (0..kW) bfloat16 values widened to float32 lanes, the other lanes 0.
+static inline VecF vload_bf16(const uint16_t* p, int n) {
+  const __m256i h = _mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1u), p);
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))};
+}
+
+// ---- memory layout: non-temporal stores, lane-selected and strided loads, transposes
+
+// Non-temporal store of a full vector to a kW-aligned address; vstream_fence() orders a run of
+// them before later stores.
+static inline void vstream(float* p, VecF a) { _mm512_stream_ps(p, a.v); }
+static inline void vstream_fence() { _mm_sfence(); }
+// dst with the lanes set in `bits` (bit l = lane l) replaced by base[l]; other lanes are
+// never read, so base may point before or past the row where those lanes are.
+static inline VecF vload_lanes(VecF dst, const float* base, unsigned bits) {
+  return {_mm512_mask_loadu_ps(dst.v, static_cast<__mmask16>(bits), base)};
+}
+static inline __m512i lane_offsets(int st) {
+  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                            _mm512_set1_epi32(st));
+}
+// The same from base[l * st] (a masked gather; (kW - 1) * st must fit in an int).
+static inline VecF vgather_lanes(VecF dst, const float* base, unsigned bits, int st) {
+  return {_mm512_mask_i32gather_ps(dst.v, static_cast<__mmask16>(bits), lane_offsets(st), base, 4)};
+}
+// Lane l = base[l * st] ((kW - 1) * st must fit in an int).
+static inline VecF vgather(const float* base, int st) {
+  return {_mm512_i32gather_ps(lane_offsets(st), base, 4)};
+}
+// In-register transpose of kW rows of kW floats: lane j of r[i] goes to lane i of r[j].
+static inline void vtranspose(VecF (&r)[kW]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i].v, r[i + 1].v);
+    t[i + 1] = _mm512_unpackhi_ps(r[i].v, r[i + 1].v);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i].v = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1].v = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2].v = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3].v = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[4q + s] now holds, per 128-bit lane L, rows 4L'.. of column block; finish with 128-bit
+  // lane shuffles across groups of four registers.
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i].v, r[i + 4].v, 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i].v, r[i + 4].v, 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8].v, r[i + 12].v, 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8].v, r[i + 12].v, 0xdd);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i].v = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8].v = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    r[i + 4].v = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+    r[i + 12].v = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+  }
+}
 
 #include "cpu/simd/vec_math.inc"
 

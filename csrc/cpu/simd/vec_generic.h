@@ -3,15 +3,18 @@
 // reference for what each function means. The loops are kept branch-free
 // (masks are 0 / ~0 words, selects are bitwise, float->int goes through the
 // 1.5*2^23 trick) so the compiler auto-vectorizes them with SSE2.
-// Include only from generic ISA files (e.g. *_generic.cpp): everything lives
+// Include only through cpu/simd/vec.h (generic objects): everything lives
 // in ember::generic and is `static inline`.
 // Only compiler builtins are used (no std:: functions): an inline std:: helper
 // would be a weak symbol shared with the AVX objects (the one-definition trap).
 #pragma once
 #include <cstdint>
 
+#include "core/math_constants.h"
+
 namespace ember::generic {
 
+using Real = float;  // the lane type
 constexpr int kW = 8;
 
 struct VecF {
@@ -215,6 +218,48 @@ static inline bool many(MaskF a) {
   uint32_t any = 0;
   for (int i = 0; i < kW; ++i) any |= a.m[i];
   return any != 0;
+}
+
+// n (0..kW) bfloat16 values widened to float32 lanes, the other lanes 0.
+static inline VecF vload_bf16(const uint16_t* p, int n) {
+  VecF r;
+  for (int i = 0; i < kW; ++i) r.v[i] = u2f(i < n ? static_cast<uint32_t>(p[i]) << 16 : 0u);
+  return r;
+}
+
+// ---- memory layout: non-temporal stores, lane-selected and strided loads, transposes
+
+// Non-temporal store of a full vector to a kW-aligned address; vstream_fence() orders a run of
+// them before later stores.
+static inline void vstream(float* p, VecF a) { vstore(p, a); }
+static inline void vstream_fence() {}
+// dst with the lanes set in `bits` (bit l = lane l) replaced by base[l]; other lanes are
+// never read, so base may point before or past the row where those lanes are.
+static inline VecF vload_lanes(VecF dst, const float* base, unsigned bits) {
+  for (int l = 0; l < kW; ++l)
+    if (bits >> l & 1u) dst.v[l] = base[l];
+  return dst;
+}
+// The same from base[l * st] (a masked gather; (kW - 1) * st must fit in an int).
+static inline VecF vgather_lanes(VecF dst, const float* base, unsigned bits, int st) {
+  for (int l = 0; l < kW; ++l)
+    if (bits >> l & 1u) dst.v[l] = base[static_cast<int64_t>(l) * st];
+  return dst;
+}
+// Lane l = base[l * st] ((kW - 1) * st must fit in an int).
+static inline VecF vgather(const float* base, int st) {
+  VecF r;
+  for (int l = 0; l < kW; ++l) r.v[l] = base[static_cast<int64_t>(l) * st];
+  return r;
+}
+// In-register transpose of kW rows of kW floats: lane j of r[i] goes to lane i of r[j].
+static inline void vtranspose(VecF (&r)[kW]) {
+  for (int i = 0; i < kW; ++i)
+    for (int j = i + 1; j < kW; ++j) {
+      const float t = r[i].v[j];
+      r[i].v[j] = r[j].v[i];
+      r[j].v[i] = t;
+    }
 }
 
 #include "cpu/simd/vec_math.inc"

@@ -1,12 +1,14 @@
 // Portable float64 "vectors" (4 lanes, plain loops) with the subset of the Vec API that
-// optim_kernels.inc uses, so the float64 optimizer path is the same source as the float32
+// optim_kernels.cpp uses, so the float64 optimizer path is the same source as the float32
 // one. Semantics as vec_generic.h (vmax(a, b) = a > b ? a : b, masks are all-ones words).
-// Include only from optim_f64.cpp: everything lives in ember::f64 and is `static inline`.
+// Include only through cpu/simd/vec.h (f64 objects): everything lives in ember::f64 and
+// is `static inline`.
 #pragma once
 #include <cstdint>
 
 namespace ember::f64 {
 
+using Real = double;  // the lane type
 constexpr int kW = 4;
 
 struct VecF {

@@ -1,8 +1,13 @@
 // float32 pointwise kernels of the recurrent cells, written once against the Vec API and
-// included INSIDE namespace ember::<isa> by rnn_<isa>.cpp after cpu/simd/vec_<isa>.h.
+// compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels).
 // Each kernel is one pass over a batch row's n hidden units, all gates at once (see
 // rnn.h for the arguments). Tails use masked loads / stores, so no element past n is
 // touched and a unit's result does not depend on where the row ends.
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/rnn/rnn.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -152,3 +157,5 @@ void gemv_panels(int64_t n, int64_t k, const float* x, const float* w, float* y,
 
 const cpu::RnnKernels rnn_kernels = {lstm_fwd, lstm_bwd, gru_fwd, gru_bwd,
                                      rnn_fwd,  rnn_bwd,  kPanel,  gemv_panels};
+
+}  // namespace ember::EMBER_ISA_NS

@@ -1,8 +1,13 @@
 // float32 reduction and softmax row kernels, written once against the Vec API and
-// included INSIDE namespace ember::<isa> by reduce_<isa>.cpp after cpu/simd/vec_<isa>.h.
+// compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels).
 // Every op is a small struct; the loops are templates on it, so the inner loop has no
-// switch. Nothing here may instantiate std:: templates (see DESIGN.md, the one-definition
-// trap): scalars use compiler builtins only.
+// switch. Nothing here may instantiate std:: templates (see docs/architecture.md, the
+// one-definition trap): scalars use compiler builtins only.
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/reduce/reduce.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -100,46 +105,16 @@ void col_reduce(const float* x, int64_t rows, int64_t stride, int64_t ncols, flo
   }
 }
 
-// sum over the row of f(i, k) (the k <= kW values at i) for a vector-producing functor.
-// Blocked: two accumulators run over blocks of kSumBlock values, and each block's total is
-// added to an outer accumulator, so a float32 sum of a 10^5-long row keeps ~1e-6 accuracy.
+// Values per block of the row sums (vsum_blocked).
 constexpr int64_t kSumBlock = 2048;
-
-template <class F>
-float row_sum_of(int64_t n, F f) {
-  VecF total = vzero();
-  for (int64_t b = 0; b < n; b += kSumBlock) {
-    const int64_t e = n - b < kSumBlock ? n : b + kSumBlock;
-    VecF s0 = vzero(), s1 = vzero();
-    int64_t i = b;
-    for (; i + 2 * kW <= e; i += 2 * kW) {
-      s0 = vadd(s0, f(i, kW));
-      s1 = vadd(s1, f(i + kW, kW));
-    }
-    for (; i < e; i += kW) s0 = vadd(s0, f(i, e - i < kW ? static_cast<int>(e - i) : kW));
-    total = vadd(total, vadd(s0, s1));
-  }
-  return vreduce_add(total);
-}
-
-// Loads kW values, or the first `m` of them (the rest `fill`).
-inline VecF load_n(const float* p, int m, float fill) {
-  return m == kW ? vload(p) : vload_partial(p, m, fill);
-}
-inline void store_n(float* p, VecF v, int m) {
-  if (m == kW)
-    vstore(p, v);
-  else
-    vstore_partial(p, v, m);
-}
 
 // y = exp(x - max) / sum. NaN anywhere -> NaN row; all -inf -> NaN row (-inf - -inf).
 void softmax_row(const float* x, float* y, int64_t n) {
   const VecF m = vset1(row_reduce<OpMax>(x, n));
   // exp(x - max) goes to y on the way; padding lanes give exp(-inf) = 0.
-  const float sum = row_sum_of(n, [&](int64_t i, int k) {
-    const VecF e = vexp(vsub(load_n(x + i, k, -kInf), m));
-    store_n(y + i, e, k);
+  const float sum = vsum_blocked<kSumBlock>(n, [&](int64_t i, int k) {
+    const VecF e = vexp(vsub(vload_n(x + i, k, -kInf), m));
+    vstore_n(y + i, e, k);
     return e;
   });
   const VecF inv = vset1(1.0f / sum);
@@ -155,8 +130,8 @@ void softmax_row(const float* x, float* y, int64_t n) {
 void log_softmax_row(const float* x, float* y, int64_t n) {
   const float mx = row_reduce<OpMax>(x, n);
   const VecF m = vset1(mx);
-  const float sum =
-      row_sum_of(n, [&](int64_t i, int k) { return vexp(vsub(load_n(x + i, k, -kInf), m)); });
+  const float sum = vsum_blocked<kSumBlock>(
+      n, [&](int64_t i, int k) { return vexp(vsub(vload_n(x + i, k, -kInf), m)); });
   const VecF lse = vset1(__builtin_logf(sum));
   int64_t i = 0;
   for (; i + kW <= n; i += kW) vstore(y + i, vsub(vsub(vload(x + i), m), lse));
@@ -168,8 +143,8 @@ void log_softmax_row(const float* x, float* y, int64_t n) {
 
 // grad_in = y * (g - sum(g * y)).
 void softmax_backward_row(const float* y, const float* g, float* gi, int64_t n) {
-  const VecF dot = vset1(row_sum_of(
-      n, [&](int64_t i, int k) { return vmul(load_n(g + i, k, 0.0f), load_n(y + i, k, 0.0f)); }));
+  const VecF dot = vset1(vsum_blocked<kSumBlock>(
+      n, [&](int64_t i, int k) { return vmul(vload_n(g + i, k, 0.0f), vload_n(y + i, k, 0.0f)); }));
   int64_t i = 0;
   for (; i + kW <= n; i += kW) vstore(gi + i, vmul(vload(y + i), vsub(vload(g + i), dot)));
   if (i < n) {
@@ -181,7 +156,8 @@ void softmax_backward_row(const float* y, const float* g, float* gi, int64_t n) 
 
 // grad_in = g - exp(y) * sum(g).
 void log_softmax_backward_row(const float* y, const float* g, float* gi, int64_t n) {
-  const VecF s = vset1(row_sum_of(n, [&](int64_t i, int k) { return load_n(g + i, k, 0.0f); }));
+  const VecF s =
+      vset1(vsum_blocked<kSumBlock>(n, [&](int64_t i, int k) { return vload_n(g + i, k, 0.0f); }));
   int64_t i = 0;
   for (; i + kW <= n; i += kW) vstore(gi + i, vsub(vload(g + i), vmul(vexp(vload(y + i)), s)));
   if (i < n) {
@@ -200,3 +176,5 @@ const cpu::ReduceTable reduce_table = {
     {softmax_row, log_softmax_row},
     {softmax_backward_row, log_softmax_backward_row},
 };
+
+}  // namespace ember::EMBER_ISA_NS

@@ -1,6 +1,6 @@
 // float32 elementwise row kernels, written once against the Vec API and
-// included INSIDE namespace ember::<isa> by elementwise_<isa>.cpp after
-// cpu/simd/vec_<isa>.h. Each op is a small functor; the row loops are
+// compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels).
+// Each op is a small functor; the row loops are
 // templates on the functor, so the op is resolved at compile time and the
 // inner loop has no switch or indirect call. The driver picks the row function
 // from `elementwise_table` once per call.
@@ -8,16 +8,16 @@
 // Strided rows are gathered kW elements at a time into a stack buffer and run
 // through the same vector code, so a strided result is bitwise the same as a
 // contiguous one.
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/elementwise/elementwise.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
 using cpu::BinaryOp;
 using cpu::UnaryOp;
-
-constexpr float kRsqrt2 = 0.70710678118654752f;    // 1/sqrt(2)
-constexpr float kRsqrt2Pi = 0.39894228040143268f;  // 1/sqrt(2 pi)
-constexpr float kGeluK = 0.79788456080286536f;     // sqrt(2/pi)
-constexpr float kGeluC = 0.044715f;
 
 // ---------------------------------------------------------------- unary ops
 // Each: Op(alpha, beta); VecF operator()(VecF x).
@@ -62,19 +62,11 @@ struct URelu {
 };
 struct UGelu {
   UGelu(float, float) {}
-  VecF operator()(VecF x) const {
-    const VecF cdf = vfma(verf(vmul(x, vset1(kRsqrt2))), vset1(0.5f), vset1(0.5f));
-    return vmul(x, cdf);
-  }
+  VecF operator()(VecF x) const { return vgelu(x); }
 };
-// 0.5 x (1 + tanh(u)) == x * sigmoid(2u): same function, no cancellation for x << 0.
-static inline VecF gelu_tanh_arg(VecF x) {  // 2u
-  const VecF x2 = vmul(x, x);
-  return vmul(x, vfma(x2, vset1(2.0f * kGeluK * kGeluC), vset1(2.0f * kGeluK)));
-}
 struct UGeluTanh {
   UGeluTanh(float, float) {}
-  VecF operator()(VecF x) const { return vmul(x, vsigmoid(gelu_tanh_arg(x))); }
+  VecF operator()(VecF x) const { return vgelu_tanh(x); }
 };
 struct USilu {
   USilu(float, float) {}
@@ -146,8 +138,8 @@ struct BGelu {
   static constexpr bool kUsesX = true, kUsesY = false;
   BGelu(float, float) {}
   VecF grad(VecF g, VecF x, VecF) const {
-    const VecF cdf = vfma(verf(vmul(x, vset1(kRsqrt2))), vset1(0.5f), vset1(0.5f));
-    const VecF pdf = vmul(vexp(vmul(vmul(x, x), vset1(-0.5f))), vset1(kRsqrt2Pi));
+    const VecF cdf = vfma(verf(vmul(x, vset1(float(kSqrt1_2)))), vset1(0.5f), vset1(0.5f));
+    const VecF pdf = vmul(vexp(vmul(vmul(x, x), vset1(-0.5f))), vset1(float(kInvSqrt2Pi)));
     return vmul(g, vfma(x, pdf, cdf));
   }
 };
@@ -168,8 +160,9 @@ struct BGeluTanh {
   // y = x s(2u): y' = s + 2 x s (1 - s) k (1 + 3 c x^2).
   VecF grad(VecF g, VecF x, VecF) const {
     VecF s, sc;
-    sigmoid_pair(gelu_tanh_arg(x), &s, &sc);
-    const VecF du = vfma(vmul(x, x), vset1(2.0f * 3.0f * kGeluK * kGeluC), vset1(2.0f * kGeluK));
+    sigmoid_pair(vgelu_tanh_2u(x), &s, &sc);
+    const VecF du = vfma(vmul(x, x), vset1(2.0f * 3.0f * float(kSqrt2OverPi) * float(kGeluCoef)),
+                         vset1(2.0f * float(kSqrt2OverPi)));
     const VecF ds = vmul(s, sc);
     return vmul(g, vfma(vmul(x, ds), du, s));
   }
@@ -319,3 +312,5 @@ constexpr cpu::ElementwiseTable make_table() {
 }  // namespace
 
 const cpu::ElementwiseTable elementwise_table = make_table();
+
+}  // namespace ember::EMBER_ISA_NS

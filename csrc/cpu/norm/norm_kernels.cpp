@@ -1,6 +1,11 @@
 // float32 layer norm / RMS norm row kernels, written once against the Vec API and included
-// INSIDE namespace ember::<isa> by norm_<isa>.cpp after cpu/simd/vec_<isa>.h. Nothing here
-// may instantiate std:: templates (see DESIGN.md, the one-definition trap).
+// compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels). Nothing here
+// may instantiate std:: templates (see docs/architecture.md, the one-definition trap).
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/norm/norm.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -9,50 +14,6 @@ namespace {
 constexpr int64_t kBlock = 1024;
 // Lane indices, to zero the padding lanes of a row's last partial vector.
 alignas(64) const float kLane[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-
-// Non-temporal store of a full vector to a kW-aligned address (plain store on generic).
-inline void stream_store(float* p, VecF v) {
-#if defined(__AVX512F__)
-  _mm512_stream_ps(p, v.v);
-#elif defined(__AVX2__)
-  _mm256_stream_ps(p, v.v);
-#else
-  vstore(p, v);
-#endif
-}
-inline void stream_fence() {
-#if defined(__AVX2__) || defined(__AVX512F__)
-  _mm_sfence();
-#endif
-}
-
-inline VecF load_n(const float* p, int m, float fill) {
-  return m == kW ? vload(p) : vload_partial(p, m, fill);
-}
-inline void store_n(float* p, VecF v, int m) {
-  if (m == kW)
-    vstore(p, v);
-  else
-    vstore_partial(p, v, m);
-}
-
-// sum over the row of f(i, k) (k <= kW values at i; padding lanes must come back as 0).
-template <class F>
-float blocked_sum(int64_t n, F f) {
-  VecF total = vzero();
-  for (int64_t b = 0; b < n; b += kBlock) {
-    const int64_t e = n - b < kBlock ? n : b + kBlock;
-    VecF s0 = vzero(), s1 = vzero();
-    int64_t i = b;
-    for (; i + 2 * kW <= e; i += 2 * kW) {
-      s0 = vadd(s0, f(i, kW));
-      s1 = vadd(s1, f(i + kW, kW));
-    }
-    for (; i < e; i += kW) s0 = vadd(s0, f(i, e - i < kW ? static_cast<int>(e - i) : kW));
-    total = vadd(total, vadd(s0, s1));
-  }
-  return vreduce_add(total);
-}
 
 // Two sums in one sweep (the backward's sum(g') and sum(g' * xhat)).
 template <class F>
@@ -78,14 +39,14 @@ void forward_row_t(const float* x, const float* w, const float* b, float* y, int
   const VecF pv = vset1(pivot);
   float dmean = 0.0f;  // mean - pivot
   if (!kRms) {
-    const float dev =
-        blocked_sum(n, [&](int64_t i, int k) { return vsub(load_n(x + i, k, pivot), pv); });
+    const float dev = vsum_blocked<kBlock>(
+        n, [&](int64_t i, int k) { return vsub(vload_n(x + i, k, pivot), pv); });
     dmean = dev / static_cast<float>(n);
   }
   // Second pass: the variance around the mean (two-pass, no cancellation).
   const VecF mv = vset1(dmean);
-  const float ss = blocked_sum(n, [&](int64_t i, int k) {
-    VecF d = vsub(vsub(load_n(x + i, k, pivot), pv), mv);
+  const float ss = vsum_blocked<kBlock>(n, [&](int64_t i, int k) {
+    VecF d = vsub(vsub(vload_n(x + i, k, pivot), pv), mv);
     if (k < kW) d = vselect(vlt(vload(kLane), vset1(static_cast<float>(k))), d, vzero());
     return vmul(d, d);
   });
@@ -94,13 +55,13 @@ void forward_row_t(const float* x, const float* w, const float* b, float* y, int
   *rstd_out = rstd;
   const VecF rv = vset1(rstd);
   auto value = [&](int64_t i, int k) {
-    VecF v = vmul(vsub(vsub(load_n(x + i, k, 0.0f), pv), mv), rv);
+    VecF v = vmul(vsub(vsub(vload_n(x + i, k, 0.0f), pv), mv), rv);
     if (kHasW && kHasB)
-      v = vfma(v, load_n(w + i, k, 0.0f), load_n(b + i, k, 0.0f));
+      v = vfma(v, vload_n(w + i, k, 0.0f), vload_n(b + i, k, 0.0f));
     else if (kHasW)
-      v = vmul(v, load_n(w + i, k, 0.0f));
+      v = vmul(v, vload_n(w + i, k, 0.0f));
     else if (kHasB)
-      v = vadd(v, load_n(b + i, k, 0.0f));
+      v = vadd(v, vload_n(b + i, k, 0.0f));
     return v;
   };
   int64_t i = 0;
@@ -110,15 +71,15 @@ void forward_row_t(const float* x, const float* w, const float* b, float* y, int
     const int64_t head = static_cast<int64_t>(((0 - reinterpret_cast<uintptr_t>(y)) / 4) % kW);
     if (head > 0) {
       const int k = static_cast<int>(head < n ? head : n);
-      store_n(y, value(0, k), k);
+      vstore_n(y, value(0, k), k);
       i = k;
     }
-    for (; i + kW <= n; i += kW) stream_store(y + i, value(i, kW));
-    stream_fence();
+    for (; i + kW <= n; i += kW) vstream(y + i, value(i, kW));
+    vstream_fence();
   }
   for (; i < n; i += kW) {
     const int k = n - i < kW ? static_cast<int>(n - i) : kW;
-    store_n(y + i, value(i, k), k);
+    vstore_n(y + i, value(i, k), k);
   }
 }
 
@@ -146,9 +107,9 @@ void backward_row_t(const float* x, const float* g, const float* w, float mean, 
     blocked_sum2(
         n,
         [&](int64_t i, int k, VecF* sa, VecF* sb) {
-          VecF gv = load_n(g + i, k, 0.0f);
-          if (kHasW) gv = vmul(gv, load_n(w + i, k, 0.0f));
-          const VecF xh = vmul(vsub(load_n(x + i, k, mean), mv), rv);
+          VecF gv = vload_n(g + i, k, 0.0f);
+          if (kHasW) gv = vmul(gv, vload_n(w + i, k, 0.0f));
+          const VecF xh = vmul(vsub(vload_n(x + i, k, mean), mv), rv);
           *sa = vadd(*sa, gv);
           *sb = vfma(gv, xh, *sb);
         },
@@ -160,14 +121,14 @@ void backward_row_t(const float* x, const float* g, const float* w, float mean, 
   // One sweep writes dx and accumulates the weight / bias partials.
   for (int64_t i = 0; i < n; i += kW) {
     const int k = n - i < kW ? static_cast<int>(n - i) : kW;
-    const VecF g0 = load_n(g + i, k, 0.0f);
-    const VecF xh = vmul(vsub(load_n(x + i, k, 0.0f), mv), rv);
+    const VecF g0 = vload_n(g + i, k, 0.0f);
+    const VecF xh = vmul(vsub(vload_n(x + i, k, 0.0f), mv), rv);
     if (dx) {
-      const VecF gv = kHasW ? vmul(g0, load_n(w + i, k, 0.0f)) : g0;
-      store_n(dx + i, vmul(vsub(gv, vfma(xh, c, a)), rv), k);
+      const VecF gv = kHasW ? vmul(g0, vload_n(w + i, k, 0.0f)) : g0;
+      vstore_n(dx + i, vmul(vsub(gv, vfma(xh, c, a)), rv), k);
     }
-    if (dw_acc) store_n(dw_acc + i, vfma(g0, xh, load_n(dw_acc + i, k, 0.0f)), k);
-    if (db_acc) store_n(db_acc + i, vadd(g0, load_n(db_acc + i, k, 0.0f)), k);
+    if (dw_acc) vstore_n(dw_acc + i, vfma(g0, xh, vload_n(dw_acc + i, k, 0.0f)), k);
+    if (db_acc) vstore_n(db_acc + i, vadd(g0, vload_n(db_acc + i, k, 0.0f)), k);
   }
 }
 
@@ -184,3 +145,5 @@ const cpu::NormTable norm_table = {
     {forward_row<false>, forward_row<true>},
     {backward_row<false>, backward_row<true>},
 };
+
+}  // namespace ember::EMBER_ISA_NS

@@ -1,6 +1,11 @@
 // float32 softmax cross-entropy row kernel, written once against the Vec API and included
-// INSIDE namespace ember::<isa> by cross_entropy_<isa>.cpp after cpu/simd/vec_<isa>.h.
-// Nothing here may instantiate std:: templates (see DESIGN.md, the one-definition trap).
+// compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels). Nothing here
+// may instantiate std:: templates (see docs/architecture.md, the one-definition trap).
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/loss/cross_entropy.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -10,16 +15,6 @@ constexpr float kInf = __builtin_inff();
 // pass 2 can turn the stored exp(x - running max) into softmax with one factor per block.
 constexpr int64_t kMinBlock = 1024;
 constexpr int64_t kMaxBlocks = 256;
-
-inline VecF load_n(const float* p, int m, float fill) {
-  return m == kW ? vload(p) : vload_partial(p, m, fill);
-}
-inline void store_n(float* p, VecF v, int m) {
-  if (m == kW)
-    vstore(p, v);
-  else
-    vstore_partial(p, v, m);
-}
 
 // Max of x[0, n) with NaN propagating (a NaN anywhere gives NaN).
 float block_max(const float* x, int64_t n) {
@@ -32,7 +27,7 @@ float block_max(const float* x, int64_t n) {
   }
   for (; i < n; i += kW) {
     const int k = n - i < kW ? static_cast<int>(n - i) : kW;
-    const VecF v = load_n(x + i, k, -kInf);
+    const VecF v = vload_n(x + i, k, -kInf);
     a0 = vselect(visnan(v), v, vmax(v, a0));
   }
   float lanes[2 * kW];
@@ -65,7 +60,7 @@ float cross_entropy_row(const float* x, float* d, int64_t C, int64_t target, flo
     if (m == -kInf) {  // every value so far is -inf: exp(x - m) would be NaN; they are 0
       for (int64_t i = 0; i < len; i += kW) {
         const int k = len - i < kW ? static_cast<int>(len - i) : kW;
-        store_n(d + b + i, vzero(), k);
+        vstore_n(d + b + i, vzero(), k);
       }
     } else {
       // x - m <= 0 (or NaN): only the lower clamp of vexp is needed.
@@ -84,11 +79,11 @@ float cross_entropy_row(const float* x, float* d, int64_t C, int64_t target, flo
       }
       for (; i < len; i += kW) {
         const int k = len - i < kW ? static_cast<int>(len - i) : kW;
-        const VecF v = load_n(x + b + i, k, -kInf);
+        const VecF v = vload_n(x + b + i, k, -kInf);
         const VecF e = vexp_core(vmax(lo, vsub(v, mv)));  // padding: exp(-105) = 0
-        store_n(d + b + i, e, k);
+        vstore_n(d + b + i, e, k);
         s0 = vadd(s0, e);
-        x0 = vadd(x0, vsub(load_n(x + b + i, k, m), mv));
+        x0 = vadd(x0, vsub(vload_n(x + b + i, k, m), mv));
       }
     }
     s += vreduce_add(vadd(s0, s1));
@@ -109,7 +104,7 @@ float cross_entropy_row(const float* x, float* d, int64_t C, int64_t target, flo
     for (; i + kW <= len; i += kW) vstore(d + b + i, vsub(vmul(vload(d + b + i), f), offv));
     if (i < len) {
       const int k = static_cast<int>(len - i);
-      store_n(d + b + i, vsub(vmul(load_n(d + b + i, k, 0.0f), f), offv), k);
+      vstore_n(d + b + i, vsub(vmul(vload_n(d + b + i, k, 0.0f), f), offv), k);
     }
   }
   d[target] -= 1.0f - smoothing;
@@ -137,10 +132,12 @@ void scale_row(const float* d, float s, float* out, int64_t n) {
   }
   for (; i < n; i += kW) {
     const int k = n - i < kW ? static_cast<int>(n - i) : kW;
-    store_n(out + i, vmul(load_n(d + i, k, 0.0f), sv), k);
+    vstore_n(out + i, vmul(vload_n(d + i, k, 0.0f), sv), k);
   }
 }
 
 }  // namespace
 
 const cpu::CrossEntropyTable cross_entropy_table = {cross_entropy_row, scale_row};
+
+}  // namespace ember::EMBER_ISA_NS

@@ -1,51 +1,18 @@
 // float32 depthwise-convolution and batch-norm row kernels, written once against the Vec API
-// and included INSIDE namespace ember::<isa> by conv_<isa>.cpp after cpu/simd/vec_<isa>.h.
-// Nothing here may instantiate std:: templates (DESIGN.md, the one-definition trap). Every
-// sum runs in an order fixed by the sizes alone.
+// and compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels).
+// Nothing here may instantiate std:: templates (docs/architecture.md, the one-definition trap).
+// Every sum runs in an order fixed by the sizes alone.
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/conv/conv.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
 static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
 // ---- im2col straight into a packed GEMM B panel (column stride 1)
-
-// dst with the lanes set in `bits` (bit l = lane l) replaced by base[l]; other lanes are
-// never read, so base may point before or past the row where those lanes are.
-static inline VecF load_lanes(VecF dst, const float* base, unsigned bits) {
-#if defined(__AVX512F__)
-  return {_mm512_mask_loadu_ps(dst.v, static_cast<__mmask16>(bits), base)};
-#elif defined(__AVX2__)
-  const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-  const __m256i in =
-      _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), lane), lane);
-  return {_mm256_blendv_ps(dst.v, _mm256_maskload_ps(base, in), _mm256_castsi256_ps(in))};
-#else
-  for (int l = 0; l < kW; ++l)
-    if (bits >> l & 1u) dst.v[l] = base[l];
-  return dst;
-#endif
-}
-
-// The same from base[l * st] (st > 1: a masked gather).
-static inline VecF gather_lanes(VecF dst, const float* base, unsigned bits, int st) {
-#if defined(__AVX512F__)
-  const __m512i idx =
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(st));
-  return {_mm512_mask_i32gather_ps(dst.v, static_cast<__mmask16>(bits), idx, base, 4)};
-#elif defined(__AVX2__)
-  const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-  const __m256i in =
-      _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), lane), lane);
-  const __m256i idx =
-      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(st));
-  return {_mm256_mask_i32gather_ps(dst.v, base, idx, _mm256_castsi256_ps(in), 4)};
-#else
-  for (int l = 0; l < kW; ++l)
-    if (bits >> l & 1u) dst.v[l] = base[l * st];
-  return dst;
-#endif
-}
 
 constexpr int kMaxCache = 512;  // precomputed (segment, tap) entries per panel
 
@@ -111,12 +78,12 @@ void im2col_panel_t(const float* xg, const cpu::ConvShape& s, int64_t k0, int64_
 #pragma GCC unroll 8
         for (int q = 0; q < nv; ++q) {
           const unsigned bits = static_cast<unsigned>(m >> (q * kW) & vmask);
-          if (bits) v[q] = load_lanes(v[q], base + q * kW, bits);
+          if (bits) v[q] = vload_lanes(v[q], base + q * kW, bits);
         }
       } else {
         for (int q = 0; q < nv; ++q) {
           const unsigned bits = static_cast<unsigned>(m >> (q * kW) & vmask);
-          if (bits) v[q] = gather_lanes(v[q], base + q * kW * st, bits, static_cast<int>(st));
+          if (bits) v[q] = vgather_lanes(v[q], base + q * kW * st, bits, static_cast<int>(st));
         }
       }
     }
@@ -149,61 +116,13 @@ void im2col_panel(const float* xg, const cpu::ConvShape& s, int64_t k0, int64_t 
 
 // ---- transpose (the k-major panels of the grad-weight GEMM)
 
-#if defined(__AVX512F__)
-// One 16 x 16 block: unpack 32-bit, then 64-bit pairs, then two rounds of 128-bit lanes.
+// One kW x kW block.
 static inline void transpose_kw(const float* src, int64_t ss, float* dst, int64_t ds) {
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
-    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-  }
-  // r[4 q + g] holds rows 4q..4q+3 at columns g, g + 4, g + 8, g + 12 (one per 128-bit lane).
-  for (int g = 0; g < 4; ++g) {
-    const __m512 v0 = _mm512_shuffle_f32x4(r[g], r[4 + g], 0x88);
-    const __m512 v1 = _mm512_shuffle_f32x4(r[g], r[4 + g], 0xdd);
-    const __m512 w0 = _mm512_shuffle_f32x4(r[8 + g], r[12 + g], 0x88);
-    const __m512 w1 = _mm512_shuffle_f32x4(r[8 + g], r[12 + g], 0xdd);
-    _mm512_storeu_ps(dst + g * ds, _mm512_shuffle_f32x4(v0, w0, 0x88));
-    _mm512_storeu_ps(dst + (g + 8) * ds, _mm512_shuffle_f32x4(v0, w0, 0xdd));
-    _mm512_storeu_ps(dst + (g + 4) * ds, _mm512_shuffle_f32x4(v1, w1, 0x88));
-    _mm512_storeu_ps(dst + (g + 12) * ds, _mm512_shuffle_f32x4(v1, w1, 0xdd));
-  }
+  VecF r[kW];
+  for (int i = 0; i < kW; ++i) r[i] = vload(src + i * ss);
+  vtranspose(r);
+  for (int i = 0; i < kW; ++i) vstore(dst + i * ds, r[i]);
 }
-#elif defined(__AVX2__)
-// One 8 x 8 block.
-static inline void transpose_kw(const float* src, int64_t ss, float* dst, int64_t ds) {
-  __m256 r[8], t[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ss);
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 2; ++i) {
-    r[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-    r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
-    r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-    r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
-  }
-  for (int g = 0; g < 4; ++g) {
-    _mm256_storeu_ps(dst + g * ds, _mm256_permute2f128_ps(r[g], r[4 + g], 0x20));
-    _mm256_storeu_ps(dst + (g + 4) * ds, _mm256_permute2f128_ps(r[g], r[4 + g], 0x31));
-  }
-}
-#else
-static inline void transpose_kw(const float* src, int64_t ss, float* dst, int64_t ds) {
-  for (int c = 0; c < kW; ++c)
-    for (int r = 0; r < kW; ++r) dst[c * ds + r] = src[r * ss + c];
-}
-#endif
 
 void transpose(const float* src, int64_t ss, int64_t rows, int64_t cols, float* dst, int64_t ds) {
   int64_t r0 = 0;
@@ -416,3 +335,5 @@ void row_bn_backward(const float* x, const float* dy, float* dx, int64_t n, floa
 
 const cpu::ConvTable conv_table = {im2col_panel, transpose, dw_forward, dw_weight,      row_sum,
                                    row_sqdev,    row_dot2,  row_affine, row_bn_backward};
+
+}  // namespace ember::EMBER_ISA_NS

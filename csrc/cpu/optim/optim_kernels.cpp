@@ -1,12 +1,17 @@
 // Optimizer update and gradient-norm row kernels, written once against the Vec API and
-// included INSIDE namespace ember::<isa> (float32: optim_<isa>.cpp after
-// cpu/simd/vec_<isa>.h) or ember::f64 (float64: optim_f64.cpp after vec_f64.h). The includer
-// defines `Real`, the element type of VecF. Each optimizer is a functor templated on its
+// compiled once per ISA inside namespace ember::<isa> (float32) and once more inside ember::f64
+// on the portable double vectors of cpu/simd/vec_f64.h (float64, every ISA); `Real` is the
+// lane type of the Vec API in use. Each optimizer is a functor templated on its
 // flags, so the inner loop has no branches; the row functions in the table turn the
 // runtime flags into template arguments once per row.
 //
 // The update rules are PyTorch's (torch.optim, single-tensor forms); Lion follows Chen et
 // al. 2023 / lucidrains' lion-pytorch. Each element is loaded once and stored once.
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/optim/optim.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -332,3 +337,5 @@ const cpu::OptimTable optim_table = {
     scale_row,
     clamp_row,
 };
+
+}  // namespace ember::EMBER_ISA_NS

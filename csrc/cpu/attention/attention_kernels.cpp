@@ -1,7 +1,12 @@
-// float32 attention kernels written once against the Vec API (cpu/simd/vec_<isa>.h) and
-// included inside each ISA namespace by attention_<isa>.cpp. See attention.h for the
+// float32 attention kernels written once against the Vec API (cpu/simd/vec.h), compiled
+// once per ISA inside ember::<isa> (ember_add_isa_kernels). See attention.h for the
 // algorithm. Everything here is in an anonymous namespace (the one-definition trap): no
 // std:: templates, scalar math through compiler builtins.
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/attention/attention.h"
+
+namespace ember::EMBER_ISA_NS {
 
 namespace {
 
@@ -122,28 +127,13 @@ void pack_t(const float* src, int64_t st, int64_t T, int64_t D, float* dst) {
     const int64_t j0 = kb * kAttnBk, nk = imin(kAttnBk, T - j0);
     int64_t j = 0;
     // Gathers read one column of kW keys at a time (about 3x the scalar transposition).
-#if defined(__AVX512F__)
-    if (st < (int64_t{1} << 26)) {
-      const __m512i idx = _mm512_mullo_epi32(
-          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-          _mm512_set1_epi32(static_cast<int>(st)));
-      for (; j + 16 <= nk; j += 16) {
+    if (st * kW < (int64_t{1} << 31)) {
+      for (; j + kW <= nk; j += kW) {
         const float* s = src + (j0 + j) * st;
         for (int64_t d = 0; d < D; ++d)
-          _mm512_storeu_ps(p + d * kAttnBk + j, _mm512_i32gather_ps(idx, s + d, 4));
+          vstore(p + d * kAttnBk + j, vgather(s + d, static_cast<int>(st)));
       }
     }
-#elif defined(__AVX2__)
-    if (st < (int64_t{1} << 27)) {
-      const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                             _mm256_set1_epi32(static_cast<int>(st)));
-      for (; j + 8 <= nk; j += 8) {
-        const float* s = src + (j0 + j) * st;
-        for (int64_t d = 0; d < D; ++d)
-          _mm256_storeu_ps(p + d * kAttnBk + j, _mm256_i32gather_ps(s + d, idx, 4));
-      }
-    }
-#endif
     for (; j < kAttnBk; ++j) {
       if (j < nk) {
         const float* s = src + (j0 + j) * st;
@@ -486,3 +476,5 @@ void bwd_q(const AttnArgs& a, const float* kt, const float* vt, const float* del
 }  // namespace
 
 const cpu::AttnTable attn_table = {pack_t, fwd_block, row_delta, bwd_kv, bwd_q};
+
+}  // namespace ember::EMBER_ISA_NS
