@@ -7,8 +7,8 @@ from ..ops.batchnorm import batch_norm
 from ..ops.conv import conv1d, conv2d
 from ..ops.dropout import dropout
 from ..ops.elementwise import gelu, relu, sigmoid, silu, tanh
-from ..ops.index import embedding, one_hot
 from ..ops.gemm import linear
+from ..ops.index import embedding, one_hot
 from ..ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

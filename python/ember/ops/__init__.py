@@ -87,6 +87,7 @@ from .elementwise import (
     true_divide,
     where,
 )
+from .gemm import matmul, mm
 from .index import (
     copy_,
     embedding,
@@ -98,7 +99,6 @@ from .index import (
     scatter_add,
     setitem,
 )
-from .gemm import matmul, mm
 from .reduce import (
     all,
     amax,
