@@ -8,9 +8,10 @@
 
 #include "core/parallel.h"
 #include "cpu/batchnorm/batchnorm.h"
-#include "cpu/conv/conv.h"
 
 namespace ember::cpu {
+
+const BatchNormTable& batchnorm_table() { return EMBER_ISA_TABLE(batchnorm_table); }
 
 namespace {
 
@@ -20,7 +21,7 @@ constexpr int64_t kMinRow = 16;
 template <typename T>
 double row_sum(const T* x, int64_t s) {
   if constexpr (sizeof(T) == 4) {
-    if (s >= kMinRow) return conv_table().row_sum(x, s);
+    if (s >= kMinRow) return batchnorm_table().row_sum(x, s);
   }
   T acc = T(0);
   for (int64_t i = 0; i < s; ++i) acc += x[i];
@@ -30,7 +31,7 @@ double row_sum(const T* x, int64_t s) {
 template <typename T>
 double row_sqdev(const T* x, int64_t s, T mean) {
   if constexpr (sizeof(T) == 4) {
-    if (s >= kMinRow) return conv_table().row_sqdev(x, s, mean);
+    if (s >= kMinRow) return batchnorm_table().row_sqdev(x, s, mean);
   }
   T acc = T(0);
   for (int64_t i = 0; i < s; ++i) acc += (x[i] - mean) * (x[i] - mean);
@@ -42,7 +43,7 @@ void row_dot2(const T* x, const T* dy, int64_t s, T mean, double* sdy, double* s
   if constexpr (sizeof(T) == 4) {
     if (s >= kMinRow) {
       float a, b;
-      conv_table().row_dot2(x, dy, s, mean, &a, &b);
+      batchnorm_table().row_dot2(x, dy, s, mean, &a, &b);
       *sdy += a;
       *sdyx += b;
       return;
@@ -61,7 +62,7 @@ template <typename T>
 void row_affine(const T* x, T* y, int64_t s, T a, T b) {
   if constexpr (sizeof(T) == 4) {
     if (s >= kMinRow) {
-      conv_table().row_affine(x, y, s, a, b);
+      batchnorm_table().row_affine(x, y, s, a, b);
       return;
     }
   }
@@ -72,7 +73,7 @@ template <typename T>
 void row_backward(const T* x, const T* dy, T* dx, int64_t s, T a, T b, T c) {
   if constexpr (sizeof(T) == 4) {
     if (s >= kMinRow) {
-      conv_table().row_bn_backward(x, dy, dx, s, a, b, c);
+      batchnorm_table().row_bn_backward(x, dy, dx, s, a, b, c);
       return;
     }
   }

@@ -1,12 +1,14 @@
 // Batch normalization over x viewed as (n, c, s) (s = spatial size, 1 for (n, c)), forward
 // and backward, float32 and float64, contiguous. A channel is one work item summed in a
 // fixed order, so results do not depend on the thread count. The float32 row kernels are
-// the per-ISA ones in cpu/conv's ConvTable.
+// per ISA (batchnorm_kernels.cpp); conv's bias gradient uses row_sum too.
 //
 // Arguments are validated by the bindings (csrc/bindings/bind_batchnorm.cpp); kernels trust
 // them.
 #pragma once
 #include <cstdint>
+
+#include "core/isa.h"
 
 namespace ember::cpu {
 
@@ -28,4 +30,23 @@ void batch_norm_backward(const BatchNormArgs& a, bool training, const T* gy, con
                          const T* weight, const T* save_mean, const T* save_invstd, T* gx, T* gw,
                          T* gb);
 
+// Per-ISA float32 row kernels over contiguous rows of n floats.
+struct BatchNormTable {
+  // Row sums in a fixed order.
+  float (*row_sum)(const float* x, int64_t n);
+  float (*row_sqdev)(const float* x, int64_t n, float mean);  // sum (x - mean)^2
+  // sum dy and sum dy * (x - mean)
+  void (*row_dot2)(const float* x, const float* dy, int64_t n, float mean, float* sdy, float* sdyx);
+  // y = a * x + b
+  void (*row_affine)(const float* x, float* y, int64_t n, float a, float b);
+  // dx = a * dy + b * x + c
+  void (*row_bn_backward)(const float* x, const float* dy, float* dx, int64_t n, float a, float b,
+                          float c);
+};
+
+// The table for the current ISA (ember::current_isa()).
+const BatchNormTable& batchnorm_table();
+
 }  // namespace ember::cpu
+
+EMBER_ISA_TABLES(cpu::BatchNormTable, batchnorm_table)

@@ -21,6 +21,7 @@
 
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "cpu/batchnorm/batchnorm.h"
 #include "cpu/driver_util.h"
 
 namespace ember::cpu {
@@ -737,7 +738,7 @@ void conv2d_backward_bias(const ConvShape& s, const T* gy, T* gb) {
     for (int64_t n = 0; n < s.n; ++n) {
       const T* g = gy + (n * s.k + k) * P;
       if constexpr (sizeof(T) == 4) {
-        acc += P > 0 ? conv_table().row_sum(g, P) : 0.0f;
+        acc += P > 0 ? batchnorm_table().row_sum(g, P) : 0.0f;
       } else {
         T sum = T(0);
         for (int64_t p = 0; p < P; ++p) sum += g[p];

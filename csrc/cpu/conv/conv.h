@@ -91,16 +91,6 @@ struct ConvTable {
   // (each tap summed in a fixed order, then added).
   void (*dw_weight)(const float* xp, int64_t xps, int64_t sh, const float* gy, int64_t oh,
                     int64_t ow, int64_t kh, int64_t kw, int64_t dh, int64_t dw, double* gw);
-  // Row sums in a fixed order.
-  float (*row_sum)(const float* x, int64_t n);
-  float (*row_sqdev)(const float* x, int64_t n, float mean);  // sum (x - mean)^2
-  // sum dy and sum dy * (x - mean)
-  void (*row_dot2)(const float* x, const float* dy, int64_t n, float mean, float* sdy, float* sdyx);
-  // y = a * x + b
-  void (*row_affine)(const float* x, float* y, int64_t n, float a, float b);
-  // dx = a * dy + b * x + c
-  void (*row_bn_backward)(const float* x, const float* dy, float* dx, int64_t n, float a, float b,
-                          float c);
 };
 
 const ConvTable& conv_table();
