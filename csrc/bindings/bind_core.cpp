@@ -9,7 +9,7 @@
 #include "core/parallel.h"
 #include "core/view.h"
 #include "cpu/copy/copy.h"
-#include "cpu/random/philox.h"
+#include "cpu/random/random.h"
 
 namespace ember::bindings {
 namespace {

@@ -1,9 +1,9 @@
-// Softmax cross-entropy (csrc/cpu/loss): the forward writes the per-row losses and
+// Softmax cross-entropy (csrc/cpu/cross_entropy): the forward writes the per-row losses and
 // dlogits, the backward scales dlogits. Everything is checked here before a kernel runs.
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
 #include "core/error.h"
-#include "cpu/loss/cross_entropy.h"
+#include "cpu/cross_entropy/cross_entropy.h"
 
 namespace ember::bindings {
 namespace {

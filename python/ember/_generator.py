@@ -1,5 +1,5 @@
 """The state of ember's random stream: seed + counter of the Philox generator
-(csrc/cpu/random/philox.cpp). Random ops draw counters [offset, offset + n) and advance
+(csrc/cpu/random/random.cpp). Random ops draw counters [offset, offset + n) and advance
 the offset, so a sequence of calls after ``manual_seed(s)`` always gives the same numbers."""
 
 from __future__ import annotations

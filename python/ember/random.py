@@ -1,4 +1,4 @@
-"""Random numbers: one global Philox generator (csrc/cpu/random/philox.cpp).
+"""Random numbers: one global Philox generator (csrc/cpu/random/random.cpp).
 
 Each draw uses counters [offset, offset + n) under the seed, then advances offset, so a
 sequence of calls after ``manual_seed(s)`` always gives the same numbers, for any

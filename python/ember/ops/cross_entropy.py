@@ -1,4 +1,4 @@
-"""Fused softmax cross-entropy for class-index targets (csrc/cpu/loss): ONE kernel pass
+"""Fused softmax cross-entropy for class-index targets (csrc/cpu/cross_entropy): ONE kernel pass
 per row computes the row's loss and writes dlogits = softmax - (smoothed) one-hot, which
 the forward saves; the backward only scales it by the incoming gradient. The public
 F.cross_entropy / nn.CrossEntropyLoss route their class-index case here."""

@@ -3,7 +3,7 @@
 // may instantiate std:: templates (see docs/architecture.md, the one-definition trap).
 #include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
 //
-#include "cpu/loss/cross_entropy.h"
+#include "cpu/cross_entropy/cross_entropy.h"
 
 namespace ember::EMBER_ISA_NS {
 

@@ -1,7 +1,7 @@
 // Softmax cross-entropy driver: target checks, dtype dispatch and threading around the
 // per-ISA float32 row kernel (cross_entropy_kernels.cpp); float64 rows are plain C++
 // here, bfloat16 rows are widened into float32 scratch rows.
-#include "cpu/loss/cross_entropy.h"
+#include "cpu/cross_entropy/cross_entropy.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "cpu/random/philox.h"
+#include "cpu/random/random.h"
 
 #include <cmath>
 
