@@ -10,7 +10,7 @@ from .. import _dtype as D
 from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import broadcast_shapes, check_tensor, prod, same_device
+from ._util import broadcast_shapes, check_tensor, float_dtype, prod, same_device
 from .shape import sum_to
 
 
@@ -83,14 +83,6 @@ class Matmul(Function):
         return ga, gb, None
 
 
-def _result_dtype(op: str, *tensors: Tensor) -> D.dtype:
-    dtype = D.result_type(*[(t.dtype, False) for t in tensors])
-    if not dtype.is_floating_point:
-        names = " and ".join(str(t.dtype) for t in tensors)
-        raise TypeError(f"ember.{op}: needs floating tensors, got {names}")
-    return dtype
-
-
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with numpy semantics: 1-D operands are promoted to matrices and the
     added dimension removed afterwards; batch dimensions broadcast.
@@ -111,7 +103,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
             f"ember.matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} are not "
             f"aligned ({input.shape[-1]} != {k2})"
         )
-    dtype = _result_dtype("matmul", input, other)
+    dtype = float_dtype("matmul", input, other)
     a = input.unsqueeze(0) if input.ndim == 1 else input
     b = other.unsqueeze(-1) if other.ndim == 1 else other
     out = Matmul.apply(a, b, dtype)
@@ -269,4 +261,4 @@ def linear(
             )
         tensors.append(bias)
     same_device("linear", *tensors)
-    return Linear.apply(input, weight, bias, _result_dtype("linear", *tensors), activation)
+    return Linear.apply(input, weight, bias, float_dtype("linear", *tensors), activation)

@@ -17,7 +17,7 @@ from .. import _dtype as D
 from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import compute_dtype
+from ._util import compute_dtype, float_dtype
 from .creation import from_numpy
 
 __all__ = ["MODES", "gate_count", "rnn_layer"]
@@ -184,10 +184,7 @@ def rnn_layer(
     if mode not in MODES:
         raise ValueError(f"ember.rnn: unknown mode {mode!r} (expected one of {MODES})")
     ts = [t for t in (x, w_ih, w_hh, b_ih, b_hh, h0, c0) if t is not None]
-    dtype = D.result_type(*[(t.dtype, False) for t in ts])
-    if not dtype.is_floating_point:
-        names = ", ".join(str(t.dtype) for t in ts)
-        raise TypeError(f"ember.{mode}: needs floating-point tensors, got {names}")
+    dtype = float_dtype(mode, *ts)
     if mode != "lstm":
         c0 = None
     kernels(x.device, mode, "rnn_forward")
