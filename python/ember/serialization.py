@@ -215,7 +215,8 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[st
     doc = parse_json(path, raw, "the safetensors header")
     if not isinstance(doc, dict):
         raise ModelFileError(path, "the safetensors header is not a JSON object")
-    meta = doc.pop("__metadata__", None) or {}
+    meta = doc.pop("__metadata__", None)
+    meta = {} if meta is None else meta
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise ModelFileError(path, "__metadata__ is not an object of strings")
     infos = {name: _tensor_info(path, name, entry) for name, entry in doc.items()}
@@ -382,9 +383,9 @@ def from_json(obj: Any, where: str = "metadata") -> Any:
 
 # The dtypes of arrays that to_json writes (optimizer and RNG states: numbers and bools).
 _JSON_ARRAY_DTYPES = {
-    str(np.dtype(t)) for t in ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8")
-}
-_JSON_ARRAY_DTYPES |= {"float16", "float32", "float64"}
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64",
+}  # fmt: skip
 
 
 def _tagged(value: Any, kind: type, where: str, tag: str) -> Any:
