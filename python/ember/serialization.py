@@ -124,6 +124,7 @@ _DTYPES: dict[str, tuple[str, int]] = {
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 # safetensors' own bound on the header: the JSON is parsed before anything is trusted.
 MAX_HEADER_BYTES = 100_000_000
+MAX_NDIM = 32  # what numpy (1.x) can hold; a tensor of more dims is empty or unrealistic
 
 
 class TensorInfo(NamedTuple):
@@ -173,8 +174,14 @@ def _tensor_info(path: Path, name: str, entry: Any) -> TensorInfo:
         raise ModelFileError(
             path, f"dtype {dtype!r} is not supported (supported: {', '.join(_DTYPES)})", name
         )
-    if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
-        raise ModelFileError(path, f"shape {shape!r} is not a list of sizes >= 0", name)
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_NDIM
+        or not all(_is_int(d) and 0 <= d < 2**63 for d in shape)
+    ):
+        raise ModelFileError(
+            path, f"shape {shape!r} is not a list of at most {MAX_NDIM} int64 sizes >= 0", name
+        )
     if (
         not isinstance(offsets, list)
         or len(offsets) != 2
@@ -237,7 +244,10 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[st
 
 def _read_array(f: Any, path: Path, name: str, info: TensorInfo, start: int) -> np.ndarray:
     np_dtype = _DTYPES[info.dtype][0]
-    out = np.empty(info.shape, dtype=np_dtype)
+    try:
+        out = np.empty(info.shape, dtype=np_dtype)
+    except ValueError:  # an empty shape whose other dims overflow numpy's size
+        raise ModelFileError(path, f"shape {info.shape} is too big for an array", name) from None
     f.seek(start + info.begin)
     if f.readinto(out.reshape(-1).view(np.uint8)) != info.end - info.begin:
         raise ModelFileError(path, "the file ended while reading it", name)

@@ -206,7 +206,8 @@ def test_damaged_weights(folder):
     for field, value, reason in [
         ("data_offsets", [0, 4], "hold 4 bytes"),
         ("data_offsets", [1, -1], "is not"),
-        ("shape", [-1], "not a list of sizes"),
+        ("shape", [-1], "not a list of at most 32"),
+        ("shape", [2**63], "int64 sizes"),
         ("dtype", "F8_E4M3", "'F8_E4M3' is not supported"),
         ("dtype", ["F32"], "is not supported"),
     ]:
@@ -214,6 +215,10 @@ def test_damaged_weights(folder):
         with pytest.raises(ModelFileError, match=reason) as e:
             load_tensors(w)
         assert e.value.tensor == name and str(w) in str(e.value)
+    empty = {"dtype": "F32", "shape": [2**62, 0, 2**62], "data_offsets": [0, 0]}
+    _join(w, {**header, "empty": empty}, data)
+    with pytest.raises(ModelFileError, match="too big for an array"):
+        load_tensors(w)
     # two tensors on one byte range
     a, b = [k for k, v in header.items() if k != "__metadata__" and v["shape"] == [8]][:2]
     _join(w, {**header, b: {**header[b], "data_offsets": header[a]["data_offsets"]}}, data)
