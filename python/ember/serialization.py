@@ -265,7 +265,7 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
     path = Path(path)
     infos, meta, start = read_header(path)
     with open(path, "rb") as f:
-        arrays = {k: _read_array(f, path, k, info, start) for k, info in infos.items()}
+        arrays = {k: _read_array(f, path, k, infos[k], start) for k in sorted(infos)}
     return arrays, meta
 
 

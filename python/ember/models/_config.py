@@ -22,8 +22,9 @@ from typing import Any, ClassVar, TypeVar, get_type_hints
 
 C = TypeVar("C", bound="ModelConfig")
 
-# Upper bounds shared by the architectures: far above any model ember trains, far below
-# what would exhaust memory or time just building the Python objects.
+# Upper bounds shared by the architectures: far above any model ember trains; they keep the
+# module count (layers) and every size's byte count sane. What a model folder's config
+# allocates is bounded by its weights file instead: load_model checks the shapes first.
 MAX_SIZE = 1 << 24  # vocabulary and context lengths
 MAX_WIDTH = 1 << 16  # embedding, hidden and head counts
 MAX_LAYERS = 1024
