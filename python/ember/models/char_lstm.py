@@ -24,7 +24,7 @@ from ..nn.sparse import Embedding
 from ..ops.creation import tensor
 from ..random import Generator
 from ..tensor import Tensor
-from ._config import ModelConfig
+from ._config import MAX_LAYERS, MAX_SIZE, MAX_WIDTH, ModelConfig, bounded
 from .sampling import check_generate_args, sample_next
 
 
@@ -33,16 +33,12 @@ class CharLSTMConfig(ModelConfig):
     """The hyperparameters of :class:`CharLSTM`. ``block_size`` is the training context
     (generation is not limited by it: the LSTM state carries the past)."""
 
-    vocab_size: int = 65
-    embed_size: int = 64
-    hidden_size: int = 256
-    num_layers: int = 2
-    dropout: float = 0.0
-    block_size: int = 64
-
-    def __post_init__(self) -> None:
-        self._check_positive("vocab_size", "embed_size", "hidden_size", "num_layers", "block_size")
-        self._check_dropout()
+    vocab_size: int = bounded(65, 1, MAX_SIZE)
+    embed_size: int = bounded(64, 1, MAX_WIDTH)
+    hidden_size: int = bounded(256, 1, MAX_WIDTH)
+    num_layers: int = bounded(2, 1, MAX_LAYERS)
+    dropout: float = bounded(0.0, 0.0, 1.0, below=True)
+    block_size: int = bounded(64, 1, MAX_SIZE)
 
 
 class CharLSTM(Module):
@@ -58,6 +54,7 @@ class CharLSTM(Module):
             raise TypeError(
                 f"ember.models.CharLSTM: expected a CharLSTMConfig, got {type(config).__name__}"
             )
+        config.validate()
         self.config = config
         h = config.hidden_size
         self.embed = Embedding(config.vocab_size, config.embed_size)
@@ -70,6 +67,22 @@ class CharLSTM(Module):
             for name, p in self.lstm.named_parameters():
                 if name.startswith("bias_ih"):
                     p[h : 2 * h] = 1.0  # gate order i, f, g, o
+
+    @staticmethod
+    def state_shapes(config: CharLSTMConfig) -> dict[str, tuple[int, ...]]:
+        """The names and shapes of ``CharLSTM(config).state_dict()``, computed without
+        building anything: a model folder's weights are checked against them before
+        allocating."""
+        h, v = config.hidden_size, config.vocab_size
+        out: dict[str, tuple[int, ...]] = {"embed.weight": (v, config.embed_size)}
+        for i in range(config.num_layers):
+            out[f"lstm.weight_ih_l{i}"] = (4 * h, config.embed_size if i == 0 else h)
+            out[f"lstm.weight_hh_l{i}"] = (4 * h, h)
+            out[f"lstm.bias_ih_l{i}"] = (4 * h,)
+            out[f"lstm.bias_hh_l{i}"] = (4 * h,)
+        out["head.weight"] = (v, h)
+        out["head.bias"] = (v,)
+        return out
 
     def forward(
         self, idx: Tensor, targets: Tensor | None = None, state: Any = None

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from ..serialization import fsync_dir, load_weights, save_weights
+from ..serialization import (
+    ModelFileError,
+    check_weights,
+    fsync_dir,
+    load_weights,
+    parse_json,
+    save_weights,
+)
 from .registry import REGISTRY
 
 CONFIG = "config.json"
@@ -70,21 +77,44 @@ def save_model(
 
 
 def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
-    """Read a model folder: (the model in eval mode, the config document)."""
+    """Read a model folder: (the model in eval mode, the config document).
+
+    The folder is untrusted input: config.json is parsed and its config validated (types
+    and ranges), then the tensor names and shapes that config implies are checked against
+    the weights file's header, all before the model is built. Any fault is a
+    :class:`~ember.serialization.ModelFileError` naming the file."""
     path = Path(path)
     cfg_file = path / CONFIG
     if not cfg_file.is_file():
         raise FileNotFoundError(f"ember.models.load_model: no {CONFIG} in {path}")
-    doc = json.loads(cfg_file.read_text(encoding="utf-8"))
-    if doc.get("format") != FORMAT:
-        raise ValueError(f"ember.models.load_model: {cfg_file} is not an {FORMAT} config")
+    doc = parse_json(cfg_file, cfg_file.read_bytes(), CONFIG)
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelFileError(cfg_file, f"not an {FORMAT} config")
     name = doc.get("architecture")
-    if name not in REGISTRY:
-        raise ValueError(f"ember.models.load_model: unknown architecture {name!r} in {cfg_file}")
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise ModelFileError(
+            cfg_file,
+            f"unknown architecture {name!r} (registered: {', '.join(sorted(REGISTRY))})",
+        )
+    tokenizer = doc.get("tokenizer")
+    if tokenizer is not None and not _is_tokenizer(tokenizer):
+        raise ModelFileError(cfg_file, "tokenizer is not a {'type': ..., 'itos': [str]} object")
     cls, config_cls = REGISTRY[name]
-    model = cls(config_cls.from_dict(doc["config"]))
+    try:
+        config = config_cls.from_dict(doc.get("config"))
+    except ValueError as e:
+        raise ModelFileError(cfg_file, str(e)) from None
+    check_weights(path / WEIGHTS, cls.state_shapes(config))
+    model = cls(config)
     load_weights(path / WEIGHTS, model)
     return model.eval(), doc
+
+
+def _is_tokenizer(tok: Any) -> bool:
+    if not isinstance(tok, dict) or not isinstance(tok.get("type"), str):
+        return False
+    itos = tok.get("itos", [])
+    return isinstance(itos, list) and all(isinstance(c, str) for c in itos)
 
 
 def char_tokenizer(itos: list[str]) -> dict:

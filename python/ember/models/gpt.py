@@ -31,35 +31,25 @@ from ..ops.creation import arange, empty, tensor
 from ..optim import AdamW
 from ..random import Generator
 from ..tensor import Tensor
-from ._config import ModelConfig
+from ._config import MAX_LAYERS, MAX_SIZE, MAX_WIDTH, ModelConfig, bounded
 from .sampling import check_generate_args, sample_next
 
 
 @dataclass
 class GPTConfig(ModelConfig):
-    """The hyperparameters of :class:`GPT` (nanoGPT's names)."""
+    """The hyperparameters of :class:`GPT` (nanoGPT's names), with the ranges a config
+    may take (generous for real models, small enough that nothing explodes)."""
 
-    block_size: int = 1024
-    vocab_size: int = 50304
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    dropout: float = 0.0
+    block_size: int = bounded(1024, 1, MAX_SIZE)
+    vocab_size: int = bounded(50304, 1, MAX_SIZE)
+    n_layer: int = bounded(12, 1, MAX_LAYERS)
+    n_head: int = bounded(12, 1, MAX_WIDTH)
+    n_embd: int = bounded(768, 1, MAX_WIDTH)
+    dropout: float = bounded(0.0, 0.0, 1.0, below=True)
     bias: bool = True
     tie_weights: bool = True
 
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """ValueError for sizes that cannot make a model."""
-        self._check_positive("block_size", "vocab_size", "n_layer", "n_head", "n_embd")
-        if self.n_embd % self.n_head:
-            raise ValueError(
-                f"ember.models.GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head "
-                f"({self.n_head})"
-            )
-        self._check_dropout()
+    DIVISIBLE = (("n_embd", "n_head"),)
 
 
 class CausalSelfAttention(Module):
@@ -169,6 +159,33 @@ class GPT(Module):
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
                 init.normal_(p, 0.0, std)
+
+    @staticmethod
+    def state_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
+        """The names and shapes of ``GPT(config).state_dict()``, computed without building
+        anything: a model folder's weights are checked against them before allocating."""
+        c, v = config.n_embd, config.vocab_size
+        out: dict[str, tuple[int, ...]] = {
+            "transformer.wte.weight": (v, c),
+            "transformer.wpe.weight": (config.block_size, c),
+        }
+
+        def affine(name: str, weight: tuple[int, ...]) -> None:
+            out[f"{name}.weight"] = weight
+            if config.bias:
+                out[f"{name}.bias"] = weight[:1]
+
+        for i in range(config.n_layer):
+            h = f"transformer.h.{i}"
+            affine(f"{h}.ln_1", (c,))
+            affine(f"{h}.attn.c_attn", (3 * c, c))
+            affine(f"{h}.attn.c_proj", (c, c))
+            affine(f"{h}.ln_2", (c,))
+            affine(f"{h}.mlp.c_fc", (4 * c, c))
+            affine(f"{h}.mlp.c_proj", (c, 4 * c))
+        affine("transformer.ln_f", (c,))
+        out["lm_head.weight"] = (v, c)
+        return out
 
     @staticmethod
     def _init_weights(m: Module) -> None:

@@ -17,9 +17,11 @@ from typing import Any
 import numpy as np
 
 from ..serialization import (
+    ModelFileError,
     from_json,
     load_tensors,
     load_weights,
+    parse_json,
     save_tensors,
     save_weights,
     to_json,
@@ -40,14 +42,24 @@ def save_file(
 
 
 def load_file(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read a file written by :func:`save_file`: (numpy arrays by name, metadata)."""
+    """Read a file written by :func:`save_file`: (numpy arrays by name, metadata).
+    A damaged file or metadata raises :class:`~ember.serialization.ModelFileError`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ember.train: no checkpoint at {path}")
     try:
         arrays, header = load_tensors(path)
-    except Exception as e:  # safetensors raises its own error types
-        raise ValueError(f"ember.train: {path} is not a readable checkpoint ({e})") from None
+    except ModelFileError as e:
+        raise ModelFileError(path, f"not a readable checkpoint ({e.reason})", e.tensor) from None
     if header.get("format") != FORMAT or "ember" not in header:
-        raise ValueError(f"ember.train: {path} is not an ember checkpoint (format {FORMAT})")
-    return arrays, from_json(json.loads(header["ember"]))
+        raise ModelFileError(path, f"not an ember checkpoint (format {FORMAT})")
+    doc = parse_json(path, header["ember"], "the checkpoint metadata")
+    try:
+        meta = from_json(doc)
+    except RecursionError:
+        raise ModelFileError(path, "the checkpoint metadata is nested too deeply") from None
+    except ValueError as e:
+        raise ModelFileError(path, f"bad checkpoint metadata: {e}") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(path, "the checkpoint metadata is not an object")
+    return arrays, meta

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ops.creation import from_numpy
 from ..random import get_rng_state, set_rng_state
-from ..serialization import load_tensors
+from ..serialization import ModelFileError, load_tensors
 from ..tensor import Tensor
 from . import checkpoint as ckpt
 from .callback import Callback, StepResult
@@ -107,8 +107,17 @@ def _tensor(a: np.ndarray) -> Tensor:
 
 
 def load_trainer_state(trainer: Trainer, path: str | os.PathLike) -> None:
-    """Restore everything :func:`trainer_state` captured from the file at ``path``."""
+    """Restore everything :func:`trainer_state` captured from the file at ``path``.
+    Metadata that is valid JSON but not the shape trainer_state writes (a missing key, a
+    number where a list belongs) is a ModelFileError naming the file."""
     arrays, meta = ckpt.load_file(path)
+    try:
+        _restore(trainer, path, arrays, meta)
+    except (KeyError, TypeError, IndexError, AttributeError) as e:
+        raise ModelFileError(path, f"malformed trainer state ({type(e).__name__}: {e})") from e
+
+
+def _restore(trainer: Trainer, path: Any, arrays: dict[str, np.ndarray], meta: dict) -> None:
     trainer.model.load_state_dict(
         {k[len("model.") :]: _tensor(v) for k, v in arrays.items() if k.startswith("model.")}
     )
