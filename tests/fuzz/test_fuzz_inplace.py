@@ -106,7 +106,7 @@ def _run(op: str, dtype: np.dtype, vd: tuple, vs: tuple, threads: int):
     return start, base.numpy().copy()
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     op=st.sampled_from(sorted(OPS)),
     dtype=st.sampled_from([np.float32, np.int64]),
@@ -142,7 +142,7 @@ def test_inplace_on_two_views_of_one_buffer(op, dtype, data):
     np.testing.assert_allclose(got1, want, rtol=1e-6)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     kind=st.sampled_from(["index_add", "scatter_add"]),
     n=st.integers(1, 12),
