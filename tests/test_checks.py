@@ -1,6 +1,7 @@
 """The bindings' shared argument checks (csrc/bindings/checks.h): overlap of strided views
 (exact, checked against numpy's exact solver), writable outputs, and the elementwise ops
-rejecting an output that partially overlaps an input while allowing out == input."""
+rejecting an output that partially overlaps an input while allowing out == input.
+Outputs in read-only memory are refused by every binding that writes."""
 
 import ember._C as _C
 import numpy as np
@@ -123,3 +124,104 @@ def test_outputs_with_overlapping_elements_are_rejected():
             _C.unary("neg", src, out)
     _C.unary("neg", src, T(buf).as_strided([3, 3], [1, 3], 0))  # transposed: fine
     np.testing.assert_array_equal(buf[:9], -np.ones(9, np.float32))
+
+
+def test_fill_and_copy_refuse_outputs_with_shared_elements():
+    # Before: accepted; with different values per element the last writer won.
+    x = ember.arange(8.0)
+    with pytest.raises(ValueError, match=r"ember.fill_: output .* broadcast or overlapping"):
+        x[:1].expand(8).fill_(3.0)
+    with pytest.raises(ValueError, match=r"ember.copy_: output .* broadcast or overlapping"):
+        x[:1].expand(8).copy_(ember.arange(8.0))
+    with pytest.raises(ValueError, match=r"ember.copy: destination .* broadcast or overlapping"):
+        _C.copy(ember.arange(8.0)._impl, x._impl.as_strided([8], [0], 0))
+    np.testing.assert_array_equal(x.numpy(), np.arange(8, dtype=np.float32))
+
+
+def test_copy_reads_an_overlapping_source_first():
+    # Two storages over one numpy buffer overlap as much as two views of one storage.
+    buf = np.arange(10, dtype=np.float32)
+    a, b = ember.from_numpy(buf), ember.from_numpy(buf)
+    a[1:].copy_(b[:-1])
+    np.testing.assert_array_equal(buf, np.r_[0, np.arange(9)].astype(np.float32))
+    buf = np.arange(12, dtype=np.float32)
+    _C.copy(T(buf).as_strided([3, 3], [1, 3], 0), T(buf).as_strided([3, 3], [3, 1], 0))
+    np.testing.assert_array_equal(buf[:9], np.arange(9, dtype=np.float32).reshape(3, 3).T.ravel())
+
+
+def _ro(shape, dtype=np.float32):
+    a = np.ones(shape, dtype)
+    a.flags.writeable = False
+    return T(a)
+
+
+def _f(*shape, dtype=np.float32):
+    return T(np.arange(int(np.prod(shape)), dtype=dtype).reshape(shape) % 5 + 1)
+
+
+# Each binding that writes, called with its (first) output read-only.
+_WRITERS = {
+    "ember.copy": lambda: _C.copy(_f(4), _ro(4)),
+    "ember.fill": lambda: _C.fill(_ro(4), 1.0),
+    "ember.random": lambda: _C.random_fill(_ro(4), "uniform", 0.0, 1.0, 0, 0),
+    "ember.neg": lambda: _C.unary("neg", _f(4), _ro(4), 0.0, 0.0),
+    "ember.add": lambda: _C.binary("add", _f(4), _f(4), _ro(4)),
+    "ember.where": lambda: _C.where(T(np.ones(4, bool)), _f(4), _f(4), _ro(4)),
+    "ember.relu_backward": lambda: _C.unary_backward("relu", _f(4), _f(4), _f(4), _ro(4)),
+    "ember.sum": lambda: _C.reduce("sum", _f(2, 3), _ro(2), 2, 3, 1),
+    "ember.argmax": lambda: _C.reduce_arg(
+        "max", _f(2, 3), _ro(2), T(np.zeros(2, np.int64)), 2, 3, 1
+    ),
+    "ember.softmax": lambda: _C.softmax(_f(2, 3), _ro((2, 3)), False),
+    "ember.gather": lambda: _C.gather(_f(4), 0, T(np.zeros(4, np.int64)), _ro(4)),
+    "ember.index_add": lambda: _C.index_add(_ro(4), 0, T(np.zeros(2, np.int64)), _f(2)),
+    "ember.scatter_add": lambda: _C.scatter_add(_ro(4), 0, T(np.zeros(4, np.int64)), _f(4)),
+    "ember.matmul": lambda: _C.matmul(_f(1, 2, 2), _f(1, 2, 2), _ro((1, 2, 2))),
+    "ember.layer_norm": lambda: _C.layer_norm_forward(
+        _f(2, 3), 3, None, None, _ro((2, 3)), _f(2), _f(2), 1e-5
+    ),
+    "ember.optim.sgd": lambda: _C.sgd_step(
+        [_ro(4)], [_f(4)], [], [], 0.1, 0.0, 0.0, 0.0, False, False, False
+    ),
+    "ember.nn.utils.clip_grad_value_": lambda: _C.clip_grad_value([_ro(4)], 0.5),
+    "ember.avg_pool2d": lambda: _C.avg_pool2d(
+        _f(1, 1, 2, 2), _ro((1, 1, 1, 1)), (2, 2), (2, 2), (0, 0), False, True
+    ),
+}
+
+
+@pytest.mark.parametrize("op", sorted(_WRITERS))
+def test_bindings_refuse_read_only_outputs(op):
+    with pytest.raises(ValueError, match=rf"{op}: .* is read-only"):
+        _WRITERS[op]()
+
+
+def test_read_only_memory_is_read_but_not_written():
+    src = np.arange(6, dtype=np.float32)
+    src.flags.writeable = False
+    t = ember.from_numpy(src)
+    assert t._impl.read_only and not t.numpy().flags.writeable
+    np.testing.assert_array_equal((t + 1).numpy(), src + 1)  # new tensors are writable
+    with pytest.raises(ValueError, match=r"ember.mul_: output of shape \(6,\) is read-only"):
+        t.mul_(2.0)
+    with pytest.raises(ValueError, match=r"ember.__setitem__: output .* is read-only"):
+        t[1:3] = 0.0
+    p = ember.nn.Parameter(t)
+    with pytest.raises(ValueError, match=r"ember.optim.SGD: params\[0\] .* is read-only"):
+        ember.optim.SGD([p], lr=0.1)
+    np.testing.assert_array_equal(src, np.arange(6, dtype=np.float32))
+
+
+def test_dlpack_carries_the_read_only_flag_both_ways():
+    src = np.arange(4, dtype=np.float32)
+    src.flags.writeable = False
+    t = ember.from_dlpack(src)  # numpy hands a versioned capsule flagged read-only
+    assert t._impl.read_only
+    with pytest.raises(ValueError, match="read-only"):
+        t.fill_(0.0)
+    assert not np.from_dlpack(t).flags.writeable
+    w = ember.arange(4.0)
+    back = ember.from_dlpack(w.__dlpack__())  # an unversioned capsule: writable
+    back.add_(1.0)
+    np.testing.assert_array_equal(w.numpy(), np.arange(4, dtype=np.float32) + 1)
+    assert ember.from_dlpack(w.__dlpack__(max_version=(1, 0)))._impl.read_only is False

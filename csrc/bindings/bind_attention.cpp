@@ -97,6 +97,9 @@ cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl*
 void attention_forward(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* mask, TensorRef out,
                        TensorRef lse, bool is_causal, double scale) {
   const cpu::AttnArgs a = make_args(q, k, v, mask, out, lse, is_causal, scale);
+  // The forward also writes lse (the backward reads it).
+  check_outputs({{&out, "out"}, {&lse, "lse"}},
+                {{&q, "query"}, {&k, "key"}, {&v, "value"}, {mask, "attn_mask"}}, kOp);
   py::gil_scoped_release nogil;
   visit_float(q.dtype, [&](auto tag) { cpu::attention_forward<decltype(tag)>(a); });
 }

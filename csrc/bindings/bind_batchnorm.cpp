@@ -54,6 +54,13 @@ void batch_norm_forward(TensorRef x, const TensorImpl* weight, const TensorImpl*
   EMBER_CHECK(!training || a.n * a.s > 1, ValueError, kBn,
               ": expected more than 1 value per channel when training, got input of shape ",
               shape_str(x.shape));
+  check_writable(out, kBn, "out");
+  check_writable(save_mean, kBn, "save_mean");
+  check_writable(save_invstd, kBn, "save_invstd");
+  if (training && running_mean) {  // training updates the running statistics in place
+    check_writable(*running_mean, kBn, "running_mean");
+    check_writable(*running_var, kBn, "running_var");
+  }
   check_no_overlap(out, save_mean, kBn, "out", "save_mean");
   check_no_overlap(out, save_invstd, kBn, "out", "save_invstd");
   check_no_overlap(save_mean, save_invstd, kBn, "save_mean", "save_invstd");
@@ -93,6 +100,7 @@ void batch_norm_backward(TensorRef grad_out, TensorRef x, const TensorImpl* weig
   }
   for (const TensorImpl* o : {grad_in, grad_weight, grad_bias}) {
     if (!o) continue;
+    check_writable(*o, kBn, "a gradient output");
     for (const TensorImpl* i : {&grad_out, &x, weight, &save_mean, &save_invstd})
       if (i) check_no_overlap(*o, *i, kBn, "a gradient output", "an input");
   }

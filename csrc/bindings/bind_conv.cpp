@@ -112,10 +112,8 @@ void conv2d_forward(TensorRef x, TensorRef w, const TensorImpl* bias, TensorRef 
     check_contiguous_like(*bias, x, kConv, "bias");
     EMBER_CHECK(bias->shape == Shape{s.k}, ValueError, kConv, ": bias of shape ",
                 shape_str(bias->shape), " does not match out_channels ", s.k);
-    check_no_overlap(out, *bias, kConv, "out", "bias");
   }
-  check_no_overlap(out, x, kConv, "out", "input");
-  check_no_overlap(out, w, kConv, "out", "weight");
+  check_outputs({{&out, "out"}}, {{&x, "input"}, {&w, "weight"}, {bias, "bias"}}, kConv);
   const cpu::GemmAct act = parse_act(activation);
   py::gil_scoped_release nogil;
   visit_float(x.dtype, [&](auto tag) {
@@ -131,8 +129,7 @@ void conv2d_backward_input(TensorRef grad_out, TensorRef w, TensorRef grad_in, c
   check_conv_operands(grad_in, w, "grad_input");
   check_contiguous_like(grad_out, grad_in, kConv, "grad_output");
   check_shape(grad_out, Shape{s.n, s.k, s.oh, s.ow}, kConv, "grad_output");
-  check_no_overlap(grad_in, grad_out, kConv, "grad_input", "grad_output");
-  check_no_overlap(grad_in, w, kConv, "grad_input", "weight");
+  check_outputs({{&grad_in, "grad_input"}}, {{&grad_out, "grad_output"}, {&w, "weight"}}, kConv);
   py::gil_scoped_release nogil;
   visit_float(w.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -146,8 +143,7 @@ void conv2d_backward_weight(TensorRef grad_out, TensorRef x, TensorRef grad_w, c
   check_conv_operands(x, grad_w, "input");
   check_contiguous_like(grad_out, x, kConv, "grad_output");
   check_shape(grad_out, Shape{s.n, s.k, s.oh, s.ow}, kConv, "grad_output");
-  check_no_overlap(grad_w, grad_out, kConv, "grad_weight", "grad_output");
-  check_no_overlap(grad_w, x, kConv, "grad_weight", "input");
+  check_outputs({{&grad_w, "grad_weight"}}, {{&grad_out, "grad_output"}, {&x, "input"}}, kConv);
   py::gil_scoped_release nogil;
   visit_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -162,7 +158,7 @@ void conv2d_backward_bias(TensorRef grad_out, TensorRef grad_b) {
               ": expected a 4-D grad_output (N, C, H, W), got shape ", shape_str(grad_out.shape));
   check_contiguous_like(grad_b, grad_out, kConv, "grad_bias");
   check_shape(grad_b, Shape{grad_out.shape[1]}, kConv, "grad_bias");
-  check_no_overlap(grad_b, grad_out, kConv, "grad_bias", "grad_output");
+  check_outputs({{&grad_b, "grad_bias"}}, {{&grad_out, "grad_output"}}, kConv);
   cpu::ConvShape s{};
   s.n = grad_out.shape[0];
   s.k = grad_out.shape[1];

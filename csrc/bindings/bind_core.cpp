@@ -81,12 +81,17 @@ ImplPtr from_buffer(const py::buffer& obj) {
     extent += (shape[i] - 1) * strides[i];
   }
   size_t nbytes = empty ? 0 : static_cast<size_t>(extent + 1) * info.itemsize;
-  // The storage keeps the exporting object alive; dropping it needs the GIL.
+  // The storage keeps the exporting object alive; dropping it needs the GIL. A read-only
+  // buffer (bytes, a read-only array or mmap) gives a read-only storage: writing it would
+  // change an immutable object or fault.
   auto* owner = new py::object(obj);
-  auto storage = std::make_shared<Storage>(info.ptr, nbytes, Device{}, [owner] {
-    py::gil_scoped_acquire gil;
-    delete owner;
-  });
+  auto storage = std::make_shared<Storage>(
+      info.ptr, nbytes, Device{},
+      [owner] {
+        py::gil_scoped_acquire gil;
+        delete owner;
+      },
+      info.readonly);
   return TensorImpl::make(std::move(storage), dtype, shape, strides, 0, "ember.from_numpy");
 }
 
@@ -153,6 +158,8 @@ void bind_core(py::module_& m) {
           [](const TensorImpl& t) { return reinterpret_cast<uintptr_t>(t.storage->data()); })
       .def_property_readonly("storage_nbytes",
                              [](const TensorImpl& t) { return t.storage->nbytes(); })
+      .def_property_readonly("read_only",
+                             [](const TensorImpl& t) { return t.storage->read_only(); })
       .def_buffer([](TensorImpl& t) -> py::buffer_info {
         EMBER_CHECK(t.device().type == DeviceType::CPU, TypeError,
                     "ember: can't convert a cuda tensor to numpy; call .cpu() first");
@@ -162,7 +169,8 @@ void bind_core(py::module_& m) {
         for (size_t i = 0; i < strides.size(); ++i)
           strides[i] = static_cast<ssize_t>(t.strides[i] * t.itemsize());
         return py::buffer_info(t.data(), static_cast<ssize_t>(t.itemsize()), fmt,
-                               static_cast<ssize_t>(shape.size()), shape, strides);
+                               static_cast<ssize_t>(shape.size()), shape, strides,
+                               t.storage->read_only());
       });
   bind_dlpack(m, cls);
 
@@ -171,14 +179,23 @@ void bind_core(py::module_& m) {
       [](TensorRef src, TensorRef dst) {
         check_device(src, DeviceType::CPU, "ember.copy", "source");
         check_device(dst, DeviceType::CPU, "ember.copy", "destination");
+        check_writable(dst, "ember.copy", "destination");
+        // A source overlapping the destination (x[1:].copy_(x[:-1]), or two tensors over one
+        // numpy buffer) is read whole before anything is written, as numpy's copyto and the
+        // CUDA copy do; the identical view copies onto itself.
+        const bool through_temp = !same_view(src, dst) && may_overlap(src, dst);
+        ImplPtr tmp =
+            through_temp ? TensorImpl::empty_cpu(src.shape, src.dtype, "ember.copy") : nullptr;
         py::gil_scoped_release nogil;
-        cpu::copy(src, dst);
+        if (tmp) cpu::copy(src, *tmp);
+        cpu::copy(tmp ? *tmp : src, dst);
       },
       py::arg("src"), py::arg("dst"), "dst[...] = src (broadcast, dtype conversion).");
   m.def(
       "fill",
       [](TensorRef dst, double value) {
         check_device(dst, DeviceType::CPU, "ember.fill", "destination");
+        check_writable(dst, "ember.fill", "destination");
         py::gil_scoped_release nogil;
         cpu::fill(dst, value);
       },
@@ -188,6 +205,7 @@ void bind_core(py::module_& m) {
       [](TensorRef dst, const std::string& kind, double low, double high, uint64_t seed,
          uint64_t offset) {
         check_device(dst, DeviceType::CPU, "ember.random", "output");
+        check_writable(dst, "ember.random", "output");
         cpu::RandomKind k;
         if (kind == "uniform")
           k = cpu::RandomKind::Uniform;
@@ -221,6 +239,9 @@ void bind_core(py::module_& m) {
   });
   m.def("_may_overlap", &may_overlap, py::arg("a"), py::arg("b"),
         "Whether two views can touch a common byte (the check every binding runs on its outputs).");
+  m.def("_check_writable", &check_writable, py::arg("t"), py::arg("op"), py::arg("arg"),
+        "The output check every binding runs (read-only memory, elements sharing an address), "
+        "for in-place ops to run first under the name the user called.");
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
 }

@@ -29,6 +29,8 @@ py::tuple cross_entropy_forward(TensorRef logits, TensorRef target, TensorRef lo
               " have no classes");
   check_numel_like(dlogits, logits, kCe, "dlogits");
   check_row_vec(&losses, N, stat_dtype(logits.dtype), kCe, "losses");
+  check_outputs({{&losses, "losses"}, {&dlogits, "dlogits"}},
+                {{&logits, "input"}, {&target, "target"}}, kCe);
   EMBER_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, ValueError, kCe,
               ": label_smoothing must be in [0, 1], got ", label_smoothing);
   int64_t count;
@@ -55,6 +57,7 @@ void cross_entropy_backward(TensorRef dlogits, TensorRef grad, TensorRef grad_in
               ": grad of shape ", shape_str(grad.shape), " must have 1 or ", dlogits.shape[0],
               " elements");
   check_numel_like(grad_in, dlogits, op, "grad_input");
+  check_outputs({{&grad_in, "grad_input"}}, {{&dlogits, "dlogits"}, {&grad, "grad"}}, op);
   py::gil_scoped_release nogil;
   cpu::cross_entropy_backward(dlogits, grad, grad_in, scale);
 }

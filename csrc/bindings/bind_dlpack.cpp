@@ -1,6 +1,7 @@
 // __dlpack__ export and from_dlpack import. pybind11 has no DLPack type, so the
 // capsule protocol is followed by hand: a consumer renames the capsule to
-// "used_dltensor" and takes over calling the deleter.
+// "used_dltensor" ("used_dltensor_versioned") and takes over calling the deleter.
+// Versioned capsules carry the read-only flag both ways (Storage::read_only).
 #include "bindings/bindings.h"
 #include "bindings/dlpack.h"
 #include "core/error.h"
@@ -12,11 +13,15 @@ using ImplPtr = std::shared_ptr<TensorImpl>;
 
 struct ExportCtx {
   DLManagedTensor managed;
+  DLManagedTensorVersioned versioned;
   ImplPtr keep;  // the tensor (and its storage) stay alive while the consumer uses it
   Shape shape, strides;
 };
 
 void export_deleter(DLManagedTensor* self) { delete static_cast<ExportCtx*>(self->manager_ctx); }
+void export_deleter_versioned(DLManagedTensorVersioned* self) {
+  delete static_cast<ExportCtx*>(self->manager_ctx);
+}
 
 DLDataType to_dl(DType t) {
   switch (t) {
@@ -62,12 +67,23 @@ void capsule_destructor(PyObject* capsule) {
   }
 }
 
-py::object to_dlpack(const ImplPtr& t) {
+void capsule_destructor_versioned(PyObject* capsule) {
+  if (PyCapsule_IsValid(capsule, "dltensor_versioned")) {
+    auto* m =
+        static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(capsule, "dltensor_versioned"));
+    if (m && m->deleter) m->deleter(m);
+  }
+}
+
+// A "dltensor_versioned" capsule (flagged read-only when the storage is) or, for
+// consumers that only know DLPack 0.x, a "dltensor" one. Python's __dlpack__ refuses the
+// unversioned form of a read-only tensor, which could not say so.
+py::object to_dlpack(const ImplPtr& t, bool versioned) {
   auto* ctx = new ExportCtx{};
   ctx->keep = t;
   ctx->shape = t->shape;
   ctx->strides = t->strides;
-  DLTensor& dl = ctx->managed.dl_tensor;
+  DLTensor& dl = versioned ? ctx->versioned.dl_tensor : ctx->managed.dl_tensor;
   dl.data = t->storage->data();
   dl.byte_offset = static_cast<uint64_t>(t->offset) * t->itemsize();
   Device dev = t->device();
@@ -76,9 +92,18 @@ py::object to_dlpack(const ImplPtr& t) {
   dl.dtype = to_dl(t->dtype);
   dl.shape = ctx->shape.data();
   dl.strides = ctx->strides.data();
-  ctx->managed.manager_ctx = ctx;
-  ctx->managed.deleter = export_deleter;
-  PyObject* cap = PyCapsule_New(&ctx->managed, "dltensor", capsule_destructor);
+  PyObject* cap;
+  if (versioned) {
+    ctx->versioned.version = {kDLPackMajorVersion, kDLPackMinorVersion};
+    ctx->versioned.manager_ctx = ctx;
+    ctx->versioned.deleter = export_deleter_versioned;
+    ctx->versioned.flags = t->storage->read_only() ? kDLPackFlagReadOnly : 0;
+    cap = PyCapsule_New(&ctx->versioned, "dltensor_versioned", capsule_destructor_versioned);
+  } else {
+    ctx->managed.manager_ctx = ctx;
+    ctx->managed.deleter = export_deleter;
+    cap = PyCapsule_New(&ctx->managed, "dltensor", capsule_destructor);
+  }
   if (!cap) {
     delete ctx;
     throw py::error_already_set();
@@ -88,18 +113,25 @@ py::object to_dlpack(const ImplPtr& t) {
 
 ImplPtr from_dlpack(const py::capsule& cap) {
   PyObject* obj = cap.ptr();
-  EMBER_CHECK(PyCapsule_IsValid(obj, "dltensor"), ValueError,
-              "ember.from_dlpack: expected an unused 'dltensor' capsule");
-  auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(obj, "dltensor"));
-  const DLTensor& dl = m->dl_tensor;
-  DType dtype;
-  try {
-    dtype = from_dl(dl.dtype);
-    EMBER_CHECK(dl.device.device_type == kDLCPU || dl.device.device_type == kDLCUDA, ValueError,
-                "ember.from_dlpack: unsupported device type ", dl.device.device_type);
-  } catch (...) {
-    throw;  // capsule untouched: its producer still owns the tensor
+  DLManagedTensor* m = nullptr;
+  DLManagedTensorVersioned* mv = nullptr;
+  if (PyCapsule_IsValid(obj, "dltensor_versioned")) {
+    mv = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(obj, "dltensor_versioned"));
+    EMBER_CHECK(mv->version.major == kDLPackMajorVersion, ValueError,
+                "ember.from_dlpack: unsupported DLPack version ", mv->version.major, ".",
+                mv->version.minor, " (expected ", kDLPackMajorVersion, ".x)");
+  } else {
+    EMBER_CHECK(PyCapsule_IsValid(obj, "dltensor"), ValueError,
+                "ember.from_dlpack: expected an unused 'dltensor' or 'dltensor_versioned' capsule");
+    m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(obj, "dltensor"));
   }
+  const DLTensor& dl = mv ? mv->dl_tensor : m->dl_tensor;
+  const bool read_only = mv && (mv->flags & kDLPackFlagReadOnly) != 0;
+  // On an error before the rename below, the capsule is untouched: its producer still
+  // owns the tensor.
+  const DType dtype = from_dl(dl.dtype);
+  EMBER_CHECK(dl.device.device_type == kDLCPU || dl.device.device_type == kDLCUDA, ValueError,
+              "ember.from_dlpack: unsupported device type ", dl.device.device_type);
   Shape shape(dl.shape, dl.shape + dl.ndim);
   Shape strides = dl.strides ? Shape(dl.strides, dl.strides + dl.ndim) : contiguous_strides(shape);
   int64_t extent = 0;
@@ -115,20 +147,25 @@ ImplPtr from_dlpack(const py::capsule& cap) {
   Device dev{dl.device.device_type == kDLCPU ? DeviceType::CPU : DeviceType::CUDA,
              dl.device.device_id};
   char* data = static_cast<char*>(dl.data) + dl.byte_offset;
-  PyCapsule_SetName(obj, "used_dltensor");
-  auto storage = std::make_shared<Storage>(data, nbytes, dev, [m] {
-    py::gil_scoped_acquire gil;  // producers' deleters may touch Python objects
-    if (m->deleter) m->deleter(m);
-  });
+  PyCapsule_SetName(obj, mv ? "used_dltensor_versioned" : "used_dltensor");
+  auto storage = std::make_shared<Storage>(
+      data, nbytes, dev,
+      [m, mv] {
+        py::gil_scoped_acquire gil;  // producers' deleters may touch Python objects
+        if (mv && mv->deleter) mv->deleter(mv);
+        if (m && m->deleter) m->deleter(m);
+      },
+      read_only);
   return TensorImpl::make(std::move(storage), dtype, shape, strides, 0, "ember.from_dlpack");
 }
 
 }  // namespace
 
 void bind_dlpack(py::module_& m, py::class_<TensorImpl, ImplPtr>& cls) {
-  cls.def("to_dlpack", &to_dlpack, "A 'dltensor' capsule viewing this tensor.");
+  cls.def("to_dlpack", &to_dlpack, py::arg("versioned") = false,
+          "A 'dltensor' (or 'dltensor_versioned') capsule viewing this tensor.");
   m.def("from_dlpack", &from_dlpack, py::arg("capsule"),
-        "Zero-copy tensor from a 'dltensor' capsule (takes ownership).");
+        "Zero-copy tensor from a 'dltensor' or 'dltensor_versioned' capsule (takes ownership).");
 }
 
 }  // namespace ember::bindings

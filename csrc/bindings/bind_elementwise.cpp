@@ -57,6 +57,8 @@ void unary_backward(const std::string& op_name, TensorRef x, TensorRef y, Tensor
                 shape_str(t->shape), ", expected ", shape_str(x.shape));
     check_contiguous(*t, name.c_str(), arg);
   }
+  // Elementwise: grad_in may be grad_out itself (an autograd layer reuses the buffer).
+  check_output_aliasing(grad_in, {{&x, "x"}, {&y, "y"}, {&grad_out, "grad_out"}}, name.c_str());
   py::gil_scoped_release nogil;
   cpu::unary_backward(op, x, y, grad_out, grad_in, alpha, beta);
 }

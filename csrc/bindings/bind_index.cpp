@@ -67,6 +67,14 @@ void check_select_like(TensorRef self, int64_t dim, TensorRef index, TensorRef o
               " of shape ", shape_str(self.shape), " and ", index.shape[0], " indices");
 }
 
+// The tensor an index op writes: writable, and apart from both tensors it reads.
+void check_index_output(TensorRef out, TensorRef in, TensorRef index, const char* op,
+                        const char* oname, const char* iname) {
+  check_writable(out, op, oname);
+  check_no_overlap(out, in, op, oname, iname);
+  check_no_overlap(out, index, op, oname, "index");
+}
+
 }  // namespace
 
 void bind_index(py::module_& m) {
@@ -74,6 +82,7 @@ void bind_index(py::module_& m) {
       "gather",
       [](TensorRef x, int64_t dim, TensorRef index, TensorRef out) {
         check_gather_like(x, dim, index, out, "ember.gather", "input", "out");
+        check_index_output(out, x, index, "ember.gather", "out", "input");
         py::gil_scoped_release nogil;
         cpu::gather(x, dim, index, out);
       },
@@ -84,6 +93,7 @@ void bind_index(py::module_& m) {
       [](TensorRef out, int64_t dim, TensorRef index, TensorRef src) {
         check_gather_like(out, dim, index, src, "ember.scatter_add", "out", "src");
         check_add_dtype(out, "ember.scatter_add");
+        check_index_output(out, src, index, "ember.scatter_add", "out", "src");
         py::gil_scoped_release nogil;
         cpu::scatter_add(out, dim, index, src);
       },
@@ -93,6 +103,7 @@ void bind_index(py::module_& m) {
       "index_select",
       [](TensorRef x, int64_t dim, TensorRef index, TensorRef out) {
         check_select_like(x, dim, index, out, "ember.index_select", "input", "out");
+        check_index_output(out, x, index, "ember.index_select", "out", "input");
         py::gil_scoped_release nogil;
         cpu::index_select(x, dim, index, out);
       },
@@ -103,6 +114,7 @@ void bind_index(py::module_& m) {
       [](TensorRef out, int64_t dim, TensorRef index, TensorRef src) {
         check_select_like(out, dim, index, src, "ember.index_add", "out", "src");
         check_add_dtype(out, "ember.index_add");
+        check_index_output(out, src, index, "ember.index_add", "out", "src");
         py::gil_scoped_release nogil;
         cpu::index_add(out, dim, index, src);
       },

@@ -43,6 +43,8 @@ void layer_norm_forward(TensorRef x, int64_t n, Opt weight, Opt bias, TensorRef 
   check_numel_like(y, x, op, "out");
   check_row_vec(&mean, rows, stat_dtype(x.dtype), op, "mean");
   check_row_vec(&rstd, rows, stat_dtype(x.dtype), op, "rstd");
+  check_outputs({{&y, "out"}, {&mean, "mean"}, {&rstd, "rstd"}},
+                {{&x, "input"}, {weight, "weight"}, {bias, "bias"}}, op);
   EMBER_CHECK(eps >= 0.0 && std::isfinite(eps), ValueError, op,
               ": eps must be finite and >= 0, got ", eps);
   py::gil_scoped_release nogil;
@@ -55,6 +57,7 @@ void rms_norm_forward(TensorRef x, int64_t n, Opt weight, TensorRef y, TensorRef
   check_param(weight, n, x.dtype, op, "weight");
   check_numel_like(y, x, op, "out");
   check_row_vec(&rstd, rows, stat_dtype(x.dtype), op, "rstd");
+  check_outputs({{&y, "out"}, {&rstd, "rstd"}}, {{&x, "input"}, {weight, "weight"}}, op);
   EMBER_CHECK(eps >= 0.0 && std::isfinite(eps), ValueError, op,
               ": eps must be finite and >= 0, got ", eps);
   py::gil_scoped_release nogil;
@@ -71,6 +74,13 @@ void norm_backward(const char* op, TensorRef grad_out, TensorRef x, int64_t n, O
   if (grad_in) check_numel_like(*grad_in, x, op, "grad_input");
   check_param(grad_weight, n, x.dtype, op, "grad_weight");
   check_param(grad_bias, n, x.dtype, op, "grad_bias");
+  check_outputs({{grad_in, "grad_input"}, {grad_weight, "grad_weight"}, {grad_bias, "grad_bias"}},
+                {{&grad_out, "grad_output"},
+                 {&x, "input"},
+                 {weight, "weight"},
+                 {mean, "mean"},
+                 {&rstd, "rstd"}},
+                op);
   py::gil_scoped_release nogil;
   cpu::norm_backward(grad_out, x, weight, mean, rstd, grad_in, grad_weight, grad_bias, rows, n);
 }

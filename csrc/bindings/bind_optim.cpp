@@ -9,6 +9,7 @@
 
 #include "bindings/bindings.h"
 #include "core/error.h"
+#include "core/overlap.h"
 #include "cpu/optim/optim.h"
 
 namespace ember::bindings {
@@ -35,7 +36,15 @@ void check_tensor(const std::string& op, const char* list, size_t i, const Tenso
               shape_str(t->shape), " but params[", i, "] has shape ", shape_str(like->shape));
 }
 
-// A list that matches params one to one, or (when !needed) is empty.
+// The tensors a step writes (parameters, state, steps, clipped gradients): not read-only
+// memory, so a parameter wrapping a read-only numpy array raises instead of faulting.
+void check_written(const std::string& op, const char* list, const List& xs) {
+  for (size_t i = 0; i < xs.size(); ++i)
+    check_writable(*xs[i], op.c_str(), cat_str(list, "[", i, "]").c_str());
+}
+
+// A list that matches params one to one, or (when !needed) is empty. Every such list but
+// grads is state the step writes.
 void check_matching(const std::string& op, const char* name, const List& xs, const List& params,
                     bool needed, const char* why = "") {
   if (!needed) {
@@ -46,10 +55,12 @@ void check_matching(const std::string& op, const char* name, const List& xs, con
   EMBER_CHECK(xs.size() == params.size(), ValueError, op, ": ", name, " has ", xs.size(),
               " tensors but params has ", params.size());
   for (size_t i = 0; i < xs.size(); ++i) check_tensor(op, name, i, xs[i], params[i]);
+  if (std::string(name) != "grads") check_written(op, name, xs);
 }
 
 void check_params(const std::string& op, const List& params, const List& grads) {
   for (size_t i = 0; i < params.size(); ++i) check_tensor(op, "params", i, params[i], nullptr);
+  check_written(op, "params", params);
   check_matching(op, "grads", grads, params, true);
   // A parameter listed twice (or two overlapping views) would be updated twice.
   std::vector<std::pair<const char*, size_t>> spans;
@@ -76,6 +87,7 @@ void check_steps(const std::string& op, const List& steps, const List& params) {
                 "] must be a one-element float32 or float64 CPU tensor (got ", dtype_name(s->dtype),
                 " of shape ", shape_str(s->shape), ")");
   }
+  check_written(op, "steps", steps);
 }
 
 void check_nonneg(const std::string& op, const char* what, double v) {
@@ -214,8 +226,10 @@ bool lion_step(const List& params, const List& grads, const List& exp_avgs, doub
   return run(cpu::OptimKind::Lion, h, t, check_finite);
 }
 
-void check_grads(const std::string& op, const List& xs) {
+// The gradients a utility reads, and with `written` scales or clamps in place.
+void check_grads(const std::string& op, const List& xs, bool written) {
   for (size_t i = 0; i < xs.size(); ++i) check_tensor(op, "tensors", i, xs[i], nullptr);
+  if (written) check_written(op, "tensors", xs);
 }
 void check_norm_type(const std::string& op, double p) {
   EMBER_CHECK(p > 0 && !std::isnan(p), ValueError, op, ": norm_type must be positive or inf (got ",
@@ -256,7 +270,7 @@ void bind_optim(py::module_& m) {
       [](const List& xs, double norm_type) {
         const std::string op = "ember.nn.utils.get_total_norm";
         check_norm_type(op, norm_type);
-        check_grads(op, xs);
+        check_grads(op, xs, false);
         py::gil_scoped_release nogil;
         const cpu::GradNorm r = cpu::total_norm(xs, norm_type);
         return std::make_tuple(r.norm, r.nonfinite);
@@ -270,7 +284,7 @@ void bind_optim(py::module_& m) {
         const std::string op = "ember.nn.utils.clip_grad_norm_";
         check_norm_type(op, norm_type);
         EMBER_CHECK(!std::isnan(max_norm), ValueError, op, ": max_norm is NaN");
-        check_grads(op, xs);
+        check_grads(op, xs, true);
         py::gil_scoped_release nogil;
         const cpu::GradNorm r = cpu::clip_grad_norm(xs, max_norm, norm_type, error_if_nonfinite);
         return std::make_tuple(r.norm, r.nonfinite);
@@ -282,7 +296,7 @@ void bind_optim(py::module_& m) {
   m.def(
       "scale_all",
       [](const List& xs, double c) {
-        check_grads("ember.nn.utils.clip_grads_with_norm_", xs);
+        check_grads("ember.nn.utils.clip_grads_with_norm_", xs, true);
         py::gil_scoped_release nogil;
         cpu::scale_all(xs, c);
       },
@@ -292,7 +306,7 @@ void bind_optim(py::module_& m) {
       [](const List& xs, double clip_value) {
         const std::string op = "ember.nn.utils.clip_grad_value_";
         EMBER_CHECK(!std::isnan(clip_value), ValueError, op, ": clip_value is NaN");
-        check_grads(op, xs);
+        check_grads(op, xs, true);
         py::gil_scoped_release nogil;
         cpu::clip_grad_value(xs, clip_value);
       },

@@ -64,9 +64,7 @@ void max_pool2d(TensorRef x, TensorRef out, TensorRef indices, const Pair& kerne
   check_cpu_contiguous(indices, op, "indices");
   check_dtype(indices, DType::Int64, op, "indices");
   check_shape(indices, oshape, op, "indices");
-  check_no_overlap(out, x, op, "out", "input");
-  check_no_overlap(indices, x, op, "indices", "input");
-  check_no_overlap(indices, out, op, "indices", "out");
+  check_outputs({{&out, "out"}, {&indices, "indices"}}, {{&x, "input"}}, op);
   py::gil_scoped_release nogil;
   visit_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -88,8 +86,8 @@ void max_pool2d_backward(TensorRef grad_out, TensorRef indices, TensorRef grad_i
   EMBER_CHECK(grad_in.shape[0] == grad_out.shape[0] && grad_in.shape[1] == grad_out.shape[1],
               ValueError, op, ": grad_input of shape ", shape_str(grad_in.shape),
               " does not match grad_output of shape ", shape_str(grad_out.shape));
-  check_no_overlap(grad_in, grad_out, op, "grad_input", "grad_output");
-  check_no_overlap(grad_in, indices, op, "grad_input", "indices");
+  check_outputs({{&grad_in, "grad_input"}}, {{&grad_out, "grad_output"}, {&indices, "indices"}},
+                op);
   cpu::PoolShape s{};
   s.planes = grad_in.shape[0] * grad_in.shape[1];
   s.h = grad_in.shape[2];
@@ -120,7 +118,7 @@ void avg_pool2d(TensorRef x, TensorRef out, const Pair& kernel, const Pair& stri
   const cpu::PoolShape s = pool_shape(x.shape, kernel, stride, padding, {1, 1}, ceil_mode, op);
   check_contiguous_like(out, x, op, "out");
   check_shape(out, Shape{x.shape[0], x.shape[1], s.oh, s.ow}, op, "out");
-  check_no_overlap(out, x, op, "out", "input");
+  check_outputs({{&out, "out"}}, {{&x, "input"}}, op);
   py::gil_scoped_release nogil;
   visit_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -141,7 +139,7 @@ void avg_pool2d_backward(TensorRef grad_out, TensorRef grad_in, const Pair& kern
       pool_shape(grad_in.shape, kernel, stride, padding, {1, 1}, ceil_mode, op);
   check_contiguous_like(grad_out, grad_in, op, "grad_output");
   check_shape(grad_out, Shape{grad_in.shape[0], grad_in.shape[1], s.oh, s.ow}, op, "grad_output");
-  check_no_overlap(grad_in, grad_out, op, "grad_input", "grad_output");
+  check_outputs({{&grad_in, "grad_input"}}, {{&grad_out, "grad_output"}}, op);
   py::gil_scoped_release nogil;
   visit_float(grad_in.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -172,6 +170,7 @@ void check_adaptive(TensorRef big, TensorRef small, const char* op, const char* 
 void adaptive_avg_pool2d(TensorRef x, TensorRef out) {
   const char* op = "ember.adaptive_avg_pool2d";
   check_adaptive(x, out, op, "input", "out");
+  check_writable(out, op, "out");
   const int64_t planes = x.shape[0] * x.shape[1];
   py::gil_scoped_release nogil;
   visit_float(x.dtype, [&](auto tag) {
@@ -184,6 +183,7 @@ void adaptive_avg_pool2d(TensorRef x, TensorRef out) {
 void adaptive_avg_pool2d_backward(TensorRef grad_out, TensorRef grad_in) {
   const char* op = "ember.adaptive_avg_pool2d_backward";
   check_adaptive(grad_in, grad_out, op, "grad_input", "grad_output");
+  check_writable(grad_in, op, "grad_input");
   const int64_t planes = grad_in.shape[0] * grad_in.shape[1];
   py::gil_scoped_release nogil;
   visit_float(grad_in.dtype, [&](auto tag) {

@@ -4,6 +4,7 @@
 
 #include "bindings/bindings.h"
 #include "core/error.h"
+#include "core/overlap.h"
 #include "cpu/reduce/reduce.h"
 
 namespace ember::bindings {
@@ -42,6 +43,8 @@ void reduce(const std::string& name, TensorRef x, TensorRef out, int64_t outer, 
   EMBER_CHECK(cpu::reduce_supports(op, x.dtype), TypeError, opn, ": unsupported dtype ",
               dtype_name(x.dtype));
   check_view(x, out, outer, r, inner, opn);
+  check_writable(out, opn, "out");
+  check_no_overlap(out, x, opn, "out", "input");
   EMBER_CHECK(r > 0 || (op != cpu::ReduceOp::Max && op != cpu::ReduceOp::Min), ValueError, opn,
               ": cannot reduce over an empty dimension");
   py::gil_scoped_release nogil;
@@ -66,6 +69,11 @@ void reduce_arg(const std::string& name, TensorRef x, TensorRef values, TensorRe
   EMBER_CHECK(indices.numel() == values.numel(), ValueError, opn, ": indices of shape ",
               shape_str(indices.shape), " and values of shape ", shape_str(values.shape),
               " differ in size");
+  check_writable(values, opn, "values");
+  check_writable(indices, opn, "indices");
+  check_no_overlap(values, x, opn, "values", "input");
+  check_no_overlap(indices, x, opn, "indices", "input");
+  check_no_overlap(indices, values, opn, "indices", "values");
   EMBER_CHECK(r > 0, ValueError, opn, ": cannot reduce over an empty dimension");
   py::gil_scoped_release nogil;
   cpu::reduce_arg(name == "max", x, values, indices, outer, r, inner);
@@ -95,6 +103,8 @@ void bind_reduce(py::module_& m) {
       [](TensorRef x, TensorRef out, bool log) {
         const char* op = log ? "ember.log_softmax" : "ember.softmax";
         check_softmax_args(x, out, op, "input", "out");
+        check_writable(out, op, "out");
+        check_no_overlap(out, x, op, "out", "input");
         py::gil_scoped_release nogil;
         cpu::softmax(x, out, log);
       },
@@ -106,6 +116,9 @@ void bind_reduce(py::module_& m) {
         const char* op = log ? "ember.log_softmax_backward" : "ember.softmax_backward";
         check_softmax_args(y, grad_out, op, "y", "grad_out");
         check_softmax_args(y, grad_in, op, "y", "grad_in");
+        check_writable(grad_in, op, "grad_in");
+        check_no_overlap(grad_in, y, op, "grad_in", "y");
+        check_no_overlap(grad_in, grad_out, op, "grad_in", "grad_out");
         py::gil_scoped_release nogil;
         cpu::softmax_backward(y, grad_out, grad_in, log);
       },

@@ -109,6 +109,22 @@ void rnn_forward(const std::string& mode, TensorRef x, TensorRef w_ih, TensorRef
   else
     EMBER_CHECK(!hn_lin, ValueError, op.name, ": hn_lin is for gru");
   check_lengths(lengths, s, op);
+  check_outputs({{&y, "output"},
+                 {&hn, "h_n"},
+                 {cn, "c_n"},
+                 {&hs, "hidden_states"},
+                 {cs, "cell_states"},
+                 {&gates, "gates"},
+                 {hn_lin, "hn_lin"}},
+                {{&x, "input"},
+                 {&w_ih, "weight_ih"},
+                 {&w_hh, "weight_hh"},
+                 {b_ih, "bias_ih"},
+                 {b_hh, "bias_hh"},
+                 {h0, "h0"},
+                 {c0, "c0"},
+                 {lengths, "lengths"}},
+                op.name.c_str());
   const int64_t* len = lengths ? lengths->data_as<int64_t>() : nullptr;
   py::gil_scoped_release nogil;
   visit_float(dt, [&](auto tag) {
@@ -157,6 +173,25 @@ void rnn_backward(const std::string& mode, TensorRef x, TensorRef w_ih, TensorRe
   else
     EMBER_CHECK(!hn_lin, ValueError, op.name, ": hn_lin is for gru");
   check_lengths(lengths, s, op);
+  check_outputs({{&dx, "grad_input"},
+                 {&dw_ih, "grad_weight_ih"},
+                 {&dw_hh, "grad_weight_hh"},
+                 {db_ih, "grad_bias_ih"},
+                 {db_hh, "grad_bias_hh"},
+                 {&dh0, "grad_h0"},
+                 {dc0, "grad_c0"}},
+                {{&x, "input"},
+                 {&w_ih, "weight_ih"},
+                 {&w_hh, "weight_hh"},
+                 {lengths, "lengths"},
+                 {&hs, "hidden_states"},
+                 {cs, "cell_states"},
+                 {&gates, "gates"},
+                 {hn_lin, "hn_lin"},
+                 {&dy, "grad_output"},
+                 {&dhn, "grad_h_n"},
+                 {dcn, "grad_c_n"}},
+                op.name.c_str());
   const int64_t* len = lengths ? lengths->data_as<int64_t>() : nullptr;
   py::gil_scoped_release nogil;
   visit_float(dt, [&](auto tag) {

@@ -1,5 +1,6 @@
-// The DLPack ABI (v0.8 unversioned "dltensor" capsules), declared from the
-// public specification at https://dmlc.github.io/dlpack/latest/c_api.html.
+// The DLPack ABI (unversioned "dltensor" capsules of v0.8 and versioned
+// "dltensor_versioned" ones of v1, which add flags such as read-only), declared from
+// the public specification at https://dmlc.github.io/dlpack/latest/c_api.html.
 #pragma once
 #include <cstdint>
 
@@ -35,4 +36,18 @@ struct DLManagedTensor {
   void* manager_ctx;
   void (*deleter)(DLManagedTensor* self);
 };
+struct DLPackVersion {
+  uint32_t major;
+  uint32_t minor;
+};
+struct DLManagedTensorVersioned {
+  DLPackVersion version;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensorVersioned* self);
+  uint64_t flags;
+  DLTensor dl_tensor;
+};
+constexpr uint32_t kDLPackMajorVersion = 1;
+constexpr uint32_t kDLPackMinorVersion = 0;
+constexpr uint64_t kDLPackFlagReadOnly = uint64_t{1} << 0;
 }

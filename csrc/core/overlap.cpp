@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <numeric>
 #include <vector>
 
@@ -117,6 +118,9 @@ void check_no_overlap(const TensorImpl& out, const TensorImpl& in, const char* o
 }
 
 void check_writable(const TensorImpl& t, const char* op, const char* arg) {
+  EMBER_CHECK(!t.storage->read_only(), ValueError, op, ": ", arg, " of shape ", shape_str(t.shape),
+              " is read-only (its memory came from a read-only numpy array, buffer or DLPack "
+              "tensor); write to a copy (.clone()) instead");
   if (t.numel() == 0) return;
   struct Dim {
     int64_t s, n;  // |stride|, size
@@ -140,6 +144,18 @@ void check_output_aliasing(const TensorImpl& out,
   check_writable(out, op, "output");
   for (const auto& [t, arg] : ins)
     if (!same_view(out, *t)) check_no_overlap(out, *t, op, "output", arg);
+}
+
+void check_outputs(std::initializer_list<NamedTensor> outs, std::initializer_list<NamedTensor> ins,
+                   const char* op) {
+  for (auto o = outs.begin(); o != outs.end(); ++o) {
+    if (!o->first) continue;
+    check_writable(*o->first, op, o->second);
+    for (const auto& [t, arg] : ins)
+      if (t) check_no_overlap(*o->first, *t, op, o->second, arg);
+    for (auto p = std::next(o); p != outs.end(); ++p)
+      if (p->first) check_no_overlap(*o->first, *p->first, op, o->second, p->second);
+  }
 }
 
 }  // namespace ember

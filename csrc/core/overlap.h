@@ -22,8 +22,11 @@ bool same_view(const TensorImpl& a, const TensorImpl& b);
 void check_no_overlap(const TensorImpl& out, const TensorImpl& in, const char* op,
                       const char* oname, const char* iname);
 
-// An output: no two of its elements share an address (each dim, by increasing stride,
-// steps past all inner ones), so the result cannot depend on which thread writes last.
+// An output: not read-only memory (Storage::read_only), and no two of its elements share
+// an address (each dim, by increasing stride, steps past all inner ones), so the result
+// cannot depend on which thread writes last. Every binding and CUDA op checks each tensor
+// it writes with this, the in-place ops (python/ember/ops/elementwise.py apply_inplace)
+// before they compute, under the name the user called.
 void check_writable(const TensorImpl& t, const char* op, const char* arg);
 
 // An elementwise output: writable (above), and each input either exactly the output
@@ -32,5 +35,12 @@ void check_writable(const TensorImpl& t, const char* op, const char* arg);
 void check_output_aliasing(const TensorImpl& out,
                            std::initializer_list<std::pair<const TensorImpl*, const char*>> ins,
                            const char* op);
+
+// A kernel's outputs (null entries, for optional tensors, are skipped): each writable
+// (above) and apart from every input and from the other outputs, so nothing it reads is
+// written under it and no element is written twice.
+using NamedTensor = std::pair<const TensorImpl*, const char*>;
+void check_outputs(std::initializer_list<NamedTensor> outs, std::initializer_list<NamedTensor> ins,
+                   const char* op);
 
 }  // namespace ember

@@ -33,8 +33,13 @@ std::shared_ptr<Storage> Storage::allocate_cpu(size_t nbytes) {
   return std::make_shared<Storage>(p, nbytes, Device{}, [p] { std::free(p); });
 }
 
-Storage::Storage(void* data, size_t nbytes, Device device, std::function<void()> release)
-    : data_(data), nbytes_(nbytes), device_(device), release_(std::move(release)) {}
+Storage::Storage(void* data, size_t nbytes, Device device, std::function<void()> release,
+                 bool read_only)
+    : data_(data),
+      nbytes_(nbytes),
+      device_(device),
+      release_(std::move(release)),
+      read_only_(read_only) {}
 
 Storage::~Storage() {
   if (release_) release_();

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "core/dtype_dispatch.h"
+#include "core/overlap.h"
 #include "cuda/allocator.h"
 #include "cuda/convert.cuh"
 #include "cuda/loops.cuh"
@@ -177,6 +178,7 @@ void copy(const TensorImpl& src, const TensorImpl& dst) {
   EMBER_CHECK(src_cuda || dst_cuda, ValueError, kOp,
               ": neither tensor is on cuda (CPU copies go through ember._C.copy)");
   const Shape src_strides = broadcast_strides(src, dst.shape, kOp);
+  check_writable(dst, kOp, "destination");
   EMBER_CHECK(dst_cuda || dst.is_contiguous(), ValueError,
               "ember.copy: a CPU destination of a device-to-host copy must be contiguous");
   if (src_cuda) require_device(src.device().index, kOp);
@@ -192,6 +194,7 @@ void copy(const TensorImpl& src, const TensorImpl& dst) {
 void fill(const TensorImpl& dst, double value) {
   const char* op = "ember.fill";
   const int device = common_device(op, {{"destination", &dst}});
+  check_writable(dst, op, "destination");
   if (dst.numel() == 0) return;
   require_device(device, op);
   DeviceGuard guard(device);

@@ -119,6 +119,13 @@ class Tensor:
     def _bump_version(self) -> None:
         self._version_box[0] += 1
 
+    def _check_writable(self, op: str) -> None:
+        """ValueError naming ``ember.<op>`` when in-place ops may not write this tensor:
+        read-only memory (a read-only numpy array, buffer or DLPack tensor) or elements
+        sharing an address (an expanded view). The bindings' own output check
+        (core/overlap.h), run before an in-place op computes anything."""
+        _C._check_writable(self._impl, f"ember.{op}", "output")
+
     # ---- autograd -------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
@@ -168,7 +175,8 @@ class Tensor:
 
     # ---- conversion -----------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        """A numpy array sharing this tensor's memory (CPU tensors only)."""
+        """A numpy array sharing this tensor's memory (CPU tensors only); read-only when
+        the tensor's memory is."""
         if self.requires_grad:
             raise RuntimeError(
                 "ember: can't call numpy() on a tensor that requires grad; "
@@ -274,14 +282,23 @@ class Tensor:
 
     # ---- DLPack -----------------------------------------------------------------------
     def __dlpack__(self, stream: Any = None, **kwargs: Any) -> Any:
-        """A DLPack capsule sharing this tensor's memory (unversioned 'dltensor')."""
+        """A DLPack capsule sharing this tensor's memory: 'dltensor_versioned' (DLPack 1,
+        flagged read-only when the memory is) when the consumer passes
+        ``max_version >= (1, 0)``, else an unversioned 'dltensor'."""
         if self.requires_grad:
             raise RuntimeError(
                 "ember: can't export a tensor that requires grad; use tensor.detach()"
             )
+        max_version = kwargs.get("max_version")
+        versioned = max_version is not None and max_version[0] >= 1
+        if self._impl.read_only and not versioned:
+            raise BufferError(
+                "ember: can't export a read-only tensor as an unversioned DLPack capsule, "
+                "which cannot mark it read-only; pass max_version=(1, 0) or export a clone()"
+            )
         if self.is_cuda and stream not in (None, -1, 1, 0):
             cuda.synchronize()
-        return self._impl.to_dlpack()
+        return self._impl.to_dlpack(versioned)
 
     def __dlpack_device__(self) -> tuple[int, int]:
         return (2, self._impl.device_index) if self.is_cuda else (1, 0)

@@ -43,7 +43,9 @@ def _finish(t: Tensor, requires_grad: bool) -> Tensor:
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor sharing memory with a numpy array (writes show up on both sides)."""
+    """A tensor sharing memory with a numpy array (writes show up on both sides). A
+    read-only array (``flags.writeable`` False, a bytes buffer, a read-only memmap) gives
+    a read-only tensor: ops read it, in-place ops and ``out=`` raise ValueError."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"ember.from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     if not array.dtype.isnative:
@@ -54,8 +56,16 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 def from_dlpack(ext: object) -> Tensor:
     """A tensor sharing memory with any object that implements ``__dlpack__`` (numpy,
-    PyTorch, CuPy, JAX, ...) or with a raw 'dltensor' capsule."""
-    capsule = ext.__dlpack__() if hasattr(ext, "__dlpack__") else ext
+    PyTorch, CuPy, JAX, ...) or with a raw 'dltensor' / 'dltensor_versioned' capsule.
+    DLPack 1 producers are asked for a versioned capsule, whose read-only flag makes a
+    read-only tensor (as from_numpy does for a read-only array)."""
+    if hasattr(ext, "__dlpack__"):
+        try:
+            capsule = ext.__dlpack__(max_version=(1, 0))
+        except TypeError:  # a producer older than DLPack 1 (no max_version keyword)
+            capsule = ext.__dlpack__()
+    else:
+        capsule = ext
     return Tensor(_C.from_dlpack(capsule))
 
 

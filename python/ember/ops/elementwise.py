@@ -408,7 +408,9 @@ def apply_inplace(
     """Run an in-place op on x: ``compute()`` gives the out-of-place result, which is
     written into x's memory. ``fast()`` may do the whole update in place itself (it
     returns False when it can't). With autograd on, x's history is rebased onto the
-    result, PyTorch-style."""
+    result, PyTorch-style. x must be writable (not read-only memory, no two elements on
+    one address): checked first, so the error names the op the user called."""
+    x._check_writable(op)
     grad_on = is_grad_enabled()
     graph = grad_on and (
         x.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others)

@@ -168,6 +168,12 @@ class Optimizer:
                     f"{name}: params[{i}] has dtype {p.dtype.name}; ember optimizers support "
                     "float32 and float64 parameters"
                 )
+            if p._impl.read_only:
+                raise ValueError(
+                    f"{name}: params[{i}] of shape {tuple(p.shape)} is read-only (its memory "
+                    "came from a read-only numpy array, buffer or DLPack tensor); the fused "
+                    "update writes parameters in place"
+                )
             if not p.is_contiguous():
                 raise ValueError(
                     f"{name}: params[{i}] of shape {tuple(p.shape)} is not contiguous; the "
