@@ -65,10 +65,33 @@ CHILD = textwrap.dedent(
             return "raised"
         return "accepted" if v.numel() == 0 or v.numel() <= 10**5 else "big"
 
+    def public(shape):
+        # The public size-taking ops: a Python exception or exactly the asked shape.
+        t = ember.tensor((np.arange(12) % 5).astype(np.float32)).reshape(3, 4)
+        ops = [
+            lambda: ember.zeros(*shape),
+            lambda: ember.full(shape, 2.0),
+            lambda: t.reshape(*shape),
+            lambda: t.view(*shape),
+            lambda: t[:1, :1].expand(*shape),
+        ]
+        got = []
+        for op in ops:
+            try:
+                r = op()
+            except ALLOWED:
+                got.append("raised")
+                continue
+            want = tuple(d if d != -1 else r.shape[i] for i, d in enumerate(shape))
+            assert tuple(r.shape) == want, (shape, r.shape)
+            got.append("ok")
+        return ",".join(got)
+
     for line in sys.stdin:
         kind, args = json.loads(line)
         print("CASE", kind, json.dumps(args), flush=True)
-        print("DONE", {{"view": check, "numpy": from_numpy}}[kind](*args), flush=True)
+        run = {{"view": check, "numpy": from_numpy, "public": public}}[kind]
+        print("DONE", run(*args), flush=True)
     """
 ).format(allowed=ALLOWED)
 
@@ -108,7 +131,7 @@ def _run_child(cases: list) -> list:
 
 # No shrinking: each example is a child process, and the child's report names the case.
 @settings(
-    max_examples=12,
+    max_examples=10,
     deadline=None,
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
@@ -137,6 +160,20 @@ def test_as_strided(cases):
     )
 )  # fmt: skip
 def test_from_numpy(cases):
+    assert len(_run_child(cases)) == len(cases)
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+@given(
+    st.lists(st.lists(_size, max_size=5).map(lambda s: ["public", [s]]), min_size=60, max_size=60)
+)
+@example([["public", [[2**64]]], ["public", [[3, 4]]], ["public", [[-1, 2**62, 2**62]]]])
+def test_public_sizes(cases):
     assert len(_run_child(cases)) == len(cases)
 
 
