@@ -71,6 +71,25 @@ CASES = [
     (lambda: F.to(ember.float32).to("cuda:x"), ValueError, "device index"),
     (lambda: I64.requires_grad_(), RuntimeError, "floating"),
     (lambda: ember.set_num_threads(-1), ValueError, "set_num_threads"),
+    # Issue 13: sizes beyond their limits raise before anything is allocated or started.
+    (lambda: ember.set_num_threads(10**5), ValueError, r"set_num_threads: expected 1 <= n"),
+    (lambda: ember.randint(0.5, 0.7, (2,)), ValueError, "empty range"),
+    (lambda: ember.randint(0, 2**70, (2,)), ValueError, "int64 range"),
+    (lambda: F.view(2, -1, 2**62), ValueError, r"ember\.view: the size of shape .* overflows"),
+    (lambda: ember.zeros(0, 2**62, 2**62), ValueError, "too many elements"),
+    (lambda: ember.zeros(*[1] * 65), ValueError, "too many"),
+    (
+        lambda: ember.nn.functional.max_pool2d(ember.ones(1, 1, 4, 4), 3, dilation=2**62),
+        ValueError,
+        "ember.max_pool2d: the dilated kernel size overflows",
+    ),
+    (
+        lambda: ember.nn.functional.conv2d(
+            ember.ones(1, 1, 4, 4), ember.ones(1, 1, 1, 1), padding=2**62
+        ),
+        ValueError,
+        "ember.conv2d: the padding overflows",
+    ),
     (lambda: ember.masked_fill(F, F, 1.0), TypeError, "ember.masked_fill"),
     (lambda: F.view(ember.float16), TypeError, "ember.view"),
     (lambda: F.narrow(1, 2, 5), IndexError, "ember.narrow"),

@@ -24,6 +24,8 @@ Shape conv_output_shape(const char* op, const Shape& x, const Shape& w, const Sh
       ValueError, op, ": expected input and weight of ", nd + 2, " dims, got shapes ", shape_str(x),
       " and ", shape_str(w));
   EMBER_CHECK(groups >= 1, ValueError, op, ": groups must be positive, got ", groups);
+  checked_numel(x, op);  // shapes from Python: sizes non-negative, products fit
+  checked_numel(w, op);
   const auto all = [nd](const Shape& v, int64_t lo) {
     for (size_t i = 0; i < nd; ++i)
       if (v[i] < lo) return false;
@@ -37,16 +39,19 @@ Shape conv_output_shape(const char* op, const Shape& x, const Shape& w, const Sh
   const int64_t c = x[1], k = w[0];
   EMBER_CHECK(k % groups == 0, ValueError, op, ": out_channels ", k, " (weight of shape ",
               shape_str(w), ") is not divisible by groups ", groups);
-  EMBER_CHECK(w[1] * groups == c, ValueError, op, ": weight of shape ", shape_str(w), " expects ",
-              w[1] * groups, " input channels (", w[1], " per group x ", groups,
+  const int64_t want_c = checked_mul(w[1], groups, op, "in_channels per group x groups");
+  EMBER_CHECK(want_c == c, ValueError, op, ": weight of shape ", shape_str(w), " expects ", want_c,
+              " input channels (", w[1], " per group x ", groups,
               " groups), but the input of shape ", shape_str(x), " has ", c);
   const Shape ksize(w.begin() + 2, w.end());
   EMBER_CHECK(all(ksize, 1), ValueError, op, ": kernel size must be positive, got ",
               shape_str(ksize));
   Shape dilated(nd), padded(nd), out = {x[0], k};
   for (size_t i = 0; i < nd; ++i) {
-    dilated[i] = dilation[i] * (ksize[i] - 1) + 1;
-    padded[i] = x[2 + i] + 2 * padding[i];
+    dilated[i] = checked_add(checked_mul(dilation[i], ksize[i] - 1, op, "the dilated kernel size"),
+                             1, op, "the dilated kernel size");
+    padded[i] = checked_add(x[2 + i], checked_mul(2, padding[i], op, "the padding"), op,
+                            "the padded input size");
   }
   for (size_t i = 0; i < nd; ++i) {
     EMBER_CHECK(dilated[i] <= padded[i], ValueError, op, ": kernel size ", shape_str(ksize),
@@ -173,24 +178,13 @@ void conv2d_backward_bias(TensorRef grad_out, TensorRef grad_b) {
 
 std::string conv_algo(const Shape& input, const Shape& weight, const Pair& stride,
                       const Pair& padding, const Pair& dilation, int64_t groups) {
-  EMBER_CHECK(input.size() == 4 && weight.size() == 4, ValueError, kConv,
-              ": expected 4-D input and weight shapes");
-  cpu::ConvShape s{input[0],
-                   input[1],
-                   input[2],
-                   input[3],
-                   weight[0],
-                   weight[2],
-                   weight[3],
-                   0,
-                   0,
-                   stride.first,
-                   stride.second,
-                   padding.first,
-                   padding.second,
-                   dilation.first,
-                   dilation.second,
-                   groups};
+  const Shape out =
+      conv_output_shape(kConv, input, weight, {stride.first, stride.second},
+                        {padding.first, padding.second}, {dilation.first, dilation.second}, groups);
+  cpu::ConvShape s{input[0],       input[1],       input[2],        input[3],
+                   weight[0],      weight[2],      weight[3],       out[2],
+                   out[3],         stride.first,   stride.second,   padding.first,
+                   padding.second, dilation.first, dilation.second, groups};
   return cpu::conv_algo_name(cpu::conv_algo(s));
 }
 

@@ -2,8 +2,11 @@
 // fills, and the runtime configuration (ISA, threads).
 #include <pybind11/numpy.h>
 
+#include <cmath>
+
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "core/isa.h"
 #include "core/parallel.h"
@@ -67,8 +70,6 @@ ImplPtr from_buffer(const py::buffer& obj) {
   DType dtype = dtype_from_format(info.format, info.itemsize);
   Shape shape(info.shape.begin(), info.shape.end());
   Shape strides(info.ndim);
-  int64_t extent = 0;
-  bool empty = false;
   for (ssize_t i = 0; i < info.ndim; ++i) {
     EMBER_CHECK(info.strides[i] >= 0, ValueError,
                 "ember.from_numpy: arrays with negative strides are not supported; "
@@ -77,10 +78,11 @@ ImplPtr from_buffer(const py::buffer& obj) {
                 "ember.from_numpy: strides that are not a multiple of the element size are "
                 "not supported; pass a copy (np.ascontiguousarray)");
     strides[i] = info.strides[i] / info.itemsize;
-    if (shape[i] == 0) empty = true;
-    extent += (shape[i] - 1) * strides[i];
   }
-  size_t nbytes = empty ? 0 : static_cast<size_t>(extent + 1) * info.itemsize;
+  const char* op = "ember.from_numpy";
+  const size_t nbytes =
+      static_cast<size_t>(checked_mul(view_extent(shape, strides, 0, op), info.itemsize, op,
+                                      "the byte size of shape ", shape_str(shape)));
   // The storage keeps the exporting object alive; dropping it needs the GIL. A read-only
   // buffer (bytes, a read-only array or mmap) gives a read-only storage: writing it would
   // change an immutable object or fault.
@@ -92,7 +94,7 @@ ImplPtr from_buffer(const py::buffer& obj) {
         delete owner;
       },
       info.readonly);
-  return TensorImpl::make(std::move(storage), dtype, shape, strides, 0, "ember.from_numpy");
+  return TensorImpl::make(std::move(storage), dtype, shape, strides, 0, op);
 }
 
 py::tuple to_tuple(const Shape& s) {
@@ -215,8 +217,19 @@ void bind_core(py::module_& m) {
           k = cpu::RandomKind::Integer;
         else
           throw ValueError(cat_str("ember.random: unknown distribution '", kind, "'"));
-        if (k == cpu::RandomKind::Integer)
+        if (k == cpu::RandomKind::Integer) {
+          // The kernel draws int64(low) + bits % (int64(high) - int64(low)): the bounds must
+          // be int64 integers and their difference positive and representable.
+          const auto is_int64 = [](double v) {
+            return std::trunc(v) == v && v >= -0x1p63 && v < 0x1p63;
+          };
+          EMBER_CHECK(is_int64(low) && is_int64(high), ValueError,
+                      "ember.randint: bounds must be integers in the int64 range, got [", low, ", ",
+                      high, ")");
           EMBER_CHECK(high > low, ValueError, "ember.randint: empty range [", low, ", ", high, ")");
+          checked_sub(static_cast<int64_t>(high), static_cast<int64_t>(low), "ember.randint",
+                      "the range [", low, ", ", high, ")");
+        }
         py::gil_scoped_release nogil;
         cpu::random_fill(dst, k, low, high, seed, offset);
       },
@@ -243,6 +256,8 @@ void bind_core(py::module_& m) {
         "The output check every binding runs (read-only memory, elements sharing an address), "
         "for in-place ops to run first under the name the user called.");
   m.def("get_num_threads", &get_num_threads);
+  m.def("max_num_threads", &max_num_threads,
+        "The most threads set_num_threads accepts: max(256, 4 x the CPUs).");
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
 }
 

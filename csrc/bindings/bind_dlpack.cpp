@@ -2,8 +2,11 @@
 // capsule protocol is followed by hand: a consumer renames the capsule to
 // "used_dltensor" ("used_dltensor_versioned") and takes over calling the deleter.
 // Versioned capsules carry the read-only flag both ways (Storage::read_only).
+#include <limits>
+
 #include "bindings/bindings.h"
 #include "bindings/dlpack.h"
+#include "core/checked_math.h"
 #include "core/error.h"
 
 namespace ember::bindings {
@@ -79,6 +82,8 @@ void capsule_destructor_versioned(PyObject* capsule) {
 // consumers that only know DLPack 0.x, a "dltensor" one. Python's __dlpack__ refuses the
 // unversioned form of a read-only tensor, which could not say so.
 py::object to_dlpack(const ImplPtr& t, bool versioned) {
+  // pybind11 passes None as an empty holder (TensorImpl.to_dlpack(None)).
+  EMBER_CHECK(t != nullptr, TypeError, "ember.to_dlpack: expected a tensor, got None");
   auto* ctx = new ExportCtx{};
   ctx->keep = t;
   ctx->shape = t->shape;
@@ -127,23 +132,26 @@ ImplPtr from_dlpack(const py::capsule& cap) {
   }
   const DLTensor& dl = mv ? mv->dl_tensor : m->dl_tensor;
   const bool read_only = mv && (mv->flags & kDLPackFlagReadOnly) != 0;
+  const char* op = "ember.from_dlpack";
   // On an error before the rename below, the capsule is untouched: its producer still
-  // owns the tensor.
+  // owns the tensor. A producer's header is untrusted: rank, sizes, strides and byte offset
+  // are checked (with overflow checks) before the capsule is consumed.
   const DType dtype = from_dl(dl.dtype);
-  EMBER_CHECK(dl.device.device_type == kDLCPU || dl.device.device_type == kDLCUDA, ValueError,
-              "ember.from_dlpack: unsupported device type ", dl.device.device_type);
+  EMBER_CHECK(dl.device.device_type == kDLCPU || dl.device.device_type == kDLCUDA, ValueError, op,
+              ": unsupported device type ", dl.device.device_type);
+  EMBER_CHECK(dl.ndim >= 0 && dl.ndim <= kMaxDims, ValueError, op, ": ndim ", dl.ndim,
+              " is outside [0, ", kMaxDims, "]");
+  EMBER_CHECK(dl.ndim == 0 || dl.shape != nullptr, ValueError, op, ": shape is missing");
   Shape shape(dl.shape, dl.shape + dl.ndim);
+  checked_numel(shape, op);  // before contiguous_strides multiplies the sizes
   Shape strides = dl.strides ? Shape(dl.strides, dl.strides + dl.ndim) : contiguous_strides(shape);
-  int64_t extent = 0;
-  bool empty = false;
-  for (int i = 0; i < dl.ndim; ++i) {
-    if (shape[i] == 0) empty = true;
-    EMBER_CHECK(strides[i] >= 0, ValueError,
-                "ember.from_dlpack: negative strides are not supported");
-    extent += (shape[i] - 1) * strides[i];
-  }
-  size_t item = dtype_size(dtype);
-  size_t nbytes = empty ? 0 : static_cast<size_t>(extent + 1) * item;
+  for (int64_t s : strides)
+    EMBER_CHECK(s >= 0, ValueError, "ember.from_dlpack: negative strides are not supported");
+  const int64_t item = static_cast<int64_t>(dtype_size(dtype));
+  const size_t nbytes = static_cast<size_t>(checked_mul(
+      view_extent(shape, strides, 0, op), item, op, "the byte size of shape ", shape_str(shape)));
+  EMBER_CHECK(dl.byte_offset <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
+              ValueError, op, ": byte_offset ", dl.byte_offset, " is too large");
   Device dev{dl.device.device_type == kDLCPU ? DeviceType::CPU : DeviceType::CUDA,
              dl.device.device_id};
   char* data = static_cast<char*>(dl.data) + dl.byte_offset;
@@ -156,7 +164,7 @@ ImplPtr from_dlpack(const py::capsule& cap) {
         if (m && m->deleter) m->deleter(m);
       },
       read_only);
-  return TensorImpl::make(std::move(storage), dtype, shape, strides, 0, "ember.from_dlpack");
+  return TensorImpl::make(std::move(storage), dtype, shape, strides, 0, op);
 }
 
 }  // namespace

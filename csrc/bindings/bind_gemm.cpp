@@ -12,6 +12,11 @@ namespace ember::bindings {
 namespace {
 
 constexpr const char* kMatmul = "ember.matmul";
+// Bounds of the tuning hooks' arguments: a block of 2^20 rows is far past any cache, and
+// the micro-kernel benchmark runs at most 2^28 k-steps per thread (seconds).
+constexpr int64_t kMaxBlock = int64_t{1} << 20;
+constexpr int64_t kMaxBenchK = 4096;
+constexpr int64_t kMaxBenchWork = int64_t{1} << 28;
 
 cpu::GemmAct parse_activation(const std::string& name) {
   if (name == "none") return cpu::GemmAct::None;
@@ -126,14 +131,26 @@ void bind_gemm(py::module_& m) {
         "none, relu, gelu, gelu_tanh.");
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out"),
         "out = a @ b for contiguous (B, M, K) and (B, K, N) float32/float64 tensors.");
-  m.def("_gemm_set_blocking", &cpu::gemm_set_blocking, py::arg("mc") = 0, py::arg("kc") = 0,
-        py::arg("nc") = 0, py::arg("bf16") = false,
-        "Tuning hook: override the GEMM cache blocking (0 = the ISA default).");
+  m.def(
+      "_gemm_set_blocking",
+      [](int64_t mc, int64_t kc, int64_t nc, bool bf16) {
+        const char* op = "ember._gemm_set_blocking";
+        check_range(mc, 0, kMaxBlock, op, "mc");
+        check_range(kc, 0, kMaxBlock, op, "kc");
+        check_range(nc, 0, kMaxBlock, op, "nc");
+        cpu::gemm_set_blocking(mc, kc, nc, bf16);
+      },
+      py::arg("mc") = 0, py::arg("kc") = 0, py::arg("nc") = 0, py::arg("bf16") = false,
+      "Tuning hook: override the GEMM cache blocking (0 = the ISA default).");
   m.def("_gemm_blocking", &blocking, py::arg("bf16") = false,
         "(mr, nr, mc, kc, nc) of the current ISA's float32 (or native bf16) GEMM.");
   m.def(
       "_gemm_microkernel_gflops",
       [](int64_t k, int64_t iters, bool bf16) {
+        // Bounded so one call takes seconds and (with every thread's panels) megabytes.
+        const char* op = "ember._gemm_microkernel_gflops";
+        check_range(k, 1, kMaxBenchK, op, "k");
+        check_range(iters, 1, kMaxBenchWork / k, op, "iters");
         py::gil_scoped_release nogil;
         return cpu::gemm_microkernel_gflops(k, iters, bf16);
       },

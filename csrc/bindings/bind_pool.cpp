@@ -12,6 +12,17 @@
 namespace ember::bindings {
 namespace {
 
+// The sums pool_out_size forms along one dim (padded size, dilated kernel, ceil_mode's
+// rounding) fit in int64; the caller checked the signs.
+void check_pool_sums(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil,
+                     const char* op) {
+  const int64_t padded =
+      checked_add(in, checked_mul(2, pad, op, "the padding"), op, "the padded input size");
+  checked_add(checked_mul(dil, k - 1, op, "the dilated kernel size"), 1, op,
+              "the dilated kernel size");
+  checked_add(padded, stride, op, "the padded input size plus the stride");
+}
+
 // The geometry of a pooling over an input of shape x (N, C, H, W), validated; messages name
 // `op` and the shapes.
 cpu::PoolShape pool_shape(const Shape& x, const Pair& kernel, const Pair& stride,
@@ -19,6 +30,7 @@ cpu::PoolShape pool_shape(const Shape& x, const Pair& kernel, const Pair& stride
                           const char* op) {
   EMBER_CHECK(x.size() == 4, ValueError, op, ": expected a 4-D input (N, C, H, W), got shape ",
               shape_str(x));
+  checked_numel(x, op);  // a shape from Python: sizes non-negative, N * C fits
   EMBER_CHECK(kernel.first >= 1 && kernel.second >= 1, ValueError, op,
               ": kernel_size must be positive, got ", pair_str(kernel));
   EMBER_CHECK(stride.first >= 1 && stride.second >= 1, ValueError, op,
@@ -27,6 +39,8 @@ cpu::PoolShape pool_shape(const Shape& x, const Pair& kernel, const Pair& stride
               ": dilation must be positive, got ", pair_str(dilation));
   EMBER_CHECK(padding.first >= 0 && padding.second >= 0, ValueError, op,
               ": padding must be non-negative, got ", pair_str(padding));
+  check_pool_sums(x[2], kernel.first, stride.first, padding.first, dilation.first, op);
+  check_pool_sums(x[3], kernel.second, stride.second, padding.second, dilation.second, op);
   const int64_t eh = dilation.first * (kernel.first - 1) + 1;
   const int64_t ew = dilation.second * (kernel.second - 1) + 1;
   EMBER_CHECK(2 * padding.first <= eh && 2 * padding.second <= ew, ValueError, op, ": padding ",
@@ -197,9 +211,22 @@ void adaptive_avg_pool2d_backward(TensorRef grad_out, TensorRef grad_in) {
 }  // namespace
 
 void bind_pool(py::module_& m) {
-  m.def("pool_output_size", &cpu::pool_out_size, py::arg("size"), py::arg("kernel"),
-        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"),
-        "Pooling output size along one dimension (PyTorch's rule).");
+  m.def(
+      "pool_output_size",
+      [](int64_t size, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
+         bool ceil_mode) {
+        const char* op = "ember.pool_output_size";
+        check_nonnegative(size, op, "size");
+        check_positive(kernel, op, "kernel");
+        check_positive(stride, op, "stride");
+        check_nonnegative(padding, op, "padding");
+        check_positive(dilation, op, "dilation");
+        check_pool_sums(size, kernel, stride, padding, dilation, op);
+        return cpu::pool_out_size(size, kernel, stride, padding, dilation, ceil_mode);
+      },
+      py::arg("size"), py::arg("kernel"), py::arg("stride"), py::arg("padding"),
+      py::arg("dilation"), py::arg("ceil_mode"),
+      "Pooling output size along one dimension (PyTorch's rule).");
   m.def(
       "pool2d_output_shape",
       [](const std::string& op, const Shape& input_shape, const Pair& kernel, const Pair& stride,

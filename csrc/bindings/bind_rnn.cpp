@@ -54,11 +54,15 @@ cpu::RnnShape rnn_shape(const Op& op, TensorRef x, TensorRef w_ih, TensorRef w_h
               ": expected a 2-D weight_hh (gates * hidden_size, hidden_size), got shape ",
               shape_str(w_hh.shape));
   const int64_t G = cpu::rnn_gate_count(op.mode), H = w_hh.shape[1];
-  EMBER_CHECK(H >= 1 && w_hh.shape[0] == G * H, ValueError, o, ": weight_hh has shape ",
+  // The callers form G * H and T + 1 (saved states): both must fit.
+  const int64_t GH =
+      checked_mul(G, H, o, "gates x hidden_size of weight_hh ", shape_str(w_hh.shape));
+  checked_add(x.shape[0], 1, o, "the sequence length of input ", shape_str(x.shape));
+  EMBER_CHECK(H >= 1 && w_hh.shape[0] == GH, ValueError, o, ": weight_hh has shape ",
               shape_str(w_hh.shape), ", expected (", G, " * hidden_size, hidden_size)");
-  EMBER_CHECK(w_ih.ndim() == 2 && w_ih.shape[0] == G * H && w_ih.shape[1] == x.shape[2], ValueError,
-              o, ": weight_ih has shape ", shape_str(w_ih.shape), ", expected (", G * H, ", ",
-              x.shape[2], ") for input of shape ", shape_str(x.shape), " and hidden_size ", H);
+  EMBER_CHECK(w_ih.ndim() == 2 && w_ih.shape[0] == GH && w_ih.shape[1] == x.shape[2], ValueError, o,
+              ": weight_ih has shape ", shape_str(w_ih.shape), ", expected (", GH, ", ", x.shape[2],
+              ") for input of shape ", shape_str(x.shape), " and hidden_size ", H);
   return cpu::RnnShape{x.shape[0], x.shape[1], x.shape[2], H, op.mode, reverse};
 }
 

@@ -42,6 +42,19 @@ void check_row_vec(const TensorImpl* t, int64_t n, DType dt, const char* op, con
               " must have ", n, " elements (one per row)");
 }
 
+void check_range(int64_t v, int64_t lo, int64_t hi, const char* op, const char* arg) {
+  EMBER_CHECK(v >= lo && v <= hi, ValueError, op, ": ", arg, " must be in [", lo, ", ", hi,
+              "], got ", v);
+}
+
+void check_positive(int64_t v, const char* op, const char* arg) {
+  EMBER_CHECK(v >= 1, ValueError, op, ": ", arg, " must be positive, got ", v);
+}
+
+void check_nonnegative(int64_t v, const char* op, const char* arg) {
+  EMBER_CHECK(v >= 0, ValueError, op, ": ", arg, " must be non-negative, got ", v);
+}
+
 std::string pair_str(const Pair& p) { return cat_str("(", p.first, ", ", p.second, ")"); }
 
 void check_float(const TensorImpl& t, const char* op, const char* arg) {

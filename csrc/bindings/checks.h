@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "core/checked_math.h"
 #include "core/error.h"
 #include "core/overlap.h"
 #include "core/tensor_impl.h"
@@ -33,6 +34,13 @@ DType stat_dtype(DType d);
 void check_numel_like(const TensorImpl& t, const TensorImpl& x, const char* op, const char* arg);
 // When given: a contiguous CPU tensor of dtype dt with n elements (one per row).
 void check_row_vec(const TensorImpl* t, int64_t n, DType dt, const char* op, const char* arg);
+
+// Integer arguments (sizes, counts, strides of a geometry): ValueError "<op>: <arg> must be
+// in [lo, hi], got v" / "must be positive" / "must be non-negative" otherwise. Sums and
+// products of them go through core/checked_math.h.
+void check_range(int64_t v, int64_t lo, int64_t hi, const char* op, const char* arg);
+void check_positive(int64_t v, const char* op, const char* arg);
+void check_nonnegative(int64_t v, const char* op, const char* arg);
 
 // A pair of per-dimension sizes (stride, padding, ...) and its message form "(a, b)".
 using Pair = std::pair<int64_t, int64_t>;

@@ -5,6 +5,7 @@
 #include "bindings/exceptions.h"
 #include "core/error.h"
 #include "core/isa.h"
+#include "core/parallel.h"
 
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.0.0"
@@ -19,6 +20,11 @@ PYBIND11_MODULE(_C, m) {
   bindings::register_exception_translator();
 
   init_isa_from_env();
+  if (const int asked = clamp_num_threads_from_env()) {
+    const std::string msg = cat_str("ember: OMP_NUM_THREADS=", asked, " is above the limit of ",
+                                    max_num_threads(), " threads; using ", max_num_threads());
+    if (PyErr_WarnEx(PyExc_RuntimeWarning, msg.c_str(), 1) < 0) throw py::error_already_set();
+  }
   bindings::bind_core(m);
   bindings::bind_elementwise(m);
   bindings::bind_reduce(m);

@@ -7,7 +7,16 @@
 namespace ember {
 
 int get_num_threads();
-void set_num_threads(int n);
+// The most threads set_num_threads accepts: max(256, 4 x the CPUs). libgomp starts a team
+// by placing one record per thread on the calling thread's stack, so a team of ~10^5
+// threads overflows an 8 MiB stack (SIGSEGV in GOMP_parallel); no kernel gains from more
+// threads than a few per CPU.
+int max_num_threads();
+// ValueError naming ember.set_num_threads unless 1 <= n <= max_num_threads().
+void set_num_threads(int64_t n);
+// At import: an OMP_NUM_THREADS above max_num_threads() is lowered to it. Returns the
+// value it replaced (for a warning), or 0 when it was in range.
+int clamp_num_threads_from_env();
 
 // Below this many elements of work a kernel runs on the calling thread.
 constexpr int64_t kParallelGrain = 32768;

@@ -2,20 +2,47 @@
 
 #include <limits>
 
+#include "core/checked_math.h"
 #include "core/error.h"
 
 namespace ember {
 
 int64_t checked_numel(const Shape& shape, const char* op) {
+  EMBER_CHECK(static_cast<int64_t>(shape.size()) <= kMaxDims, ValueError, op, ": ", shape.size(),
+              " dimensions is too many (at most ", kMaxDims, ")");
+  // The product of the non-zero sizes must fit too, even when a zero makes numel 0: code
+  // that multiplies some of a tensor's sizes (contiguous strides, row counts) then never
+  // overflows.
   int64_t n = 1;
+  bool empty = false;
   for (int64_t d : shape) {
     EMBER_CHECK(d >= 0, ValueError, op, ": negative dimension in shape ", shape_str(shape));
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) {
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (__builtin_mul_overflow(n, d, &n)) {
       throw ValueError(cat_str(op, ": shape ", shape_str(shape), " has too many elements"));
     }
-    n *= d;
   }
-  return n;
+  return empty ? 0 : n;
+}
+
+int64_t view_extent(const Shape& shape, const Shape& strides, int64_t offset, const char* op) {
+  EMBER_CHECK(shape.size() == strides.size(), ValueError, op, ": shape ", shape_str(shape),
+              " and strides ", shape_str(strides), " differ in length");
+  for (int64_t st : strides)
+    EMBER_CHECK(st >= 0, ValueError, op, ": negative stride in ", shape_str(strides));
+  if (checked_numel(shape, op) == 0) return 0;
+  // Summed with overflow checks: a wrapped sum would pass any bounds check after it.
+  int64_t last = offset;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const int64_t span = checked_mul(shape[i] - 1, strides[i], op, "the extent of shape ",
+                                     shape_str(shape), " with strides ", shape_str(strides));
+    last = checked_add(last, span, op, "the extent of shape ", shape_str(shape), " with strides ",
+                       shape_str(strides), " and offset ", offset);
+  }
+  return checked_add(last, 1, op, "the extent of shape ", shape_str(shape));
 }
 
 Shape contiguous_strides(const Shape& shape) {
@@ -44,13 +71,18 @@ bool TensorImpl::is_contiguous() const {
   return true;
 }
 
+size_t checked_nbytes(const Shape& shape, DType dtype, const char* op) {
+  const int64_t n = checked_numel(shape, op);
+  const int64_t item = static_cast<int64_t>(dtype_size(dtype));
+  // Within int64, so byte offsets into the tensor are representable too.
+  EMBER_CHECK(n <= std::numeric_limits<int64_t>::max() / item, ValueError, op, ": shape ",
+              shape_str(shape), " is too large");
+  return static_cast<size_t>(n * item);
+}
+
 std::shared_ptr<TensorImpl> TensorImpl::empty_cpu(const Shape& shape, DType dtype, const char* op) {
-  int64_t n = checked_numel(shape, op);
-  size_t item = dtype_size(dtype);
-  EMBER_CHECK(static_cast<uint64_t>(n) <= std::numeric_limits<uint64_t>::max() / item / 2,
-              ValueError, op, ": shape ", shape_str(shape), " is too large");
   auto t = std::make_shared<TensorImpl>();
-  t->storage = Storage::allocate_cpu(static_cast<size_t>(n) * item);
+  t->storage = Storage::allocate_cpu(checked_nbytes(shape, dtype, op));
   t->dtype = dtype;
   t->shape = shape;
   t->strides = contiguous_strides(shape);
@@ -62,22 +94,23 @@ std::shared_ptr<TensorImpl> TensorImpl::make(std::shared_ptr<Storage> storage, D
                                              const char* op) {
   EMBER_CHECK(shape.size() == strides.size(), ValueError, op, ": shape ", shape_str(shape),
               " and strides ", shape_str(strides), " differ in length");
-  int64_t n = checked_numel(shape, op);
   EMBER_CHECK(offset >= 0, ValueError, op, ": negative storage offset ", offset);
-  int64_t capacity = static_cast<int64_t>(storage->nbytes() / dtype_size(dtype));
-  if (n > 0) {
-    // Highest element reached; strides must be non-negative (as in PyTorch).
-    int64_t last = offset;
-    for (size_t i = 0; i < shape.size(); ++i) {
-      EMBER_CHECK(strides[i] >= 0, ValueError, op, ": negative stride in ", shape_str(strides));
-      EMBER_CHECK(shape[i] <= 1 || strides[i] <= std::numeric_limits<int64_t>::max() / shape[i],
-                  ValueError, op, ": strides ", shape_str(strides), " overflow");
-      last += (shape[i] - 1) * strides[i];
-    }
-    EMBER_CHECK(last < capacity, ValueError, op, ": view of shape ", shape_str(shape),
-                " with strides ", shape_str(strides), " and offset ", offset,
-                " is out of bounds for a storage of ", capacity, " elements");
+  const auto where = [&] {
+    return cat_str("view of shape ", shape_str(shape), " with strides ", shape_str(strides),
+                   " and offset ", offset);
+  };
+  // Byte offsets stay representable: data() forms offset * itemsize for every view, and
+  // buffer / DLPack export multiply every stride (a size-1 dim's stride is not bounded by
+  // the extent) by itemsize.
+  const int64_t item = static_cast<int64_t>(dtype_size(dtype));
+  checked_mul(offset, item, op, "the byte offset of the ", where());
+  const int64_t extent = view_extent(shape, strides, offset, op);
+  if (extent > 0) {
+    for (int64_t st : strides) checked_mul(st, item, op, "the byte stride of the ", where());
   }
+  const int64_t capacity = static_cast<int64_t>(storage->nbytes() / dtype_size(dtype));
+  EMBER_CHECK(extent <= capacity, ValueError, op, ": ", where(),
+              " is out of bounds for a storage of ", capacity, " elements");
   auto t = std::make_shared<TensorImpl>();
   t->storage = std::move(storage);
   t->dtype = dtype;

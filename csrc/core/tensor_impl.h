@@ -46,6 +46,13 @@ struct TensorImpl {
 Shape contiguous_strides(const Shape& shape);
 // Number of elements, or a ValueError naming `op` for negative or overflowing sizes.
 int64_t checked_numel(const Shape& shape, const char* op);
+// Bytes of a contiguous tensor of this shape, or a ValueError naming `op` (checked_numel's,
+// or "is too large"). Every allocation of a new tensor (CPU and CUDA) is sized by it.
+size_t checked_nbytes(const Shape& shape, DType dtype, const char* op);
+// Elements a view spans in its storage: 1 + its highest element, offset + sum of
+// (shape - 1) * stride, or 0 when it has none. ValueError naming `op` for negative sizes or
+// strides and on overflow (computed with checked arithmetic, core/checked_math.h).
+int64_t view_extent(const Shape& shape, const Shape& strides, int64_t offset, const char* op);
 // Strides that read `t` broadcast to `out_shape` (stride 0 along broadcast dims);
 // ValueError naming `op` if the shapes are not broadcast-compatible.
 Shape broadcast_strides(const TensorImpl& t, const Shape& out_shape, const char* op);

@@ -1,5 +1,6 @@
 #include "core/view.h"
 
+#include "core/checked_math.h"
 #include "core/error.h"
 
 namespace ember {
@@ -15,7 +16,7 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op) {
       infer = static_cast<int>(i);
     } else {
       EMBER_CHECK(s >= 0, ValueError, op, ": invalid shape ", shape_str(requested));
-      known *= s;
+      known = checked_mul(known, s, op, "the size of shape ", shape_str(requested));
     }
   }
   Shape out = requested;
@@ -27,6 +28,7 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op) {
     EMBER_CHECK(known == numel, ValueError, op, ": shape ", shape_str(requested),
                 " is invalid for input of size ", numel);
   }
+  checked_numel(out, op);  // rank limit, and no product of its sizes overflows below
   return out;
 }
 
@@ -50,9 +52,12 @@ std::optional<Shape> view_strides(const Shape& old_shape, const Shape& old_strid
   int64_t tensor_numel = 1, view_numel = 1;
   for (int64_t td = static_cast<int64_t>(old_shape.size()) - 1; td >= 0; --td) {
     tensor_numel *= old_shape[td];
-    if (td == 0 || (old_shape[td - 1] != 1 && old_strides[td - 1] != tensor_numel * chunk_base)) {
+    // A size-1 dim may carry any stride: products with it that overflow are no stride.
+    int64_t span;
+    const bool huge = __builtin_mul_overflow(tensor_numel, chunk_base, &span);
+    if (td == 0 || (old_shape[td - 1] != 1 && (huge || old_strides[td - 1] != span))) {
       while (view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d] == 1)) {
-        out[view_d] = view_numel * chunk_base;
+        if (__builtin_mul_overflow(view_numel, chunk_base, &out[view_d])) return std::nullopt;
         view_numel *= new_shape[view_d];
         --view_d;
       }

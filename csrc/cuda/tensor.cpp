@@ -1,6 +1,4 @@
 // CUDA tensor creation and the device checks shared by every CUDA op.
-#include <limits>
-
 #include "core/error.h"
 #include "cuda/allocator.h"
 #include "cuda/ops.h"
@@ -10,12 +8,9 @@ namespace ember::cuda {
 
 std::shared_ptr<TensorImpl> empty(const Shape& shape, DType dtype, int device) {
   const char* op = "ember.empty";
-  const int64_t n = checked_numel(shape, op);
-  const size_t item = dtype_size(dtype);
-  EMBER_CHECK(static_cast<uint64_t>(n) <= std::numeric_limits<uint64_t>::max() / item / 2,
-              ValueError, op, ": shape ", shape_str(shape), " is too large");
+  const size_t nbytes = checked_nbytes(shape, dtype, op);
   require_device(device, op);
-  auto storage = allocate_storage(device, static_cast<size_t>(n) * item);
+  auto storage = allocate_storage(device, nbytes);
   return TensorImpl::make(std::move(storage), dtype, shape, contiguous_strides(shape), 0, op);
 }
 

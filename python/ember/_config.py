@@ -34,7 +34,10 @@ def config() -> Config:
 
 
 def set_num_threads(n: int) -> None:
-    """Use n CPU threads for kernels (results are bitwise the same for any n)."""
+    """Use n CPU threads for kernels (results are bitwise the same for any n).
+
+    ValueError unless 1 <= n <= max(256, 4 x the CPUs): more threads only oversubscribe the
+    machine, and OpenMP cannot start a team of ~10^5 (it crashed the process)."""
     _C.set_num_threads(int(n))
 
 

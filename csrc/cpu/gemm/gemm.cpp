@@ -331,8 +331,9 @@ double gemm_microkernel_gflops(int64_t k, int64_t iters, bool bf16) {
   const GemmKernelSet<float>& ks = native ? gemm_table().bf16 : gemm_table().f32;
   k = round_up(max64(k, 1), ks.kalign);
   iters = max64(iters, 1);
-  const size_t a_bytes = static_cast<size_t>(ks.mr * k) * ks.packed_bytes;
-  const size_t b_bytes = static_cast<size_t>(ks.nr * k) * ks.packed_bytes;
+  // Panels 64-byte aligned, as sizes() lays them out: the kernels use aligned loads/stores.
+  const size_t a_bytes = (static_cast<size_t>(ks.mr * k) * ks.packed_bytes + 63) & ~size_t{63};
+  const size_t b_bytes = (static_cast<size_t>(ks.nr * k) * ks.packed_bytes + 63) & ~size_t{63};
   const size_t c_bytes = static_cast<size_t>(ks.mr * ks.nr) * 4;
   const size_t per = (a_bytes + b_bytes + c_bytes + 4095) & ~size_t{4095};
   const int nt = get_num_threads();

@@ -32,6 +32,8 @@ def _size(size: tuple, op: str) -> tuple:
             raise TypeError(f"ember.{op}: size must be a sequence of ints, got {size!r}")
         if s < 0:
             raise ValueError(f"ember.{op}: negative dimension {s} in size {tuple(size)}")
+        if s >= 2**63:  # beyond the kernels' int64 sizes (a binding would say TypeError)
+            raise ValueError(f"ember.{op}: dimension {s} in size {tuple(size)} is too large")
         out.append(int(s))
     return tuple(out)
 

@@ -20,16 +20,20 @@ def _as_view(x: Tensor, shape: Sequence[int], strides: Sequence[int], offset: in
     return Tensor(x._impl.as_strided(list(shape), list(strides), int(offset)), _base=x)
 
 
-def _shape_arg(shape: tuple) -> tuple:
-    """Accept f(2, 3) and f((2, 3)) alike."""
+def _shape_arg(shape: tuple, op: str) -> tuple:
+    """Accept f(2, 3) and f((2, 3)) alike; entries are ints within int64 (the kernels' size
+    type), so a huge one is a ValueError naming the op rather than a binding's TypeError."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    if all(type(s) is int for s in shape):
-        return shape
+    if not all(type(s) is int for s in shape):
+        for s in shape:
+            if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+                raise TypeError(f"ember: shape entries must be ints, got {s!r}")
+        shape = tuple(int(s) for s in shape)
     for s in shape:
-        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
-            raise TypeError(f"ember: shape entries must be ints, got {s!r}")
-    return tuple(int(s) for s in shape)
+        if not -(2**63) <= s < 2**63:
+            raise ValueError(f"ember.{op}: size {s} in shape {shape} is outside the int64 range")
+    return shape
 
 
 # ---- reshape / view ---------------------------------------------------------------------
@@ -68,14 +72,14 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
 
     Shape: ``shape`` with one -1 inferred.
     """
-    return Reshape.apply(x, _shape_arg(shape), "reshape")
+    return Reshape.apply(x, _shape_arg(shape, "reshape"), "reshape")
 
 
 def view(x: Tensor, *shape: Any) -> Tensor:
     """Like reshape, but always a view (ValueError if the strides don't allow one)."""
     if len(shape) == 1 and isinstance(shape[0], (D.dtype, str)):
         raise TypeError("ember.view: reinterpreting dtypes is not supported; use .to(dtype)")
-    return Reshape.apply(x, _shape_arg(shape), "view")
+    return Reshape.apply(x, _shape_arg(shape, "view"), "view")
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -123,7 +127,7 @@ class Permute(Function):
 
 def permute(x: Tensor, *dims: Any) -> Tensor:
     """Reorder dimensions (a view). Shape: (x.shape[dims[0]], x.shape[dims[1]], ...)."""
-    dims = _shape_arg(dims)
+    dims = _shape_arg(dims, "permute")
     nd = tuple(norm_dim(d, x.ndim, "permute") for d in dims)
     if sorted(nd) != list(range(x.ndim)):
         raise ValueError(f"ember.permute: dims {dims} are not a permutation of {x.ndim} dims")
@@ -176,7 +180,7 @@ def expand(x: Tensor, *shape: Any) -> Tensor:
 
     Shape: ``shape``.
     """
-    shape = _shape_arg(shape)
+    shape = _shape_arg(shape, "expand")
     if len(shape) < x.ndim:
         raise ValueError(f"ember.expand: cannot expand shape {x.shape} to {shape}")
     lead = len(shape) - x.ndim
