@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -95,14 +96,54 @@ def to_dtype(obj: Any) -> dtype:
     raise TypeError(f"ember: unsupported dtype {obj!r}")
 
 
+SUPPORTED_NUMPY = "bool, int8, int32, int64, float16, float32, float64"
+
+
 def from_numpy_dtype(npd: np.dtype) -> dtype:
     npd = np.dtype(npd)
     if npd not in _FROM_NUMPY:
+        hint = " (ember has no unsigned integer types)" if npd.kind == "u" else ""
         raise TypeError(
-            f"ember: numpy dtype {npd} is not supported "
-            "(supported: bool, int8, int32, int64, float16, float32, float64)"
+            f"ember: numpy dtype {npd} is not supported{hint}; supported: {SUPPORTED_NUMPY}"
         )
     return _FROM_NUMPY[npd]
+
+
+INT_RANGE = {int8: (-(2**7), 2**7 - 1), int32: (-(2**31), 2**31 - 1), int64: (-(2**63), 2**63 - 1)}
+_FLOAT_MAX = {
+    float16: 65504.0,
+    bfloat16: 3.3895313892515355e38,
+    float32: 3.4028234663852886e38,
+    float64: float("inf"),
+}
+
+
+def overflow_error(op: str, dt: dtype) -> OverflowError:
+    return OverflowError(
+        f"ember.{op}: value cannot be converted to type {dt.name} without overflow"
+    )
+
+
+def check_scalar(value: Any, dt: dtype, op: str) -> None:
+    """PyTorch's rule for a Python number stored into an element of type ``dt``: an
+    integer type takes finite values that fit after truncation toward zero, a float type
+    finite values up to its largest (inf and nan stay as they are), bool anything.
+    OverflowError otherwise, instead of the wrapped or saturated value a cast gives."""
+    if dt is bool_ or isinstance(value, (bool, np.bool_)):
+        return
+    if dt.is_floating_point:
+        # int() keeps huge Python ints exact; float() of one beyond float64 overflows
+        v = float(value) if isinstance(value, (float, np.floating)) else int(value)
+        if abs(v) > _FLOAT_MAX[dt] and not (isinstance(v, float) and math.isinf(v)):
+            raise overflow_error(op, dt)
+        return
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise overflow_error(op, dt)
+        value = math.trunc(value)
+    lo, hi = INT_RANGE[dt]
+    if not lo <= int(value) <= hi:
+        raise overflow_error(op, dt)
 
 
 def _promote_pair(a: dtype, b: dtype) -> dtype:

@@ -62,8 +62,19 @@ def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype
     cdt = compute_dtype(common)
     if op in ("add", "sub", "mul") and cdt is D.bool_:
         raise TypeError(f"ember.{op}: not supported for bool tensors; use logical ops")
+    if op == "sub" and D.bool_ in (key(a, ta)[0], key(b, tb)[0]):
+        # PyTorch refuses it too: x - mask most likely meant x & ~mask or x - mask.int()
+        raise TypeError(
+            "ember.sub: subtraction with a bool operand is not supported; use logical_not "
+            "or convert the bool operand with .int() first"
+        )
     result = D.bool_ if op in COMPARE or op in LOGICAL else common
     dev = a.device if ta else b.device
+    for x, is_t in ((a, ta), (b, tb)):
+        if not is_t and cdt.category == 1:
+            # a number that doesn't fit the integer computation type would wrap (torch) or
+            # saturate (a cast): both answer wrongly, e.g. int8 < 200 False
+            D.check_scalar(x, cdt, op)
     a = a if ta else full_scalar(a, cdt, dev)
     b = b if tb else full_scalar(b, cdt, dev)
     return a, b, cdt, result
@@ -228,6 +239,7 @@ def masked_fill(x: Tensor, mask: Tensor, value: Any) -> Tensor:
                 f"{value.shape}"
             )
     else:
+        D.check_scalar(value, x.dtype, "masked_fill")
         value = full_scalar(value, x.dtype, x.device)
     out = where(mask, value.to(x.dtype), x)
     if tuple(out.shape) != tuple(x.shape):
@@ -357,9 +369,19 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
         if max is not None:
             out = minimum(out, max)
         return out
+    if not isinstance(input, Tensor):
+        raise TypeError(f"ember.clamp: expected a Tensor, got {type(input).__name__}")
+    bounds = [v for v in (min, max) if v is not None]
+    for v in bounds:
+        if not is_number(v):
+            raise TypeError(f"ember.clamp: bounds must be numbers or tensors, got {v!r}")
+    # PyTorch promotes: an int tensor clamped to float bounds gives floats
+    dt = D.result_type((input.dtype, input.ndim == 0), *[(D.scalar_dtype(v), True) for v in bounds])
+    for v in bounds:
+        D.check_scalar(v, dt, "clamp")
     lo = -math.inf if min is None else float(min)
     hi = math.inf if max is None else float(max)
-    return _unary(input, "clamp", lo, hi)
+    return _unary(input if dt is input.dtype else input.to(dt), "clamp", lo, hi)
 
 
 clip = clamp
@@ -497,6 +519,9 @@ def _inplace_unary(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor
 
 def fill_(x: Tensor, value: Any) -> Tensor:
     """Set every element to value; returns x."""
+
+    if not isinstance(value, Tensor):
+        D.check_scalar(value, x.dtype, "fill_")
 
     def fast() -> bool:
         kernels(x.device, "fill").fill(

@@ -315,6 +315,8 @@ def _write(x: Tensor, key: Any, value: Any) -> None:
 
 def setitem(x: Tensor, key: Any, value: Any) -> None:
     """``x[key] = value`` (value broadcasts)."""
+    if not isinstance(value, Tensor):
+        D.check_scalar(value, x.dtype, "__setitem__")
 
     def fast() -> bool:
         _write(x, key, value)
