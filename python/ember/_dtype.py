@@ -126,7 +126,7 @@ def overflow_error(op: str, dt: dtype) -> OverflowError:
 
 def check_scalar(value: Any, dt: dtype, op: str) -> None:
     """PyTorch's rule for a Python number stored into an element of type ``dt``: an
-    integer type takes finite values that fit after truncation toward zero, a float type
+    integer type takes values in its range (floats then truncate toward zero), a float type
     finite values up to its largest (inf and nan stay as they are), bool anything.
     OverflowError otherwise, instead of the wrapped or saturated value a cast gives."""
     if dt is bool_ or isinstance(value, (bool, np.bool_)):
@@ -137,12 +137,10 @@ def check_scalar(value: Any, dt: dtype, op: str) -> None:
         if abs(v) > _FLOAT_MAX[dt] and not (isinstance(v, float) and math.isinf(v)):
             raise overflow_error(op, dt)
         return
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value):
-            raise overflow_error(op, dt)
-        value = math.trunc(value)
     lo, hi = INT_RANGE[dt]
-    if not lo <= int(value) <= hi:
+    # Python compares floats with ints exactly; NaN compares false
+    v = float(value) if isinstance(value, (float, np.floating)) else int(value)
+    if not lo <= v <= hi:
         raise overflow_error(op, dt)
 
 
@@ -156,11 +154,13 @@ def _promote_pair(a: dtype, b: dtype) -> dtype:
     return a if a._rank > b._rank else b
 
 
-def scalar_dtype(value: Any) -> dtype:
-    """The dtype a Python scalar gets on its own."""
+def scalar_dtype(value: Any, op: str = "tensor") -> dtype:
+    """The dtype a Python scalar gets on its own; an int beyond int64 has none
+    (OverflowError, as in PyTorch)."""
     if isinstance(value, (bool, np.bool_)):
         return bool_
     if isinstance(value, (int, np.integer)):
+        check_scalar(value, int64, op)
         return int64
     if isinstance(value, (float, np.floating)):
         return default_float

@@ -74,10 +74,10 @@ def _infer_numpy(data: Any, dtype: D.dtype | None) -> np.ndarray:
         and all(isinstance(v, (int, np.integer)) for v in arr.flat)
     ):
         # numpy's fallback for Python ints beyond int64: torch takes them only as floats
-        if dtype is None or not dtype.is_floating_point:
+        if dtype is None or dtype.category == 1:
             raise OverflowError(
-                "ember.tensor: Python integer out of the int64 range; pass a float dtype "
-                "to store it as a float"
+                "ember.tensor: Python integer out of the int64 range; pass a float (or "
+                "bool) dtype to store it as one"
             )
         return np.array([float(v) for v in arr.flat], np.float64).reshape(arr.shape)
     if arr.dtype == np.uint64:
@@ -91,8 +91,10 @@ def _infer_numpy(data: Any, dtype: D.dtype | None) -> np.ndarray:
             f"ember.tensor: data must be numbers or (nested) sequences of numbers, got "
             f"elements of type {arr.dtype}; supported numpy dtypes: {D.SUPPORTED_NUMPY}"
         )
-    if from_python and arr.dtype == np.float64 and not isinstance(data, np.floating):
-        arr = arr.astype(np.float32)  # Python floats become float32, as in PyTorch
+    if from_python and arr.dtype == np.float64 and dtype is None:
+        # Python floats become float32, as in PyTorch; with a dtype they convert directly
+        # (via float32 first, 16777217.0 would reach int32 as 16777216)
+        arr = arr.astype(np.float32)
     return arr
 
 
@@ -103,9 +105,9 @@ def _check_values(arr: np.ndarray, dt: D.dtype) -> None:
         return
     lo, hi = D.INT_RANGE[dt]
     if arr.dtype.kind == "f":
-        t = np.trunc(arr.astype(np.float64))
-        # hi + 1 and lo are powers of two, exact as floats; NaN fails both
-        ok = bool(((t >= lo) & (t < hi + 1)).all())
+        f = arr.astype(np.float64)
+        # lo and hi + 1 are powers of two, exact as floats (hi is not for int64); NaN fails
+        ok = bool(((f >= lo) & (f <= hi) & (f < hi + 1)).all())
     else:
         ok = lo <= int(arr.min()) and int(arr.max()) <= hi
     if not ok:
@@ -159,7 +161,7 @@ def full(
 
     Shape: ``size``.
     """
-    dt = D.to_dtype(dtype) if dtype is not None else D.scalar_dtype(fill_value)
+    dt = D.to_dtype(dtype) if dtype is not None else D.scalar_dtype(fill_value, "full")
     D.check_scalar(fill_value, dt, "full")
     shape = _size((size,) if isinstance(size, int) else tuple(size), "full")
     return _finish(_full(shape, fill_value, dt, _dev(device)), requires_grad)

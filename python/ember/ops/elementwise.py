@@ -52,7 +52,7 @@ def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype
             )
 
     def key(x: Any, is_t: bool) -> tuple:
-        return (x.dtype, x.ndim == 0) if is_t else (D.scalar_dtype(x), True)
+        return (x.dtype, x.ndim == 0) if is_t else (D.scalar_dtype(x, op), True)
 
     common = D.result_type(key(a, ta), key(b, tb))
     if op in LOGICAL:
@@ -71,10 +71,11 @@ def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype
     result = D.bool_ if op in COMPARE or op in LOGICAL else common
     dev = a.device if ta else b.device
     for x, is_t in ((a, ta), (b, tb)):
-        if not is_t and cdt.category == 1:
-            # a number that doesn't fit the integer computation type would wrap (torch) or
-            # saturate (a cast): both answer wrongly, e.g. int8 < 200 False
-            D.check_scalar(x, cdt, op)
+        if not is_t and (common.category == 1 or (op == "pow" and x is b)):
+            # a number that doesn't fit the integer type would wrap (torch) or saturate (a
+            # cast): both answer wrongly, e.g. int8 < 200 False. pow's exponent is stored
+            # in the tensor's type in torch, so a float16 tensor takes no 1e10 either.
+            D.check_scalar(x, common, op)
     a = a if ta else full_scalar(a, cdt, dev)
     b = b if tb else full_scalar(b, cdt, dev)
     return a, b, cdt, result
@@ -220,7 +221,7 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
     if condition.dtype is not D.bool_:
         raise TypeError(f"ember.where: condition must be a bool tensor, got {condition.dtype}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        input = full_scalar(input, D.scalar_dtype(input), condition.device)
+        input = full_scalar(input, D.scalar_dtype(input, "where"), condition.device)
     a, b, _, rdt = _operands("where", input, other)
     if a.device != condition.device:
         raise ValueError(f"ember.where: condition is on {condition.device}, values on {a.device}")
@@ -376,12 +377,19 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
         if not is_number(v):
             raise TypeError(f"ember.clamp: bounds must be numbers or tensors, got {v!r}")
     # PyTorch promotes: an int tensor clamped to float bounds gives floats
-    dt = D.result_type((input.dtype, input.ndim == 0), *[(D.scalar_dtype(v), True) for v in bounds])
+    dt = D.result_type(
+        (input.dtype, input.ndim == 0), *[(D.scalar_dtype(v, "clamp"), True) for v in bounds]
+    )
     for v in bounds:
         D.check_scalar(v, dt, "clamp")
     lo = -math.inf if min is None else float(min)
     hi = math.inf if max is None else float(max)
-    return _unary(input if dt is input.dtype else input.to(dt), "clamp", lo, hi)
+    out = _unary(input if dt is input.dtype else input.to(dt), "clamp", lo, hi)
+    if math.isnan(lo) or math.isnan(hi):
+        # PyTorch propagates a NaN bound to every element (and a zero gradient); the
+        # kernel's min/max would drop it
+        return where(full_scalar(True, D.bool_, out.device), math.nan, out)
+    return out
 
 
 clip = clamp
