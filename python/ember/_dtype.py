@@ -124,12 +124,22 @@ def overflow_error(op: str, dt: dtype) -> OverflowError:
     )
 
 
+def check_python_int(value: int, op: str) -> None:
+    """PyTorch reads a Python int as int64 or uint64: OverflowError beyond both."""
+    if not -(2**63) <= value < 2**64:
+        raise OverflowError(f"ember.{op}: Python integer out of the int64 / uint64 range")
+
+
 def check_scalar(value: Any, dt: dtype, op: str) -> None:
     """PyTorch's rule for a Python number stored into an element of type ``dt``: an
     integer type takes values in its range (floats then truncate toward zero), a float type
     finite values up to its largest (inf and nan stay as they are), bool anything.
     OverflowError otherwise, instead of the wrapped or saturated value a cast gives."""
-    if dt is bool_ or isinstance(value, (bool, np.bool_)):
+    if isinstance(value, (bool, np.bool_)):
+        return
+    if isinstance(value, (int, np.integer)):
+        check_python_int(value, op)
+    if dt is bool_:
         return
     if dt.is_floating_point:
         # int() keeps huge Python ints exact; float() of one beyond float64 overflows
@@ -155,12 +165,12 @@ def _promote_pair(a: dtype, b: dtype) -> dtype:
 
 
 def scalar_dtype(value: Any, op: str = "tensor") -> dtype:
-    """The dtype a Python scalar gets on its own; an int beyond int64 has none
-    (OverflowError, as in PyTorch)."""
+    """The dtype a Python scalar gets on its own (int64 for any int; one that doesn't
+    fit int64 raises where it is stored, e.g. ``full``)."""
     if isinstance(value, (bool, np.bool_)):
         return bool_
     if isinstance(value, (int, np.integer)):
-        check_scalar(value, int64, op)
+        check_python_int(value, op)
         return int64
     if isinstance(value, (float, np.floating)):
         return default_float

@@ -86,13 +86,13 @@ def _check_creation(data, dt):
     np.testing.assert_allclose(ours[1], theirs[1], rtol=tol, atol=0, equal_nan=True)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(python_data, st.sampled_from(TARGETS))
 def test_tensor_from_python_matches_torch(data, dt):
     _check_creation(data, dt)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(numpy_data, st.sampled_from(TARGETS))
 def test_tensor_from_numpy_matches_torch(arr, dt):
     _check_creation(arr, dt)
@@ -132,7 +132,7 @@ def test_fill_paths_store_the_value_or_raise(value, dt):
         assert outs[0] == ember.tensor([value, value], dtype=edt).double().tolist()
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.sampled_from(sorted(OPS)), st.sampled_from(DTYPES), numbers)
 def test_number_promotion_matches_torch(op, dt, s):
     check_number_op(op, dt, s)

@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .. import _dtype as D
 from .._primitives import cast, copy_into, empty, full_scalar, kernels
 from ..autograd.function import Context, Function
@@ -24,6 +26,11 @@ FUSED_BACKWARD = ("tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "clamp
 
 
 # ---- binary ---------------------------------------------------------------------------
+def _exact_in_float32(v: Any) -> bool:
+    with np.errstate(over="ignore"):
+        return float(np.float32(v)) == float(v)
+
+
 def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype]:
     """Tensors for both operands, the compute dtype and the result dtype."""
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
@@ -71,11 +78,13 @@ def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype
     result = D.bool_ if op in COMPARE or op in LOGICAL else common
     dev = a.device if ta else b.device
     for x, is_t in ((a, ta), (b, tb)):
-        if not is_t and (common.category == 1 or (op == "pow" and x is b)):
+        if not is_t and common.category == 1:
             # a number that doesn't fit the integer type would wrap (torch) or saturate (a
-            # cast): both answer wrongly, e.g. int8 < 200 False. pow's exponent is stored
-            # in the tensor's type in torch, so a float16 tensor takes no 1e10 either.
+            # cast): both answer wrongly, e.g. int8 < 200 False
             D.check_scalar(x, common, op)
+    if op == "pow" and not tb and cdt is D.float32 and not _exact_in_float32(b):
+        # torch keeps a number exponent in double: 16777217 must stay odd, 1e-249 nonzero
+        cdt = D.float64
     a = a if ta else full_scalar(a, cdt, dev)
     b = b if tb else full_scalar(b, cdt, dev)
     return a, b, cdt, result
@@ -486,6 +495,9 @@ def _inplace_binary(op: str) -> Callable[[Tensor, Any], Tensor]:
     fn = globals()[op]
 
     def inplace(self: Tensor, other: Any) -> Tensor:
+        if isinstance(other, int) and not isinstance(other, bool):
+            D.check_python_int(other, op + "_")  # the fast path skips _operands
+
         def fast() -> bool:
             if isinstance(other, Tensor) and (
                 other.device != self.device or other.dtype is not self.dtype
