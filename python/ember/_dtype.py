@@ -164,6 +164,9 @@ def _promote_pair(a: dtype, b: dtype) -> dtype:
     return a if a._rank > b._rank else b
 
 
+WRAPPED_NUMBER = 2  # result_type's tier for a Python number
+
+
 def scalar_dtype(value: Any, op: str = "tensor") -> dtype:
     """The dtype a Python scalar gets on its own (int64 for any int; one that doesn't
     fit int64 raises where it is stored, e.g. ``full``)."""
@@ -177,15 +180,16 @@ def scalar_dtype(value: Any, op: str = "tensor") -> dtype:
     raise TypeError(f"ember: expected a number, got {type(value).__name__}")
 
 
-def result_type(*operands: tuple[dtype, bool]) -> dtype:
-    """PyTorch's promotion: operands are (dtype, is_scalar_like) where scalar-like means a
-    Python number or a 0-d tensor. The highest category wins; inside it, dimensioned
-    tensors decide before scalar-likes."""
+def result_type(*operands: tuple[dtype, int]) -> dtype:
+    """PyTorch's promotion: operands are (dtype, tier) with tier 0 for a tensor with
+    dimensions, 1 (or True) for a 0-d tensor, 2 for a Python number (WRAPPED_NUMBER). The
+    highest category wins; inside it, the lowest tier present decides, so ``int32 0-d
+    tensor + 1`` stays int32 and ``float16 tensor + 1.5`` stays float16."""
     top = max(d.category for d, _ in operands)
-    for want_scalar in (False, True):
+    for tier in (0, 1, 2):
         picked = None
-        for d, is_scalar in operands:
-            if d.category == top and is_scalar == want_scalar:
+        for d, t in operands:
+            if d.category == top and int(t) == tier:
                 picked = d if picked is None else _promote_pair(picked, d)
         if picked is not None:
             return picked

@@ -133,6 +133,6 @@ def test_fill_paths_store_the_value_or_raise(value, dt):
 
 
 @settings(max_examples=1000, deadline=None)
-@given(st.sampled_from(sorted(OPS)), st.sampled_from(DTYPES), numbers)
-def test_number_promotion_matches_torch(op, dt, s):
-    check_number_op(op, dt, s)
+@given(st.sampled_from(sorted(OPS)), st.sampled_from(DTYPES), numbers, st.booleans())
+def test_number_promotion_matches_torch(op, dt, s, zero_d):
+    check_number_op(op, dt, s, zero_d)

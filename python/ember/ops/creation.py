@@ -68,18 +68,22 @@ def _infer_numpy(data: Any, dtype: D.dtype | None) -> np.ndarray:
     except ValueError as e:
         raise ValueError(f"ember.tensor: data is not rectangular ({e})") from None
     from_python = not isinstance(data, (np.ndarray, np.generic))
-    if (
-        from_python
-        and arr.dtype in (np.uint64, np.object_)
-        and all(isinstance(v, (int, np.integer)) for v in arr.flat)
+    if from_python and (
+        arr.dtype in (np.uint64, np.object_)
+        or (arr.dtype.kind == "f" and (np.abs(arr) >= 2.0**63).any())
     ):
-        # numpy's fallback for Python ints beyond int64: torch takes them only as floats
-        if dtype is None or dtype.category == 1:
-            raise OverflowError(
-                "ember.tensor: Python integer out of the int64 range; pass a float (or "
-                "bool) dtype to store it as one"
-            )
-        return np.array([float(v) for v in arr.flat], np.float64).reshape(arr.shape)
+        # numpy's fallbacks for Python ints beyond int64 (uint64, object, or float64 for
+        # [0, 2**63]): torch takes them only into float or bool dtypes
+        items = np.asarray(data, dtype=object)
+        if all(isinstance(v, (int, np.integer, float)) for v in items.flat) and any(
+            isinstance(v, (int, np.integer)) and not -(2**63) <= v < 2**63 for v in items.flat
+        ):
+            if dtype is None or dtype.category == 1:
+                raise OverflowError(
+                    "ember.tensor: Python integer out of the int64 range; pass a float (or "
+                    "bool) dtype to store it as one"
+                )
+            return np.array([float(v) for v in items.flat], np.float64).reshape(items.shape)
     if arr.dtype == np.uint64:
         raise TypeError(
             "ember.tensor: numpy dtype uint64 is not supported (ember has no unsigned "

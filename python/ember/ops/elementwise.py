@@ -59,7 +59,7 @@ def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype
             )
 
     def key(x: Any, is_t: bool) -> tuple:
-        return (x.dtype, x.ndim == 0) if is_t else (D.scalar_dtype(x, op), True)
+        return (x.dtype, x.ndim == 0) if is_t else (D.scalar_dtype(x, op), D.WRAPPED_NUMBER)
 
     common = D.result_type(key(a, ta), key(b, tb))
     if op in LOGICAL:
@@ -387,7 +387,8 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
             raise TypeError(f"ember.clamp: bounds must be numbers or tensors, got {v!r}")
     # PyTorch promotes: an int tensor clamped to float bounds gives floats
     dt = D.result_type(
-        (input.dtype, input.ndim == 0), *[(D.scalar_dtype(v, "clamp"), True) for v in bounds]
+        (input.dtype, input.ndim == 0),
+        *[(D.scalar_dtype(v, "clamp"), D.WRAPPED_NUMBER) for v in bounds],
     )
     for v in bounds:
         D.check_scalar(v, dt, "clamp")
