@@ -367,6 +367,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     """Clamp every element into [min, max] (either bound may be None or a tensor).
+    Number bounds promote like any operand (an int tensor with 0.5 gives float32); a
+    NaN bound gives NaN everywhere, as in PyTorch.
 
     Shape: same as input.
     """
