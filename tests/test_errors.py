@@ -1,5 +1,8 @@
 """Every public op fed bad input raises a clear Python exception naming the op."""
 
+import math
+import warnings
+
 import numpy as np
 import pytest
 
@@ -127,3 +130,136 @@ def test_cuda_unavailable_is_clean():
         x.cuda()
     with pytest.raises(RuntimeError, match="cuda|CUDA"):
         ember.zeros(2, device="cuda")
+
+
+# ---- issue 13: conversions that wrapped or saturated, 0-d and empty tensors ---------------
+OVERFLOW_CASES = [
+    lambda: ember.tensor(float("inf"), dtype=ember.int64),
+    lambda: ember.tensor(float("nan"), dtype=ember.int32),
+    lambda: ember.tensor([-2.1e15, 300.0], dtype=ember.int8),
+    lambda: ember.tensor(np.array([300]), dtype=ember.int8),
+    lambda: ember.tensor([2**63]),
+    lambda: ember.as_tensor([300], dtype=ember.int8),
+    lambda: ember.full((2,), 300, dtype=ember.int8),
+    lambda: ember.full((2,), 2**63),
+    lambda: ember.full_like(ember.zeros(2, dtype=ember.int8), 300),
+    lambda: ember.zeros(2, dtype=ember.int8).fill_(1e20),
+    lambda: ember.zeros(2, dtype=ember.float16).fill_(1e10),
+    lambda: ember.arange(0, 300, 100, dtype=ember.int8),
+    lambda: ember.zeros(3, dtype=ember.int8).__setitem__(0, 300),
+    lambda: ember.zeros(3, dtype=ember.int64).masked_fill(ember.tensor([True] * 3), math.inf),
+    lambda: ember.clamp(ember.zeros(3, dtype=ember.int8), -300, 300),
+    lambda: ember.zeros(3, dtype=ember.int8) < 200,
+    lambda: ember.ones(2) + 2**64,
+    lambda: ember.ones(2, dtype=ember.bool).fill_(-(2**63) - 1),
+]
+
+
+@pytest.mark.parametrize("fn", OVERFLOW_CASES)
+def test_value_that_does_not_fit_raises_overflow(fn):
+    with pytest.raises(OverflowError, match="without overflow|out of the int64"):
+        fn()
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: np.array([2**64 - 3], np.uint64), lambda: np.array([1], np.uint64)]
+)
+def test_uint64_is_refused_by_name(make):
+    with pytest.raises(TypeError, match="uint64.*supported: bool, int8"):
+        ember.tensor(make())
+    with pytest.raises(TypeError, match="uint64.*unsigned"):
+        ember.from_numpy(make())
+
+
+@pytest.mark.parametrize("npdt", ["complex64", "object", "str"])
+def test_non_numeric_numpy_refused_by_name(npdt):
+    with pytest.raises(TypeError, match="supported numpy dtypes"):
+        ember.tensor(np.array([1], dtype=npdt))
+
+
+def test_values_that_fit_convert_exactly():
+    assert ember.tensor([-128.0, 127.9 - 0.9], dtype=ember.int8).tolist() == [-128, 127]
+    assert ember.tensor(16777217.0, dtype=ember.int32).item() == 16777217
+    assert ember.tensor([2**63], dtype=ember.float64).item() == 2.0**63
+    assert ember.tensor(np.array([7, 8], np.uint32)).tolist() == [7, 8]
+
+
+def test_tensor_to_does_not_check_values():
+    # Tensor.to follows torch: no check (float -> int saturates, NaN -> 0)
+    x = ember.tensor([1e20, float("nan"), 3.5]).to(ember.int8)
+    assert x.tolist() == [127, 0, 3]
+
+
+ZERO_D_OPS = {
+    "sum": lambda L, x, d: L.sum(x, d),
+    "mean": lambda L, x, d: L.mean(x, d),
+    "prod": lambda L, x, d: L.prod(x, d),
+    "amax": lambda L, x, d: L.amax(x, d),
+    "amin": lambda L, x, d: L.amin(x, d, keepdim=True),
+    "max": lambda L, x, d: L.max(x, d)[0],
+    "min_indices": lambda L, x, d: L.min(x, d)[1],
+    "argmax": lambda L, x, d: L.argmax(x, d),
+    "argmin": lambda L, x, d: L.argmin(x, d, keepdim=True),
+    "var": lambda L, x, d: L.var(x, d),
+    "logsumexp": lambda L, x, d: L.logsumexp(x, d),
+    "softmax": lambda L, x, d: L.softmax(x, d),
+    "log_softmax": lambda L, x, d: L.log_softmax(x, d),
+    "all": lambda L, x, d: L.all(x, d),
+    "any": lambda L, x, d: L.any(x, d),
+    "squeeze": lambda L, x, d: L.squeeze(x, d),
+    "unsqueeze": lambda L, x, d: L.unsqueeze(x, d),
+    "transpose": lambda L, x, d: L.transpose(x, d, 0),
+    "movedim": lambda L, x, d: L.movedim(x, d, 0),
+    "flatten": lambda L, x, d: L.flatten(x, d),
+    "narrow": lambda L, x, d: L.narrow(x, d, 0, 0),
+    "split": lambda L, x, d: L.split(x, 1, d)[0],
+    "chunk": lambda L, x, d: L.chunk(x, 1, d)[0],
+    "unbind": lambda L, x, d: L.unbind(x, d)[0],
+    "stack": lambda L, x, d: L.stack([x, x], d),
+}
+SWEEP = [
+    (op, shape, d) for op in ZERO_D_OPS for shape in [(), (0,), (2, 0), (0, 3)] for d in (0, -1, 1)
+]
+
+
+def _sweep_answer(lib, op, shape, d):
+    x = lib.tensor(np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape) + 1.5)
+    try:
+        r = ZERO_D_OPS[op](lib, x, d)
+    except (IndexError, ValueError, TypeError, RuntimeError) as e:
+        return type(e)
+    vals = r.tolist() if r.dtype == lib.bool else r.double().tolist()
+    return tuple(r.shape), np.asarray(vals, np.float64)
+
+
+@pytest.mark.parametrize("op,shape,d", SWEEP, ids=[f"{o}-{s}-{d}" for o, s, d in SWEEP])
+def test_zero_d_and_empty_match_torch(op, shape, d):
+    # issue 13: dim 0 / -1 on 0-d tensors gave "IndexError: tuple index out of range"
+    torch = pytest.importorskip("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's var with one element
+        theirs = _sweep_answer(torch, op, shape, d)
+    ours = _sweep_answer(ember, op, shape, d)
+    if isinstance(theirs, type):
+        # ember raises its own clear error where torch refuses
+        assert ours in (IndexError, ValueError), f"torch raised {theirs.__name__}, ember {ours}"
+        return
+    assert not isinstance(ours, type), f"ember raised {ours.__name__}, torch gave {theirs}"
+    assert ours[0] == theirs[0]
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-6, equal_nan=True)
+
+
+def test_zero_d_cutting_ops_name_the_problem():
+    with pytest.raises(IndexError, match="ember.narrow: needs a tensor with at least one"):
+        ember.narrow(ember.tensor(1.0), 0, 0, 1)
+
+
+def test_cross_entropy_label_smoothing_without_classes_is_nan_not_zerodivision():
+    x, t = ember.zeros(2, 0), ember.zeros(2, 0)
+    assert math.isnan(ember.nn.functional.cross_entropy(x, t, label_smoothing=0.1).item())
+    out = ember.nn.functional.cross_entropy(x, t, label_smoothing=0.1, reduction="none")
+    assert out.tolist() == [0.0, 0.0]
+    empty = ember.nn.functional.cross_entropy(
+        ember.zeros(0, 3), ember.zeros(0, dtype=ember.int64), label_smoothing=0.1
+    )
+    assert math.isnan(empty.item())

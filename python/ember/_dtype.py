@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -95,14 +96,62 @@ def to_dtype(obj: Any) -> dtype:
     raise TypeError(f"ember: unsupported dtype {obj!r}")
 
 
+SUPPORTED_NUMPY = "bool, int8, int32, int64, float16, float32, float64"
+
+
 def from_numpy_dtype(npd: np.dtype) -> dtype:
     npd = np.dtype(npd)
     if npd not in _FROM_NUMPY:
+        hint = " (ember has no unsigned integer types)" if npd.kind == "u" else ""
         raise TypeError(
-            f"ember: numpy dtype {npd} is not supported "
-            "(supported: bool, int8, int32, int64, float16, float32, float64)"
+            f"ember: numpy dtype {npd} is not supported{hint}; supported: {SUPPORTED_NUMPY}"
         )
     return _FROM_NUMPY[npd]
+
+
+INT_RANGE = {int8: (-(2**7), 2**7 - 1), int32: (-(2**31), 2**31 - 1), int64: (-(2**63), 2**63 - 1)}
+_FLOAT_MAX = {
+    float16: 65504.0,
+    bfloat16: 3.3895313892515355e38,
+    float32: 3.4028234663852886e38,
+    float64: float("inf"),
+}
+
+
+def overflow_error(op: str, dt: dtype) -> OverflowError:
+    return OverflowError(
+        f"ember.{op}: value cannot be converted to type {dt.name} without overflow"
+    )
+
+
+def check_python_int(value: int, op: str) -> None:
+    """PyTorch reads a Python int as int64 or uint64: OverflowError beyond both."""
+    if not -(2**63) <= value < 2**64:
+        raise OverflowError(f"ember.{op}: Python integer out of the int64 / uint64 range")
+
+
+def check_scalar(value: Any, dt: dtype, op: str) -> None:
+    """PyTorch's rule for a Python number stored into an element of type ``dt``: an
+    integer type takes values in its range (floats then truncate toward zero), a float type
+    finite values up to its largest (inf and nan stay as they are), bool anything.
+    OverflowError otherwise, instead of the wrapped or saturated value a cast gives."""
+    if isinstance(value, (bool, np.bool_)):
+        return
+    if isinstance(value, (int, np.integer)):
+        check_python_int(value, op)
+    if dt is bool_:
+        return
+    if dt.is_floating_point:
+        # int() keeps huge Python ints exact; float() of one beyond float64 overflows
+        v = float(value) if isinstance(value, (float, np.floating)) else int(value)
+        if abs(v) > _FLOAT_MAX[dt] and not (isinstance(v, float) and math.isinf(v)):
+            raise overflow_error(op, dt)
+        return
+    lo, hi = INT_RANGE[dt]
+    # Python compares floats with ints exactly; NaN compares false
+    v = float(value) if isinstance(value, (float, np.floating)) else int(value)
+    if not lo <= v <= hi:
+        raise overflow_error(op, dt)
 
 
 def _promote_pair(a: dtype, b: dtype) -> dtype:
@@ -115,26 +164,32 @@ def _promote_pair(a: dtype, b: dtype) -> dtype:
     return a if a._rank > b._rank else b
 
 
-def scalar_dtype(value: Any) -> dtype:
-    """The dtype a Python scalar gets on its own."""
+WRAPPED_NUMBER = 2  # result_type's tier for a Python number
+
+
+def scalar_dtype(value: Any, op: str = "tensor") -> dtype:
+    """The dtype a Python scalar gets on its own (int64 for any int; one that doesn't
+    fit int64 raises where it is stored, e.g. ``full``)."""
     if isinstance(value, (bool, np.bool_)):
         return bool_
     if isinstance(value, (int, np.integer)):
+        check_python_int(value, op)
         return int64
     if isinstance(value, (float, np.floating)):
         return default_float
     raise TypeError(f"ember: expected a number, got {type(value).__name__}")
 
 
-def result_type(*operands: tuple[dtype, bool]) -> dtype:
-    """PyTorch's promotion: operands are (dtype, is_scalar_like) where scalar-like means a
-    Python number or a 0-d tensor. The highest category wins; inside it, dimensioned
-    tensors decide before scalar-likes."""
+def result_type(*operands: tuple[dtype, int]) -> dtype:
+    """PyTorch's promotion: operands are (dtype, tier) with tier 0 for a tensor with
+    dimensions, 1 (or True) for a 0-d tensor, 2 for a Python number (WRAPPED_NUMBER). The
+    highest category wins; inside it, the lowest tier present decides, so ``int32 0-d
+    tensor + 1`` stays int32 and ``float16 tensor + 1.5`` stays float16."""
     top = max(d.category for d, _ in operands)
-    for want_scalar in (False, True):
+    for tier in (0, 1, 2):
         picked = None
-        for d, is_scalar in operands:
-            if d.category == top and is_scalar == want_scalar:
+        for d, t in operands:
+            if d.category == top and int(t) == tier:
                 picked = d if picked is None else _promote_pair(picked, d)
         if picked is not None:
             return picked

@@ -36,13 +36,19 @@ def empty(shape: Sequence[int], dtype: D.dtype, dev: device) -> Tensor:
 def full(shape: Sequence[int], value: Any, dtype: D.dtype, dev: device) -> Tensor:
     """A contiguous tensor holding one value everywhere."""
     t = empty(shape, dtype, dev)
-    kernels(dev, "full").fill(t._impl, value)
+    if isinstance(value, (bool, np.bool_)):
+        value = bool(value)
+    elif isinstance(value, (int, np.integer)) and dtype is D.int64 and abs(int(value)) > 2**53:
+        # the fill kernel takes a double, exact only up to 2**53
+        copy_into(wrap_numpy(np.array(value, dtype.numpy_dtype)), t)
+        return t
+    kernels(dev, "full").fill(t._impl, float(value))
     return t
 
 
 def full_scalar(value: Any, dtype: D.dtype, dev: device) -> Tensor:
     """A 0-d tensor holding one number."""
-    return full((), float(value) if not isinstance(value, bool) else value, dtype, dev)
+    return full((), value, dtype, dev)
 
 
 def wrap_numpy(array: np.ndarray) -> Tensor:

@@ -52,7 +52,15 @@ def norm_dims(dim: Any, ndim: int, op: str) -> tuple[int, ...]:
     out = sorted({norm_dim(d, ndim, op) for d in dims})
     if len(out) != len(dims):
         raise ValueError(f"ember.{op}: dim {dim} appears more than once")
-    return tuple(out)
+    # a 0-d tensor takes dim 0 or -1 (as in PyTorch) and has no axis to name: () = all
+    return tuple(out) if ndim else ()
+
+
+def norm_dim_nonscalar(dim: Any, ndim: int, op: str) -> int:
+    """norm_dim for ops that need an axis to cut along (narrow, split, unbind, ...)."""
+    if ndim == 0:
+        raise IndexError(f"ember.{op}: needs a tensor with at least one dimension, got a 0-d one")
+    return norm_dim(dim, ndim, op)
 
 
 def prod(xs: Iterable[int]) -> int:

@@ -39,7 +39,12 @@ def to(x: Tensor, dev: device | None, dtype: D.dtype | None, copy: bool = False)
 
 
 def tensor_to(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-    """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)`` or ``t.to(other)``."""
+    """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)`` or ``t.to(other)``.
+
+    Like PyTorch, a dtype conversion checks no values: integers wrap to a narrower
+    integer type (300 -> int8 gives 44), floats beyond an integer type's range saturate
+    to its min or max and NaN becomes 0, floats beyond a float type's range become inf.
+    ``ember.tensor(data, dtype=...)`` from Python or numpy data raises instead."""
     dtype = kwargs.pop("dtype", None)
     dev = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)

@@ -14,6 +14,7 @@ from .. import _dtype as D
 from .._device import CPU, device, to_device
 from .._primitives import copy_into, kernels
 from .._primitives import empty as _empty
+from .._primitives import full as _full
 from ..tensor import Tensor
 
 
@@ -71,39 +72,86 @@ def from_dlpack(ext: object) -> Tensor:
     return Tensor(_C.from_dlpack(capsule))
 
 
-def _infer_numpy(data: Any) -> np.ndarray:
+def _infer_numpy(data: Any, dtype: D.dtype | None) -> np.ndarray:
+    """A numpy array of a supported dtype holding ``data`` (Python numbers, sequences or
+    numpy values); ``dtype`` is the requested ember dtype, if any."""
     try:
         arr = np.asarray(data)
     except ValueError as e:
         raise ValueError(f"ember.tensor: data is not rectangular ({e})") from None
+    from_python = not isinstance(data, (np.ndarray, np.generic))
+    if from_python and (
+        arr.dtype in (np.uint64, np.object_)
+        or (arr.dtype.kind == "f" and (np.abs(arr) >= 2.0**63).any())
+    ):
+        # numpy's fallbacks for Python ints beyond int64 (uint64, object, or float64 for
+        # [0, 2**63]): torch takes them only into float or bool dtypes
+        items = np.asarray(data, dtype=object)
+        if all(isinstance(v, (int, np.integer, float)) for v in items.flat) and any(
+            isinstance(v, (int, np.integer)) and not -(2**63) <= v < 2**63 for v in items.flat
+        ):
+            if dtype is None or dtype.category == 1:
+                raise OverflowError(
+                    "ember.tensor: Python integer out of the int64 range; pass a float (or "
+                    "bool) dtype to store it as one"
+                )
+            return np.array([float(v) for v in items.flat], np.float64).reshape(items.shape)
+    if arr.dtype == np.uint64:
+        raise TypeError(
+            "ember.tensor: numpy dtype uint64 is not supported (ember has no unsigned "
+            "64-bit type; values above 2**63-1 would change); convert with "
+            f".astype(np.int64) or .astype(np.float64); supported: {D.SUPPORTED_NUMPY}"
+        )
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"ember.tensor: data must be numbers or (nested) sequences of numbers, got "
-            f"elements of type {arr.dtype}"
+            f"elements of type {arr.dtype}; supported numpy dtypes: {D.SUPPORTED_NUMPY}"
         )
-    if (
-        not isinstance(data, np.ndarray)
-        and arr.dtype == np.float64
-        and not isinstance(data, np.floating)
-    ):
-        arr = arr.astype(np.float32)  # Python floats become float32, as in PyTorch
+    if from_python and arr.dtype == np.float64 and dtype is None:
+        # Python floats become float32, as in PyTorch; with a dtype they convert directly
+        # (via float32 first, 16777217.0 would reach int32 as 16777216)
+        arr = arr.astype(np.float32)
     return arr
+
+
+def _check_values(arr: np.ndarray, dt: D.dtype) -> None:
+    """Values stored into an integer dtype must be representable (D.check_scalar's rule
+    for whole arrays); a cast would wrap or saturate them silently."""
+    if dt not in D.INT_RANGE or arr.dtype.kind == "b" or arr.size == 0:
+        return
+    lo, hi = D.INT_RANGE[dt]
+    if arr.dtype.kind == "f":
+        f = arr.astype(np.float64)
+        # lo and hi + 1 are powers of two, exact as floats (hi is not for int64); NaN fails
+        ok = bool(((f >= lo) & (f <= hi) & (f < hi + 1)).all())
+    else:
+        ok = lo <= int(arr.min()) and int(arr.max()) <= hi
+    if not ok:
+        raise D.overflow_error("tensor", dt)
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (numbers, nested lists, numpy arrays or
-    tensors). Python floats give float32, ints int64, bools bool."""
+    tensors). Python floats give float32, ints int64, bools bool.
+
+    Numbers and numpy data stored into an integer dtype must fit it (OverflowError for
+    NaN, inf or out-of-range values, where a cast would wrap or saturate); numpy uint64
+    is rejected (TypeError). Tensor data is converted like ``Tensor.to``.
+    """
     dev = _dev(device)
+    dt = D.to_dtype(dtype) if dtype is not None else None
     if isinstance(data, Tensor):
         src = data.detach()
     else:
-        arr = _infer_numpy(data)
+        arr = _infer_numpy(data, dt)
         if arr.dtype.kind in "ui" and arr.dtype not in (np.int8, np.int32, np.int64):
-            arr = arr.astype(np.int64)  # uint8/int16/... widen to a supported type
+            arr = arr.astype(np.int64)  # uint8/int16/uint32/... widen exactly to int64
         elif arr.dtype.kind == "f" and arr.dtype not in (np.float16, np.float32, np.float64):
             arr = arr.astype(np.float64)
+        if dt is not None:
+            _check_values(arr, dt)
         src = from_numpy(arr if arr.flags.c_contiguous else arr.copy(order="C"))
-    dt = D.to_dtype(dtype) if dtype is not None else src.dtype
+    dt = dt or src.dtype
     out = _empty(src.shape, dt, dev)
     copy_into(src, out)
     return _finish(out, requires_grad)
@@ -129,11 +177,10 @@ def full(
 
     Shape: ``size``.
     """
-    dt = D.to_dtype(dtype) if dtype is not None else D.scalar_dtype(fill_value)
-    dev = _dev(device)
-    t = _empty(_size((size,) if isinstance(size, int) else tuple(size), "full"), dt, dev)
-    kernels(dev, "full").fill(t._impl, fill_value)
-    return _finish(t, requires_grad)
+    dt = D.to_dtype(dtype) if dtype is not None else D.scalar_dtype(fill_value, "full")
+    D.check_scalar(fill_value, dt, "full")
+    shape = _size((size,) if isinstance(size, int) else tuple(size), "full")
+    return _finish(_full(shape, fill_value, dt, _dev(device)), requires_grad)
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .. import _dtype as D
 from .._primitives import cast, copy_into, empty, full_scalar, kernels
 from ..autograd.function import Context, Function
@@ -24,6 +26,11 @@ FUSED_BACKWARD = ("tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "clamp
 
 
 # ---- binary ---------------------------------------------------------------------------
+def _exact_in_float32(v: Any) -> bool:
+    with np.errstate(over="ignore"):
+        return float(np.float32(v)) == float(v)
+
+
 def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype]:
     """Tensors for both operands, the compute dtype and the result dtype."""
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
@@ -52,7 +59,7 @@ def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype
             )
 
     def key(x: Any, is_t: bool) -> tuple:
-        return (x.dtype, x.ndim == 0) if is_t else (D.scalar_dtype(x), True)
+        return (x.dtype, x.ndim == 0) if is_t else (D.scalar_dtype(x, op), D.WRAPPED_NUMBER)
 
     common = D.result_type(key(a, ta), key(b, tb))
     if op in LOGICAL:
@@ -62,8 +69,22 @@ def _operands(op: str, a: Any, b: Any) -> tuple[Tensor, Tensor, D.dtype, D.dtype
     cdt = compute_dtype(common)
     if op in ("add", "sub", "mul") and cdt is D.bool_:
         raise TypeError(f"ember.{op}: not supported for bool tensors; use logical ops")
+    if op == "sub" and D.bool_ in (key(a, ta)[0], key(b, tb)[0]):
+        # PyTorch refuses it too: x - mask most likely meant x & ~mask or x - mask.int()
+        raise TypeError(
+            "ember.sub: subtraction with a bool operand is not supported; use logical_not "
+            "or convert the bool operand with .int() first"
+        )
     result = D.bool_ if op in COMPARE or op in LOGICAL else common
     dev = a.device if ta else b.device
+    for x, is_t in ((a, ta), (b, tb)):
+        if not is_t and common.category == 1:
+            # a number that doesn't fit the integer type would wrap (torch) or saturate (a
+            # cast): both answer wrongly, e.g. int8 < 200 False
+            D.check_scalar(x, common, op)
+    if op == "pow" and not tb and cdt is D.float32 and not _exact_in_float32(b):
+        # torch keeps a number exponent in double: 16777217 must stay odd, 1e-249 nonzero
+        cdt = D.float64
     a = a if ta else full_scalar(a, cdt, dev)
     b = b if tb else full_scalar(b, cdt, dev)
     return a, b, cdt, result
@@ -209,7 +230,7 @@ def where(condition: Tensor, input: Any, other: Any) -> Tensor:
     if condition.dtype is not D.bool_:
         raise TypeError(f"ember.where: condition must be a bool tensor, got {condition.dtype}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        input = full_scalar(input, D.scalar_dtype(input), condition.device)
+        input = full_scalar(input, D.scalar_dtype(input, "where"), condition.device)
     a, b, _, rdt = _operands("where", input, other)
     if a.device != condition.device:
         raise ValueError(f"ember.where: condition is on {condition.device}, values on {a.device}")
@@ -228,6 +249,7 @@ def masked_fill(x: Tensor, mask: Tensor, value: Any) -> Tensor:
                 f"{value.shape}"
             )
     else:
+        D.check_scalar(value, x.dtype, "masked_fill")
         value = full_scalar(value, x.dtype, x.device)
     out = where(mask, value.to(x.dtype), x)
     if tuple(out.shape) != tuple(x.shape):
@@ -345,6 +367,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     """Clamp every element into [min, max] (either bound may be None or a tensor).
+    Number bounds promote like any operand (an int tensor with 0.5 gives float32); a
+    NaN bound gives NaN everywhere, as in PyTorch.
 
     Shape: same as input.
     """
@@ -357,9 +381,27 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
         if max is not None:
             out = minimum(out, max)
         return out
+    if not isinstance(input, Tensor):
+        raise TypeError(f"ember.clamp: expected a Tensor, got {type(input).__name__}")
+    bounds = [v for v in (min, max) if v is not None]
+    for v in bounds:
+        if not is_number(v):
+            raise TypeError(f"ember.clamp: bounds must be numbers or tensors, got {v!r}")
+    # PyTorch promotes: an int tensor clamped to float bounds gives floats
+    dt = D.result_type(
+        (input.dtype, input.ndim == 0),
+        *[(D.scalar_dtype(v, "clamp"), D.WRAPPED_NUMBER) for v in bounds],
+    )
+    for v in bounds:
+        D.check_scalar(v, dt, "clamp")
     lo = -math.inf if min is None else float(min)
     hi = math.inf if max is None else float(max)
-    return _unary(input, "clamp", lo, hi)
+    out = _unary(input if dt is input.dtype else input.to(dt), "clamp", lo, hi)
+    if math.isnan(lo) or math.isnan(hi):
+        # PyTorch propagates a NaN bound to every element (and a zero gradient); the
+        # kernel's min/max would drop it
+        return where(full_scalar(True, D.bool_, out.device), math.nan, out)
+    return out
 
 
 clip = clamp
@@ -458,6 +500,9 @@ def _inplace_binary(op: str) -> Callable[[Tensor, Any], Tensor]:
     fn = globals()[op]
 
     def inplace(self: Tensor, other: Any) -> Tensor:
+        if isinstance(other, int) and not isinstance(other, bool):
+            D.check_python_int(other, op + "_")  # the fast path skips _operands
+
         def fast() -> bool:
             if isinstance(other, Tensor) and (
                 other.device != self.device or other.dtype is not self.dtype
@@ -499,6 +544,9 @@ def _inplace_unary(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor
 
 def fill_(x: Tensor, value: Any) -> Tensor:
     """Set every element to value; returns x."""
+
+    if not isinstance(value, Tensor):
+        D.check_scalar(value, x.dtype, "fill_")
 
     def fast() -> bool:
         kernels(x.device, "fill").fill(

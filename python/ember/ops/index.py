@@ -315,6 +315,11 @@ def _write(x: Tensor, key: Any, value: Any) -> None:
 
 def setitem(x: Tensor, key: Any, value: Any) -> None:
     """``x[key] = value`` (value broadcasts)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        D.check_scalar(value, D.int64, "__setitem__")  # torch's setitem reads ints as int64
+    if not isinstance(value, Tensor) and not x.dtype.is_floating_point:
+        # torch checks integer targets only; a float overflows to inf as in a cast
+        D.check_scalar(value, x.dtype, "__setitem__")
 
     def fast() -> bool:
         _write(x, key, value)

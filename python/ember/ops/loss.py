@@ -10,6 +10,7 @@ cross-entropy kernel.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .. import _dtype as D
@@ -435,13 +436,15 @@ def _cross_entropy_probs(
     c = input.shape[cdim]
     logp = log_softmax(input, cdim)
     y = target.to(logp.dtype)
-    if eps > 0.0:
+    if eps > 0.0 and c:  # with no classes there is nothing to smooth
         y = y * (1.0 - eps) + eps / c
     if weight is not None:
         shape = [1] * input.ndim
         shape[cdim] = c
         y = y * weight.detach().to(logp.dtype).reshape(shape)
     loss = -(logp * y).sum(cdim)
+    if reduction == "mean" and c == 0:
+        return loss.sum() * math.nan  # torch averages over numel / C rows: 0 / 0
     return _reduce(loss, reduction)
 
 

@@ -131,7 +131,8 @@ def prod_(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any =
 
 
 def _check_nonempty(x: Tensor, dims: tuple, op: str) -> None:
-    if builtins.any(x.shape[d] == 0 for d in dims) or (not dims and x.numel() == 0):
+    # numel() == 0 first: a 0-d tensor (one element) has no shape[d] to read
+    if x.numel() == 0 and (not dims or builtins.any(x.shape[d] == 0 for d in dims)):
         raise ValueError(
             f"ember.{op}: cannot reduce over an empty dimension (input shape {tuple(x.shape)})"
         )
@@ -302,8 +303,11 @@ def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     dims = norm_dims(dim, input.ndim, "logsumexp")
     if not input.dtype.is_floating_point:
         input = input.float()
-    m = amax(input.detach(), dims, keepdim=True)
-    m = m.where(m.isfinite(), 0.0)  # Tensor methods: elementwise.py is above
+    if input.numel() == 0:  # the max of nothing: any shift works, the sum is 0 -> -inf
+        m = zeros(_out_shape(input.shape, dims, True), dtype=input.dtype, device=input.device)
+    else:
+        m = amax(input.detach(), dims, keepdim=True)
+        m = m.where(m.isfinite(), 0.0)  # Tensor methods: elementwise.py is above
     out = (input - m).exp().sum(dims, keepdim=True).log() + m
     return out if keepdim else out.squeeze(dims) if dims else out
 
@@ -346,9 +350,10 @@ def _softmax(op: str, input: Tensor, dim: int, dtype: Any, log: bool) -> Tensor:
     dt = D.to_dtype(dtype) if dtype is not None else input.dtype
     if not dt.is_floating_point:
         dt = D.get_default_dtype()
+    d = norm_dim(dim, input.ndim, op)
     if input.ndim == 0:
         return reshape(_softmax(op, reshape(input, 1), 0, dt, log), ())
-    return Softmax.apply(input, norm_dim(dim, input.ndim, op), log, dt)
+    return Softmax.apply(input, d, log, dt)
 
 
 def softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:

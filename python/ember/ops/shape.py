@@ -12,7 +12,7 @@ from .. import _dtype as D
 from .._primitives import copy_into, empty, fresh_copy
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import check_tensor, norm_dim, prod
+from ._util import check_tensor, norm_dim, norm_dim_nonscalar, prod
 from .creation import zeros
 
 
@@ -84,9 +84,9 @@ def view(x: Tensor, *shape: Any) -> Tensor:
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims start_dim..end_dim into one. Shape: (..., prod(merged), ...)."""
+    s, e = norm_dim(start_dim, x.ndim, "flatten"), norm_dim(end_dim, x.ndim, "flatten")
     if x.ndim == 0:
         return reshape(x, 1)
-    s, e = norm_dim(start_dim, x.ndim, "flatten"), norm_dim(end_dim, x.ndim, "flatten")
     if s > e:
         raise ValueError("ember.flatten: start_dim cannot come after end_dim")
     return reshape(x, *x.shape[:s], prod(x.shape[s : e + 1]), *x.shape[e + 1 :])
@@ -136,10 +136,10 @@ def permute(x: Tensor, *dims: Any) -> Tensor:
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions (a view)."""
+    a, b = norm_dim(dim0, x.ndim, "transpose"), norm_dim(dim1, x.ndim, "transpose")
     if x.ndim == 0:
         return x
     d = list(range(x.ndim))
-    a, b = norm_dim(dim0, x.ndim, "transpose"), norm_dim(dim1, x.ndim, "transpose")
     d[a], d[b] = d[b], d[a]
     return Permute.apply(x, tuple(d))
 
@@ -154,6 +154,8 @@ def t(x: Tensor) -> Tensor:
 def movedim(x: Tensor, source: int, destination: int) -> Tensor:
     """Move one dimension to another position (a view)."""
     s, dst = norm_dim(source, x.ndim, "movedim"), norm_dim(destination, x.ndim, "movedim")
+    if x.ndim == 0:  # dims 0 and -1 name the tensor itself, as in PyTorch
+        return x
     order = [d for d in range(x.ndim) if d != s]
     order.insert(dst, s)
     return Permute.apply(x, tuple(order))
@@ -344,7 +346,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """The view x[..., start:start+length, ...] along ``dim``."""
-    d = norm_dim(dim, x.ndim, "narrow")
+    d = norm_dim_nonscalar(dim, x.ndim, "narrow")
     if start < 0:
         start += x.shape[d]
     if start < 0 or length < 0 or start + length > x.shape[d]:
@@ -358,7 +360,7 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
 def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
     """Views of consecutive pieces along ``dim``: equal pieces of a given size (the last
     may be smaller) or a list of sizes that add up to x.shape[dim]."""
-    d = norm_dim(dim, x.ndim, "split")
+    d = norm_dim_nonscalar(dim, x.ndim, "split")
     size = x.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)
@@ -382,12 +384,12 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """Split into ``chunks`` nearly equal views (the last may be smaller, as in PyTorch)."""
     if chunks <= 0:
         raise ValueError(f"ember.chunk: chunks must be positive, got {chunks}")
-    d = norm_dim(dim, x.ndim, "chunk")
+    d = norm_dim_nonscalar(dim, x.ndim, "chunk")
     step = max(1, -(-x.shape[d] // chunks))
     return split(x, step, d)
 
 
 def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """Views of every slice along ``dim`` with that dimension removed."""
-    d = norm_dim(dim, x.ndim, "unbind")
+    d = norm_dim_nonscalar(dim, x.ndim, "unbind")
     return tuple(BasicIndex.apply(x, [slice(None)] * d + [i]) for i in range(x.shape[d]))
