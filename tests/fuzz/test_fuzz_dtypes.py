@@ -92,6 +92,8 @@ def test_tensor_from_python_matches_torch(data, dt):
     _check_creation(data, dt)
 
 
+# torch (the oracle) warns when it reads complex values as real; ember refuses them
+@pytest.mark.filterwarnings("ignore:Casting complex values to real")
 @settings(max_examples=400, deadline=None)
 @given(numpy_data, st.sampled_from(TARGETS))
 def test_tensor_from_numpy_matches_torch(arr, dt):

@@ -109,8 +109,10 @@ def _infer_numpy(data: Any, dtype: D.dtype | None) -> np.ndarray:
         )
     if from_python and arr.dtype == np.float64 and dtype is None:
         # Python floats become float32, as in PyTorch; with a dtype they convert directly
-        # (via float32 first, 16777217.0 would reach int32 as 16777216)
-        arr = arr.astype(np.float32)
+        # (via float32 first, 16777217.0 would reach int32 as 16777216). Beyond float32's
+        # range a value becomes inf, as in PyTorch, without numpy's overflow warning.
+        with np.errstate(over="ignore"):
+            arr = arr.astype(np.float32)
     return arr
 
 
