@@ -4,7 +4,6 @@ tensors. Each call must raise a Python exception or return; it must never crash,
 cases run in a child process (one child per batch) under a memory cap, and the child
 reports each case before running it, so a crash names the call that caused it."""
 
-import json
 import os
 import re
 import subprocess
@@ -14,6 +13,8 @@ import textwrap
 import ember._C as C
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+
+from child_runner import run_child
 
 # What a hostile call may raise. RuntimeError is not here: out of a kernel it means a
 # missing check (docs/architecture.md#exception-mapping).
@@ -154,14 +155,7 @@ def _case(draw):
 
 
 def _run_child(cases: list) -> None:
-    stdin = "".join(json.dumps(c) + "\n" for c in cases)
-    r = subprocess.run(
-        [sys.executable, "-c", CHILD], input=stdin, capture_output=True, text=True, timeout=120
-    )
-    calls = [ln for ln in r.stdout.splitlines() if ln.startswith("CALL")]
-    last = calls[-1] if calls else "(none)"
-    assert r.returncode == 0, f"child died ({r.returncode}) in: {last}\n{r.stderr[-2000:]}"
-    assert r.stdout.count("DONE") == len(cases)
+    assert len(run_child(CHILD, cases, "CALL")) == len(cases)
 
 
 def test_every_binding_is_covered():

@@ -4,13 +4,14 @@ what numpy's as_strided over the same buffer does. Views used to be accepted whe
 extent wrapped around int64, and writes through them corrupted the heap, so the cases run
 in a child process (one per batch) under a memory cap."""
 
-import json
 import subprocess
 import sys
 import textwrap
 
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
+
+from child_runner import run_child
 
 ALLOWED = ("ValueError", "TypeError", "IndexError", "MemoryError", "OverflowError")
 HUGE = [2**31, 2**40, 2**59, 2**60 - 1, 2**61, (1 << 62) - 1, 2**62, 2**63 - 1, 2**64]
@@ -121,14 +122,7 @@ def _view(draw):
 
 
 def _run_child(cases: list) -> list:
-    stdin = "".join(json.dumps(c) + "\n" for c in cases)
-    r = subprocess.run(
-        [sys.executable, "-c", CHILD], input=stdin, capture_output=True, text=True, timeout=120
-    )
-    seen = [ln for ln in r.stdout.splitlines() if ln.startswith("CASE")]
-    last = seen[-1] if seen else "(none)"
-    assert r.returncode == 0, f"child died ({r.returncode}) in: {last}\n{r.stderr[-3000:]}"
-    return [ln.split(" ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith("DONE")]
+    return run_child(CHILD, cases, "CASE")
 
 
 # No shrinking: each example is a child process, and the child's report names the case.
