@@ -9,9 +9,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .. import _dtype as D
-from .._device import device as _device_cls
-from .._device import to_device
 from ..autograd.grad_mode import no_grad
+from ..ops.convert import parse_to_args
 from ..ops.creation import tensor
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -62,25 +61,9 @@ def _format_count(n: int) -> str:
 
 def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any]:
     """(device or None, dtype or None) from Module.to's arguments (like Tensor.to)."""
-    dtype = kwargs.pop("dtype", None)
-    dev = kwargs.pop("device", None)
-    kwargs.pop("non_blocking", None)
-    if kwargs:
-        raise TypeError(f"ember.nn.Module.to: unexpected arguments {sorted(kwargs)}")
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype, dev = a.dtype, a.device
-        elif isinstance(a, (str, _device_cls)) and not (isinstance(a, str) and a in D.BY_NAME):
-            dev = a
-        elif a is not None:
-            dtype = a
-    dev = None if dev is None else to_device(dev)
-    if dtype is not None:
-        dtype = D.to_dtype(dtype)
-        if not dtype.is_floating_point:
-            raise TypeError(
-                f"ember.nn.Module.to: only floating point dtypes are accepted, got {dtype}"
-            )
+    dev, dtype = parse_to_args(args, kwargs, "ember.nn.Module.to")
+    if dtype is not None and not dtype.is_floating_point:
+        raise TypeError(f"ember.nn.Module.to: only floating point dtypes are accepted, got {dtype}")
     return dev, dtype
 
 
@@ -467,7 +450,7 @@ class Module:
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``: move
         and/or cast parameters and buffers in place (dtype applies to floating ones only).
         Returns self."""
-        dev, dtype = _parse_to(args, dict(kwargs))
+        dev, dtype = _parse_to(args, kwargs)
 
         def convert(t: Tensor) -> Tensor:
             dt = dtype if dtype is not None and t.dtype.is_floating_point else None

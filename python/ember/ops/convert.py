@@ -38,6 +38,29 @@ def to(x: Tensor, dev: device | None, dtype: D.dtype | None, copy: bool = False)
     return Copy.apply(x, dtype, dev)
 
 
+def parse_to_args(
+    args: tuple, kwargs: dict, op: str, extra: tuple[str, ...] = ()
+) -> tuple[device | None, D.dtype | None]:
+    """(device, dtype), each None when not given, from the arguments of a ``.to`` call:
+    positional dtypes, devices or a tensor (its dtype and device), keywords ``dtype``,
+    ``device``, ``non_blocking`` and the names in ``extra`` (left to the caller)."""
+    unexpected = set(kwargs) - {"dtype", "device", "non_blocking", *extra}
+    if unexpected:
+        raise TypeError(f"{op}: unexpected arguments {sorted(unexpected)}")
+    dtype, dev = kwargs.get("dtype"), kwargs.get("device")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, dev = a.dtype, a.device
+        elif isinstance(a, (str, device)) and not (isinstance(a, str) and a in D.BY_NAME):
+            dev = a
+        elif a is not None:
+            dtype = a
+    return (
+        None if dev is None else to_device(dev),
+        None if dtype is None else D.to_dtype(dtype),
+    )
+
+
 def tensor_to(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)`` or ``t.to(other)``.
 
@@ -45,25 +68,8 @@ def tensor_to(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     integer type (300 -> int8 gives 44), floats beyond an integer type's range saturate
     to its min or max and NaN becomes 0, floats beyond a float type's range become inf.
     ``ember.tensor(data, dtype=...)`` from Python or numpy data raises instead."""
-    dtype = kwargs.pop("dtype", None)
-    dev = kwargs.pop("device", None)
-    copy = kwargs.pop("copy", False)
-    kwargs.pop("non_blocking", None)
-    if kwargs:
-        raise TypeError(f"ember.to: unexpected arguments {sorted(kwargs)}")
-    for a in args:
-        if isinstance(a, Tensor):
-            dtype, dev = a.dtype, a.device
-        elif isinstance(a, (str, device)) and not (isinstance(a, str) and a in D.BY_NAME):
-            dev = a
-        else:
-            dtype = a
-    return to(
-        x,
-        None if dev is None else to_device(dev),
-        None if dtype is None else D.to_dtype(dtype),
-        copy,
-    )
+    dev, dtype = parse_to_args(args, kwargs, "ember.to", ("copy",))
+    return to(x, dev, dtype, bool(kwargs.get("copy", False)))
 
 
 def clone(x: Tensor) -> Tensor:
