@@ -22,6 +22,7 @@ from ._dtype import (
     int64,
 )
 from ._dtype import bool_ as bool  # noqa: A004
+from ._save_load import load, save
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
@@ -84,6 +85,7 @@ __all__ = [
     "int8",
     "is_grad_enabled",
     "is_tensor",
+    "load",
     "long",
     "manual_seed",
     "models",
@@ -98,6 +100,7 @@ __all__ = [
     "randn_like",
     "random",
     "randperm",
+    "save",
     "seed",
     "set_grad_enabled",
     "set_num_threads",

@@ -6,6 +6,8 @@ from typing import Any
 
 from . import _C, cuda
 
+VERSION: str = _C.__version__  # recorded in the files ember writes
+
 
 class Config(dict):
     """A dict of facts that prints as an aligned table."""

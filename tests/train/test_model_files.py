@@ -154,7 +154,7 @@ def _doc(folder: Path) -> dict:
         (lambda d: b'{"format": "\xff"}', "not UTF-8"),
         (lambda d: b'{"format": ', "not valid JSON"),
         (lambda d: b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-        (lambda d: b"[1, 2]", "not an ember.model/1 config"),
+        (lambda d: b"[1, 2]", "not an ember.model config"),
         (lambda d: json.dumps({**d, "architecture": ["gpt"]}).encode(), "unknown architecture"),
         (lambda d: json.dumps({k: v for k, v in d.items() if k != "config"}).encode(), "object"),
         (

@@ -9,28 +9,38 @@ an existing folder is only replaced once the new one is complete.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
-import tempfile
+import re
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
+from .._config import VERSION as EMBER_VERSION
+from ..nn.init import no_init
 from ..serialization import (
     ModelFileError,
+    atomic_folder,
     check_weights,
-    fsync_dir,
-    load_weights,
+    existing_folder,
+    load_state,
+    parse_device,
+    parse_dtype,
     parse_json,
-    save_weights,
+    version_skew,
+    write_durable,
+    write_file,
 )
 from .registry import REGISTRY
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
-FORMAT = "ember.model/1"
+FORMAT_NAME = "ember.model"
+VERSION = 2  # 2 added dtype, ember_version and weights_sha256; 1 is still read
+FORMAT = f"{FORMAT_NAME}/{VERSION}"
 
 
 def _architecture(model: Any) -> str:
@@ -43,53 +53,117 @@ def _architecture(model: Any) -> str:
     )
 
 
+def is_registered(model: Any) -> bool:
+    """True for an instance of an architecture in :data:`REGISTRY` (saved as a folder)."""
+    return any(type(model) is cls for cls, _ in REGISTRY.values())
+
+
+def is_model_folder(path: str | os.PathLike) -> bool:
+    """True for a folder holding a config.json (or one an interrupted save left aside)."""
+    return (existing_folder(Path(path)) / CONFIG).is_file()
+
+
+class _HashingWriter:
+    """A file wrapper that hashes what is written through it."""
+
+    def __init__(self, f: BinaryIO):
+        self.f, self.sha = f, hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self.sha.update(data)
+        return self.f.write(data)
+
+
+def _weights_dtype(state: dict) -> str:
+    """The dtype name of the floating weights ("mixed" when they differ)."""
+    names = Counter(t.dtype.name for t in state.values() if t.dtype.is_floating_point)
+    return next(iter(names)) if len(names) == 1 else ("mixed" if names else "none")
+
+
 def save_model(
     model: Any, path: str | os.PathLike, *, tokenizer: dict | None = None, meta: dict | None = None
 ) -> Path:
-    """Write ``model`` (a registered architecture with a ``config``) as a model folder."""
-    path = Path(path)
+    """Write ``model`` (a registered architecture with a ``config``) as a model folder:
+    config.json records the architecture, its config, the weights' dtype, the ember
+    version and the sha256 of model.safetensors, which load_model verifies."""
     name = _architecture(model)
-    doc = {
-        "format": FORMAT,
-        "architecture": name,
-        "config": model.config.to_dict(),
-        "tokenizer": tokenizer,
-        "meta": meta or {},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        save_weights(tmp / WEIGHTS, model)
-        (tmp / CONFIG).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    state = model.state_dict()
+
+    def fill(tmp: Path) -> None:
+        hashing: list[_HashingWriter] = []
+
+        def write_weights(f: BinaryIO) -> None:
+            hashing.append(_HashingWriter(f))
+            write_file(hashing[0], state, {"format": "ember.weights/1"})  # type: ignore[arg-type]
+
+        write_durable(tmp / WEIGHTS, write_weights)
+        doc = {
+            "format": FORMAT,
+            "architecture": name,
+            "config": model.config.to_dict(),
+            "dtype": _weights_dtype(state),
+            "ember_version": EMBER_VERSION,
+            "weights_sha256": hashing[0].sha.hexdigest(),
+            "tokenizer": tokenizer,
+            "meta": meta or {},
+        }
+        text = (json.dumps(doc, indent=2) + "\n").encode("utf-8")
+        write_durable(tmp / CONFIG, lambda f: f.write(text))
+
+    return atomic_folder(path, fill)
 
 
-def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
+def _read_config(cfg_file: Path) -> dict:
+    doc = parse_json(cfg_file, cfg_file.read_bytes(), CONFIG)
+    fmt = doc.get("format") if isinstance(doc, dict) else None
+    m = re.fullmatch(rf"{re.escape(FORMAT_NAME)}/(\d+)", fmt) if isinstance(fmt, str) else None
+    if m is None or int(m.group(1)) < 1:
+        raise ModelFileError(cfg_file, f"not an {FORMAT_NAME} config (format {fmt!r})")
+    if int(m.group(1)) > VERSION:
+        raise ModelFileError(cfg_file, version_skew(fmt, doc.get("ember_version"), FORMAT))
+    if int(m.group(1)) >= 2 and not re.fullmatch(r"[0-9a-f]{64}", str(doc.get("weights_sha256"))):
+        raise ModelFileError(cfg_file, "weights_sha256 is not a sha256 hex digest")
+    return doc
+
+
+def _verify_sha256(weights: Path, expected: str) -> None:
+    if not weights.is_file():
+        raise ModelFileError(weights, "the weights file is missing")
+    with open(weights, "rb") as f:
+        got = hashlib.file_digest(f, "sha256").hexdigest()
+    if got != expected:
+        raise ModelFileError(
+            weights,
+            f"sha256 {got} does not match {expected} recorded in {CONFIG} (the file was "
+            "changed or damaged)",
+        )
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    mmap: bool = False,
+    dtype: Any = None,
+    map_location: Any = None,
+) -> tuple[Any, dict]:
     """Read a model folder: (the model in eval mode, the config document).
 
     The folder is untrusted input: config.json is parsed and its config validated (types
-    and ranges), then the tensor names and shapes that config implies are checked against
-    the weights file's header, all before the model is built. Any fault is a
-    :class:`~ember.serialization.ModelFileError` naming the file."""
-    path = Path(path)
+    and ranges), the tensor names and shapes that config implies are checked against the
+    weights file's header, and the weights' sha256 against config.json (folders of
+    format 2), all before the model is built. Any fault is a
+    :class:`~ember.serialization.ModelFileError` naming the file.
+
+    The model is built without random init and its parameters take the loaded tensors'
+    memory: with ``mmap=True`` they are pages of the mapped file (copy-on-write: training
+    works and the file never changes). ``dtype`` converts the floating weights;
+    ``map_location`` moves them (see :func:`ember.load`)."""
+    target_dtype, dev = parse_dtype(dtype), parse_device(map_location)
+    path = existing_folder(Path(path))
     cfg_file = path / CONFIG
     if not cfg_file.is_file():
         raise FileNotFoundError(f"ember.models.load_model: no {CONFIG} in {path}")
-    doc = parse_json(cfg_file, cfg_file.read_bytes(), CONFIG)
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ModelFileError(cfg_file, f"not an {FORMAT} config")
+    doc = _read_config(cfg_file)
     name = doc.get("architecture")
     if not isinstance(name, str) or name not in REGISTRY:
         raise ModelFileError(
@@ -105,8 +179,17 @@ def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
     except ValueError as e:
         raise ModelFileError(cfg_file, str(e)) from None
     check_weights(path / WEIGHTS, cls.state_shapes(config))
-    model = cls(config)
-    load_weights(path / WEIGHTS, model)
+    if "weights_sha256" in doc:
+        _verify_sha256(path / WEIGHTS, doc["weights_sha256"])
+    with no_init():
+        model = cls(config)
+    state = load_state(path / WEIGHTS, mmap=mmap, dev=dev)
+    model.load_state_dict(state, assign=True)
+    # Tensors outside the state (non-persistent buffers) follow the weights.
+    floats = {t.dtype for t in state.values() if t.dtype.is_floating_point}
+    if target_dtype is None and len(floats) == 1:
+        target_dtype = floats.pop()
+    model.to(dev) if target_dtype is None else model.to(dev, target_dtype)
     return model.eval(), doc
 
 

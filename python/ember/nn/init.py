@@ -7,9 +7,13 @@ tensor, so the same seed gives the same weights on every device, dtype and threa
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import warnings
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -17,6 +21,35 @@ from ..autograd.grad_mode import no_grad
 from ..ops.creation import eye, from_numpy
 from ..random import rand, randn
 from ..tensor import Tensor
+
+
+_SKIPPING: ContextVar[bool] = ContextVar("ember_nn_init_skipping", default=False)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@contextlib.contextmanager
+def no_init() -> Iterator[None]:
+    """Within this block every initializer here returns its tensor untouched (and draws
+    no random numbers): for building a model whose weights are about to be replaced
+    (loading), so that construction neither spends time on random init nor touches the
+    memory of weights that will be dropped.
+
+    >>> with ember.nn.init.no_init():
+    ...     model = GPT(config)  # uninitialized weights
+    """
+    token = _SKIPPING.set(True)
+    try:
+        yield
+    finally:
+        _SKIPPING.reset(token)
+
+
+def _skippable(fn: _F) -> _F:
+    @functools.wraps(fn)
+    def wrapper(t: Any, *args: Any, **kwargs: Any) -> Any:
+        return t if _SKIPPING.get() else fn(t, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _check(t: Any, op: str) -> Tensor:
@@ -71,6 +104,7 @@ def _write(t: Tensor, values: Any) -> Tensor:
         return t.copy_(values)
 
 
+@_skippable
 def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Fill t with samples from U(a, b). Returns t."""
     _check(t, "uniform_")
@@ -80,6 +114,7 @@ def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -
         return _write(t, _draw("uniform", t, generator) * (b - a) + a)
 
 
+@_skippable
 def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Fill t with samples from N(mean, std^2). Returns t."""
     _check(t, "normal_")
@@ -89,6 +124,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = Non
         return _write(t, _draw("normal", t, generator) * std + mean)
 
 
+@_skippable
 def constant_(t: Tensor, val: float) -> Tensor:
     """Fill t with val. Returns t."""
     _check(t, "constant_")
@@ -106,6 +142,7 @@ def ones_(t: Tensor) -> Tensor:
     return constant_(t, 1.0)
 
 
+@_skippable
 def eye_(t: Tensor) -> Tensor:
     """Fill a 2-D tensor with the identity matrix. Returns t."""
     _check(t, "eye_")
@@ -146,6 +183,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     raise ValueError(f"ember.nn.init.calculate_gain: unsupported nonlinearity {nonlinearity!r}")
 
 
+@_skippable
 def kaiming_uniform_(
     t: Tensor,
     a: float = 0.0,
@@ -163,6 +201,7 @@ def kaiming_uniform_(
     return uniform_(t, -bound, bound, generator)
 
 
+@_skippable
 def kaiming_normal_(
     t: Tensor,
     a: float = 0.0,
@@ -179,6 +218,7 @@ def kaiming_normal_(
     return normal_(t, 0.0, std, generator)
 
 
+@_skippable
 def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot initialization: U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out))."""
     _check(t, "xavier_uniform_")
@@ -189,6 +229,7 @@ def xavier_uniform_(t: Tensor, gain: float = 1.0, generator: Any = None) -> Tens
     return uniform_(t, -bound, bound, generator)
 
 
+@_skippable
 def xavier_normal_(t: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Glorot initialization: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     _check(t, "xavier_normal_")
@@ -231,6 +272,7 @@ def _ndtri(p: np.ndarray) -> np.ndarray:
     return x
 
 
+@_skippable
 def trunc_normal_(
     t: Tensor,
     mean: float = 0.0,
@@ -259,6 +301,7 @@ def trunc_normal_(
     return _write(t, np.clip(x, a, b))
 
 
+@_skippable
 def orthogonal_(t: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Fill t with a (semi-)orthogonal matrix (the trailing dims flattened): Q of the QR
     decomposition of a Gaussian matrix, signs fixed by diag(R) (Saxe et al. 2013)."""
@@ -284,6 +327,7 @@ def orthogonal_(t: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
 
 __all__ = [
     "calculate_gain",
+    "no_init",
     "constant_",
     "eye_",
     "kaiming_normal_",

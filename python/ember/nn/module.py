@@ -338,9 +338,16 @@ class Module:
         """name -> the live parameter/buffer tensor, for every state_dict key."""
         return self.state_dict(keep_vars=True)
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True):
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ):
         """Copy values into this module's parameters and persistent buffers, in place
         (tied parameters stay tied; dtype and device are converted as needed).
+
+        ``assign=True`` (PyTorch's flag) makes each parameter and buffer take the given
+        tensor's memory, dtype and device instead of copying into it: the Parameter
+        objects stay (optimizers and ties keep pointing at them), their data becomes the
+        loaded tensor (e.g. pages of a memory-mapped file).
 
         With ``strict=True`` (the default) missing and unexpected keys are an error; a
         shape mismatch always is. All problems are reported together in one
@@ -385,8 +392,10 @@ class Module:
             )
         with no_grad():
             for k, value in values.items():
-                target = own[k]
-                target.copy_(value)
+                if assign:
+                    own[k]._impl = value.detach()._impl
+                else:
+                    own[k].copy_(value)
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- modes and utilities ---------------------------------------------------------

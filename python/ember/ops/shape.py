@@ -76,10 +76,29 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
 
 
 def view(x: Tensor, *shape: Any) -> Tensor:
-    """Like reshape, but always a view (ValueError if the strides don't allow one)."""
+    """Like reshape, but always a view (ValueError if the strides don't allow one).
+
+    ``x.view(dtype)`` reinterprets the bits as another dtype of the same size (PyTorch's
+    bit cast, e.g. float16 <-> bfloat16 for weight files); no autograd through it.
+
+    Shape: ``shape`` with one -1 inferred; unchanged for a dtype.
+    """
     if len(shape) == 1 and isinstance(shape[0], (D.dtype, str)):
-        raise TypeError("ember.view: reinterpreting dtypes is not supported; use .to(dtype)")
+        return _bitcast(x, D.to_dtype(shape[0]))
     return Reshape.apply(x, _shape_arg(shape, "view"), "view")
+
+
+def _bitcast(x: Tensor, dtype: D.dtype) -> Tensor:
+    if dtype is x.dtype:
+        return Reshape.apply(x, tuple(x.shape), "view")
+    if dtype.itemsize != x.dtype.itemsize:
+        raise ValueError(
+            f"ember.view: can't reinterpret {x.dtype.name} ({x.dtype.itemsize} bytes) as "
+            f"{dtype.name} ({dtype.itemsize} bytes): the sizes differ"
+        )
+    if x.requires_grad:
+        raise RuntimeError("ember.view: a dtype view has no gradient; call .detach() first")
+    return Tensor(x._impl.view_as_dtype(dtype.code))
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
