@@ -22,7 +22,6 @@ from ..ops.creation import eye, from_numpy
 from ..random import rand, randn
 from ..tensor import Tensor
 
-
 _SKIPPING: ContextVar[bool] = ContextVar("ember_nn_init_skipping", default=False)
 _F = TypeVar("_F", bound=Callable[..., Any])
 

@@ -10,7 +10,7 @@ from .. import cuda
 from .._device import CPU, device, to_device
 from ..tensor import Tensor
 
-FLOAT_CHOICES = {d.name: d for d in (D.float16, D.bfloat16, D.float32, D.float64)}
+FLOAT_CHOICES = {d.name: d for d in (D.float32, D.bfloat16, D.float16, D.float64)}
 
 
 def parse_dtype(dtype: Any, op: str = "ember.load") -> D.dtype | None:

@@ -83,7 +83,9 @@ def _tree_version(path: Path, meta: Mapping[str, str]) -> int | None:
     if m is None:
         return None
     if int(m.group(1)) > VERSION:
-        raise ModelFileError(path, version_skew(fmt, meta.get("ember_version"), f"{FORMAT}/{VERSION}"))
+        raise ModelFileError(
+            path, version_skew(fmt, meta.get("ember_version"), f"{FORMAT}/{VERSION}")
+        )
     return int(m.group(1))
 
 

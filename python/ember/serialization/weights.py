@@ -74,4 +74,3 @@ def load_weights(path: str | os.PathLike, model: Any, strict: bool = True) -> An
     if not path.is_file():
         raise FileNotFoundError(f"ember.train: no weights file at {path}")
     return model.load_state_dict(load_state(path, dev=CPU), strict=strict)
-
