@@ -31,6 +31,7 @@ from ember.models.folder import CONFIG, WEIGHTS, save_model
 from ember.models.gpt import GPT, GPTConfig
 
 PACKAGE_ROOT = Path(ember.__file__).parent.parent
+STATE = "state.safetensors"
 LOAD_TIMEOUT_S = 20.0
 MEMORY_LIMIT = 2 << 30
 
@@ -40,20 +41,41 @@ import json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT}))
 import numpy as np
 from safetensors.numpy import load_file
+import ember
 from ember.models.folder import load_model
 from ember.serialization import ModelFileError, load_tensors
 
+
+def single_files(folder):
+    # The weights and the state file alone, as checkpoints are read (no config shapes
+    # to check first, no sha256): read, mapped, converted. None, or what went wrong.
+    loads = [
+        ("load_tensors", lambda: load_tensors(folder + "/model.safetensors")),
+        ("load", lambda: ember.load(folder + "/model.safetensors")),
+        ("load mmap", lambda: ember.load(folder + "/model.safetensors", mmap=True)),
+        ("load bf16", lambda: ember.load(folder + "/model.safetensors", dtype="bfloat16")),
+        ("state", lambda: ember.load(folder + "/state.safetensors")),
+        ("state mmap", lambda: ember.load(folder + "/state.safetensors", mmap=True)),
+    ]
+    for what, load in loads:
+        try:
+            load()
+        except ModelFileError as e:
+            if folder not in str(e):
+                return f"{{what}}: the error does not name the file: {{e}}"
+        except BaseException as e:
+            return f"{{what}}: {{type(e).__name__}}: {{e}}"[:500]
+    return None
+
+
 for line in sys.stdin:
     folder = line.strip()
-    try:  # the weights alone, as checkpoints are read: no config shapes to check first
-        load_tensors(folder + "/model.safetensors")
-    except ModelFileError:
-        pass
-    except BaseException as e:
-        print(json.dumps({{"other": f"load_tensors: {{type(e).__name__}}: {{e}}"[:500]}}))
-        sys.stdout.flush()
+    problem = single_files(folder)
+    if problem is not None:
+        print(json.dumps({{"other": problem}}), flush=True)
         continue
     try:
+        model, _ = load_model(folder, mmap=True)
         model, _ = load_model(folder)
     except ModelFileError as e:
         print(json.dumps({{"error": str(e)}}), flush=True)
@@ -138,6 +160,15 @@ def folders(tmp_path_factory):
         CharLSTM(CharLSTMConfig(vocab_size=7, embed_size=4, hidden_size=5, num_layers=2)),
         root / "lstm",
     )
+    for kind in ("gpt", "lstm"):  # nested training state, as ember.save writes it
+        model = ember.load(root / kind)
+        opt = ember.optim.Adam(model.parameters())
+        model.train()
+        out = model(ember.randint(0, 7, (1, 4)))[0]
+        out.float().mean().backward()
+        opt.step()
+        ember.save({"optim": opt.state_dict(), "epoch": 1, "k": (None, {3: "x"})},
+                   root / kind / "state.safetensors")  # fmt: skip
     return root
 
 
@@ -211,7 +242,7 @@ def test_config_values(worker, folders, kind, edits):
 @FUZZ
 @given(
     kind=st.sampled_from(["gpt", "lstm"]),
-    file=st.sampled_from([CONFIG, WEIGHTS]),
+    file=st.sampled_from([CONFIG, WEIGHTS, STATE]),
     op=st.sampled_from(["truncate", "flip", "insert"]),
     where=st.floats(0.0, 1.0),
     header_bias=st.booleans(),
@@ -222,7 +253,7 @@ def test_raw_bytes(worker, folders, kind, file, op, where, header_bias, byte):
     data = bytearray((folder / file).read_bytes())
     # Bias toward the weights file's header, where a flip changes meaning, not values.
     span = len(data)
-    if file == WEIGHTS and header_bias:
+    if file != CONFIG and header_bias:
         span = 8 + struct.unpack("<Q", data[:8])[0]
     at = min(int(where * span), len(data) - 1)
     if op == "truncate":
@@ -238,6 +269,7 @@ def test_raw_bytes(worker, folders, kind, file, op, where, header_bias, byte):
 @FUZZ
 @given(
     kind=st.sampled_from(["gpt", "lstm"]),
+    file=st.sampled_from([WEIGHTS, STATE]),
     length=st.one_of(
         st.integers(0, 2**64 - 1),
         st.sampled_from([0, 1, 2**63, 2**64 - 1, 100_000_001]),
@@ -245,12 +277,12 @@ def test_raw_bytes(worker, folders, kind, file, op, where, header_bias, byte):
     ),
     relative=st.booleans(),
 )
-def test_header_length_prefix(worker, folders, kind, length, relative):
+def test_header_length_prefix(worker, folders, kind, file, length, relative):
     folder = mutated_copy(folders, kind)
-    data = bytearray((folder / WEIGHTS).read_bytes())
+    data = bytearray((folder / file).read_bytes())
     n = struct.unpack("<Q", data[:8])[0]
     data[:8] = struct.pack("<Q", (n + length if relative else length) % 2**64)
-    (folder / WEIGHTS).write_bytes(bytes(data))
+    (folder / file).write_bytes(bytes(data))
     check(worker, folder)
 
 
@@ -266,11 +298,12 @@ dims = st.integers(-2, 2**65) | st.sampled_from([0, 1, 3, 4, 8, 11, 16, 24, 32, 
     | json_values,
     shape=st.lists(dims, max_size=4) | json_values,
     offsets=st.lists(st.integers(-5, 2**64), min_size=0, max_size=3) | json_values,
-    name=st.text(max_size=12),
+    name=st.text(max_size=12) | st.sampled_from(["../x", "/etc/passwd", "..", "a/../../b", ""]),
+    file=st.sampled_from([WEIGHTS, STATE]),
 )
-def test_header_fields(worker, folders, kind, which, field, dtype, shape, offsets, name):
+def test_header_fields(worker, folders, kind, which, field, dtype, shape, offsets, name, file):
     folder = mutated_copy(folders, kind)
-    data = (folder / WEIGHTS).read_bytes()
+    data = (folder / file).read_bytes()
     n = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8 : 8 + n])
     tensors = sorted(k for k in header if k != "__metadata__")
@@ -288,5 +321,5 @@ def test_header_fields(worker, folders, kind, which, field, dtype, shape, offset
     else:
         header["__metadata__"] = shape
     raw = json.dumps(header).encode()
-    (folder / WEIGHTS).write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+    (folder / file).write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
     check(worker, folder)

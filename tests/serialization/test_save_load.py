@@ -3,6 +3,7 @@ files, exact structure, dtypes, devices, file objects, and clear errors."""
 
 import io
 import math
+import os
 
 import numpy as np
 import pytest
@@ -242,3 +243,11 @@ def test_damaged_skeletons(tree, reason, tmp_path):
                  {"format": "ember.tree/1", "tree": tree})  # fmt: skip
     with pytest.raises(ModelFileError, match=reason):
         ember.load(tmp_path / "t.safetensors")
+
+
+def test_a_fifo_or_device_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe.safetensors")
+    for path in (tmp_path / "pipe.safetensors", "/dev/zero"):
+        for mmap in (False, True):
+            with pytest.raises(ModelFileError, match="not a regular file"):
+                ember.load(path, mmap=mmap)

@@ -183,7 +183,7 @@ def load_model(
         _verify_sha256(path / WEIGHTS, doc["weights_sha256"])
     with no_init():
         model = cls(config)
-    state = load_state(path / WEIGHTS, mmap=mmap, dev=dev)
+    state = load_state(path / WEIGHTS, mmap=mmap, dtype=target_dtype, dev=dev)
     model.load_state_dict(state, assign=True)
     # Tensors outside the state (non-persistent buffers) follow the weights.
     floats = {t.dtype for t in state.values() if t.dtype.is_floating_point}

@@ -154,12 +154,13 @@ def _parse_header(path: Path, f: BinaryIO, size: int) -> Header:
 
 
 def _open_regular(path: Path) -> BinaryIO:
-    """Open a regular file for reading (a FIFO or device could block or never end)."""
-    f = open(path, "rb")  # noqa: SIM115 - returned to the caller
-    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-        f.close()
+    """Open a regular file for reading: a FIFO or device could block (even in open,
+    hence O_NONBLOCK, which regular files ignore) or never end."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         raise ModelFileError(path, "not a regular file")
-    return f
+    return os.fdopen(fd, "rb")
 
 
 def read_header(path: str | os.PathLike) -> Header:

@@ -98,9 +98,13 @@ def load_state(
 ) -> Any:
     """Read what :func:`save_state` wrote (or any safetensors file: a dict of tensors)."""
     (infos, meta, _), data, path = read_file(source, mmap)
-    tensors = {
-        k: convert(tensor_from(path, k, info, data), dtype, dev) for k, info in infos.items()
-    }
+    views = {k: tensor_from(path, k, info, data) for k, info in infos.items()}
+    tensors = {k: convert(t, dtype, dev) for k, t in views.items()}
+    if any(tensors[k] is not t for k, t in views.items()):
+        # One tensor still viewing the file's buffer (an int tensor that dtype= leaves
+        # alone) would keep all of it alive next to the converted copies.
+        tensors = {k: t.clone() if t is views[k] else t for k, t in tensors.items()}
+    del views, data
     if _tree_version(path, meta) is None:
         return tensors
     doc = parse_json(path, meta.get("tree", ""), "the state skeleton")
