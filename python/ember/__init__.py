@@ -110,7 +110,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # ember.train pulls in tqdm and safetensors: import it on first use, not with ember.
+    # ember.train pulls in tqdm: import it on first use, not with ember.
     if name in ("ops", "train"):
         return _import_module("." + name, __name__)
     raise AttributeError(f"module 'ember' has no attribute {name!r}")

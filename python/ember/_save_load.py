@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .models.folder import is_model_folder, is_registered, load_model, save_model
+from .models.registry import REGISTRY
+from .nn import Module
 from .serialization import load_state, parse_device, parse_dtype, save_state
 
 
@@ -34,6 +36,12 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
             raise TypeError("ember.save: a model is saved as a folder; pass a path, not a file")
         save_model(obj, f)
         return
+    if isinstance(obj, Module):
+        raise TypeError(
+            f"ember.save: {type(obj).__name__} is not a registered architecture (registered: "
+            f"{', '.join(sorted(REGISTRY))}); save its state_dict() and load it into a new "
+            "instance with load_state_dict"
+        )
     save_state(obj, f)
 
 

@@ -103,7 +103,7 @@ def test_file_objects(tmp_path):
         ({"a": lambda: 0}, "obj.a", "function"),
         ({"a": [1, object()]}, r"obj.a\[1\]", "object"),
         ({"a": {(1, 2): 3}}, "obj.a", "key"),
-        (nn.Linear(2, 2), "obj", "Linear"),
+        ({"m": nn.Linear(2, 2)}, "obj.m", "Linear"),
         ({1.5: 2}, "obj", "key"),
     ],
 )
@@ -112,6 +112,11 @@ def test_unknown_types_are_a_type_error_naming_where(obj, where, kind, tmp_path)
         ember.save(obj, tmp_path / "x.safetensors")
     assert where.replace("\\", "") in str(e.value)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_an_unregistered_module_points_to_its_state_dict(tmp_path):
+    with pytest.raises(TypeError, match="Linear is not a registered architecture.*state_dict"):
+        ember.save(nn.Linear(2, 2), tmp_path / "m")
 
 
 def test_dtype_converts_floating_tensors_only(tmp_path):

@@ -129,8 +129,11 @@ def _read_config(cfg_file: Path) -> dict:
 def _verify_sha256(weights: Path, expected: str) -> None:
     if not weights.is_file():
         raise ModelFileError(weights, "the weights file is missing")
+    sha = hashlib.sha256()
     with open(weights, "rb") as f:
-        got = hashlib.file_digest(f, "sha256").hexdigest()
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha.update(chunk)
+    got = sha.hexdigest()
     if got != expected:
         raise ModelFileError(
             weights,

@@ -98,6 +98,7 @@ def load_state(
 ) -> Any:
     """Read what :func:`save_state` wrote (or any safetensors file: a dict of tensors)."""
     (infos, meta, _), data, path = read_file(source, mmap)
+    is_tree = _tree_version(path, meta) is not None
     views = {k: tensor_from(path, k, info, data) for k, info in infos.items()}
     tensors = {k: convert(t, dtype, dev) for k, t in views.items()}
     if any(tensors[k] is not t for k, t in views.items()):
@@ -105,26 +106,29 @@ def load_state(
         # alone) would keep all of it alive next to the converted copies.
         tensors = {k: t.clone() if t is views[k] else t for k, t in tensors.items()}
     del views, data
-    if _tree_version(path, meta) is None:
+    if not is_tree:
         return tensors
     doc = parse_json(path, meta.get("tree", ""), "the state skeleton")
-    used: set[str] = set()
-
-    class _Seen(dict):
-        def __getitem__(self, k: str) -> Tensor:
-            used.add(k)
-            return tensors[k]
-
-        def __contains__(self, k: object) -> bool:
-            return k in tensors
-
+    referenced = _Referenced(tensors)
     try:
-        obj = from_json(doc, "obj", _Seen())
+        obj = from_json(doc, "obj", referenced)
     except RecursionError:
         raise ModelFileError(path, "the state skeleton is nested too deeply") from None
     except ValueError as e:
         raise ModelFileError(path, f"bad state skeleton: {e}") from None
-    extra = sorted(set(tensors) - used)
+    extra = sorted(set(tensors) - referenced.used)
     if extra:
         raise ModelFileError(path, "the skeleton never refers to this tensor", extra[0])
     return obj
+
+
+class _Referenced(dict):
+    """The file's tensors, noting which ones the skeleton refers to."""
+
+    def __init__(self, tensors: dict[str, Tensor]):
+        super().__init__(tensors)
+        self.used: set[str] = set()
+
+    def __getitem__(self, name: str) -> Tensor:
+        self.used.add(name)
+        return super().__getitem__(name)
