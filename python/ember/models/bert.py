@@ -262,12 +262,14 @@ class Bert(Module):
 
     ``forward(input_ids, attention_mask=None, token_type_ids=None)`` returns the last hidden
     state; ``pool(hidden)`` the pooler output (with ``add_pooling_layer``).
+    ``init_weights=False`` skips Hugging Face's N(0, initializer_range) initialization (the
+    layers' own default one stays), for weights that are loaded next.
 
     Shape: input_ids (B, T) integer, T <= max_position_embeddings; attention_mask (B, T)
     (nonzero = attend); token_type_ids (B, T) -> (B, T, hidden_size).
     """
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, *, init_weights: bool = True):
         super().__init__()
         if not isinstance(config, BertConfig):
             raise TypeError(
@@ -279,12 +281,13 @@ class Bert(Module):
         self.encoder = BertEncoder(config)
         if config.add_pooling_layer:
             self.pooler = BertPooler(config)
-        std = config.initializer_range
-        for m in self.modules():  # Hugging Face's initialization
-            if isinstance(m, (Linear, Embedding)):
-                init.normal_(m.weight, 0.0, std)
-            if isinstance(m, Linear):
-                init.zeros_(m.bias)
+        if init_weights:  # Hugging Face's initialization; skipped when weights are loaded
+            std = config.initializer_range
+            for m in self.modules():
+                if isinstance(m, (Linear, Embedding)):
+                    init.normal_(m.weight, 0.0, std)
+                if isinstance(m, Linear):
+                    init.zeros_(m.bias)
 
     @staticmethod
     def state_shapes(config: BertConfig) -> dict[str, tuple[int, ...]]:
@@ -434,7 +437,7 @@ class Bert(Module):
             raise ModelFileError(cfg_file, str(e)) from None
         _check_shapes(weights, {own: infos[name] for own, name in names.items()}, config)
         arrays = load_tensors(weights)[0]
-        model = cls(config)
+        model = cls(config, init_weights=False)
         with no_grad():
             model.load_state_dict({own: from_numpy(arrays[name]) for own, name in names.items()})
         return model.to(getattr(D, dtype)).eval()
