@@ -65,6 +65,29 @@ def test_unpadded_equals_padded(rng):
     np.testing.assert_allclose(packed, padded[mask.astype(bool)], rtol=0, atol=1e-5)
 
 
+def test_gradients_vs_finite_differences(rng):
+    """Bert trains: every parameter gets a gradient, and one matches a central difference."""
+    model = random_bert(tiny_config(num_hidden_layers=1, add_pooling_layer=False))
+    model = model.to(ember.float64)
+    ids, mask, _ = _batch(rng)
+    ids_t, mask_t = ember.tensor(ids), ember.tensor(mask)
+    probe = ember.tensor(rng.normal(size=(3, 7, 16)))
+
+    def loss():
+        return (model(ids_t, mask_t) * probe).sum()
+
+    loss().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    w = model.encoder.layer[0].attention.self.key.weight
+    analytic = float(w.grad[2, 5].item())
+    with ember.no_grad():
+        w[2, 5] += 1e-6
+        up = float(loss().item())
+        w[2, 5] -= 2e-6
+        down = float(loss().item())
+    assert abs((up - down) / 2e-6 - analytic) < 1e-5 * max(1.0, abs(analytic))
+
+
 def test_state_shapes_match_the_state_dict():
     for pooler in (True, False):
         cfg = tiny_config(add_pooling_layer=pooler)

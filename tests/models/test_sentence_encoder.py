@@ -117,13 +117,18 @@ def test_tiny_folder_against_sentence_transformers(tmp_path):
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
 
 
-def test_normalize_module_and_override(tmp_path):
+def test_normalize_module_and_argument(tmp_path):
     _, enc = _tiny(tmp_path)
     assert enc.normalize
     unit = enc.encode(SENTENCES)
     np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-6)
-    raw = enc.encode(SENTENCES, normalize_embeddings=False)
-    np.testing.assert_allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True), unit, atol=1e-6)
+    # as in sentence-transformers, False does not undo the folder's Normalize module
+    np.testing.assert_array_equal(enc.encode(SENTENCES, normalize_embeddings=False), unit)
+    _, plain = _tiny(tmp_path / "plain", normalize=False)
+    raw = plain.encode(SENTENCES)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
+    scaled = plain.encode(SENTENCES, normalize_embeddings=True)
+    np.testing.assert_allclose(scaled, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-6)
     assert enc.encode([]).shape == (0, 16)
 
 

@@ -262,6 +262,8 @@ class Bert(Module):
 
     ``forward(input_ids, attention_mask=None, token_type_ids=None)`` returns the last hidden
     state; ``pool(hidden)`` the pooler output (with ``add_pooling_layer``).
+    A row whose attention_mask is all zeros attends to nothing and its layer outputs
+    start from zeros (Hugging Face attends uniformly to every key instead).
     ``init_weights=False`` skips Hugging Face's N(0, initializer_range) initialization (the
     layers' own default one stays), for weights that are loaded next.
 

@@ -213,8 +213,9 @@ class SentenceEncoder:
         show_progress_bar: bool = False,
     ) -> np.ndarray:
         """Embeddings of the sentences, float32, in input order. Sentences are sorted by
-        token count and batched, each batch padded to its longest; ``normalize_embeddings``
-        (default: whether the folder has a Normalize module) L2-normalizes them.
+        token count and batched, each batch padded to its longest. They are L2-normalized
+        when the folder has a Normalize module or ``normalize_embeddings`` is true (as in
+        sentence-transformers, False does not undo a Normalize module).
 
         Shape: a list of n str -> (n, dim); one str -> (dim,).
         """
@@ -227,7 +228,7 @@ class SentenceEncoder:
                 f"ember.models.SentenceEncoder.encode: batch_size must be an int >= 1, got "
                 f"{batch_size!r}"
             )
-        normalize = self.normalize if normalize_embeddings is None else bool(normalize_embeddings)
+        normalize = self.normalize or bool(normalize_embeddings)
         tokens = self.tokenize(texts)
         order = np.argsort([-len(ids) for ids, _ in tokens], kind="stable")
         out = np.empty((len(texts), self.dim), np.float32)
