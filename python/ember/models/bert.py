@@ -201,9 +201,9 @@ class BertAttention(Module):
 
     def forward(self, x: Tensor, tokens: _Tokens) -> Tensor:
         s = self.self
-        # One GEMM for q, k and v (measured faster than three at MiniLM's sizes); the
-        # concatenated weight is rebuilt per call (a cheap copy next to the GEMM) so it
-        # can never go stale when the weights change.
+        # One GEMM for q, k and v (~11% faster than three at MiniLM's sizes, the
+        # concatenation included); the concatenated weight is rebuilt per call (a copy of
+        # 3 H^2 floats, small next to the GEMM) so it never goes stale when weights change.
         w = cat([s.query.weight, s.key.weight, s.value.weight])
         b = cat([s.query.bias, s.key.bias, s.value.bias])
         qkv = tokens.to_batch(F.linear(x, w, b))  # (B, T, 3H)
