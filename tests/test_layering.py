@@ -41,7 +41,7 @@ KERNEL_USERS = {
 EXTENSIONS = {"ember._C", "ember._C_cuda"}
 
 # Imports allowed inside functions: optional dependencies, loaded when a feature is used.
-OPTIONAL = {"matplotlib", "sklearn", "torch", "tqdm"}
+OPTIONAL = {"matplotlib", "sklearn", "tokenizers", "torch", "tqdm"}
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

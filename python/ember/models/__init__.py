@@ -1,19 +1,26 @@
 """Reference architectures, by name: ``ember.models.REGISTRY["gpt"] == (GPT, GPTConfig)``."""
 
-from . import char_lstm, cnn, gpt
+from . import bert, char_lstm, cnn, gpt, sentence_encoder
+from .bert import Bert, BertConfig
 from .char_lstm import CharLSTM, CharLSTMConfig
 from .cnn import DigitsCNN
 from .gpt import GPT, GPTConfig
 from .registry import REGISTRY
+from .sentence_encoder import SentenceEncoder
 
 __all__ = [
     "GPT",
+    "Bert",
+    "BertConfig",
     "CharLSTM",
     "CharLSTMConfig",
     "DigitsCNN",
     "GPTConfig",
     "REGISTRY",
+    "SentenceEncoder",
+    "bert",
     "char_lstm",
     "cnn",
     "gpt",
+    "sentence_encoder",
 ]

@@ -1,9 +1,10 @@
 """What every model config shares: JSON round trips (model folders store configs as JSON)
 and the checks on its values, declared once per config class.
 
-A config's fields say their type in the annotation (``int``, ``float`` or ``bool``, taken
-exactly: a bool is not an int, a string is never a number) and their range with
-:func:`bounded`; ``DIVISIBLE`` names the fields one of which must divide the other. A
+A config's fields say their type in the annotation (``int``, ``float``, ``bool`` or
+``str``, taken exactly: a bool is not an int, a string is never a number), their range
+with :func:`bounded` and a string's allowed values with :func:`one_of`; ``DIVISIBLE``
+names the fields one of which must divide the other. A
 config.json from a stranger passes through these checks before it sizes anything.
 
 >>> @dataclass
@@ -35,8 +36,15 @@ def bounded(default: Any, lo: float, hi: float, *, below: bool = False) -> Any:
     return field(default=default, metadata={"range": (lo, hi, below)})
 
 
+def one_of(default: str, choices: tuple[str, ...]) -> Any:
+    """A str dataclass field whose value must be one of ``choices``."""
+    return field(default=default, metadata={"choices": tuple(choices)})
+
+
 def _is(kind: type, v: Any) -> bool:
     """Exact JSON-style typing: bool only for bool, int not bool, float any real number."""
+    if kind is str:
+        return isinstance(v, str)
     if kind is bool:
         return isinstance(v, bool)
     if isinstance(v, bool):
@@ -72,22 +80,29 @@ class ModelConfig:
 
     @classmethod
     @cache
-    def _spec(cls) -> tuple[tuple[str, type, tuple | None], ...]:
+    def _spec(cls) -> tuple[tuple[str, type, tuple | None, tuple | None], ...]:
         hints = get_type_hints(cls)
-        return tuple((f.name, hints[f.name], f.metadata.get("range")) for f in fields(cls))  # type: ignore[arg-type]
+        return tuple(
+            (f.name, hints[f.name], f.metadata.get("range"), f.metadata.get("choices"))
+            for f in fields(cls)  # type: ignore[arg-type]
+        )
 
     def validate(self) -> None:
         """ValueError naming the first field whose type or range is wrong."""
         name = type(self).__name__
-        for field_name, kind, rng in self._spec():
+        for field_name, kind, rng, choices in self._spec():
             v = getattr(self, field_name)
             want = f"{'a' if kind is not int else 'an'} {kind.__name__}"
             if rng is not None:
                 lo, hi, below = rng
                 want += f" in [{lo}, {hi}{')' if below else ']'}"
+            if choices is not None:
+                want = f"one of {', '.join(map(repr, choices))}"
             ok = _is(kind, v)
             if ok and rng is not None:
                 ok = lo <= v < hi if below else lo <= v <= hi
+            if ok and choices is not None:
+                ok = v in choices
             if not ok:
                 raise ValueError(f"ember.models.{name}: {field_name} must be {want}, got {v!r}")
         for a, b in self.DIVISIBLE:

@@ -139,8 +139,9 @@ def _transposed3(w: Tensor) -> Any:
 
 class Linear(Function):
     """y = act(x @ w.T + b) as one op: one GEMM with the bias fused into its epilogue
-    (relu too: its backward only needs y > 0, so y is saved), or for gelu / gelu_tanh the
-    GEMM + bias writing z, then the activation kernel (z is saved). The backward runs the
+    (relu too: its backward only needs y > 0, so y is saved; any activation when no
+    gradient is needed), or for gelu / gelu_tanh the GEMM + bias writing z, then the
+    activation kernel (z is saved). The backward runs the
     fused activation-backward kernel on y / z, then two GEMMs on strided views
     (dX = dZ @ W, dW = dZ^T @ X) and a sum for db. The views are made on the C++ tensors
     directly (no autograd wrappers): this op runs for every layer of every model."""
@@ -158,15 +159,17 @@ class Linear(Function):
         n, k = w.shape
         xc, wc = cast(x, in_dt), cast(w, in_dt)
         bias = None if b is None else cast(b, out_dt).contiguous()._impl
-        fused = activation if activation in ("none", "relu") else "none"
+        # Without gradients nothing needs z: the GEMM's epilogue applies any activation.
+        inference = True not in ctx.needs_input_grad
+        fused = activation if inference or activation in ("none", "relu") else "none"
         x3 = _rows3(xc, k)
         out = empty((1, x3.shape[1], n), out_dt, x.device)._impl
         mod = kernels(x.device, "linear", "gemm")
         mod.gemm(x3, _transposed3(wc), out, 1.0, 0.0, bias, fused)
         act_saved = None
-        if activation == "relu":
+        if activation == "relu" and not inference:
             act_saved = Tensor(out)  # y = relu(z): y > 0 exactly where z > 0
-        elif activation != "none":
+        elif fused != activation:
             act_saved = Tensor(out)  # z
             out = empty(act_saved.shape, out_dt, x.device)._impl
             kernels(x.device, activation, "unary").unary(activation, act_saved._impl, out, 0.0, 0.0)
