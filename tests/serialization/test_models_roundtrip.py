@@ -20,7 +20,14 @@ CONFIGS = {
         dict(vocab_size=11, embed_size=6, hidden_size=8, num_layers=2),
         lambda: ember.randint(0, 11, (2, 5)),
     ),
-}
+    "bert": (
+        dict(
+            vocab_size=17, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=24, max_position_embeddings=12,
+        ),
+        lambda: ember.randint(0, 17, (2, 7)),
+    ),
+}  # fmt: skip
 
 
 def test_every_architecture_has_a_config():

@@ -17,19 +17,27 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype as D
-from ..autograd.grad_mode import no_grad
 from ..nn import functional as F
 from ..nn import init
 from ..nn.activation import split_heads
 from ..nn.container import ModuleList
+from ..nn.init import no_init
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..nn.normalization import LayerNorm
 from ..nn.sparse import Embedding
-from ..ops.creation import from_numpy, tensor
+from ..ops.creation import tensor
 from ..ops.index import index_select
 from ..ops.shape import cat
-from ..serialization import FLOAT_DTYPES, ModelFileError, load_tensors, parse_json, read_header
+from ..serialization import (
+    FLOAT_DTYPES,
+    ModelFileError,
+    load_state,
+    parse_device,
+    parse_dtype,
+    parse_json,
+    read_header,
+)
 from ..tensor import Tensor
 from ._config import MAX_LAYERS, MAX_SIZE, MAX_WIDTH, ModelConfig, bounded, one_of
 
@@ -46,7 +54,6 @@ _HF_IGNORED = {
     "id2label", "label2id", "problem_type", "bos_token_id", "eos_token_id", "output_past",
 }  # fmt: skip
 _MAX_HEAD_DIM = 256  # the fused attention kernel's limit
-_DTYPES = ("float32", "bfloat16", "float16")
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 PREFIX = "bert."
@@ -264,14 +271,12 @@ class Bert(Module):
     state; ``pool(hidden)`` the pooler output (with ``add_pooling_layer``).
     A row whose attention_mask is all zeros attends to nothing and its layer outputs
     start from zeros (Hugging Face attends uniformly to every key instead).
-    ``init_weights=False`` skips Hugging Face's N(0, initializer_range) initialization (the
-    layers' own default one stays), for weights that are loaded next.
 
     Shape: input_ids (B, T) integer, T <= max_position_embeddings; attention_mask (B, T)
     (nonzero = attend); token_type_ids (B, T) -> (B, T, hidden_size).
     """
 
-    def __init__(self, config: BertConfig, *, init_weights: bool = True):
+    def __init__(self, config: BertConfig):
         super().__init__()
         if not isinstance(config, BertConfig):
             raise TypeError(
@@ -283,13 +288,13 @@ class Bert(Module):
         self.encoder = BertEncoder(config)
         if config.add_pooling_layer:
             self.pooler = BertPooler(config)
-        if init_weights:  # Hugging Face's initialization; skipped when weights are loaded
-            std = config.initializer_range
-            for m in self.modules():
-                if isinstance(m, (Linear, Embedding)):
-                    init.normal_(m.weight, 0.0, std)
-                if isinstance(m, Linear):
-                    init.zeros_(m.bias)
+        # Hugging Face's initialization (a no-op under nn.init.no_init(), as when loading).
+        std = config.initializer_range
+        for m in self.modules():
+            if isinstance(m, (Linear, Embedding)):
+                init.normal_(m.weight, 0.0, std)
+            if isinstance(m, Linear):
+                init.zeros_(m.bias)
 
     @staticmethod
     def state_shapes(config: BertConfig) -> dict[str, tuple[int, ...]]:
@@ -406,21 +411,20 @@ class Bert(Module):
         return self.pooler(hidden)
 
     @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike, *, dtype: str = "float32") -> Bert:
+    def from_pretrained(
+        cls, folder: str | os.PathLike, *, mmap: bool = False, dtype: Any = None
+    ) -> Bert:
         """Load a Hugging Face BERT folder (config.json + model.safetensors), in eval mode.
 
         Tensor names may carry the ``bert.`` prefix (BertForMaskedLM-style files; other
         heads such as ``cls.*`` are ignored); an ``embeddings.position_ids`` buffer is
         ignored. The names and shapes are checked against the config before the model is
         built: a missing, extra or mis-shaped tensor is a ModelFileError naming the file
-        and the tensor. ``dtype`` ("float32", "bfloat16", "float16") is the parameters'
-        dtype after loading.
+        and the tensor. ``mmap`` and ``dtype`` ("float32", "bfloat16", "float16"; default:
+        the file's) work as in :func:`ember.load`: with ``mmap=True`` the parameters are the
+        file's pages (copy-on-write).
         """
-        if dtype not in _DTYPES:
-            raise ValueError(
-                f"ember.models.Bert.from_pretrained: dtype must be one of {', '.join(_DTYPES)}, "
-                f"got {dtype!r}"
-            )
+        target_dtype = parse_dtype(dtype)
         folder = Path(folder)
         cfg_file, weights = folder / CONFIG, folder / WEIGHTS
         for f in (cfg_file, weights):
@@ -438,11 +442,11 @@ class Bert(Module):
         except (TypeError, ValueError) as e:
             raise ModelFileError(cfg_file, str(e)) from None
         _check_shapes(weights, {own: infos[name] for own, name in names.items()}, config)
-        arrays = load_tensors(weights)[0]
-        model = cls(config, init_weights=False)
-        with no_grad():
-            model.load_state_dict({own: from_numpy(arrays[name]) for own, name in names.items()})
-        return model.to(getattr(D, dtype)).eval()
+        with no_init():
+            model = cls(config)
+        tensors = load_state(weights, mmap=mmap, dtype=target_dtype, dev=parse_device(None))
+        model.load_state_dict({own: tensors[name] for own, name in names.items()}, assign=True)
+        return model.eval()
 
 
 def _own_names(infos: dict[str, Any]) -> dict[str, str]:

@@ -160,18 +160,19 @@ class SentenceEncoder:
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | os.PathLike, *, dtype: str = "float32"
+        cls, folder: str | os.PathLike, *, mmap: bool = False, dtype: Any = None
     ) -> SentenceEncoder:
         """Read a sentence-transformers folder: modules.json (Transformer, Pooling, an
         optional Normalize), the Transformer's config.json, model.safetensors,
         tokenizer.json and sentence_bert_config.json, and the Pooling's config.json.
-        A missing or malformed file is a ModelFileError naming it."""
+        A missing or malformed file is a ModelFileError naming it. ``mmap`` and ``dtype``
+        are :meth:`Bert.from_pretrained`'s."""
         tokenizers = _import_tokenizers()
         root = Path(folder)
         if not root.is_dir():
             raise FileNotFoundError(f"ember.models.SentenceEncoder: no folder {root}")
         transformer, pooling, normalize = _module_kinds(root)
-        model = Bert.from_pretrained(transformer, dtype=dtype)
+        model = Bert.from_pretrained(transformer, mmap=mmap, dtype=dtype)
         modes = _pooling_modes(pooling / POOLING_CONFIG, model.config.hidden_size)
         max_length, lower = _max_length(root, transformer, model)
         tok_file = transformer / TOKENIZER
