@@ -63,6 +63,9 @@ def main() -> None:
     import sentence_transformers
     import torch
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its per-load weight bar would garble the table
 
     ember.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
