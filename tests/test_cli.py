@@ -183,6 +183,7 @@ def test_train_cnn_smoke_and_resume(tmp_path, capsys):
     assert "test accuracy" in text and "2 steps" in text
     assert (out / "checkpoints" / "step_00000002.safetensors").is_file()
     assert (out / "log.jsonl").is_file()
+    assert isinstance(ember.load(out / "model"), ember.models.DigitsCNN)
     assert main(["train", "cnn", "--max-steps", "3", "--resume", *common]) == 0
     assert "3 steps" in capsys.readouterr().out
     recs = [json.loads(x) for x in open(out / "log.jsonl")]

@@ -18,9 +18,17 @@ import pytest
 
 import ember
 from ember.models.char_lstm import CharLSTM, CharLSTMConfig
+from ember.models.cnn import DigitsCNN, DigitsCNNConfig
 from ember.models.folder import CONFIG, WEIGHTS, load_model, save_model
 from ember.models.gpt import GPT, GPTConfig
-from ember.serialization import ModelFileError, from_json, load_tensors, load_weights, to_json
+from ember.serialization import (
+    ModelFileError,
+    TensorSpec,
+    from_json,
+    load_tensors,
+    load_weights,
+    to_json,
+)
 from ember.train import checkpoint as ck
 
 PACKAGE_ROOT = Path(ember.__file__).parent.parent
@@ -134,6 +142,14 @@ def test_state_shapes_match_the_built_models():
         cfg = CharLSTMConfig(vocab_size=7, embed_size=4, hidden_size=5, num_layers=n)
         built = [(k, tuple(v.shape)) for k, v in CharLSTM(cfg).state_dict().items()]
         assert list(CharLSTM.state_shapes(cfg).items()) == built
+    for width in (1, 5):
+        cfg = DigitsCNNConfig(width=width, num_classes=3)
+        built = {k: (tuple(v.shape), v.dtype) for k, v in DigitsCNN(cfg).state_dict().items()}
+        specs = DigitsCNN.state_shapes(cfg)
+        assert list(specs) == list(built)
+        for k, spec in specs.items():
+            want = spec if isinstance(spec, TensorSpec) else TensorSpec(spec, "F32")
+            assert want == (built[k][0], "I64" if built[k][1] is ember.int64 else "F32")
 
 
 def test_weights_that_do_not_fit_the_config_name_the_differences(folder):

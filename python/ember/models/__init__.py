@@ -3,7 +3,7 @@
 from . import bert, char_lstm, cnn, gpt, sentence_encoder
 from .bert import Bert, BertConfig
 from .char_lstm import CharLSTM, CharLSTMConfig
-from .cnn import DigitsCNN
+from .cnn import DigitsCNN, DigitsCNNConfig
 from .gpt import GPT, GPTConfig
 from .registry import REGISTRY
 from .sentence_encoder import SentenceEncoder
@@ -15,6 +15,7 @@ __all__ = [
     "CharLSTM",
     "CharLSTMConfig",
     "DigitsCNN",
+    "DigitsCNNConfig",
     "GPTConfig",
     "REGISTRY",
     "SentenceEncoder",

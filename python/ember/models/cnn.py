@@ -1,7 +1,13 @@
-"""DigitsCNN: a small convolutional classifier for 8x8 single-channel images (scikit-learn's
-digits), used by ``ember train cnn`` and examples/cnn_digits.py."""
+"""DigitsCNN: a small convolutional classifier for small single-channel images (8x8:
+scikit-learn's digits), used by ``ember train cnn`` and examples/cnn_digits.py.
+
+>>> model = DigitsCNN(DigitsCNNConfig(width=32, num_classes=10))
+>>> logits = model(images)          # images: (N, 1, H, W) float32
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ..nn import functional as F
 from ..nn.batchnorm import BatchNorm2d
@@ -10,22 +16,36 @@ from ..nn.flatten import Flatten
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..nn.pooling import AdaptiveAvgPool2d, MaxPool2d
+from ..serialization import TensorSpec
 from ..tensor import Tensor
+from ._config import MAX_WIDTH, ModelConfig, bounded
+
+
+@dataclass
+class DigitsCNNConfig(ModelConfig):
+    """The hyperparameters of :class:`DigitsCNN`: the first conv's channels (the next ones
+    have 2x and 4x) and the number of classes."""
+
+    width: int = bounded(32, 1, MAX_WIDTH)
+    num_classes: int = bounded(10, 1, MAX_WIDTH)
 
 
 class DigitsCNN(Module):
     """conv-bn-relu x2 -> maxpool -> conv-bn-relu -> global average -> linear.
 
-    Shape: (N, 1, H, W) -> (N, num_classes) logits.
+    Shape: (N, 1, H, W) with H, W >= 2 -> (N, num_classes) logits.
     """
 
-    def __init__(self, width: int = 32, num_classes: int = 10):
+    def __init__(self, config: DigitsCNNConfig | None = None):
         super().__init__()
-        if width <= 0 or num_classes <= 0:
-            raise ValueError(
-                f"ember.models.DigitsCNN: width and num_classes must be positive, got "
-                f"{width} and {num_classes}"
+        config = DigitsCNNConfig() if config is None else config
+        if not isinstance(config, DigitsCNNConfig):
+            raise TypeError(
+                f"ember.models.DigitsCNN: expected a DigitsCNNConfig, got {type(config).__name__}"
             )
+        config.validate()
+        self.config = config
+        width, num_classes = config.width, config.num_classes
         self.conv1 = Conv2d(1, width, 3, padding=1, bias=False)
         self.bn1 = BatchNorm2d(width)
         self.conv2 = Conv2d(width, 2 * width, 3, padding=1, bias=False)
@@ -36,6 +56,21 @@ class DigitsCNN(Module):
         self.gap = AdaptiveAvgPool2d(1)
         self.flatten = Flatten()
         self.fc = Linear(4 * width, num_classes)
+
+    @staticmethod
+    def state_shapes(config: DigitsCNNConfig) -> dict[str, tuple[int, ...] | TensorSpec]:
+        """The names and shapes of ``DigitsCNN(config).state_dict()``, computed without
+        building anything (model folders are checked against them before allocating)."""
+        w = config.width
+        out: dict[str, tuple[int, ...] | TensorSpec] = {}
+        for i, (cin, cout) in enumerate(((1, w), (w, 2 * w), (2 * w, 4 * w)), start=1):
+            out[f"conv{i}.weight"] = (cout, cin, 3, 3)
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                out[f"bn{i}.{name}"] = (cout,)
+            out[f"bn{i}.num_batches_tracked"] = TensorSpec((), "I64")
+        out["fc.weight"] = (config.num_classes, 4 * w)
+        out["fc.bias"] = (config.num_classes,)
+        return out
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.relu(self.bn1(self.conv1(x)))

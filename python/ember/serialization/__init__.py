@@ -28,7 +28,14 @@ from .safetensors_file import (
     write_file,
 )
 from .state import is_state_dict, load_state, save_state, version_skew
-from .weights import check_weights, load_tensors, load_weights, save_tensors, save_weights
+from .weights import (
+    TensorSpec,
+    check_weights,
+    load_tensors,
+    load_weights,
+    save_tensors,
+    save_weights,
+)
 
 __all__ = [
     "DTYPES",
@@ -36,6 +43,7 @@ __all__ = [
     "FLOAT_DTYPES",
     "ModelFileError",
     "TensorInfo",
+    "TensorSpec",
     "atomic_folder",
     "atomic_write",
     "atomic_write_bytes",

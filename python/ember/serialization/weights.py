@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -39,25 +39,44 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[s
     return {k: numpy_from(path, k, infos[k], data) for k in sorted(infos)}, meta
 
 
-def check_weights(path: str | os.PathLike, expected: Mapping[str, tuple[int, ...]]) -> None:
-    """Check a weights file's header against the floating-point tensors a model will
-    have (names and shapes), reading no data; ModelFileError listing the first
-    differences. Shapes and sizes are thereby known to match the file's size before a
-    model of that shape is built."""
+class TensorSpec(NamedTuple):
+    """A non-floating tensor a model will have: its shape and file dtype (e.g. a
+    BatchNorm's ``num_batches_tracked``: ``TensorSpec((), "I64")``)."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def check_weights(
+    path: str | os.PathLike, expected: Mapping[str, tuple[int, ...] | TensorSpec]
+) -> None:
+    """Check a weights file's header against the tensors a model will have (name ->
+    shape for a floating-point tensor, or a :class:`TensorSpec` for another dtype),
+    reading no data; ModelFileError listing the first differences. Shapes and sizes are
+    thereby known to match the file's size before a model of that shape is built."""
     infos = read_header(path)[0]
-    problems = [f"missing {k!r} of shape {s}" for k, s in expected.items() if k not in infos]
+    missing = [k for k in expected if k not in infos]
+    problems = [f"missing {k!r} of shape {_shape(expected[k])}" for k in missing]
     problems += [f"unexpected {k!r}" for k in infos if k not in expected]
     for k, info in infos.items():
-        if k in expected and info.shape != tuple(expected[k]):
-            problems.append(f"{k!r} has shape {info.shape}, expected {tuple(expected[k])}")
-        if k in expected and info.dtype not in FLOAT_DTYPES:
-            problems.append(f"{k!r} is {info.dtype}, expected one of {', '.join(FLOAT_DTYPES)}")
+        if k not in expected:
+            continue
+        want = expected[k]
+        dtypes = (want.dtype,) if isinstance(want, TensorSpec) else FLOAT_DTYPES
+        if info.shape != _shape(want):
+            problems.append(f"{k!r} has shape {info.shape}, expected {_shape(want)}")
+        if info.dtype not in dtypes:
+            problems.append(f"{k!r} is {info.dtype}, expected {' or '.join(dtypes)}")
     if problems:
         first = "; ".join(problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise ModelFileError(
             path, f"the weights do not match the model's {len(expected)} tensors: {first}{more}"
         )
+
+
+def _shape(spec: tuple[int, ...] | TensorSpec) -> tuple[int, ...]:
+    return tuple(spec.shape if isinstance(spec, TensorSpec) else spec)
 
 
 def save_weights(path: str | os.PathLike, model: Any, meta: dict[str, Any] | None = None) -> Path:

@@ -11,7 +11,8 @@ import numpy as np
 
 from ...data import DataLoader, TensorDataset
 from ...data.datasets import load_digits
-from ...models.cnn import DigitsCNN
+from ...models.cnn import DigitsCNN, DigitsCNNConfig
+from ...models.folder import save_model
 from ...nn.functional import cross_entropy
 from ...optim import AdamW
 from ...optim.lr_scheduler import CosineAnnealingLR
@@ -28,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def build_model(width: int = 32) -> DigitsCNN:
     """The digits CNN (ember.models.cnn.DigitsCNN). Shape: (N, 1, 8, 8) -> (N, 10) logits."""
-    return DigitsCNN(width)
+    return DigitsCNN(DigitsCNNConfig(width=width))
 
 
 def accuracy(model: DigitsCNN, batch: tuple) -> dict[str, float]:
@@ -79,4 +80,8 @@ def run(args: argparse.Namespace) -> int:
         f"{res['eval'].get('eval_loss', float('nan')):.4f}, {res['step']} steps in "
         f"{time.perf_counter() - start:.1f} s; checkpoint {res['checkpoint']}"
     )
+    folder = save_model(
+        model.eval(), f"{args.out}/model", meta={"recipe": "cnn", "test_accuracy": acc}
+    )
+    print(f"cnn: model saved to {folder} (config.json + model.safetensors)")
     return 0
