@@ -62,7 +62,9 @@ def export(
     dicts).
     """
     if not isinstance(model, Module):
-        raise TypeError(f"ember.onnx.export: model must be an ember.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"ember.onnx.export: model must be an ember.nn.Module, got {type(model).__name__}"
+        )
     opset = DEFAULT_OPSET if opset_version is None else opset_version
     if opset not in OPSETS:
         raise ValueError(

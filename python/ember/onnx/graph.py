@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
@@ -71,7 +72,11 @@ class Graph:
         return self._names.get(id(t._impl))
 
     def is_traced(self, t: Any) -> bool:
-        return isinstance(t, Tensor) and self.name_of(t) in self._traced
+        """t depends on the inputs (an Unusable output counts: using it must raise)."""
+        if not isinstance(t, Tensor):
+            return False
+        name = self.name_of(t)
+        return isinstance(name, Unusable) or name in self._traced
 
     def is_bound(self, t: Any) -> bool:
         return isinstance(t, Tensor) and self.name_of(t) is not None
@@ -133,7 +138,7 @@ class Graph:
                 _, name, axis = key
                 self._sym[key] = self.node("Shape", [name], start=axis, end=axis + 1)
             else:
-                op, a, b = key
+                op, a, b = d.expr
                 self._sym[key] = self.node(_SYM_OPS[op], [self.size(a), self.size(b)])
         return self._sym[key]
 

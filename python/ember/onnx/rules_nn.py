@@ -173,7 +173,9 @@ def attention(
         tk = g.node("Shape", [kn], start=2, end=3)
         rows = g.node("Range", [_scalar_of(g, zero), _scalar_of(g, tq), _scalar_of(g, one)])
         cols = g.node("Range", [_scalar_of(g, zero), _scalar_of(g, tk), _scalar_of(g, one)])
-        banned = g.node("Greater", [g.node("Unsqueeze", [cols, zero]), g.node("Unsqueeze", [rows, one])])
+        banned = g.node(
+            "Greater", [g.node("Unsqueeze", [cols, zero]), g.node("Unsqueeze", [rows, one])]
+        )
         s = g.node("Where", [banned, neg_inf, s])
     y = g.node("MatMul", [g.node("Softmax", [s], axis=-1), vn])
     return g.node("Transpose", [y], perm=[0, 2, 1, 3]) if swap else y
@@ -225,12 +227,25 @@ def rnn_layer(
     bias = ""
     if b_ih is not None or b_hh is not None:
         n = w_ih.shape[0]
-        bi = _gates(g, _v(g, b_ih, dtype), mode) if b_ih is not None else g.const(_zeros((n,), dtype))
-        bh = _gates(g, _v(g, b_hh, dtype), mode) if b_hh is not None else g.const(_zeros((n,), dtype))
+        bi = (
+            _gates(g, _v(g, b_ih, dtype), mode)
+            if b_ih is not None
+            else g.const(_zeros((n,), dtype))
+        )
+        bh = (
+            _gates(g, _v(g, b_hh, dtype), mode)
+            if b_hh is not None
+            else g.const(_zeros((n,), dtype))
+        )
         bias = g.node("Unsqueeze", [g.node("Concat", [bi, bh], axis=0), zero])
-    state = [g.node("Unsqueeze", [_v(g, s, dtype), zero]) if s is not None else "" for s in (h0, c0)]
+    state = [
+        g.node("Unsqueeze", [_v(g, s, dtype), zero]) if s is not None else "" for s in (h0, c0)
+    ]
     inputs = [_v(g, x, dtype), w, r, bias, "", state[0]]
-    attrs: dict[str, Any] = {"hidden_size": int(hidden), "direction": "reverse" if reverse else "forward"}
+    attrs: dict[str, Any] = {
+        "hidden_size": int(hidden),
+        "direction": "reverse" if reverse else "forward",
+    }
     n_out = 2
     if mode == "lstm":
         inputs.append(state[1])

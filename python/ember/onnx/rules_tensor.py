@@ -145,7 +145,9 @@ def cat(g: Graph, outs: tuple, dim: int, dtype: D.dtype, *xs: Tensor) -> str:
 
 
 def matmul(g: Graph, outs: tuple, a: Tensor, b: Tensor, dtype: D.dtype) -> str:
-    return g.node("MatMul", [g.cast(g.value(a), a.dtype, dtype), g.cast(g.value(b), b.dtype, dtype)])
+    return g.node(
+        "MatMul", [g.cast(g.value(a), a.dtype, dtype), g.cast(g.value(b), b.dtype, dtype)]
+    )
 
 
 _REDUCE = {
@@ -159,7 +161,9 @@ _REDUCE = {
 }
 
 
-def reduce(g: Graph, outs: tuple, x: Tensor, op: str, dims: tuple, keepdim: bool, dtype: D.dtype) -> str:
+def reduce(
+    g: Graph, outs: tuple, x: Tensor, op: str, dims: tuple, keepdim: bool, dtype: D.dtype
+) -> str:
     if op not in _REDUCE:
         raise ExportError(f"ember.onnx.export: no ONNX form of the reduction {op!r}")
     v = g.cast(g.value(x), x.dtype, dtype)
