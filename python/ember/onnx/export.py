@@ -10,7 +10,6 @@ from typing import Any
 import onnx
 from onnx import helper
 
-from .. import _C
 from ..autograd.grad_mode import no_grad
 from ..nn.module import Module
 from ..serialization.atomic import atomic_write_bytes
@@ -215,7 +214,6 @@ def _model(graph: Graph, params: list, outputs: list) -> onnx.ModelProto:
     g = helper.make_graph(graph.nodes, "ember", graph.inputs + params, outputs, inits)
     opset = [helper.make_opsetid("", graph.opset)]
     m = helper.make_model(g, opset_imports=opset, producer_name="ember")
-    m.producer_version = _C.__version__
     m.ir_version = helper.find_min_ir_version_for(opset)
     onnx.checker.check_model(m)
     return m
