@@ -22,7 +22,7 @@ LAYERS = [
     ["ember.random"],
     ["ember.nn", "ember.optim", "ember.data", "ember.serialization"],
     ["ember.models"],
-    ["ember.train"],
+    ["ember.train", "ember.onnx"],  # ember.onnx: loaded on first use (the onnx extra)
     ["ember"],  # the package namespace
     ["ember.cli", "ember.__main__"],  # the command line, above everything it runs
 ]

@@ -110,7 +110,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # ember.train pulls in tqdm: import it on first use, not with ember.
-    if name in ("ops", "train"):
+    # ember.train pulls in tqdm and ember.onnx the onnx package: import them on first use.
+    if name in ("ops", "train", "onnx"):
         return _import_module("." + name, __name__)
     raise AttributeError(f"module 'ember' has no attribute {name!r}")
