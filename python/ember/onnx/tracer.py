@@ -18,7 +18,6 @@ from typing import Any
 
 from ..autograd.function import Function
 from ..nn.module import Module
-from ..ops import shape as shape_ops
 from ..tensor import Tensor
 from .graph import ExportError, Graph
 from .rules import rule_for
@@ -75,8 +74,6 @@ def tracing(tracer: Tracer) -> Iterator[None]:
     original_apply = apply_descriptor.__func__
     original_call = Module.__call__
     original_shape = Tensor.shape
-    original_shape_arg = shape_ops._shape_arg
-    original_prod = shape_ops.prod
     guarded = {name: getattr(Tensor, name) for name in ("_bump_version", *_READS)}
 
     def apply(cls: type, *args: Any) -> Any:
@@ -117,17 +114,6 @@ def tracing(tracer: Tracer) -> Iterator[None]:
 
         return read
 
-    def shape_arg(shape: tuple, op: str) -> tuple:
-        checked = original_shape_arg(shape, op)
-        raw = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return tuple(r if isinstance(r, SymInt) else c for r, c in zip(raw, checked))
-
-    def prod(xs: Any) -> Any:
-        p = 1
-        for x in xs:
-            p = p * x
-        return p
-
     Function.apply = classmethod(apply)
     Module.__call__ = call
     Tensor._bump_version = bump_version
@@ -135,16 +121,12 @@ def tracing(tracer: Tracer) -> Iterator[None]:
         setattr(Tensor, name, reader(name))
     if tracer.symbolic:
         Tensor.shape = property(tracer.sym_shape)
-        shape_ops._shape_arg = shape_arg
-        shape_ops.prod = prod
     try:
         yield
     finally:
         Function.apply = apply_descriptor
         Module.__call__ = original_call
         Tensor.shape = original_shape
-        shape_ops._shape_arg = original_shape_arg
-        shape_ops.prod = original_prod
         for name, fn in guarded.items():
             setattr(Tensor, name, fn)
 

@@ -66,7 +66,7 @@ def norm_dim_nonscalar(dim: Any, ndim: int, op: str) -> int:
 def prod(xs: Iterable[int]) -> int:
     p = 1
     for x in xs:
-        p *= int(x)
+        p *= x if isinstance(x, int) else int(x)  # keeps ember.onnx's symbolic ints
     return p
 
 

@@ -29,7 +29,9 @@ def _shape_arg(shape: tuple, op: str) -> tuple:
         for s in shape:
             if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
                 raise TypeError(f"ember: shape entries must be ints, got {s!r}")
-        shape = tuple(int(s) for s in shape)
+        # int subclasses stay as they are (ember.onnx's symbolic sizes are ints that
+        # remember where they came from); numpy integers become ints.
+        shape = tuple(s if isinstance(s, int) else int(s) for s in shape)
     for s in shape:
         if not -(2**63) <= s < 2**63:
             raise ValueError(f"ember.{op}: size {s} in shape {shape} is outside the int64 range")
