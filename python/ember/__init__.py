@@ -22,6 +22,7 @@ from ._dtype import (
     int64,
 )
 from ._dtype import bool_ as bool  # noqa: A004
+from ._missing import missing_attribute as _missing_attribute
 from ._save_load import load, save
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .ops import *  # noqa: F403
@@ -113,4 +114,4 @@ def __getattr__(name: str) -> object:
     # ember.train pulls in tqdm: import it on first use, not with ember.
     if name in ("ops", "train"):
         return _import_module("." + name, __name__)
-    raise AttributeError(f"module 'ember' has no attribute {name!r}")
+    raise _missing_attribute("ember", name, __all__)
