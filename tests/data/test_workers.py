@@ -7,8 +7,6 @@ import time
 
 import numpy as np
 import pytest
-
-import ember
 from ember.utils.data import (
     DataLoader,
     Dataset,
@@ -17,6 +15,8 @@ from ember.utils.data import (
     TensorDataset,
     get_worker_info,
 )
+
+import ember
 
 
 class Tagged(Dataset):
