@@ -13,14 +13,21 @@ PACKAGE = Path(ember.__file__).parent
 # that share a layer (nn, optim, data, serialization) do not import one another.
 LAYERS = [
     ["ember._C", "ember._C_cuda"],  # the C++ kernels
-    ["ember._dtype", "ember._device", "ember._generator", "ember.cuda"],  # runtime
-    ["ember._config"],
+    [
+        "ember._dtype",
+        "ember._device",
+        "ember._generator",
+        "ember.cuda",
+        "ember.backends",
+    ],  # runtime
+    ["ember._config", "ember.accelerator"],
     ["ember.tensor"],
     ["ember._primitives"],  # kernel module per device, allocation, fills, copies
     ["ember.autograd"],
     ["ember.ops"],
     ["ember.random"],
-    ["ember.nn", "ember.optim", "ember.data", "ember.serialization"],
+    ["ember.nn", "ember.optim", "ember.data", "ember.serialization", "ember.amp"],
+    ["ember.utils", "ember.cuda.amp"],  # torch's spellings of the layer below
     ["ember.models"],
     ["ember.train", "ember.onnx"],  # ember.onnx: loaded on first use (the onnx extra)
     ["ember"],  # the package namespace

@@ -14,7 +14,10 @@ PACKAGE = Path(ember.__file__).parent
 
 # Submodules that are public API; every other module stays out of dir(ember).
 PUBLIC_MODULES = {
+    "accelerator",
+    "amp",
     "autograd",
+    "backends",
     "cuda",
     "data",
     "models",
@@ -24,6 +27,7 @@ PUBLIC_MODULES = {
     "random",
     "serialization",
     "train",
+    "utils",
 }
 
 EXPECTED = PUBLIC_MODULES | {
@@ -40,7 +44,11 @@ EXPECTED = PUBLIC_MODULES | {
     "Generator", "get_rng_state", "initial_seed", "manual_seed", "rand", "rand_like",
     "randint", "randint_like", "randn", "randn_like", "randperm", "seed", "set_rng_state",
     # autograd switches
-    "enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled",
+    "enable_grad", "inference_mode", "is_grad_enabled", "is_inference_mode_enabled",
+    "no_grad", "set_grad_enabled",
+    # precision and compilation (recorded; see ember.amp, ember.backends, ember.compile)
+    "autocast", "compile", "get_autocast_dtype", "get_float32_matmul_precision",
+    "is_autocast_enabled", "set_float32_matmul_precision",
     # build and threads
     "config", "get_num_threads", "set_num_threads",
     # elementwise

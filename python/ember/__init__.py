@@ -7,7 +7,8 @@
 
 from importlib import import_module as _import_module
 
-from . import _C, autograd, cuda, data, models, nn, optim, random
+from . import _C, accelerator, amp, autograd, backends, cuda, data, models, nn, optim, random, utils
+from ._compile import compile  # noqa: A004
 from ._config import config, get_num_threads, set_num_threads
 from ._device import device
 from ._dtype import (
@@ -22,8 +23,19 @@ from ._dtype import (
     int64,
 )
 from ._dtype import bool_ as bool  # noqa: A004
+from ._missing import missing_attribute as _missing_attribute
 from ._save_load import load, save
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled
+from .autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .backends import get_float32_matmul_precision, set_float32_matmul_precision
+from .cuda import amp as _cuda_amp  # noqa: F401 - binds ember.cuda.amp (torch.cuda.amp)
 from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
 from .random import (
@@ -61,7 +73,12 @@ del ops  # noqa: F821 - bound here by the import system when ember.ops loaded
 __all__ = [
     "Generator",
     "Tensor",
+    "accelerator",
+    "amp",
+    "autocast",
     "autograd",
+    "backends",
+    "compile",
     "bfloat16",
     "bool",
     "config",
@@ -75,15 +92,20 @@ __all__ = [
     "float16",
     "float32",
     "float64",
+    "get_autocast_dtype",
     "get_default_dtype",
+    "get_float32_matmul_precision",
     "get_num_threads",
     "get_rng_state",
     "half",
+    "inference_mode",
     "initial_seed",
     "int32",
     "int64",
     "int8",
+    "is_autocast_enabled",
     "is_grad_enabled",
+    "is_inference_mode_enabled",
     "is_tensor",
     "load",
     "long",
@@ -102,9 +124,11 @@ __all__ = [
     "randperm",
     "save",
     "seed",
+    "set_float32_matmul_precision",
     "set_grad_enabled",
     "set_num_threads",
     "set_rng_state",
+    "utils",
     *_ops_all,
 ]
 
@@ -113,4 +137,4 @@ def __getattr__(name: str) -> object:
     # ember.train pulls in tqdm and ember.onnx the onnx package: import them on first use.
     if name in ("ops", "train", "onnx"):
         return _import_module("." + name, __name__)
-    raise AttributeError(f"module 'ember' has no attribute {name!r}")
+    raise _missing_attribute("ember", name, __all__)

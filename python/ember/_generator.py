@@ -4,6 +4,8 @@ the offset, so a sequence of calls after ``manual_seed(s)`` always gives the sam
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 _DEFAULT_SEED = 67280421310721  # PyTorch's default, so runs are reproducible by default
@@ -40,4 +42,45 @@ class Generator:
         return self._seed, offset
 
 
-default_generator = Generator()
+class _DefaultGenerator(Generator):
+    """The global generator. A thread given its own stream by :func:`use_thread_stream`
+    (a DataLoader worker thread: torch gives each worker process its own seeded
+    generator) draws from that instead, so it does not disturb the main stream."""
+
+    def _stream(self) -> Generator | None:
+        return getattr(_thread, "generator", None)
+
+    def manual_seed(self, seed: int) -> Generator:
+        own = self._stream()
+        return own.manual_seed(seed) if own is not None else super().manual_seed(seed)
+
+    def initial_seed(self) -> int:
+        own = self._stream()
+        return own.initial_seed() if own is not None else super().initial_seed()
+
+    def get_state(self) -> tuple[int, int]:
+        own = self._stream()
+        return own.get_state() if own is not None else super().get_state()
+
+    def set_state(self, state: tuple[int, int]) -> None:
+        own = self._stream()
+        if own is not None:
+            own.set_state(state)
+        else:
+            super().set_state(state)
+
+    def _take(self, n: int) -> tuple[int, int]:
+        own = self._stream()
+        return own._take(n) if own is not None else super()._take(n)
+
+
+_thread = threading.local()
+
+
+def use_thread_stream(generator: Generator | None) -> None:
+    """Make the calling thread's global random ops draw from ``generator`` (None: back
+    to the shared global stream)."""
+    _thread.generator = generator
+
+
+default_generator = _DefaultGenerator()

@@ -86,8 +86,6 @@ def test_loader_sequential_drop_last_and_len():
     assert single[1]["i"] == 1
     with pytest.raises(ValueError, match="batch_size"):
         DataLoader(ds, batch_size=0)
-    with pytest.raises(ValueError, match="num_workers"):
-        DataLoader(ds, num_workers=2)
 
 
 def test_shuffle_is_seeded_and_changes_per_epoch():

@@ -98,6 +98,10 @@ TABLE = {
         lambda: nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16), 2, nn.LayerNorm(8)),
         lambda: (ember.randn(3, 2, 8), ember.randn(4, 2, 8)),
     ),
+    "Transformer": (
+        lambda: nn.Transformer(8, 2, 1, 1, 16, dropout=0.0),
+        lambda: (ember.randn(3, 2, 8), ember.randn(4, 2, 8)),
+    ),
     "TransformerDecoderLayer": (
         lambda: nn.TransformerDecoderLayer(8, 2, 16, norm_first=True),
         lambda: (ember.randn(3, 2, 8), ember.randn(4, 2, 8)),

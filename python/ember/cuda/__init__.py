@@ -4,6 +4,12 @@ The CUDA kernels live in the optional extension ``ember._C_cuda``, imported
 lazily on first use. Importing this module never touches the driver and never
 fails: on a machine without ``_C_cuda``, without a driver or without a GPU,
 :func:`is_available` is False and :func:`device_count` is 0.
+
+Random numbers: ember draws them for every device from its one generator (CUDA tensors
+are filled on the CPU and copied), which ``ember.manual_seed`` seeds. So
+:func:`manual_seed` and :func:`manual_seed_all` only check their argument: like torch's,
+they leave the CPU stream alone, and ``ember.manual_seed`` already seeds what CUDA
+tensors get.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ __all__ = [
     "get_device_name",
     "is_available",
     "is_built",
+    "manual_seed",
+    "manual_seed_all",
     "memory_allocated",
     "memory_reserved",
     "synchronize",
@@ -101,3 +109,19 @@ def empty_cache() -> None:
 def get_device_name(device: int = 0) -> str:
     """The GPU's name, e.g. 'NVIDIA H200'."""
     return str(_module().get_device_name(device))
+
+
+def _check_seed(seed: object, op: str) -> None:
+    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+        raise TypeError(f"ember.cuda.{op}: seed must be an int, got {seed!r}")
+
+
+def manual_seed(seed: int) -> None:
+    """torch's ``cuda.manual_seed``: does not touch the CPU generator (see the module
+    docstring: ``ember.manual_seed`` seeds the numbers CUDA tensors get)."""
+    _check_seed(seed, "manual_seed")
+
+
+def manual_seed_all(seed: int) -> None:
+    """torch's ``cuda.manual_seed_all``: the same as :func:`manual_seed` in ember."""
+    _check_seed(seed, "manual_seed_all")

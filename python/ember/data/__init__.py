@@ -17,6 +17,7 @@ from .dataset import (
     random_split,
 )
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+from .workers import WorkerInfo, get_worker_info
 
 __all__ = [
     "Batch",
@@ -30,7 +31,9 @@ __all__ = [
     "SequentialSampler",
     "Subset",
     "TensorDataset",
+    "WorkerInfo",
     "datasets",
     "default_collate",
+    "get_worker_info",
     "random_split",
 ]

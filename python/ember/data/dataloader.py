@@ -1,8 +1,10 @@
-"""DataLoader: batches from a data set, with seeded shuffling, collation, optional
-background prefetch and a resumable position (``state_dict`` / ``load_state_dict``)."""
+"""DataLoader: batches from a data set, with seeded shuffling, collation, worker threads
+(``num_workers``, see ``ember.data.workers``) or one background prefetch thread, and a
+resumable position (``state_dict`` / ``load_state_dict``)."""
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -13,8 +15,9 @@ import numpy as np
 from ..ops.creation import from_numpy, tensor
 from ..ops.shape import stack
 from ..tensor import Tensor
-from .dataset import Batch, IterableDataset
+from .dataset import Batch, IterableDataset, _seed_from
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
+from .workers import WorkerPool, WorkerState
 
 
 def default_collate(samples: Any) -> Any:
@@ -145,9 +148,14 @@ class _LoaderIter:
         self.epoch = epoch
         self.pos = start
         self.done = False
-        source = loader._batches(epoch, start)
-        self._prefetch = _Prefetcher(source, loader.prefetch) if loader.prefetch > 0 else None
-        self._source = self._prefetch if self._prefetch is not None else source
+        self._prefetch: Any = None
+        if loader.num_workers > 0:
+            self._prefetch = source = loader._worker_batches(epoch, start)
+        else:
+            source = loader._batches(epoch, start)
+            if loader.prefetch > 0:
+                self._prefetch = source = _Prefetcher(source, loader.prefetch)
+        self._source = source
 
     def __iter__(self) -> _LoaderIter:
         return self
@@ -203,9 +211,19 @@ class DataLoader:
         generator: seeds the shuffle: an ember.Generator (default: ember's global
             generator, so ``ember.manual_seed`` fixes the order), a numpy Generator or
             an int. One seed is drawn when the loader is made.
-        prefetch: batches a background thread prepares ahead (0: none). Kernels release
-            the GIL, so loading overlaps compute; exceptions are re-raised here.
+        prefetch: batches a background thread prepares ahead (0: none; with
+            ``num_workers=0`` only). Kernels release the GIL, so loading overlaps
+            compute; exceptions are re-raised here.
         sampler, batch_sampler: custom index orders (PyTorch's meaning).
+        num_workers: worker threads that fetch and collate batches (0: in the calling
+            thread), with torch's order, seeding and error rules; see
+            ``ember.data.workers`` for why threads. ``worker_init_fn``,
+            ``prefetch_factor`` (batches in flight per worker, default 2),
+            ``persistent_workers`` and ``timeout`` have torch's meaning.
+        pin_memory, pin_memory_device: accepted; a no-op (ember's host-to-GPU copies
+            do not use pinned staging), as torch's is on a CPU-only machine.
+        multiprocessing_context, in_order: accepted for torch scripts; workers are
+            threads and batches always come in sampler order.
 
     Each ``iter(loader)`` is one epoch. ``state_dict()`` records the epoch, how many
     batches of it were consumed and the shuffle seed; ``load_state_dict()`` makes the
@@ -221,16 +239,54 @@ class DataLoader:
         batch_sampler: Any = None,
         num_workers: int = 0,
         collate_fn: Callable[[Any], Any] | None = None,
+        pin_memory: bool = False,
         drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Callable[[int], None] | None = None,
+        multiprocessing_context: Any = None,
         generator: Any = None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
+        in_order: bool = True,
         prefetch: int = 0,
     ) -> None:
         name = "ember.data.DataLoader"
-        if num_workers:
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(
-                f"{name}: num_workers is not supported (ember kernels release the GIL); use "
-                "prefetch=N for a background loading thread"
+                f"{name}: num_workers option should be a non-negative int; use num_workers=0 "
+                f"to load in the calling thread (got {num_workers!r})"
             )
+        if timeout < 0:
+            raise ValueError(f"{name}: timeout option should be non-negative, got {timeout}")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError(
+                f"{name}: prefetch_factor option could only be specified with num_workers > 0"
+            )
+        if persistent_workers and num_workers == 0:
+            raise ValueError(f"{name}: persistent_workers option needs num_workers > 0")
+        if num_workers > 0 and prefetch:
+            raise ValueError(
+                f"{name}: prefetch= is the background thread of num_workers=0; with workers "
+                "use prefetch_factor"
+            )
+        prefetch_factor = 2 if prefetch_factor is None else prefetch_factor
+        if isinstance(prefetch_factor, bool) or not isinstance(prefetch_factor, int):
+            raise ValueError(f"{name}: prefetch_factor should be an int, got {prefetch_factor!r}")
+        if prefetch_factor < 1:
+            raise ValueError(f"{name}: prefetch_factor should be >= 1, got {prefetch_factor}")
+        self.num_workers = num_workers
+        self.prefetch_factor = prefetch_factor if num_workers else None
+        self.persistent_workers = bool(persistent_workers)
+        self.timeout = float(timeout)
+        self.worker_init_fn = worker_init_fn
+        self.pin_memory = bool(pin_memory)
+        self.pin_memory_device = pin_memory_device
+        self.multiprocessing_context = multiprocessing_context
+        self.in_order = in_order
+        self.generator = generator
+        self._worker_state: WorkerState | None = None
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
         ):
@@ -309,6 +365,34 @@ class DataLoader:
             if k >= start:
                 yield self._fetch(list(indices))
 
+    def _worker_batches(self, epoch: int, start: int) -> Iterator[Any]:
+        """This epoch's batches made by the worker threads, in sampler order."""
+        if self._worker_state is None or not self.persistent_workers:
+            seed = _seed_from(self.generator, "DataLoader") % 2**62
+            self._worker_state = WorkerState(self.num_workers, seed)
+        common = (
+            self._worker_state,
+            self.dataset,
+            self.prefetch_factor,
+            self.timeout,
+            self.worker_init_fn,
+        )
+        if self._iterable:
+            return WorkerPool(
+                itertools.repeat(None),
+                lambda _, stream: next(stream),
+                *common,
+                make_stream=lambda: self._iter_stream(0),
+                skip=start,
+            )
+        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+        if self.batch_sampler is None:  # batch_size=None: single samples
+            tasks = itertools.islice(iter(self.sampler), start, None)
+            return WorkerPool(tasks, lambda i, _: self.dataset[i], *common)
+        tasks = itertools.islice(iter(self.batch_sampler), start, None)
+        return WorkerPool(tasks, lambda idx, _: self._fetch(list(idx)), *common)
+
     def _iter_stream(self, start: int) -> Iterator[Any]:
         it = iter(self.dataset)
         if self.batch_size is None:
@@ -382,5 +466,6 @@ class DataLoader:
         shuffle = isinstance(self.sampler, RandomSampler)
         return (
             f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, "
-            f"shuffle={shuffle}, drop_last={self.drop_last}, prefetch={self.prefetch})"
+            f"shuffle={shuffle}, drop_last={self.drop_last}, num_workers={self.num_workers}, "
+            f"prefetch={self.prefetch})"
         )

@@ -1,5 +1,5 @@
-"""Transformer encoder and decoder layers, PyTorch-shaped (same arguments, same parameter
-names, so torch state_dicts load)."""
+"""Transformer, its encoder and decoder stacks and their layers, PyTorch-shaped (same
+arguments, same parameter names, so torch state_dicts load)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from .._dtype import get_default_dtype
+from ..ops.creation import tensor
 from ..tensor import Tensor
 from . import functional as F
+from . import init
 from .activation import MultiheadAttention
 from .container import ModuleList
 from .dropout import Dropout
@@ -350,3 +355,114 @@ class TransformerDecoder(Module):
                 memory_is_causal=memory_is_causal,
             )
         return self.norm(x) if self.norm is not None else x
+
+
+class Transformer(Module):
+    """The encoder-decoder Transformer of "Attention Is All You Need", as
+    ``torch.nn.Transformer``: same arguments, same submodules (``encoder.layers.<i>``,
+    ``encoder.norm``, ``decoder.layers.<i>``, ``decoder.norm``), so state_dict keys
+    match torch's. Weight matrices start Xavier-uniform, as torch's.
+
+    Shape: src (S, N, E), tgt (T, N, E) ((N, S, E), (N, T, E) with batch_first;
+    unbatched (S, E), (T, E)) -> (T, N, E) like tgt; src_mask (S, S), tgt_mask (T, T),
+    memory_mask (T, S), *_key_padding_mask (N, S) or (N, T).
+    """
+
+    def __init__(
+        self,
+        d_model: int = 512,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Tensor], Tensor] = F.relu,
+        custom_encoder: Module | None = None,
+        custom_decoder: Module | None = None,
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ):
+        super().__init__()
+        kw = {"device": device, "dtype": dtype}
+        layer_args = (d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps)
+        layer_kw = {"batch_first": batch_first, "norm_first": norm_first, "bias": bias, **kw}
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            self.encoder = TransformerEncoder(
+                TransformerEncoderLayer(*layer_args, **layer_kw),
+                num_encoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw),
+            )
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            self.decoder = TransformerDecoder(
+                TransformerDecoderLayer(*layer_args, **layer_kw),
+                num_decoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw),
+            )
+        for p in self.parameters():
+            if p.dim() > 1:
+                init.xavier_uniform_(p)
+        self.d_model = d_model
+        self.nhead = nhead
+        self.batch_first = batch_first
+
+    def forward(
+        self,
+        src: Tensor,
+        tgt: Tensor,
+        src_mask: Tensor | None = None,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        src_key_padding_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        src_is_causal: bool | None = None,
+        tgt_is_causal: bool | None = None,
+        memory_is_causal: bool = False,
+    ) -> Tensor:
+        batch_dim = 0 if self.batch_first else 1
+        if src.dim() == 3 and src.shape[batch_dim] != tgt.shape[batch_dim]:
+            raise ValueError(
+                f"ember.nn.Transformer: the batch sizes of src {tuple(src.shape)} and tgt "
+                f"{tuple(tgt.shape)} must be equal (batch_first={self.batch_first})"
+            )
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise ValueError(
+                f"ember.nn.Transformer: the feature sizes of src {tuple(src.shape)} and tgt "
+                f"{tuple(tgt.shape)} must equal d_model={self.d_model}"
+            )
+        memory = self.encoder(
+            src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal
+        )
+        return self.decoder(
+            tgt,
+            memory,
+            tgt_mask=tgt_mask,
+            memory_mask=memory_mask,
+            tgt_key_padding_mask=tgt_key_padding_mask,
+            memory_key_padding_mask=memory_key_padding_mask,
+            tgt_is_causal=tgt_is_causal,
+            memory_is_causal=memory_is_causal,
+        )
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
+        """The causal mask: 0 on and below the diagonal, -inf above (position i attends
+        to positions <= i).
+
+        Shape: (sz, sz).
+        """
+        if isinstance(sz, bool) or not isinstance(sz, (int, np.integer)) or sz < 0:
+            raise ValueError(
+                f"ember.nn.Transformer.generate_square_subsequent_mask: sz must be an int "
+                f">= 0, got {sz!r}"
+            )
+        mask = np.triu(np.full((int(sz), int(sz)), -np.inf, dtype=np.float32), k=1)
+        return tensor(mask, dtype=dtype or get_default_dtype(), device=device)
