@@ -76,18 +76,22 @@ void check_params(const std::string& op, const List& params, const List& grads) 
   }
 }
 
-void check_steps(const std::string& op, const List& steps, const List& params) {
-  EMBER_CHECK(steps.size() == params.size(), ValueError, op, ": steps has ", steps.size(),
+// One-element float counters the driver updates in place (steps, NAdam's mu_products).
+void check_scalars(const std::string& op, const char* name, const List& xs, const List& params) {
+  EMBER_CHECK(xs.size() == params.size(), ValueError, op, ": ", name, " has ", xs.size(),
               " tensors but params has ", params.size());
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const TensorImpl* s = steps[i];
-    EMBER_CHECK(s != nullptr, TypeError, op, ": steps[", i, "] is None");
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const TensorImpl* s = xs[i];
+    EMBER_CHECK(s != nullptr, TypeError, op, ": ", name, "[", i, "] is None");
     EMBER_CHECK(s->device().type == DeviceType::CPU && s->numel() == 1 && is_float(s->dtype),
-                ValueError, op, ": steps[", i,
+                ValueError, op, ": ", name, "[", i,
                 "] must be a one-element float32 or float64 CPU tensor (got ", dtype_name(s->dtype),
                 " of shape ", shape_str(s->shape), ")");
   }
-  check_written(op, "steps", steps);
+  check_written(op, name, xs);
+}
+void check_steps(const std::string& op, const List& steps, const List& params) {
+  check_scalars(op, "steps", steps, params);
 }
 
 void check_nonneg(const std::string& op, const char* what, double v) {
@@ -226,6 +230,87 @@ bool lion_step(const List& params, const List& grads, const List& exp_avgs, doub
   return run(cpu::OptimKind::Lion, h, t, check_finite);
 }
 
+bool adadelta_step(const List& params, const List& grads, const List& square_avgs,
+                   const List& acc_deltas, const List& steps, double lr, double rho, double eps,
+                   double weight_decay, bool maximize, bool check_finite) {
+  const std::string op = "ember.optim.adadelta";
+  check_nonneg(op, "learning rate", lr);
+  EMBER_CHECK(rho >= 0.0 && rho <= 1.0, ValueError, op, ": invalid rho value: ", rho,
+              " (must be in [0, 1])");
+  check_nonneg(op, "epsilon value", eps);
+  check_nonneg(op, "weight_decay value", weight_decay);
+  check_params(op, params, grads);
+  check_matching(op, "square_avgs", square_avgs, params, true);
+  check_matching(op, "acc_deltas", acc_deltas, params, true);
+  check_steps(op, steps, params);
+  cpu::OptimHyper h;
+  h.lr = lr;
+  h.rho = rho;
+  h.eps = eps;
+  h.weight_decay = weight_decay;
+  h.maximize = maximize;
+  cpu::OptimTensors t{params, grads, square_avgs, acc_deltas, {}, steps, {}};
+  return run(cpu::OptimKind::Adadelta, h, t, check_finite);
+}
+
+bool adamax_step(const List& params, const List& grads, const List& exp_avgs, const List& exp_infs,
+                 const List& steps, double lr, double beta1, double beta2, double eps,
+                 double weight_decay, bool maximize, bool check_finite) {
+  const std::string op = "ember.optim.adamax";
+  check_nonneg(op, "learning rate", lr);
+  check_beta(op, 0, beta1);
+  check_beta(op, 1, beta2);
+  check_nonneg(op, "epsilon value", eps);
+  check_nonneg(op, "weight_decay value", weight_decay);
+  check_params(op, params, grads);
+  check_matching(op, "exp_avgs", exp_avgs, params, true);
+  check_matching(op, "exp_infs", exp_infs, params, true);
+  check_steps(op, steps, params);
+  cpu::OptimHyper h;
+  h.lr = lr;
+  h.beta1 = beta1;
+  h.beta2 = beta2;
+  h.eps = eps;
+  h.weight_decay = weight_decay;
+  h.maximize = maximize;
+  cpu::OptimTensors t{params, grads, exp_avgs, exp_infs, {}, steps, {}};
+  return run(cpu::OptimKind::Adamax, h, t, check_finite);
+}
+
+// NAdam (with mu_products) and RAdam (without): Adam's moments, their own update rules.
+bool nadam_radam_step(cpu::OptimKind kind, const List& params, const List& grads,
+                      const List& exp_avgs, const List& exp_avg_sqs, const List& mu_products,
+                      const List& steps, double lr, double beta1, double beta2, double eps,
+                      double weight_decay, double momentum_decay, bool decoupled_weight_decay,
+                      bool maximize, bool check_finite) {
+  const bool nadam = kind == cpu::OptimKind::Nadam;
+  const std::string op = nadam ? "ember.optim.nadam" : "ember.optim.radam";
+  check_nonneg(op, "learning rate", lr);
+  check_beta(op, 0, beta1);
+  check_beta(op, 1, beta2);
+  check_nonneg(op, "epsilon value", eps);
+  check_nonneg(op, "weight_decay value", weight_decay);
+  check_params(op, params, grads);
+  check_matching(op, "exp_avgs", exp_avgs, params, true);
+  check_matching(op, "exp_avg_sqs", exp_avg_sqs, params, true);
+  check_steps(op, steps, params);
+  if (nadam) {
+    check_nonneg(op, "momentum_decay value", momentum_decay);
+    check_scalars(op, "mu_products", mu_products, params);
+  }
+  cpu::OptimHyper h;
+  h.lr = lr;
+  h.beta1 = beta1;
+  h.beta2 = beta2;
+  h.eps = eps;
+  h.weight_decay = weight_decay;
+  h.momentum_decay = momentum_decay;
+  h.decoupled_weight_decay = decoupled_weight_decay;
+  h.maximize = maximize;
+  cpu::OptimTensors t{params, grads, exp_avgs, exp_avg_sqs, {}, steps, {}, mu_products};
+  return run(kind, h, t, check_finite);
+}
+
 // The gradients a utility reads, and with `written` scales or clamps in place.
 void check_grads(const std::string& op, const List& xs, bool written) {
   for (size_t i = 0; i < xs.size(); ++i) check_tensor(op, "tensors", i, xs[i], nullptr);
@@ -265,6 +350,42 @@ void bind_optim(py::module_& m) {
   m.def("lion_step", &lion_step, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
         py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("weight_decay"),
         py::arg("maximize"), py::arg("check_finite"), "One Lion step over a group.");
+  m.def("adadelta_step", &adadelta_step, py::arg("params"), py::arg("grads"),
+        py::arg("square_avgs"), py::arg("acc_deltas"), py::arg("steps"), py::arg("lr"),
+        py::arg("rho"), py::arg("eps"), py::arg("weight_decay"), py::arg("maximize"),
+        py::arg("check_finite"), "One Adadelta step over a group.");
+  m.def("adamax_step", &adamax_step, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
+        py::arg("exp_infs"), py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+        py::arg("eps"), py::arg("weight_decay"), py::arg("maximize"), py::arg("check_finite"),
+        "One Adamax step over a group.");
+  m.def(
+      "nadam_step",
+      [](const List& params, const List& grads, const List& exp_avgs, const List& exp_avg_sqs,
+         const List& mu_products, const List& steps, double lr, double beta1, double beta2,
+         double eps, double weight_decay, double momentum_decay, bool decoupled_weight_decay,
+         bool maximize, bool check_finite) {
+        return nadam_radam_step(cpu::OptimKind::Nadam, params, grads, exp_avgs, exp_avg_sqs,
+                                mu_products, steps, lr, beta1, beta2, eps, weight_decay,
+                                momentum_decay, decoupled_weight_decay, maximize, check_finite);
+      },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
+      py::arg("mu_products"), py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+      py::arg("eps"), py::arg("weight_decay"), py::arg("momentum_decay"),
+      py::arg("decoupled_weight_decay"), py::arg("maximize"), py::arg("check_finite"),
+      "One NAdam step over a group; mu_products (0-d tensors) are multiplied by mu_t in place.");
+  m.def(
+      "radam_step",
+      [](const List& params, const List& grads, const List& exp_avgs, const List& exp_avg_sqs,
+         const List& steps, double lr, double beta1, double beta2, double eps, double weight_decay,
+         bool decoupled_weight_decay, bool maximize, bool check_finite) {
+        return nadam_radam_step(cpu::OptimKind::Radam, params, grads, exp_avgs, exp_avg_sqs, {},
+                                steps, lr, beta1, beta2, eps, weight_decay, 0.0,
+                                decoupled_weight_decay, maximize, check_finite);
+      },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
+      py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+      py::arg("weight_decay"), py::arg("decoupled_weight_decay"), py::arg("maximize"),
+      py::arg("check_finite"), "One RAdam step over a group.");
   m.def(
       "total_norm",
       [](const List& xs, double norm_type) {

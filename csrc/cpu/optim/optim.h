@@ -1,4 +1,5 @@
-// Fused multi-tensor optimizer updates (SGD, Adagrad, RMSprop, Adam/AdamW, Lion) and the
+// Fused multi-tensor optimizer updates (SGD, Adagrad, RMSprop, Adam/AdamW, Lion, Adadelta,
+// Adamax, NAdam, RAdam) and the
 // gradient-norm kernels behind clip_grad_norm_ / clip_grad_value_.
 //
 // One call updates every tensor of a parameter group: the tensors are laid end to end in
@@ -18,8 +19,8 @@
 
 namespace ember::cpu {
 
-enum class OptimKind : int { Sgd, Adagrad, Rmsprop, Adam, Lion };
-constexpr int kNumOptimKinds = 5;
+enum class OptimKind : int { Sgd, Adagrad, Rmsprop, Adam, Lion, Adadelta, Adamax, Nadam, Radam };
+constexpr int kNumOptimKinds = 9;
 
 // Elements per work chunk of the flat list (a multiple of kOptimAlign).
 constexpr int64_t kOptimChunk = 16384;
@@ -30,16 +31,22 @@ constexpr int64_t kOptimAlign = 16;
 // Hyperparameters of one group, as PyTorch names them.
 struct OptimHyper {
   double lr = 0, weight_decay = 0, momentum = 0, dampening = 0, eps = 0, alpha = 0;
-  double beta1 = 0, beta2 = 0, lr_decay = 0;
+  double beta1 = 0, beta2 = 0, lr_decay = 0, rho = 0, momentum_decay = 0;
   bool nesterov = false, maximize = false, centered = false, amsgrad = false;
   bool decoupled_weight_decay = false;  // AdamW (Lion always decouples)
 };
 
 // Per-tensor values the driver derives from the tensor's step count.
 struct OptimTensorCoef {
-  double step_size = 0;     // Adam: lr / (1 - beta1^t); Adagrad: lr / (1 + (t - 1) lr_decay)
+  // Adam, Adamax: lr / (1 - beta1^t); Adagrad: lr / (1 + (t - 1) lr_decay);
+  // NAdam: the gradient's coefficient lr (1 - mu_t) / (1 - prod_{i<=t} mu_i);
+  // RAdam: lr / (1 - beta1^t), times rect_t sqrt(1 - beta2^t) when rectified
+  double step_size = 0;
+  double avg_size = 0;      // NAdam: exp_avg's coefficient lr mu_{t+1} / (1 - prod_{i<=t+1} mu_i)
   double inv_bc2_sqrt = 1;  // Adam: 1 / sqrt(1 - beta2^t)
+  double bc2 = 1;           // NAdam: 1 - beta2^t
   bool first = false;       // SGD: the momentum buffer is new (it becomes the gradient)
+  bool rectified = false;   // RAdam: the variance is tractable (rho_t > 5)
 };
 
 // A piece of one tensor: pointers at its first element (float or double, by table), and
@@ -49,6 +56,9 @@ struct OptimTensorCoef {
 //   Rmsprop: s0 square_avg, s1 grad_avg (if centered), s2 momentum_buffer (if momentum > 0)
 //   Adam: s0 exp_avg, s1 exp_avg_sq, s2 max_exp_avg_sq (if amsgrad)
 //   Lion: s0 exp_avg
+//   Adadelta: s0 square_avg, s1 acc_delta
+//   Adamax: s0 exp_avg, s1 exp_inf
+//   Nadam, Radam: s0 exp_avg, s1 exp_avg_sq
 struct OptimRow {
   void* p;
   const void* g;
@@ -81,13 +91,15 @@ struct OptimTable {
 
 struct OptimTensors {
   std::vector<const TensorImpl*> params, grads, s0, s1, s2;  // s*: empty when unused
-  std::vector<const TensorImpl*> steps;  // 0-d float32/float64 step counts (may be empty)
-  std::vector<bool> first;               // SGD: per tensor, momentum buffer is new
+  std::vector<const TensorImpl*> steps;        // 0-d float32/float64 step counts (may be empty)
+  std::vector<bool> first;                     // SGD: per tensor, momentum buffer is new
+  std::vector<const TensorImpl*> mu_products;  // NAdam: 0-d products of the momentum schedule
 };
 
 // One fused step over a group. When check_finite is set, the gradients are scanned first
 // and the step is skipped (nothing written, steps not counted) if one holds a NaN or an
-// infinity; returns whether the step was taken. Step tensors are incremented in place.
+// infinity; returns whether the step was taken. Step tensors (and NAdam's mu_products) are
+// updated in place.
 bool optim_step(OptimKind kind, const OptimHyper& h, const OptimTensors& t, bool check_finite);
 
 struct GradNorm {

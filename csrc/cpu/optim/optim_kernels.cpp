@@ -245,6 +245,132 @@ void lion_row(const OptimRow& r, const OptimHyper& h, const OptimTensorCoef& t) 
   Dispatch<LionOp>::go(r, h, t, h.weight_decay != 0);
 }
 
+// ----------------------------------------------------------------------- Adadelta
+// g' = g + wd p; sq = rho sq + (1 - rho) g'^2; delta = sqrt(acc + eps) / sqrt(sq + eps) g';
+// acc = rho acc + (1 - rho) delta^2; p -= lr delta
+template <bool kWd>
+struct AdadeltaOp {
+  static constexpr int kUses = 3;
+  VecF gsign, wd, rho, one_m_rho, eps, neg_lr;
+  AdadeltaOp(const OptimHyper& h, const OptimTensorCoef&)
+      : gsign(vconst(h.maximize ? -1.0 : 1.0)),
+        wd(vconst(h.weight_decay)),
+        rho(vconst(h.rho)),
+        one_m_rho(vconst(1.0 - h.rho)),
+        eps(vconst(h.eps)),
+        neg_lr(vconst(-h.lr)) {}
+  void operator()(VecF& p, VecF g, VecF& sq, VecF& acc, VecF&) const {
+    VecF d = direction(g, gsign);
+    if constexpr (kWd) d = vfma(wd, p, d);
+    sq = vfma(rho, sq, vmul(one_m_rho, vmul(d, d)));
+    const VecF delta = vmul(vdiv(vsqrt(vadd(acc, eps)), vsqrt(vadd(sq, eps))), d);
+    acc = vfma(rho, acc, vmul(one_m_rho, vmul(delta, delta)));
+    p = vfma(neg_lr, delta, p);
+  }
+};
+
+void adadelta_row(const OptimRow& r, const OptimHyper& h, const OptimTensorCoef& t) {
+  Dispatch<AdadeltaOp>::go(r, h, t, h.weight_decay != 0);
+}
+
+// ------------------------------------------------------------------------- Adamax
+// g' = g + wd p; m = lerp(m, g', 1 - b1); u = max(b2 u, |g'| + eps);
+// p -= (lr / bc1) m / u
+template <bool kWd>
+struct AdamaxOp {
+  static constexpr int kUses = 3;
+  VecF gsign, wd, one_m_b1, b2, eps, neg_step;
+  AdamaxOp(const OptimHyper& h, const OptimTensorCoef& t)
+      : gsign(vconst(h.maximize ? -1.0 : 1.0)),
+        wd(vconst(h.weight_decay)),
+        one_m_b1(vconst(1.0 - h.beta1)),
+        b2(vconst(h.beta2)),
+        eps(vconst(h.eps)),
+        neg_step(vconst(-t.step_size)) {}
+  void operator()(VecF& p, VecF g, VecF& m, VecF& u, VecF&) const {
+    VecF d = direction(g, gsign);
+    if constexpr (kWd) d = vfma(wd, p, d);
+    m = vfma(one_m_b1, vsub(d, m), m);
+    const VecF decayed = vmul(b2, u);
+    // NaN in either operand propagates, as torch.maximum (vmax keeps only the second's).
+    u = vselect(visnan(decayed), decayed, vmax(decayed, vadd(vabs(d), eps)));
+    p = vfma(neg_step, vdiv(m, u), p);
+  }
+};
+
+void adamax_row(const OptimRow& r, const OptimHyper& h, const OptimTensorCoef& t) {
+  Dispatch<AdamaxOp>::go(r, h, t, h.weight_decay != 0);
+}
+
+// m and v of Adam, after the (L2 or decoupled) weight decay; shared by NAdam and RAdam.
+struct MomentsUpdate {
+  VecF gsign, wd, decay, one_m_b1, b2, one_m_b2;
+  explicit MomentsUpdate(const OptimHyper& h)
+      : gsign(vconst(h.maximize ? -1.0 : 1.0)),
+        wd(vconst(h.weight_decay)),
+        decay(vconst(1.0 - h.lr * h.weight_decay)),
+        one_m_b1(vconst(1.0 - h.beta1)),
+        b2(vconst(h.beta2)),
+        one_m_b2(vconst(1.0 - h.beta2)) {}
+  // Returns the direction g' (with the L2 term unless decoupled).
+  template <bool kWd, bool kDecoupled>
+  VecF apply(VecF& p, VecF g, VecF& m, VecF& v) const {
+    VecF d = direction(g, gsign);
+    if constexpr (kWd && kDecoupled) p = vmul(p, decay);
+    if constexpr (kWd && !kDecoupled) d = vfma(wd, p, d);
+    m = vfma(one_m_b1, vsub(d, m), m);
+    v = vfma(b2, v, vmul(one_m_b2, vmul(d, d)));
+    return d;
+  }
+};
+
+// -------------------------------------------------------------------------- NAdam
+// m, v as Adam; denom = sqrt(v / bc2) + eps; p -= step_size g' / denom + avg_size m / denom
+template <bool kWd, bool kDecoupled>
+struct NadamOp {
+  static constexpr int kUses = 3;
+  MomentsUpdate mv;
+  VecF bc2, eps, neg_gsize, neg_asize;
+  NadamOp(const OptimHyper& h, const OptimTensorCoef& t)
+      : mv(h),
+        bc2(vconst(t.bc2)),
+        eps(vconst(h.eps)),
+        neg_gsize(vconst(-t.step_size)),
+        neg_asize(vconst(-t.avg_size)) {}
+  void operator()(VecF& p, VecF g, VecF& m, VecF& v, VecF&) const {
+    const VecF d = mv.apply<kWd, kDecoupled>(p, g, m, v);
+    const VecF denom = vadd(vsqrt(vdiv(v, bc2)), eps);
+    p = vfma(neg_gsize, vdiv(d, denom), p);
+    p = vfma(neg_asize, vdiv(m, denom), p);
+  }
+};
+
+void nadam_row(const OptimRow& r, const OptimHyper& h, const OptimTensorCoef& t) {
+  Dispatch<NadamOp>::go(r, h, t, h.weight_decay != 0, h.decoupled_weight_decay);
+}
+
+// -------------------------------------------------------------------------- RAdam
+// m, v as Adam; rectified: p -= step_size m / (sqrt(v) + eps); else p -= step_size m
+template <bool kWd, bool kDecoupled, bool kRect>
+struct RadamOp {
+  static constexpr int kUses = 3;
+  MomentsUpdate mv;
+  VecF eps, neg_step;
+  RadamOp(const OptimHyper& h, const OptimTensorCoef& t)
+      : mv(h), eps(vconst(h.eps)), neg_step(vconst(-t.step_size)) {}
+  void operator()(VecF& p, VecF g, VecF& m, VecF& v, VecF&) const {
+    mv.apply<kWd, kDecoupled>(p, g, m, v);
+    if constexpr (kRect)
+      p = vfma(neg_step, vdiv(m, vadd(vsqrt(v), eps)), p);
+    else
+      p = vfma(neg_step, m, p);
+  }
+};
+
+void radam_row(const OptimRow& r, const OptimHyper& h, const OptimTensorCoef& t) {
+  Dispatch<RadamOp>::go(r, h, t, h.weight_decay != 0, h.decoupled_weight_decay, t.rectified);
+}
+
 // ---------------------------------------------------------------------- grad norms
 // Four vector accumulators over blocks of kNormBlock elements: each lane adds at most
 // 16 values before the block sum goes to double, so float32 sums stay accurate. x * 0
@@ -332,7 +458,8 @@ void clamp_row(void* xv, int64_t n, double lo, double hi) {
 }  // namespace
 
 const cpu::OptimTable optim_table = {
-    {sgd_row, adagrad_row, rmsprop_row, adam_row, lion_row},
+    {sgd_row, adagrad_row, rmsprop_row, adam_row, lion_row, adadelta_row, adamax_row, nadam_row,
+     radam_row},
     {norm_row<AbsSum, false>, norm_row<SqSum, false>, norm_row<AbsMax, true>},
     scale_row,
     clamp_row,

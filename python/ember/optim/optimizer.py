@@ -36,6 +36,10 @@ _FLOAT_CODES = (D.float32.code, D.float64.code)
 class _RequiredParameter:
     """Marks a hyperparameter without a default (it must be given per group)."""
 
+    def _load_state_value(self, index: Any, key: str, value: Any, p: Tensor) -> Any:
+        """A copy of one saved state entry of parameter p (LBFGS keeps other shapes)."""
+        return _load_value(self._name(), index, key, value, p)
+
     def __repr__(self) -> str:
         return "<required parameter>"
 
@@ -51,6 +55,23 @@ def _zeros_like(p: Tensor, value: float = 0.0) -> Tensor:
 def _step_tensor(value: float = 0.0) -> Tensor:
     """A 0-d float32 step counter, as PyTorch keeps ``state["step"]``."""
     return full((), float(value), D.float32, CPU)
+
+
+def _param_state(
+    state: dict[Tensor, dict[str, Any]],
+    p: Tensor,
+    buffers: tuple[str, ...],
+    scalars: tuple[tuple[str, float], ...] = (("step", 0.0),),
+) -> dict[str, Any]:
+    """p's state, created on its first step: zero buffers of p's shape and 0-d float32
+    scalars with their initial values."""
+    st = state[p]
+    if not st:
+        for key, value in scalars:
+            st[key] = _step_tensor(value)
+        for key in buffers:
+            st[key] = _zeros_like(p)
+    return st
 
 
 def _is_real(x: Any) -> bool:
@@ -320,7 +341,7 @@ class Optimizer:
                 state[k] = copy.deepcopy(v)
                 continue
             p = id_map[k]
-            state[p] = {key: _load_value(name, k, key, val, p) for key, val in v.items()}
+            state[p] = {key: self._load_state_value(k, key, val, p) for key, val in v.items()}
         new_groups = []
         for g, s in zip(groups, saved_groups):
             s["params"] = g["params"]
@@ -330,6 +351,10 @@ class Optimizer:
             new_groups.append(s)
         self.state = state
         self.param_groups = new_groups
+
+    def _load_state_value(self, index: Any, key: str, value: Any, p: Tensor) -> Any:
+        """A copy of one saved state entry of parameter p (LBFGS keeps other shapes)."""
+        return _load_value(self._name(), index, key, value, p)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -355,20 +380,26 @@ class Optimizer:
         self.__dict__.setdefault("_opt_called", False)
 
 
+# Per-parameter scalars kept as 0-d float32 tensors, as PyTorch keeps them: the step count,
+# NAdam's momentum product, ASGD's eta and mu.
+_SCALAR_STATE = ("step", "mu_product", "eta", "mu")
+
+
 def _load_value(name: str, index: Any, key: str, value: Any, p: Tensor) -> Any:
     """A copy of one saved state entry for parameter p: buffers take p's dtype and must
-    have its shape; "step" stays a 0-d float tensor."""
-    if isinstance(value, np.ndarray) or (key == "step" and _is_real(value)):
-        value = tensor(np.asarray(value, dtype=np.float64 if key == "step" else None))
+    have its shape; scalars ("step", ...) stay 0-d float32 tensors."""
+    scalar = key in _SCALAR_STATE
+    if isinstance(value, np.ndarray) or (scalar and _is_real(value)):
+        value = tensor(np.asarray(value, dtype=np.float64 if scalar else None))
     if not isinstance(value, Tensor):
         return copy.deepcopy(value)
     if value.is_cuda:
         value = value.cpu()
     value = value.detach()
-    if key == "step":
+    if scalar:
         if value.numel() != 1:
             raise ValueError(
-                f"{name}: state[{index}]['step'] must have one element, got shape "
+                f"{name}: state[{index}][{key!r}] must have one element, got shape "
                 f"{tuple(value.shape)}"
             )
         return _step_tensor(float(value.item()))
@@ -405,6 +436,14 @@ def _check_common(name: str, group: dict[str, Any]) -> None:
             v = number(key)
             if not v >= 0.0 or math.isinf(v):
                 raise ValueError(f"{name}: invalid {what}: {group[key]}")
+    if "rho" in group:
+        rho = number("rho")
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"{name}: invalid rho value: {group['rho']}")
+    if "momentum_decay" in group:
+        v = number("momentum_decay")
+        if not v >= 0.0 or math.isinf(v):
+            raise ValueError(f"{name}: invalid momentum_decay value: {group['momentum_decay']}")
     if "dampening" in group:
         d = number("dampening")
         if not math.isfinite(d):
@@ -419,6 +458,13 @@ def _check_common(name: str, group: dict[str, Any]) -> None:
             if not 0.0 <= b < 1.0:
                 raise ValueError(f"{name}: invalid beta parameter at index {i}: {b}")
         group["betas"] = (float(betas[0]), float(betas[1]))
-    for key in ("maximize", "amsgrad", "nesterov", "centered", "skip_nonfinite"):
+    for key in (
+        "maximize",
+        "amsgrad",
+        "nesterov",
+        "centered",
+        "skip_nonfinite",
+        "decoupled_weight_decay",
+    ):
         if key in group and not isinstance(group[key], (bool, np.bool_)):
             raise TypeError(f"{name}: {key} must be a bool, got {type(group[key]).__name__}")
