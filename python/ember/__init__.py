@@ -26,11 +26,14 @@ from ._save_load import load, save
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
+from .ops.linalg import norm  # not in ops.__all__: ember.ops.norm is the layer-norm module
 from .random import (
     Generator,
+    bernoulli,
     get_rng_state,
     initial_seed,
     manual_seed,
+    multinomial,
     rand,
     rand_like,
     randint,
@@ -62,6 +65,7 @@ __all__ = [
     "Generator",
     "Tensor",
     "autograd",
+    "bernoulli",
     "bfloat16",
     "bool",
     "config",
@@ -89,8 +93,10 @@ __all__ = [
     "long",
     "manual_seed",
     "models",
+    "multinomial",
     "nn",
     "no_grad",
+    "norm",
     "optim",
     "rand",
     "rand_like",
