@@ -14,13 +14,15 @@ from ._util import check_tensor, norm_dim
 from .elementwise import clamp, exp, log, sigmoid, tanh, where
 from .shape import chunk
 
-# log(1 + e^z) == e^z to float32 precision below this (the next term is e^(2z) / 2)
-_LOG1P_EXP_TAIL = -15.0
-
 
 def _log1p_exp(z: Tensor) -> Tensor:
-    """log(1 + e^z) for z <= 0, accurate in the tail where 1 + e^z rounds to 1."""
-    return where(z < _LOG1P_EXP_TAIL, exp(z), log(exp(z) + 1.0))
+    """log(1 + e^z) for z <= 0, accurate where 1 + e^z rounds: with u = e^z and v = 1 + u
+    rounded, log1p(u) = log(v) * u / (v - 1) (Goldberg), and u itself where v == 1."""
+    u = exp(z)
+    v = u + 1.0
+    exact = v == 1.0
+    denom = where(exact, 1.0, v - 1.0)  # never 0, so the unused branch has no NaN gradient
+    return where(exact, u, log(v) * (u / denom))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -70,7 +72,14 @@ def hardtanh(
     check_tensor(input, "hardtanh")
     if min_val > max_val:
         raise ValueError(f"ember.hardtanh: min_val {min_val} is greater than max_val {max_val}")
-    return clamp(input, min_val, max_val)
+    return _clamp_flat_edges(input, min_val, max_val)
+
+
+def _clamp_flat_edges(x: Tensor, lo: float, hi: float) -> Tensor:
+    """clamp(x, lo, hi) with PyTorch's hardtanh gradient: 0 at the bounds themselves
+    (clamp's own gradient passes there)."""
+    inside = (x > lo) & (x < hi)
+    return where(inside, x, clamp(x.detach(), lo, hi))
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -81,7 +90,7 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """The piecewise-linear sigmoid clamp(x / 6 + 1/2, 0, 1). Shape: same as input."""
     check_tensor(input, "hardsigmoid")
-    return clamp(input / 6.0 + 0.5, 0.0, 1.0)
+    return _clamp_flat_edges(input + 3.0, 0.0, 6.0) / 6.0  # torch's order of operations
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
