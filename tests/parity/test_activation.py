@@ -42,7 +42,11 @@ RTOL = {"hardsigmoid": 1e-7, "Hardsigmoid": 1e-7}
 def test_functional(name, kw):
     x = points()
     compare(
-        lambda t: getattr(F, name)(t, **kw), lambda t: getattr(TF, name)(t, **kw), [x], atol=1e-9
+        lambda t: getattr(F, name)(t, **kw),
+        lambda t: getattr(TF, name)(t, **kw),
+        [x],
+        atol=1e-9,
+        rtol=RTOL.get(name, 1e-8),
     )
 
 
