@@ -495,7 +495,7 @@ def isclose(
     a = input.detach()
     # PyTorch's rule: equal, or a finite error within the tolerance (so inf != -inf)
     error = abs(sub(a, b))
-    allowed = add(abs(b) * rtol if isinstance(b, Tensor) else builtins.abs(b) * rtol, atol)
+    allowed = abs(b) * rtol + atol if isinstance(b, Tensor) else builtins.abs(b) * rtol + atol
     close = eq(a, b) | (isfinite(error) & le(error, allowed))
     if equal_nan:
         close = close | (isnan(a) & (isnan(b) if isinstance(b, Tensor) else b != b))
