@@ -59,7 +59,7 @@ def test_topk(k, largest, dim):
 
 
 def test_topk_generate_habit():
-    # nanoGPT: v, _ = torch.topk(logits, min(top_k, logits.size(-1))); logits[logits < v[:, [-1]]] = -inf
+    # nanoGPT: v, _ = torch.topk(logits, k); logits[logits < v[:, [-1]]] = -inf
     logits = distinct(2, 65)
     e, t = ember.tensor(logits), torch.tensor(logits)
     v, _ = ember.topk(e, 5)
