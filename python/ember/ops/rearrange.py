@@ -2,9 +2,10 @@
 (autograd comes from those parts): tril/triu, roll, flip, repeat, tile,
 repeat_interleave, diag, meshgrid.
 
-Composition was measured against a dedicated copy kernel and kept: tril on a
-(64, 256, 256) float32 tensor takes about as long as torch's (one where over a broadcast
-mask), and roll is two slice copies into one output, what a kernel would do."""
+Composition was measured against torch (2 threads, a shared machine, so rough): roll of
+a (64, 256, 256) float32 tensor is on par (two slice copies into one output, what a
+kernel would do); tril is about 2.7x slower (39 ms vs 15 ms: a where over a broadcast
+mask reads the mask and a zero); masks are built once per model, so a kernel can wait."""
 
 from __future__ import annotations
 
