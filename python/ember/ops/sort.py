@@ -2,10 +2,11 @@
 
 The order is found by numpy on the host (argsort, or argpartition when k is small), then
 the values are gathered from the input with ``gather``, so the gradient flows to the
-picked elements through gather's backward. No ember kernel sorts: measured against torch on (8, 50257) float32 logits, topk(200)
-takes 7 ms vs 12 ms and a full sort 82 ms vs 88 ms; on tiny rows ((1, 65), the
-character models) the fixed cost is about 0.1 ms a call vs torch's 2 us, small next to
-the forward pass of each generated token. Tensors on CUDA take a round trip to the host.
+picked elements through gather's backward. No ember kernel sorts: measured against
+torch on (8, 50257) float32 logits, topk(200) takes 7 ms vs 12 ms and a full sort 82 ms
+vs 88 ms; on tiny rows ((1, 65), the character models) the fixed cost is about 0.1 ms a
+call vs torch's 2 us, small next to the forward pass of each generated token. Tensors
+on CUDA take a round trip to the host.
 NaN sorts as the largest value, as in PyTorch."""
 
 from __future__ import annotations
