@@ -67,7 +67,12 @@ EXPECTED = PUBLIC_MODULES | {
     "stack", "t", "transpose", "unbind", "unsqueeze", "view", "embedding", "gather",
     "index_add", "index_select", "one_hot", "scatter_add",
     # linear algebra
-    "matmul", "mm",
+    "matmul", "mm", "addmm", "addmv", "baddbmm", "bmm", "dot", "einsum", "norm", "outer",
+    # sorting, scans, rearranging (issue 15)
+    "argsort", "kthvalue", "msort", "sort", "topk", "cumprod", "cumsum", "argwhere",
+    "count_nonzero", "nonzero", "diag", "flip", "fliplr", "flipud", "meshgrid", "numel",
+    "repeat_interleave", "roll", "tile", "tril", "triu", "clamp_max", "clamp_min",
+    "allclose", "isclose", "std_mean", "var_mean", "logspace", "bernoulli", "multinomial",
 }  # fmt: skip
 
 

@@ -38,11 +38,14 @@ from .backends import get_float32_matmul_precision, set_float32_matmul_precision
 from .cuda import amp as _cuda_amp  # noqa: F401 - binds ember.cuda.amp (torch.cuda.amp)
 from .ops import *  # noqa: F403
 from .ops import __all__ as _ops_all
+from .ops.linalg import norm  # not in ops.__all__: ember.ops.norm is the layer-norm module
 from .random import (
     Generator,
+    bernoulli,
     get_rng_state,
     initial_seed,
     manual_seed,
+    multinomial,
     rand,
     rand_like,
     randint,
@@ -78,6 +81,7 @@ __all__ = [
     "autocast",
     "autograd",
     "backends",
+    "bernoulli",
     "compile",
     "bfloat16",
     "bool",
@@ -111,8 +115,10 @@ __all__ = [
     "long",
     "manual_seed",
     "models",
+    "multinomial",
     "nn",
     "no_grad",
+    "norm",
     "optim",
     "rand",
     "rand_like",

@@ -22,9 +22,11 @@ from .tensor import Tensor
 __all__ = [
     "Generator",
     "default_generator",
+    "bernoulli",
     "get_rng_state",
     "initial_seed",
     "manual_seed",
+    "multinomial",
     "rand",
     "rand_like",
     "randint",
@@ -170,3 +172,102 @@ def randperm(
     """A random permutation of 0..n-1 (argsort of uniform keys). Shape: (n,)."""
     keys = rand(n, dtype=D.float64, generator=generator)
     return tensor(np.argsort(keys.numpy(), kind="stable"), dtype=dtype or D.int64, device=device)
+
+
+def multinomial(
+    input: Tensor,
+    num_samples: int,
+    replacement: bool = False,
+    *,
+    generator: Generator | None = None,
+) -> Tensor:
+    """Draw category indices with probabilities proportional to the rows of ``input``
+    (non-negative weights, not necessarily normalized; 1-D or 2-D, one row per draw).
+    Without replacement a category is drawn at most once, in PyTorch's sequential
+    sense (each draw renormalizes over the categories left; zero-weight ones come last,
+    once the others are used up): an exponential race over ``-log(u) / w``.
+
+    Shape: (num_samples,) from (n,); (rows, num_samples) from (rows, n).
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"ember.multinomial: expected a Tensor, got {type(input).__name__}")
+    if input.ndim not in (1, 2):
+        raise ValueError(
+            f"ember.multinomial: input must be 1-D or 2-D, got shape {tuple(input.shape)}"
+        )
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"ember.multinomial: needs floating-point weights, got {input.dtype}")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
+        raise TypeError(f"ember.multinomial: num_samples must be an int, got {num_samples!r}")
+    if num_samples <= 0:
+        raise ValueError(f"ember.multinomial: num_samples must be positive, got {num_samples}")
+    w = np.atleast_2d(input.detach().cpu().double().numpy())
+    n = w.shape[1]
+    if n == 0:
+        raise ValueError("ember.multinomial: input has no categories")
+    if not replacement and num_samples > n:
+        raise ValueError(
+            f"ember.multinomial: can't draw {num_samples} samples without replacement from "
+            f"{n} categories"
+        )
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError(
+            "ember.multinomial: weights must be finite and non-negative (no inf or NaN)"
+        )
+    total = w.sum(axis=1)
+    if (total <= 0).any():
+        row = int(np.argmax(total <= 0))
+        raise ValueError(f"ember.multinomial: row {row} of the weights sums to 0")
+    rows = w.shape[0]
+    if replacement:
+        u = rand(rows, num_samples, dtype=D.float64, generator=generator).numpy()
+        cdf = np.cumsum(w, axis=1) / total[:, None]
+        picks = np.stack([np.searchsorted(c, r, side="right") for c, r in zip(cdf, u)])
+        picks = np.minimum(picks, n - 1)  # u just below 1 against a cdf rounded below 1
+    else:
+        # Exp(1) arrival times scaled by 1/w: the order of arrival is the sequential draw
+        arrival = -np.log1p(-rand(rows, n, dtype=D.float64, generator=generator).numpy())
+        keys = np.full_like(w, np.inf)
+        np.divide(arrival, w, out=keys, where=w > 0)
+        picks = np.argsort(keys, axis=1, kind="stable")[:, :num_samples]
+    picks = picks.astype(np.int64)
+    return tensor(picks if input.ndim == 2 else picks[0], device=input.device)
+
+
+def _fill_(x: Tensor, kind: str, a: float, b: float, generator: Generator | None, op: str):
+    if not isinstance(x, Tensor) or not x.dtype.is_floating_point:
+        raise TypeError(f"ember.{op}: needs a floating-point tensor")
+    sample = _fill(kind, (tuple(x.shape),), a, b, x.dtype, x.device, generator, op)
+    return x.copy_(sample)
+
+
+def uniform_(
+    self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator: Generator | None = None
+) -> Tensor:
+    """Fill in place with uniform samples from [from_, to); returns self."""
+    return _fill_(self, "uniform", float(from_), float(to), generator, "uniform_")
+
+
+def normal_(
+    self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Generator | None = None
+) -> Tensor:
+    """Fill in place with samples from N(mean, std^2); returns self."""
+    return _fill_(self, "normal", float(mean), float(std), generator, "normal_")
+
+
+def bernoulli(input: Tensor, *, generator: Generator | None = None) -> Tensor:
+    """1 with probability input (elementwise), else 0, in input's dtype.
+
+    Shape: same as input.
+    """
+    if not isinstance(input, Tensor) or not input.dtype.is_floating_point:
+        raise TypeError("ember.bernoulli: input must be a floating tensor of probabilities")
+    u = rand(input.shape, dtype=input.dtype, device=input.device, generator=generator)
+    return (u < input.detach()).to(input.dtype)
+
+
+# random.py sits above ops/: the random Tensor methods are bound here
+Tensor.multinomial = multinomial
+Tensor.uniform_ = uniform_
+Tensor.normal_ = normal_
+Tensor.bernoulli = bernoulli

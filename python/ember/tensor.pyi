@@ -98,12 +98,10 @@ class Tensor:
     def int(self) -> Tensor: ...
     def bool(self) -> Tensor: ...
     def char(self) -> Tensor: ...
-    def add(self, other: Any) -> Tensor:
-        """Elementwise ``add`` of two tensors (or a tensor and a number) with numpy broadcasting
-        and PyTorch type promotion."""
-    def sub(self, other: Any) -> Tensor:
-        """Elementwise ``sub`` of two tensors (or a tensor and a number) with numpy broadcasting
-        and PyTorch type promotion."""
+    def add(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """self + alpha * other with numpy broadcasting and PyTorch type promotion."""
+    def sub(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """self - alpha * other with numpy broadcasting and PyTorch type promotion."""
     def mul(self, other: Any) -> Tensor:
         """Elementwise ``mul`` of two tensors (or a tensor and a number) with numpy broadcasting
         and PyTorch type promotion."""
@@ -291,7 +289,7 @@ class Tensor:
         (duplicates accumulate)."""
     def contiguous(self) -> Tensor:
         """x itself if it is contiguous, else a contiguous copy (differentiable)."""
-    def clone(self) -> Tensor:
+    def clone(self, *, memory_format: Any = None) -> Tensor:
         """A contiguous copy that stays in the graph."""
     def copy_(self, src: Tensor) -> Tensor:
         """Write src (broadcast, cast) into dst in place; returns dst."""
@@ -302,14 +300,18 @@ class Tensor:
     def view_as(self, other: Tensor) -> Tensor: ...
     def reshape_as(self, other: Tensor) -> Tensor: ...
     def expand_as(self, other: Tensor) -> Tensor: ...
-    def new_zeros(self, *size: Any, dtype: Any = None) -> Tensor: ...
-    def new_ones(self, *size: Any, dtype: Any = None) -> Tensor: ...
-    def new_full(self, size: Sequence[builtins.int], value: Any, dtype: Any = None) -> Tensor: ...
-    def new_tensor(self, data: Any, dtype: Any = None) -> Tensor: ...
-    def add_(self, other: Any) -> Tensor:
-        """In-place add: self = add(self, other); returns self."""
-    def sub_(self, other: Any) -> Tensor:
-        """In-place sub: self = sub(self, other); returns self."""
+    def type_as(self, other: Tensor) -> Tensor: ...
+    def new_zeros(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor: ...
+    def new_ones(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor: ...
+    def new_empty(self, *size: Any, dtype: Any = None, device: Any = None) -> Tensor: ...
+    def new_full(
+        self, size: Sequence[builtins.int], fill_value: Any, dtype: Any = None, device: Any = None
+    ) -> Tensor: ...
+    def new_tensor(self, data: Any, dtype: Any = None, device: Any = None) -> Tensor: ...
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """In-place self += alpha * other (``p.data.add_(p.grad, alpha=-lr)``); returns self."""
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """In-place self -= alpha * other; returns self."""
     def mul_(self, other: Any) -> Tensor:
         """In-place mul: self = mul(self, other); returns self."""
     def div_(self, other: Any) -> Tensor:
@@ -336,6 +338,112 @@ class Tensor:
         """In-place sigmoid; returns self."""
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         """In-place masked_fill; returns self."""
+    def tril_(self, diagonal: builtins.int = 0) -> Tensor:
+        """In-place tril; returns self."""
+    def triu_(self, diagonal: builtins.int = 0) -> Tensor:
+        """In-place triu; returns self."""
+    def clamp_min_(self, min: Any) -> Tensor:
+        """In-place clamp_min; returns self."""
+    def clamp_max_(self, max: Any) -> Tensor:
+        """In-place clamp_max; returns self."""
+    def uniform_(
+        self, from_: builtins.float = 0.0, to: builtins.float = 1.0, *, generator: Any = None
+    ) -> Tensor:
+        """Fill in place with uniform samples from [from_, to); returns self."""
+    def normal_(
+        self, mean: builtins.float = 0.0, std: builtins.float = 1.0, *, generator: Any = None
+    ) -> Tensor:
+        """Fill in place with samples from N(mean, std^2); returns self."""
+    def bernoulli(self, *, generator: Any = None) -> Tensor:
+        """1 with probability self (elementwise), else 0."""
+    def multinomial(
+        self,
+        num_samples: builtins.int,
+        replacement: builtins.bool = False,
+        *,
+        generator: Any = None,
+    ) -> Tensor:
+        """Category indices drawn with probabilities proportional to the rows of self."""
+    def tril(self, diagonal: builtins.int = 0) -> Tensor:
+        """The lower triangle of the last two dims (col - row <= diagonal); the rest zero."""
+    def triu(self, diagonal: builtins.int = 0) -> Tensor:
+        """The upper triangle of the last two dims (col - row >= diagonal); the rest zero."""
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        """Rotate elements along dims by shifts (flattened when dims is None)."""
+    def flip(self, dims: Any) -> Tensor:
+        """Reverse the order of elements along dims (a copy)."""
+    def fliplr(self) -> Tensor: ...
+    def flipud(self) -> Tensor: ...
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor sizes[i] times along each dim."""
+    def tile(self, dims: Sequence[builtins.int]) -> Tensor: ...
+    def repeat_interleave(
+        self, repeats: Any = None, dim: builtins.int | None = None, *, output_size: Any = None
+    ) -> Tensor:
+        """Repeat each slice along dim repeats times: [a, b] -> [a, a, b, b]."""
+    def diag(self, diagonal: builtins.int = 0) -> Tensor: ...
+    def sort(
+        self,
+        dim: builtins.int = -1,
+        descending: builtins.bool = False,
+        *,
+        stable: builtins.bool = False,
+    ) -> Any:
+        """(values, indices) sorted along dim (stable)."""
+    def argsort(
+        self,
+        dim: builtins.int = -1,
+        descending: builtins.bool = False,
+        *,
+        stable: builtins.bool = False,
+    ) -> Tensor: ...
+    def msort(self) -> Tensor: ...
+    def topk(
+        self,
+        k: builtins.int,
+        dim: builtins.int = -1,
+        largest: builtins.bool = True,
+        sorted: builtins.bool = True,
+    ) -> Any:
+        """(values, indices) of the k largest (or smallest) elements along dim."""
+    def kthvalue(
+        self, k: builtins.int, dim: builtins.int = -1, keepdim: builtins.bool = False
+    ) -> Any: ...
+    def cumsum(self, dim: builtins.int, *, dtype: Any = None) -> Tensor:
+        """Running sum along dim."""
+    def cumprod(self, dim: builtins.int, *, dtype: Any = None) -> Tensor:
+        """Running product along dim."""
+    def nonzero(self, *, as_tuple: builtins.bool = False) -> Any:
+        """Indices of the nonzero elements, (n, ndim) or a tuple of 1-D tensors."""
+    def argwhere(self) -> Tensor: ...
+    def count_nonzero(self, dim: Any = None) -> Tensor: ...
+    def bmm(self, mat2: Tensor) -> Tensor: ...
+    def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor: ...
+    def baddbmm(
+        self, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1
+    ) -> Tensor: ...
+    def outer(self, vec2: Tensor) -> Tensor: ...
+    def dot(self, other: Tensor) -> Tensor: ...
+    def norm(
+        self, p: Any = "fro", dim: Any = None, keepdim: builtins.bool = False, dtype: Any = None
+    ) -> Tensor:
+        """The vector p-norm over dim (all elements when None)."""
+    def isclose(
+        self,
+        other: Any,
+        rtol: builtins.float = 1e-05,
+        atol: builtins.float = 1e-08,
+        equal_nan: builtins.bool = False,
+    ) -> Tensor: ...
+    def allclose(
+        self,
+        other: Any,
+        rtol: builtins.float = 1e-05,
+        atol: builtins.float = 1e-08,
+        equal_nan: builtins.bool = False,
+    ) -> builtins.bool: ...
+    def clamp_min(self, min: Any) -> Tensor: ...
+    def clamp_max(self, max: Any) -> Tensor: ...
     def __add__(self, other: Any) -> Tensor: ...
     def __radd__(self, other: Any) -> Tensor: ...
     def __iadd__(self, other: Any) -> Tensor: ...

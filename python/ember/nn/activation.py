@@ -91,6 +91,179 @@ class Softmax(Module):
         return f"dim={self.dim}"
 
 
+class LogSoftmax(Module):
+    """log_softmax along ``dim``. Shape: any -> same."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        dim = self.dim
+        if dim is None:  # PyTorch's legacy choice for dim=None
+            dim = 0 if input.ndim in (0, 1, 3) else 1
+        return F.log_softmax(input, dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class _Elementwise(Module):
+    """An activation module over one F function and its keyword settings."""
+
+    _settings: tuple[str, ...] = ()
+
+    def __init__(self, **settings: Any):
+        super().__init__()
+        for name, value in settings.items():
+            setattr(self, name, value)
+
+    def _fn(self, input: Tensor, **settings: Any) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, input: Tensor) -> Tensor:
+        return self._fn(input, **{k: getattr(self, k) for k in self._settings})
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={getattr(self, k)}" for k in self._settings)
+
+
+class ELU(_Elementwise):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise. Shape: any -> same."""
+
+    _settings = ("alpha",)
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(alpha=alpha, inplace=inplace)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.elu(input, **kw)
+
+
+class CELU(_Elementwise):
+    """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise. Shape: any -> same."""
+
+    _settings = ("alpha",)
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(alpha=alpha, inplace=inplace)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.celu(input, **kw)
+
+
+class SELU(_Elementwise):
+    """Self-normalizing ELU. Shape: any -> same."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(inplace=inplace)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.selu(input)
+
+
+class LeakyReLU(_Elementwise):
+    """x for x > 0, negative_slope * x otherwise. Shape: any -> same."""
+
+    _settings = ("negative_slope",)
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__(negative_slope=negative_slope, inplace=inplace)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.leaky_relu(input, **kw)
+
+
+class Hardtanh(_Elementwise):
+    """x clamped into [min_val, max_val]. Shape: any -> same."""
+
+    _settings = ("min_val", "max_val")
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__(min_val=min_val, max_val=max_val, inplace=inplace)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.hardtanh(input, **kw)
+
+
+class ReLU6(_Elementwise):
+    """min(max(x, 0), 6). Shape: any -> same."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(inplace=inplace)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.relu6(input)
+
+
+class Hardsigmoid(_Elementwise):
+    """clamp(x / 6 + 1/2, 0, 1). Shape: any -> same."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(inplace=inplace)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.hardsigmoid(input)
+
+
+class Hardswish(_Elementwise):
+    """x * hardsigmoid(x). Shape: any -> same."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(inplace=inplace)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.hardswish(input)
+
+
+class Mish(_Elementwise):
+    """x * tanh(softplus(x)). Shape: any -> same."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__(inplace=inplace)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.mish(input)
+
+
+class Softplus(_Elementwise):
+    """log(1 + exp(beta * x)) / beta (x above the threshold). Shape: any -> same."""
+
+    _settings = ("beta", "threshold")
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__(beta=beta, threshold=threshold)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.softplus(input, **kw)
+
+
+class LogSigmoid(_Elementwise):
+    """log(sigmoid(x)). Shape: any -> same."""
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.logsigmoid(input)
+
+
+class Softsign(_Elementwise):
+    """x / (1 + |x|). Shape: any -> same."""
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.softsign(input)
+
+
+class GLU(_Elementwise):
+    """a * sigmoid(b) for the halves a, b along ``dim``. Shape: (..., 2n, ...) -> (..., n, ...)."""
+
+    _settings = ("dim",)
+
+    def __init__(self, dim: int = -1):
+        super().__init__(dim=dim)
+
+    def _fn(self, input: Tensor, **kw: Any) -> Tensor:
+        return F.glu(input, **kw)
+
+
 class SplitHeads(Function):
     """(A, B, parts * H * D) -> ``parts`` zero-copy (A, B, H, D) views (or (B, A, H, D)
     with ``swap``), as ONE op: the backward writes the gradients into one buffer instead

@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+from ..ops.activation import (
+    celu,
+    elu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    relu6,
+    selu,
+    softplus,
+    softsign,
+)
 from ..ops.attention import scaled_dot_product_attention
 from ..ops.batchnorm import batch_norm
 from ..ops.conv import conv1d, conv2d
@@ -9,6 +24,7 @@ from ..ops.dropout import dropout
 from ..ops.elementwise import gelu, relu, sigmoid, silu, tanh
 from ..ops.gemm import linear
 from ..ops.index import embedding, one_hot
+from ..ops.linalg import normalize
 from ..ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -22,6 +38,7 @@ from ..ops.loss import (
 from ..ops.norm import layer_norm, rms_norm
 from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from ..ops.reduce import log_softmax, softmax
+from ..ops.resample import interpolate, pad
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -29,27 +46,43 @@ __all__ = [
     "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "celu",
     "conv1d",
     "conv2d",
     "cross_entropy",
     "dropout",
+    "elu",
     "embedding",
     "gelu",
+    "glu",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
     "huber_loss",
+    "interpolate",
     "l1_loss",
     "layer_norm",
+    "leaky_relu",
     "linear",
     "log_softmax",
+    "logsigmoid",
     "max_pool2d",
+    "mish",
     "mse_loss",
     "nll_loss",
+    "normalize",
     "one_hot",
+    "pad",
     "relu",
+    "relu6",
     "rms_norm",
     "scaled_dot_product_attention",
+    "selu",
     "sigmoid",
     "silu",
     "smooth_l1_loss",
     "softmax",
+    "softplus",
+    "softsign",
     "tanh",
 ]

@@ -1,7 +1,8 @@
 """Differentiable operations, and the Tensor methods and operators built on them.
 
 The op modules import one another one way, in this order: convert, creation, shape,
-reduce, elementwise, index, gemm, then the families (cross_entropy, loss, norm, conv,
+reduce, elementwise, activation, index, rearrange, sort, scan, resample, gemm, linalg,
+then the families (cross_entropy, loss, norm, conv,
 pool, batchnorm, attention, rnn, dropout). A backward formula that needs an op from a
 module above its own calls it as a Tensor method (reduce's max/min backward uses
 ``scatter_add``).
@@ -17,6 +18,7 @@ from typing import Any
 from ..autograd.engine import tensor_backward
 from ..tensor import Tensor
 from . import elementwise as E
+from .activation import clamp_max, clamp_min
 from .convert import clone, contiguous, tensor_to
 from .creation import (
     arange,
@@ -29,6 +31,7 @@ from .creation import (
     full,
     full_like,
     linspace,
+    logspace,
     ones,
     ones_like,
     tensor,
@@ -38,6 +41,7 @@ from .creation import (
 from .elementwise import (
     abs,
     add,
+    allclose,
     clamp,
     clip,
     cos,
@@ -50,6 +54,7 @@ from .elementwise import (
     greater,
     greater_equal,
     gt,
+    isclose,
     isfinite,
     isinf,
     isnan,
@@ -99,6 +104,21 @@ from .index import (
     scatter_add,
     setitem,
 )
+from .linalg import addmm, addmv, baddbmm, bmm, dot, einsum, norm, outer
+from .rearrange import (
+    diag,
+    flip,
+    fliplr,
+    flipud,
+    meshgrid,
+    numel,
+    repeat,
+    repeat_interleave,
+    roll,
+    tile,
+    tril,
+    triu,
+)
 from .reduce import (
     all,
     amax,
@@ -113,10 +133,13 @@ from .reduce import (
     min,
     softmax,
     std,
+    std_mean,
     sum,
     var,
+    var_mean,
 )
 from .reduce import prod_ as prod
+from .scan import argwhere, count_nonzero, cumprod, cumsum, nonzero
 from .shape import (
     broadcast_to,
     cat,
@@ -138,6 +161,7 @@ from .shape import (
     unsqueeze,
     view,
 )
+from .sort import argsort, kthvalue, msort, sort, topk
 
 
 def _reflected(fn: Any) -> Any:
@@ -192,6 +216,16 @@ def _install() -> None:
         "masked_fill": masked_fill,
         "matmul": matmul,
         "mm": mm,
+        "bmm": bmm,
+        "addmm": addmm,
+        "baddbmm": baddbmm,
+        "outer": outer,
+        "dot": dot,
+        "norm": norm,
+        "isclose": isclose,
+        "allclose": allclose,
+        "clamp_min": clamp_min,
+        "clamp_max": clamp_max,
         # reductions
         "sum": sum,
         "mean": mean,
@@ -209,6 +243,16 @@ def _install() -> None:
         "log_softmax": log_softmax,
         "any": any,
         "all": all,
+        "cumsum": cumsum,
+        "cumprod": cumprod,
+        "nonzero": nonzero,
+        "argwhere": argwhere,
+        "count_nonzero": count_nonzero,
+        "sort": sort,
+        "argsort": argsort,
+        "msort": msort,
+        "topk": topk,
+        "kthvalue": kthvalue,
         # shape and indexing
         "reshape": reshape,
         "view": view,
@@ -229,6 +273,16 @@ def _install() -> None:
         "scatter_add": scatter_add,
         "index_select": index_select,
         "index_add": index_add,
+        "tril": tril,
+        "triu": triu,
+        "roll": roll,
+        "flip": flip,
+        "fliplr": fliplr,
+        "flipud": flipud,
+        "repeat": repeat,
+        "tile": tile,
+        "repeat_interleave": repeat_interleave,
+        "diag": diag,
         "contiguous": contiguous,
         "clone": clone,
         "copy_": copy_,
@@ -237,17 +291,21 @@ def _install() -> None:
         "view_as": lambda self, other: view(self, other.shape),
         "reshape_as": lambda self, other: reshape(self, other.shape),
         "expand_as": lambda self, other: expand(self, other.shape),
-        "new_zeros": lambda self, *size, dtype=None: zeros(
-            *size, dtype=dtype or self.dtype, device=self.device
+        "type_as": lambda self, other: self.to(other.dtype),
+        "new_zeros": lambda self, *size, dtype=None, device=None: zeros(
+            *size, dtype=dtype or self.dtype, device=device or self.device
         ),
-        "new_ones": lambda self, *size, dtype=None: ones(
-            *size, dtype=dtype or self.dtype, device=self.device
+        "new_ones": lambda self, *size, dtype=None, device=None: ones(
+            *size, dtype=dtype or self.dtype, device=device or self.device
         ),
-        "new_full": lambda self, size, value, dtype=None: full(
-            size, value, dtype or self.dtype, self.device
+        "new_empty": lambda self, *size, dtype=None, device=None: empty(
+            *size, dtype=dtype or self.dtype, device=device or self.device
         ),
-        "new_tensor": lambda self, data, dtype=None: tensor(
-            data, dtype=dtype or self.dtype, device=self.device
+        "new_full": lambda self, size, fill_value, dtype=None, device=None: full(
+            size, fill_value, dtype or self.dtype, device or self.device
+        ),
+        "new_tensor": lambda self, data, dtype=None, device=None: tensor(
+            data, dtype=dtype or self.dtype, device=device or self.device
         ),
         # in place
         "add_": E.add_,
@@ -265,13 +323,17 @@ def _install() -> None:
         "tanh_": E._inplace_unary("tanh", tanh),
         "sigmoid_": E._inplace_unary("sigmoid", sigmoid),
         "masked_fill_": E._inplace_unary("masked_fill", masked_fill),
+        "tril_": E._inplace_unary("tril", tril),
+        "triu_": E._inplace_unary("triu", triu),
+        "clamp_min_": E._inplace_unary("clamp_min", clamp_min),
+        "clamp_max_": E._inplace_unary("clamp_max", clamp_max),
         # operators
-        "__add__": add,
-        "__radd__": _reflected(add),
-        "__iadd__": E.add_,
-        "__sub__": sub,
-        "__rsub__": _reflected(sub),
-        "__isub__": E.sub_,
+        "__add__": E._add,
+        "__radd__": _reflected(E._add),
+        "__iadd__": E._add_,
+        "__sub__": E._sub,
+        "__rsub__": _reflected(E._sub),
+        "__isub__": E._sub_,
         "__mul__": mul,
         "__rmul__": _reflected(mul),
         "__imul__": E.mul_,
@@ -303,6 +365,8 @@ def _install() -> None:
         "__setitem__": setitem,
     }
     for name, fn in methods.items():
+        if "<" in fn.__qualname__:  # a lambda or closure: Python's TypeErrors print this
+            fn.__qualname__ = "Tensor." + name
         setattr(Tensor, name, fn)
     Tensor.T = property(lambda self: permute(self, *reversed(range(self.ndim))))
     Tensor.mT = property(lambda self: transpose(self, -2, -1))
@@ -313,18 +377,27 @@ _install()
 __all__ = [
     "abs",
     "add",
+    "addmm",
+    "addmv",
     "all",
+    "allclose",
     "amax",
     "amin",
     "any",
     "arange",
     "argmax",
     "argmin",
+    "argsort",
+    "argwhere",
     "as_tensor",
+    "baddbmm",
+    "bmm",
     "broadcast_to",
     "cat",
     "chunk",
     "clamp",
+    "clamp_max",
+    "clamp_min",
     "clip",
     "clone",
     "concat",
@@ -332,8 +405,14 @@ __all__ = [
     "contiguous",
     "copy_",
     "cos",
+    "count_nonzero",
+    "cumprod",
+    "cumsum",
+    "diag",
     "div",
     "divide",
+    "dot",
+    "einsum",
     "embedding",
     "empty",
     "empty_like",
@@ -342,6 +421,9 @@ __all__ = [
     "expand",
     "eye",
     "flatten",
+    "flip",
+    "fliplr",
+    "flipud",
     "from_dlpack",
     "from_numpy",
     "full",
@@ -354,9 +436,11 @@ __all__ = [
     "gt",
     "index_add",
     "index_select",
+    "isclose",
     "isfinite",
     "isinf",
     "isnan",
+    "kthvalue",
     "le",
     "less",
     "less_equal",
@@ -367,6 +451,7 @@ __all__ = [
     "logical_not",
     "logical_or",
     "logical_xor",
+    "logspace",
     "logsumexp",
     "lt",
     "masked_fill",
@@ -374,26 +459,33 @@ __all__ = [
     "max",
     "maximum",
     "mean",
+    "meshgrid",
     "min",
     "minimum",
     "mm",
     "movedim",
+    "msort",
     "mul",
     "multiply",
     "narrow",
     "ne",
     "neg",
     "negative",
+    "nonzero",
     "not_equal",
+    "numel",
     "one_hot",
     "ones",
     "ones_like",
+    "outer",
     "permute",
     "pow",
     "prod",
     "reciprocal",
     "relu",
+    "repeat_interleave",
     "reshape",
+    "roll",
     "rsqrt",
     "scatter_add",
     "sigmoid",
@@ -401,23 +493,30 @@ __all__ = [
     "silu",
     "sin",
     "softmax",
+    "sort",
     "split",
     "sqrt",
     "square",
     "squeeze",
     "stack",
     "std",
+    "std_mean",
     "sub",
     "subtract",
     "sum",
     "t",
     "tanh",
     "tensor",
+    "tile",
+    "topk",
     "transpose",
+    "tril",
+    "triu",
     "true_divide",
     "unbind",
     "unsqueeze",
     "var",
+    "var_mean",
     "view",
     "where",
     "zeros",

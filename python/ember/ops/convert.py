@@ -72,8 +72,9 @@ def tensor_to(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
     return to(x, dev, dtype, bool(kwargs.get("copy", False)))
 
 
-def clone(x: Tensor) -> Tensor:
-    """A contiguous copy that stays in the graph.
+def clone(x: Tensor, *, memory_format: Any = None) -> Tensor:
+    """A contiguous copy that stays in the graph (ember tensors are always laid out
+    row-major, so ``memory_format`` is accepted and has nothing to choose).
 
     Shape: same as x.
     """

@@ -291,6 +291,27 @@ def linspace(
     )
 
 
+def logspace(
+    start: float,
+    end: float,
+    steps: int,
+    base: float = 10.0,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``steps`` values base**v for v evenly spaced from start to end inclusive.
+
+    Shape: (steps,).
+    """
+    if steps < 0:
+        raise ValueError(f"ember.logspace: steps must be non-negative, got {steps}")
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    values = np.logspace(start, end, steps, base=base)
+    return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
+
+
 def eye(
     n: int,
     m: int | None = None,

@@ -3,6 +3,7 @@ and the in-place variants. Kernels: csrc/cpu/elementwise (and csrc/cuda)."""
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Callable
 from typing import Any
@@ -166,6 +167,7 @@ def _make_binary(op: str) -> Callable[[Any, Any], Tensor]:
         return cls.apply(a, b, op, cdt, rdt)
 
     fn.__name__ = op
+    fn.__qualname__ = "ember." + op  # Python's own TypeErrors print the qualname
     fn.__doc__ = (
         f"Elementwise ``{op}`` of two tensors (or a tensor and a number) with numpy "
         "broadcasting and PyTorch type promotion.\n\nShape: broadcast(input.shape, other.shape)."
@@ -173,8 +175,8 @@ def _make_binary(op: str) -> Callable[[Any, Any], Tensor]:
     return fn
 
 
-add = _make_binary("add")
-sub = _make_binary("sub")
+_add = _make_binary("add")
+_sub = _make_binary("sub")
 mul = _make_binary("mul")
 div = _make_binary("div")
 pow = _make_binary("pow")  # noqa: A001 - torch's name
@@ -189,8 +191,41 @@ ge = _make_binary("ge")
 logical_and = _make_binary("logical_and")
 logical_or = _make_binary("logical_or")
 logical_xor = _make_binary("logical_xor")
-subtract, multiply, divide, true_divide = sub, mul, div, div
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+
+def _scaled(op: str, other: Any, alpha: Any) -> Any:
+    """alpha * other for add/sub's ``alpha=`` (other unchanged for alpha == 1)."""
+    if isinstance(alpha, bool) or not is_number(alpha):
+        raise TypeError(f"ember.{op}: alpha must be a number, got {alpha!r}")
+    if alpha == 1:
+        return other
+    if isinstance(other, Tensor):
+        if not other.dtype.is_floating_point and not float(alpha).is_integer():
+            raise TypeError(
+                f"ember.{op}: a float alpha needs a floating-point other, got {other.dtype}"
+            )
+        return mul(other, alpha)
+    return other * alpha
+
+
+def add(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """input + alpha * other, with numpy broadcasting and PyTorch type promotion.
+
+    Shape: broadcast(input.shape, other.shape).
+    """
+    return _add(input, _scaled("add", other, alpha))
+
+
+def sub(input: Any, other: Any, *, alpha: Any = 1) -> Tensor:
+    """input - alpha * other, with numpy broadcasting and PyTorch type promotion.
+
+    Shape: broadcast(input.shape, other.shape).
+    """
+    return _sub(input, _scaled("sub", other, alpha))
+
+
+subtract, multiply, divide, true_divide = sub, mul, div, div
 
 
 def logical_not(x: Tensor) -> Tensor:
@@ -220,11 +255,16 @@ class Where(Function):
         return None, ga, gb, None
 
 
-def where(condition: Tensor, input: Any, other: Any) -> Tensor:
-    """Elementwise ``input if condition else other``.
+def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
+    """Elementwise ``input if condition else other``; ``where(condition)`` alone is
+    ``nonzero(condition, as_tuple=True)``.
 
     Shape: broadcast(condition.shape, input.shape, other.shape).
     """
+    if input is None and other is None and isinstance(condition, Tensor):
+        return condition.nonzero(as_tuple=True)  # scan.py sits above this module
+    if input is None or other is None:
+        raise TypeError("ember.where: give both input and other, or neither")
     if not isinstance(condition, Tensor):
         raise TypeError(f"ember.where: condition must be a Tensor, got {type(condition).__name__}")
     if condition.dtype is not D.bool_:
@@ -335,6 +375,7 @@ def _make_unary(op: str, doc: str) -> Callable[[Tensor], Tensor]:
         return _unary(input, op)
 
     fn.__name__ = op
+    fn.__qualname__ = "ember." + op
     fn.__doc__ = f"{doc}\n\nShape: same as input."
     return fn
 
@@ -439,6 +480,35 @@ def isfinite(x: Tensor) -> Tensor:
     return lt(abs(x.detach()), math.inf)
 
 
+def isclose(
+    input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Tensor:
+    """|input - other| <= atol + rtol * |other| elementwise (infinities equal themselves).
+
+    Shape: broadcast(input.shape, other.shape).
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"ember.isclose: expected a Tensor, got {type(input).__name__}")
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"ember.isclose: rtol and atol must be non-negative, got {rtol}, {atol}")
+    b = other.detach() if isinstance(other, Tensor) else other
+    a = input.detach()
+    # PyTorch's rule: equal, or a finite error within the tolerance (so inf != -inf)
+    error = abs(sub(a, b))
+    allowed = abs(b) * rtol + atol if isinstance(b, Tensor) else builtins.abs(b) * rtol + atol
+    close = eq(a, b) | (isfinite(error) & le(error, allowed))
+    if equal_nan:
+        close = close | (isnan(a) & (isnan(b) if isinstance(b, Tensor) else b != b))
+    return close
+
+
+def allclose(
+    input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> bool:
+    """True when every element of input is close to other's (see :func:`isclose`)."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
 # ---- in place ---------------------------------------------------------------------------
 def apply_inplace(
     x: Tensor,
@@ -496,7 +566,7 @@ def apply_inplace(
     return x
 
 
-def _inplace_binary(op: str) -> Callable[[Tensor, Any], Tensor]:
+def _inplace_binary(op: str) -> Callable[..., Tensor]:
     fn = globals()[op]
 
     def inplace(self: Tensor, other: Any) -> Tensor:
@@ -522,12 +592,26 @@ def _inplace_binary(op: str) -> Callable[[Tensor, Any], Tensor]:
         return apply_inplace(self, op + "_", lambda: fn(self, other), (other,), fast)
 
     inplace.__name__ = op + "_"
+    inplace.__qualname__ = f"ember.{op}_"
     inplace.__doc__ = f"In-place {op}: self = {op}(self, other); returns self."
     return inplace
 
 
-add_ = _inplace_binary("add")
-sub_ = _inplace_binary("sub")
+_add_ = _inplace_binary("add")
+_sub_ = _inplace_binary("sub")
+
+
+def add_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
+    """In-place self += alpha * other (``p.data.add_(p.grad, alpha=-lr)``); returns self."""
+    return _add_(self, _scaled("add_", other, alpha))
+
+
+def sub_(self: Tensor, other: Any, *, alpha: Any = 1) -> Tensor:
+    """In-place self -= alpha * other; returns self."""
+    return _sub_(self, _scaled("sub_", other, alpha))
+
+
+add_.__qualname__, sub_.__qualname__ = "ember.add_", "ember.sub_"
 mul_ = _inplace_binary("mul")
 div_ = _inplace_binary("div")
 pow_ = _inplace_binary("pow")
@@ -538,6 +622,7 @@ def _inplace_unary(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor
         return apply_inplace(self, name + "_", lambda: fn(self, *args, **kwargs))
 
     inplace.__name__ = name + "_"
+    inplace.__qualname__ = f"ember.{name}_"
     inplace.__doc__ = f"In-place {name}; returns self."
     return inplace
 

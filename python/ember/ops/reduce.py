@@ -294,6 +294,32 @@ def std(
     return var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased).sqrt()
 
 
+def var_mean(
+    input: Tensor,
+    dim: Any = None,
+    *,
+    correction: int = 1,
+    keepdim: bool = False,
+    unbiased: bool | None = None,
+) -> tuple[Tensor, Tensor]:
+    """(var, mean) over ``dim`` in one call. Shape: as for :func:`var`, both."""
+    v = var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased)
+    return v, mean(input, dim, keepdim)
+
+
+def std_mean(
+    input: Tensor,
+    dim: Any = None,
+    *,
+    correction: int = 1,
+    keepdim: bool = False,
+    unbiased: bool | None = None,
+) -> tuple[Tensor, Tensor]:
+    """(std, mean) over ``dim`` in one call. Shape: as for :func:`var`, both."""
+    v, m = var_mean(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased)
+    return v.sqrt(), m
+
+
 def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``dim``, computed stably (the max is subtracted first).
 
