@@ -248,3 +248,13 @@ def test_torch_weights_load_and_match(rng, kind):
     for n, p in tm.named_parameters():
         got = eparams[n].grad.detach().numpy()
         np.testing.assert_allclose(got, p.grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=n)
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+def test_flatten_parameters_keeps_the_module_working(cls):
+    # torch scripts call it after loading a checkpoint; here it changes nothing
+    m = cls(3, 4, num_layers=2)
+    x = ember.randn(5, 2, 3)
+    before = m(x)[0].detach().numpy()
+    m.flatten_parameters()
+    np.testing.assert_array_equal(m(x)[0].detach().numpy(), before)

@@ -99,6 +99,10 @@ class RNNBase(Module):
         ps = [getattr(self, n) for n in names]
         return tuple(ps) if self.bias else (ps[0], ps[1], None, None)
 
+    def flatten_parameters(self) -> None:
+        """PyTorch compacts cuDNN's weight buffer here; ember's kernels read each layer's
+        parameters where they are, so there is nothing to do (scripts still call it)."""
+
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:

@@ -1,0 +1,138 @@
+"""Issue 15's acceptance: eight training scripts written for torch run on ember with their
+import lines changed and nothing else, and their losses match torch's step by step.
+
+How the two runs are made comparable (same weights, batches and noise) is runner.py's
+docstring. Each script is marked with the ember features it still lacks, by the area that
+owns them; the mark is strict, so when they land the test XPASSes and fails: drop the
+entry then.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).parent))
+import runner  # noqa: E402
+
+# script -> (loss rtol, files it writes, the ember features it still needs)
+SCRIPTS = {
+    "regression": (1e-4, ["regression.pt"], ["ops: add_(..., alpha=)", "ops: ember.equal"]),
+    "mnist": (
+        1e-4,
+        ["mnist_cnn.pt"],
+        ["devices: ember.accelerator", "data: ember.utils.data", "optim: Adadelta"],
+    ),
+    "vae": (1e-4, ["vae.pt"], ["data: ember.utils.data"]),
+    "time_sequence_prediction": (1e-6, ["sequence.pt"], ["optim: LBFGS"]),
+    "word_language_model": (
+        1e-4,
+        ["lstm.pt", "transformer.pt"],
+        [
+            "onnx: import ember.onnx",
+            "transformer: nn.Transformer (num_decoder_layers=, dropout=, torch's keys)",
+            "ops: add_(..., alpha=)",
+            "ops: multinomial",
+        ],
+    ),
+    "nanogpt": (
+        1e-4,
+        ["out-shakespeare-char/ckpt.pt"],
+        [
+            "devices: ember.backends.cuda.matmul / cudnn .allow_tf32",
+            "devices: ember.amp.autocast, ember.amp.GradScaler",
+            "ops: topk",
+            "ops: multinomial",
+        ],
+    ),
+    "mingpt": (
+        1e-4,
+        ["model.pt"],
+        [
+            "data: ember.utils.data",
+            "data: DataLoader(pin_memory=, num_workers=)",
+            "ops: tril",
+            "ops: topk",
+        ],
+    ),
+    "makemore": (
+        1e-4,
+        ["out/model.pt"],
+        [
+            "data: ember.utils.data",
+            "data: DataLoader(pin_memory=, num_workers=)",
+            "data: lazy RandomSampler(replacement=True, num_samples=int(1e10))",
+            "devices: ember.inference_mode, ember.cuda.manual_seed_all",
+            "ops: tril",
+            "ops: roll",
+            "ops: topk",
+            "ops: multinomial",
+        ],
+    ),
+}
+
+
+def _params():
+    for name, (_, _, gaps) in SCRIPTS.items():
+        marks = [pytest.mark.xfail(reason="needs " + "; ".join(gaps), strict=True)] if gaps else []
+        yield pytest.param(name, marks=marks, id=name)
+
+
+def _outputs(name: str, ns: dict) -> None:
+    """What the script's generate / checkpoint paths left behind, checked per script."""
+    if name == "word_language_model":
+        assert len(ns["generated"]) == ns["args"].words
+    elif name == "nanogpt":
+        assert len(ns["samples"]) == 2
+        assert all(len(s) == 21 and set(s) <= set(ns["chars"]) for s in ns["samples"])
+    elif name == "mingpt":
+        assert len(ns["completions"]) == 1 and ns["completions"][0].startswith("O Romeo")
+    elif name == "makemore":
+        assert sorted(ns["all_samples"]) == ["bigram", "mlp", "transformer"]
+        chars = set(ns["train_dataset"].chars)
+        assert all(set(w) <= chars for s in ns["all_samples"].values() for w in s)
+
+
+@pytest.mark.parametrize("name", _params())
+def test_script_matches_torch(name, tmp_path, monkeypatch):
+    rtol, files, _ = SCRIPTS[name]
+    tape = runner.Tape()
+    (tmp_path / "torch").mkdir()
+    monkeypatch.chdir(tmp_path / "torch")
+    expected = runner.run_torch(name, tape)
+    assert len(expected.losses) >= 16, "the torch run is the reference: too few steps"
+
+    (tmp_path / "ember").mkdir()
+    monkeypatch.chdir(tmp_path / "ember")
+    got = runner.run_ember(name, tape)
+
+    assert len(got.losses) == len(expected.losses)
+    np.testing.assert_allclose(got.losses, expected.losses, rtol=rtol)
+    for f in files:
+        assert (tmp_path / "ember" / f).is_file(), f
+    _outputs(name, got.namespace)
+    if name == "mingpt":  # greedy decoding: the same text as torch's
+        assert got.namespace["completions"] == expected.namespace["completions"]
+
+
+def test_ember_source_rewrites_only_import_lines():
+    src = (
+        "import torch\n"
+        "import torch.nn as nn\n"
+        "import torch.onnx\n"
+        "from torch.utils.data import DataLoader\n"
+        "from torch import nn, optim\n"
+        "x = torch.zeros(2)  # import torch\n"
+    )
+    assert runner.ember_source(src) == (
+        "import ember as torch\n"
+        "import ember.nn as nn\n"
+        "import ember.onnx\n"
+        "from ember.utils.data import DataLoader\n"
+        "from ember import nn, optim\n"
+        "x = torch.zeros(2)  # import torch\n"
+    )
