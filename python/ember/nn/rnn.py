@@ -198,10 +198,6 @@ class RNNBase(Module):
             out = out.transpose(0, 1)
         return (out, (h_n, c_n)) if lstm else (out, h_n)
 
-    def flatten_parameters(self) -> None:
-        """A no-op kept for torch scripts: torch packs cuDNN's weights into one buffer
-        here; ember's RNN kernels read the per-layer weights as they are."""
-
 
 class RNN(RNNBase):
     """Elman RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act tanh or relu.
