@@ -9,7 +9,7 @@ from typing import Any
 from .._device import CPU
 from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _param_state
+from .optimizer import Optimizer, ParamsT, _state_columns
 
 
 class Adadelta(Optimizer):
@@ -65,12 +65,7 @@ class Adadelta(Optimizer):
         super().__init__(params, defaults)
 
     def _fused_step(self, group: dict[str, Any], params: list[Tensor], grads: list) -> bool:
-        sq, acc, steps = [], [], []
-        for p in params:
-            st = _param_state(self.state, p, ("square_avg", "acc_delta"))
-            sq.append(st["square_avg"]._impl)
-            acc.append(st["acc_delta"]._impl)
-            steps.append(st["step"]._impl)
+        sq, acc, steps = _state_columns(self.state, params, ("square_avg", "acc_delta"))
         return kernels(CPU, "optim").adadelta_step(
             [p._impl for p in params],
             grads,

@@ -9,7 +9,7 @@ from typing import Any
 from .._device import CPU
 from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _param_state
+from .optimizer import Optimizer, ParamsT, _state_columns
 
 
 class Adamax(Optimizer):
@@ -65,12 +65,7 @@ class Adamax(Optimizer):
         super().__init__(params, defaults)
 
     def _fused_step(self, group: dict[str, Any], params: list[Tensor], grads: list) -> bool:
-        m, u, steps = [], [], []
-        for p in params:
-            st = _param_state(self.state, p, ("exp_avg", "exp_inf"))
-            m.append(st["exp_avg"]._impl)
-            u.append(st["exp_inf"]._impl)
-            steps.append(st["step"]._impl)
+        m, u, steps = _state_columns(self.state, params, ("exp_avg", "exp_inf"))
         beta1, beta2 = group["betas"]
         return kernels(CPU, "optim").adamax_step(
             [p._impl for p in params],

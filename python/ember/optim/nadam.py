@@ -9,7 +9,7 @@ from typing import Any
 from .._device import CPU
 from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _param_state
+from .optimizer import Optimizer, ParamsT, _state_columns
 
 
 class NAdam(Optimizer):
@@ -77,15 +77,9 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _fused_step(self, group: dict[str, Any], params: list[Tensor], grads: list) -> bool:
-        m, v, mu_products, steps = [], [], [], []
-        for p in params:
-            st = _param_state(
-                self.state, p, ("exp_avg", "exp_avg_sq"), (("step", 0.0), ("mu_product", 1.0))
-            )
-            m.append(st["exp_avg"]._impl)
-            v.append(st["exp_avg_sq"]._impl)
-            mu_products.append(st["mu_product"]._impl)
-            steps.append(st["step"]._impl)
+        m, v, steps, mu_products = _state_columns(
+            self.state, params, ("exp_avg", "exp_avg_sq"), (("step", 0.0), ("mu_product", 1.0))
+        )
         beta1, beta2 = group["betas"]
         return kernels(CPU, "optim").nadam_step(
             [p._impl for p in params],

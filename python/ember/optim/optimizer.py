@@ -74,6 +74,23 @@ def _param_state(
     return st
 
 
+def _state_columns(
+    state: dict[Tensor, dict[str, Any]],
+    params: list[Tensor],
+    buffers: tuple[str, ...],
+    scalars: tuple[tuple[str, float], ...] = (("step", 0.0),),
+) -> list[list[Any]]:
+    """The fused kernels' state arguments: for each buffer, then each scalar, the list of
+    every parameter's (native) tensor, creating state on a parameter's first step."""
+    keys = (*buffers, *(key for key, _ in scalars))
+    columns: list[list[Any]] = [[] for _ in keys]
+    for p in params:
+        st = _param_state(state, p, buffers, scalars)
+        for column, key in zip(columns, keys):
+            column.append(st[key]._impl)
+    return columns
+
+
 def _is_real(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 

@@ -10,7 +10,7 @@ from typing import Any
 from .._device import CPU
 from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _param_state
+from .optimizer import Optimizer, ParamsT, _state_columns
 
 
 class RAdam(Optimizer):
@@ -76,12 +76,7 @@ class RAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _fused_step(self, group: dict[str, Any], params: list[Tensor], grads: list) -> bool:
-        m, v, steps = [], [], []
-        for p in params:
-            st = _param_state(self.state, p, ("exp_avg", "exp_avg_sq"))
-            m.append(st["exp_avg"]._impl)
-            v.append(st["exp_avg_sq"]._impl)
-            steps.append(st["step"]._impl)
+        m, v, steps = _state_columns(self.state, params, ("exp_avg", "exp_avg_sq"))
         beta1, beta2 = group["betas"]
         return kernels(CPU, "optim").radam_step(
             [p._impl for p in params],
