@@ -170,7 +170,7 @@ class Args:
     emsize = 32
     nhid = 32
     nlayers = 2
-    lr = 20
+    lr = 2  # the original's --lr (20 there: this tiny model diverges at 20 in 30 steps)
     clip = 0.25
     epochs = 2
     batch_size = 4
