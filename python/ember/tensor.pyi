@@ -163,6 +163,23 @@ class Tensor:
         """Elementwise sine."""
     def cos(self) -> Tensor:
         """Elementwise cosine."""
+    def floor(self) -> Tensor:
+        """Largest integer <= x, per element (same dtype; gradient zero)."""
+    def ceil(self) -> Tensor:
+        """Smallest integer >= x, per element (same dtype; gradient zero)."""
+    def trunc(self) -> Tensor:
+        """x rounded toward zero, per element (same dtype; gradient zero)."""
+    def fix(self) -> Tensor:
+        """x rounded toward zero, per element (same dtype; gradient zero)."""
+    def round(self, *, decimals: builtins.int = 0) -> Tensor:
+        """x rounded to the nearest integer, halves to even, as PyTorch; ``decimals=d``
+        rounds x * 10**d and divides back."""
+    def log1p(self) -> Tensor:
+        """Elementwise log(1 + x), accurate for small x."""
+    def expm1(self) -> Tensor:
+        """Elementwise exp(x) - 1, accurate for small x."""
+    def erf(self) -> Tensor:
+        """Elementwise error function."""
     def tanh(self) -> Tensor:
         """Elementwise hyperbolic tangent."""
     def sigmoid(self) -> Tensor:
@@ -336,6 +353,20 @@ class Tensor:
         """In-place tanh; returns self."""
     def sigmoid_(self) -> Tensor:
         """In-place sigmoid; returns self."""
+    def floor_(self) -> Tensor:
+        """In-place floor; returns self."""
+    def ceil_(self) -> Tensor:
+        """In-place ceil; returns self."""
+    def trunc_(self) -> Tensor:
+        """In-place trunc; returns self."""
+    def round_(self, *, decimals: builtins.int = 0) -> Tensor:
+        """In-place round; returns self."""
+    def log1p_(self) -> Tensor:
+        """In-place log1p; returns self."""
+    def expm1_(self) -> Tensor:
+        """In-place expm1; returns self."""
+    def erf_(self) -> Tensor:
+        """In-place erf; returns self."""
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         """In-place masked_fill; returns self."""
     def tril_(self, diagonal: builtins.int = 0) -> Tensor:
