@@ -529,6 +529,35 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
 clip = clamp
 
 
+def lerp(input: Tensor, end: Any, weight: Any) -> Tensor:
+    """input + weight * (end - input), evaluated as PyTorch does (from ``end`` when
+    |weight| >= 0.5, so weight = 1 gives end exactly); differentiable in all three.
+
+    Shape: broadcast(input.shape, end.shape, weight.shape).
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"ember.lerp: expected a Tensor, got {type(input).__name__}")
+    if not isinstance(end, Tensor):
+        raise TypeError(f"ember.lerp: end must be a Tensor, got {type(end).__name__}")
+    if not isinstance(weight, Tensor) and not is_number(weight):
+        raise TypeError(f"ember.lerp: weight must be a number or a Tensor, got {weight!r}")
+    diff = end - input
+    if not isinstance(weight, Tensor):
+        w = float(weight)
+        return input + diff * w if builtins.abs(w) < 0.5 else end - diff * (1.0 - w)
+    return where(weight.abs() < 0.5, input + weight * diff, end - diff * (1.0 - weight))
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both tensors have the same shape and equal elements (NaN != NaN)."""
+    for t in (input, other):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"ember.equal: expected Tensors, got {type(t).__name__}")
+    if tuple(input.shape) != tuple(other.shape):
+        return False
+    return builtins.bool(eq(input, other).all().item())
+
+
 def square(x: Tensor) -> Tensor:
     """x * x. Shape: same as x."""
     return mul(x, x)
