@@ -1,9 +1,9 @@
 """Elementwise ops added for issue 15 against torch: rounding (halves, decimals), log1p,
-expm1, erf, with gradients."""
+expm1, erf, lerp, equal, with gradients."""
 
 import numpy as np
 import pytest
-from torch_compare import compare, torch
+from torch_compare import compare, randn, torch
 
 import ember
 
@@ -64,3 +64,42 @@ def test_integer_rounding():
         assert (
             e.tolist() == t.tolist() and str(e.dtype).split(".")[-1] == str(t.dtype).split(".")[-1]
         )
+
+
+@pytest.mark.parametrize("weight", [0.3, -0.7, 0.5, 1.0, 1.6])
+def test_lerp_number_weight(weight):
+    compare(
+        lambda a, b: ember.lerp(a, b, weight),
+        lambda a, b: torch.lerp(a, b, weight),
+        [randn(3, 4), randn(3, 4, seed=1)],
+        atol=0,
+        rtol=1e-15,  # torch's formula on each side of |w| = 0.5 (its kernel may fuse to fma)
+    )
+
+
+def test_lerp_tensor_weight_broadcast_and_inplace():
+    w = np.array([-0.6, 0.2, 0.5, 0.9])
+    compare(
+        lambda a, b, c: ember.lerp(a, b, c),
+        lambda a, b, c: torch.lerp(a, b, c),
+        [randn(3, 4), randn(1, 4, seed=1), w],
+    )
+    compare(
+        lambda a, b: a.lerp(b, 0.25), lambda a, b: a.lerp(b, 0.25), [randn(5), randn(5, seed=2)]
+    )
+    compare(
+        lambda a, b: (a * 1.0).lerp_(b, 0.75),
+        lambda a, b: (a * 1.0).lerp_(b, 0.75),
+        [randn(5), randn(5, seed=2)],
+    )
+
+
+def test_equal():
+    a = np.array([[1.0, 2.0], [3.0, np.nan]])
+    for x, y in [(a, a), (a[:, :1], a[:, :1]), (a[0], a[0] + 1), (a[0], a), (a[0], a[0])]:
+        assert ember.equal(ember.tensor(x), ember.tensor(y)) == torch.equal(
+            torch.tensor(x), torch.tensor(y)
+        )
+    assert ember.tensor([1, 2]).equal(ember.tensor([1, 2]))
+    with pytest.raises(TypeError, match="Tensors"):
+        ember.equal(ember.tensor([1]), [1])
