@@ -108,3 +108,23 @@ def test_adaptive_max_pool2d(shape, size):
 )
 def test_upsample(kw):
     compare(lambda a: nn.Upsample(**kw)(a), lambda a: tnn.Upsample(**kw)(a), [randn(2, 3, 4, 4)])
+
+
+@pytest.mark.parametrize(
+    ("shape", "kw"),
+    [
+        ((2, 3, 6, 7), {"kernel_size": 3}),
+        ((1, 2, 8, 8), {"kernel_size": (2, 3), "stride": 2, "padding": 1}),
+        ((2, 2, 9, 7), {"kernel_size": 2, "dilation": (2, 1), "stride": (1, 2)}),
+        ((3, 5, 5), {"kernel_size": 5, "padding": (0, 2)}),
+    ],
+)
+def test_unfold(shape, kw):
+    compare(lambda a: F.unfold(a, **kw), lambda a: TF.unfold(a, **kw), [randn(*shape)])
+
+
+def test_unfold_errors():
+    with pytest.raises(ValueError, match="does not fit"):
+        F.unfold(ember.zeros(1, 1, 2, 2), 3)
+    with pytest.raises(ValueError, match="3-D"):
+        F.unfold(ember.zeros(2, 2), 1)

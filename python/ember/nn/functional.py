@@ -19,7 +19,7 @@ from ..ops.activation import (
 )
 from ..ops.attention import scaled_dot_product_attention
 from ..ops.batchnorm import batch_norm
-from ..ops.conv import conv1d, conv2d
+from ..ops.conv import conv1d, conv2d, unfold
 from ..ops.dropout import dropout
 from ..ops.elementwise import gelu, relu, sigmoid, silu, tanh
 from ..ops.gemm import linear
@@ -90,4 +90,5 @@ __all__ = [
     "softplus",
     "softsign",
     "tanh",
+    "unfold",
 ]
