@@ -22,6 +22,9 @@ UNARY_OPS = [
     "silu",
     "clamp",
 ]
+# CPU kernels only (the CUDA unary kernel does not know them yet).
+CPU_ONLY_UNARY_OPS = ["floor", "ceil", "trunc", "round", "log1p", "expm1", "erf"]
+CPU_UNARY_OPS = UNARY_OPS + CPU_ONLY_UNARY_OPS
 INT_UNARY_OPS = ["neg", "abs", "relu", "clamp"]
 BACKWARD_OPS = ["tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "clamp"]
 ARITH_OPS = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]
@@ -59,6 +62,13 @@ def unary_ref(op, x, lo=-0.75, hi=1.5):
             "gelu_tanh": lambda: 0.5 * x * (1.0 + np.tanh(GELU_K * (x + GELU_C * x**3))),
             "silu": lambda: x * sigmoid64(x),
             "clamp": lambda: np.minimum(np.maximum(x, lo), hi),
+            "floor": lambda: np.floor(x),
+            "ceil": lambda: np.ceil(x),
+            "trunc": lambda: np.trunc(x),
+            "round": lambda: np.round(x),  # half to even
+            "log1p": lambda: np.log1p(x),
+            "expm1": lambda: np.expm1(x),
+            "erf": lambda: erf(x),
         }[op]()
 
 

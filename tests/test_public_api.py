@@ -73,6 +73,9 @@ EXPECTED = PUBLIC_MODULES | {
     "count_nonzero", "nonzero", "diag", "flip", "fliplr", "flipud", "meshgrid", "numel",
     "repeat_interleave", "roll", "tile", "tril", "triu", "clamp_max", "clamp_min",
     "allclose", "isclose", "std_mean", "var_mean", "logspace", "bernoulli", "multinomial",
+    "ceil", "erf", "expm1", "fix", "floor", "log1p", "round", "trunc",
+    "cdist", "cosine_similarity", "detach", "equal", "is_floating_point", "lerp",
+    "masked_select", "normal", "scatter", "set_default_dtype",
 }  # fmt: skip
 
 

@@ -20,7 +20,7 @@ UnaryOp unary_op(const std::string& name, const char* fn) {
   UnaryOp op;
   EMBER_CHECK(cpu::parse_unary_op(name, &op), ValueError, "ember.", fn, ": unknown op '", name,
               "' (expected one of: neg, abs, exp, log, sqrt, rsqrt, sin, cos, tanh, sigmoid, "
-              "relu, gelu, gelu_tanh, silu, clamp)");
+              "relu, gelu, gelu_tanh, silu, clamp, floor, ceil, trunc, round, log1p, expm1, erf)");
   return op;
 }
 

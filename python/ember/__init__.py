@@ -21,6 +21,7 @@ from ._dtype import (
     int8,
     int32,
     int64,
+    set_default_dtype,
 )
 from ._dtype import bool_ as bool  # noqa: A004
 from ._missing import missing_attribute as _missing_attribute
@@ -46,6 +47,7 @@ from .random import (
     initial_seed,
     manual_seed,
     multinomial,
+    normal,
     rand,
     rand_like,
     randint,
@@ -98,6 +100,7 @@ __all__ = [
     "float64",
     "get_autocast_dtype",
     "get_default_dtype",
+    "set_default_dtype",
     "get_float32_matmul_precision",
     "get_num_threads",
     "get_rng_state",
@@ -116,6 +119,7 @@ __all__ = [
     "manual_seed",
     "models",
     "multinomial",
+    "normal",
     "nn",
     "no_grad",
     "norm",

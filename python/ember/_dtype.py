@@ -71,8 +71,25 @@ default_float = float32
 
 
 def get_default_dtype() -> dtype:
-    """The dtype of float tensors made from Python floats (float32)."""
+    """The dtype of float tensors made from Python floats and of the float factories
+    (float32 unless set_default_dtype changed it)."""
     return default_float
+
+
+def set_default_dtype(d: Any) -> None:
+    """Make ``d`` (float32 or float64) the default float dtype: of tensors built from
+    Python floats, of zeros/ones/rand/randn/arange with float arguments, and of new
+    module parameters. Process-wide, as in PyTorch."""
+    global default_float
+    try:
+        new = to_dtype(d)
+    except (TypeError, ValueError):
+        new = None
+    if new not in (float32, float64):
+        raise TypeError(
+            f"ember.set_default_dtype: only float32 and float64 are supported, got {d!r}"
+        )
+    default_float = new
 
 
 def to_dtype(obj: Any) -> dtype:

@@ -27,6 +27,7 @@ __all__ = [
     "initial_seed",
     "manual_seed",
     "multinomial",
+    "normal",
     "rand",
     "rand_like",
     "randint",
@@ -255,6 +256,63 @@ def normal_(
     return _fill_(self, "normal", float(mean), float(std), generator, "normal_")
 
 
+def normal(
+    mean: Any = 0.0,
+    std: Any = 1.0,
+    size: Any = None,
+    *,
+    generator: Generator | None = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Samples from N(mean, std^2) per element. mean and std are tensors or numbers (they
+    broadcast); with two numbers, ``size`` gives the shape. Not differentiable in mean and
+    std (PyTorch's gradient for them is zero).
+
+    Shape: broadcast(mean.shape, std.shape), or ``size``.
+    """
+    tensors = [t for t in (mean, std) if isinstance(t, Tensor)]
+    for v in (mean, std):
+        if not isinstance(v, Tensor) and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise TypeError(f"ember.normal: mean and std must be tensors or numbers, got {v!r}")
+    if not tensors:
+        if size is None:
+            raise TypeError("ember.normal: with number mean and std, size is required")
+        if float(std) < 0:
+            raise ValueError(f"ember.normal: std must be >= 0, got {std}")
+        t = _fill("normal", (size,), float(mean), float(std), _float_dtype(dtype, "normal"),
+                  device, generator, "normal")  # fmt: skip
+        return _finish(t, requires_grad)
+    if size is not None:
+        raise TypeError("ember.normal: size is only accepted with number mean and std")
+    if not all(t.dtype.is_floating_point for t in tensors):
+        raise TypeError("ember.normal: mean and std tensors must be floating point")
+    if isinstance(std, Tensor) and bool((std < 0).any().item()):
+        raise ValueError("ember.normal: std must be >= 0 everywhere")
+    if not isinstance(std, Tensor) and std < 0:
+        raise ValueError(f"ember.normal: std must be >= 0, got {std}")
+    m = mean.detach() if isinstance(mean, Tensor) else mean
+    s = std.detach() if isinstance(std, Tensor) else std
+    ref = tensors[0]
+    shape = tuple((m * 0 + s * 0).shape) if len(tensors) == 2 else tuple(ref.shape)
+    z = _fill("normal", (shape,), 0.0, 1.0, ref.dtype, ref.device, generator, "normal")
+    return z * s + m
+
+
+def exponential_(self: Tensor, lambd: float = 1.0, *, generator: Generator | None = None) -> Tensor:
+    """Fill in place with samples from the exponential distribution of rate ``lambd``
+    (density lambd * exp(-lambd x), x > 0); returns self."""
+    if not lambd > 0:
+        raise ValueError(f"ember.exponential_: lambd must be > 0, got {lambd}")
+    if not isinstance(self, Tensor) or not self.dtype.is_floating_point:
+        raise TypeError("ember.exponential_: needs a floating-point tensor")
+    u = _fill("uniform", (tuple(self.shape),), 0.0, 1.0, self.dtype, self.device, generator,
+              "exponential_")  # fmt: skip
+    # 1 - u is in (0, 1]: -log of it is finite
+    return self.copy_((1.0 - u).log() * (-1.0 / float(lambd)))
+
+
 def bernoulli(input: Tensor, *, generator: Generator | None = None) -> Tensor:
     """1 with probability input (elementwise), else 0, in input's dtype.
 
@@ -270,4 +328,5 @@ def bernoulli(input: Tensor, *, generator: Generator | None = None) -> Tensor:
 Tensor.multinomial = multinomial
 Tensor.uniform_ = uniform_
 Tensor.normal_ = normal_
+Tensor.exponential_ = exponential_
 Tensor.bernoulli = bernoulli

@@ -163,6 +163,27 @@ class Tensor:
         """Elementwise sine."""
     def cos(self) -> Tensor:
         """Elementwise cosine."""
+    def floor(self) -> Tensor:
+        """Largest integer <= x, per element (same dtype; gradient zero)."""
+    def ceil(self) -> Tensor:
+        """Smallest integer >= x, per element (same dtype; gradient zero)."""
+    def trunc(self) -> Tensor:
+        """x rounded toward zero, per element (same dtype; gradient zero)."""
+    def fix(self) -> Tensor:
+        """x rounded toward zero, per element (same dtype; gradient zero)."""
+    def round(self, *, decimals: builtins.int = 0) -> Tensor:
+        """x rounded to the nearest integer, halves to even, as PyTorch; ``decimals=d``
+        rounds x * 10**d and divides back."""
+    def log1p(self) -> Tensor:
+        """Elementwise log(1 + x), accurate for small x."""
+    def expm1(self) -> Tensor:
+        """Elementwise exp(x) - 1, accurate for small x."""
+    def erf(self) -> Tensor:
+        """Elementwise error function."""
+    def lerp(self, end: Tensor, weight: Any) -> Tensor:
+        """self + weight * (end - self), evaluated as PyTorch does."""
+    def equal(self, other: Tensor) -> builtins.bool:
+        """True when both tensors have the same shape and equal elements."""
     def tanh(self) -> Tensor:
         """Elementwise hyperbolic tangent."""
     def sigmoid(self) -> Tensor:
@@ -282,6 +303,19 @@ class Tensor:
     def scatter_add(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor:
         """A copy of input with src added at the positions index names along dim (the reverse of
         gather; repeated indices accumulate)."""
+    def scatter(
+        self,
+        dim: builtins.int,
+        index: Tensor,
+        src: Any = None,
+        *,
+        value: Any = None,
+        reduce: str | None = None,
+    ) -> Tensor:
+        """A copy with src (or the number value) written at the positions index names
+        along dim."""
+    def masked_select(self, mask: Tensor) -> Tensor:
+        """The elements where mask is True, as a 1-D tensor."""
     def index_select(self, dim: builtins.int, index: Tensor) -> Tensor:
         """The slices of input at the positions in a 1-D ``index`` along ``dim``."""
     def index_add(self, dim: builtins.int, index: Tensor, source: Tensor) -> Tensor:
@@ -336,6 +370,32 @@ class Tensor:
         """In-place tanh; returns self."""
     def sigmoid_(self) -> Tensor:
         """In-place sigmoid; returns self."""
+    def floor_(self) -> Tensor:
+        """In-place floor; returns self."""
+    def ceil_(self) -> Tensor:
+        """In-place ceil; returns self."""
+    def trunc_(self) -> Tensor:
+        """In-place trunc; returns self."""
+    def round_(self, *, decimals: builtins.int = 0) -> Tensor:
+        """In-place round; returns self."""
+    def log1p_(self) -> Tensor:
+        """In-place log1p; returns self."""
+    def expm1_(self) -> Tensor:
+        """In-place expm1; returns self."""
+    def erf_(self) -> Tensor:
+        """In-place erf; returns self."""
+    def lerp_(self, end: Tensor, weight: Any) -> Tensor:
+        """In-place lerp; returns self."""
+    def scatter_(
+        self,
+        dim: builtins.int,
+        index: Tensor,
+        src: Any = None,
+        *,
+        value: Any = None,
+        reduce: str | None = None,
+    ) -> Tensor:
+        """In-place scatter; returns self."""
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         """In-place masked_fill; returns self."""
     def tril_(self, diagonal: builtins.int = 0) -> Tensor:
@@ -354,6 +414,9 @@ class Tensor:
         self, mean: builtins.float = 0.0, std: builtins.float = 1.0, *, generator: Any = None
     ) -> Tensor:
         """Fill in place with samples from N(mean, std^2); returns self."""
+    def exponential_(self, lambd: builtins.float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill in place with samples from the exponential distribution of rate lambd;
+        returns self."""
     def bernoulli(self, *, generator: Any = None) -> Tensor:
         """1 with probability self (elementwise), else 0."""
     def multinomial(

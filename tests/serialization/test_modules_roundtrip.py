@@ -39,6 +39,7 @@ def _logits_labels():
 # name -> (make the module, make its inputs)
 TABLE = {
     "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d(2), _x(1, 2, 5, 5)),
+    "AdaptiveMaxPool2d": (lambda: nn.AdaptiveMaxPool2d(2), _x(1, 2, 5, 5)),
     "AvgPool2d": (lambda: nn.AvgPool2d(2), _x(1, 2, 4, 4)),
     "BCELoss": (lambda: nn.BCELoss(weight=ember.rand(3)), _pred_target),
     "BCEWithLogitsLoss": (
@@ -57,7 +58,12 @@ TABLE = {
     "GRU": (lambda: nn.GRU(4, 3, num_layers=2), _seq),
     "GRUCell": (lambda: nn.GRUCell(4, 3), _x(2, 4)),
     "HuberLoss": (lambda: nn.HuberLoss(), _pred_target),
+    "GroupNorm": (lambda: nn.GroupNorm(2, 4), _x(2, 4, 3)),
     "Identity": (lambda: nn.Identity(), _x(3)),
+    "KLDivLoss": (
+        lambda: nn.KLDivLoss(reduction="batchmean"),
+        lambda: (ember.randn(2, 3).log_softmax(-1), ember.rand(2, 3)),
+    ),
     "L1Loss": (lambda: nn.L1Loss(), _pred_target),
     "LSTM": (lambda: nn.LSTM(4, 3, bidirectional=True), _seq),
     "LSTMCell": (lambda: nn.LSTMCell(4, 3), _x(2, 4)),
@@ -108,6 +114,7 @@ TABLE = {
     "SmoothL1Loss": (lambda: nn.SmoothL1Loss(), _pred_target),
     "Softmax": (lambda: nn.Softmax(dim=-1), _x(3, 4)),
     "Tanh": (lambda: nn.Tanh(), _x(3, 4)),
+    "Upsample": (lambda: nn.Upsample(scale_factor=2, mode="bilinear"), _x(1, 2, 3, 3)),
     "TransformerDecoder": (
         lambda: nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16), 2, nn.LayerNorm(8)),
         lambda: (ember.randn(3, 2, 8), ember.randn(4, 2, 8)),

@@ -11,9 +11,10 @@
 namespace ember::cpu {
 namespace {
 
-const char* const kUnaryNames[kNumUnaryOps] = {"neg",   "abs",  "exp",       "log",  "sqrt",
-                                               "rsqrt", "sin",  "cos",       "tanh", "sigmoid",
-                                               "relu",  "gelu", "gelu_tanh", "silu", "clamp"};
+const char* const kUnaryNames[kNumUnaryOps] = {
+    "neg",  "abs",     "exp",   "log",   "sqrt",      "rsqrt", "sin",   "cos",
+    "tanh", "sigmoid", "relu",  "gelu",  "gelu_tanh", "silu",  "clamp", "floor",
+    "ceil", "trunc",   "round", "log1p", "expm1",     "erf"};
 const char* const kBinaryNames[kNumBinaryOps] = {
     "add", "sub", "mul", "div", "pow", "maximum",     "minimum",    "eq",
     "ne",  "lt",  "le",  "gt",  "ge",  "logical_and", "logical_or", "logical_xor"};

@@ -32,8 +32,15 @@ enum class UnaryOp : int {
   GeluTanh,  // x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
   Silu,
   Clamp,  // alpha = min, beta = max
+  Floor,
+  Ceil,
+  Trunc,
+  Round,  // half to even; alpha = decimals (torch's scaling by 10^|decimals|)
+  Log1p,
+  Expm1,
+  Erf,
 };
-constexpr int kNumUnaryOps = 15;
+constexpr int kNumUnaryOps = 22;
 
 enum class BinaryOp : int {
   // arithmetic: a, b, out of one dtype

@@ -79,6 +79,64 @@ struct UClamp {
   VecF operator()(VecF x) const { return vmin(hi, vmax(lo, x)); }
 };
 
+struct UFloor {
+  UFloor(float, float) {}
+  VecF operator()(VecF x) const { return vfloor(x); }
+};
+struct UCeil {
+  UCeil(float, float) {}
+  VecF operator()(VecF x) const { return vneg(vfloor(vneg(x))); }  // keeps -0 for (-1, 0]
+};
+struct UTrunc {
+  UTrunc(float, float) {}
+  VecF operator()(VecF x) const {
+    return vselect(vlt(x, vzero()), vneg(vfloor(vneg(x))), vfloor(x));
+  }
+};
+// torch.round(x, decimals=d): round half to even of x * 10^d, divided back (d < 0: of
+// x / 10^-d, multiplied back), in float32 like torch's float kernel.
+struct URound {
+  VecF scale;
+  int mode;  // 0: plain, 1: decimals > 0, -1: decimals < 0
+  URound(float decimals, float) : scale(vset1(1.0f)), mode(0) {
+    const int d = static_cast<int>(decimals);
+    if (d == 0) return;
+    mode = d > 0 ? 1 : -1;
+    double p = 1.0;
+    for (int i = 0; i < (d > 0 ? d : -d); ++i) p *= 10.0;
+    scale = vset1(static_cast<float>(p));
+  }
+  VecF operator()(VecF x) const {
+    if (mode == 0) return vround(x);
+    if (mode > 0) return vdiv(vround(vmul(x, scale)), scale);
+    return vmul(vround(vdiv(x, scale)), scale);
+  }
+};
+// log(1 + x) as log(u) * x / (u - 1), u = 1 + x (Goldberg): the rounding error of u
+// cancels in the ratio, so small x keep full relative accuracy.
+struct ULog1p {
+  ULog1p(float, float) {}
+  VecF operator()(VecF x) const {
+    const VecF u = vadd(vset1(1.0f), x);
+    const VecF d = vsub(u, vset1(1.0f));
+    VecF r = vmul(vlog(u), vdiv(x, d));
+    r = vselect(veq(d, vzero()), x, r);                // |x| below half an ulp of 1; keeps -0
+    return vselect(veq(x, vbits(0x7f800000u)), x, r);  // inf / inf
+  }
+};
+// e^x - 1 as (u - 1) * x / log(u), u = e^x (Kahan): exact cancellation near 0.
+struct UExpm1 {
+  UExpm1(float, float) {}
+  VecF operator()(VecF x) const {
+    const VecF one = vset1(1.0f);
+    const VecF u = vexp(x);
+    const VecF d = vsub(u, one);
+    VecF r = vmul(d, vdiv(x, vlog(u)));
+    r = vselect(veq(u, one), x, r);
+    r = vselect(veq(d, vneg(one)), d, r);              // x << 0: -1
+    return vselect(veq(u, vbits(0x7f800000u)), u, r);  // overflow: inf
+  }
+};
 template <class Op>
 void unary_row(float* out, const float* x, int64_t n, int64_t so, int64_t sx, float alpha,
                float beta) {
@@ -108,6 +166,10 @@ struct SSin {
 };
 struct SCos {
   static float f(float v) { return __builtin_cosf(v); }
+};
+// erf: libm's double erf rounded to float (verf, gelu's, is ~7 ulp off near |x| = 1).
+struct SErf {
+  static float f(float v) { return static_cast<float>(__builtin_erf(static_cast<double>(v))); }
 };
 template <class Op>
 void unary_row_scalar(float* out, const float* x, int64_t n, int64_t so, int64_t sx, float, float) {
@@ -291,6 +353,13 @@ constexpr cpu::ElementwiseTable make_table() {
   t.unary[static_cast<int>(UnaryOp::GeluTanh)] = &unary_row<UGeluTanh>;
   t.unary[static_cast<int>(UnaryOp::Silu)] = &unary_row<USilu>;
   t.unary[static_cast<int>(UnaryOp::Clamp)] = &unary_row<UClamp>;
+  t.unary[static_cast<int>(UnaryOp::Floor)] = &unary_row<UFloor>;
+  t.unary[static_cast<int>(UnaryOp::Ceil)] = &unary_row<UCeil>;
+  t.unary[static_cast<int>(UnaryOp::Trunc)] = &unary_row<UTrunc>;
+  t.unary[static_cast<int>(UnaryOp::Round)] = &unary_row<URound>;
+  t.unary[static_cast<int>(UnaryOp::Log1p)] = &unary_row<ULog1p>;
+  t.unary[static_cast<int>(UnaryOp::Expm1)] = &unary_row<UExpm1>;
+  t.unary[static_cast<int>(UnaryOp::Erf)] = &unary_row_scalar<SErf>;
 
   t.unary_backward[static_cast<int>(UnaryOp::Tanh)] = &unary_backward_row<BTanh>;
   t.unary_backward[static_cast<int>(UnaryOp::Sigmoid)] = &unary_backward_row<BSigmoid>;

@@ -116,6 +116,26 @@ void unary_f64(UnaryOp op, const TensorImpl& x, const TensorImpl& out, double lo
         const T m = lo > v ? lo : v;  // NaN passes both
         return hi < m ? hi : m;
       });
+    case UnaryOp::Floor:
+      return run_unary<T>(x, out, [](T v) { return std::floor(v); });
+    case UnaryOp::Ceil:
+      return run_unary<T>(x, out, [](T v) { return std::ceil(v); });
+    case UnaryOp::Trunc:
+      return run_unary<T>(x, out, [](T v) { return std::trunc(v); });
+    case UnaryOp::Round: {  // half to even (the default rounding mode), as torch
+      const int d = static_cast<int>(lo);
+      const T scale = std::pow(10.0, d < 0 ? -d : d);
+      if (d == 0) return run_unary<T>(x, out, [](T v) { return std::nearbyint(v); });
+      if (d > 0)
+        return run_unary<T>(x, out, [scale](T v) { return std::nearbyint(v * scale) / scale; });
+      return run_unary<T>(x, out, [scale](T v) { return std::nearbyint(v / scale) * scale; });
+    }
+    case UnaryOp::Log1p:
+      return run_unary<T>(x, out, [](T v) { return std::log1p(v); });
+    case UnaryOp::Expm1:
+      return run_unary<T>(x, out, [](T v) { return std::expm1(v); });
+    case UnaryOp::Erf:
+      return run_unary<T>(x, out, [](T v) { return std::erf(v); });
   }
 }
 

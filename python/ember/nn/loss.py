@@ -80,6 +80,30 @@ class MSELoss(_Loss):
         return L.mse_loss(input, target, self.reduction)
 
 
+class KLDivLoss(Module):
+    """Kullback-Leibler divergence of log-probabilities ``input`` from ``target``; see
+    :func:`ember.nn.functional.kl_div` (reduction 'batchmean' is the true KL divergence).
+
+    Shape: input, target (*) -> () or (*) with reduction='none'.
+    """
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        super().__init__()
+        if reduction not in ("none", "mean", "batchmean", "sum"):
+            raise ValueError(
+                "ember.nn.KLDivLoss: reduction must be 'none', 'mean', 'batchmean' or 'sum', "
+                f"got {reduction!r}"
+            )
+        self.reduction = reduction
+        self.log_target = bool(log_target)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return L.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, log_target={self.log_target}"
+
+
 class L1Loss(_Loss):
     """Mean absolute error. Shape: input, target (*) -> () or (*) with reduction='none'."""
 

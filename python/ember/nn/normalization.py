@@ -1,4 +1,5 @@
-"""Normalization layers over the trailing dimensions: LayerNorm and RMSNorm."""
+"""Normalization layers: LayerNorm and RMSNorm over the trailing dimensions, GroupNorm
+over channel groups."""
 
 from __future__ import annotations
 
@@ -111,3 +112,50 @@ class RMSNorm(Module):
         return (
             f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )
+
+
+class GroupNorm(Module):
+    """Group normalization: the channels split into ``num_groups`` groups, each normalized
+    over its channels and positions, then a per-channel ``weight`` (ones) and ``bias``
+    (zeros) unless ``affine=False``.
+
+    Shape: (N, C, *) -> same.
+    """
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ):
+        super().__init__()
+        if num_groups <= 0 or num_channels % num_groups:
+            raise ValueError(
+                f"ember.nn.GroupNorm: num_channels ({num_channels}) must be divisible by "
+                f"num_groups ({num_groups})"
+            )
+        self.num_groups, self.num_channels = int(num_groups), int(num_channels)
+        self.eps = float(eps)
+        self.affine = bool(affine)
+        dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+        if self.affine:
+            self.weight = Parameter(empty(num_channels, dtype=dt, device=device))
+            self.bias = Parameter(empty(num_channels, dtype=dt, device=device))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

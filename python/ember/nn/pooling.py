@@ -105,3 +105,22 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed output size (None keeps that input dimension);
+    ``return_indices`` also returns the flat h * W + w position of each maximum.
+
+    Shape: (N, C, H, W) or (C, H, W) -> (N, C, *output_size).
+    """
+
+    def __init__(self, output_size: Any, return_indices: bool = False):
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = bool(return_indices)
+
+    def forward(self, input: Tensor) -> Any:
+        return C.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

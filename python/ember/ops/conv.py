@@ -22,9 +22,10 @@ from ..autograd.function import Context, Function
 from ..tensor import Tensor
 from ._util import check_tensor, compute_dtype, float_dtype, int_tuple, is_int, same_device
 from .creation import zeros
-from .shape import cat
+from .resample import pad
+from .shape import cat, stack
 
-__all__ = ["conv1d", "conv2d"]
+__all__ = ["conv1d", "conv2d", "unfold"]
 
 
 def _contig(x: Tensor, dtype: D.dtype) -> Tensor:
@@ -232,3 +233,47 @@ def conv1d(
     -> (N, C_out, L_out), L_out = (L + 2 padding - dilation (K - 1) - 1) // stride + 1.
     """
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d", activation)
+
+
+def unfold(
+    input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1
+) -> Tensor:
+    """im2col: every sliding kernel_size block of the (zero-padded) input as a column,
+    channel-major then kernel row then kernel column, as PyTorch's F.unfold. Composed of
+    strided views and one stack, so autograd comes from those.
+
+    Shape: (N, C, H, W) or (C, H, W) -> (N, C * kh * kw, L), L = out_h * out_w.
+    """
+    check_tensor(input, "unfold")
+    if input.ndim not in (3, 4):
+        raise ValueError(
+            f"ember.unfold: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
+            f"{tuple(input.shape)}"
+        )
+    k = int_tuple(kernel_size, 2, "kernel_size", "unfold")
+    d = int_tuple(dilation, 2, "dilation", "unfold")
+    p = int_tuple(padding, 2, "padding", "unfold")
+    s = int_tuple(stride, 2, "stride", "unfold")
+    if min(*k, *d, *s) < 1 or min(p) < 0:
+        raise ValueError(
+            f"ember.unfold: kernel_size, dilation and stride must be >= 1 and padding >= 0, "
+            f"got {k}, {d}, {s}, {p}"
+        )
+    x = input.unsqueeze(0) if input.ndim == 3 else input
+    if any(p):
+        x = pad(x, (p[1], p[1], p[0], p[0]))
+    n, c, h, w = x.shape
+    out = [(size - dd * (kk - 1) - 1) // ss + 1 for size, kk, dd, ss in zip((h, w), k, d, s)]
+    if min(out) < 1:
+        raise ValueError(
+            f"ember.unfold: kernel {k} with dilation {d} does not fit the padded input {(h, w)}"
+        )
+    oh, ow = out
+    cols = [
+        x[:, :, i * d[0] : i * d[0] + s[0] * (oh - 1) + 1 : s[0],
+          j * d[1] : j * d[1] + s[1] * (ow - 1) + 1 : s[1]]
+        for i in range(k[0])
+        for j in range(k[1])
+    ]  # fmt: skip
+    y = stack(cols, 2).reshape(n, c * k[0] * k[1], oh * ow)
+    return y.squeeze(0) if input.ndim == 3 else y

@@ -84,3 +84,20 @@ def clone(x: Tensor, *, memory_format: Any = None) -> Tensor:
 def contiguous(x: Tensor) -> Tensor:
     """x itself if it is contiguous, else a contiguous copy (differentiable)."""
     return x if x.is_contiguous() else Copy.apply(x, x.dtype, x.device)
+
+
+def detach(input: Tensor) -> Tensor:
+    """``input`` cut from the autograd graph (shares its memory).
+
+    Shape: same as input.
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"ember.detach: expected a Tensor, got {type(input).__name__}")
+    return input.detach()
+
+
+def is_floating_point(input: Tensor) -> bool:
+    """Whether input's dtype is a floating-point type."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"ember.is_floating_point: expected a Tensor, got {type(input).__name__}")
+    return input.dtype.is_floating_point

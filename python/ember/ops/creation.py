@@ -107,10 +107,16 @@ def _infer_numpy(data: Any, dtype: D.dtype | None) -> np.ndarray:
             f"ember.tensor: data must be numbers or (nested) sequences of numbers, got "
             f"elements of type {arr.dtype}; supported numpy dtypes: {D.SUPPORTED_NUMPY}"
         )
-    if from_python and arr.dtype == np.float64 and dtype is None:
-        # Python floats become float32, as in PyTorch; with a dtype they convert directly
-        # (via float32 first, 16777217.0 would reach int32 as 16777216). Beyond float32's
-        # range a value becomes inf, as in PyTorch, without numpy's overflow warning.
+    if (
+        from_python
+        and arr.dtype == np.float64
+        and dtype is None
+        and D.get_default_dtype() is D.float32
+    ):
+        # Python floats become the default dtype (float32), as in PyTorch; with a dtype
+        # they convert directly (via float32 first, 16777217.0 would reach int32 as
+        # 16777216). Beyond float32's range a value becomes inf, as in PyTorch, without
+        # numpy's overflow warning.
         with np.errstate(over="ignore"):
             arr = arr.astype(np.float32)
     return arr
@@ -134,7 +140,7 @@ def _check_values(arr: np.ndarray, dt: D.dtype) -> None:
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (numbers, nested lists, numpy arrays or
-    tensors). Python floats give float32, ints int64, bools bool.
+    tensors). Python floats give the default dtype (float32), ints int64, bools bool.
 
     Numbers and numpy data stored into an integer dtype must fit it (OverflowError for
     NaN, inf or out-of-range values, where a cast would wrap or saturate); numpy uint64
@@ -252,7 +258,7 @@ def arange(
     requires_grad: bool = False,
 ) -> Tensor:
     """Values from start (inclusive) to end (exclusive) by step; int64 when all
-    arguments are ints, else float32.
+    arguments are ints, else the default dtype (float32).
 
     Shape: (ceil((end - start) / step),).
     """
@@ -268,7 +274,7 @@ def arange(
     else:
         n = math.ceil((end - start) / step)
     all_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-    dt = D.to_dtype(dtype) if dtype is not None else (D.int64 if all_int else D.float32)
+    dt = D.to_dtype(dtype) if dtype is not None else (D.int64 if all_int else D.get_default_dtype())
     values = start + step * np.arange(n, dtype=np.int64 if all_int else np.float64)
     return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
 

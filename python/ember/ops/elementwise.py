@@ -24,6 +24,13 @@ LOGICAL = ("logical_and", "logical_or", "logical_xor")
 # Unary ops that keep integer dtypes; the rest compute in floating point.
 INT_UNARY = ("neg", "abs", "relu", "clamp")
 FUSED_BACKWARD = ("tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "clamp")
+# Piecewise constant: gradient zero everywhere (as PyTorch), identity on integer dtypes.
+ROUNDING = ("floor", "ceil", "trunc", "round")
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+# Backward reads only y = op(x) (relu: y <= 0 exactly where x <= 0), so x is not saved.
+READS_Y_ONLY = ("exp", "expm1", "sqrt", "rsqrt", "tanh", "sigmoid", "relu")
+# Unary ops with CPU kernels only so far (the CUDA unary kernel does not know them).
+CPU_ONLY_UNARY = (*ROUNDING, "log1p", "expm1", "erf")
 
 
 # ---- binary ---------------------------------------------------------------------------
@@ -307,6 +314,10 @@ class Unary(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Tensor, op: str, alpha: float, beta: float) -> Tensor:
+        if op in CPU_ONLY_UNARY and x.device.type != "cpu":
+            raise NotImplementedError(
+                f"ember.{op}: not implemented for {x.device.type} tensors yet"
+            )
         keep_int = op in INT_UNARY and not x.dtype.is_floating_point
         if x.dtype is D.bool_ and op != "relu":
             raise TypeError(f"ember.{op}: not supported for bool tensors")
@@ -320,19 +331,30 @@ class Unary(Function):
         out = empty(x.shape, cdt, x.device)
         kernels(x.device, op, "unary").unary(op, xc._impl, out._impl, alpha, beta)
         ctx.op, ctx.alpha, ctx.beta = op, alpha, beta
-        ctx.save_for_backward(x, out)
+        # Save only what backward reads: x's in-place forms (exp_, relu_) overwrite x.
+        ctx.save_for_backward(
+            None if op in READS_Y_ONLY or op in ROUNDING else x,
+            None if op in ROUNDING else out,
+        )
         return cast(out, rdt)
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
         x, y = ctx.saved_tensors
         op = ctx.op
+        if op in ROUNDING:
+            return (
+                expand(full_scalar(0.0, g.dtype, g.device), g.shape).contiguous(),
+                None,
+                None,
+                None,
+            )
         if op in FUSED_BACKWARD:
             cdt = y.dtype
-            xc = cast(x, cdt).contiguous()
+            xc = y if x is None else cast(x, cdt).contiguous()  # the kernel then reads y only
             gc = cast(g, cdt).contiguous()
-            gx = empty(x.shape, cdt, x.device)
-            kernels(x.device, op, "unary_backward").unary_backward(
+            gx = empty(y.shape, cdt, y.device)
+            kernels(y.device, op, "unary_backward").unary_backward(
                 op, xc._impl, y._impl, gc._impl, gx._impl, ctx.alpha, ctx.beta
             )
             return gx, None, None, None
@@ -352,6 +374,12 @@ class Unary(Function):
             gx = g * x.cos()
         elif op == "cos":
             gx = -(g * x.sin())
+        elif op == "log1p":
+            gx = g / (x + 1.0)
+        elif op == "expm1":
+            gx = g * (y + 1.0)
+        elif op == "erf":
+            gx = g * ((x * x).neg().exp() * _TWO_OVER_SQRT_PI)
         else:
             raise AssertionError(op)
         return gx, None, None, None
@@ -392,7 +420,60 @@ tanh = _make_unary("tanh", "Elementwise hyperbolic tangent.")
 sigmoid = _make_unary("sigmoid", "Elementwise logistic sigmoid 1/(1+exp(-x)).")
 relu = _make_unary("relu", "Elementwise max(x, 0).")
 silu = _make_unary("silu", "Elementwise x*sigmoid(x) (swish).")
+log1p = _make_unary("log1p", "Elementwise log(1 + x), accurate for small x.")
+expm1 = _make_unary("expm1", "Elementwise exp(x) - 1, accurate for small x.")
+erf = _make_unary("erf", "Elementwise error function 2/sqrt(pi) * integral_0^x exp(-t^2) dt.")
 negative = neg
+
+
+def _rounding(x: Tensor, op: str, decimals: int = 0) -> Tensor:
+    if isinstance(x, Tensor) and x.dtype is not D.bool_ and not x.dtype.is_floating_point:
+        # integers are already integral: a copy, as PyTorch
+        return x.clone()
+    return _unary(x, op, float(decimals))
+
+
+def floor(input: Tensor) -> Tensor:
+    """Largest integer <= x, per element (same dtype; gradient zero).
+
+    Shape: same as input.
+    """
+    return _rounding(input, "floor")
+
+
+def ceil(input: Tensor) -> Tensor:
+    """Smallest integer >= x, per element (same dtype; gradient zero).
+
+    Shape: same as input.
+    """
+    return _rounding(input, "ceil")
+
+
+def trunc(input: Tensor) -> Tensor:
+    """x rounded toward zero, per element (same dtype; gradient zero).
+
+    Shape: same as input.
+    """
+    return _rounding(input, "trunc")
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - torch's name
+    """x rounded to the nearest integer, halves to even (``round(2.5) == 2``), as PyTorch;
+    ``decimals=d`` rounds x * 10**d and divides back (d < 0: x / 10**-d, multiplied back).
+    Gradient zero.
+
+    Shape: same as input.
+    """
+    if isinstance(decimals, bool) or not isinstance(decimals, int):
+        raise TypeError(f"ember.round: decimals must be an int, got {decimals!r}")
+    if decimals != 0 and isinstance(input, Tensor) and not input.dtype.is_floating_point:
+        raise TypeError(
+            f"ember.round: decimals is only supported for floating tensors, got {input.dtype.name}"
+        )
+    return _rounding(input, "round", decimals)
+
+
+fix = trunc
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -446,6 +527,35 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A
 
 
 clip = clamp
+
+
+def lerp(input: Tensor, end: Any, weight: Any) -> Tensor:
+    """input + weight * (end - input), evaluated as PyTorch does (from ``end`` when
+    |weight| >= 0.5, so weight = 1 gives end exactly); differentiable in all three.
+
+    Shape: broadcast(input.shape, end.shape, weight.shape).
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"ember.lerp: expected a Tensor, got {type(input).__name__}")
+    if not isinstance(end, Tensor):
+        raise TypeError(f"ember.lerp: end must be a Tensor, got {type(end).__name__}")
+    if not isinstance(weight, Tensor) and not is_number(weight):
+        raise TypeError(f"ember.lerp: weight must be a number or a Tensor, got {weight!r}")
+    diff = end - input
+    if not isinstance(weight, Tensor):
+        w = float(weight)
+        return input + diff * w if builtins.abs(w) < 0.5 else end - diff * (1.0 - w)
+    return where(weight.abs() < 0.5, input + weight * diff, end - diff * (1.0 - weight))
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both tensors have the same shape and equal elements (NaN != NaN)."""
+    for t in (input, other):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"ember.equal: expected Tensors, got {type(t).__name__}")
+    if tuple(input.shape) != tuple(other.shape):
+        return False
+    return builtins.bool(eq(input, other).all().item())
 
 
 def square(x: Tensor) -> Tensor:
@@ -617,9 +727,18 @@ div_ = _inplace_binary("div")
 pow_ = _inplace_binary("pow")
 
 
-def _inplace_unary(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+def _inplace_unary(
+    name: str, fn: Callable[..., Tensor], reads_input: bool = False
+) -> Callable[..., Tensor]:
+    """``reads_input``: fn's backward reads its input, which the in-place write
+    overwrites; under autograd fn then runs on a copy (PyTorch saves the original too)."""
+
     def inplace(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        return apply_inplace(self, name + "_", lambda: fn(self, *args, **kwargs))
+        def compute() -> Tensor:
+            keep = reads_input and is_grad_enabled() and self.requires_grad
+            return fn(self.clone() if keep else self, *args, **kwargs)
+
+        return apply_inplace(self, name + "_", compute)
 
     inplace.__name__ = name + "_"
     inplace.__qualname__ = f"ember.{name}_"

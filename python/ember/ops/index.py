@@ -13,7 +13,15 @@ from .._primitives import cast, copy_into, empty, fresh_copy, full_scalar, kerne
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
-from ._util import check_tensor, compute_dtype, norm_dim, prod, same_device
+from ._util import (
+    broadcast_shapes,
+    check_tensor,
+    compute_dtype,
+    is_number,
+    norm_dim,
+    prod,
+    same_device,
+)
 from .convert import to
 from .creation import arange, tensor, zeros
 from .elementwise import apply_inplace, where
@@ -102,6 +110,108 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     same_device("scatter_add", input, index, src)
     dim = norm_dim(dim, input.ndim, "scatter_add")
     return AddAt.apply(input, dim, index, src, "scatter_add")
+
+
+class Scatter(Function):
+    """out = a copy of x with src[i][j][k] written at out[i][index[i][j][k]][k] (dim=1);
+    of repeated positions the last in index order wins."""
+
+    @staticmethod
+    def forward(ctx: Context, x: Tensor, src: Tensor, dim: int, index: Tensor) -> Tensor:
+        idx = np.asarray(index.cpu())
+        coords = list(np.indices(idx.shape))
+        coords[dim] = idx
+        writer = np.full(x.numel(), -1, np.int64)  # which src element lands where
+        writer[np.ravel_multi_index(coords, x.shape).ravel()] = np.arange(idx.size)
+        src_part = _basic_view(src, tuple(slice(0, n) for n in idx.shape)).reshape(-1)
+        picked = index_select(src_part, 0, tensor(np.maximum(writer, 0), device=x.device))
+        mask = tensor((writer >= 0).reshape(x.shape), device=x.device)
+        ctx.dim, ctx.src_shape = dim, src.shape
+        ctx.save_for_backward(mask, index)
+        return where(mask, reshape(picked, x.shape), x)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        mask, index = ctx.saved_tensors
+        gx = where(mask, 0.0, g) if ctx.needs_input_grad[0] else None
+        gsrc = None
+        if ctx.needs_input_grad[1]:
+            # PyTorch's rule: every src element gets the gradient at its target
+            gsrc = gather(g, ctx.dim, index)
+            if tuple(gsrc.shape) != tuple(ctx.src_shape):
+                full = zeros(ctx.src_shape, dtype=g.dtype, device=g.device)
+                _write(full, tuple(slice(0, n) for n in index.shape), gsrc)
+                gsrc = full
+        return gx, gsrc, None, None
+
+
+def scatter(
+    input: Tensor,
+    dim: int,
+    index: Tensor,
+    src: Any = None,
+    *,
+    value: Any = None,
+    reduce: str | None = None,
+) -> Tensor:
+    """A copy of input with ``src`` (a tensor, or a number ``value``) written at the
+    positions index names along dim: out[i][index[i][j]] = src[i][j] for dim=1.
+    ``reduce='add'`` is scatter_add. Differentiable in input and src.
+
+    Shape: input.shape.
+    """
+    check_tensor(input, "scatter")
+    if (src is None) == (value is None):
+        raise TypeError("ember.scatter: give exactly one of src and value")
+    if src is None or not isinstance(src, Tensor):
+        v = value if src is None else src
+        if not is_number(v):
+            raise TypeError(f"ember.scatter: value must be a number, got {v!r}")
+        src = full_scalar(v, input.dtype, input.device).expand(index.shape)
+    elif src.dtype is not input.dtype:
+        raise TypeError(
+            f"ember.scatter: src dtype {src.dtype.name} differs from input dtype {input.dtype.name}"
+        )
+    if reduce == "add":
+        return scatter_add(input, dim, index, src)
+    if reduce is not None:
+        raise ValueError(f"ember.scatter: reduce must be None or 'add', got {reduce!r}")
+    index = _index_tensor(index, "scatter")
+    same_device("scatter", input, index, src)
+    dim = norm_dim(dim, input.ndim, "scatter")
+    if not (index.ndim == input.ndim == src.ndim):
+        raise ValueError(
+            f"ember.scatter: index ({index.ndim}-D), input ({input.ndim}-D) and src "
+            f"({src.ndim}-D) must have the same number of dimensions"
+        )
+    for d, n in enumerate(index.shape):
+        if n > src.shape[d] or (d != dim and n > input.shape[d]):
+            raise ValueError(
+                f"ember.scatter: index shape {tuple(index.shape)} exceeds src shape "
+                f"{tuple(src.shape)} or input shape {tuple(input.shape)} at dimension {d}"
+            )
+    if index.numel():
+        lo, hi = int(index.min().item()), int(index.max().item())
+        if lo < 0 or hi >= input.shape[dim]:
+            raise IndexError(
+                f"ember.scatter: index {lo if lo < 0 else hi} is out of bounds for dimension "
+                f"{dim} with size {input.shape[dim]}"
+            )
+    return Scatter.apply(input, src, dim, index)
+
+
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:
+    """The elements of input where the bool mask (broadcast with input) is True, as a
+    1-D tensor in row-major order.
+
+    Shape: (number of True elements,).
+    """
+    check_tensor(input, "masked_select")
+    check_tensor(mask, "masked_select", "mask")
+    if mask.dtype is not D.bool_:
+        raise TypeError(f"ember.masked_select: mask must be a bool tensor, got {mask.dtype}")
+    shape = broadcast_shapes(input.shape, mask.shape, op="masked_select")
+    return getitem(expand(input, shape), expand(mask, shape))
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:

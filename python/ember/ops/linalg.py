@@ -248,3 +248,75 @@ def normalize(
     if out is not None:
         raise ValueError("ember.normalize: out= is not supported")
     return input / clamp(vector_norm(input, p, dim, keepdim=True), min=eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) over ``dim``, after
+    broadcasting x1 with x2 (PyTorch's formula: each vector is normalized first).
+
+    Shape: broadcast(x1.shape, x2.shape) without ``dim``.
+    """
+    check_tensor(x1, "cosine_similarity", "x1")
+    check_tensor(x2, "cosine_similarity", "x2")
+    shape = broadcast_shapes(x1.shape, x2.shape, op="cosine_similarity")
+    x1, x2 = expand(x1, shape), expand(x2, shape)
+    (d,) = norm_dims(dim, len(shape), "cosine_similarity")
+    n1 = clamp(vector_norm(x1, 2, d, keepdim=True), min=eps)
+    n2 = clamp(vector_norm(x2, 2, d, keepdim=True), min=eps)
+    return sum((x1 / n1) * (x2 / n2), d)
+
+
+_CDIST_MODES = (
+    "use_mm_for_euclid_dist_if_necessary",
+    "use_mm_for_euclid_dist",
+    "donot_use_mm_for_euclid_dist",
+)
+
+
+def cdist(
+    x1: Tensor,
+    x2: Tensor,
+    p: float = 2.0,
+    compute_mode: str = "use_mm_for_euclid_dist_if_necessary",
+) -> Tensor:
+    """The p-norm distance between each row of x1 and each row of x2 (batch dims
+    broadcast). p = 2 uses the matrix-product expansion |a|^2 + |b|^2 - 2 a.b when either
+    side has more than 25 rows (PyTorch's default ``compute_mode``), else differences.
+
+    Shape: x1 (*B, P, M), x2 (*B, R, M) -> (*B, P, R).
+    """
+    check_tensor(x1, "cdist", "x1")
+    check_tensor(x2, "cdist", "x2")
+    if x1.ndim < 2 or x2.ndim < 2:
+        raise ValueError(
+            f"ember.cdist: x1 and x2 must be at least 2-D, got shapes {tuple(x1.shape)} and "
+            f"{tuple(x2.shape)}"
+        )
+    if x1.shape[-1] != x2.shape[-1]:
+        raise ValueError(
+            f"ember.cdist: x1 and x2 must have the same number of columns, got "
+            f"{x1.shape[-1]} and {x2.shape[-1]}"
+        )
+    if not (x1.dtype.is_floating_point and x2.dtype.is_floating_point):
+        raise TypeError(f"ember.cdist: needs floating tensors, got {x1.dtype} and {x2.dtype}")
+    if not p >= 0:
+        raise ValueError(f"ember.cdist: p must be >= 0, got {p}")
+    if compute_mode not in _CDIST_MODES:
+        raise ValueError(
+            f"ember.cdist: compute_mode must be one of {_CDIST_MODES}, got {compute_mode!r}"
+        )
+    batch = broadcast_shapes(x1.shape[:-2], x2.shape[:-2], op="cdist")
+    x1 = expand(x1, (*batch, *x1.shape[-2:]))
+    x2 = expand(x2, (*batch, *x2.shape[-2:]))
+    rows1, rows2 = x1.shape[-2], x2.shape[-2]
+    use_mm = p == 2 and (
+        compute_mode == "use_mm_for_euclid_dist"
+        or (compute_mode == _CDIST_MODES[0] and (rows1 > 25 or rows2 > 25))
+    )
+    if use_mm:
+        sq1 = sum(x1 * x1, -1, keepdim=True)
+        sq2 = sum(x2 * x2, -1, keepdim=True)
+        d2 = sq1 + sq2.transpose(-1, -2) - 2.0 * matmul(x1, x2.transpose(-1, -2))
+        return clamp(d2, min=1e-30).sqrt()  # PyTorch's floor: a finite gradient at 0
+    diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
+    return vector_norm(diff, p, -1)

@@ -487,3 +487,42 @@ __all__ = [
     "nll_loss",
     "smooth_l1_loss",
 ]
+
+
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """Kullback-Leibler divergence with ``input`` the log-probabilities:
+    target * (log(target) - input) per element (0 where target is 0), or
+    exp(target) * (target - input) with ``log_target=True``. ``reduction`` is 'none',
+    'sum', 'mean' (over all elements) or 'batchmean' (sum / batch size, the
+    mathematically right one); size_average / reduce are PyTorch's legacy switches.
+    Differentiable in input and target.
+
+    Shape: input and target of one shape; a scalar unless reduction='none'.
+    """
+    _check_input_target(input, target, "kl_div")
+    if size_average is not None or reduce is not None:
+        if reduce is False:
+            reduction = "none"
+        else:
+            reduction = "sum" if size_average is False else "mean"
+    if reduction not in (*_REDUCTIONS, "batchmean"):
+        raise ValueError(
+            f"ember.kl_div: reduction must be 'none', 'mean', 'batchmean' or 'sum', got "
+            f"{reduction!r}"
+        )
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        positive = target > 0
+        # xlogy: the log of a safe 1 where target is 0, so no NaN reaches the gradient
+        loss = where(positive, target * where(positive, target, 1.0).log(), 0.0) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)

@@ -232,4 +232,41 @@ def rms_norm(
     return RMSNorm.apply(input, weight, None, shape, float(eps))
 
 
-__all__ = ["layer_norm", "rms_norm", "LayerNorm", "RMSNorm"]
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Group normalization (PyTorch's F.group_norm): the C channels are split into
+    ``num_groups`` groups, each normalized over its channels and all spatial positions
+    with the biased variance, then scaled by the per-channel weight and bias. Runs on
+    the layer-norm kernel over each (sample, group) row.
+
+    Shape: input (N, C, *), weight and bias (C,) -> same as input.
+    """
+    check_tensor(input, "group_norm")
+    if input.ndim < 2:
+        raise ValueError(f"ember.group_norm: input must be (N, C, *), got {tuple(input.shape)}")
+    c = input.shape[1]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups <= 0:
+        raise ValueError(f"ember.group_norm: num_groups must be a positive int, got {num_groups!r}")
+    if c % num_groups:
+        raise ValueError(f"ember.group_norm: {c} channels can't be split into {num_groups} groups")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (not isinstance(t, Tensor) or tuple(t.shape) != (c,)):
+            shape = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+            raise ValueError(f"ember.group_norm: {name} must have shape ({c},), got {shape}")
+    n = input.shape[0]
+    rows = input.reshape(n, num_groups, -1)
+    y = layer_norm(rows, rows.shape[-1], eps=eps).reshape(input.shape)
+    per_channel = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(per_channel)
+    if bias is not None:
+        y = y + bias.reshape(per_channel)
+    return y
+
+
+__all__ = ["group_norm", "layer_norm", "rms_norm", "LayerNorm", "RMSNorm"]

@@ -11,14 +11,18 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
+import numpy as np
+
 from .. import _C
 from .. import _dtype as D
 from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
 from ._util import check_tensor, compute_dtype, float_dtype, int_tuple, is_int
+from .creation import tensor
+from .index import gather
 
-__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "max_pool2d"]
+__all__ = ["adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool2d", "max_pool2d"]
 
 pool_with_indices = namedtuple("pool_with_indices", ["values", "indices"])
 
@@ -168,6 +172,17 @@ class AdaptiveAvgPool2d(Function):
         return cast(gx, x_dt), None, None, None
 
 
+def _adaptive_size(x: Tensor, output_size: Any, op: str) -> tuple[int, int]:
+    if is_int(output_size) or output_size is None:
+        output_size = (output_size, output_size)
+    if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
+        raise ValueError(f"ember.{op}: output_size must be an int or a pair, got {output_size!r}")
+    size = [x.shape[2 + i] if v is None else v for i, v in enumerate(output_size)]
+    if not all(is_int(v) and v >= 1 for v in size):
+        raise ValueError(f"ember.{op}: output_size must be positive ints, got {output_size!r}")
+    return int(size[0]), int(size[1])
+
+
 def adaptive_avg_pool2d(input: Tensor, output_size: int | tuple[int | None, int | None]) -> Tensor:
     """Average pooling to a fixed output size: output cell o averages input rows
     [floor(o H / H_out), ceil((o + 1) H / H_out)) (same for columns). None in
@@ -176,16 +191,37 @@ def adaptive_avg_pool2d(input: Tensor, output_size: int | tuple[int | None, int 
     Shape: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out).
     """
     x, unbatched, dtype = _pool_input(input, "adaptive_avg_pool2d")
-    if is_int(output_size) or output_size is None:
-        output_size = (output_size, output_size)
-    if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
-        raise ValueError(
-            f"ember.adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}"
-        )
-    size = [x.shape[2 + i] if v is None else v for i, v in enumerate(output_size)]
-    if not all(is_int(v) and v >= 1 for v in size):
-        raise ValueError(
-            f"ember.adaptive_avg_pool2d: output_size must be positive ints, got {output_size!r}"
-        )
-    out = AdaptiveAvgPool2d.apply(x, int(size[0]), int(size[1]), dtype)
+    oh, ow = _adaptive_size(x, output_size, "adaptive_avg_pool2d")
+    out = AdaptiveAvgPool2d.apply(x, oh, ow, dtype)
     return out.squeeze(0) if unbatched else out
+
+
+def adaptive_max_pool2d(
+    input: Tensor, output_size: int | tuple[int | None, int | None], return_indices: bool = False
+) -> Any:
+    """Max pooling to a fixed output size over the windows of adaptive_avg_pool2d; the
+    first maximum of a window wins (NaN counts as the maximum), and the gradient goes to
+    it. ``return_indices`` also gives each maximum's flat position h * W + w.
+
+    Shape: (N, C, H, W) or (C, H, W) -> (N, C, H_out, W_out).
+    """
+    x, unbatched, _ = _pool_input(input, "adaptive_max_pool2d")
+    oh, ow = _adaptive_size(x, output_size, "adaptive_max_pool2d")
+    n, c, h, w = x.shape
+    if h == 0 or w == 0:
+        raise ValueError(f"ember.adaptive_max_pool2d: empty spatial size {(h, w)}")
+    # The window argmax is found on the host (ints only); the values are one gather, so
+    # autograd routes the gradient to the picked element.
+    arr = np.asarray(x.detach().cpu().float() if x.dtype.itemsize < 4 else x.detach().cpu())
+    idx = np.empty((n, c, oh, ow), np.int64)
+    for i in range(oh):
+        h0, h1 = i * h // oh, -(-(i + 1) * h // oh)
+        for j in range(ow):
+            w0, w1 = j * w // ow, -(-(j + 1) * w // ow)
+            a = arr[:, :, h0:h1, w0:w1].reshape(n, c, -1).argmax(-1)
+            idx[:, :, i, j] = (a // (w1 - w0) + h0) * w + a % (w1 - w0) + w0
+    indices = tensor(idx, device=x.device)
+    out = gather(x.reshape(n, c, h * w), 2, indices.reshape(n, c, oh * ow)).reshape(n, c, oh, ow)
+    if unbatched:
+        out, indices = out.squeeze(0), indices.squeeze(0)
+    return pool_with_indices(out, indices) if return_indices else out
