@@ -2,9 +2,7 @@
 import lines changed and nothing else, and their losses match torch's step by step.
 
 How the two runs are made comparable (same weights, batches and noise) is runner.py's
-docstring. Each script is marked with the ember features it still lacks, by the area that
-owns them; the mark is strict, so when they land the test XPASSes and fails: drop the
-entry then.
+docstring.
 """
 
 from __future__ import annotations
@@ -19,23 +17,17 @@ pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).parent))
 import runner  # noqa: E402
 
-# script -> (loss rtol, files it writes, the ember features it still needs)
+# script -> (loss rtol, files it writes)
 SCRIPTS = {
-    "regression": (1e-4, ["regression.pt"], []),
-    "mnist": (1e-4, ["mnist_cnn.pt"], []),
-    "vae": (1e-4, ["vae.pt"], []),
-    "time_sequence_prediction": (1e-6, ["sequence.pt"], []),
-    "word_language_model": (1e-4, ["lstm.pt", "transformer.pt"], []),
-    "nanogpt": (1e-4, ["out-shakespeare-char/ckpt.pt"], []),
-    "mingpt": (1e-4, ["model.pt"], []),
-    "makemore": (1e-4, ["out/model.pt"], []),
+    "regression": (1e-4, ["regression.pt"]),
+    "mnist": (1e-4, ["mnist_cnn.pt"]),
+    "vae": (1e-4, ["vae.pt"]),
+    "time_sequence_prediction": (1e-6, ["sequence.pt"]),
+    "word_language_model": (1e-4, ["lstm.pt", "transformer.pt"]),
+    "nanogpt": (1e-4, ["out-shakespeare-char/ckpt.pt"]),
+    "mingpt": (1e-4, ["model.pt"]),
+    "makemore": (1e-4, ["out/model.pt"]),
 }
-
-
-def _params():
-    for name, (_, _, gaps) in SCRIPTS.items():
-        marks = [pytest.mark.xfail(reason="needs " + "; ".join(gaps), strict=True)] if gaps else []
-        yield pytest.param(name, marks=marks, id=name)
 
 
 def _outputs(name: str, ns: dict) -> None:
@@ -53,9 +45,9 @@ def _outputs(name: str, ns: dict) -> None:
         assert all(set(w) <= chars for s in ns["all_samples"].values() for w in s)
 
 
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_script_matches_torch(name, tmp_path, monkeypatch):
-    rtol, files, _ = SCRIPTS[name]
+    rtol, files = SCRIPTS[name]
     tape = runner.Tape()
     (tmp_path / "torch").mkdir()
     monkeypatch.chdir(tmp_path / "torch")
