@@ -29,7 +29,11 @@ LAYERS = [
     ["ember.nn", "ember.optim", "ember.data", "ember.serialization", "ember.amp"],
     ["ember.utils", "ember.cuda.amp"],  # torch's spellings of the layer below
     ["ember.models"],
-    ["ember.train", "ember.onnx"],  # ember.onnx: loaded on first use (the onnx extra)
+    [
+        "ember.train",
+        "ember.onnx",
+        "ember.prune",
+    ],  # ember.onnx: loaded on first use (the onnx extra)
     ["ember"],  # the package namespace
     ["ember.cli", "ember.__main__"],  # the command line, above everything it runs
 ]

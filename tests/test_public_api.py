@@ -24,6 +24,7 @@ PUBLIC_MODULES = {
     "nn",
     "onnx",
     "optim",
+    "prune",
     "random",
     "serialization",
     "train",

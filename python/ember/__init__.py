@@ -7,7 +7,21 @@
 
 from importlib import import_module as _import_module
 
-from . import _C, accelerator, amp, autograd, backends, cuda, data, models, nn, optim, random, utils
+from . import (
+    _C,
+    accelerator,
+    amp,
+    autograd,
+    backends,
+    cuda,
+    data,
+    models,
+    nn,
+    optim,
+    prune,
+    random,
+    utils,
+)
 from ._compile import compile  # noqa: A004
 from ._config import config, get_num_threads, set_num_threads
 from ._device import device
@@ -124,6 +138,7 @@ __all__ = [
     "no_grad",
     "norm",
     "optim",
+    "prune",
     "rand",
     "rand_like",
     "randint",
