@@ -26,7 +26,7 @@ from ..nn.conv import _ConvNd
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..nn.parameter import Parameter
-from ..ops.creation import from_numpy
+from ..ops.creation import from_numpy, ones_like
 from ..tensor import Tensor
 from ._amount import check_amount, count
 
@@ -65,9 +65,7 @@ def _rename_parameter(module: Module, old: str, new: str, param: Parameter) -> N
 def _reparametrize(module: Module) -> None:
     weight = module._parameters["weight"]
     _rename_parameter(module, "weight", "weight_orig", weight)
-    module.register_buffer(
-        "weight_mask", from_numpy(np.ones(weight.shape, np.float32)).to(weight.dtype)
-    )
+    module.register_buffer("weight_mask", ones_like(weight, requires_grad=False))
     module.__class__ = _masked_class(type(module))
 
 
@@ -99,6 +97,11 @@ def _targets(op: str, model: Module, modules: Iterable[Module] | None) -> list[t
     if not chosen:
         raise ValueError(f"{op}: {type(model).__name__} has no Linear or Conv layer to prune")
     return chosen
+
+
+def tensor_like(array: np.ndarray, t: Tensor) -> Tensor:
+    """``array`` as a tensor with ``t``'s dtype and device."""
+    return from_numpy(array).to(device=t.device, dtype=t.dtype)
 
 
 def _trained(module: Module) -> Parameter:
@@ -159,7 +162,7 @@ def magnitude(
         if not is_pruned(m):
             _reparametrize(m)
         mask = keep.reshape(m.weight_mask.shape).astype(np.float32)
-        m.weight_mask = from_numpy(mask).to(m.weight_orig.dtype)
+        m.weight_mask = tensor_like(mask, m.weight_orig)
     return model
 
 

@@ -29,9 +29,8 @@ from ..nn.linear import Identity, Linear
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
-from ..ops.creation import from_numpy
 from ._amount import check_amount, count
-from .magnitude import is_pruned
+from .magnitude import is_pruned, tensor_like
 
 _OP = "ember.prune.structured"
 # Layers that act on each channel / neuron on its own: a removed one stays removed.
@@ -127,7 +126,7 @@ def _take(module: Module, name: str, keep: np.ndarray, axis: int) -> None:
     t = getattr(module, name)
     if t is None:
         return
-    data = from_numpy(np.ascontiguousarray(np.take(_array(t), keep, axis=axis))).to(t.dtype)
+    data = tensor_like(np.ascontiguousarray(np.take(_array(t), keep, axis=axis)), t)
     setattr(module, name, Parameter(data, t.requires_grad) if isinstance(t, Parameter) else data)
 
 
