@@ -26,7 +26,7 @@ def cases() -> list[Case]:
     ember.manual_seed(0)
     dense = GPT(CONFIG)
     pruned = ember.prune.structured(copy.deepcopy(dense), 0.5)
-    print(f"parameters: dense {dense.num_params():,}, pruned {pruned.num_params():,}\n")
+    params = f"{dense.num_params() / 1e6:.2f}M -> {pruned.num_params() / 1e6:.2f}M params"
     idx = ember.randint(0, CONFIG.vocab_size, (BATCH, T))
     flops = 2 * BATCH * T * pruned.num_params()
     opts = {id(m): ember.optim.AdamW(m.parameters(), lr=1e-4) for m in (dense, pruned)}
@@ -40,14 +40,14 @@ def cases() -> list[Case]:
 
     return [
         Case(
-            "GPT forward 8x256 (MLP 50% pruned vs dense)",
+            f"GPT forward 8x256, MLP 50% pruned ({params})",
             forward(pruned),
             forward(dense),
             flops,
             "GFLOP/s",
         ),
         Case(
-            "GPT train step 8x256 (MLP 50% pruned vs dense)",
+            f"GPT train step 8x256, MLP 50% pruned ({params})",
             lambda: _step(pruned, opts[id(pruned)], idx),
             lambda: _step(dense, opts[id(dense)], idx),
             3 * flops,

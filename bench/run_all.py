@@ -24,6 +24,7 @@ FAMILIES = [
     "rnn",
     "overhead",
     "train_gpt",
+    "prune",
 ]
 # OpenBLAS runs a slower kernel when these are set on this CPU; unset them for the GEMM peer.
 GEMM_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
