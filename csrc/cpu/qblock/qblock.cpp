@@ -96,16 +96,29 @@ void dequantize_rows(QScheme s, const uint8_t* blocks, int64_t rows, int64_t k, 
 
 void qblock_linear(QScheme s, const float* x, const uint8_t* w, const float* bias, int64_t m,
                    int64_t n, int64_t k, float* y) {
-  const int64_t nb = k / kQBlock, row_bytes = nb * qblock_bytes(s), xrow_bytes = nb * kQ8_0Bytes;
-  AlignedBuffer<uint8_t> xq(m * xrow_bytes);
-  uint8_t* xqp = xq.get();
-  quantize_rows(QScheme::Q8_0, x, m, k, xqp);
+  const int64_t nb = k / kQBlock, row_bytes = nb * qblock_bytes(s);
+  AlignedBuffer<uint8_t> xblocks(m * nb * kQ8_0Bytes);
+  quantize_rows(QScheme::Q8_0, x, m, k, xblocks.get());
+  // Unpacked activations (QActs), row after row: contiguous values, scales and offset sums.
+  AlignedBuffer<int8_t> xq(m * k);
+  AlignedBuffer<float> xd(m * nb);
+  AlignedBuffer<int32_t> xs(m * nb * 8);
+  for (int64_t b = 0; b < m * nb; ++b) {
+    const uint8_t* blk = xblocks.get() + b * kQ8_0Bytes;
+    xd.get()[b] = get_d(blk);
+    std::memcpy(xq.get() + b * kQBlock, blk + 2, kQBlock);
+    for (int64_t i = 0; i < 8; ++i) {
+      int32_t sum = 0;
+      for (int64_t t = 0; t < 4; ++t) sum += static_cast<int8_t>(blk[2 + 4 * i + t]);
+      xs.get()[b * 8 + i] = 8 * sum;
+    }
+  }
   const QBlockTable& t = EMBER_ISA_TABLE(qblock_table);
-  const auto dot = s == QScheme::Q8_0 ? t.dot_q8_0_q8_0 : t.dot_q4_0_q8_0;
+  const auto dot = s == QScheme::Q8_0 ? t.dot_q8_0 : t.dot_q4_0;
   // 16 rows of W per piece: a few KiB of blocks each, reused across the m rows of x.
   parallel_chunks(n, 16, m * k, [&](int64_t j0, int64_t j1) {
     for (int64_t i = 0; i < m; ++i) {
-      const uint8_t* xi = xqp + i * xrow_bytes;
+      const QActs xi{xq.get() + i * k, xd.get() + i * nb, xs.get() + i * nb * 8};
       for (int64_t j = j0; j < j1; ++j)
         y[i * n + j] = dot(w + j * row_bytes, xi, nb) + (bias ? bias[j] : 0.0f);
     }

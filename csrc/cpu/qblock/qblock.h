@@ -36,11 +36,19 @@ void dequantize_rows(QScheme s, const uint8_t* blocks, int64_t rows, int64_t k, 
 void qblock_linear(QScheme s, const float* x, const uint8_t* w, const float* bias, int64_t m,
                    int64_t n, int64_t k, float* y);
 
-// Per-ISA dot products of nb consecutive blocks of a weight row with nb Q8_0 activation blocks:
-// sum over blocks of d_w * d_x * sum_j q_w[j] * q_x[j].
+// qblock_linear's activations: one row of x quantized to Q8_0, unpacked for the kernels.
+struct QActs {
+  const int8_t* q;   // nb * 32 values
+  const float* d;    // nb scales (the fp16 ones, widened)
+  const int32_t* s;  // nb * 8: s[8 b + i] = 8 * (q[32 b + 4 i] + ... + q[32 b + 4 i + 3])
+};
+
+// Per-ISA dot products of a weight row's nb blocks with a row of activations:
+// sum over blocks of d_w * d_x * sum_j q_w[j] * q_x[j]. The x86 Q4_0 kernel multiplies the
+// stored nibbles (q + 8) and takes off x.s, the + 8's share, in int32.
 struct QBlockTable {
-  float (*dot_q8_0_q8_0)(const uint8_t* w, const uint8_t* x, int64_t nb);
-  float (*dot_q4_0_q8_0)(const uint8_t* w, const uint8_t* x, int64_t nb);
+  float (*dot_q8_0)(const uint8_t* w, const QActs& x, int64_t nb);
+  float (*dot_q4_0)(const uint8_t* w, const QActs& x, int64_t nb);
 };
 
 }  // namespace ember::cpu

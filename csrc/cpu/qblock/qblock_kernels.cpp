@@ -1,4 +1,4 @@
-// Block dot products of qblock_linear (a weight row's blocks against Q8_0 activation blocks),
+// Block dot products of qblock_linear (a weight row's blocks against Q8_0 activations),
 // compiled once per ISA inside namespace ember::<isa> (ember_add_isa_kernels). Integer dot
 // products are not expressible on the float Vec API: the x86 ones sit in qblock_x86.inc, the
 // portable ones below. Nothing here may instantiate std:: templates
@@ -32,25 +32,25 @@ float scale_of(const uint8_t* block) {
   return f;
 }
 
-float dot_q8_0_q8_0(const uint8_t* w, const uint8_t* x, int64_t nb) {
+float dot_q8_0(const uint8_t* w, const cpu::QActs& x, int64_t nb) {
   float acc = 0.0f;
-  for (int64_t b = 0; b < nb; ++b, w += cpu::kQ8_0Bytes, x += cpu::kQ8_0Bytes) {
+  for (int64_t b = 0; b < nb; ++b, w += cpu::kQ8_0Bytes) {
+    const int8_t* xq = x.q + b * 32;
     int32_t s = 0;
-    for (int j = 0; j < 32; ++j) s += static_cast<int8_t>(w[2 + j]) * static_cast<int8_t>(x[2 + j]);
-    acc += scale_of(w) * scale_of(x) * static_cast<float>(s);
+    for (int j = 0; j < 32; ++j) s += static_cast<int8_t>(w[2 + j]) * xq[j];
+    acc += scale_of(w) * x.d[b] * static_cast<float>(s);
   }
   return acc;
 }
 
-float dot_q4_0_q8_0(const uint8_t* w, const uint8_t* x, int64_t nb) {
+float dot_q4_0(const uint8_t* w, const cpu::QActs& x, int64_t nb) {
   float acc = 0.0f;
-  for (int64_t b = 0; b < nb; ++b, w += cpu::kQ4_0Bytes, x += cpu::kQ8_0Bytes) {
+  for (int64_t b = 0; b < nb; ++b, w += cpu::kQ4_0Bytes) {
+    const int8_t* xq = x.q + b * 32;
     int32_t s = 0;
-    for (int j = 0; j < 16; ++j) {
-      s += ((w[2 + j] & 0x0F) - 8) * static_cast<int8_t>(x[2 + j]);
-      s += ((w[2 + j] >> 4) - 8) * static_cast<int8_t>(x[2 + j + 16]);
-    }
-    acc += scale_of(w) * scale_of(x) * static_cast<float>(s);
+    for (int j = 0; j < 16; ++j)
+      s += ((w[2 + j] & 0x0F) - 8) * xq[j] + ((w[2 + j] >> 4) - 8) * xq[j + 16];
+    acc += scale_of(w) * x.d[b] * static_cast<float>(s);
   }
   return acc;
 }
@@ -58,6 +58,6 @@ float dot_q4_0_q8_0(const uint8_t* w, const uint8_t* x, int64_t nb) {
 }  // namespace
 #endif
 
-const cpu::QBlockTable qblock_table = {dot_q8_0_q8_0, dot_q4_0_q8_0};
+const cpu::QBlockTable qblock_table = {dot_q8_0, dot_q4_0};
 
 }  // namespace ember::EMBER_ISA_NS
