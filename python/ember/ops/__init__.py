@@ -2,9 +2,9 @@
 
 The op modules import one another one way, in this order: convert, creation, shape,
 reduce, elementwise, activation, index, rearrange, sort, scan, resample, gemm, linalg,
-then the families (cross_entropy, loss, norm, conv,
-pool, batchnorm, attention, rnn, dropout). A backward formula that needs an op from a
-module above its own calls it as a Tensor method (reduce's max/min backward uses
+then the families (cross_entropy, loss, norm, conv, pool, batchnorm, attention, rnn,
+dropout; qblock, inference only, is imported where used). A backward formula that needs an
+op from a module above its own calls it as a Tensor method (reduce's max/min backward uses
 ``scatter_add``).
 
 Tensor's methods are bound here, once every op module has loaded, together with ``to``
