@@ -88,6 +88,7 @@ def save_model(
     version and the sha256 of model.safetensors, which load_model verifies."""
     name = _architecture(model)
     state = model.state_dict()
+    _check_loadable(model, state)
 
     def fill(tmp: Path) -> None:
         hashing: list[_HashingWriter] = []
@@ -139,6 +140,21 @@ def _verify_sha256(weights: Path, expected: str) -> None:
             weights,
             f"sha256 {got} does not match {expected} recorded in {CONFIG} (the file was "
             "changed or damaged)",
+        )
+
+
+def _check_loadable(model: Any, state: dict[str, Any]) -> None:
+    """ValueError unless the state is what the config describes (names and shapes), so a
+    folder is never written that load_model would refuse (a pruned model, say)."""
+    expected = type(model).state_shapes(model.config)
+    shapes = {k: tuple(getattr(v, "shape", v)) for k, v in expected.items()}
+    problems = [k for k in state if k not in shapes or tuple(state[k].shape) != shapes[k]]
+    problems += [k for k in shapes if k not in state]
+    if problems:
+        raise ValueError(
+            f"ember.save: this {type(model).__name__}'s tensors no longer match its config "
+            f"(first: {problems[0]!r}), so the folder could not be loaded back; save its "
+            "state_dict() instead (after ember.prune.remove() for masks)"
         )
 
 
