@@ -25,6 +25,7 @@ FAMILIES = [
     "overhead",
     "train_gpt",
     "prune",
+    "qblock",
 ]
 # OpenBLAS runs a slower kernel when these are set on this CPU; unset them for the GEMM peer.
 GEMM_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
