@@ -24,5 +24,6 @@ void bind_norm(py::module_& m);
 void bind_cross_entropy(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_attention(py::module_& m);
+void bind_qgemm(py::module_& m);
 
 }  // namespace ember::bindings

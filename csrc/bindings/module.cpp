@@ -38,4 +38,5 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_cross_entropy(m);
   bindings::bind_rnn(m);
   bindings::bind_attention(m);
+  bindings::bind_qgemm(m);
 }
