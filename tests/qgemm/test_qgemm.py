@@ -8,10 +8,11 @@ ReLU / GELU, the row quantizer, and bad input.
 
 import math
 
-import ember
 import ember._C as _C
 import numpy as np
 import pytest
+
+import ember
 from ember.ops import qgemm
 
 SHAPES = [
@@ -136,7 +137,7 @@ def quantize_ref(x: np.ndarray):
 
 
 @pytest.mark.parametrize("m,k", [(1, 1), (3, 7), (64, 385), (513, 768)])
-def test_quantize_rows_vs_numpy(rng, m, k):
+def test_quantize_rows_vs_numpy(isa, rng, m, k):
     x = (rng.standard_normal((m, k)) * rng.random((m, 1)) * 10).astype(np.float32)
     x[0, :] = np.abs(x[0, :])  # an all-positive row: zero point 0
     if m > 1:

@@ -1,8 +1,6 @@
 // Int8 GEMM driver (ISA-neutral): packing, blocking, threading, the row quantizer.
 #include "cpu/qgemm/qgemm.h"
 
-#include <cmath>
-
 #include "core/parallel.h"
 #include "cpu/driver_util.h"
 
@@ -91,23 +89,9 @@ void qgemm_f32(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t
 
 void quantize_rows_u8(const float* x, int64_t m, int64_t k, uint8_t* q, float* scale,
                       int32_t* zero) {
+  const QgemmTable& t = EMBER_ISA_TABLE(qgemm_table);
   parallel_chunks(m, 1, k, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float* row = x + i * k;
-      float lo = 0.0f, hi = 0.0f;
-      for (int64_t j = 0; j < k; ++j) {
-        lo = row[j] < lo ? row[j] : lo;
-        hi = row[j] > hi ? row[j] : hi;
-      }
-      const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f;
-      const float z = std::fmin(std::fmax(std::nearbyint(-lo / s), 0.0f), 255.0f);
-      for (int64_t j = 0; j < k; ++j) {
-        const float v = std::nearbyint(row[j] / s) + z;
-        q[i * k + j] = static_cast<uint8_t>(std::fmin(std::fmax(v, 0.0f), 255.0f));
-      }
-      scale[i] = s;
-      zero[i] = static_cast<int32_t>(z);
-    }
+    for (int64_t i = b; i < e; ++i) t.quant_row(x + i * k, k, q + i * k, scale + i, zero + i);
   });
 }
 

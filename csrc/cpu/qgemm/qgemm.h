@@ -80,11 +80,16 @@ using QgemmEpiRowFn = void (*)(const int32_t* acc, int64_t n, float a_scale, int
                                const float* w_scale, const int32_t* colsum, const float* bias,
                                QgemmAct act, float* out);
 
+// One row of quantize_rows_u8: q[0..k), *scale, *zero.
+using QgemmQuantRowFn = void (*)(const float* x, int64_t k, uint8_t* q, float* scale,
+                                 int32_t* zero);
+
 constexpr int64_t kQgemmMR = 6;  // rows per micro-tile, every ISA
 
 struct QgemmTable {
   QgemmMicroFn micro;
   QgemmEpiRowFn epi_row;
+  QgemmQuantRowFn quant_row;
   bool vnni;  // micro uses vpdpbusd
 };
 

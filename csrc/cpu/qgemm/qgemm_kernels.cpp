@@ -5,6 +5,7 @@
 // Vec API. Nothing here may instantiate std:: templates (docs/architecture.md).
 #include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
 //
+#include <cmath>
 #include <cstring>
 
 #include "cpu/qgemm/qgemm.h"
@@ -153,8 +154,31 @@ void epi_row(const int32_t* acc, int64_t n, float a_scale, int32_t a_zero, const
   }
 }
 
+// One row of quantize_rows_u8 (qgemm.h). The range includes 0 (the vectors' fill), so 0.0 is
+// exact; vmax(NaN, 0) is 0, so a NaN input gives code `zero` instead of an undefined cast.
+void quant_row(const float* x, int64_t k, uint8_t* q, float* scale, int32_t* zero) {
+  VecF lo = vzero(), hi = vzero();
+  for (int64_t j = 0; j < k; j += kW) {
+    const VecF v = vload_partial(x + j, k - j >= kW ? kW : static_cast<int>(k - j), 0.0f);
+    lo = vmin(lo, v);
+    hi = vmax(hi, v);
+  }
+  const float l = vreduce_min(lo), h = vreduce_max(hi);
+  const float s = h > l ? (h - l) / 255.0f : 1.0f;
+  const float z = std::fmin(std::fmax(std::nearbyint(-l / s), 0.0f), 255.0f);
+  float codes[kW];
+  for (int64_t j = 0; j < k; j += kW) {
+    const int m = k - j >= kW ? kW : static_cast<int>(k - j);
+    const VecF v = vadd(vround(vdiv(vload_partial(x + j, m, 0.0f), vset1(s))), vset1(z));
+    vstore(codes, vmin(vmax(v, vzero()), vset1(255.0f)));
+    for (int t = 0; t < m; ++t) q[j + t] = static_cast<uint8_t>(codes[t]);
+  }
+  *scale = s;
+  *zero = static_cast<int32_t>(z);
+}
+
 }  // namespace
 
-const cpu::QgemmTable qgemm_table = {micro, epi_row, kVnni};
+const cpu::QgemmTable qgemm_table = {micro, epi_row, quant_row, kVnni};
 
 }  // namespace ember::EMBER_ISA_NS

@@ -17,15 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import _dtype as D
-from .._primitives import empty
 from .._C import (
     qgemm_linear,
     qgemm_pack,
     qgemm_packed_bytes,
     qgemm_s32,
     qgemm_vnni,
+)
+from .._C import (
     quantize_rows_u8 as _quantize_rows_u8,
 )
+from .._primitives import empty
 from ..tensor import Tensor
 from ._util import check_tensor
 
