@@ -31,39 +31,58 @@ static inline uint32_t a_word(const uint8_t* row, int64_t g, int64_t k) {
 #if defined(EMBER_ISA_AVX512) && defined(__AVX512VNNI__)
 constexpr bool kVnni = true;
 // 6 rows x 2 panels = 12 zmm accumulators; per group of 4 k: 2 panel loads, 6 broadcasts,
-// 12 vpdpbusd. Rows past mr repeat the last valid row (computed, then ignored).
+// 12 vpdpbusd. Rows past mr repeat the last valid row (computed, then ignored). Named
+// accumulators and vpdpbusd in asm: through the intrinsic GCC copies every accumulator to a
+// fresh register each iteration (24 extra moves per 12 vpdpbusd).
+static inline void dpbusd(__m512i& acc, __m512i a, __m512i b) {
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+}
+static_assert(kQgemmMR == 6, "the VNNI micro-kernel is written for 6 rows");
+#define EMBER_QG_ROW(r)                         \
+  {                                             \
+    int32_t word;                               \
+    std::memcpy(&word, rows[r] + off, 4);       \
+    const __m512i av = _mm512_set1_epi32(word); \
+    dpbusd(c##r##0, av, w0);                    \
+    dpbusd(c##r##1, av, w1);                    \
+  }
+#define EMBER_QG_STEP(g)                                   \
+  {                                                        \
+    const __m512i w0 = _mm512_loadu_si512(b0 + (g) * 64);  \
+    const __m512i w1 = _mm512_loadu_si512(b1p + (g) * 64); \
+    EMBER_QG_ROW(0)                                        \
+    EMBER_QG_ROW(1)                                        \
+    EMBER_QG_ROW(2)                                        \
+    EMBER_QG_ROW(3)                                        \
+    EMBER_QG_ROW(4)                                        \
+    EMBER_QG_ROW(5)                                        \
+  }
 void micro(const uint8_t* a, int64_t lda, int64_t mr, int64_t k, const int8_t* b0, const int8_t* b1,
            int32_t* tile) {
   const uint8_t* rows[kQgemmMR];
   for (int64_t r = 0; r < kQgemmMR; ++r) rows[r] = a + (r < mr ? r : mr - 1) * lda;
   const int8_t* b1p = b1 ? b1 : b0;
-  __m512i acc[kQgemmMR][2];
-  for (int64_t r = 0; r < kQgemmMR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-  const int64_t full = k / 4, groups = (k + 3) / 4;
-  int64_t g = 0;
-  for (; g < full; ++g) {
-    const __m512i w0 = _mm512_loadu_si512(b0 + g * 64);
-    const __m512i w1 = _mm512_loadu_si512(b1p + g * 64);
+  __m512i c00 = _mm512_setzero_si512(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+          c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  const int64_t full = k / 4;
+  int64_t off = 0;
+  for (int64_t g = 0; g < full; ++g, off += 4) EMBER_QG_STEP(g)
+  if (full * 4 < k) {  // the last, partial group: zero-padded copies of the rows' tails
+    uint32_t tail[kQgemmMR];
     for (int64_t r = 0; r < kQgemmMR; ++r) {
-      int32_t word;
-      std::memcpy(&word, rows[r] + 4 * g, 4);
-      const __m512i av = _mm512_set1_epi32(word);
-      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, w0);
-      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, w1);
+      tail[r] = a_word(rows[r], full, k);
+      rows[r] = reinterpret_cast<const uint8_t*>(tail + r);
     }
+    off = 0;
+    EMBER_QG_STEP(full)
   }
-  for (; g < groups; ++g) {
-    const __m512i w0 = _mm512_loadu_si512(b0 + g * 64);
-    const __m512i w1 = _mm512_loadu_si512(b1p + g * 64);
-    for (int64_t r = 0; r < kQgemmMR; ++r) {
-      const __m512i av = _mm512_set1_epi32(static_cast<int32_t>(a_word(rows[r], g, k)));
-      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, w0);
-      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, w1);
-    }
-  }
+#undef EMBER_QG_STEP
+#undef EMBER_QG_ROW
+  const __m512i out[kQgemmMR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                                    {c30, c31}, {c40, c41}, {c50, c51}};
   for (int64_t r = 0; r < kQgemmMR; ++r) {
-    _mm512_storeu_si512(tile + r * kTileLd, acc[r][0]);
-    _mm512_storeu_si512(tile + r * kTileLd + kQgemmNR, acc[r][1]);
+    _mm512_storeu_si512(tile + r * kTileLd, out[r][0]);
+    _mm512_storeu_si512(tile + r * kTileLd + kQgemmNR, out[r][1]);
   }
 }
 #elif defined(EMBER_ISA_AVX2) || defined(EMBER_ISA_AVX512)
