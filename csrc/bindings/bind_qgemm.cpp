@@ -13,6 +13,7 @@ namespace {
 
 constexpr const char* kPack = "ember.ops.qgemm.pack_int8_weight";
 constexpr const char* kLinear = "ember.ops.qgemm.int8_linear";
+constexpr const char* kMatmul = "ember.ops.qgemm.int8_matmul";
 constexpr const char* kQuant = "ember.ops.qgemm.quantize_rows_u8";
 
 // A contiguous CPU matrix of dtype dt; returns its (rows, cols).
@@ -73,7 +74,7 @@ std::pair<int64_t, int64_t> check_product(TensorRef x, TensorRef packed, int64_t
 }
 
 void s32(TensorRef x, TensorRef packed, int64_t n, TensorRef out) {
-  auto [m, k] = check_product(x, packed, n, out, DType::Int32, kLinear);
+  auto [m, k] = check_product(x, packed, n, out, DType::Int32, kMatmul);
   py::gil_scoped_release nogil;
   cpu::qgemm_s32(u8(x), m, k, k, packed.data_as<int8_t>(), n, out.data_as<int32_t>());
 }

@@ -211,6 +211,13 @@ def test_linear_errors():
         qgemm.int8_linear(u8_tensor(np.ones((8, 2))).t(), s, z, w, ws)
 
 
+def test_matmul_errors():
+    with pytest.raises(ValueError, match=r"int8_matmul.*packed weight of shape"):
+        qgemm.int8_matmul(u8_tensor(np.ones((2, 9))), _packed())
+    with pytest.raises(TypeError, match="int8_matmul.*int8"):
+        qgemm.int8_matmul(ember.ones(2, 8, dtype=ember.int32), _packed())
+
+
 def test_quantize_errors():
     with pytest.raises(TypeError, match="quantize_rows_u8.*float32"):
         qgemm.quantize_rows_u8(ember.ones(2, 2, dtype=ember.float64))

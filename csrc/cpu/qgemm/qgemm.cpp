@@ -18,7 +18,7 @@ const QgemmTable& table() {
   return EMBER_ISA_TABLE(qgemm_table);
 }
 
-// Runs fn(tile, i0, mr, j0, nc) for every micro-tile (mr <= MR rows, nc <= 32 columns) of
+// Runs fn(table, tile, i, mr, j0, nc) for every micro-tile (mr <= MR rows, nc <= 32 columns) of
 // the (M, N) output, tasks of kMC rows x kPanels panels spread over the team.
 template <typename Fn>
 void for_each_tile(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t* packed,
