@@ -23,8 +23,11 @@ constexpr int64_t kTileLd = 2 * kQgemmNR;
 // zero-filled rather than read past the row (the packed weights are zero there anyway).
 static inline uint32_t a_word(const uint8_t* row, int64_t g, int64_t k) {
   uint32_t w = 0;
-  const int64_t n = k - 4 * g;
-  std::memcpy(&w, row + 4 * g, static_cast<size_t>(n >= 4 ? 4 : n));
+  if (4 * g + 4 <= k) {
+    std::memcpy(&w, row + 4 * g, 4);  // one load (a variable-size memcpy would be a call)
+    return w;
+  }
+  for (int64_t t = 0; 4 * g + t < k; ++t) w |= static_cast<uint32_t>(row[4 * g + t]) << (8 * t);
   return w;
 }
 
@@ -134,15 +137,19 @@ constexpr bool kVnni = false;
 void micro(const uint8_t* a, int64_t lda, int64_t mr, int64_t k, const int8_t* b0, const int8_t* b1,
            int32_t* tile) {
   const int8_t* panels[2] = {b0, b1};
+  const int64_t groups = (k + 3) / 4;
   for (int64_t r = 0; r < mr; ++r)
-    for (int p = 0; p < 2 && panels[p]; ++p)
-      for (int64_t j = 0; j < kQgemmNR; ++j) {
-        int32_t s = 0;
-        for (int64_t kk = 0; kk < k; ++kk)
-          s += static_cast<int32_t>(a[r * lda + kk]) *
-               static_cast<int32_t>(panels[p][(kk / 4) * 64 + j * 4 + kk % 4]);
-        tile[r * kTileLd + p * kQgemmNR + j] = s;
+    for (int p = 0; p < 2 && panels[p]; ++p) {
+      int32_t acc[kQgemmNR] = {};
+      for (int64_t g = 0; g < groups; ++g) {
+        const uint32_t w = a_word(a + r * lda, g, k);
+        const int8_t* b = panels[p] + g * 4 * kQgemmNR;
+        for (int64_t j = 0; j < kQgemmNR; ++j)
+          for (int t = 0; t < 4; ++t)
+            acc[j] += static_cast<int32_t>((w >> (8 * t)) & 0xff) * b[j * 4 + t];
       }
+      for (int64_t j = 0; j < kQgemmNR; ++j) tile[r * kTileLd + p * kQgemmNR + j] = acc[j];
+    }
 }
 #endif
 
