@@ -9,13 +9,19 @@ dynamic quantization does. Throughput counts 2 M N K operations per call.
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+import os
 
-import ember
-import ember.nn.functional as F
-from _harness import Case, main
-from ember.ops import qgemm
+# ember and torch each load their own OpenMP runtime; with active waiting the idle threads
+# of one spin while the other computes (as in bench/encode.py). Set before either loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import ember  # noqa: E402
+import ember.nn.functional as F  # noqa: E402
+from _harness import Case, main  # noqa: E402
+from ember.ops import qgemm  # noqa: E402
 
 # name, M (tokens), K (in), N (out)
 SHAPES = [("4096 x 768 -> 3072", 4096, 768, 3072), ("128 x 768 -> 768", 128, 768, 768)]
