@@ -22,6 +22,7 @@ FAMILIES = [
     "layers",
     "attention",
     "rnn",
+    "qgemm",
     "overhead",
     "train_gpt",
     "prune",

@@ -25,5 +25,6 @@ void bind_cross_entropy(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_qblock(py::module_& m);
+void bind_qgemm(py::module_& m);
 
 }  // namespace ember::bindings

@@ -39,4 +39,5 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_rnn(m);
   bindings::bind_attention(m);
   bindings::bind_qblock(m);
+  bindings::bind_qgemm(m);
 }

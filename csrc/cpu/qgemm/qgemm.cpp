@@ -1,0 +1,100 @@
+// Int8 GEMM driver (ISA-neutral): packing, blocking, threading, the row quantizer.
+#include "cpu/qgemm/qgemm.h"
+
+#include "core/parallel.h"
+#include "cpu/driver_util.h"
+
+namespace ember::cpu {
+namespace {
+
+constexpr int64_t kMC = 96;     // rows per task: the A block (96 x K bytes) stays in L2
+constexpr int64_t kPanels = 8;  // panels per task: 128 channels, 128 x K bytes of weights
+constexpr int64_t kTileLd = 2 * kQgemmNR;
+
+// This call's kernels: the avx512 table where the CPU has VNNI; AVX-512 without VNNI runs the
+// AVX2 widening kernel, which is the fastest exact one there.
+const QgemmTable& table() {
+  if (current_isa() == Isa::Avx512 && !cpu_has_avx512_vnni()) return avx2::qgemm_table;
+  return EMBER_ISA_TABLE(qgemm_table);
+}
+
+// Runs fn(table, tile, i, mr, j0, nc) for every micro-tile (mr <= MR rows, nc <= 32 columns) of
+// the (M, N) output, tasks of kMC rows x kPanels panels spread over the team.
+template <typename Fn>
+void for_each_tile(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t* packed,
+                   int64_t n, Fn&& fn) {
+  const QgemmTable& t = table();
+  const int64_t k4 = qgemm_k4(k), panels = cdiv(n, kQgemmNR);
+  const int64_t mblocks = cdiv(m, kMC), nblocks = cdiv(panels, kPanels);
+  parallel_chunks(mblocks * nblocks, 1, kMC * kPanels * kQgemmNR * k4, [&](int64_t b, int64_t e) {
+    alignas(64) int32_t tile[kQgemmMR * kTileLd];
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t i_lo = (task / nblocks) * kMC, i_hi = min64(m, i_lo + kMC);
+      const int64_t p_lo = (task % nblocks) * kPanels, p_hi = min64(panels, p_lo + kPanels);
+      for (int64_t p = p_lo; p < p_hi; p += 2) {
+        const int8_t* b0 = packed + p * k4 * kQgemmNR;
+        const int8_t* b1 = p + 1 < p_hi ? b0 + k4 * kQgemmNR : nullptr;
+        const int64_t j0 = p * kQgemmNR, nc = min64(n - j0, b1 ? 2 * kQgemmNR : kQgemmNR);
+        for (int64_t i = i_lo; i < i_hi; i += kQgemmMR) {
+          const int64_t mr = min64(kQgemmMR, i_hi - i);
+          t.micro(a + i * lda, lda, mr, k, b0, b1, tile);
+          fn(t, tile, i, mr, j0, nc);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void qgemm_pack(const int8_t* w, int64_t n, int64_t k, int8_t* packed, int32_t* colsum) {
+  const int64_t k4 = qgemm_k4(k), panels = cdiv(n, kQgemmNR);
+  parallel_chunks(panels, 1, kQgemmNR * k4, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      int8_t* dst = packed + p * k4 * kQgemmNR;
+      for (int64_t jj = 0; jj < kQgemmNR; ++jj) {
+        const int64_t j = p * kQgemmNR + jj;
+        int32_t s = 0;
+        for (int64_t kk = 0; kk < k4; ++kk) {
+          const int8_t v = (j < n && kk < k) ? w[j * k + kk] : int8_t{0};
+          dst[(kk / 4) * 4 * kQgemmNR + jj * 4 + kk % 4] = v;
+          s += v;
+        }
+        if (j < n) colsum[j] = s;
+      }
+    }
+  });
+}
+
+void qgemm_s32(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t* packed, int64_t n,
+               int32_t* acc) {
+  for_each_tile(
+      a, m, k, lda, packed, n,
+      [&](const QgemmTable&, const int32_t* tile, int64_t i, int64_t mr, int64_t j0, int64_t nc) {
+        for (int64_t r = 0; r < mr; ++r)
+          for (int64_t j = 0; j < nc; ++j) acc[(i + r) * n + j0 + j] = tile[r * kTileLd + j];
+      });
+}
+
+void qgemm_f32(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t* packed, int64_t n,
+               const QgemmEpilogue& e, float* out) {
+  for_each_tile(
+      a, m, k, lda, packed, n,
+      [&](const QgemmTable& t, const int32_t* tile, int64_t i, int64_t mr, int64_t j0, int64_t nc) {
+        for (int64_t r = 0; r < mr; ++r)
+          t.epi_row(tile + r * kTileLd, nc, e.a_scale[i + r], e.a_zero[i + r], e.w_scale + j0,
+                    e.colsum + j0, e.bias ? e.bias + j0 : nullptr, e.act, out + (i + r) * n + j0);
+      });
+}
+
+void quantize_rows_u8(const float* x, int64_t m, int64_t k, uint8_t* q, float* scale,
+                      int32_t* zero) {
+  const QgemmTable& t = EMBER_ISA_TABLE(qgemm_table);
+  parallel_chunks(m, 1, k, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) t.quant_row(x + i * k, k, q + i * k, scale + i, zero + i);
+  });
+}
+
+bool qgemm_vnni() { return table().vnni; }
+
+}  // namespace ember::cpu

@@ -1,0 +1,163 @@
+"""Int8 GEMM over the kernels in csrc/cpu/qgemm: u8 activations x s8 weights with exact int32
+accumulation and a fused fp32 epilogue, plus the dynamic per-row activation quantizer.
+
+    x_u8, a_scale, a_zero = quantize_rows_u8(x)          # asymmetric, per row
+    packed = pack_int8_weight(w_int8)                    # once per weight
+    y = int8_linear(x_u8, a_scale, a_zero, packed, w_scale, bias, activation="gelu")
+
+computes ``y[i, j] = act(a_scale[i] * w_scale[j] * sum_k (x_u8[i, k] - a_zero[i]) *
+w_int8[j, k] + bias[j])``; the zero point is folded in through the packed weight's column
+sums. ember has no uint8 dtype, so u8 activations are int8 tensors holding the uint8 bit
+patterns (``x_u8.numpy().view(numpy.uint8)`` reads them). These are inference kernels: no
+autograd, CPU only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import _dtype as D
+from .._C import (
+    qgemm_linear,
+    qgemm_pack,
+    qgemm_packed_bytes,
+    qgemm_s32,
+    qgemm_vnni,
+)
+from .._C import (
+    quantize_rows_u8 as _quantize_rows_u8,
+)
+from .._primitives import empty
+from ..tensor import Tensor
+from ._util import check_tensor
+
+__all__ = [
+    "PackedInt8Weight",
+    "int8_linear",
+    "int8_matmul",
+    "pack_int8_weight",
+    "quantize_rows_u8",
+    "uses_vnni",
+]
+
+_ACTIVATIONS = {None: 0, "relu": 1, "gelu": 2}
+
+
+@dataclass(frozen=True)
+class PackedInt8Weight:
+    """An (out_features, in_features) int8 weight in the kernels' panel layout
+    (csrc/cpu/qgemm/qgemm.h), with its per-channel column sums for the zero-point fold.
+
+    Shape: data (packed_bytes,) int8, colsum (out_features,) int32."""
+
+    data: Tensor
+    colsum: Tensor
+    out_features: int
+    in_features: int
+
+
+def _cpu(x: Tensor, op: str, arg: str) -> Tensor:
+    check_tensor(x, f"qgemm.{op}", arg)
+    if x.device.type != "cpu":
+        raise NotImplementedError(f"ember.ops.qgemm.{op}: {arg} is on {x.device}; CPU only")
+    return x
+
+
+def pack_int8_weight(weight: Tensor) -> PackedInt8Weight:
+    """Pack an int8 weight once for :func:`int8_linear` / :func:`int8_matmul`.
+
+    Shape: weight (N, K) int8 -> PackedInt8Weight of N outputs, K inputs."""
+    w = _cpu(weight, "pack_int8_weight", "weight")
+    if w.dim() != 2:
+        raise ValueError(
+            f"ember.ops.qgemm.pack_int8_weight: weight must be 2-D, got shape {tuple(w.shape)}"
+        )
+    n, k = (int(s) for s in w.shape)
+    if n < 1 or k < 1:
+        raise ValueError(f"ember.ops.qgemm.pack_int8_weight: weight of shape {(n, k)} is empty")
+    packed = empty((qgemm_packed_bytes(n, k),), D.int8, w.device)
+    colsum = empty((n,), D.int32, w.device)
+    qgemm_pack(w.contiguous()._impl, packed._impl, colsum._impl)
+    return PackedInt8Weight(packed, colsum, n, k)
+
+
+def _check_packed(w: object, op: str) -> PackedInt8Weight:
+    if not isinstance(w, PackedInt8Weight):
+        raise TypeError(
+            f"ember.ops.qgemm.{op}: expected a PackedInt8Weight (from pack_int8_weight), "
+            f"got {type(w).__name__}"
+        )
+    return w
+
+
+def int8_matmul(input: Tensor, weight: PackedInt8Weight) -> Tensor:
+    """The exact int32 accumulators ``input_u8 @ weight_int8.T``.
+
+    Shape: input (M, K) int8 holding uint8 bits, weight K -> N; returns (M, N) int32."""
+    x = _cpu(input, "int8_matmul", "input")
+    w = _check_packed(weight, "int8_matmul")
+    out = empty((int(x.shape[0]) if x.dim() == 2 else 0, w.out_features), D.int32, x.device)
+    qgemm_s32(x._impl, w.data._impl, w.out_features, out._impl)
+    return out
+
+
+def int8_linear(
+    input: Tensor,
+    a_scale: Tensor,
+    a_zero: Tensor,
+    weight: PackedInt8Weight,
+    w_scale: Tensor,
+    bias: Tensor | None = None,
+    activation: str | None = None,
+) -> Tensor:
+    """``act(a_scale[i] * w_scale[j] * (acc[i, j] - a_zero[i] * colsum[j]) + bias[j])`` in
+    float32, acc being :func:`int8_matmul`'s; activation is None, "relu" or "gelu" (erf).
+
+    Shape: input (M, K) int8 holding uint8 bits, a_scale (M,) float32, a_zero (M,) int32 in
+    [0, 255], w_scale (N,) float32, bias (N,) float32; returns (M, N) float32."""
+    op = "int8_linear"
+    x = _cpu(input, op, "input")
+    w = _check_packed(weight, op)
+    if activation not in _ACTIVATIONS:
+        raise ValueError(
+            f"ember.ops.qgemm.{op}: activation must be None, 'relu' or 'gelu', got {activation!r}"
+        )
+    tensors = [
+        _cpu(t, op, name)
+        for t, name in ((a_scale, "a_scale"), (a_zero, "a_zero"), (w_scale, "w_scale"))
+    ]
+    b = None if bias is None else _cpu(bias, op, "bias")._impl
+    out = empty((int(x.shape[0]) if x.dim() == 2 else 0, w.out_features), D.float32, x.device)
+    qgemm_linear(
+        x._impl,
+        tensors[0]._impl,
+        tensors[1]._impl,
+        w.data._impl,
+        w.colsum._impl,
+        tensors[2]._impl,
+        b,
+        _ACTIVATIONS[activation],
+        out._impl,
+    )
+    return out
+
+
+def quantize_rows_u8(input: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Dynamic asymmetric per-row quantization to uint8 codes: each row's range
+    [min(0, min x), max(0, max x)] maps onto [0, 255] (so 0.0 is exact),
+    ``q = clamp(round(x / scale) + zero, 0, 255)``, rounding half to even.
+
+    Shape: input (M, K) float32 -> (q (M, K) int8 holding uint8 bits, scale (M,) float32,
+    zero (M,) int32)."""
+    x = _cpu(input, "quantize_rows_u8", "input")
+    m = int(x.shape[0]) if x.dim() == 2 else 0
+    q = empty(tuple(x.shape), D.int8, x.device)
+    scale = empty((m,), D.float32, x.device)
+    zero = empty((m,), D.int32, x.device)
+    _quantize_rows_u8(x._impl, q._impl, scale._impl, zero._impl)
+    return q, scale, zero
+
+
+def uses_vnni() -> bool:
+    """Whether the current ISA's int8 kernel runs vpdpbusd (AVX512_VNNI)."""
+    return bool(qgemm_vnni())
