@@ -130,7 +130,7 @@ bool sgd_step(const List& params, const List& grads, const List& momentum_buffer
   h.weight_decay = weight_decay;
   h.nesterov = nesterov;
   h.maximize = maximize;
-  cpu::OptimTensors t{params, grads, momentum_buffers, {}, {}, {}, new_buffers};
+  cpu::OptimTensors t{params, grads, momentum_buffers, {}, {}, {}, new_buffers, {}};
   return run(cpu::OptimKind::Sgd, h, t, check_finite);
 }
 
@@ -151,7 +151,7 @@ bool adagrad_step(const List& params, const List& grads, const List& sums, const
   h.weight_decay = weight_decay;
   h.eps = eps;
   h.maximize = maximize;
-  cpu::OptimTensors t{params, grads, sums, {}, {}, steps, {}};
+  cpu::OptimTensors t{params, grads, sums, {}, {}, steps, {}, {}};
   return run(cpu::OptimKind::Adagrad, h, t, check_finite);
 }
 
@@ -179,7 +179,7 @@ bool rmsprop_step(const List& params, const List& grads, const List& square_avgs
   h.momentum = momentum;
   h.centered = centered;
   h.maximize = maximize;
-  cpu::OptimTensors t{params, grads, square_avgs, grad_avgs, momentum_buffers, steps, {}};
+  cpu::OptimTensors t{params, grads, square_avgs, grad_avgs, momentum_buffers, steps, {}, {}};
   return run(cpu::OptimKind::Rmsprop, h, t, check_finite);
 }
 
@@ -207,7 +207,7 @@ bool adam_step(const List& params, const List& grads, const List& exp_avgs, cons
   h.amsgrad = amsgrad;
   h.maximize = maximize;
   h.decoupled_weight_decay = decoupled_weight_decay;
-  cpu::OptimTensors t{params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, {}};
+  cpu::OptimTensors t{params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, {}, {}};
   return run(cpu::OptimKind::Adam, h, t, check_finite);
 }
 
@@ -226,7 +226,7 @@ bool lion_step(const List& params, const List& grads, const List& exp_avgs, doub
   h.beta2 = beta2;
   h.weight_decay = weight_decay;
   h.maximize = maximize;
-  cpu::OptimTensors t{params, grads, exp_avgs, {}, {}, {}, {}};
+  cpu::OptimTensors t{params, grads, exp_avgs, {}, {}, {}, {}, {}};
   return run(cpu::OptimKind::Lion, h, t, check_finite);
 }
 
@@ -249,7 +249,7 @@ bool adadelta_step(const List& params, const List& grads, const List& square_avg
   h.eps = eps;
   h.weight_decay = weight_decay;
   h.maximize = maximize;
-  cpu::OptimTensors t{params, grads, square_avgs, acc_deltas, {}, steps, {}};
+  cpu::OptimTensors t{params, grads, square_avgs, acc_deltas, {}, steps, {}, {}};
   return run(cpu::OptimKind::Adadelta, h, t, check_finite);
 }
 
@@ -273,7 +273,7 @@ bool adamax_step(const List& params, const List& grads, const List& exp_avgs, co
   h.eps = eps;
   h.weight_decay = weight_decay;
   h.maximize = maximize;
-  cpu::OptimTensors t{params, grads, exp_avgs, exp_infs, {}, steps, {}};
+  cpu::OptimTensors t{params, grads, exp_avgs, exp_infs, {}, steps, {}, {}};
   return run(cpu::OptimKind::Adamax, h, t, check_finite);
 }
 
