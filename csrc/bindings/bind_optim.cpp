@@ -183,17 +183,24 @@ bool rmsprop_step(const List& params, const List& grads, const List& square_avgs
   return run(cpu::OptimKind::Rmsprop, h, t, check_finite);
 }
 
-bool adam_step(const List& params, const List& grads, const List& exp_avgs, const List& exp_avg_sqs,
-               const List& max_exp_avg_sqs, const List& steps, double lr, double beta1,
-               double beta2, double eps, double weight_decay, bool amsgrad, bool maximize,
-               bool decoupled_weight_decay, bool check_finite) {
-  const std::string op = decoupled_weight_decay ? "ember.optim.adamw" : "ember.optim.adam";
+// The hyperparameters and gradients every Adam-style optimizer (Adam/AdamW, Adamax, NAdam,
+// RAdam) takes, checked in torch's order.
+void check_adam_family(const std::string& op, const List& params, const List& grads, double lr,
+                       double beta1, double beta2, double eps, double weight_decay) {
   check_nonneg(op, "learning rate", lr);
   check_beta(op, 0, beta1);
   check_beta(op, 1, beta2);
   check_nonneg(op, "epsilon value", eps);
   check_nonneg(op, "weight_decay value", weight_decay);
   check_params(op, params, grads);
+}
+
+bool adam_step(const List& params, const List& grads, const List& exp_avgs, const List& exp_avg_sqs,
+               const List& max_exp_avg_sqs, const List& steps, double lr, double beta1,
+               double beta2, double eps, double weight_decay, bool amsgrad, bool maximize,
+               bool decoupled_weight_decay, bool check_finite) {
+  const std::string op = decoupled_weight_decay ? "ember.optim.adamw" : "ember.optim.adam";
+  check_adam_family(op, params, grads, lr, beta1, beta2, eps, weight_decay);
   check_matching(op, "exp_avgs", exp_avgs, params, true);
   check_matching(op, "exp_avg_sqs", exp_avg_sqs, params, true);
   check_matching(op, "max_exp_avg_sqs", max_exp_avg_sqs, params, amsgrad, " when amsgrad is False");
@@ -257,12 +264,7 @@ bool adamax_step(const List& params, const List& grads, const List& exp_avgs, co
                  const List& steps, double lr, double beta1, double beta2, double eps,
                  double weight_decay, bool maximize, bool check_finite) {
   const std::string op = "ember.optim.adamax";
-  check_nonneg(op, "learning rate", lr);
-  check_beta(op, 0, beta1);
-  check_beta(op, 1, beta2);
-  check_nonneg(op, "epsilon value", eps);
-  check_nonneg(op, "weight_decay value", weight_decay);
-  check_params(op, params, grads);
+  check_adam_family(op, params, grads, lr, beta1, beta2, eps, weight_decay);
   check_matching(op, "exp_avgs", exp_avgs, params, true);
   check_matching(op, "exp_infs", exp_infs, params, true);
   check_steps(op, steps, params);
@@ -285,12 +287,7 @@ bool nadam_radam_step(cpu::OptimKind kind, const List& params, const List& grads
                       bool maximize, bool check_finite) {
   const bool nadam = kind == cpu::OptimKind::Nadam;
   const std::string op = nadam ? "ember.optim.nadam" : "ember.optim.radam";
-  check_nonneg(op, "learning rate", lr);
-  check_beta(op, 0, beta1);
-  check_beta(op, 1, beta2);
-  check_nonneg(op, "epsilon value", eps);
-  check_nonneg(op, "weight_decay value", weight_decay);
-  check_params(op, params, grads);
+  check_adam_family(op, params, grads, lr, beta1, beta2, eps, weight_decay);
   check_matching(op, "exp_avgs", exp_avgs, params, true);
   check_matching(op, "exp_avg_sqs", exp_avg_sqs, params, true);
   check_steps(op, steps, params);
