@@ -33,6 +33,7 @@ LAYERS = [
         "ember.train",
         "ember.onnx",
         "ember.prune",
+        "ember.quant",
     ],  # ember.onnx: loaded on first use (the onnx extra)
     ["ember"],  # the package namespace
     ["ember.cli", "ember.__main__"],  # the command line, above everything it runs

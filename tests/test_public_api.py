@@ -25,6 +25,7 @@ PUBLIC_MODULES = {
     "onnx",
     "optim",
     "prune",
+    "quant",
     "random",
     "serialization",
     "train",

@@ -19,6 +19,7 @@ from . import (
     nn,
     optim,
     prune,
+    quant,
     random,
     utils,
 )
@@ -139,6 +140,7 @@ __all__ = [
     "norm",
     "optim",
     "prune",
+    "quant",
     "rand",
     "rand_like",
     "randint",

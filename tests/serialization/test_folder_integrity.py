@@ -59,7 +59,7 @@ def test_a_newer_format_names_the_version_that_wrote_it(folder):
     doc = _doc(folder)
     doc.update(format="ember.model/7", ember_version="7.1.0")
     (folder / CONFIG).write_text(json.dumps(doc))
-    with pytest.raises(ModelFileError, match=r"ember.model/7 by ember 7.1.0.*ember.model/2"):
+    with pytest.raises(ModelFileError, match=r"ember.model/7 by ember 7.1.0.*ember.model/3"):
         ember.load(folder)
 
 

@@ -1,6 +1,6 @@
 """Reference architectures, by name: ``ember.models.REGISTRY["gpt"] == (GPT, GPTConfig)``."""
 
-from . import bert, char_lstm, cnn, gpt, sentence_encoder
+from . import bert, char_lstm, cnn, gpt, sentence_encoder, transforms
 from .bert import Bert, BertConfig
 from .char_lstm import CharLSTM, CharLSTMConfig
 from .cnn import DigitsCNN, DigitsCNNConfig
@@ -24,4 +24,5 @@ __all__ = [
     "cnn",
     "gpt",
     "sentence_encoder",
+    "transforms",
 ]

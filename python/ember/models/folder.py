@@ -23,9 +23,11 @@ from .._config import VERSION as EMBER_VERSION
 from ..nn.init import no_init
 from ..serialization import (
     ModelFileError,
+    TensorSpec,
     atomic_folder,
     check_weights,
     existing_folder,
+    file_dtype,
     load_state,
     parse_device,
     parse_dtype,
@@ -34,12 +36,15 @@ from ..serialization import (
     write_durable,
     write_file,
 )
+from . import transforms
 from .registry import REGISTRY
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 FORMAT_NAME = "ember.model"
-VERSION = 2  # 2 added dtype, ember_version and weights_sha256; 1 is still read
+# 2 added dtype, ember_version and weights_sha256; 3 added transforms (written only when a
+# model has some, so plain folders stay readable by ember versions that know 2).
+VERSION = 3
 FORMAT = f"{FORMAT_NAME}/{VERSION}"
 
 
@@ -88,7 +93,8 @@ def save_model(
     version and the sha256 of model.safetensors, which load_model verifies."""
     name = _architecture(model)
     state = model.state_dict()
-    _check_loadable(model, state)
+    history = transforms.recorded(model)
+    _check_loadable(model, state, history)
 
     def fill(tmp: Path) -> None:
         hashing: list[_HashingWriter] = []
@@ -99,7 +105,7 @@ def save_model(
 
         write_durable(tmp / WEIGHTS, write_weights)
         doc = {
-            "format": FORMAT,
+            "format": f"{FORMAT_NAME}/{3 if history else 2}",
             "architecture": name,
             "config": model.config.to_dict(),
             "dtype": _weights_dtype(state),
@@ -108,6 +114,8 @@ def save_model(
             "tokenizer": tokenizer,
             "meta": meta or {},
         }
+        if history:
+            doc["transforms"] = history
         text = (json.dumps(doc, indent=2) + "\n").encode("utf-8")
         write_durable(tmp / CONFIG, lambda f: f.write(text))
 
@@ -143,18 +151,42 @@ def _verify_sha256(weights: Path, expected: str) -> None:
         )
 
 
-def _check_loadable(model: Any, state: dict[str, Any]) -> None:
-    """ValueError unless the state is what the config describes (names and shapes), so a
-    folder is never written that load_model would refuse (a pruned model, say)."""
-    expected = type(model).state_shapes(model.config)
+def _shell(cls: Any, config: Any, history: list[dict]) -> Any:
+    """``cls(config)`` without random init, with ``history`` replayed on it."""
+    with no_init():
+        model = cls(config)
+    transforms.replay(model, history)
+    return model
+
+
+def _expected_state(cls: Any, config: Any, history: list[dict]) -> dict[str, Any]:
+    """Name -> shape (floating) or TensorSpec (other dtypes) of the state a folder holds:
+    from the config alone, or, when transforms changed the structure, from a shell model
+    (built without init, so its memory is never touched)."""
+    if not history:
+        return cls.state_shapes(config)
+    return {
+        k: tuple(t.shape)
+        if t.dtype.is_floating_point
+        else TensorSpec(tuple(t.shape), file_dtype(t))
+        for k, t in _shell(cls, config, history).state_dict().items()
+    }
+
+
+def _check_loadable(model: Any, state: dict[str, Any], history: list[dict]) -> None:
+    """ValueError unless the state is what the config and the recorded transforms
+    describe (names and shapes), so a folder is never written that load_model would
+    refuse (a model changed by hand, say)."""
+    expected = _expected_state(type(model), model.config, history)
     shapes = {k: tuple(getattr(v, "shape", v)) for k, v in expected.items()}
     problems = [k for k in state if k not in shapes or tuple(state[k].shape) != shapes[k]]
     problems += [k for k in shapes if k not in state]
     if problems:
         raise ValueError(
             f"ember.save: this {type(model).__name__}'s tensors no longer match its config "
-            f"(first: {problems[0]!r}), so the folder could not be loaded back; save its "
-            "state_dict() instead (after ember.prune.remove() for masks)"
+            f"(first: {problems[0]!r}), so the folder could not be loaded back; change "
+            "models through ember.prune / ember.quant (they record what they did), or save "
+            "the state_dict() instead (after ember.prune.remove() for masks)"
         )
 
 
@@ -197,11 +229,14 @@ def load_model(
         config = config_cls.from_dict(doc.get("config"))
     except ValueError as e:
         raise ModelFileError(cfg_file, str(e)) from None
-    check_weights(path / WEIGHTS, cls.state_shapes(config))
+    history = doc.get("transforms", [])
+    try:
+        model = _shell(cls, config, history)
+    except ValueError as e:
+        raise ModelFileError(cfg_file, str(e)) from None
+    check_weights(path / WEIGHTS, _expected_state(cls, config, history))
     if "weights_sha256" in doc:
         _verify_sha256(path / WEIGHTS, doc["weights_sha256"])
-    with no_init():
-        model = cls(config)
     state = load_state(path / WEIGHTS, mmap=mmap, dtype=target_dtype, dev=dev)
     model.load_state_dict(state, assign=True)
     # Tensors outside the state (non-persistent buffers) follow the weights.

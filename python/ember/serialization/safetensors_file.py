@@ -58,6 +58,13 @@ _FILE_DTYPE = {
     D.bool_: "BOOL", D.int8: "I8", D.int32: "I32", D.int64: "I64", D.float16: "F16",
     D.bfloat16: "BF16", D.float32: "F32", D.float64: "F64",
 }  # fmt: skip
+
+
+def file_dtype(t: Tensor) -> str:
+    """The safetensors dtype name ("F32", "I8", ...) a tensor is written as."""
+    return _FILE_DTYPE[t.dtype]
+
+
 # safetensors' own bound on the header: the JSON is parsed before anything is trusted.
 MAX_HEADER_BYTES = 100_000_000
 MAX_NDIM = 32  # what numpy (1.x) can hold; a tensor of more dims is empty or unrealistic
