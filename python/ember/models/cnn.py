@@ -36,6 +36,10 @@ class DigitsCNN(Module):
     Shape: (N, 1, H, W) with H, W >= 2 -> (N, num_classes) logits.
     """
 
+    # The channel chains ember.prune.structured may shrink: (producer, its BatchNorm,
+    # consumer); fc reads conv3's channels one to one through the global average.
+    CHANNEL_CHAINS = (("conv1", "bn1", "conv2"), ("conv2", "bn2", "conv3"), ("conv3", "bn3", "fc"))
+
     def __init__(self, config: DigitsCNNConfig | None = None):
         super().__init__()
         config = DigitsCNNConfig() if config is None else config

@@ -54,7 +54,11 @@ class GPTConfig(ModelConfig):
 
 class CausalSelfAttention(Module):
     """Multi-head causal self-attention: one fused qkv Linear (``c_attn``), attention in
-    the (B, T, H, D) layout straight from zero-copy views of its output, ``c_proj``."""
+    the (B, T, H, D) layout straight from zero-copy views of its output, ``c_proj``.
+
+    ``n_head`` heads of ``head_dim`` = n_embd / config.n_head each: config.n_head of them
+    when built, fewer once ember.prune.structured removed some (q/k/v are then
+    n_head * head_dim wide, less than n_embd)."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -64,11 +68,12 @@ class CausalSelfAttention(Module):
         self.attn_dropout = Dropout(config.dropout)
         self.resid_dropout = Dropout(config.dropout)
         self.n_head = config.n_head
+        self.head_dim = c // config.n_head
         self.n_embd = c
         self.dropout = config.dropout
 
     def forward(self, x: Tensor, cache: tuple[Tensor, Tensor] | None = None, pos: int = 0):
-        b, t, c = x.shape
+        b, t, _ = x.shape
         h = self.n_head
         q, k, v = split_heads(self.c_attn(x), 3, h)  # (B, T, H, D) views, one op
         causal = True
@@ -84,13 +89,13 @@ class CausalSelfAttention(Module):
         if self.training and self.dropout > 0.0:
             # Attention dropout needs the weights: explicit (B, H, T, T) path.
             qh, kh, vh = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-            s = (qh @ kh.mT) * (1.0 / math.sqrt(c // h))
+            s = (qh @ kh.mT) * (1.0 / math.sqrt(self.head_dim))
             banned = arange(t).unsqueeze(0) > arange(t).unsqueeze(1)
             w = F.dropout(F.softmax(s.masked_fill(banned, float("-inf")), -1), self.dropout)
             y = (w @ vh).transpose(1, 2)
         else:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=causal, layout="BTHD")
-        return self.resid_dropout(self.c_proj(y.reshape(b, t, c)))
+        return self.resid_dropout(self.c_proj(y.reshape(b, t, h * self.head_dim)))
 
 
 class MLP(Module):
@@ -263,6 +268,10 @@ class GPT(Module):
         return AdamW(groups, lr=learning_rate, betas=betas)
 
     # ---- generation -------------------------------------------------------------------
+    def _head_shapes(self) -> list[tuple[int, int]]:
+        """(heads, head_dim) of each layer's attention."""
+        return [(blk.attn.n_head, blk.attn.head_dim) for blk in self.transformer.h]
+
     def _last_logits(self, x: Tensor) -> np.ndarray:
         """Logits of the last position as float64 numpy (B, V)."""
         x = self.transformer.ln_f(x[:, -1])
@@ -295,8 +304,6 @@ class GPT(Module):
         toks = np.asarray(idx.detach().cpu()).astype(np.int64)
         bs = self.config.block_size
         b = toks.shape[0]
-        h = self.config.n_head
-        d = self.config.n_embd // h
         dt = self.lm_head.weight.dtype
         was_training = self.training
         self.eval()
@@ -309,9 +316,10 @@ class GPT(Module):
                         x = self._hidden(tensor(toks[:, -bs:]))
                     elif caches is None or pos >= bs:
                         if caches is None:
+                            # Per layer: pruning may leave each its own head count.
                             caches = [
-                                (empty(b, bs, h, d, dtype=dt), empty(b, bs, h, d, dtype=dt))
-                                for _ in range(self.config.n_layer)
+                                tuple(empty(b, bs, *shape, dtype=dt) for _ in range(2))
+                                for shape in self._head_shapes()
                             ]
                         window = toks[:, -bs:]
                         x = self._hidden(tensor(window), caches, 0)

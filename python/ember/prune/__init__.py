@@ -5,6 +5,8 @@ them in) or really smaller (:func:`structured` removes neurons and channels).
 >>> ... fine-tune: masked weights stay zero ...
 >>> ember.prune.remove(model)                    # plain weights with zeros again
 >>> ember.prune.structured(gpt, 0.5)             # half of each MLP's neurons removed
+>>> ember.prune.structured(gpt, 1, target="heads")   # one attention head per layer
+>>> ember.save(gpt, "runs/gpt-pruned")           # recorded: ember.load rebuilds it
 
 2:4 semi-structured sparsity (a compressed format and its kernel) is not implemented.
 """

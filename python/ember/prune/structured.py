@@ -1,15 +1,25 @@
-"""Structured pruning: remove whole MLP neurons / output channels by L2 norm and shrink
-both the layer that produces them and the one that consumes them, so the model really
-has fewer parameters and does less work (unlike masks, which only write zeros).
+"""Structured pruning: remove whole MLP neurons / output channels / attention heads by L2
+norm and shrink both the layer that produces them and the one that consumes them, so
+the model really has fewer parameters and does less work (unlike masks, which only
+write zeros).
 
-Supported producer -> consumer pairs (found anywhere in the model):
+Neurons and channels (``target="neurons"``) of producer -> consumer pairs found
+anywhere in the model:
 - ember.models.GPT's MLP blocks: c_fc's rows (and bias) and c_proj's columns;
+- a model's declared ``CHANNEL_CHAINS`` (producer, BatchNorm or None, consumer names;
+  ember.models.DigitsCNN has them);
 - nn.Sequential chains Linear -> elementwise activation / Dropout -> Linear: the first
   Linear's rows and the next one's input columns;
 - nn.Sequential chains Conv -> [BatchNorm] -> activation / pooling -> Conv (same
   dimensionality, groups=1): output channels, the BatchNorm's channels and the next
   conv's input channels.
 The last layer of a chain keeps its outputs: they are the model's interface.
+
+Attention heads (``target="heads"``): GPT's CausalSelfAttention, a head's q, k and v
+rows of c_attn and its columns of c_proj; each layer keeps its own head count.
+
+Every call is recorded on the model (ember.models.transforms, kind "prune.structured",
+the new sizes by layer), so ember.save writes a folder ember.load rebuilds.
 """
 
 from __future__ import annotations
@@ -19,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
-from ..models.gpt import MLP
+from ..models import transforms
+from ..models.gpt import MLP, CausalSelfAttention
 from ..nn.activation import GELU, GLU, ReLU, Sigmoid, SiLU, Tanh, _Elementwise
 from ..nn.batchnorm import _BatchNorm
 from ..nn.container import Sequential
@@ -29,10 +40,13 @@ from ..nn.linear import Identity, Linear
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from ..ops.creation import empty
 from ._amount import check_amount, count
 from .magnitude import is_pruned, tensor_like
 
 _OP = "ember.prune.structured"
+_KIND = "prune.structured"
+TARGETS = ("neurons", "heads", "all")
 # Layers that act on each channel / neuron on its own: a removed one stays removed.
 _PER_CHANNEL = (ReLU, GELU, Tanh, Sigmoid, SiLU, _Elementwise, Dropout, Identity)
 _CONV_PER_CHANNEL = (MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d)
@@ -85,6 +99,19 @@ def _sequential_pairs(prefix: str, seq: Sequential) -> list[_Pair]:
     return pairs
 
 
+def _declared_pairs(prefix: str, model: Module) -> list[_Pair]:
+    """The pairs of a model's ``CHANNEL_CHAINS`` (producer, norm or None, consumer)."""
+    return [
+        _Pair(
+            f"{prefix}{p}",
+            getattr(model, p),
+            getattr(model, c),
+            None if n is None else getattr(model, n),
+        )
+        for p, n, c in model.CHANNEL_CHAINS
+    ]
+
+
 def _find_pairs(model: Module) -> list[_Pair]:
     pairs = []
     for name, m in model.named_modules():
@@ -93,19 +120,21 @@ def _find_pairs(model: Module) -> list[_Pair]:
             pairs.append(_Pair(f"{prefix}c_fc", m.c_fc, m.c_proj))
         elif isinstance(m, Sequential):
             pairs += _sequential_pairs(prefix, m)
-    if not pairs:
-        raise TypeError(
-            f"{_OP}: found nothing to shrink in {type(model).__name__}: supported are "
-            "ember.models.GPT MLP blocks and nn.Sequential chains Linear -> activation -> "
-            "Linear and Conv -> [BatchNorm] -> activation -> Conv"
-        )
-    for p in pairs:
-        for layer in (p.producer, p.consumer):
-            if is_pruned(layer):
-                raise ValueError(
-                    f"{_OP}: '{p.name}' has a magnitude mask; call ember.prune.remove(model) first"
-                )
+        elif hasattr(type(m), "CHANNEL_CHAINS"):
+            pairs += _declared_pairs(prefix, m)
     return pairs
+
+
+def _find_heads(model: Module) -> list[tuple[str, CausalSelfAttention]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, CausalSelfAttention)]
+
+
+def _check_unmasked(name: str, *layers: Module) -> None:
+    for layer in layers:
+        if is_pruned(layer):
+            raise ValueError(
+                f"{_OP}: '{name}' has a magnitude mask; call ember.prune.remove(model) first"
+            )
 
 
 def _array(t) -> np.ndarray:
@@ -120,45 +149,93 @@ def _scores(pair: _Pair, dim: int) -> np.ndarray:
     return np.sqrt((w.reshape(w.shape[0], -1).astype(np.float64) ** 2).sum(axis=1))
 
 
-def _take(module: Module, name: str, keep: np.ndarray, axis: int) -> None:
+def _take(module: Module, name: str, keep: np.ndarray | int, axis: int) -> None:
     """Replace ``module.name`` by its slices ``keep`` along ``axis`` (a new Parameter, or
-    a buffer)."""
+    a buffer). An int ``keep`` only resizes that axis to it, uninitialized: replaying a
+    record on a model whose weights come from a file."""
     t = getattr(module, name)
     if t is None:
         return
-    data = tensor_like(np.ascontiguousarray(np.take(_array(t), keep, axis=axis)), t)
+    if isinstance(keep, int):
+        shape = list(t.shape)
+        shape[axis] = keep
+        data = empty(*shape, dtype=t.dtype, device=t.device)
+    else:
+        data = tensor_like(np.ascontiguousarray(np.take(_array(t), keep, axis=axis)), t)
     setattr(module, name, Parameter(data, t.requires_grad) if isinstance(t, Parameter) else data)
 
 
-def _shrink(pair: _Pair, keep: np.ndarray) -> None:
+def _set_width(layer: Module, n: int, side: str) -> None:
+    """Record ``layer``'s new number of outputs (side "out") or inputs ("in")."""
+    setattr(layer, f"{side}_features" if isinstance(layer, Linear) else f"{side}_channels", n)
+
+
+def _shrink(pair: _Pair, keep: np.ndarray | int) -> None:
     p, c, n = pair.producer, pair.consumer, pair.norm
+    size = keep if isinstance(keep, int) else len(keep)
     _take(p, "weight", keep, 0)
     _take(p, "bias", keep, 0)
     _take(c, "weight", keep, 1)
-    if isinstance(p, Linear):
-        p.out_features, c.in_features = len(keep), len(keep)
-    else:
-        p.out_channels, c.in_channels = len(keep), len(keep)
+    _set_width(p, size, "out")
+    _set_width(c, size, "in")
     if n is not None:
         for name in ("weight", "bias", "running_mean", "running_var"):
             _take(n, name, keep, 0)
-        n.num_features = len(keep)
+        n.num_features = size
 
 
-def structured(model: Module, amount: float | int, dim: int = 0) -> Module:
-    """Remove the ``amount`` lowest-L2-norm neurons / output channels of every supported
-    producer -> consumer pair in ``model`` (see the module docstring), shrinking both
-    layers in place; returns ``model``.
+def _head_scores(attn: CausalSelfAttention, dim: int) -> np.ndarray:
+    """Each head's L2 norm: of its q, k and v rows of c_attn (dim=0) or of its c_proj
+    columns (dim=1)."""
+    h, d = attn.n_head, attn.head_dim
+    if dim == 0:
+        w = _array(attn.c_attn.weight).reshape(3, h, d, -1).transpose(1, 0, 2, 3)
+    else:
+        w = _array(attn.c_proj.weight).reshape(-1, h, d).transpose(1, 0, 2)
+    return np.sqrt((w.reshape(h, -1).astype(np.float64) ** 2).sum(axis=1))
 
-    ``amount``: a float in [0, 1] is the fraction, an int the number, of each pair's
-    neurons to remove; at least one must stay. ``dim`` picks the weights that rank them:
-    0 the producer's output rows / filters (torch's ln_structured dim=0), 1 the
-    consumer's input columns. The pruned layers get new, smaller Parameters: build the
-    optimizer after pruning. A GPT shrunk this way no longer matches its GPTConfig, so
-    save its ``state_dict()`` rather than a model folder.
+
+def _shrink_heads(attn: CausalSelfAttention, keep: np.ndarray | int) -> None:
+    h, d = attn.n_head, attn.head_dim
+    heads = np.arange(keep) if isinstance(keep, int) else keep
+    cols = (heads[:, None] * d + np.arange(d)).reshape(-1)  # the kept heads' channels
+    rows = np.concatenate([part * h * d + cols for part in range(3)])  # in q, k and v
+    resize = isinstance(keep, int)
+    _take(attn.c_attn, "weight", len(rows) if resize else rows, 0)
+    _take(attn.c_attn, "bias", len(rows) if resize else rows, 0)
+    _take(attn.c_proj, "weight", len(cols) if resize else cols, 1)
+    attn.c_attn.out_features, attn.c_proj.in_features = len(rows), len(cols)
+    attn.n_head = len(heads)
+
+
+def _keep(scores: np.ndarray, amount: float | int, what: str) -> np.ndarray:
+    """The indices that stay once ``amount`` of the lowest ``scores`` are removed."""
+    k = count(_OP, amount, len(scores), what)
+    if k >= len(scores):
+        raise ValueError(f"{_OP}: amount={amount} would remove all {len(scores)} {what}")
+    drop = np.argsort(scores, kind="stable")[:k]
+    return np.setdiff1d(np.arange(len(scores)), drop)
+
+
+def structured(
+    model: Module, amount: float | int, dim: int = 0, *, target: str = "neurons"
+) -> Module:
+    """Remove the ``amount`` lowest-L2-norm units of every supported place in ``model``
+    (see the module docstring), shrinking the layers in place; returns ``model``.
+
+    ``target``: "neurons" (MLP neurons and conv channels, the default), "heads"
+    (attention heads) or "all" (both). ``amount``: a float in [0, 1] is the fraction, an
+    int the number, of each pair's neurons / each layer's heads to remove; at least one
+    must stay. ``dim`` picks the weights that rank them: 0 the producer's output rows /
+    filters (torch's ln_structured dim=0; a head's q/k/v rows), 1 the consumer's input
+    columns (a head's c_proj columns). The pruned layers get new, smaller Parameters:
+    build the optimizer after pruning. The change is recorded on the model, so
+    ``ember.save`` / ``ember.load`` give the pruned model back.
 
     Shape: a pair with H neurons keeps H - round(amount * H): producer weight (H, ...) ->
-    (H', ...), consumer weight (O, H, ...) -> (O, H', ...).
+    (H', ...), consumer weight (O, H, ...) -> (O, H', ...); a GPT layer with h heads of
+    size D keeps h' heads: c_attn weight (3 h D, C) -> (3 h' D, C), c_proj (C, h D) ->
+    (C, h' D).
     """
     check_amount(_OP, amount)
     if dim not in (0, 1):
@@ -166,18 +243,59 @@ def structured(model: Module, amount: float | int, dim: int = 0) -> Module:
             f"{_OP}: dim must be 0 (rank by the producer's rows) or 1 (by the consumer's "
             f"columns), got {dim!r}"
         )
-    pairs = _find_pairs(model)
-    plans = []
-    for pair in pairs:
-        scores = _scores(pair, dim)
-        k = count(_OP, amount, len(scores), f"neurons of '{pair.name}'")
-        if k >= len(scores):
-            raise ValueError(
-                f"{_OP}: amount={amount} would remove all {len(scores)} neurons of '{pair.name}'"
-            )
-        drop = np.argsort(scores, kind="stable")[:k]
-        plans.append((pair, np.setdiff1d(np.arange(len(scores)), drop)))
-    with no_grad():  # check every pair first, then change the model
-        for pair, keep in plans:
+    if target not in TARGETS:
+        raise ValueError(f"{_OP}: target must be one of {', '.join(TARGETS)}, got {target!r}")
+    pairs = _find_pairs(model) if target != "heads" else []
+    heads = _find_heads(model) if target != "neurons" else []
+    if not pairs and not heads:
+        raise TypeError(
+            f"{_OP}: found nothing to shrink in {type(model).__name__} "
+            f"(target={target!r}): supported are ember.models.GPT MLP blocks and "
+            "attention heads, models with CHANNEL_CHAINS (DigitsCNN) and nn.Sequential "
+            "chains Linear -> activation -> Linear and Conv -> [BatchNorm] -> activation "
+            "-> Conv"
+        )
+    for p in pairs:
+        _check_unmasked(p.name, p.producer, p.consumer)
+    for name, attn in heads:
+        _check_unmasked(name, attn.c_attn, attn.c_proj)
+    # Check every layer first, then change the model.
+    pair_plans = [(p, _keep(_scores(p, dim), amount, f"neurons of '{p.name}'")) for p in pairs]
+    head_plans = [
+        (name, a, _keep(_head_scores(a, dim), amount, f"heads of '{name}'")) for name, a in heads
+    ]
+    with no_grad():
+        for pair, keep in pair_plans:
             _shrink(pair, keep)
+        for _, attn, keep in head_plans:
+            _shrink_heads(attn, keep)
+    transforms.record(
+        model,
+        _KIND,
+        neurons={p.name: len(keep) for p, keep in pair_plans},
+        heads={name: len(keep) for name, _, keep in head_plans},
+    )
     return model
+
+
+def _checked_size(name: str, size: object, current: int) -> int:
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= current:
+        raise ValueError(f"'{name}' cannot shrink from {current} to {size!r}")
+    return size
+
+
+def _replay(model: Module, rec: dict) -> None:
+    """Shrink ``model``'s layers to the sizes in ``rec`` (uninitialized: the weights
+    come from the file)."""
+    pairs = {p.name: p for p in _find_pairs(model)}
+    heads = dict(_find_heads(model))
+    with no_grad():
+        for name, size in dict(rec["neurons"]).items():
+            pair = pairs[name]
+            _shrink(pair, _checked_size(name, size, pair.producer.weight.shape[0]))
+        for name, size in dict(rec["heads"]).items():
+            attn = heads[name]
+            _shrink_heads(attn, _checked_size(name, size, attn.n_head))
+
+
+transforms.register(_KIND, _replay)
