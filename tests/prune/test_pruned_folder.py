@@ -14,6 +14,9 @@ from ember.nn import Parameter
 from ember.serialization import ModelFileError
 
 
+_ATTN, _MLP = "transformer.h.0.attn", "transformer.h.0.mlp.c_fc"
+
+
 def _gpt() -> GPT:
     ember.manual_seed(0)
     return GPT(GPTConfig(block_size=16, vocab_size=32, n_layer=2, n_head=4, n_embd=32)).eval()
@@ -72,8 +75,8 @@ def test_a_gpt_shrunk_by_hand_is_not_saved_as_a_folder_it_could_not_load(tmp_pat
     "record, message",
     [
         ({"kind": "prune.structured", "neurons": {"nope": 3}, "heads": {}}, "nope"),
-        ({"kind": "prune.structured", "neurons": {}, "heads": {"transformer.h.0.attn": 9}}, "from 4 to 9"),
-        ({"kind": "prune.structured", "neurons": {"transformer.h.0.mlp.c_fc": 0}}, "from 64 to 0"),
+        ({"kind": "prune.structured", "neurons": {}, "heads": {_ATTN: 9}}, "from 4 to 9"),
+        ({"kind": "prune.structured", "neurons": {_MLP: 0}}, "from 128 to 0"),
         ({"kind": "prune.structured"}, "neurons"),
     ],
 )
