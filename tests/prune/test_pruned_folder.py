@@ -13,7 +13,6 @@ from ember.models import GPT, DigitsCNN, GPTConfig
 from ember.nn import Parameter
 from ember.serialization import ModelFileError
 
-
 _ATTN, _MLP = "transformer.h.0.attn", "transformer.h.0.mlp.c_fc"
 
 
@@ -45,8 +44,9 @@ def test_pruned_gpt_folder_loads_with_identical_outputs(tmp_path):
         np.asarray(model.generate(idx[:, :2], 8, temperature=0)),
     )
     ember.save(loaded, tmp_path / "again")  # the history travels with the loaded model
-    assert json.loads((tmp_path / "again" / "config.json").read_text())["transforms"] == (
-        doc["transforms"]
+    assert (
+        json.loads((tmp_path / "again" / "config.json").read_text())["transforms"]
+        == (doc["transforms"])
     )
 
 
