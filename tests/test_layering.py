@@ -36,6 +36,7 @@ LAYERS = [
         "ember.quant",
     ],  # ember.onnx: loaded on first use (the onnx extra)
     ["ember"],  # the package namespace
+    ["ember._cli_compress"],  # the bodies of `ember prune` / `ember quantize`
     ["ember.cli", "ember.__main__"],  # the command line, above everything it runs
 ]
 

@@ -6,6 +6,8 @@
     ember config                  the build: version, CPU ISA, threads, CUDA
     ember train <recipe> [opts]   train a recipe (gpt, cnn; see ``ember train --help``)
     ember bench [family] [opts]   run bench/<family>.py (or all) from a source checkout
+    ember prune IN OUT [opts]     prune a model folder (--structured: really smaller)
+    ember quantize IN OUT --method dynamic|static|q8_0|q4_0
 
 Extension points: :func:`register_command` adds a subcommand (``demo``, ``sample``
 ...) and ``ember.train.recipes.register`` adds a training recipe (``gpt``, ``lstm``).
@@ -30,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from ._cli_compress import prune_arguments, prune_command, quantize_arguments, quantize_command
 from ._config import config, get_num_threads, set_num_threads
 from .models.folder import CONFIG, decode, encode, load_model
 from .models.sentence_encoder import SentenceEncoder
@@ -338,6 +341,26 @@ register_command(
     description="Run bench/<family>.py, or bench/run_all.py without a family, from a source "
     "checkout (found in the current directory or next to the package). Extra arguments go "
     "to the script.",
+)
+
+register_command(
+    "prune",
+    "prune a model folder; print size, speed and quality before/after",
+    prune_arguments,
+    prune_command,
+    description="Load IN_FOLDER, remove --amount of its weights (magnitude pruning, or with "
+    "--structured whole neurons / channels / attention heads), save OUT_FOLDER, and print "
+    "the weights' size before/after, the speedup on a sample batch and, when the model has "
+    "an eval set, the quality delta.",
+)
+register_command(
+    "quantize",
+    "quantize a model folder; print size, speed and quality before/after",
+    quantize_arguments,
+    quantize_command,
+    description="Load IN_FOLDER, quantize it (--method), save OUT_FOLDER, and print the "
+    "weights' size before/after, the speedup on a sample batch and, when the model has an "
+    "eval set, the quality delta.",
 )
 
 
