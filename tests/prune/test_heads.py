@@ -1,13 +1,14 @@
 """ember.prune.structured(target="heads"): whole attention heads removed from GPT's
 c_attn (q, k and v rows) and c_proj (columns), each layer keeping its own head count;
-outputs unchanged when the removed heads contributed nothing; generation still works."""
+outputs unchanged when the removed heads contributed nothing; generation still works;
+Bert's query/key/value and output.dense likewise."""
 
 import numpy as np
 import pytest
 
 import ember
 from ember import prune
-from ember.models import GPT, GPTConfig
+from ember.models import GPT, Bert, BertConfig, GPTConfig
 
 
 def _gpt(n_head: int = 4) -> GPT:
@@ -101,3 +102,38 @@ def test_bad_targets_and_amounts_name_the_problem():
     prune.magnitude(gpt, 0.5)
     with pytest.raises(ValueError, match="'transformer.h.0.attn' has a magnitude mask"):
         prune.structured(gpt, 0.5, target="heads")
+
+
+def test_bert_heads_are_removed_outputs_equal_and_the_folder_loads(tmp_path):
+    ember.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=40,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=16,
+    )
+    bert = Bert(cfg).eval()
+    for layer in bert.encoder.layer:  # silence head 2: zero its q/k/v rows and out columns
+        a = layer.attention
+        with ember.no_grad():
+            for proj in (a.self.query, a.self.key, a.self.value):
+                w = proj.weight.detach().numpy()
+                w[16:24] = 0.0
+                proj.weight.copy_(ember.from_numpy(w))
+            o = a.output.dense.weight.detach().numpy()
+            o[:, 16:24] = 0.0
+            a.output.dense.weight.copy_(ember.from_numpy(o))
+    ids = ember.randint(1, 40, (2, 10))
+    mask = ember.ones(2, 10, dtype=ember.int64)
+    before = np.asarray(bert(ids, mask))
+    prune.structured(bert, 1, target="heads")
+    a = bert.encoder.layer[0].attention
+    assert a.heads == 3 and tuple(a.self.query.weight.shape) == (24, 32)
+    assert tuple(a.output.dense.weight.shape) == (32, 24)
+    np.testing.assert_allclose(np.asarray(bert(ids, mask)), before, rtol=1e-5, atol=1e-5)
+    ember.save(bert, tmp_path / "bert")
+    np.testing.assert_array_equal(
+        np.asarray(ember.load(tmp_path / "bert")(ids, mask)), np.asarray(bert(ids, mask))
+    )

@@ -15,8 +15,9 @@ anywhere in the model:
   conv's input channels.
 The last layer of a chain keeps its outputs: they are the model's interface.
 
-Attention heads (``target="heads"``): GPT's CausalSelfAttention, a head's q, k and v
-rows of c_attn and its columns of c_proj; each layer keeps its own head count.
+Attention heads (``target="heads"``): a head's q, k and v rows and its columns of the
+output projection, in GPT's CausalSelfAttention (fused c_attn, c_proj) and Bert's
+BertAttention (query/key/value, output.dense); each layer keeps its own head count.
 
 Every call is recorded on the model (ember.models.transforms, kind "prune.structured",
 the new sizes by layer), so ember.save writes a folder ember.load rebuilds.
@@ -30,6 +31,7 @@ import numpy as np
 
 from ..autograd.grad_mode import no_grad
 from ..models import transforms
+from ..models.bert import BertAttention
 from ..models.gpt import MLP, CausalSelfAttention
 from ..nn.activation import GELU, GLU, ReLU, Sigmoid, SiLU, Tanh, _Elementwise
 from ..nn.batchnorm import _BatchNorm
@@ -125,8 +127,36 @@ def _find_pairs(model: Module) -> list[_Pair]:
     return pairs
 
 
-def _find_heads(model: Module) -> list[tuple[str, CausalSelfAttention]]:
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, CausalSelfAttention)]
+@dataclass
+class _Heads:
+    """An attention module's heads: ``count_attr`` names its head count; each of
+    ``projections`` (Linear, parts) holds ``parts`` blocks of heads x head_dim rows (q, k,
+    v fused or apart); ``out`` reads heads x head_dim columns."""
+
+    name: str
+    module: Module
+    count_attr: str
+    projections: list[tuple[Linear, int]]
+    out: Linear
+
+    @property
+    def count(self) -> int:
+        return getattr(self.module, self.count_attr)
+
+    @property
+    def head_dim(self) -> int:
+        return self.out.weight.shape[1] // self.count
+
+
+def _find_heads(model: Module) -> list[_Heads]:
+    out = []
+    for name, m in model.named_modules():
+        if isinstance(m, CausalSelfAttention):
+            out.append(_Heads(name, m, "n_head", [(m.c_attn, 3)], m.c_proj))
+        elif isinstance(m, BertAttention):
+            qkv = [(m.self.query, 1), (m.self.key, 1), (m.self.value, 1)]
+            out.append(_Heads(name, m, "heads", qkv, m.output.dense))
+    return out
 
 
 def _check_unmasked(name: str, *layers: Module) -> None:
@@ -184,28 +214,31 @@ def _shrink(pair: _Pair, keep: np.ndarray | int) -> None:
         n.num_features = size
 
 
-def _head_scores(attn: CausalSelfAttention, dim: int) -> np.ndarray:
-    """Each head's L2 norm: of its q, k and v rows of c_attn (dim=0) or of its c_proj
-    columns (dim=1)."""
-    h, d = attn.n_head, attn.head_dim
+def _head_scores(heads: _Heads, dim: int) -> np.ndarray:
+    """Each head's L2 norm: of its q, k and v rows (dim=0) or of its columns of the
+    output projection (dim=1)."""
+    h, d = heads.count, heads.head_dim
     if dim == 0:
-        w = _array(attn.c_attn.weight).reshape(3, h, d, -1).transpose(1, 0, 2, 3)
+        blocks = [_array(p.weight).reshape(parts, h, d, -1) for p, parts in heads.projections]
+        w = np.concatenate([b.transpose(1, 0, 2, 3).reshape(h, -1) for b in blocks], axis=1)
     else:
-        w = _array(attn.c_proj.weight).reshape(-1, h, d).transpose(1, 0, 2)
-    return np.sqrt((w.reshape(h, -1).astype(np.float64) ** 2).sum(axis=1))
+        w = _array(heads.out.weight).reshape(-1, h, d).transpose(1, 0, 2).reshape(h, -1)
+    return np.sqrt((w.astype(np.float64) ** 2).sum(axis=1))
 
 
-def _shrink_heads(attn: CausalSelfAttention, keep: np.ndarray | int) -> None:
-    h, d = attn.n_head, attn.head_dim
-    heads = np.arange(keep) if isinstance(keep, int) else keep
-    cols = (heads[:, None] * d + np.arange(d)).reshape(-1)  # the kept heads' channels
-    rows = np.concatenate([part * h * d + cols for part in range(3)])  # in q, k and v
+def _shrink_heads(heads: _Heads, keep: np.ndarray | int) -> None:
+    h, d = heads.count, heads.head_dim
+    kept = np.arange(keep) if isinstance(keep, int) else keep
+    cols = (kept[:, None] * d + np.arange(d)).reshape(-1)  # the kept heads' channels
     resize = isinstance(keep, int)
-    _take(attn.c_attn, "weight", len(rows) if resize else rows, 0)
-    _take(attn.c_attn, "bias", len(rows) if resize else rows, 0)
-    _take(attn.c_proj, "weight", len(cols) if resize else cols, 1)
-    attn.c_attn.out_features, attn.c_proj.in_features = len(rows), len(cols)
-    attn.n_head = len(heads)
+    for layer, parts in heads.projections:
+        rows = np.concatenate([part * h * d + cols for part in range(parts)])
+        _take(layer, "weight", len(rows) if resize else rows, 0)
+        _take(layer, "bias", len(rows) if resize else rows, 0)
+        layer.out_features = len(rows)
+    _take(heads.out, "weight", len(cols) if resize else cols, 1)
+    heads.out.in_features = len(cols)
+    setattr(heads.module, heads.count_attr, len(kept))
 
 
 def _keep(scores: np.ndarray, amount: float | int, what: str) -> np.ndarray:
@@ -257,23 +290,21 @@ def structured(
         )
     for p in pairs:
         _check_unmasked(p.name, p.producer, p.consumer)
-    for name, attn in heads:
-        _check_unmasked(name, attn.c_attn, attn.c_proj)
+    for a in heads:
+        _check_unmasked(a.name, *(p for p, _ in a.projections), a.out)
     # Check every layer first, then change the model.
     pair_plans = [(p, _keep(_scores(p, dim), amount, f"neurons of '{p.name}'")) for p in pairs]
-    head_plans = [
-        (name, a, _keep(_head_scores(a, dim), amount, f"heads of '{name}'")) for name, a in heads
-    ]
+    head_plans = [(a, _keep(_head_scores(a, dim), amount, f"heads of '{a.name}'")) for a in heads]
     with no_grad():
         for pair, keep in pair_plans:
             _shrink(pair, keep)
-        for _, attn, keep in head_plans:
-            _shrink_heads(attn, keep)
+        for a, keep in head_plans:
+            _shrink_heads(a, keep)
     transforms.record(
         model,
         _KIND,
         neurons={p.name: len(keep) for p, keep in pair_plans},
-        heads={name: len(keep) for name, _, keep in head_plans},
+        heads={a.name: len(keep) for a, keep in head_plans},
     )
     return model
 
@@ -288,14 +319,13 @@ def _replay(model: Module, rec: dict) -> None:
     """Shrink ``model``'s layers to the sizes in ``rec`` (uninitialized: the weights
     come from the file)."""
     pairs = {p.name: p for p in _find_pairs(model)}
-    heads = dict(_find_heads(model))
+    heads = {a.name: a for a in _find_heads(model)}
     with no_grad():
         for name, size in dict(rec["neurons"]).items():
             pair = pairs[name]
             _shrink(pair, _checked_size(name, size, pair.producer.weight.shape[0]))
         for name, size in dict(rec["heads"]).items():
-            attn = heads[name]
-            _shrink_heads(attn, _checked_size(name, size, attn.n_head))
+            _shrink_heads(heads[name], _checked_size(name, size, heads[name].count))
 
 
 transforms.register(_KIND, _replay)
