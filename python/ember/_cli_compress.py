@@ -43,11 +43,11 @@ CALIBRATION_BATCHES = 8
 @dataclass
 class Probe:
     """What the report measures a model with: ``sample()`` its forward input,
-    ``score(model)`` its quality (a name, a value, whether higher is better) or None
-    when it has no eval set, ``calibration()`` input batches for static quantization."""
+    ``score(model)`` its quality (a name and a value) or None when it has no eval set,
+    ``calibration()`` input batches for static quantization."""
 
     sample: Callable[[], Any]
-    score: Callable[[Any], tuple[str, float, bool] | None]
+    score: Callable[[Any], tuple[str, float] | None]
     calibration: Callable[[], list[Any]]
 
 
@@ -65,10 +65,10 @@ def _gpt_probe(model: GPT, doc: dict) -> Probe:
             generator=Generator().manual_seed(seed),
         )
 
-    def score(m: GPT) -> tuple[str, float, bool] | None:
+    def score(m: GPT) -> tuple[str, float] | None:
         if not trained_on_it:
             return None
-        return "validation loss", validation_loss(m, val, EVAL_BATCHES, 12, seed=1234), False
+        return "validation loss", validation_loss(m, val, EVAL_BATCHES, 12, seed=1234)
 
     return Probe(
         lambda: tokens(0), score, lambda: [tokens(1 + i) for i in range(CALIBRATION_BATCHES)]
@@ -78,10 +78,10 @@ def _gpt_probe(model: GPT, doc: dict) -> Probe:
 def _digits_probe(model: DigitsCNN, doc: dict) -> Probe:
     digits = load_digits(seed=int((doc.get("meta") or {}).get("seed", 0)))
 
-    def score(m: DigitsCNN) -> tuple[str, float, bool]:
+    def score(m: DigitsCNN) -> tuple[str, float]:
         with no_grad():
             predicted = np.asarray(m(digits.x_test).argmax(-1))
-        return "test accuracy", float((predicted == np.asarray(digits.y_test)).mean()), True
+        return "test accuracy", float((predicted == np.asarray(digits.y_test)).mean())
 
     train = digits.x_train
     return Probe(
@@ -125,15 +125,8 @@ def _report(before: Any, after: Any, doc: dict, src: Path, dst: Path) -> None:
     if s0 is None or s1 is None:
         print("quality: no eval set for this model")
         return
-    name, v0, _ = s0
-    v1 = s1[1]
+    (name, v0), (_, v1) = s0, s1
     print(f"{name}: {v0:.4f} -> {v1:.4f} ({v1 - v0:+.4f})")
-
-
-def _load(path: str) -> tuple[Any, dict, Path]:
-    src = Path(path)
-    model, doc = load_model(src)
-    return model, doc, src
 
 
 def _save(model: Any, doc: dict, out: str, what: dict) -> Path:
@@ -174,7 +167,8 @@ def prune_arguments(p: argparse.ArgumentParser) -> None:
 def prune_command(args: argparse.Namespace) -> int:
     if not 0.0 <= args.amount < 1.0:
         raise ValueError(f"--amount must be in [0, 1), got {args.amount}")
-    model, doc, src = _load(args.input)
+    src = Path(args.input)
+    model, doc = load_model(src)
     pruned = copy.deepcopy(model)
     if args.structured:
         try:
@@ -205,7 +199,8 @@ def quantize_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def quantize_command(args: argparse.Namespace) -> int:
-    model, doc, src = _load(args.input)
+    src = Path(args.input)
+    model, doc = load_model(src)
     if args.method == "dynamic":
         qmodel = quant.quantize_dynamic(model)
     elif args.method == "static":
