@@ -20,7 +20,7 @@ from pathlib import Path
 
 import ember
 from ember.data.datasets import tinyshakespeare
-from ember.models.folder import char_tokenizer
+from ember.models.folder import char_tokenizer, save_model
 from ember.random import Generator
 from ember.train.recipes import gpt as gpt_recipe
 from ember.train.recipes._charlm import validation_loss
@@ -106,7 +106,7 @@ def main() -> int:
     tune_s = time.perf_counter() - start
     pruned_loss = loss(pruned)
     itos = tinyshakespeare("train", block_size=BLOCK).itos
-    ember.save(pruned, RUN / f"pruned-{args.dense_steps}", tokenizer=char_tokenizer(itos))
+    save_model(pruned, RUN / f"pruned-{args.dense_steps}", tokenizer=char_tokenizer(itos))
     ms = step_latency({"dense": dense, "pruned": pruned})
     delta = pruned_loss - dense_loss
     print(f"validation loss ({EVAL_BATCHES} batches of {BATCH}x{BLOCK}, nats/char):")
