@@ -36,6 +36,10 @@ class DigitsCNN(Module):
     Shape: (N, 1, H, W) with H, W >= 2 -> (N, num_classes) logits.
     """
 
+    # conv -> batch norm pairs forward applies back to back: ember.quant.quantize_static
+    # folds each norm into its conv (the ReLUs are functional and stay in float)
+    fusable_chains = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
+
     def __init__(self, config: DigitsCNNConfig | None = None):
         super().__init__()
         config = DigitsCNNConfig() if config is None else config

@@ -8,5 +8,14 @@ accuracy cost.
 """
 
 from ._weights import per_channel_int8
+from .conv import QuantizedConv2d
+from .observers import MinMaxObserver, PercentileObserver
+from .static import quantize_static
 
-__all__ = ["per_channel_int8"]
+__all__ = [
+    "MinMaxObserver",
+    "PercentileObserver",
+    "QuantizedConv2d",
+    "per_channel_int8",
+    "quantize_static",
+]
