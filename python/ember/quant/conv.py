@@ -55,27 +55,30 @@ def im2col_u8(
     dilation: tuple[int, int],
     pad_value: int,
 ) -> tuple[np.ndarray, int, int]:
-    """Every kernel window of the uint8 codes as one row, channel-major then kernel row
-    then kernel column (the order of a conv weight reshaped to (C_out, -1)); padding is
-    filled with ``pad_value`` (the zero point: the code of 0.0).
+    """Every kernel window of the uint8 codes as one row, ordered kernel row, kernel
+    column, then channel (a conv weight permuted to (C_out, kh, kw, C_in)): channels
+    innermost, so each of the kh * kw copies moves runs of C bytes. Padding is filled with
+    ``pad_value`` (the zero point: the code of 0.0).
 
-    Shape: q (N, C, H, W) uint8 -> (rows (N * OH * OW, C * kh * kw) uint8, OH, OW)."""
+    Shape: q (N, C, H, W) uint8 -> (rows (N * OH * OW, kh * kw * C) uint8, OH, OW)."""
     top, bottom, left, right = padding
-    if any(padding):
-        q = np.pad(q, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=pad_value)
     n, c, h, w = q.shape
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    h, w = h + top + bottom, w + left + right
     oh, ow = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
     if oh < 1 or ow < 1:
         raise ValueError(
             f"ember.quant.QuantizedConv2d: kernel {kernel} with dilation {dilation} does not fit "
             f"the padded input {(h, w)}"
         )
-    bn, bc, bh, bw = q.strides
-    windows = np.lib.stride_tricks.as_strided(
-        q, (n, oh, ow, c, kh, kw), (bn, bh * sh, bw * sw, bc, bh * dh, bw * dw), writeable=False
-    )
-    return np.ascontiguousarray(windows).reshape(n * oh * ow, c * kh * kw), oh, ow
+    nhwc = np.full((n, h, w, c), pad_value, np.uint8)
+    nhwc[:, top : h - bottom, left : w - right] = q.transpose(0, 2, 3, 1)
+    rows = np.empty((n, oh, ow, kh, kw, c), np.uint8)
+    for i in range(kh):
+        for j in range(kw):
+            rows[:, :, :, i, j] = nhwc[:, i * dh : i * dh + sh * (oh - 1) + 1 : sh,
+                                       j * dw : j * dw + sw * (ow - 1) + 1 : sw]  # fmt: skip
+    return rows.reshape(n * oh * ow, kh * kw * c), oh, ow
 
 
 class QuantizedConv2d(Module):
@@ -174,7 +177,7 @@ class QuantizedConv2d(Module):
         # Packed once per weight tensor memory: loading (assign=True) swaps the memory.
         src = self.weight._impl
         if self._packed is None or self._packed[0] is not src:
-            flat = self.weight.reshape(self.out_channels, -1).contiguous()
+            flat = self.weight.permute(0, 2, 3, 1).reshape(self.out_channels, -1).contiguous()
             self._packed = (src, pack_int8_weight(flat))
         return self._packed[1]
 
@@ -186,22 +189,24 @@ class QuantizedConv2d(Module):
                 f"({self.in_channels}, H, W), got shape {tuple(input.shape)}"
             )
         x = input.unsqueeze(0) if unbatched else input
-        zero = int(self.input_zero_point.item())
-        codes = quantize_u8_static(x, float(self.input_scale.item()), zero)
+        scale, zero = float(self.input_scale.item()), int(self.input_zero_point.item())
+        codes = quantize_u8_static(x, scale, zero)
         rows, oh, ow = im2col_u8(
             codes, self.kernel_size, self.stride, self._pad, self.dilation, zero
         )
         m = rows.shape[0]
         out = int8_linear(
             from_numpy(rows.view(np.int8)),
-            self.input_scale.expand(m).contiguous(),
-            self.input_zero_point.expand(m).contiguous(),
+            from_numpy(np.full(m, scale, np.float32)),
+            from_numpy(np.full(m, zero, np.int32)),
             self._packed_weight(),
             self.weight_scale,
             self.bias,
             self.activation,
         )
-        y = out.reshape(x.shape[0], oh, ow, self.out_channels).permute(0, 3, 1, 2).contiguous()
+        # (N * OH * OW, C_out) pixel rows -> NCHW
+        nchw = out.numpy().reshape(x.shape[0], oh * ow, self.out_channels).transpose(0, 2, 1)
+        y = from_numpy(np.ascontiguousarray(nchw)).reshape(x.shape[0], self.out_channels, oh, ow)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self) -> str:
