@@ -11,6 +11,7 @@ over quantized time (> 1: the quantized model is faster).
   git ignores): validation loss fp32 / dynamic / q8_0 / q4_0 and generation tokens/s.
 
     python bench/quant.py [--rounds 5] [--threads 2] [--only linear|gemv|minilm|gpt]
+                          [--gpt MODEL_FOLDER]
 """
 
 from __future__ import annotations
@@ -139,8 +140,11 @@ def minilm(rounds: int) -> str:
     )
 
 
-def _baby_gpt() -> Path:
-    """The `ember train gpt` defaults, trained once (a minute or two) into runs/."""
+def _baby_gpt(folder: str | None) -> Path:
+    """``folder`` (an `ember train gpt` model folder) or the recipe's defaults, trained
+    once (a minute or two on a quiet machine) into runs/."""
+    if folder:
+        return Path(folder)
     model = GPT_FOLDER / "model"
     if not (model / "config.json").is_file():
         cmd = [
@@ -152,11 +156,12 @@ def _baby_gpt() -> Path:
     return model
 
 
-def gpt(rounds: int) -> str:
+def gpt(rounds: int, folder: str | None) -> str:
     from ember.data.datasets import tinyshakespeare
     from ember.train.recipes._charlm import validation_loss
 
-    base = ember.load(_baby_gpt())
+    path = _baby_gpt(folder)
+    base = ember.load(path)
     val = tinyshakespeare("val", block_size=base.config.block_size)
     variants = {
         "fp32": base,
@@ -174,7 +179,7 @@ def gpt(rounds: int) -> str:
 
     t = _interleaved({k: generate(m) for k, m in variants.items()}, rounds)
     lines = [
-        "| GPT baby model (4 x 128) | val loss (nats/char) | delta | generate tokens/s |",
+        f"| GPT {path} | val loss (nats/char) | delta | generate tokens/s |",
         "|---|---:|---:|---:|",
     ]
     loss0 = None
@@ -191,6 +196,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--only", choices=["linear", "gemv", "minilm", "gpt"])
+    p.add_argument("--gpt", help="a trained GPT model folder (default: train one into runs/)")
     args = p.parse_args()
     ember.set_num_threads(args.threads)
     load0 = os.getloadavg()[0]
@@ -204,7 +210,7 @@ def main() -> None:
     if args.only in (None, "minilm"):
         out.append(minilm(args.rounds))
     if args.only in (None, "gpt"):
-        out.append(gpt(args.rounds))
+        out.append(gpt(args.rounds, args.gpt))
     out.append(f"load average before {load0:.2f}, after {os.getloadavg()[0]:.2f}")
     print("\n\n".join(out))
 
