@@ -8,5 +8,22 @@ accuracy cost.
 """
 
 from ._weights import per_channel_int8
+from .block_linear import BlockQuantLinear
+from .conv import QuantizedConv2d
+from .dynamic import quantize_dynamic
+from .linear import QuantizedLinear
+from .observers import MinMaxObserver, PercentileObserver
+from .static import quantize_static
+from .weights_only import quantize_weights
 
-__all__ = ["per_channel_int8"]
+__all__ = [
+    "BlockQuantLinear",
+    "MinMaxObserver",
+    "PercentileObserver",
+    "QuantizedConv2d",
+    "QuantizedLinear",
+    "per_channel_int8",
+    "quantize_dynamic",
+    "quantize_static",
+    "quantize_weights",
+]
