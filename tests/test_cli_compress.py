@@ -125,3 +125,16 @@ def test_quantize_static_a_cnn(cnn_folder, tmp_path, capsys):
 def test_quantize_needs_a_known_method(cnn_folder, tmp_path, capsys):
     assert main(["quantize", str(cnn_folder), str(tmp_path / "q"), "--method", "int3"]) == 2
     assert "invalid choice: 'int3'" in capsys.readouterr().err
+
+
+@needs_quant
+def test_prune_then_quantize_loads_with_both_transforms(gpt_folder, tmp_path, capsys):
+    pruned, both = tmp_path / "pruned", tmp_path / "both"
+    assert main(["prune", str(gpt_folder), str(pruned), "--structured"]) == 0
+    assert main(["quantize", str(pruned), str(both), "--method", "q8_0"]) == 0
+    doc = json.loads((both / "config.json").read_text())
+    assert [t["kind"] for t in doc["transforms"]][0] == "prune.structured"
+    model = ember.load(both)
+    assert model.transformer.h[0].mlp.c_fc.out_features == 64
+    logits, _ = model(ember.randint(0, 65, (1, 8)))
+    assert np.isfinite(np.asarray(logits)).all()

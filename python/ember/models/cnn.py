@@ -38,7 +38,7 @@ class DigitsCNN(Module):
 
     # The channel chains ember.prune.structured may shrink: (producer, its BatchNorm,
     # consumer); fc reads conv3's channels one to one through the global average.
-    CHANNEL_CHAINS = (("conv1", "bn1", "conv2"), ("conv2", "bn2", "conv3"), ("conv3", "bn3", "fc"))
+    channel_chains = (("conv1", "bn1", "conv2"), ("conv2", "bn2", "conv3"), ("conv3", "bn3", "fc"))
     # conv -> batch norm pairs forward applies back to back: ember.quant.quantize_static
     # folds each norm into its conv (the ReLUs are functional and stay in float)
     fusable_chains = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))

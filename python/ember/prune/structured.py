@@ -6,7 +6,7 @@ write zeros).
 Neurons and channels (``target="neurons"``) of producer -> consumer pairs found
 anywhere in the model:
 - ember.models.GPT's MLP blocks: c_fc's rows (and bias) and c_proj's columns;
-- a model's declared ``CHANNEL_CHAINS`` (producer, BatchNorm or None, consumer names;
+- a model's declared ``channel_chains`` (producer, BatchNorm or None, consumer names;
   ember.models.DigitsCNN has them);
 - nn.Sequential chains Linear -> elementwise activation / Dropout -> Linear: the first
   Linear's rows and the next one's input columns;
@@ -102,7 +102,7 @@ def _sequential_pairs(prefix: str, seq: Sequential) -> list[_Pair]:
 
 
 def _declared_pairs(prefix: str, model: Module) -> list[_Pair]:
-    """The pairs of a model's ``CHANNEL_CHAINS`` (producer, norm or None, consumer)."""
+    """The pairs of a model's ``channel_chains`` (producer, norm or None, consumer)."""
     return [
         _Pair(
             f"{prefix}{p}",
@@ -110,7 +110,7 @@ def _declared_pairs(prefix: str, model: Module) -> list[_Pair]:
             getattr(model, c),
             None if n is None else getattr(model, n),
         )
-        for p, n, c in model.CHANNEL_CHAINS
+        for p, n, c in model.channel_chains
     ]
 
 
@@ -122,7 +122,7 @@ def _find_pairs(model: Module) -> list[_Pair]:
             pairs.append(_Pair(f"{prefix}c_fc", m.c_fc, m.c_proj))
         elif isinstance(m, Sequential):
             pairs += _sequential_pairs(prefix, m)
-        elif hasattr(type(m), "CHANNEL_CHAINS"):
+        elif hasattr(type(m), "channel_chains"):
             pairs += _declared_pairs(prefix, m)
     return pairs
 
@@ -284,7 +284,7 @@ def structured(
         raise TypeError(
             f"{_OP}: found nothing to shrink in {type(model).__name__} "
             f"(target={target!r}): supported are ember.models.GPT MLP blocks and "
-            "attention heads, models with CHANNEL_CHAINS (DigitsCNN) and nn.Sequential "
+            "attention heads, models with channel_chains (DigitsCNN) and nn.Sequential "
             "chains Linear -> activation -> Linear and Conv -> [BatchNorm] -> activation "
             "-> Conv"
         )
