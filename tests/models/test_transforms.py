@@ -3,6 +3,10 @@ on load (the framework ember.prune / ember.quant plug into), checked here with a
 transform of the test's own: dropping one Linear's bias."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +92,35 @@ def test_a_transform_that_was_not_replayed_leaves_the_weights_unmatched(tmp_path
 def test_record_needs_a_registered_kind():
     with pytest.raises(ValueError, match="no replay registered"):
         transforms.record(GPT(CFG), "never.registered")
+
+
+def test_a_transformed_folder_with_hostile_sizes_is_a_clean_error(tmp_path):
+    # The shell is built before the weights are checked: under a 1 GB address-space
+    # limit, a config describing huge tensors must end as a ModelFileError, not a crash.
+    ember.save(_changed_gpt(), tmp_path / "m")
+    cfg = tmp_path / "m" / "config.json"
+    doc = json.loads(cfg.read_text())
+    doc["config"].update(n_embd=65536, n_head=1)
+    cfg.write_text(json.dumps(doc))
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "import ember\n"
+        "from ember.models import transforms\n"
+        "transforms.register('test.drop_bias', lambda m, r: setattr("
+        "m.get_submodule(r['module']), 'bias', None))\n"
+        "try:\n"
+        "    ember.load(sys.argv[1])\n"
+        "    print('loaded')\n"
+        "except ember.serialization.ModelFileError as e:\n"
+        "    print('ModelFileError', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(ember.__file__).parents[1])},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("ModelFileError"), out.stdout
