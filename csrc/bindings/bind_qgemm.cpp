@@ -3,6 +3,8 @@
 // int8 tensors holding the uint8 bit patterns. Every check runs before a kernel touches
 // memory (shapes, dtypes, contiguity, K, zero-point range, outputs writable and not
 // overlapping inputs); the kernels run without the GIL.
+#include <cmath>
+
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
 #include "core/error.h"
@@ -15,6 +17,7 @@ constexpr const char* kPack = "ember.ops.qgemm.pack_int8_weight";
 constexpr const char* kLinear = "ember.ops.qgemm.int8_linear";
 constexpr const char* kMatmul = "ember.ops.qgemm.int8_matmul";
 constexpr const char* kQuant = "ember.ops.qgemm.quantize_rows_u8";
+constexpr const char* kStatic = "ember.ops.qgemm.quantize_u8_static";
 
 // A contiguous CPU matrix of dtype dt; returns its (rows, cols).
 std::pair<int64_t, int64_t> matrix(TensorRef t, DType dt, const char* op, const char* arg) {
@@ -124,6 +127,23 @@ void quantize(TensorRef x, TensorRef q, TensorRef scale, TensorRef zero) {
                         scale.data_as<float>(), zero.data_as<int32_t>());
 }
 
+void quantize_static(TensorRef x, double scale, int64_t zero, TensorRef q) {
+  check_cpu_contiguous(x, kStatic, "input");
+  check_dtype(x, DType::Float32, kStatic, "input");
+  check_cpu_contiguous(q, kStatic, "q");
+  check_dtype(q, DType::Int8, kStatic, "q");
+  check_shape(q, x.shape, kStatic, "q");
+  const float s = static_cast<float>(scale);
+  EMBER_CHECK(std::isfinite(s) && s > 0.0f, ValueError, kStatic,
+              ": scale must be a positive finite float32, got ", scale);
+  check_range(zero, 0, 255, kStatic, "zero point");
+  check_writable(q, kStatic, "q");
+  check_no_overlap(q, x, kStatic, "q", "input");
+  py::gil_scoped_release nogil;
+  cpu::quantize_u8_static(x.data_as<float>(), x.numel(), s, static_cast<int32_t>(zero),
+                          reinterpret_cast<uint8_t*>(q.data_as<int8_t>()));
+}
+
 }  // namespace
 
 void bind_qgemm(py::module_& m) {
@@ -135,6 +155,8 @@ void bind_qgemm(py::module_& m) {
         py::arg("out"));
   m.def("quantize_rows_u8", &quantize, py::arg("input"), py::arg("q"), py::arg("scale"),
         py::arg("zero"));
+  m.def("quantize_u8_static", &quantize_static, py::arg("input"), py::arg("scale"), py::arg("zero"),
+        py::arg("q"));
   m.def("qgemm_vnni", &cpu::qgemm_vnni);
 }
 

@@ -1,6 +1,8 @@
 // Int8 GEMM driver (ISA-neutral): packing, blocking, threading, the row quantizer.
 #include "cpu/qgemm/qgemm.h"
 
+#include <cmath>
+
 #include "core/parallel.h"
 #include "cpu/driver_util.h"
 
@@ -92,6 +94,16 @@ void quantize_rows_u8(const float* x, int64_t m, int64_t k, uint8_t* q, float* s
   const QgemmTable& t = EMBER_ISA_TABLE(qgemm_table);
   parallel_chunks(m, 1, k, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) t.quant_row(x + i * k, k, q + i * k, scale + i, zero + i);
+  });
+}
+
+void quantize_u8_static(const float* x, int64_t n, float scale, int32_t zero, uint8_t* q) {
+  // Scalar: O(n) next to the O(n * N) GEMM it feeds, so not worth a kernel per ISA.
+  const float z = static_cast<float>(zero);
+  parallel_chunks(n, 4096, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      q[i] = static_cast<uint8_t>(
+          std::fmin(std::fmax(std::nearbyint(x[i] / scale) + z, 0.0f), 255.0f));
   });
 }
 

@@ -64,6 +64,11 @@ void qgemm_f32(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t
 void quantize_rows_u8(const float* x, int64_t m, int64_t k, uint8_t* q, float* scale,
                       int32_t* zero);
 
+// Static per-tensor quantization of x (n values) fp32 with calibrated qparams:
+// q = clamp(round(x / scale) + zero, 0, 255), rounding half to even (scale > 0, zero in
+// [0, 255], checked by the binding).
+void quantize_u8_static(const float* x, int64_t n, float scale, int32_t zero, uint8_t* q);
+
 // Whether the current ISA's int8 path uses vpdpbusd (avx512 on a CPU with AVX512_VNNI).
 bool qgemm_vnni();
 

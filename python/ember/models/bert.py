@@ -208,12 +208,17 @@ class BertAttention(Module):
 
     def forward(self, x: Tensor, tokens: _Tokens) -> Tensor:
         s = self.self
-        # One GEMM for q, k and v (~11% faster than three at MiniLM's sizes, the
-        # concatenation included); the concatenated weight is rebuilt per call (a copy of
-        # 3 H^2 floats, small next to the GEMM) so it never goes stale when weights change.
-        w = cat([s.query.weight, s.key.weight, s.value.weight])
-        b = cat([s.query.bias, s.key.bias, s.value.bias])
-        qkv = tokens.to_batch(F.linear(x, w, b))  # (B, T, 3H)
+        projections = (s.query, s.key, s.value)
+        if all(type(p) is Linear for p in projections):
+            # One GEMM for q, k and v (~11% faster than three at MiniLM's sizes, the
+            # concatenation included); the concatenated weight is rebuilt per call (a copy
+            # of 3 H^2 floats, small next to the GEMM) so it never goes stale.
+            w = cat([p.weight for p in projections])
+            b = cat([p.bias for p in projections])
+            qkv = F.linear(x, w, b)
+        else:  # swapped layers (ember.quant) run through their own forward
+            qkv = cat([p(x) for p in projections], dim=-1)
+        qkv = tokens.to_batch(qkv)  # (B, T, 3H)
         q, k, v = split_heads(qkv, 3, self.heads)  # (B, T, heads, D) views
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=tokens.keep, layout="BTHD")
         y = tokens.from_batch(y.reshape(tokens.b, tokens.t, -1))
@@ -229,7 +234,7 @@ class BertIntermediate(Module):
         self.activation = _ACTIVATIONS[config.hidden_act]
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.dense.weight, self.dense.bias, activation=self.activation)
+        return self.dense(x, activation=self.activation)
 
 
 class BertLayer(Module):

@@ -104,7 +104,7 @@ class MLP(Module):
         self.dropout = Dropout(config.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.linear(x, self.c_fc.weight, self.c_fc.bias, activation="gelu")
+        h = self.c_fc(x, activation="gelu")
         return self.dropout(self.c_proj(h))
 
 
@@ -297,7 +297,7 @@ class GPT(Module):
         b = toks.shape[0]
         h = self.config.n_head
         d = self.config.n_embd // h
-        dt = self.lm_head.weight.dtype
+        dt = self.transformer.wte.weight.dtype  # the float dtype (lm_head may be int8)
         was_training = self.training
         self.eval()
         try:

@@ -51,8 +51,11 @@ class Linear(Module):
             bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.linear(input, self.weight, self.bias)
+    def forward(self, input: Tensor, activation: str = "none") -> Tensor:
+        # activation ("none", "relu", "gelu", "gelu_tanh") is fused into the GEMM; models
+        # pass it here rather than reaching for .weight, so a quantized stand-in that
+        # fuses it its own way can take this layer's place.
+        return F.linear(input, self.weight, self.bias, activation=activation)
 
     def extra_repr(self) -> str:
         return (

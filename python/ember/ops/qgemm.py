@@ -27,6 +27,9 @@ from .._C import (
 from .._C import (
     quantize_rows_u8 as _quantize_rows_u8,
 )
+from .._C import (
+    quantize_u8_static as _quantize_u8_static,
+)
 from .._primitives import empty
 from ..tensor import Tensor
 from ._util import check_tensor
@@ -37,6 +40,7 @@ __all__ = [
     "int8_matmul",
     "pack_int8_weight",
     "quantize_rows_u8",
+    "quantize_u8_static",
     "uses_vnni",
 ]
 
@@ -156,6 +160,18 @@ def quantize_rows_u8(input: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     zero = empty((m,), D.int32, x.device)
     _quantize_rows_u8(x._impl, q._impl, scale._impl, zero._impl)
     return q, scale, zero
+
+
+def quantize_u8_static(input: Tensor, scale: float, zero: int) -> Tensor:
+    """Static per-tensor quantization to uint8 codes with calibrated qparams:
+    ``q = clamp(round(x / scale) + zero, 0, 255)``, rounding half to even; scale must be
+    positive and finite (it is used as a float32), zero in [0, 255].
+
+    Shape: input (*) float32 -> (*) int8 holding uint8 bits."""
+    x = _cpu(input, "quantize_u8_static", "input").contiguous()
+    q = empty(tuple(x.shape), D.int8, x.device)
+    _quantize_u8_static(x._impl, float(scale), int(zero), q._impl)
+    return q
 
 
 def uses_vnni() -> bool:

@@ -8,5 +8,15 @@ accuracy cost.
 """
 
 from ._weights import per_channel_int8
+from .block_linear import BlockQuantLinear
+from .dynamic import quantize_dynamic
+from .linear import QuantizedLinear
+from .weights_only import quantize_weights
 
-__all__ = ["per_channel_int8"]
+__all__ = [
+    "BlockQuantLinear",
+    "QuantizedLinear",
+    "per_channel_int8",
+    "quantize_dynamic",
+    "quantize_weights",
+]

@@ -1,0 +1,215 @@
+"""QuantizedLinear: an int8 stand-in for nn.Linear at inference, on the int8 GEMM
+(ember.ops.qgemm).
+
+Weights are symmetric per-output-channel int8 (``weight ~= weight_int8 * weight_scale``).
+Activations become uint8 codes either dynamically (each row gets its own asymmetric scale
+and zero point at every call) or statically (one calibrated per-tensor scale and zero
+point, stored as buffers). The zero point is folded into the GEMM's fp32 epilogue.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import _dtype as D
+from .._primitives import full
+from ..nn import functional as F
+from ..nn.linear import Linear
+from ..nn.module import Module
+from ..ops.creation import empty, tensor
+from ..ops.qgemm import (
+    PackedInt8Weight,
+    int8_linear,
+    pack_int8_weight,
+    quantize_rows_u8,
+    quantize_u8_static,
+)
+from ..tensor import Tensor
+from ._weights import per_channel_int8
+
+# The epilogue fuses relu and erf-gelu; the tanh form runs after it.
+ACTIVATIONS = (None, "relu", "gelu", "gelu_tanh")
+_MAX_K = 65536  # int32 accumulators are exact up to this depth (ember.ops.qgemm)
+
+
+def check_activation(activation: Any, where: str) -> str | None:
+    """``activation`` as one of :data:`ACTIVATIONS` ("none" is nn.Linear's spelling of None)."""
+    act = None if activation == "none" else activation
+    if act not in ACTIVATIONS:
+        raise ValueError(
+            f"{where}: activation must be None, 'relu', 'gelu' or 'gelu_tanh', got {activation!r}"
+        )
+    return act
+
+
+def apply_activation(y: Tensor, act: str | None) -> Tensor:
+    if act == "relu":
+        return F.relu(y)
+    if act == "gelu":
+        return F.gelu(y)
+    return F.gelu(y, approximate="tanh") if act == "gelu_tanh" else y
+
+
+class QuantizedLinear(Module):
+    """y = act(x @ (weight * weight_scale[:, None]).T + bias) with int8 weights and uint8
+    activations. Inference only (no gradients); CPU only.
+
+    The state_dict holds ``weight`` (N, K) int8, ``weight_scale`` (N,) float32, ``bias``
+    (N,) float32 when there is one and, when ``static``, ``input_scale`` () float32 and
+    ``input_zero_point`` () int32. The constructor allocates them uninitialized (a shell
+    that a state_dict fills); :meth:`from_float` quantizes a trained nn.Linear.
+
+    ``activation`` (None, "relu", "gelu", "gelu_tanh") is fused into the layer; a caller
+    that fuses its own (``forward(x, activation="gelu")``, as nn.Linear allows) may pass
+    one only when the layer has none.
+
+    Shape: (*, in_features) float32 -> (*, out_features) float32.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        activation: str | None = None,
+        static: bool = False,
+    ):
+        super().__init__()
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(
+                    f"ember.quant.QuantizedLinear: {name} must be an int >= 1, got {v!r}"
+                )
+        if in_features > _MAX_K:
+            raise ValueError(
+                f"ember.quant.QuantizedLinear: in_features {in_features} is above {_MAX_K}, the "
+                "depth up to which the int8 GEMM accumulates exactly"
+            )
+        self.in_features, self.out_features = in_features, out_features
+        self.activation = check_activation(activation, "ember.quant.QuantizedLinear")
+        self.static = bool(static)
+        self.register_buffer("weight", empty(out_features, in_features, dtype=D.int8))
+        self.register_buffer("weight_scale", empty(out_features, dtype=D.float32))
+        self.register_buffer("bias", empty(out_features, dtype=D.float32) if bias else None)
+        if self.static:
+            self.register_buffer("input_scale", tensor(1.0, dtype=D.float32))
+            self.register_buffer("input_zero_point", tensor(0, dtype=D.int32))
+        # (weight storage, its version, packed): packed again when either changes
+        # (load_state_dict assigns new storage or copies in place).
+        self._packed: tuple[Any, int, PackedInt8Weight] | None = None
+
+    @classmethod
+    def from_float(
+        cls,
+        linear: Linear,
+        activation: str | None = None,
+        act_qparams: tuple[float, int] | None = None,
+    ) -> QuantizedLinear:
+        """Quantize a trained nn.Linear: per-output-channel int8 weights (see
+        :func:`~ember.quant.per_channel_int8`); ``act_qparams`` = (scale, zero_point) makes
+        the layer static (per-tensor uint8 input codes), None keeps it dynamic."""
+        if not isinstance(linear, Linear):
+            raise TypeError(
+                f"ember.quant.QuantizedLinear.from_float: expected an nn.Linear, got "
+                f"{type(linear).__name__}"
+            )
+        layer = cls(
+            linear.in_features,
+            linear.out_features,
+            bias=linear.bias is not None,
+            activation=activation,
+            static=act_qparams is not None,
+        )
+        layer.weight, layer.weight_scale = per_channel_int8(linear.weight)
+        if linear.bias is not None:
+            layer.bias = linear.bias.detach().float().contiguous().clone()
+        if act_qparams is not None:
+            layer.set_input_qparams(*act_qparams)
+        return layer
+
+    def set_input_qparams(self, scale: float, zero_point: int) -> None:
+        """The calibrated per-tensor input qparams of a static layer."""
+        where = "ember.quant.QuantizedLinear"
+        if not self.static:
+            raise ValueError(f"{where}: a dynamic layer has no input qparams")
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"{where}: input scale must be a positive finite float, got {scale!r}")
+        if (
+            isinstance(zero_point, bool)
+            or not isinstance(zero_point, int)
+            or not 0 <= zero_point <= 255
+        ):
+            raise ValueError(
+                f"{where}: input zero point must be an int in [0, 255], got {zero_point!r}"
+            )
+        self.input_scale = tensor(float(scale), dtype=D.float32)
+        self.input_zero_point = tensor(zero_point, dtype=D.int32)
+
+    def packed_weight(self) -> PackedInt8Weight:
+        """The weight in the GEMM's panel layout, packed on first use and again whenever
+        the weight tensor's storage or contents changed."""
+        w = self.weight
+        if self._packed is None or self._packed[0] is not w._impl or self._packed[1] != w._version:
+            self._packed = (w._impl, w._version, pack_int8_weight(w))
+        return self._packed[2]
+
+    def forward(self, input: Tensor, activation: str | None = None) -> Tensor:
+        where = "ember.quant.QuantizedLinear"
+        act = check_activation(activation, where)
+        if act is not None and self.activation is not None:
+            raise ValueError(
+                f"{where}: the layer already fuses {self.activation!r}; got activation={act!r} too"
+            )
+        act = act or self.activation
+        if not isinstance(input, Tensor) or input.dtype is not D.float32:
+            got = input.dtype if isinstance(input, Tensor) else type(input).__name__
+            raise TypeError(f"{where}: expected a float32 tensor input, got {got}")
+        k, n = self.in_features, self.out_features
+        if input.ndim == 0 or input.shape[-1] != k:
+            raise ValueError(
+                f"{where}: input of shape {tuple(input.shape)} does not end in in_features = {k}"
+            )
+        lead = tuple(input.shape[:-1])
+        x = input.detach().contiguous().reshape(-1, k)
+        m = int(x.shape[0])
+        if m == 0:
+            return empty(*lead, n, dtype=D.float32)
+        if self.static:
+            scale, zero = float(self.input_scale), int(self.input_zero_point)
+            q = quantize_u8_static(x, scale, zero)
+            a_scale = full((m,), scale, D.float32, x.device)
+            a_zero = full((m,), zero, D.int32, x.device)
+        else:
+            q, a_scale, a_zero = quantize_rows_u8(x)
+        fused = act if act in ("relu", "gelu") else None
+        y = int8_linear(
+            q, a_scale, a_zero, self.packed_weight(), self.weight_scale, self.bias, fused
+        )
+        y = apply_activation(y, None if act == fused else act)
+        return y.reshape(*lead, n)
+
+    def dequantized_weight(self) -> Tensor:
+        """The float32 weight the int8 codes stand for. Shape: (out_features, in_features)."""
+        return self.weight.float() * self.weight_scale.reshape(-1, 1)
+
+    def to_float(self) -> Linear:
+        """An nn.Linear with the dequantized weight and the bias (activation not included)."""
+        out = Linear(self.in_features, self.out_features, bias=self.bias is not None)
+        out.weight.data = self.dequantized_weight()
+        if self.bias is not None:
+            out.bias.data = self.bias.clone()
+        return out
+
+    def extra_repr(self) -> str:
+        s = (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+        if self.activation is not None:
+            s += f", activation={self.activation!r}"
+        if self.static:
+            s += f", static, input_scale={float(self.input_scale):.6g}, "
+            s += f"input_zero_point={int(self.input_zero_point)}"
+        return s + (", dynamic" if not self.static else "")
