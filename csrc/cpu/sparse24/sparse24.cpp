@@ -1,0 +1,104 @@
+// 2:4 sparsity driver, ISA-neutral: compression (scalar, so every ISA keeps the same values),
+// the transposed packing of x into panels, the split of sparse24_linear into pieces and the
+// bias epilogue; the inner products are per ISA (sparse24_kernels.cpp).
+#include <cmath>
+
+#include "core/parallel.h"
+#include "cpu/driver_util.h"
+#include "cpu/sparse24/sparse24.h"
+
+namespace ember::cpu {
+namespace {
+
+constexpr int64_t kRowsPerPiece = 128;  // weight rows per piece: 128 x k / 2 x 5 bytes
+
+// The columns (0..3) of the two values kept from one group: the two largest |w|, the lower
+// column first on ties; a NaN counts as the largest, so it is kept and shows in the output.
+void keep_two(const float* g, int8_t* kept) {
+  float mag[4];
+  for (int i = 0; i < 4; ++i) mag[i] = std::isnan(g[i]) ? INFINITY : std::fabs(g[i]);
+  int a = 0;
+  for (int i = 1; i < 4; ++i)
+    if (mag[i] > mag[a]) a = i;
+  int b = a == 0 ? 1 : 0;
+  for (int i = 0; i < 4; ++i)
+    if (i != a && mag[i] > mag[b]) b = i;
+  kept[0] = static_cast<int8_t>(a < b ? a : b);
+  kept[1] = static_cast<int8_t>(a < b ? b : a);
+}
+
+}  // namespace
+
+void compress_2to4(const float* w, int64_t n, int64_t k, float* values, int8_t* positions) {
+  const int64_t groups = n * (k / 4);
+  parallel_chunks(groups, 1024, 8, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      keep_two(w + 4 * g, positions + 2 * g);
+      for (int t = 0; t < 2; ++t) values[2 * g + t] = w[4 * g + positions[2 * g + t]];
+    }
+  });
+}
+
+void decompress_2to4(const float* values, const int8_t* positions, int64_t n, int64_t k, float* w) {
+  const int64_t groups = n * (k / 4);
+  parallel_chunks(groups, 1024, 8, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g) {
+      for (int i = 0; i < 4; ++i) w[4 * g + i] = 0.0f;
+      for (int t = 0; t < 2; ++t) w[4 * g + positions[2 * g + t]] = values[2 * g + t];
+    }
+  });
+}
+
+void sparse24_linear(const float* x, const float* values, const int8_t* positions,
+                     const float* bias, int64_t m, int64_t n, int64_t k, float* y) {
+  const Sparse24Table& t = EMBER_ISA_TABLE(sparse24_table);
+  const int64_t kh = k / 2;
+  const int64_t row_pieces = cdiv(n, kRowsPerPiece);
+  auto add_bias = [&](float* out, int64_t j0, int64_t j1) {
+    if (bias)
+      for (int64_t j = j0; j < j1; ++j) out[j] += bias[j];
+  };
+  if (m < kSparse24PanelMin) {
+    parallel_chunks(m * row_pieces, 1, kRowsPerPiece * kh, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t i = p / row_pieces, j0 = p % row_pieces * kRowsPerPiece;
+        const int64_t j1 = min64(j0 + kRowsPerPiece, n);
+        t.row_dots(x + i * k, values + j0 * kh, positions + j0 * kh, kh, j1 - j0, y + i * n + j0);
+        add_bias(y + i * n, j0, j1);
+      }
+    });
+    return;
+  }
+  // Panels of P tokens, transposed (k, P); the last one padded with zero tokens.
+  const int64_t P = t.panel, panels = cdiv(m, P);
+  AlignedBuffer<float> xt(panels * k * P);
+  parallel_chunks(panels, 1, k * P, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      float* dst = xt.get() + q * k * P;
+      // 16 columns at a time: the 16 destination lines stay in L1 while the tokens pass.
+      for (int64_t c0 = 0; c0 < k; c0 += 16) {
+        const int64_t c1 = min64(c0 + 16, k);
+        for (int64_t i = 0; i < P; ++i) {
+          const int64_t row = q * P + i;
+          for (int64_t c = c0; c < c1; ++c) dst[c * P + i] = row < m ? x[row * k + c] : 0.0f;
+        }
+      }
+    }
+  });
+  parallel_chunks(panels * row_pieces, 1, kRowsPerPiece * kh * P, [&](int64_t p0, int64_t p1) {
+    AlignedBuffer<float> yt(kRowsPerPiece * P);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t q = p / row_pieces, j0 = p % row_pieces * kRowsPerPiece;
+      const int64_t j1 = min64(j0 + kRowsPerPiece, n), i1 = min64(P, m - q * P);
+      t.panel_rows(xt.get() + q * k * P, values + j0 * kh, positions + j0 * kh, kh, j1 - j0,
+                   yt.get());
+      for (int64_t i = 0; i < i1; ++i) {
+        float* out = y + (q * P + i) * n;
+        for (int64_t j = j0; j < j1; ++j) out[j] = yt.get()[(j - j0) * P + i];
+        add_bias(out, j0, j1);
+      }
+    }
+  });
+}
+
+}  // namespace ember::cpu

@@ -1,0 +1,50 @@
+// 2:4 semi-structured sparsity: in every group of 4 consecutive input columns of a weight row,
+// 2 values are kept (the 2 of largest magnitude when compressing; ties keep the lower column).
+// A (N, K) float32 weight, K a multiple of 4, is stored as
+//   values    float32 (N, K / 2): the kept values, group after group, in column order;
+//   positions int8    (N, K / 2): each kept value's column within its group (0..3).
+// int8 offsets rather than packed 2-bit ones: the kernels turn them into an address with one
+// byte load, and the format stays plain tensors; weights then take 5 / 8 of float32's bytes.
+//
+// sparse24_linear: y (M, N) = x (M, K) . W^T (+ bias). Two kernels:
+//  - few tokens (M < kSparse24PanelMin): per token, each row's dot product over its kept
+//    values (AVX-512 picks the 16 inputs of 8 groups with one two-source permute);
+//  - more tokens: x is repacked into panels of P tokens transposed (K x P floats, P = 4
+//    vectors), and for each kept weight its value is broadcast and multiplied into the P
+//    tokens' inputs at its column, so the tokens sit in the vector lanes and the column is
+//    just an address. Work split: (panel, block of rows) pieces.
+// Every output is computed whole by one thread in a fixed order, so results do not depend on
+// the thread count (they may differ across ISAs by float rounding of the sum).
+//
+// Arguments are validated by the bindings (csrc/bindings/bind_sparse24.cpp); kernels trust them.
+#pragma once
+#include <cstdint>
+
+#include "core/isa.h"
+
+namespace ember::cpu {
+
+constexpr int64_t kSparse24PanelMin = 8;  // tokens from which the panel kernel is used
+
+// w (n, k) -> values, positions (n, k / 2); and back (the dropped values become zeros).
+void compress_2to4(const float* w, int64_t n, int64_t k, float* values, int8_t* positions);
+void decompress_2to4(const float* values, const int8_t* positions, int64_t n, int64_t k, float* w);
+
+// y (m, n) = x (m, k) . W^T + bias (n, may be null), W given as values / positions.
+void sparse24_linear(const float* x, const float* values, const int8_t* positions,
+                     const float* bias, int64_t m, int64_t n, int64_t k, float* y);
+
+struct Sparse24Table {
+  int64_t panel;  // P: tokens per panel
+  // yt (rows, P) = for each of `rows` weight rows (kh = k / 2 kept values each), its products
+  // with the P tokens of the transposed panel xt (k, P).
+  void (*panel_rows)(const float* xt, const float* values, const int8_t* positions, int64_t kh,
+                     int64_t rows, float* yt);
+  // y[r] = row r's dot product with one token x (k floats), for `rows` rows.
+  void (*row_dots)(const float* x, const float* values, const int8_t* positions, int64_t kh,
+                   int64_t rows, float* y);
+};
+
+}  // namespace ember::cpu
+
+EMBER_ISA_TABLES(cpu::Sparse24Table, sparse24_table)

@@ -1,0 +1,132 @@
+// Inner products of sparse24_linear, compiled once per ISA inside namespace ember::<isa>
+// (ember_add_isa_kernels). panel_rows is written once against the Vec API; row_dots picks
+// each kept value's input with a permute (AVX-512) or a gather (AVX2), scalar otherwise.
+// Nothing here may instantiate std:: templates (docs/architecture.md#the-one-definition-trap).
+#include "cpu/simd/vec.h"  // first: it may wrap <immintrin.h>
+//
+#include "cpu/sparse24/sparse24.h"
+
+namespace ember::EMBER_ISA_NS {
+namespace {
+
+constexpr int64_t kPanel = 4 * kW;  // tokens per panel: 4 vectors of accumulators a row
+
+// Two rows at a time: 8 independent accumulator chains hide the FMA latency, and each kept
+// weight costs one broadcast plus 4 FMAs with the token vectors at its column (its address:
+// the group's base plus the stored position, times the panel width).
+void panel_rows(const float* xt, const float* values, const int8_t* positions, int64_t kh,
+                int64_t rows, float* yt) {
+  int64_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const float* v0 = values + r * kh;
+    const float* v1 = v0 + kh;
+    const int8_t* p0 = positions + r * kh;
+    const int8_t* p1 = p0 + kh;
+    VecF a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+    VecF b0 = vzero(), b1 = vzero(), b2 = vzero(), b3 = vzero();
+    for (int64_t j = 0; j < kh; ++j) {
+      const float* group = xt + (j >> 1) * 4 * kPanel;
+      const float* xa = group + p0[j] * kPanel;
+      const float* xb = group + p1[j] * kPanel;
+      const VecF wa = vset1(v0[j]), wb = vset1(v1[j]);
+      a0 = vfma(wa, vload(xa), a0);
+      a1 = vfma(wa, vload(xa + kW), a1);
+      a2 = vfma(wa, vload(xa + 2 * kW), a2);
+      a3 = vfma(wa, vload(xa + 3 * kW), a3);
+      b0 = vfma(wb, vload(xb), b0);
+      b1 = vfma(wb, vload(xb + kW), b1);
+      b2 = vfma(wb, vload(xb + 2 * kW), b2);
+      b3 = vfma(wb, vload(xb + 3 * kW), b3);
+    }
+    float* ya = yt + r * kPanel;
+    vstore(ya, a0);
+    vstore(ya + kW, a1);
+    vstore(ya + 2 * kW, a2);
+    vstore(ya + 3 * kW, a3);
+    vstore(ya + kPanel, b0);
+    vstore(ya + kPanel + kW, b1);
+    vstore(ya + kPanel + 2 * kW, b2);
+    vstore(ya + kPanel + 3 * kW, b3);
+  }
+  if (r < rows) {
+    const float* v0 = values + r * kh;
+    const int8_t* p0 = positions + r * kh;
+    VecF a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
+    for (int64_t j = 0; j < kh; ++j) {
+      const float* xa = xt + (j >> 1) * 4 * kPanel + p0[j] * kPanel;
+      const VecF wa = vset1(v0[j]);
+      a0 = vfma(wa, vload(xa), a0);
+      a1 = vfma(wa, vload(xa + kW), a1);
+      a2 = vfma(wa, vload(xa + 2 * kW), a2);
+      a3 = vfma(wa, vload(xa + 3 * kW), a3);
+    }
+    float* ya = yt + r * kPanel;
+    vstore(ya, a0);
+    vstore(ya + kW, a1);
+    vstore(ya + 2 * kW, a2);
+    vstore(ya + 3 * kW, a3);
+  }
+}
+
+// One row's kept values from j0 on, one at a time.
+float row_tail(const float* x, const float* v, const int8_t* p, int64_t j0, int64_t kh) {
+  float acc = 0.0f;
+  for (int64_t j = j0; j < kh; ++j) acc += v[j] * x[(j >> 1) * 4 + p[j]];
+  return acc;
+}
+
+#if defined(EMBER_ISA_AVX512)
+// 16 kept values = 8 groups = 32 inputs: one vpermt2ps picks each value's input from two
+// vectors of x by index 4 * (its group) + position.
+void row_dots(const float* x, const float* values, const int8_t* positions, int64_t kh,
+              int64_t rows, float* y) {
+  const __m512i base = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
+  const int64_t kh16 = kh / 16 * 16;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* v = values + r * kh;
+    const int8_t* p = positions + r * kh;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t j = 0; j < kh16; j += 16) {
+      const __m512 lo = _mm512_loadu_ps(x + 2 * j), hi = _mm512_loadu_ps(x + 2 * j + 16);
+      const __m512i pos =
+          _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j)));
+      const __m512 xs = _mm512_permutex2var_ps(lo, _mm512_add_epi32(base, pos), hi);
+      acc = _mm512_fmadd_ps(_mm512_loadu_ps(v + j), xs, acc);
+    }
+    y[r] = _mm512_reduce_add_ps(acc) + row_tail(x, v, p, kh16, kh);
+  }
+}
+#elif defined(EMBER_ISA_AVX2)
+// 8 kept values = 4 groups: their inputs gathered by index 4 * (group) + position.
+void row_dots(const float* x, const float* values, const int8_t* positions, int64_t kh,
+              int64_t rows, float* y) {
+  const __m256i base = _mm256_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12);
+  const int64_t kh8 = kh / 8 * 8;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* v = values + r * kh;
+    const int8_t* p = positions + r * kh;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t j = 0; j < kh8; j += 8) {
+      const __m256i pos =
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + j)));
+      const __m256 xs = _mm256_i32gather_ps(x + 2 * j, _mm256_add_epi32(base, pos), 4);
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(v + j), xs, acc);
+    }
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    y[r] = _mm_cvtss_f32(s) + row_tail(x, v, p, kh8, kh);
+  }
+}
+#else
+void row_dots(const float* x, const float* values, const int8_t* positions, int64_t kh,
+              int64_t rows, float* y) {
+  for (int64_t r = 0; r < rows; ++r) y[r] = row_tail(x, values + r * kh, positions + r * kh, 0, kh);
+}
+#endif
+
+}  // namespace
+
+const cpu::Sparse24Table sparse24_table = {kPanel, panel_rows, row_dots};
+
+}  // namespace ember::EMBER_ISA_NS
