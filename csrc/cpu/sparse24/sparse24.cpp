@@ -10,7 +10,8 @@
 namespace ember::cpu {
 namespace {
 
-constexpr int64_t kRowsPerPiece = 128;  // weight rows per piece: 128 x k / 2 x 5 bytes
+constexpr int64_t kRowsPerPiece = 16;  // weight rows per piece (a 4 KiB tile of outputs)  // weight
+                                       // rows per piece: 128 x k / 2 x 5 bytes
 
 // The columns (0..3) of the two values kept from one group: the two largest |w|, the lower
 // column first on ties; a NaN counts as the largest, so it is kept and shows in the output.
@@ -44,7 +45,7 @@ void decompress_2to4(const float* values, const int8_t* positions, int64_t n, in
   parallel_chunks(groups, 1024, 8, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
       for (int i = 0; i < 4; ++i) w[4 * g + i] = 0.0f;
-      for (int t = 0; t < 2; ++t) w[4 * g + positions[2 * g + t]] = values[2 * g + t];
+      for (int t = 0; t < 2; ++t) w[4 * g + (positions[2 * g + t] & 3)] = values[2 * g + t];
     }
   });
 }
@@ -90,8 +91,11 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t q = p / row_pieces, j0 = p % row_pieces * kRowsPerPiece;
       const int64_t j1 = min64(j0 + kRowsPerPiece, n), i1 = min64(P, m - q * P);
-      t.panel_rows(xt.get() + q * k * P, values + j0 * kh, positions + j0 * kh, kh, j1 - j0,
-                   yt.get());
+      for (int64_t c0 = 0; c0 < k; c0 += kSparse24ColBlock) {
+        const int64_t kb = min64(kSparse24ColBlock, k - c0) / 2;
+        t.panel_rows(xt.get() + (q * k + c0) * P, values + j0 * kh + c0 / 2,
+                     positions + j0 * kh + c0 / 2, kh, kb, j1 - j0, c0 > 0, yt.get());
+      }
       for (int64_t i = 0; i < i1; ++i) {
         float* out = y + (q * P + i) * n;
         for (int64_t j = j0; j < j1; ++j) out[j] = yt.get()[(j - j0) * P + i];

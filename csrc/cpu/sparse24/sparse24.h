@@ -12,7 +12,10 @@
 //  - more tokens: x is repacked into panels of P tokens transposed (K x P floats, P = 4
 //    vectors), and for each kept weight its value is broadcast and multiplied into the P
 //    tokens' inputs at its column, so the tokens sit in the vector lanes and the column is
-//    just an address. Work split: (panel, block of rows) pieces.
+//    just an address. Columns go in blocks of kSparse24ColBlock, so a block of the panel
+//    stays in L1 while a block of rows passes. Work split: (panel, block of rows) pieces.
+// Positions are read modulo 4 (only their low 2 bits), so no stored byte can make a kernel
+// read outside its inputs; compress_2to4 writes only 0..3.
 // Every output is computed whole by one thread in a fixed order, so results do not depend on
 // the thread count (they may differ across ISAs by float rounding of the sum).
 //
@@ -24,7 +27,8 @@
 
 namespace ember::cpu {
 
-constexpr int64_t kSparse24PanelMin = 8;  // tokens from which the panel kernel is used
+constexpr int64_t kSparse24PanelMin = 8;    // tokens from which the panel kernel is used
+constexpr int64_t kSparse24ColBlock = 128;  // columns of a panel block (AVX-512: 32 KiB)
 
 // w (n, k) -> values, positions (n, k / 2); and back (the dropped values become zeros).
 void compress_2to4(const float* w, int64_t n, int64_t k, float* values, int8_t* positions);
@@ -36,10 +40,11 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
 
 struct Sparse24Table {
   int64_t panel;  // P: tokens per panel
-  // yt (rows, P) = for each of `rows` weight rows (kh = k / 2 kept values each), its products
-  // with the P tokens of the transposed panel xt (k, P).
-  void (*panel_rows)(const float* xt, const float* values, const int8_t* positions, int64_t kh,
-                     int64_t rows, float* yt);
+  // yt (rows, P) (+)= for each of `rows` weight rows, the products of its kb kept values from
+  // `values` / `positions` (row stride ld) with the P tokens of the transposed panel xt
+  // (2 kb columns, P tokens each); accumulate adds to yt instead of overwriting it.
+  void (*panel_rows)(const float* xt, const float* values, const int8_t* positions, int64_t ld,
+                     int64_t kb, int64_t rows, bool accumulate, float* yt);
   // y[r] = row r's dot product with one token x (k floats), for `rows` rows.
   void (*row_dots)(const float* x, const float* values, const int8_t* positions, int64_t kh,
                    int64_t rows, float* y);

@@ -13,21 +13,25 @@ constexpr int64_t kPanel = 4 * kW;  // tokens per panel: 4 vectors of accumulato
 
 // Two rows at a time: 8 independent accumulator chains hide the FMA latency, and each kept
 // weight costs one broadcast plus 4 FMAs with the token vectors at its column (its address:
-// the group's base plus the stored position, times the panel width).
-void panel_rows(const float* xt, const float* values, const int8_t* positions, int64_t kh,
-                int64_t rows, float* yt) {
+// the group's base plus the stored position, times the panel width). Positions are read
+// modulo 4, so no stored byte can send a load outside the panel.
+void panel_rows(const float* xt, const float* values, const int8_t* positions, int64_t ld,
+                int64_t kb, int64_t rows, bool accumulate, float* yt) {
+  auto start = [&](float* y) { return accumulate ? vload(y) : vzero(); };
   int64_t r = 0;
   for (; r + 2 <= rows; r += 2) {
-    const float* v0 = values + r * kh;
-    const float* v1 = v0 + kh;
-    const int8_t* p0 = positions + r * kh;
-    const int8_t* p1 = p0 + kh;
-    VecF a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
-    VecF b0 = vzero(), b1 = vzero(), b2 = vzero(), b3 = vzero();
-    for (int64_t j = 0; j < kh; ++j) {
+    const float* v0 = values + r * ld;
+    const float* v1 = v0 + ld;
+    const int8_t* p0 = positions + r * ld;
+    const int8_t* p1 = p0 + ld;
+    float* ya = yt + r * kPanel;
+    float* yb = ya + kPanel;
+    VecF a0 = start(ya), a1 = start(ya + kW), a2 = start(ya + 2 * kW), a3 = start(ya + 3 * kW);
+    VecF b0 = start(yb), b1 = start(yb + kW), b2 = start(yb + 2 * kW), b3 = start(yb + 3 * kW);
+    for (int64_t j = 0; j < kb; ++j) {
       const float* group = xt + (j >> 1) * 4 * kPanel;
-      const float* xa = group + p0[j] * kPanel;
-      const float* xb = group + p1[j] * kPanel;
+      const float* xa = group + (p0[j] & 3) * kPanel;
+      const float* xb = group + (p1[j] & 3) * kPanel;
       const VecF wa = vset1(v0[j]), wb = vset1(v1[j]);
       a0 = vfma(wa, vload(xa), a0);
       a1 = vfma(wa, vload(xa + kW), a1);
@@ -38,29 +42,28 @@ void panel_rows(const float* xt, const float* values, const int8_t* positions, i
       b2 = vfma(wb, vload(xb + 2 * kW), b2);
       b3 = vfma(wb, vload(xb + 3 * kW), b3);
     }
-    float* ya = yt + r * kPanel;
     vstore(ya, a0);
     vstore(ya + kW, a1);
     vstore(ya + 2 * kW, a2);
     vstore(ya + 3 * kW, a3);
-    vstore(ya + kPanel, b0);
-    vstore(ya + kPanel + kW, b1);
-    vstore(ya + kPanel + 2 * kW, b2);
-    vstore(ya + kPanel + 3 * kW, b3);
+    vstore(yb, b0);
+    vstore(yb + kW, b1);
+    vstore(yb + 2 * kW, b2);
+    vstore(yb + 3 * kW, b3);
   }
   if (r < rows) {
-    const float* v0 = values + r * kh;
-    const int8_t* p0 = positions + r * kh;
-    VecF a0 = vzero(), a1 = vzero(), a2 = vzero(), a3 = vzero();
-    for (int64_t j = 0; j < kh; ++j) {
-      const float* xa = xt + (j >> 1) * 4 * kPanel + p0[j] * kPanel;
+    const float* v0 = values + r * ld;
+    const int8_t* p0 = positions + r * ld;
+    float* ya = yt + r * kPanel;
+    VecF a0 = start(ya), a1 = start(ya + kW), a2 = start(ya + 2 * kW), a3 = start(ya + 3 * kW);
+    for (int64_t j = 0; j < kb; ++j) {
+      const float* xa = xt + (j >> 1) * 4 * kPanel + (p0[j] & 3) * kPanel;
       const VecF wa = vset1(v0[j]);
       a0 = vfma(wa, vload(xa), a0);
       a1 = vfma(wa, vload(xa + kW), a1);
       a2 = vfma(wa, vload(xa + 2 * kW), a2);
       a3 = vfma(wa, vload(xa + 3 * kW), a3);
     }
-    float* ya = yt + r * kPanel;
     vstore(ya, a0);
     vstore(ya + kW, a1);
     vstore(ya + 2 * kW, a2);
@@ -71,7 +74,7 @@ void panel_rows(const float* xt, const float* values, const int8_t* positions, i
 // One row's kept values from j0 on, one at a time.
 float row_tail(const float* x, const float* v, const int8_t* p, int64_t j0, int64_t kh) {
   float acc = 0.0f;
-  for (int64_t j = j0; j < kh; ++j) acc += v[j] * x[(j >> 1) * 4 + p[j]];
+  for (int64_t j = j0; j < kh; ++j) acc += v[j] * x[(j >> 1) * 4 + (p[j] & 3)];
   return acc;
 }
 
@@ -81,6 +84,7 @@ float row_tail(const float* x, const float* v, const int8_t* p, int64_t j0, int6
 void row_dots(const float* x, const float* values, const int8_t* positions, int64_t kh,
               int64_t rows, float* y) {
   const __m512i base = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
+  const __m512i three = _mm512_set1_epi32(3);
   const int64_t kh16 = kh / 16 * 16;
   for (int64_t r = 0; r < rows; ++r) {
     const float* v = values + r * kh;
@@ -90,7 +94,8 @@ void row_dots(const float* x, const float* values, const int8_t* positions, int6
       const __m512 lo = _mm512_loadu_ps(x + 2 * j), hi = _mm512_loadu_ps(x + 2 * j + 16);
       const __m512i pos =
           _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + j)));
-      const __m512 xs = _mm512_permutex2var_ps(lo, _mm512_add_epi32(base, pos), hi);
+      const __m512 xs =
+          _mm512_permutex2var_ps(lo, _mm512_add_epi32(base, _mm512_and_si512(pos, three)), hi);
       acc = _mm512_fmadd_ps(_mm512_loadu_ps(v + j), xs, acc);
     }
     y[r] = _mm512_reduce_add_ps(acc) + row_tail(x, v, p, kh16, kh);
@@ -101,6 +106,7 @@ void row_dots(const float* x, const float* values, const int8_t* positions, int6
 void row_dots(const float* x, const float* values, const int8_t* positions, int64_t kh,
               int64_t rows, float* y) {
   const __m256i base = _mm256_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12);
+  const __m256i three = _mm256_set1_epi32(3);
   const int64_t kh8 = kh / 8 * 8;
   for (int64_t r = 0; r < rows; ++r) {
     const float* v = values + r * kh;
@@ -109,7 +115,8 @@ void row_dots(const float* x, const float* values, const int8_t* positions, int6
     for (int64_t j = 0; j < kh8; j += 8) {
       const __m256i pos =
           _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + j)));
-      const __m256 xs = _mm256_i32gather_ps(x + 2 * j, _mm256_add_epi32(base, pos), 4);
+      const __m256 xs =
+          _mm256_i32gather_ps(x + 2 * j, _mm256_add_epi32(base, _mm256_and_si256(pos, three)), 4);
       acc = _mm256_fmadd_ps(_mm256_loadu_ps(v + j), xs, acc);
     }
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
