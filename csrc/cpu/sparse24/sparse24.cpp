@@ -10,8 +10,7 @@
 namespace ember::cpu {
 namespace {
 
-constexpr int64_t kRowsPerPiece = 16;  // weight rows per piece (a 4 KiB tile of outputs)  // weight
-                                       // rows per piece: 128 x k / 2 x 5 bytes
+constexpr int64_t kRowsPerPiece = 16;  // weight rows per piece (AVX-512: 4 KiB of outputs)
 
 // The columns (0..3) of the two values kept from one group: the two largest |w|, the lower
 // column first on ties; a NaN counts as the largest, so it is kept and shows in the output.

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import _dtype as D
 from ..autograd.grad_mode import no_grad
+from ..models.gpt import MLP
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..ops.creation import from_numpy
@@ -126,6 +127,12 @@ def _shared_weights(model: Module) -> set[int]:
     return {k for k, v in owners.items() if v > 1}
 
 
+def _fused_inputs(model: Module) -> set[int]:
+    """Linears whose owner reads their weight directly instead of calling them: GPT's MLP
+    fuses c_fc with its GELU (F.linear on c_fc.weight)."""
+    return {id(m.c_fc) for m in model.modules() if isinstance(m, MLP)}
+
+
 def _swap(model: Module, name: str, new: Module) -> None:
     parent_name, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
@@ -153,13 +160,15 @@ def semi_structured(
     :class:`SemiStructuredReport`.
 
     Eligible: a float32 CPU Linear whose in_features is a multiple of 4, not magnitude-masked,
-    whose weight no other module shares (a tied lm_head), and not ``model`` itself. Without
+    whose weight no other module shares (a tied lm_head), that its owner calls rather than
+    reading its weight (not GPT's fused c_fc), and not ``model`` itself. Without
     ``modules`` the others are skipped and listed with the reason; a module in ``modules``
     that is not eligible is a ValueError naming it.
 
     Shape: each layer keeps its (*, in_features) -> (*, out_features).
     """
     shared = _shared_weights(model)
+    fused = _fused_inputs(model)
     explicit = modules is not None
     targets = (
         _chosen(model, modules)
@@ -171,6 +180,8 @@ def semi_structured(
         reason = _ineligible(m)
         if not reason and id(m.weight) in shared:
             reason = "its weight is shared with another module"
+        if not reason and id(m) in fused:
+            reason = "its owner reads its weight directly (GPT's MLP fuses c_fc with GELU)"
         if not reason and not name:
             reason = "it is the model itself (compress it with SemiStructuredLinear.from_linear)"
         if reason and explicit:
