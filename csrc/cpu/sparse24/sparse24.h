@@ -6,14 +6,20 @@
 // int8 offsets rather than packed 2-bit ones: the kernels turn them into an address with one
 // byte load, and the format stays plain tensors; weights then take 5 / 8 of float32's bytes.
 //
-// sparse24_linear: y (M, N) = x (M, K) . W^T (+ bias). Two kernels:
-//  - few tokens (M < kSparse24PanelMin): per token, each row's dot product over its kept
-//    values (AVX-512 picks the 16 inputs of 8 groups with one two-source permute);
-//  - more tokens: x is repacked into panels of P tokens transposed (K x P floats, P = 4
-//    vectors), and for each kept weight its value is broadcast and multiplied into the P
-//    tokens' inputs at its column, so the tokens sit in the vector lanes and the column is
-//    just an address. Columns go in blocks of kSparse24ColBlock, so a block of the panel
-//    stays in L1 while a block of rows passes. Work split: (panel, block of rows) pieces.
+// sparse24_linear: y (M, N) = x (M, K) . W^T (+ bias). Three kernels:
+//  - few tokens (M < kSparse24PanelMin), every ISA: per token, each row's dot product over its
+//    kept values (AVX-512 picks the 16 inputs of 8 groups with one two-source permute, AVX2
+//    gathers them);
+//  - more tokens, AVX-512 (rows16): output rows in the lanes. W is repacked per call into
+//    blocks of 16 rows side by side with permute indices; a window of 16 inputs of a token sits
+//    in one register and each kept value costs one vpermps and one FMA, for 12 tokens a pass.
+//    Work split: (120 tokens, 16 rows) pieces. Measured faster on Zen 4 than the panel kernel
+//    below, which is bound by its one vector load per FMA (bench/sparse24.py);
+//  - more tokens, AVX2 and portable (panel_rows): tokens in the lanes. x is repacked into
+//    panels of P tokens transposed (K x P floats, P = 4 vectors); each kept weight's value is
+//    broadcast and multiplied into the P tokens' inputs at its column, so the column is just
+//    an address. Columns go in blocks of kSparse24ColBlock, so a block of the panel stays in
+//    L1 while a block of rows passes. Work split: (panel, 16 rows) pieces.
 // Positions are read modulo 4 (only their low 2 bits), so no stored byte can make a kernel
 // read outside its inputs; compress_2to4 writes only 0..3.
 // Every output is computed whole by one thread in a fixed order, so results do not depend on
@@ -48,6 +54,11 @@ struct Sparse24Table {
   // y[r] = row r's dot product with one token x (k floats), for `rows` rows.
   void (*row_dots)(const float* x, const float* values, const int8_t* positions, int64_t kh,
                    int64_t rows, float* y);
+  // AVX-512 only (else null): y (tokens, 16, row stride ldy) = x (tokens, k) . 16 rows^T, the
+  // rows repacked side by side: wv float32 (k / 2, 16), id int32 (k / 2, 16) = 4 * (group % 4)
+  // + position.
+  void (*rows16)(const float* x, int64_t k, int64_t tokens, const float* wv, const int32_t* id,
+                 float* y, int64_t ldy);
 };
 
 }  // namespace ember::cpu
