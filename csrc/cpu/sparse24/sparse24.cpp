@@ -10,7 +10,7 @@
 namespace ember::cpu {
 namespace {
 
-constexpr int64_t kRowsPerPiece = 16;  // weight rows per piece (AVX-512: 4 KiB of outputs)
+constexpr int64_t kRowsPerPiece = 16;  // weight rows per piece (panel / per-token kernels)
 
 // The columns (0..3) of the two values kept from one group: the two largest |w|, the lower
 // column first on ties; a NaN counts as the largest, so it is kept and shows in the output.
