@@ -27,6 +27,8 @@ FAMILIES = [
     "train_gpt",
     "prune",
     "qblock",
+    "quant",
+    "sparse24",
 ]
 # OpenBLAS runs a slower kernel when these are set on this CPU; unset them for the GEMM peer.
 GEMM_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")

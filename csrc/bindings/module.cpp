@@ -40,4 +40,5 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_attention(m);
   bindings::bind_qblock(m);
   bindings::bind_qgemm(m);
+  bindings::bind_sparse24(m);
 }

