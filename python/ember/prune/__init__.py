@@ -1,5 +1,5 @@
 """Pruning: make a trained model sparser (:func:`magnitude` masks, :func:`remove` bakes
-them in) or really smaller (:func:`structured` removes neurons and channels).
+them in) or really smaller (:func:`structured` removes neurons, channels and heads).
 
 >>> ember.prune.magnitude(model, 0.5)            # half the Linear/Conv weights masked
 >>> ... fine-tune: masked weights stay zero ...
