@@ -27,6 +27,7 @@ FAMILIES = [
     "train_gpt",
     "prune",
     "qblock",
+    "quant_static",
 ]
 # OpenBLAS runs a slower kernel when these are set on this CPU; unset them for the GEMM peer.
 GEMM_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
