@@ -28,6 +28,7 @@ FAMILIES = [
     "prune",
     "qblock",
     "quant",
+    "quant_static",
     "sparse24",
 ]
 # OpenBLAS runs a slower kernel when these are set on this CPU; unset them for the GEMM peer.

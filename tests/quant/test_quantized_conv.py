@@ -84,7 +84,7 @@ def test_padding_uses_the_zero_point():
     np.testing.assert_allclose(got, want, atol=0.05)
 
 
-def test_unbatched_and_weight_repacked_after_assign():
+def test_unbatched_and_weight_repacked_after_loading():
     ember.manual_seed(2)
     conv = nn.Conv2d(2, 3, 3)
     x = ember.randn(2, 6, 6)
@@ -95,6 +95,10 @@ def test_unbatched_and_weight_repacked_after_assign():
     shell(x)  # packs the empty weight
     shell.load_state_dict(q.state_dict(), assign=True)
     np.testing.assert_array_equal(shell(x).numpy(), y.numpy())
+    in_place = QuantizedConv2d(2, 3, 3)
+    in_place(x)
+    in_place.load_state_dict(q.state_dict())  # copies into the packed weight's storage
+    np.testing.assert_array_equal(in_place(x).numpy(), y.numpy())
 
 
 def test_bad_input():

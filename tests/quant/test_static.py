@@ -1,6 +1,9 @@
 """ember.quant.quantize_static: conv/bn/relu fusion, calibration, swaps to int8 layers,
 the digits CNN's accuracy, model-folder round trips and bad input."""
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 
@@ -13,6 +16,7 @@ from ember.nn import functional as F
 from ember.quant import QuantizedConv2d, quantize_static
 from ember.quant.linear import QuantizedLinear
 from ember.quant.static import _fold_batchnorm
+from ember.serialization import ModelFileError
 
 
 def small_cnn() -> nn.Sequential:
@@ -136,6 +140,21 @@ def test_tampered_scale_shape_is_a_clean_error(digits_int8, tmp_path):
     q.conv1.weight_scale = ember.ones(3)
     with pytest.raises(ValueError, match="no longer match"):
         ember.save(q, tmp_path / "bad")
+
+
+def test_loading_a_tampered_scale_shape_is_a_clean_error(tmp_path):
+    model = DigitsCNN(DigitsCNNConfig(width=4)).eval()
+    folder = tmp_path / "int8"
+    ember.save(quantize_static(model, [ember.randn(8, 1, 8, 8)]), folder)
+    state = ember.load(folder / "model.safetensors")
+    state["conv1.weight_scale"] = ember.ones(3)
+    ember.save(state, folder / "model.safetensors")
+    config = json.loads((folder / "config.json").read_text())  # a consistent checksum
+    config["weights_sha256"] = hashlib.sha256((folder / "model.safetensors").read_bytes())
+    config["weights_sha256"] = config["weights_sha256"].hexdigest()
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match=r"'conv1.weight_scale' has shape \(3,\)"):
+        ember.load(folder)
 
 
 def test_bad_input():

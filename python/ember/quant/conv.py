@@ -1,9 +1,10 @@
 """QuantizedConv2d: a Conv2d run as an int8 GEMM with static input quantization.
 
-The input is quantized per tensor to uint8 codes with the (scale, zero_point) calibrated
-by ember.quant.quantize_static, unrolled (im2col) into one row per output pixel, and
-multiplied with the int8 per-output-channel weights by ember.ops.qgemm.int8_linear, whose
-epilogue applies both scales, the bias and an optional fused ReLU.
+The input is quantized per tensor to uint8 codes (ember.ops.qgemm.quantize_u8_static) with
+the (scale, zero_point) calibrated by ember.quant.quantize_static, unrolled (im2col) into
+one row per output pixel, and multiplied with the int8 per-output-channel weights by
+ember.ops.qgemm.int8_linear, whose epilogue applies both scales, the bias and an optional
+fused ReLU.
 """
 
 from __future__ import annotations
@@ -17,20 +18,11 @@ from ..nn.conv import Conv2d
 from ..nn.module import Module
 from ..ops._util import int_tuple
 from ..ops.creation import from_numpy, full, ones, zeros
-from ..ops.qgemm import PackedInt8Weight, int8_linear, pack_int8_weight
+from ..ops.qgemm import PackedInt8Weight, int8_linear, pack_int8_weight, quantize_u8_static
 from ..tensor import Tensor
 from ._weights import per_channel_int8
 
 _ACTIVATIONS = (None, "relu")
-
-
-def quantize_u8_static(x: Tensor, scale: float, zero_point: int) -> np.ndarray:
-    """``clamp(round(x / scale) + zero_point, 0, 255)`` per tensor (round half to even, in
-    float32 as the kernels do; NaN -> 0), as a numpy uint8 array.
-
-    Shape: any float -> the same shape, uint8."""
-    v = np.rint(x.detach().float().numpy() / np.float32(scale)) + np.float32(zero_point)
-    return np.fmin(np.fmax(v, 0.0), 255.0).astype(np.uint8)
 
 
 def _resolve_padding(
@@ -131,7 +123,7 @@ class QuantizedConv2d(Module):
         self.register_buffer("bias", zeros(out_channels, dtype=D.float32) if bias else None)
         self.register_buffer("input_scale", ones((), dtype=D.float32))
         self.register_buffer("input_zero_point", zeros((), dtype=D.int32))
-        self._packed: tuple[object, PackedInt8Weight] | None = None
+        self._packed: tuple[object, int, PackedInt8Weight] | None = None
 
     @classmethod
     def from_float(
@@ -173,13 +165,15 @@ class QuantizedConv2d(Module):
         q.input_zero_point = full((), int(zero), dtype=D.int32)
         return q
 
-    def _packed_weight(self) -> PackedInt8Weight:
-        # Packed once per weight tensor memory: loading (assign=True) swaps the memory.
-        src = self.weight._impl
-        if self._packed is None or self._packed[0] is not src:
-            flat = self.weight.permute(0, 2, 3, 1).reshape(self.out_channels, -1).contiguous()
-            self._packed = (src, pack_int8_weight(flat))
-        return self._packed[1]
+    def packed_weight(self) -> PackedInt8Weight:
+        """The weight as (C_out, kh * kw * C_in) in the GEMM's panel layout (im2col_u8's
+        column order), packed on first use and again whenever the weight tensor's storage
+        or contents changed (load_state_dict assigns new storage or copies in place)."""
+        w = self.weight
+        if self._packed is None or self._packed[0] is not w._impl or self._packed[1] != w._version:
+            flat = w.permute(0, 2, 3, 1).reshape(self.out_channels, -1).contiguous()
+            self._packed = (w._impl, w._version, pack_int8_weight(flat))
+        return self._packed[2]
 
     def forward(self, input: Tensor) -> Tensor:
         unbatched = input.dim() == 3
@@ -190,7 +184,7 @@ class QuantizedConv2d(Module):
             )
         x = input.unsqueeze(0) if unbatched else input
         scale, zero = float(self.input_scale.item()), int(self.input_zero_point.item())
-        codes = quantize_u8_static(x, scale, zero)
+        codes = quantize_u8_static(x.detach().float(), scale, zero).numpy().view(np.uint8)
         rows, oh, ow = im2col_u8(
             codes, self.kernel_size, self.stride, self._pad, self.dilation, zero
         )
@@ -199,7 +193,7 @@ class QuantizedConv2d(Module):
             from_numpy(rows.view(np.int8)),
             from_numpy(np.full(m, scale, np.float32)),
             from_numpy(np.full(m, zero, np.int32)),
-            self._packed_weight(),
+            self.packed_weight(),
             self.weight_scale,
             self.bias,
             self.activation,
