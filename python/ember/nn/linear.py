@@ -13,6 +13,29 @@ from . import init
 from .module import Module
 from .parameter import Parameter
 
+# The activations a Linear (and every stand-in for it: quantized, 2:4 sparse) accepts in
+# forward(input, activation); None and "none" both mean no activation.
+ACTIVATIONS = (None, "relu", "gelu", "gelu_tanh")
+
+
+def check_activation(activation: Any, where: str) -> str | None:
+    """``activation`` as one of :data:`ACTIVATIONS` ("none" is spelled None)."""
+    act = None if activation == "none" else activation
+    if act not in ACTIVATIONS:
+        raise ValueError(
+            f"{where}: activation must be None, 'relu', 'gelu' or 'gelu_tanh', got {activation!r}"
+        )
+    return act
+
+
+def apply_activation(y: Tensor, act: str | None) -> Tensor:
+    """``act(y)`` for a stand-in whose kernel does not fuse ``act``."""
+    if act == "relu":
+        return F.relu(y)
+    if act == "gelu":
+        return F.gelu(y)
+    return F.gelu(y, approximate="tanh") if act == "gelu_tanh" else y
+
 
 class Linear(Module):
     """y = x @ weight.T + bias, as one fused op (see ``ember.nn.functional.linear``).

@@ -19,8 +19,8 @@ import numpy as np
 
 from .. import _dtype as D
 from ..autograd.grad_mode import no_grad
-from ..models.gpt import MLP
-from ..nn.linear import Linear
+from ..models import transforms
+from ..nn.linear import Linear, apply_activation, check_activation
 from ..nn.module import Module
 from ..ops.creation import from_numpy
 from ..ops.sparse24 import compress_2to4, decompress_2to4, sparse24_linear
@@ -28,6 +28,7 @@ from ..tensor import Tensor
 from .magnitude import is_pruned
 
 _OP = "ember.prune.semi_structured"
+_KIND = "prune.semi_structured"
 
 
 class SemiStructuredLinear(Module):
@@ -76,8 +77,9 @@ class SemiStructuredLinear(Module):
                 layer.bias = linear.bias.detach().clone()
         return layer
 
-    def forward(self, input: Tensor) -> Tensor:
-        return sparse24_linear(input, self.values, self.positions, self.bias)
+    def forward(self, input: Tensor, activation: str | None = None) -> Tensor:
+        act = check_activation(activation, "ember.prune.SemiStructuredLinear")
+        return apply_activation(sparse24_linear(input, self.values, self.positions, self.bias), act)
 
     def to_dense(self) -> Tensor:
         """The dense weight with zeros where values were dropped.
@@ -127,12 +129,6 @@ def _shared_weights(model: Module) -> set[int]:
     return {k for k, v in owners.items() if v > 1}
 
 
-def _fused_inputs(model: Module) -> set[int]:
-    """Linears whose owner reads their weight directly instead of calling them: GPT's MLP
-    fuses c_fc with its GELU (F.linear on c_fc.weight)."""
-    return {id(m.c_fc) for m in model.modules() if isinstance(m, MLP)}
-
-
 def _swap(model: Module, name: str, new: Module) -> None:
     parent_name, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
@@ -160,15 +156,13 @@ def semi_structured(
     :class:`SemiStructuredReport`.
 
     Eligible: a float32 CPU Linear whose in_features is a multiple of 4, not magnitude-masked,
-    whose weight no other module shares (a tied lm_head), that its owner calls rather than
-    reading its weight (not GPT's fused c_fc), and not ``model`` itself. Without
+    whose weight no other module shares (a tied lm_head), and not ``model`` itself. Without
     ``modules`` the others are skipped and listed with the reason; a module in ``modules``
     that is not eligible is a ValueError naming it.
 
     Shape: each layer keeps its (*, in_features) -> (*, out_features).
     """
     shared = _shared_weights(model)
-    fused = _fused_inputs(model)
     explicit = modules is not None
     targets = (
         _chosen(model, modules)
@@ -180,8 +174,6 @@ def semi_structured(
         reason = _ineligible(m)
         if not reason and id(m.weight) in shared:
             reason = "its weight is shared with another module"
-        if not reason and id(m) in fused:
-            reason = "its owner reads its weight directly (GPT's MLP fuses c_fc with GELU)"
         if not reason and not name:
             reason = "it is the model itself (compress it with SemiStructuredLinear.from_linear)"
         if reason and explicit:
@@ -191,6 +183,8 @@ def semi_structured(
             continue
         _swap(model, name, SemiStructuredLinear.from_linear(m))
         report.replaced.append(name)
+    if report.replaced:  # so that a model folder rebuilds the same layers on load
+        transforms.record(model, _KIND, modules=list(report.replaced))
     return report
 
 
@@ -211,6 +205,16 @@ def semi_structured_shell(model: Module, names: Iterable[str]) -> Module:
             )
         _swap(model, name, SemiStructuredLinear(m.in_features, m.out_features, m.bias is not None))
     return model
+
+
+def _replay(model: Module, record: dict) -> None:
+    modules = record["modules"]
+    if not isinstance(modules, list) or not all(isinstance(n, str) for n in modules):
+        raise TypeError("'modules' must be a list of layer names")
+    semi_structured_shell(model, modules)
+
+
+transforms.register(_KIND, _replay)
 
 
 __all__ = [

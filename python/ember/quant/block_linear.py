@@ -4,7 +4,7 @@ decoding where reading the weights, not the arithmetic, bounds the speed."""
 from __future__ import annotations
 
 from .. import _dtype as D
-from ..nn.linear import Linear
+from ..nn.linear import Linear, apply_activation, check_activation
 from ..nn.module import Module
 from ..ops.creation import empty
 from ..ops.qblock import (
@@ -16,7 +16,6 @@ from ..ops.qblock import (
     quantize_q8_0,
 )
 from ..tensor import Tensor
-from .linear import apply_activation, check_activation
 
 _QUANTIZE = {"q8_0": quantize_q8_0, "q4_0": quantize_q4_0}
 

@@ -14,8 +14,7 @@ from typing import Any
 
 from .. import _dtype as D
 from .._primitives import full
-from ..nn import functional as F
-from ..nn.linear import Linear
+from ..nn.linear import Linear, apply_activation, check_activation
 from ..nn.module import Module
 from ..ops.creation import empty, tensor
 from ..ops.qgemm import (
@@ -29,26 +28,7 @@ from ..tensor import Tensor
 from ._weights import per_channel_int8
 
 # The epilogue fuses relu and erf-gelu; the tanh form runs after it.
-ACTIVATIONS = (None, "relu", "gelu", "gelu_tanh")
 _MAX_K = 65536  # int32 accumulators are exact up to this depth (ember.ops.qgemm)
-
-
-def check_activation(activation: Any, where: str) -> str | None:
-    """``activation`` as one of :data:`ACTIVATIONS` ("none" is nn.Linear's spelling of None)."""
-    act = None if activation == "none" else activation
-    if act not in ACTIVATIONS:
-        raise ValueError(
-            f"{where}: activation must be None, 'relu', 'gelu' or 'gelu_tanh', got {activation!r}"
-        )
-    return act
-
-
-def apply_activation(y: Tensor, act: str | None) -> Tensor:
-    if act == "relu":
-        return F.relu(y)
-    if act == "gelu":
-        return F.gelu(y)
-    return F.gelu(y, approximate="tanh") if act == "gelu_tanh" else y
 
 
 class QuantizedLinear(Module):
