@@ -105,6 +105,11 @@ def main() -> int:
     finetune(pruned, args.finetune_steps, args.lr)
     tune_s = time.perf_counter() - start
     pruned_loss = loss(pruned)
+    # The control: the dense model trained for the same extra steps, so that the pruned
+    # model's fine-tune is not credited with what more training does to any model.
+    control = copy.deepcopy(dense)
+    finetune(control, args.finetune_steps, args.lr)
+    control_loss = loss(control)
     itos = tinyshakespeare("train", block_size=BLOCK).itos
     save_model(pruned, RUN / f"pruned-{args.dense_steps}", tokenizer=char_tokenizer(itos))
     ms = step_latency({"dense": dense, "pruned": pruned})
@@ -115,6 +120,10 @@ def main() -> int:
     print(
         f"  + {args.finetune_steps} fine-tune steps     {pruned_loss:.4f}  "
         f"(delta {delta:+.4f}, target <= {TOLERANCE}; {tune_s:.0f} s)"
+    )
+    print(
+        f"  dense + {args.finetune_steps} more steps      {control_loss:.4f}  (pruned - this: "
+        f"{pruned_loss - control_loss:+.4f})"
     )
     print(f"parameters: dense {dense.num_params():,}  pruned {pruned.num_params():,}")
     print(
