@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
+from .._config import VERSION
 from . import codec
 from .errors import BadRequest, PayloadTooLarge, ServeError, Unauthorized, Unavailable
 from .metrics import ServeMetrics
@@ -125,7 +125,7 @@ def create_app(
         state["ready"] = False
         await repository.close()
 
-    app = FastAPI(title="ember", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="ember", version=VERSION, lifespan=lifespan)
     app.state.metrics = metrics
     admin = Depends(bearer_check(options.api_key, True))
     inference = Depends(bearer_check(options.api_key, options.protect_inference))
@@ -145,7 +145,7 @@ def create_app(
 
     @app.get("/v2")
     def server_metadata() -> dict:
-        return {"name": "ember", "version": __version__, "extensions": EXTENSIONS}
+        return {"name": "ember", "version": VERSION, "extensions": EXTENSIONS}
 
     @app.get("/v2/models/{name}", dependencies=[inference])
     @app.get("/v2/models/{name}/versions/{version}", dependencies=[inference])
