@@ -34,6 +34,7 @@ LAYERS = [
         "ember.onnx",
         "ember.prune",
         "ember.quant",
+        "ember.serve",
     ],  # ember.onnx: loaded on first use (the onnx extra)
     ["ember"],  # the package namespace
     ["ember.cli", "ember.__main__"],  # the command line, above everything it runs

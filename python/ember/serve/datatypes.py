@@ -1,8 +1,11 @@
-"""KServe v2 datatype names and their numpy dtypes (BYTES: object arrays of ``bytes``)."""
+"""The KServe v2 (Open Inference Protocol) tensor datatypes and their numpy dtypes.
+BYTES tensors are numpy object arrays of ``bytes``."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from .errors import BadRequest
 
 _NUMPY = {
     "BOOL": np.dtype(np.bool_),
@@ -19,31 +22,29 @@ _NUMPY = {
     "FP64": np.dtype(np.float64),
     "BYTES": np.dtype(object),
 }
-_NAMES = {dt: name for name, dt in _NUMPY.items() if name != "BYTES"}
+_NAMES = {dt: name for name, dt in _NUMPY.items()}
 
 DATATYPES: tuple[str, ...] = tuple(_NUMPY)
 
 
 def to_numpy_dtype(name: str) -> np.dtype:
-    """The numpy dtype of v2 datatype ``name``; ValueError for an unknown name."""
-    try:
-        return _NUMPY[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown datatype {name!r} (one of {', '.join(DATATYPES)})") from None
+    """The numpy dtype of a v2 datatype name (BadRequest for names ember does not serve)."""
+    if name not in _NUMPY:
+        raise BadRequest(f"unsupported datatype {name!r} (supported: {', '.join(DATATYPES)})")
+    return _NUMPY[name]
 
 
-def from_numpy_dtype(dtype: np.dtype) -> str:
-    """The v2 datatype name of a numpy dtype (object and bytes/str arrays: BYTES)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind in "OSU":
+def from_numpy_dtype(dtype: np.dtype | type) -> str:
+    """The v2 datatype name of a numpy dtype (object and bytes arrays are BYTES)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "S":
         return "BYTES"
-    try:
-        return _NAMES[dtype.newbyteorder("=")]
-    except KeyError:
-        raise ValueError(f"no v2 datatype for numpy dtype {dtype}") from None
+    if dt not in _NAMES:
+        raise BadRequest(f"numpy dtype {dt} has no v2 datatype")
+    return _NAMES[dt]
 
 
 def element_size(name: str) -> int | None:
-    """Bytes per element of ``name`` in the binary tensor format (None for BYTES)."""
+    """Bytes per element of a v2 datatype; None for BYTES (variable length)."""
     dt = to_numpy_dtype(name)
-    return None if name == "BYTES" else dt.itemsize
+    return None if dt.kind == "O" else dt.itemsize
