@@ -165,9 +165,11 @@ def create_app(
         start = time.perf_counter()
         label, status = (name, version or ""), 500
         try:
+            body = await read_body(request, options.max_body_bytes)
+            # No await between picking the model and queueing on it: a reload closing the
+            # old version in that gap would refuse this request with a 503.
             model = repository.get(name, _parse_version(version))
             label = (model.name, str(model.version))
-            body = await read_body(request, options.max_body_bytes)
             req = codec.parse_infer_request(
                 body, request.headers.get(codec.HEADER_LENGTH), model, options.max_tensor_elements
             )
