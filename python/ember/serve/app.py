@@ -159,8 +159,20 @@ def create_app(
         return {"name": model.name, "version": str(model.version), "ready": True}
 
     # ---- inference --------------------------------------------------------------------------
-    @app.post("/v2/models/{name}/infer", dependencies=[inference])
-    @app.post("/v2/models/{name}/versions/{version}/infer", dependencies=[inference])
+    # The body is read raw (JSON, or JSON + binary tensors); the schema documents it.
+    body_doc = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": codec.INFER_REQUEST_SCHEMA}},
+        }
+    }
+
+    @app.post("/v2/models/{name}/infer", dependencies=[inference], openapi_extra=body_doc)
+    @app.post(
+        "/v2/models/{name}/versions/{version}/infer",
+        dependencies=[inference],
+        openapi_extra=body_doc,
+    )
     async def infer(name: str, request: Request, version: str | None = None) -> Response:
         start = time.perf_counter()
         label, status = (name, version or ""), 500

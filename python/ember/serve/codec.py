@@ -23,6 +23,37 @@ from .errors import BadRequest
 HEADER_LENGTH = "Inference-Header-Content-Length"
 DEFAULT_MAX_ELEMENTS = 1 << 24
 
+# The JSON form of an infer request, for the OpenAPI document (clients and fuzzers read
+# it); the binary form sends the same object as its header.
+_TENSOR = {
+    "type": "object",
+    "required": ["name", "datatype", "shape"],
+    "properties": {
+        "name": {"type": "string"},
+        "datatype": {"type": "string", "enum": list(DATATYPES)},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "data": {"type": "array"},
+        "parameters": {"type": "object"},
+    },
+}
+INFER_REQUEST_SCHEMA = {
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {
+        "id": {"type": "string"},
+        "inputs": {"type": "array", "items": _TENSOR},
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}},
+            },
+        },
+        "parameters": {"type": "object"},
+    },
+}
+
 _LENGTH = struct.Struct("<I")  # the 4-byte little-endian prefix of each BYTES element
 
 
