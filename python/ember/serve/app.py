@@ -58,24 +58,39 @@ def error_response(status: int, message: str, retry_after: float | None = None) 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refused (413) as soon as it passes ``max_bytes``, whatever
-    Content-Length claimed."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"request body of {declared} bytes is over the {max_bytes} limit")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"request body is over the {max_bytes} byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is a 413, refused on its
+    Content-Length or, without one, as soon as the bytes read pass the limit."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            message = f"request body of {int(declared)} bytes is over the {self.max_bytes} limit"
+            await error_response(413, message)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise PayloadTooLarge(f"request body is over the {self.max_bytes} byte limit")
+            return message
+
+        await self.app(scope, limited, send)
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The request body as JSON (limited like :func:`read_body`); BadRequest if it isn't."""
-    body = await read_body(request, max_bytes)
+async def read_json(request: Request) -> Any:
+    """The request body as JSON ({} when empty); BadRequest if it isn't JSON."""
+    body = await request.body()
     try:
         return json.loads(body) if body.strip() else {}
     except (ValueError, RecursionError) as e:
@@ -130,6 +145,7 @@ def create_app(
     admin = Depends(bearer_check(options.api_key, True))
     inference = Depends(bearer_check(options.api_key, options.protect_inference))
     _install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=options.max_body_bytes)
     _install_access_log(app)
 
     # ---- health and metadata ----------------------------------------------------------------
@@ -177,7 +193,7 @@ def create_app(
         start = time.perf_counter()
         label, status = (name, version or ""), 500
         try:
-            body = await read_body(request, options.max_body_bytes)
+            body = await request.body()
             # No await between picking the model and queueing on it: a reload closing the
             # old version in that gap would refuse this request with a 503.
             model = repository.get(name, _parse_version(version))
@@ -197,7 +213,7 @@ def create_app(
     # ---- model repository extension ---------------------------------------------------------
     @app.post("/v2/repository/index", dependencies=[inference])
     async def repository_index(request: Request) -> list:
-        doc = await read_json(request, options.max_body_bytes)
+        doc = await read_json(request)
         ready_only = isinstance(doc, dict) and doc.get("ready") is True
         return [m for m in repository.index() if not ready_only or m.get("state") == "READY"]
 
@@ -222,14 +238,9 @@ def create_app(
 
 
 async def _run_infer(model: Any, req: codec.InferRequest) -> Response:
-    known = [t.name for t in model.outputs]
-    if req.outputs is None:
-        wanted = [codec.RequestedOutput(n, req.binary_output) for n in known]
-    else:
-        wanted = req.outputs
-        unknown = [o.name for o in wanted if o.name not in known]
-        if unknown:
-            raise BadRequest(f"model {model.name!r} has no output {unknown[0]!r} (has {known})")
+    wanted = req.outputs
+    if wanted is None:
+        wanted = [codec.RequestedOutput(t.name, req.binary_output) for t in model.outputs]
     result = await model.infer(req.inputs, [o.name for o in wanted])
     body, header_length = codec.encode_infer_response(
         model.name, str(model.version), req.id, [(o.name, result[o.name], o.binary) for o in wanted]

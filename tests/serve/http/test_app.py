@@ -35,6 +35,8 @@ class Doubler:
     async def infer(self, inputs, requested_outputs=None):
         if self.full:
             raise Unavailable("queue full", retry_after=2)
+        if requested_outputs and requested_outputs != ["y"]:
+            raise BadRequest(f"no output {requested_outputs}")
         return {"y": inputs["x"] * 2}
 
     async def embed(self, texts):
@@ -168,6 +170,10 @@ def test_body_limit_is_413(repo):
 
         r = c.post("/v2/models/double/infer", content=chunks())
         assert r.status_code == 413
+        big = {"model": "double", "input": "x" * 200}
+        assert c.post("/v1/embeddings", json=big).status_code == 413
+        r = c.post("/v1/embeddings", content=chunks(), headers={"content-type": "application/json"})
+        assert 400 <= r.status_code < 500 and r.json()["error"]
 
 
 def test_full_queue_is_503_with_retry_after(repo):
