@@ -10,6 +10,7 @@ import pytest
 
 import ember
 from conftest import CHARS, ids, run, tiny_bert, tiny_cnn, tiny_gpt, tiny_lstm
+from ember.models import GPT, GPTConfig
 from ember.serve import BadRequest, ModelRepository
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
@@ -223,3 +224,35 @@ def test_infer_rejects_bad_inputs(repo_dir):
             await repo.close()
 
     run(main())
+
+
+def _pruned(model):
+    ember.prune.magnitude(model, 0.5)
+    ember.prune.remove(model)
+    return model
+
+
+@pytest.mark.parametrize(
+    "compress",
+    [
+        ember.quant.quantize_dynamic,
+        lambda m: ember.quant.quantize_weights(m, scheme="q8_0"),
+        _pruned,
+    ],
+    ids=["int8-dynamic", "q8_0", "pruned"],
+)
+def test_quantized_and_pruned_folders_serve_like_any_other(tmp_path, compress):
+    ember.manual_seed(5)
+    cfg = GPTConfig(block_size=16, vocab_size=len(CHARS), n_layer=1, n_head=2, n_embd=32)
+    model = compress(GPT(cfg).eval())
+    ember.save(model, tmp_path / "repo" / "small" / "1")
+    x = ids(np.random.default_rng(4), 2, 6)
+
+    async def main():
+        repo = ModelRepository(tmp_path / "repo")
+        await repo.load("small")
+        out = await repo.get("small").infer({"input_ids": x})
+        await repo.close()
+        return out
+
+    np.testing.assert_allclose(run(main())["logits"], direct_gpt(model, x), **TOL)

@@ -32,9 +32,8 @@ def test_embeddings_equal_sentence_encoder(minilm_repo):
         meta = m.metadata()
         emb = await m.embed(texts)
         # two concurrent v2 requests of BYTES, merged into one batch
-        one, two = (
-            np.array([t.encode() for t in part], dtype=object) for part in (texts[:1], texts[1:])
-        )
+        one = np.array([t.encode() for t in texts[:1]])  # fixed-width bytes (dtype S) work too
+        two = np.array([t.encode() for t in texts[1:]], dtype=object)
         a, b = await asyncio.gather(m.infer({"text": one}), m.infer({"text": two}))
         with pytest.raises(BadRequest, match="not UTF-8"):
             await m.infer({"text": np.array([b"\xff\xfe"], dtype=object)})
