@@ -154,6 +154,8 @@ class ServedModel:
                 raise BadRequest(f"input {name!r} must be a numpy array, got {type(arr).__name__}")
             meta = self._meta.get(name)
             datatype = meta.datatype if meta is not None else "?"
+            if datatype == "BYTES" and arr.dtype.kind == "S":  # fixed-width bytes: as objects
+                arr = arr.astype(object)
             if meta is not None and arr.dtype != to_numpy_dtype(meta.datatype):
                 raise BadRequest(f"input {name!r} takes {meta.datatype}, got numpy {arr.dtype}")
             self.check_request(name, datatype, list(arr.shape))
