@@ -358,6 +358,10 @@ def _encode(
     after the JSON. Returns (body, header length or None when all JSON)."""
     tail: list[bytes] = []
     for entry, array, binary in tensors:
+        if array.dtype.kind == "U":  # numpy strings: BYTES, as UTF-8
+            array = np.array([v.encode("utf-8") for v in array.reshape(-1)], object).reshape(
+                array.shape
+            )
         entry.update(datatype=from_numpy_dtype(array.dtype), shape=[int(d) for d in array.shape])
         if binary:
             raw = tensor_to_bytes(array)

@@ -167,3 +167,9 @@ def test_binary_and_json_inputs_mix_and_outputs_are_parsed():
     assert req.inputs["a"].tolist() == x.tolist()
     assert req.inputs["b"].dtype == np.float32 and req.inputs["b"].tolist() == [[1.0, 2.0]]
     assert req.outputs == [codec.RequestedOutput("y", True), codec.RequestedOutput("z", False)]
+
+
+def test_numpy_strings_are_sent_as_bytes():
+    body, hl = codec.encode_infer_request({"t": np.array([["é", "b"]])})
+    req = codec.parse_infer_request(body, str(hl), Checks())
+    assert req.inputs["t"].tolist() == [["é".encode(), b"b"]]

@@ -131,6 +131,9 @@ def test_concurrent_requests_each_get_their_own_answer(server):
     for x, a, b in zip(ids, sequential, concurrent):
         assert b.shape == (1, x.shape[1], 10)
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+    access = [json.loads(line) for line in server.log.read_text().splitlines() if line[:1] == "{"]
+    last = access[-1]  # one JSON line per request, on the server's stderr
+    assert (last["method"], last["path"], last["status"]) == ("POST", "/v2/models/gpt/infer", 200)
     metrics = httpx.get(server.url + "/metrics", timeout=10).text
     assert 'ember_requests_total{model="gpt",status="200",version="1"}' in metrics
     assert 'ember_batch_size_count{model="gpt",version="1"}' in metrics
