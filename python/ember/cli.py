@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -291,8 +293,36 @@ def _demo(args: argparse.Namespace) -> int:
     if args.progress is not None:
         argv.append("--progress" if args.progress else "--no-progress")
     code = gpt.run(p.parse_args(argv))
+    if code == 0:
+        _serve_demo_model(Path(args.out))
     print(f"next: ember sample {args.out}/model --prompt 'ROMEO:'")
     return code
+
+
+def _serve_demo_model(out: Path) -> None:
+    """Put the demo's model in a model repository, serve it on a loopback port, ask it
+    once over the v2 API for the character after 'ROMEO:' and print the answer."""
+    try:
+        server = importlib.import_module("ember.serve.server")
+        client = importlib.import_module("ember.serve.client")
+    except ImportError:
+        print("(pip install 'ember[serve]' to serve the model over HTTP with 'ember serve')")
+        return
+    repo = out / "repository"
+    shutil.copytree(out / "model", repo / "demo" / "1", dirs_exist_ok=True)
+    tok = json.loads((out / "model" / CONFIG).read_text())["tokenizer"]
+    ids = np.asarray(encode(tok, "ROMEO:"), dtype=np.int64)[None]
+
+    def ask(url: str) -> str:
+        with client.Client(url) as c:
+            logits = c.infer("demo", {"input_ids": ids})["logits"]
+        return decode(tok, logits[0, -1:].argmax(-1))
+
+    answer = server.serve_briefly(repo, ask)
+    print(
+        "served over HTTP: POST /v2/models/demo/infer with 'ROMEO:' -> likeliest next "
+        f"character {answer!r}\nserve it again: ember serve --model-repository {repo}"
+    )
 
 
 def _threads(requested: int | None) -> int:

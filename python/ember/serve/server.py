@@ -9,8 +9,13 @@ import dataclasses
 import json
 import logging
 import os
+import socket
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -19,6 +24,7 @@ from .app import ServerOptions, create_app
 from .metrics import ServeMetrics
 from .repository import ModelRepository
 
+T = TypeVar("T")
 OPTIONS_ENV = "EMBER_SERVE_OPTIONS"
 APP_FACTORY = "ember.serve.server:app_from_environment"
 
@@ -74,3 +80,31 @@ def run_server(
         timeout_graceful_shutdown=graceful_timeout_s,
         log_level=log_level,
     )
+
+
+def serve_briefly(
+    repository_dir: str | os.PathLike, query: Callable[[str], T], startup_timeout_s: float = 120.0
+) -> T:
+    """Serve ``repository_dir`` on a free loopback port from a background thread, call
+    ``query(url)`` once every model is loaded, shut down and return its answer (``ember
+    demo`` shows its model served this way)."""
+    metrics = ServeMetrics()
+    repository = ModelRepository(Path(repository_dir), observer=metrics.observe)
+    app = create_app(repository, ServerOptions(), metrics)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # the OS picks a free port; uvicorn serves on this socket
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server for {repository_dir} did not start")
+            time.sleep(0.05)
+        return query(url)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+        sock.close()
