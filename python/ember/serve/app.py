@@ -71,8 +71,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            message = f"request body of {int(declared)} bytes is over the {self.max_bytes} limit"
+        # (a length of many digits is over any limit: never hand it to int())
+        if declared.isdigit() and (len(declared) > 18 or int(declared) > self.max_bytes):
+            message = f"request body of {declared.decode()[:30]} bytes is over the limit"
+            message += f" of {self.max_bytes}"
             await error_response(413, message)(scope, receive, send)
             return
         seen = 0
@@ -115,7 +117,7 @@ def bearer_check(api_key: str | None, needed: bool) -> Callable[[Request], None]
 def _parse_version(version: str | None) -> int | None:
     if version is None:
         return None
-    if not version.isdigit():
+    if not (version.isascii() and version.isdigit() and len(version) <= 18):
         raise BadRequest(f"model version must be a non-negative integer, got {version!r:.40}")
     return int(version)
 

@@ -165,7 +165,10 @@ def _typed(flat: list, datatype: str, what: str) -> np.ndarray:
         info = np.iinfo(target)
         if flat and (min(flat) < info.min or max(flat) > info.max):
             raise BadRequest(f"{what}: a value is out of the range of {datatype}")
-    return np.array(flat, dtype=target)
+    try:
+        return np.array(flat, dtype=target)
+    except OverflowError:  # an integer too large for any float (10**400)
+        raise BadRequest(f"{what}: a value is out of the range of {datatype}") from None
 
 
 def tensor_to_json(array: np.ndarray) -> list:
@@ -284,9 +287,9 @@ def _read_tensors(
         if datatype not in DATATYPES:
             raise BadRequest(f"{what}: datatype {datatype!r:.40} is not one of {list(DATATYPES)}")
         shape = checked_shape(entry.get("shape"), what)
+        element_count(shape, max_elements, what)
         if model is not None:
             model.check_request(name, datatype, shape)
-        element_count(shape, max_elements, what)
         size = _binary_size(entry, what)
         if size is not None:
             if "data" in entry:

@@ -121,6 +121,8 @@ def test_binary_infer_through_the_client_codec(repo):
         ("/v2/models/nope/infer", b"{}", 404),
         ("/v2/models/double/versions/7/infer", b"{}", 404),
         ("/v2/models/double/versions/x/infer", b"{}", 400),
+        ("/v2/models/double/versions/\u00b2/infer", b"{}", 400),
+        ("/v2/models/double/versions/" + "9" * 5000 + "/infer", b"{}", 400),
         ("/v2/models/double/infer", b"", 400),
         ("/v2/models/double/infer", b"{bad", 400),
         (
@@ -163,6 +165,8 @@ def test_body_limit_is_413(repo):
     with _client(repo, max_body_bytes=100) as c:
         r = c.post("/v2/models/double/infer", content=b"x" * 101)
         assert r.status_code == 413 and "limit" in r.json()["error"]
+        r = c.post("/v2/models/double/infer", content=b"x", headers={"content-length": "9" * 5000})
+        assert r.status_code in (400, 413)
 
         def chunks():  # no Content-Length: the limit still holds while reading
             for _ in range(10):

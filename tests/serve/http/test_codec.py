@@ -81,6 +81,7 @@ def _one(datatype="FP32", shape=(2,), data=(1.0, 2.0), **extra):
         (_json(_one(data=("a", "b"))), "numbers"),
         (_json(_one(datatype="INT64", data=(1.5, 2))), "integers"),
         (_json(_one(datatype="UINT8", data=(300, 2))), "out of the range"),
+        (_json(_one(datatype="FP32", data=(10**400, 2))), "out of the range"),
         (_json(_one(datatype="INT32", data=(True, 2))), "not true/false"),
         (_json(_one(datatype="BOOL", data=(1, 0))), "true/false"),
         (_json(_one(datatype="BYTES", data=(1, 0))), "strings"),
