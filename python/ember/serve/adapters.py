@@ -4,6 +4,7 @@ threads; inputs here have already been checked against the metadata."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ def _split(batch: np.ndarray, requests: list[np.ndarray], cut: bool) -> list[np.
     return out
 
 
-class Adapter:
+class Adapter(ABC):
     """Base: ``inputs``/``outputs`` metadata, ``optional`` input names, ``limits`` (the
     largest size of each -1 dim after the batch dim, None = no limit), ``run``."""
 
@@ -60,10 +61,11 @@ class Adapter:
 
     def check_values(self, request: Request) -> None:
         """BadRequest for values the model cannot take (token ids out of range...)."""
+        return None  # every value is fine unless an architecture says otherwise
 
+    @abstractmethod
     def run(self, requests: list[Request]) -> list[Request]:
         """Outputs per request for requests merged into one call."""
-        raise NotImplementedError
 
 
 def _check_ids(name: str, ids: np.ndarray, vocab: int) -> None:

@@ -28,7 +28,10 @@ class _Pending(Generic[Item, Result]):
 
 
 class DynamicBatcher(Generic[Item, Result]):
-    """Merge concurrent :meth:`submit` calls into batches for ``run_batch``.
+    """Merge concurrent :meth:`submit` calls into batches for ``run_batch``: a batch
+    takes queued requests up to ``max_batch_size`` rows, waiting at most ``max_delay_s``
+    after its first request for more, unless that request is alone on an idle model
+    (then it runs at once).
 
     ``run_batch(items) -> results`` (one result per item, in order) runs in one of
     ``instances`` worker threads, never on the event loop. At most ``max_queue``
@@ -59,10 +62,11 @@ class DynamicBatcher(Generic[Item, Result]):
         self._observer = observer
         self._name = name
         self._carry: _Pending | None = None  # took from the queue but did not fit its batch
-        self._running: set[asyncio.Task] = set()
+        self._running: set[asyncio.Task] = set()  # holds the batch tasks until they end
         self._closing = False
         self._unanswered = 0  # queued, being batched or running
         self._last_compute_s = 0.0
+        self._last_requests = 0
         self._collector = asyncio.get_running_loop().create_task(self._collect())
 
     @property
@@ -113,7 +117,11 @@ class DynamicBatcher(Generic[Item, Result]):
             await self._slots.acquire()
             first = await self._next(None)
             batch, rows = [first], first.rows
-            deadline = first.queued_at + self.max_delay_s
+            # The delay is spent only when batching pays: a lone request on a model whose
+            # last batch was lone too runs at once (no added latency at low load); under
+            # load, requests pile up while a batch computes and the next one waits to fill.
+            lone = self._last_requests <= 1 and self._queue.empty()
+            deadline = first.queued_at + (0.0 if lone else self.max_delay_s)
             while rows < self.max_batch_size:
                 nxt = await self._next(deadline - time.perf_counter())
                 if nxt is None:
@@ -123,6 +131,7 @@ class DynamicBatcher(Generic[Item, Result]):
                     break
                 batch.append(nxt)
                 rows += nxt.rows
+            self._last_requests = len(batch)
             task = asyncio.get_running_loop().create_task(self._run(batch, rows))
             self._running.add(task)
             task.add_done_callback(self._running.discard)

@@ -23,6 +23,7 @@ from .errors import BadRequest, Unavailable
 
 MAX_ELEMENTS = 1 << 24  # per input tensor: 64 MiB of FP32
 MAX_TOKENS = 4096  # per completion
+MAX_TEXTS = 2048  # per embeddings request (OpenAI's limit)
 DRAIN_TIMEOUT_S = 60.0  # how long close() waits for open completion streams
 
 
@@ -192,15 +193,24 @@ class ServedModel:
         return out
 
     async def embed(self, texts: list[str]) -> np.ndarray:
-        """Sentence embeddings (sentence encoders only). Shape: n str -> (n, dim) float32."""
+        """Sentence embeddings (sentence encoders only), up to MAX_TEXTS texts, sent
+        through the batcher in pieces of at most max_batch_size.
+
+        Shape: n str -> (n, dim) float32."""
         if self.kind != "sentence_encoder":
             raise BadRequest(f"model {self.name!r} is a {self.kind}, not a sentence encoder")
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             raise BadRequest("input must be a non-empty list of strings")
-        arr = np.empty(len(texts), dtype=object)
-        arr[:] = [t.encode("utf-8") for t in texts]
-        name = self.inputs[0].name
-        return (await self.infer({name: arr}))[self.outputs[0].name]
+        if len(texts) > MAX_TEXTS:
+            raise BadRequest(f"at most {MAX_TEXTS} texts per request, got {len(texts)}")
+        step = self.config.max_batch_size
+        pieces = []
+        for start in range(0, len(texts), step):
+            arr = np.empty(len(texts[start : start + step]), dtype=object)
+            arr[:] = [t.encode("utf-8") for t in texts[start : start + step]]
+            pieces.append(self.infer({self.inputs[0].name: arr}))
+        outs = await asyncio.gather(*pieces)
+        return np.concatenate([o[self.outputs[0].name] for o in outs])
 
     def _check_completion(self, prompt: Any, max_tokens: Any, temperature: Any, top_k: Any):
         if self.kind not in ("gpt", "char_lstm"):

@@ -84,7 +84,8 @@ def test_infer_matches_the_models(repo_dir):
     assert gpt2["logits"].dtype == np.float32 and gpt2["logits"].shape == (3, 7, len(CHARS))
 
 
-def test_concurrent_requests_are_merged_and_never_mixed(repo_dir):
+@pytest.mark.parametrize("instances", [1, 2])
+def test_concurrent_requests_are_merged_and_never_mixed(repo_dir, instances):
     # 64 concurrent requests of different lengths and batch sizes: every answer equals the
     # model's answer for that input alone, and the batcher did merge them.
     rng = np.random.default_rng(1)
@@ -97,7 +98,9 @@ def test_concurrent_requests_are_merged_and_never_mixed(repo_dir):
 
     async def main():
         repo = ModelRepository(repo_dir, observer=observer)
-        (repo_dir / "gpt" / "serving.json").write_text('{"max_queue_delay_ms": 20}')
+        (repo_dir / "gpt" / "serving.json").write_text(
+            f'{{"max_queue_delay_ms": 20, "instance_count": {instances}}}'
+        )
         await repo.load("gpt")
         try:
             model = repo.get("gpt")

@@ -26,6 +26,10 @@ def test_index_get_and_versions(repo_dir):
     async def main():
         repo = ModelRepository(repo_dir)
         before = states(repo)
+        loading = asyncio.ensure_future(repo.load("gpt"))
+        await asyncio.sleep(0)  # the load has started: its versions are LOADING
+        assert states(repo)[("gpt", "2")] == "LOADING"
+        await loading
         await repo.load_all()
         after = states(repo)
         assert repo.get("gpt").version == 2 and repo.get("gpt", 1).version == 1

@@ -39,15 +39,19 @@ def test_embeddings_equal_sentence_encoder(minilm_repo):
             await m.infer({"text": np.array([b"\xff\xfe"], dtype=object)})
         with pytest.raises(BadRequest, match="non-empty list of strings"):
             await m.embed([])
+        with pytest.raises(BadRequest, match="at most 2048 texts"):
+            await m.embed(["a"] * 2049)
+        many = await m.embed(texts * 10)  # 40 texts: two batcher requests of <= 32
         await repo.close()
-        return meta, emb, a["embedding"], b["embedding"]
+        return meta, emb, a["embedding"], b["embedding"], many
 
-    meta, emb, a, b = run(main())
+    meta, emb, a, b, many = run(main())
     want = ember.models.SentenceEncoder.from_pretrained(minilm_repo / "minilm" / "1").encode(texts)
     assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
     assert meta["outputs"] == [{"name": "embedding", "datatype": "FP32", "shape": [-1, 384]}]
     np.testing.assert_allclose(emb, want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.concatenate([a, b]), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(many, np.tile(want, (10, 1)), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("name", "model"), [("gpt", lambda: tiny_gpt(7)), ("lstm", tiny_lstm)])
