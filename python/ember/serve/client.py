@@ -79,8 +79,11 @@ class Client:
         )
 
     def ready(self) -> bool:
-        """Whether the server has loaded its models."""
-        return self._http.get("/v2/health/ready").status_code == 200
+        """Whether the server is up and has loaded its models."""
+        try:
+            return self._http.get("/v2/health/ready").status_code == 200
+        except httpx.TransportError:  # not listening (yet)
+            return False
 
     def metadata(self, model: str) -> dict:
         """The v2 metadata of ``model``: inputs and outputs with names, datatypes, shapes."""

@@ -35,6 +35,8 @@ class Doubler:
     async def infer(self, inputs, requested_outputs=None):
         if self.full:
             raise Unavailable("queue full", retry_after=2)
+        if inputs["x"].shape[0] == 13:
+            raise RuntimeError("a bug in the model")
         if requested_outputs and requested_outputs != ["y"]:
             raise BadRequest(f"no output {requested_outputs}")
         return {"y": inputs["x"] * 2}
@@ -249,3 +251,12 @@ def test_openai_completions_plain_and_streamed(repo):
         assert r.status_code == 400 and "unknown character" in r.json()["error"]
         r = c.post("/v1/completions", json={"model": "double", "prompt": "a", "n": 2})
         assert r.status_code == 400
+
+
+def test_an_unexpected_exception_is_a_json_500_and_the_server_goes_on(repo):
+    x = np.zeros((13, 3), np.float32)
+    body, hl = codec.encode_infer_request({"x": x})
+    with _client(repo) as c:
+        r = c.post("/v2/models/double/infer", content=body, headers={codec.HEADER_LENGTH: str(hl)})
+        assert r.status_code == 500 and r.json() == {"error": "internal error (RuntimeError)"}
+        assert c.get("/v2/health/live").status_code == 200

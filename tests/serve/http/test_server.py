@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from serve_helpers import API_KEY, random_ids, save_gpt
+from serve_helpers import API_KEY, free_port, random_ids, save_gpt
 
 import ember
 from ember.models.folder import load_model
@@ -63,8 +63,16 @@ def test_tritonclient(server, repository, binary):
         assert client.infer("gpt", [inp]).as_numpy("logits").shape == (2, 5, 10)
         index = client.get_model_repository_index()
         assert {m["name"] for m in index} >= {"gpt", "cnn"}
+        client.load_model("cnn", headers=KEY)  # the repository extension, with the key
+        with pytest.raises(tc.InferenceServerException):
+            client.load_model("cnn")
     finally:
         client.close()
+
+
+def test_ember_client_ready_is_false_without_a_server():
+    with Client(f"http://127.0.0.1:{free_port()}", timeout=5) as c:
+        assert not c.ready()
 
 
 def test_ember_client(server, repository):
