@@ -30,6 +30,7 @@ FAMILIES = [
     "quant",
     "quant_static",
     "sparse24",
+    "serve",
 ]
 # OpenBLAS runs a slower kernel when these are set on this CPU; unset them for the GEMM peer.
 GEMM_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")

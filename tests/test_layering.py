@@ -34,6 +34,7 @@ LAYERS = [
         "ember.onnx",
         "ember.prune",
         "ember.quant",
+        "ember.serve",
     ],  # ember.onnx: loaded on first use (the onnx extra)
     ["ember"],  # the package namespace
     ["ember._cli_compress"],  # the bodies of `ember prune` / `ember quantize`

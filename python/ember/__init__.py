@@ -161,7 +161,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # ember.train pulls in tqdm and ember.onnx the onnx package: import them on first use.
-    if name in ("ops", "train", "onnx"):
+    # ember.train pulls in tqdm, ember.onnx the onnx package and ember.serve the serving
+    # stack: import them on first use.
+    if name in ("ops", "train", "onnx", "serve"):
         return _import_module("." + name, __name__)
     raise _missing_attribute("ember", name, __all__)

@@ -8,6 +8,7 @@
     ember bench [family] [opts]   run bench/<family>.py (or all) from a source checkout
     ember prune IN OUT [opts]     prune a model folder (--structured: really smaller)
     ember quantize IN OUT --method dynamic|static|q8_0|q4_0
+    ember serve --model-repository DIR   serve models over HTTP (KServe v2, OpenAI-style)
 
 Extension points: :func:`register_command` adds a subcommand (``demo``, ``sample``
 ...) and ``ember.train.recipes.register`` adds a training recipe (``gpt``, ``lstm``).
@@ -22,7 +23,10 @@ ember or in a registered command, and shows its traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -292,8 +296,36 @@ def _demo(args: argparse.Namespace) -> int:
     if args.progress is not None:
         argv.append("--progress" if args.progress else "--no-progress")
     code = gpt.run(p.parse_args(argv))
+    if code == 0:
+        _serve_demo_model(Path(args.out))
     print(f"next: ember sample {args.out}/model --prompt 'ROMEO:'")
     return code
+
+
+def _serve_demo_model(out: Path) -> None:
+    """Put the demo's model in a model repository, serve it on a loopback port, ask it
+    once over the v2 API for the character after 'ROMEO:' and print the answer."""
+    try:
+        server = importlib.import_module("ember.serve.server")
+        client = importlib.import_module("ember.serve.client")
+    except ImportError:
+        print("(pip install 'ember[serve]' to serve the model over HTTP with 'ember serve')")
+        return
+    repo = out / "repository"
+    shutil.copytree(out / "model", repo / "demo" / "1", dirs_exist_ok=True)
+    tok = json.loads((out / "model" / CONFIG).read_text())["tokenizer"]
+    ids = np.asarray(encode(tok, "ROMEO:"), dtype=np.int64)[None]
+
+    def ask(url: str) -> str:
+        with client.Client(url) as c:
+            logits = c.infer("demo", {"input_ids": ids})["logits"]
+        return decode(tok, logits[0, -1:].argmax(-1))
+
+    answer = server.serve_briefly(repo, ask)
+    print(
+        "served over HTTP: POST /v2/models/demo/infer with 'ROMEO:' -> likeliest next "
+        f"character {answer!r}\nserve it again: ember serve --model-repository {repo}"
+    )
 
 
 def _threads(requested: int | None) -> int:
@@ -361,6 +393,79 @@ register_command(
     description="Load IN_FOLDER, quantize it (--method), save OUT_FOLDER, and print the "
     "weights' size before/after, the speedup on a sample batch and, when the model has an "
     "eval set, the quality delta.",
+)
+
+
+# ---- serve --------------------------------------------------------------------------------
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model-repository",
+        required=True,
+        metavar="DIR",
+        help="<DIR>/<model>/<version>/ model folders (ember.save or sentence-transformers)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (loopback only)")
+    p.add_argument("--port", type=int, default=8000, help="default: 8000")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes, each with every model; load/unload reach one of them (default: 1)",
+    )
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help="require 'Authorization: Bearer KEY' "
+        "for load/unload (default: $EMBER_API_KEY, else no key)",
+    )
+    p.add_argument(
+        "--protect-inference",
+        action="store_true",
+        help="require the API key for inference and metadata too",
+    )
+    p.add_argument("--max-body-bytes", type=int, default=64 << 20, help="default: 64 MiB")
+    p.add_argument(
+        "--max-tensor-elements", type=int, default=1 << 24, help="per tensor (default: 2^24)"
+    )
+    p.add_argument("--log-level", default="info", help="uvicorn's log level (default: info)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    api_key = args.api_key or os.environ.get("EMBER_API_KEY") or None
+    if args.protect_inference and not api_key:
+        raise UsageError("--protect-inference needs --api-key (or $EMBER_API_KEY)")
+    for flag in ("port", "workers", "max_body_bytes", "max_tensor_elements"):
+        if getattr(args, flag) < (0 if flag == "port" else 1):
+            raise UsageError(f"--{flag.replace('_', '-')} is out of range: {getattr(args, flag)}")
+    # The server's packages (the serve extra) load only for this command.
+    app = importlib.import_module("ember.serve.app")
+    server = importlib.import_module("ember.serve.server")
+    options = app.ServerOptions(
+        api_key=api_key,
+        protect_inference=args.protect_inference,
+        max_body_bytes=args.max_body_bytes,
+        max_tensor_elements=args.max_tensor_elements,
+    )
+    server.run_server(
+        args.model_repository,
+        args.host,
+        args.port,
+        args.workers,
+        options,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+register_command(
+    "serve",
+    "serve a model repository over HTTP (KServe v2 inference protocol, OpenAI-style routes)",
+    _serve_arguments,
+    _serve,
+    description="Serve every model in DIR/<name>/<version>/ (the highest version by default) "
+    "over the KServe v2 REST API with dynamic batching, plus /v1/embeddings and "
+    "/v1/completions for the openai client and Prometheus /metrics. Needs the serve extra "
+    "(pip install 'ember[serve]').",
 )
 
 

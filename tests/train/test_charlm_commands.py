@@ -35,6 +35,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--steps", "2", "--out", str(tmp_path / "d"), "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "ember demo" in text and "--- sample" in text
+    assert "POST /v2/models/demo/infer" in text and "ember serve --model-repository" in text
     assert (tmp_path / "d" / "model" / WEIGHTS).is_file()
 
 

