@@ -22,6 +22,7 @@
 // Arguments are validated by the binding (shapes, dtypes, contiguity, K, zero range); the
 // kernels trust them.
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #include "core/isa.h"
@@ -68,6 +69,12 @@ void quantize_rows_u8(const float* x, int64_t m, int64_t k, uint8_t* q, float* s
 // q = clamp(round(x / scale) + zero, 0, 255), rounding half to even (scale > 0, zero in
 // [0, 255], checked by the binding).
 void quantize_u8_static(const float* x, int64_t n, float scale, int32_t zero, uint8_t* q);
+
+// One code of quantize_u8_static (z is the zero point as a float); shared with the fused
+// quantize + im2col of csrc/cpu/qconv so both produce the same bits.
+inline uint8_t quantize_u8_code(float x, float scale, float z) {
+  return static_cast<uint8_t>(std::fmin(std::fmax(std::nearbyint(x / scale) + z, 0.0f), 255.0f));
+}
 
 // Whether the current ISA's int8 path uses vpdpbusd (avx512 on a CPU with AVX512_VNNI).
 bool qgemm_vnni();

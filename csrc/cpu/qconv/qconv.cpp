@@ -1,0 +1,82 @@
+// Int8 convolution plumbing: fused quantize + im2col, and the NCHW transpose (qconv.h).
+#include "cpu/qconv/qconv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "core/parallel.h"
+#include "cpu/qgemm/qgemm.h"
+
+namespace ember::cpu {
+namespace {
+
+// Pass 1: the padded NHWC code image (N, H + top + bottom, W + left + right, C), one padded
+// row per task. Channels innermost makes every window of pass 2 a few contiguous runs.
+void quantize_nhwc(const float* x, const QconvGeometry& g, float scale, int32_t zero,
+                   uint8_t* img) {
+  const int64_t hp = g.h + g.top + g.bottom, wp = g.w + g.left + g.right, c = g.c;
+  const int64_t row_bytes = wp * c;
+  const float z = static_cast<float>(zero);
+  const auto pad = static_cast<uint8_t>(zero);
+  parallel_chunks(g.n * hp, 1, row_bytes, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      uint8_t* dst = img + r * row_bytes;
+      const int64_t img_n = r / hp, y = r % hp - g.top;
+      if (y < 0 || y >= g.h) {
+        std::memset(dst, pad, row_bytes);
+        continue;
+      }
+      std::memset(dst, pad, g.left * c);
+      std::memset(dst + (g.left + g.w) * c, pad, g.right * c);
+      uint8_t* body = dst + g.left * c;
+      const float* src = x + (img_n * c * g.h + y) * g.w;  // channel 0 of input row y
+      for (int64_t ch = 0; ch < c; ++ch, src += g.h * g.w)
+        for (int64_t xx = 0; xx < g.w; ++xx)
+          body[xx * c + ch] = quantize_u8_code(src[xx], scale, z);
+    }
+  });
+}
+
+}  // namespace
+
+void qconv_quantize_im2col(const float* x, const QconvGeometry& g, float scale, int32_t zero,
+                           uint8_t* rows) {
+  const int64_t hp = g.h + g.top + g.bottom, wp = g.w + g.left + g.right, c = g.c;
+  std::unique_ptr<uint8_t[]> img(new uint8_t[g.n * hp * wp * c]);
+  quantize_nhwc(x, g, scale, zero, img.get());
+  // Pass 2: one output row (n, oy) of OW pixels per task; with dilation 1 a kernel row's kw
+  // windows are one run of kw * C bytes.
+  const int64_t k = g.kh * g.kw * c;
+  const int64_t run = g.dw == 1 ? g.kw * c : c, runs = g.dw == 1 ? 1 : g.kw;
+  const uint8_t* src = img.get();
+  parallel_chunks(g.n * g.oh, 1, g.ow * k, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t img_n = r / g.oh, oy = r % g.oh;
+      uint8_t* dst = rows + r * g.ow * k;
+      for (int64_t ox = 0; ox < g.ow; ++ox)
+        for (int64_t i = 0; i < g.kh; ++i) {
+          const uint8_t* line = src + ((img_n * hp + oy * g.sh + i * g.dh) * wp + ox * g.sw) * c;
+          for (int64_t j = 0; j < runs; ++j, dst += run) std::memcpy(dst, line + j * g.dw * c, run);
+        }
+    }
+  });
+}
+
+void qconv_rows_to_nchw(const float* in, int64_t n, int64_t p, int64_t c, float* out) {
+  // 32 x 32 tiles: both the 32 read rows and the 32 written rows stay in L1.
+  constexpr int64_t kT = 32;
+  const int64_t pt = (p + kT - 1) / kT, ct = (c + kT - 1) / kT;
+  parallel_chunks(n * pt * ct, 1, kT * kT, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t img_n = t / (pt * ct), p0 = t / ct % pt * kT, c0 = t % ct * kT;
+      const float* src = in + img_n * p * c;
+      float* dst = out + img_n * p * c;
+      const int64_t p1 = std::min(p, p0 + kT), c1 = std::min(c, c0 + kT);
+      for (int64_t ch = c0; ch < c1; ++ch)
+        for (int64_t px = p0; px < p1; ++px) dst[ch * p + px] = src[px * c + ch];
+    }
+  });
+}
+
+}  // namespace ember::cpu
