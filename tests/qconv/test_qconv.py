@@ -1,6 +1,7 @@
 """ember.ops.qconv: the fused quantize + im2col kernel against a numpy reference (odd
 shapes, stride, asymmetric padding, dilation, C=1, 1x1 kernels), rows_to_nchw against a
-numpy transpose, and the errors for bad input. The kernels are scalar (no per-ISA code)."""
+numpy transpose on every ISA (the transpose is the conv family's per-ISA kernel; the
+quantize + im2col is ISA-neutral), and the errors for bad input."""
 
 from __future__ import annotations
 
@@ -91,9 +92,9 @@ def test_non_contiguous_input_is_copied():
 
 
 @pytest.mark.parametrize(
-    "n, oh, ow, c", [(1, 1, 1, 1), (2, 5, 7, 3), (3, 8, 8, 64), (2, 33, 9, 40)]
+    "n, oh, ow, c", [(1, 1, 1, 1), (2, 5, 7, 3), (3, 8, 8, 64), (2, 33, 9, 40), (1, 130, 1, 17)]
 )
-def test_rows_to_nchw(n, oh, ow, c):
+def test_rows_to_nchw(isa, n, oh, ow, c):
     y = np.random.default_rng(c).normal(size=(n * oh * ow, c)).astype(np.float32)
     out = rows_to_nchw(ember.from_numpy(y), n, oh, ow)
     want = y.reshape(n, oh, ow, c).transpose(0, 3, 1, 2)

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/parallel.h"
+#include "cpu/conv/conv.h"
 #include "cpu/qgemm/qgemm.h"
 
 namespace ember::cpu {
@@ -19,7 +20,10 @@ void quantize_nhwc(const float* x, const QconvGeometry& g, float scale, int32_t 
   const int64_t row_bytes = wp * c;
   const float z = static_cast<float>(zero);
   const auto pad = static_cast<uint8_t>(zero);
-  parallel_chunks(g.n * hp, 1, row_bytes, [&](int64_t b, int64_t e) {
+  // tasks of ~16 KiB of codes; each quantizes a channel's row into `line` first
+  const int64_t chunk = std::max<int64_t>(1, 16384 / row_bytes);
+  parallel_chunks(g.n * hp, chunk, row_bytes, [&](int64_t b, int64_t e) {
+    std::unique_ptr<uint8_t[]> line(new uint8_t[g.w]);
     for (int64_t r = b; r < e; ++r) {
       uint8_t* dst = img + r * row_bytes;
       const int64_t img_n = r / hp, y = r % hp - g.top;
@@ -31,9 +35,11 @@ void quantize_nhwc(const float* x, const QconvGeometry& g, float scale, int32_t 
       std::memset(dst + (g.left + g.w) * c, pad, g.right * c);
       uint8_t* body = dst + g.left * c;
       const float* src = x + (img_n * c * g.h + y) * g.w;  // channel 0 of input row y
-      for (int64_t ch = 0; ch < c; ++ch, src += g.h * g.w)
-        for (int64_t xx = 0; xx < g.w; ++xx)
-          body[xx * c + ch] = quantize_u8_code(src[xx], scale, z);
+      for (int64_t ch = 0; ch < c; ++ch, src += g.h * g.w) {
+        // quantize contiguously (the compiler vectorises it), then scatter channels-innermost
+        for (int64_t xx = 0; xx < g.w; ++xx) line[xx] = quantize_u8_code(src[xx], scale, z);
+        for (int64_t xx = 0; xx < g.w; ++xx) body[xx * c + ch] = line[xx];
+      }
     }
   });
 }
@@ -64,17 +70,16 @@ void qconv_quantize_im2col(const float* x, const QconvGeometry& g, float scale, 
 }
 
 void qconv_rows_to_nchw(const float* in, int64_t n, int64_t p, int64_t c, float* out) {
-  // 32 x 32 tiles: both the 32 read rows and the 32 written rows stay in L1.
-  constexpr int64_t kT = 32;
-  const int64_t pt = (p + kT - 1) / kT, ct = (c + kT - 1) / kT;
-  parallel_chunks(n * pt * ct, 1, kT * kT, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      const int64_t img_n = t / (pt * ct), p0 = t / ct % pt * kT, c0 = t % ct * kT;
-      const float* src = in + img_n * p * c;
-      float* dst = out + img_n * p * c;
-      const int64_t p1 = std::min(p, p0 + kT), c1 = std::min(c, c0 + kT);
-      for (int64_t ch = c0; ch < c1; ++ch)
-        for (int64_t px = p0; px < p1; ++px) dst[ch * p + px] = src[px * c + ch];
+  // blocks of kBlock pixels of one image, each transposed by the conv family's per-ISA
+  // vector transpose
+  constexpr int64_t kBlock = 64;
+  const int64_t blocks = (p + kBlock - 1) / kBlock;
+  const ConvTable& t = EMBER_ISA_TABLE(conv_table);
+  parallel_chunks(n * blocks, 1, kBlock * c, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t img_n = i / blocks, p0 = i % blocks * kBlock;
+      const float* src = in + img_n * p * c + p0 * c;
+      t.transpose(src, c, std::min(kBlock, p - p0), c, out + img_n * p * c + p0, p);
     }
   });
 }

@@ -22,7 +22,6 @@
 // Arguments are validated by the binding (shapes, dtypes, contiguity, K, zero range); the
 // kernels trust them.
 #pragma once
-#include <cmath>
 #include <cstdint>
 
 #include "core/isa.h"
@@ -71,9 +70,18 @@ void quantize_rows_u8(const float* x, int64_t m, int64_t k, uint8_t* q, float* s
 void quantize_u8_static(const float* x, int64_t n, float scale, int32_t zero, uint8_t* q);
 
 // One code of quantize_u8_static (z is the zero point as a float); shared with the fused
-// quantize + im2col of csrc/cpu/qconv so both produce the same bits.
+// quantize + im2col of csrc/cpu/qconv so both produce the same bits. Written to vectorise
+// in baseline x86-64 driver code, where std::nearbyint is a libm call: v is clamped to
+// [-512, 512] first (anything beyond saturates anyway, z being in [0, 255]; NaN becomes
+// -512, code 0), then adding and subtracting 1.5 * 2^23 rounds it half to even.
 inline uint8_t quantize_u8_code(float x, float scale, float z) {
-  return static_cast<uint8_t>(std::fmin(std::fmax(std::nearbyint(x / scale) + z, 0.0f), 255.0f));
+  float v = x / scale;
+  v = v > -512.0f ? v : -512.0f;
+  v = v < 512.0f ? v : 512.0f;
+  v = (v + 12582912.0f) - 12582912.0f + z;
+  v = v > 0.0f ? v : 0.0f;
+  v = v < 255.0f ? v : 255.0f;
+  return static_cast<uint8_t>(static_cast<int32_t>(v));
 }
 
 // Whether the current ISA's int8 path uses vpdpbusd (avx512 on a CPU with AVX512_VNNI).
