@@ -143,3 +143,15 @@ def test_rows_to_nchw_bad_input():
         rows_to_nchw(ember.zeros(9, 4, dtype=ember.float64), 1, 3, 3)
     with pytest.raises(TypeError, match="expected a Tensor"):
         rows_to_nchw(None, 1, 3, 3)
+
+
+def test_special_values_saturate():
+    # NaN -> 0 and +-inf saturate, in both the fused kernel and quantize_u8_static
+    x = np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, 2.5, 3.5, -2.5], np.float32)
+    want = np.array([0, 255, 0, 255, 0, 12, 14, 8], np.uint8)  # zero 10, ties to even
+    t = ember.from_numpy(x.reshape(1, 1, 1, 8))
+    rows, _, _ = quantize_im2col_u8(t, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1.0, 10)
+    np.testing.assert_array_equal(rows.numpy().view(np.uint8).ravel(), want)
+    np.testing.assert_array_equal(
+        quantize_u8_static(t, 1.0, 10).numpy().view(np.uint8).ravel(), want
+    )

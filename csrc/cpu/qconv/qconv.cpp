@@ -36,8 +36,8 @@ void quantize_nhwc(const float* x, const QconvGeometry& g, float scale, int32_t 
       uint8_t* body = dst + g.left * c;
       const float* src = x + (img_n * c * g.h + y) * g.w;  // channel 0 of input row y
       for (int64_t ch = 0; ch < c; ++ch, src += g.h * g.w) {
-        // quantize contiguously (the compiler vectorises it), then scatter channels-innermost
-        for (int64_t xx = 0; xx < g.w; ++xx) line[xx] = quantize_u8_code(src[xx], scale, z);
+        // quantize the channel's row contiguously, then scatter it channels-innermost
+        quantize_u8_span(src, g.w, scale, z, line.get());
         for (int64_t xx = 0; xx < g.w; ++xx) body[xx * c + ch] = line[xx];
       }
     }

@@ -7,9 +7,9 @@
 // (channels innermost), padded positions holding the zero point (the code of 0.0).
 //
 // Arguments are validated by the binding (shapes, the window fitting the padded input,
-// qparams); the kernels trust them. The quantize + im2col is ISA-neutral code the compiler
-// vectorises (O(input) + O(rows) bytes next to the GEMM's O(rows * C_out) work); the
-// transpose runs the conv family's per-ISA vector transpose.
+// qparams); the kernels trust them. The quantize + im2col is ISA-neutral code (O(input) +
+// O(rows) bytes next to the GEMM's O(rows * C_out) work); the transpose runs the conv
+// family's per-ISA vector transpose.
 #pragma once
 #include <cstdint>
 
