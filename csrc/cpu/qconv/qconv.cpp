@@ -12,18 +12,17 @@
 namespace ember::cpu {
 namespace {
 
-// Pass 1: the padded NHWC code image (N, H + top + bottom, W + left + right, C), one padded
-// row per task. Channels innermost makes every window of pass 2 a few contiguous runs.
+// Pass 1: the padded NHWC code image (N, H + top + bottom, W + left + right, C), padded rows
+// in tasks of ~16 KiB. Channels innermost makes every window of pass 2 a few contiguous runs.
 void quantize_nhwc(const float* x, const QconvGeometry& g, float scale, int32_t zero,
                    uint8_t* img) {
   const int64_t hp = g.h + g.top + g.bottom, wp = g.w + g.left + g.right, c = g.c;
   const int64_t row_bytes = wp * c;
   const float z = static_cast<float>(zero);
   const auto pad = static_cast<uint8_t>(zero);
-  // tasks of ~16 KiB of codes; each quantizes a channel's row into `line` first
   const int64_t chunk = std::max<int64_t>(1, 16384 / row_bytes);
   parallel_chunks(g.n * hp, chunk, row_bytes, [&](int64_t b, int64_t e) {
-    std::unique_ptr<uint8_t[]> line(new uint8_t[g.w]);
+    uint8_t line[256];  // on the stack: nothing may throw inside the OpenMP region
     for (int64_t r = b; r < e; ++r) {
       uint8_t* dst = img + r * row_bytes;
       const int64_t img_n = r / hp, y = r % hp - g.top;
@@ -37,8 +36,11 @@ void quantize_nhwc(const float* x, const QconvGeometry& g, float scale, int32_t 
       const float* src = x + (img_n * c * g.h + y) * g.w;  // channel 0 of input row y
       for (int64_t ch = 0; ch < c; ++ch, src += g.h * g.w) {
         // quantize the channel's row contiguously, then scatter it channels-innermost
-        quantize_u8_span(src, g.w, scale, z, line.get());
-        for (int64_t xx = 0; xx < g.w; ++xx) body[xx * c + ch] = line[xx];
+        for (int64_t x0 = 0; x0 < g.w; x0 += 256) {
+          const int64_t nb = std::min<int64_t>(256, g.w - x0);
+          quantize_u8_span(src + x0, nb, scale, z, line);
+          for (int64_t xx = 0; xx < nb; ++xx) body[(x0 + xx) * c + ch] = line[xx];
+        }
       }
     }
   });
