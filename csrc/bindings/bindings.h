@@ -26,6 +26,7 @@ void bind_rnn(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_qblock(py::module_& m);
 void bind_qgemm(py::module_& m);
+void bind_qconv(py::module_& m);
 void bind_sparse24(py::module_& m);
 
 }  // namespace ember::bindings

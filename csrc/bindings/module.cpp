@@ -40,5 +40,6 @@ PYBIND11_MODULE(_C, m) {
   bindings::bind_attention(m);
   bindings::bind_qblock(m);
   bindings::bind_qgemm(m);
+  bindings::bind_qconv(m);
   bindings::bind_sparse24(m);
 }

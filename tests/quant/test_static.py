@@ -125,6 +125,27 @@ def test_digits_cnn_accuracy_drop(digits_int8):
     assert isinstance(q.bn1, nn.Identity)
 
 
+def test_digits_cnn_relus_fuse_into_the_int8_convs(digits_int8):
+    _, q, _ = digits_int8
+    for i in (1, 2, 3):
+        assert getattr(q, f"conv{i}").activation == "relu"
+        assert isinstance(getattr(q, f"relu{i}"), nn.Identity)
+
+
+def test_digits_cnn_relu_modules_keep_fp32_outputs_and_state():
+    # the ReLU submodules hold no state (model folders are unchanged) and compute exactly
+    # what the functional relu did
+    model = DigitsCNN(DigitsCNNConfig(width=4)).eval()
+    assert set(model.state_dict()) == set(DigitsCNN.state_shapes(model.config))
+    x = ember.randn(5, 1, 8, 8)
+    with ember.no_grad():
+        h = F.relu(model.bn1(model.conv1(x)))
+        h = model.pool(F.relu(model.bn2(model.conv2(h))))
+        h = F.relu(model.bn3(model.conv3(h)))
+        want = model.fc(model.flatten(model.gap(h)))
+        np.testing.assert_array_equal(model(x).numpy(), want.numpy())
+
+
 def test_digits_cnn_save_load_round_trip(digits_int8, tmp_path):
     _, q, digits = digits_int8
     ember.save(q, tmp_path / "int8")

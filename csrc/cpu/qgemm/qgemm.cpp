@@ -100,11 +100,8 @@ void quantize_rows_u8(const float* x, int64_t m, int64_t k, uint8_t* q, float* s
 void quantize_u8_static(const float* x, int64_t n, float scale, int32_t zero, uint8_t* q) {
   // Scalar: O(n) next to the O(n * N) GEMM it feeds, so not worth a kernel per ISA.
   const float z = static_cast<float>(zero);
-  parallel_chunks(n, 4096, 1, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      q[i] = static_cast<uint8_t>(
-          std::fmin(std::fmax(std::nearbyint(x[i] / scale) + z, 0.0f), 255.0f));
-  });
+  parallel_chunks(n, 4096, 1,
+                  [&](int64_t b, int64_t e) { quantize_u8_span(x + b, e - b, scale, z, q + b); });
 }
 
 bool qgemm_vnni() { return table().vnni; }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..nn import functional as F
+from ..nn.activation import ReLU
 from ..nn.batchnorm import BatchNorm2d
 from ..nn.conv import Conv2d
 from ..nn.flatten import Flatten
@@ -39,9 +39,14 @@ class DigitsCNN(Module):
     # The channel chains ember.prune.structured may shrink: (producer, its BatchNorm,
     # consumer); fc reads conv3's channels one to one through the global average.
     channel_chains = (("conv1", "bn1", "conv2"), ("conv2", "bn2", "conv3"), ("conv3", "bn3", "fc"))
-    # conv -> batch norm pairs forward applies back to back: ember.quant.quantize_static
-    # folds each norm into its conv (the ReLUs are functional and stay in float)
-    fusable_chains = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
+    # conv -> batch norm -> ReLU runs forward applies back to back: ember.quant.quantize_static
+    # folds each norm into its conv and each ReLU into the int8 kernel's epilogue (the ReLUs
+    # are modules for this; they hold no state, so model folders are unchanged)
+    fusable_chains = (
+        ("conv1", "bn1", "relu1"),
+        ("conv2", "bn2", "relu2"),
+        ("conv3", "bn3", "relu3"),
+    )
 
     def __init__(self, config: DigitsCNNConfig | None = None):
         super().__init__()
@@ -55,11 +60,14 @@ class DigitsCNN(Module):
         width, num_classes = config.width, config.num_classes
         self.conv1 = Conv2d(1, width, 3, padding=1, bias=False)
         self.bn1 = BatchNorm2d(width)
+        self.relu1 = ReLU()
         self.conv2 = Conv2d(width, 2 * width, 3, padding=1, bias=False)
         self.bn2 = BatchNorm2d(2 * width)
+        self.relu2 = ReLU()
         self.pool = MaxPool2d(2)
         self.conv3 = Conv2d(2 * width, 4 * width, 3, padding=1, bias=False)
         self.bn3 = BatchNorm2d(4 * width)
+        self.relu3 = ReLU()
         self.gap = AdaptiveAvgPool2d(1)
         self.flatten = Flatten()
         self.fc = Linear(4 * width, num_classes)
@@ -80,7 +88,7 @@ class DigitsCNN(Module):
         return out
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.pool(F.relu(self.bn2(self.conv2(x))))
-        x = F.relu(self.bn3(self.conv3(x)))
+        x = self.relu1(self.bn1(self.conv1(x)))
+        x = self.pool(self.relu2(self.bn2(self.conv2(x))))
+        x = self.relu3(self.bn3(self.conv3(x)))
         return self.fc(self.flatten(self.gap(x)))

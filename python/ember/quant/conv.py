@@ -1,10 +1,11 @@
 """QuantizedConv2d: a Conv2d run as an int8 GEMM with static input quantization.
 
-The input is quantized per tensor to uint8 codes (ember.ops.qgemm.quantize_u8_static) with
-the (scale, zero_point) calibrated by ember.quant.quantize_static, unrolled (im2col) into
-one row per output pixel, and multiplied with the int8 per-output-channel weights by
-ember.ops.qgemm.int8_linear, whose epilogue applies both scales, the bias and an optional
-fused ReLU.
+The input is quantized per tensor to uint8 codes with the (scale, zero_point) calibrated
+by ember.quant.quantize_static and unrolled (im2col) into one row per output pixel in one
+kernel call (ember.ops.qconv.quantize_im2col_u8); ember.ops.qgemm.int8_linear multiplies
+the rows with the int8 per-output-channel weights, its epilogue applying both scales, the
+bias and an optional fused ReLU; ember.ops.qconv.rows_to_nchw transposes the result back
+to NCHW.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from .. import _dtype as D
 from ..nn.conv import Conv2d
 from ..nn.module import Module
 from ..ops._util import int_tuple
-from ..ops.creation import from_numpy, full, ones, zeros
-from ..ops.qgemm import PackedInt8Weight, int8_linear, pack_int8_weight, quantize_u8_static
+from ..ops.creation import full, ones, zeros
+from ..ops.qconv import quantize_im2col_u8, rows_to_nchw
+from ..ops.qgemm import PackedInt8Weight, int8_linear, pack_int8_weight
 from ..tensor import Tensor
 from ._weights import per_channel_int8
 
@@ -37,40 +39,6 @@ def _resolve_padding(
         return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
     ph, pw = int_tuple(padding, 2, "padding", "quant.QuantizedConv2d")
     return (ph, ph, pw, pw)
-
-
-def im2col_u8(
-    q: np.ndarray,
-    kernel: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int, int, int],
-    dilation: tuple[int, int],
-    pad_value: int,
-) -> tuple[np.ndarray, int, int]:
-    """Every kernel window of the uint8 codes as one row, ordered kernel row, kernel
-    column, then channel (a conv weight permuted to (C_out, kh, kw, C_in)): channels
-    innermost, so each of the kh * kw copies moves runs of C bytes. Padding is filled with
-    ``pad_value`` (the zero point: the code of 0.0).
-
-    Shape: q (N, C, H, W) uint8 -> (rows (N * OH * OW, kh * kw * C) uint8, OH, OW)."""
-    top, bottom, left, right = padding
-    n, c, h, w = q.shape
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    h, w = h + top + bottom, w + left + right
-    oh, ow = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
-    if oh < 1 or ow < 1:
-        raise ValueError(
-            f"ember.quant.QuantizedConv2d: kernel {kernel} with dilation {dilation} does not fit "
-            f"the padded input {(h, w)}"
-        )
-    nhwc = np.full((n, h, w, c), pad_value, np.uint8)
-    nhwc[:, top : h - bottom, left : w - right] = q.transpose(0, 2, 3, 1)
-    rows = np.empty((n, oh, ow, kh, kw, c), np.uint8)
-    for i in range(kh):
-        for j in range(kw):
-            rows[:, :, :, i, j] = nhwc[:, i * dh : i * dh + sh * (oh - 1) + 1 : sh,
-                                       j * dw : j * dw + sw * (ow - 1) + 1 : sw]  # fmt: skip
-    return rows.reshape(n * oh * ow, kh * kw * c), oh, ow
 
 
 class QuantizedConv2d(Module):
@@ -166,7 +134,7 @@ class QuantizedConv2d(Module):
         return q
 
     def packed_weight(self) -> PackedInt8Weight:
-        """The weight as (C_out, kh * kw * C_in) in the GEMM's panel layout (im2col_u8's
+        """The weight as (C_out, kh * kw * C_in) in the GEMM's panel layout (quantize_im2col_u8's
         column order), packed on first use and again whenever the weight tensor's storage
         or contents changed (load_state_dict assigns new storage or copies in place)."""
         w = self.weight
@@ -184,23 +152,20 @@ class QuantizedConv2d(Module):
             )
         x = input.unsqueeze(0) if unbatched else input
         scale, zero = float(self.input_scale.item()), int(self.input_zero_point.item())
-        codes = quantize_u8_static(x.detach().float(), scale, zero).numpy().view(np.uint8)
-        rows, oh, ow = im2col_u8(
-            codes, self.kernel_size, self.stride, self._pad, self.dilation, zero
+        rows, oh, ow = quantize_im2col_u8(
+            x.detach().float(), self.kernel_size, self.stride, self._pad, self.dilation, scale, zero
         )
-        m = rows.shape[0]
+        m = int(rows.shape[0])
         out = int8_linear(
-            from_numpy(rows.view(np.int8)),
-            from_numpy(np.full(m, scale, np.float32)),
-            from_numpy(np.full(m, zero, np.int32)),
+            rows,
+            full((m,), scale, dtype=D.float32),
+            full((m,), zero, dtype=D.int32),
             self.packed_weight(),
             self.weight_scale,
             self.bias,
             self.activation,
         )
-        # (N * OH * OW, C_out) pixel rows -> NCHW
-        nchw = out.numpy().reshape(x.shape[0], oh * ow, self.out_channels).transpose(0, 2, 1)
-        y = from_numpy(np.ascontiguousarray(nchw)).reshape(x.shape[0], self.out_channels, oh, ow)
+        y = rows_to_nchw(out, int(x.shape[0]), oh, ow)
         return y.squeeze(0) if unbatched else y
 
     def extra_repr(self) -> str:
