@@ -229,3 +229,27 @@ def test_minilm_cosine_to_float32():
     got = enc.encode(ref["sentences"], batch_size=32)
     cos = (got * want).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(want, axis=1))
     assert cos.min() >= 0.99, cos.min()
+
+
+def test_fused_forward_is_the_concatenation_of_the_layers_outputs():
+    # One input quantization and one GEMM over the concatenated int8 weights: the same
+    # bits as running the layers one by one (per-channel weight scales, per-row
+    # activation scales), and re-packed when a layer's weight changes.
+    rng = np.random.default_rng(5)
+    layers = [QuantizedLinear.from_float(ember.nn.Linear(24, n)) for n in (7, 16, 33)]
+    x = ember.from_numpy(rng.standard_normal((3, 5, 24)).astype(np.float32))
+    want = np.concatenate([layer(x).numpy() for layer in layers], axis=-1)
+    np.testing.assert_array_equal(QuantizedLinear.fused_forward(layers, x).numpy(), want)
+    layers[1].load_state_dict(QuantizedLinear.from_float(ember.nn.Linear(24, 16)).state_dict())
+    want = np.concatenate([layer(x).numpy() for layer in layers], axis=-1)
+    np.testing.assert_array_equal(QuantizedLinear.fused_forward(layers, x).numpy(), want)
+
+
+def test_fp32_fused_forward_matches_the_layers():
+    rng = np.random.default_rng(6)
+    layers = [ember.nn.Linear(10, n) for n in (3, 8)]
+    x = ember.from_numpy(rng.standard_normal((4, 10)).astype(np.float32))
+    with ember.no_grad():
+        want = np.concatenate([layer(x).numpy() for layer in layers], axis=-1)
+        got = ember.nn.Linear.fused_forward(layers, x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -209,14 +209,12 @@ class BertAttention(Module):
     def forward(self, x: Tensor, tokens: _Tokens) -> Tensor:
         s = self.self
         projections = (s.query, s.key, s.value)
-        if all(type(p) is Linear for p in projections):
-            # One GEMM for q, k and v (~11% faster than three at MiniLM's sizes, the
-            # concatenation included); the concatenated weight is rebuilt per call (a copy
-            # of 3 H^2 floats, small next to the GEMM) so it never goes stale.
-            w = cat([p.weight for p in projections])
-            b = cat([p.bias for p in projections])
-            qkv = F.linear(x, w, b)
-        else:  # swapped layers (ember.quant) run through their own forward
+        kind = type(s.query)
+        if all(type(p) is kind for p in projections) and hasattr(kind, "fused_forward"):
+            # One GEMM for q, k and v (~11% faster than three at MiniLM's sizes, fp32 or
+            # int8), through the layers' own class so quantized stand-ins fuse too.
+            qkv = kind.fused_forward(projections, x)
+        else:
             qkv = cat([p(x) for p in projections], dim=-1)
         qkv = tokens.to_batch(qkv)  # (B, T, 3H)
         q, k, v = split_heads(qkv, 3, self.heads)  # (B, T, heads, D) views

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from .. import _dtype as D
 from ..ops.creation import empty
+from ..ops.shape import cat
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -79,6 +81,22 @@ class Linear(Module):
         # pass it here rather than reaching for .weight, so a quantized stand-in that
         # fuses it its own way can take this layer's place.
         return F.linear(input, self.weight, self.bias, activation=activation)
+
+    @staticmethod
+    def fused_forward(layers: Sequence[Linear], input: Tensor) -> Tensor:
+        """``cat([layer(input) for layer in layers], -1)`` as one GEMM over the
+        concatenated weights (rebuilt per call, a copy small next to the GEMM, so they never
+        go stale). Models with parallel projections of one input (Bert's query / key /
+        value) call it through ``type(layer)``, so a stand-in class with its own
+        ``fused_forward`` (ember.quant.QuantizedLinear) keeps the fusion.
+
+        Shape: (*, in_features) -> (*, sum of the layers' out_features).
+        """
+        biases = [layer.bias for layer in layers]
+        if any(b is None for b in biases) and not all(b is None for b in biases):
+            return cat([layer(input) for layer in layers], dim=-1)
+        bias = None if biases[0] is None else cat(biases)
+        return F.linear(input, cat([layer.weight for layer in layers]), bias)
 
     def extra_repr(self) -> str:
         return (

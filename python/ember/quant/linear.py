@@ -10,6 +10,7 @@ point, stored as buffers). The zero point is folded into the GEMM's fp32 epilogu
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from .. import _dtype as D
@@ -24,6 +25,7 @@ from ..ops.qgemm import (
     quantize_rows_u8,
     quantize_u8_static,
 )
+from ..ops.shape import cat
 from ..tensor import Tensor
 from ._weights import per_channel_int8
 
@@ -146,13 +148,20 @@ class QuantizedLinear(Module):
         if not isinstance(input, Tensor) or input.dtype is not D.float32:
             got = input.dtype if isinstance(input, Tensor) else type(input).__name__
             raise TypeError(f"{where}: expected a float32 tensor input, got {got}")
-        k, n = self.in_features, self.out_features
+        k = self.in_features
         if input.ndim == 0 or input.shape[-1] != k:
             raise ValueError(
                 f"{where}: input of shape {tuple(input.shape)} does not end in in_features = {k}"
             )
+        return self._gemm(input, self.packed_weight(), self.weight_scale, self.bias, act)
+
+    def _gemm(
+        self, input: Tensor, packed: PackedInt8Weight, w_scale: Tensor, bias: Tensor | None, act
+    ) -> Tensor:
+        """Quantize ``input`` (this layer's way) and run the int8 GEMM against ``packed``."""
+        n = packed.out_features
         lead = tuple(input.shape[:-1])
-        x = input.detach().contiguous().reshape(-1, k)
+        x = input.detach().contiguous().reshape(-1, self.in_features)
         m = int(x.shape[0])
         if m == 0:
             return empty(*lead, n, dtype=D.float32)
@@ -164,11 +173,46 @@ class QuantizedLinear(Module):
         else:
             q, a_scale, a_zero = quantize_rows_u8(x)
         fused = act if act in ("relu", "gelu") else None
-        y = int8_linear(
-            q, a_scale, a_zero, self.packed_weight(), self.weight_scale, self.bias, fused
-        )
+        y = int8_linear(q, a_scale, a_zero, packed, w_scale, bias, fused)
         y = apply_activation(y, None if act == fused else act)
         return y.reshape(*lead, n)
+
+    @staticmethod
+    def fused_forward(layers: Sequence[QuantizedLinear], input: Tensor) -> Tensor:
+        """``cat([layer(input) for layer in layers], -1)`` with one input quantization and
+        one GEMM over the layers' concatenated int8 weights (per-channel scales and per-row
+        activation scales make that exact), packed once and again when any of their
+        tensors changes. Static layers, fused activations and mixed biases run one by one.
+
+        Shape: (*, in_features) -> (*, sum of the layers' out_features).
+        """
+        first = layers[0]
+        if any(
+            layer.static
+            or layer.activation is not None
+            or layer.in_features != first.in_features
+            or (layer.bias is None) != (first.bias is None)
+            for layer in layers
+        ):
+            return cat([layer(input) for layer in layers], dim=-1)
+        key = [
+            (t._impl, t._version)
+            for layer in layers
+            for t in (layer.weight, layer.weight_scale, layer.bias)
+            if t is not None
+        ]
+        cached = first.__dict__.get("_fused")
+        if (
+            cached is None
+            or len(cached[0]) != len(key)
+            or any(a is not c or u != v for (a, u), (c, v) in zip(key, cached[0]))
+        ):
+            bias = None if first.bias is None else cat([layer.bias for layer in layers])
+            weight = cat([layer.weight for layer in layers])
+            scale = cat([layer.weight_scale for layer in layers])
+            cached = (key, pack_int8_weight(weight), scale, bias)
+            first.__dict__["_fused"] = cached  # not a buffer: derived from the layers' state
+        return first._gemm(input, cached[1], cached[2], cached[3], None)
 
     def dequantized_weight(self) -> Tensor:
         """The float32 weight the int8 codes stand for. Shape: (out_features, in_features)."""
