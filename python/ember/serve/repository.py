@@ -72,15 +72,17 @@ class ModelRepository:
         """The served model (the highest loaded version by default). NotFound for a name
         or version the repository does not have, Unavailable for one not loaded."""
         served = self._served.get(name, {})
-        on_disk = self._versions(name) if not served or version not in served else []
-        if not served and not on_disk:
-            raise NotFound(f"unknown model {name!r}")
-        if version is None:
-            if not served:
-                raise Unavailable(f"model {name!r} is not loaded", retry_after=1.0)
+        # The served answer first: the disk is only read to explain a miss (a request must
+        # not cost a directory scan).
+        if version is None and served:
             return served[max(served)]
         if version in served:
             return served[version]
+        on_disk = self._versions(name)
+        if not served and not on_disk:
+            raise NotFound(f"unknown model {name!r}")
+        if version is None:
+            raise Unavailable(f"model {name!r} is not loaded", retry_after=1.0)
         if version not in on_disk:
             raise NotFound(f"model {name!r} has no version {version}")
         state, reason = self._states.get((name, version), ("UNAVAILABLE", "not loaded"))
