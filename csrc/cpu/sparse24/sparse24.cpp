@@ -70,21 +70,20 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
     return;
   }
   if (t.rows16) {
-    // Blocks of 16 rows repacked side by side, per group of 4 columns: the 16 rows' first kept
-    // values, their second ones, then both positions (the last block padded with zero rows).
-    const int64_t blocks = cdiv(n, 16), groups = k / 4;
-    AlignedBuffer<float> wv(blocks * groups * 32);
-    AlignedBuffer<int32_t> pos(blocks * groups * 32);
+    // Blocks of 16 rows repacked side by side (the last padded with zero rows).
+    const int64_t blocks = cdiv(n, 16);
+    AlignedBuffer<float> wv(blocks * kh * 16);
+    AlignedBuffer<int32_t> id(blocks * kh * 16);
     parallel_chunks(blocks, 1, kh * 16, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
-        for (int64_t g = 0; g < groups; ++g)
-          for (int64_t s = 0; s < 2; ++s)
-            for (int64_t l = 0; l < 16; ++l) {
-              const int64_t row = b * 16 + l, at = ((b * groups + g) * 2 + s) * 16 + l;
-              const bool real = row < n;
-              wv.get()[at] = real ? values[row * kh + 2 * g + s] : 0.0f;
-              pos.get()[at] = real ? positions[row * kh + 2 * g + s] & 3 : 0;
-            }
+        for (int64_t j = 0; j < kh; ++j)
+          for (int64_t l = 0; l < 16; ++l) {
+            const int64_t row = b * 16 + l;
+            const bool real = row < n;
+            wv.get()[(b * kh + j) * 16 + l] = real ? values[row * kh + j] : 0.0f;
+            id.get()[(b * kh + j) * 16 + l] =
+                4 * ((j >> 1) & 3) + (real ? positions[row * kh + j] & 3 : 0);
+          }
     });
     constexpr int64_t kTokens = 120;  // a multiple of the kernel's 12 tokens a pass
     const int64_t chunks = cdiv(m, kTokens);
@@ -94,12 +93,12 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
         const int64_t c = p / blocks, b = p % blocks;
         const int64_t i0 = c * kTokens, tokens = min64(kTokens, m - i0);
         const int64_t j0 = b * 16, cols = min64(16, n - j0);
-        const float* wb = wv.get() + b * groups * 32;
-        const int32_t* pb = pos.get() + b * groups * 32;
+        const float* wb = wv.get() + b * kh * 16;
+        const int32_t* ib = id.get() + b * kh * 16;
         if (cols == 16) {  // a whole block: straight into y
-          t.rows16(x + i0 * k, k, tokens, wb, pb, y + i0 * n + j0, n);
+          t.rows16(x + i0 * k, k, tokens, wb, ib, y + i0 * n + j0, n);
         } else {
-          t.rows16(x + i0 * k, k, tokens, wb, pb, tile.get(), 16);
+          t.rows16(x + i0 * k, k, tokens, wb, ib, tile.get(), 16);
           for (int64_t i = 0; i < tokens; ++i)
             for (int64_t j = 0; j < cols; ++j) y[(i0 + i) * n + j0 + j] = tile.get()[i * 16 + j];
         }

@@ -11,12 +11,10 @@
 //    kept values (AVX-512 picks the 16 inputs of 8 groups with one two-source permute, AVX2
 //    gathers them);
 //  - more tokens, AVX-512 (rows16): output rows in the lanes. W is repacked per call into
-//    blocks of 16 rows side by side, per group of 4 columns the rows' two kept values and their
-//    positions; a token's 4 inputs of a group are broadcast to the four 128-bit lanes and each
-//    kept value costs one in-lane permute (vpermilps) and one FMA, for 12 tokens a pass.
+//    blocks of 16 rows side by side with permute indices; a window of 16 inputs of a token sits
+//    in one register and each kept value costs one vpermps and one FMA, for 12 tokens a pass.
 //    Work split: (120 tokens, 16 rows) pieces. Measured faster on Zen 4 than the panel kernel
-//    below, which is bound by its one vector load per FMA, and than a cross-lane vpermps
-//    selection (bench/sparse24.py);
+//    below, which is bound by its one vector load per FMA (bench/sparse24.py);
 //  - more tokens, AVX2 and portable (panel_rows): tokens in the lanes. x is repacked into
 //    panels of P tokens transposed (K x P floats, P = 4 vectors); each kept weight's value is
 //    broadcast and multiplied into the P tokens' inputs at its column, so the column is just
@@ -57,9 +55,9 @@ struct Sparse24Table {
   void (*row_dots)(const float* x, const float* values, const int8_t* positions, int64_t kh,
                    int64_t rows, float* y);
   // AVX-512 only (else null): y (tokens, 16, row stride ldy) = x (tokens, k) . 16 rows^T, the
-  // rows repacked side by side, per group of 4 columns: wv float32 (k / 4, 2, 16) the kept
-  // values, pos int32 (k / 4, 2, 16) their positions (0..3); both 64-byte aligned.
-  void (*rows16)(const float* x, int64_t k, int64_t tokens, const float* wv, const int32_t* pos,
+  // rows repacked side by side: wv float32 (k / 2, 16), id int32 (k / 2, 16) = 4 * (group % 4)
+  // + position.
+  void (*rows16)(const float* x, int64_t k, int64_t tokens, const float* wv, const int32_t* id,
                  float* y, int64_t ldy);
 };
 

@@ -102,35 +102,46 @@ void row_dots(const float* x, const float* values, const int8_t* positions, int6
   }
 }
 
-// Output rows in the lanes, selection inside 128-bit lanes: for 16 rows of W repacked side by
-// side (per group of 4 columns: the rows' two kept values wv (2, 16) and their positions pos
-// (2, 16) as int32 vpermilps controls), a token's 4 inputs of the group are broadcast to the
-// four 128-bit lanes with one load, and each kept value costs one in-lane vpermilps (cheap on
-// Zen 4, unlike the cross-lane vpermps) and one FMA; the group's 4 weight vectors stay in
-// registers for kT tokens. y (tokens, ldy): 16 outputs a token.
-template <int kT>
-void rows16_pass(const float* x, int64_t k, const float* wv, const int32_t* pos, float* y,
-                 int64_t ldy) {
-  __m512 acc[kT];
-  for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
-  for (int64_t g = 0; g < k / 4; ++g) {
-    const __m512 v0 = _mm512_load_ps(wv + g * 32), v1 = _mm512_load_ps(wv + g * 32 + 16);
-    const __m512i c0 = _mm512_load_si512(pos + g * 32), c1 = _mm512_load_si512(pos + g * 32 + 16);
-    for (int t = 0; t < kT; ++t) {
-      const __m512 xg = _mm512_broadcast_f32x4(_mm_loadu_ps(x + t * k + 4 * g));
-      acc[t] = _mm512_fmadd_ps(v0, _mm512_permutevar_ps(xg, c0), acc[t]);
-      acc[t] = _mm512_fmadd_ps(v1, _mm512_permutevar_ps(xg, c1), acc[t]);
-    }
-  }
-  for (int t = 0; t < kT; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
-}
-
-void rows16(const float* x, int64_t k, int64_t tokens, const float* wv, const int32_t* pos,
-            float* y, int64_t ldy) {
-  constexpr int kT = 12;  // tokens a pass: 12 accumulators + the group's 4 vectors in registers
+// Output rows in the lanes: for 16 rows of W repacked side by side (values wv and permute
+// indices id = 4 * (group within the window) + position, both (k / 2, 16)), each window of
+// 16 inputs of a token sits in one register and each kept slot costs one vpermps + one FMA
+// per token, with the weights and indices loaded once for 12 tokens (the indices as int32:
+// widening bytes would take the shuffle unit the permutes need). y (tokens, ldy): 16 outputs a
+// token.
+void rows16(const float* x, int64_t k, int64_t tokens, const float* wv, const int32_t* id, float* y,
+            int64_t ldy) {
+  const int64_t kh = k / 2, full = kh / 8 * 8;
   int64_t t0 = 0;
-  for (; t0 + kT <= tokens; t0 += kT) rows16_pass<kT>(x + t0 * k, k, wv, pos, y + t0 * ldy, ldy);
-  for (; t0 < tokens; ++t0) rows16_pass<1>(x + t0 * k, k, wv, pos, y + t0 * ldy, ldy);
+  constexpr int kT = 12;  // tokens a pass: 12 accumulators + 12 input windows in registers
+  for (; t0 + kT <= tokens; t0 += kT) {
+    __m512 acc[kT], xr[kT];
+    for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t j0 = 0; j0 < kh; j0 += 8) {
+      const int64_t slots = j0 < full ? 8 : kh - j0;
+      const __mmask16 cols = static_cast<__mmask16>((1u << (2 * slots)) - 1u);
+      for (int t = 0; t < kT; ++t) xr[t] = _mm512_maskz_loadu_ps(cols, x + (t0 + t) * k + 2 * j0);
+      for (int64_t j = j0; j < j0 + slots; ++j) {
+        const __m512 w = _mm512_loadu_ps(wv + j * 16);
+        const __m512i ix = _mm512_loadu_si512(id + j * 16);
+        for (int t = 0; t < kT; ++t)
+          acc[t] = _mm512_fmadd_ps(w, _mm512_permutexvar_ps(ix, xr[t]), acc[t]);
+      }
+    }
+    for (int t = 0; t < kT; ++t) _mm512_storeu_ps(y + (t0 + t) * ldy, acc[t]);
+  }
+  for (; t0 < tokens; ++t0) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t j0 = 0; j0 < kh; j0 += 8) {
+      const int64_t slots = j0 < full ? 8 : kh - j0;
+      const __mmask16 cols = static_cast<__mmask16>((1u << (2 * slots)) - 1u);
+      const __m512 xr = _mm512_maskz_loadu_ps(cols, x + t0 * k + 2 * j0);
+      for (int64_t j = j0; j < j0 + slots; ++j) {
+        const __m512i ix = _mm512_loadu_si512(id + j * 16);
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(wv + j * 16), _mm512_permutexvar_ps(ix, xr), acc);
+      }
+    }
+    _mm512_storeu_ps(y + t0 * ldy, acc);
+  }
 }
 #elif defined(EMBER_ISA_AVX2)
 // 8 kept values = 4 groups: their inputs gathered by index 4 * (group) + position.
