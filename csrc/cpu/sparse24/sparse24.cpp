@@ -70,10 +70,13 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
     return;
   }
   if (t.rows16) {
-    // Blocks of 16 rows repacked side by side (the last padded with zero rows).
+    // Blocks of 16 rows repacked side by side (the last padded with zero rows), and the bias
+    // in blocks of 16 (zeros without one) that the kernel starts its sums from.
     const int64_t blocks = cdiv(n, 16);
     AlignedBuffer<float> wv(blocks * kh * 16);
     AlignedBuffer<int32_t> id(blocks * kh * 16);
+    AlignedBuffer<float> bias16(blocks * 16);
+    for (int64_t j = 0; j < blocks * 16; ++j) bias16.get()[j] = bias && j < n ? bias[j] : 0.0f;
     parallel_chunks(blocks, 1, kh * 16, [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b)
         for (int64_t j = 0; j < kh; ++j)
@@ -95,14 +98,14 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
         const int64_t j0 = b * 16, cols = min64(16, n - j0);
         const float* wb = wv.get() + b * kh * 16;
         const int32_t* ib = id.get() + b * kh * 16;
+        const float* bb = bias16.get() + j0;
         if (cols == 16) {  // a whole block: straight into y
-          t.rows16(x + i0 * k, k, tokens, wb, ib, y + i0 * n + j0, n);
+          t.rows16(x + i0 * k, k, tokens, wb, ib, bb, y + i0 * n + j0, n);
         } else {
-          t.rows16(x + i0 * k, k, tokens, wb, ib, tile.get(), 16);
+          t.rows16(x + i0 * k, k, tokens, wb, ib, bb, tile.get(), 16);
           for (int64_t i = 0; i < tokens; ++i)
             for (int64_t j = 0; j < cols; ++j) y[(i0 + i) * n + j0 + j] = tile.get()[i * 16 + j];
         }
-        for (int64_t i = 0; i < tokens; ++i) add_bias(y + (i0 + i) * n, j0, j0 + cols);
       }
     });
     return;

@@ -54,11 +54,11 @@ struct Sparse24Table {
   // y[r] = row r's dot product with one token x (k floats), for `rows` rows.
   void (*row_dots)(const float* x, const float* values, const int8_t* positions, int64_t kh,
                    int64_t rows, float* y);
-  // AVX-512 only (else null): y (tokens, 16, row stride ldy) = x (tokens, k) . 16 rows^T, the
-  // rows repacked side by side: wv float32 (k / 2, 16), id int32 (k / 2, 16) = 4 * (group % 4)
-  // + position.
+  // AVX-512 only (else null): y (tokens, 16, row stride ldy) = x (tokens, k) . 16 rows^T + bias
+  // (16 floats), the rows repacked side by side: wv float32 (k / 2, 16), id int32 (k / 2, 16)
+  // = 4 * (group % 4) + position.
   void (*rows16)(const float* x, int64_t k, int64_t tokens, const float* wv, const int32_t* id,
-                 float* y, int64_t ldy);
+                 const float* bias, float* y, int64_t ldy);
 };
 
 }  // namespace ember::cpu
