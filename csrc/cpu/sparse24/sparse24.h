@@ -13,7 +13,7 @@
 //  - more tokens, AVX-512 (rows16): output rows in the lanes. W is repacked per call into
 //    blocks of 16 rows side by side with permute indices; a window of 16 inputs of a token sits
 //    in one register and each kept value costs one vpermps and one FMA, for 12 tokens a pass.
-//    Work split: (120 tokens, 16 rows) pieces. Measured faster on Zen 4 than the panel kernel
+//    Work split: (480 tokens, 16 rows) pieces. Measured faster on Zen 4 than the panel kernel
 //    below, which is bound by its one vector load per FMA (bench/sparse24.py);
 //  - more tokens, AVX2 and portable (panel_rows): tokens in the lanes. x is repacked into
 //    panels of P tokens transposed (K x P floats, P = 4 vectors); each kept weight's value is
