@@ -64,6 +64,7 @@ SHAPES = [
     (31, 33, 100),
     (67, 3072, 12),
     (130, 19, 260),
+    (493, 40, 64),  # AVX-512: 2 pieces of tokens; 2 whole 16-row blocks into y, 1 partial
 ]
 
 

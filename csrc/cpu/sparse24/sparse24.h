@@ -13,7 +13,7 @@
 //  - more tokens, AVX-512 (rows16): output rows in the lanes. W is repacked per call into
 //    blocks of 16 rows side by side with permute indices; a window of 16 inputs of a token sits
 //    in one register and each kept value costs one vpermps and one FMA, for 12 tokens a pass.
-//    Work split: (120 tokens, 16 rows) pieces. Measured faster on Zen 4 than the panel kernel
+//    Work split: (480 tokens, 16 rows) pieces. Measured faster on Zen 4 than the panel kernel
 //    below, which is bound by its one vector load per FMA (bench/sparse24.py);
 //  - more tokens, AVX2 and portable (panel_rows): tokens in the lanes. x is repacked into
 //    panels of P tokens transposed (K x P floats, P = 4 vectors); each kept weight's value is
@@ -54,11 +54,11 @@ struct Sparse24Table {
   // y[r] = row r's dot product with one token x (k floats), for `rows` rows.
   void (*row_dots)(const float* x, const float* values, const int8_t* positions, int64_t kh,
                    int64_t rows, float* y);
-  // AVX-512 only (else null): y (tokens, 16, row stride ldy) = x (tokens, k) . 16 rows^T, the
-  // rows repacked side by side: wv float32 (k / 2, 16), id int32 (k / 2, 16) = 4 * (group % 4)
-  // + position.
+  // AVX-512 only (else null): y (tokens, 16, row stride ldy) = x (tokens, k) . 16 rows^T + bias
+  // (16 floats), the rows repacked side by side: wv float32 (k / 2, 16), id int32 (k / 2, 16)
+  // = 4 * (group % 4) + position.
   void (*rows16)(const float* x, int64_t k, int64_t tokens, const float* wv, const int32_t* id,
-                 float* y, int64_t ldy);
+                 const float* bias, float* y, int64_t ldy);
 };
 
 }  // namespace ember::cpu

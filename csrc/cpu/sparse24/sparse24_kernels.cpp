@@ -106,16 +106,17 @@ void row_dots(const float* x, const float* values, const int8_t* positions, int6
 // indices id = 4 * (group within the window) + position, both (k / 2, 16)), each window of
 // 16 inputs of a token sits in one register and each kept slot costs one vpermps + one FMA
 // per token, with the weights and indices loaded once for 12 tokens (the indices as int32:
-// widening bytes would take the shuffle unit the permutes need). y (tokens, ldy): 16 outputs a
-// token.
-void rows16(const float* x, int64_t k, int64_t tokens, const float* wv, const int32_t* id, float* y,
-            int64_t ldy) {
+// widening bytes would take the shuffle unit the permutes need). The sums start from the rows'
+// bias, so no pass over y adds it. y (tokens, ldy): 16 outputs a token.
+void rows16(const float* x, int64_t k, int64_t tokens, const float* wv, const int32_t* id,
+            const float* bias, float* y, int64_t ldy) {
+  const __m512 start = _mm512_loadu_ps(bias);
   const int64_t kh = k / 2, full = kh / 8 * 8;
   int64_t t0 = 0;
   constexpr int kT = 12;  // tokens a pass: 12 accumulators + 12 input windows in registers
   for (; t0 + kT <= tokens; t0 += kT) {
     __m512 acc[kT], xr[kT];
-    for (int t = 0; t < kT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int t = 0; t < kT; ++t) acc[t] = start;
     for (int64_t j0 = 0; j0 < kh; j0 += 8) {
       const int64_t slots = j0 < full ? 8 : kh - j0;
       const __mmask16 cols = static_cast<__mmask16>((1u << (2 * slots)) - 1u);
@@ -130,7 +131,7 @@ void rows16(const float* x, int64_t k, int64_t tokens, const float* wv, const in
     for (int t = 0; t < kT; ++t) _mm512_storeu_ps(y + (t0 + t) * ldy, acc[t]);
   }
   for (; t0 < tokens; ++t0) {
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc = start;
     for (int64_t j0 = 0; j0 < kh; j0 += 8) {
       const int64_t slots = j0 < full ? 8 : kh - j0;
       const __mmask16 cols = static_cast<__mmask16>((1u << (2 * slots)) - 1u);
