@@ -19,14 +19,6 @@ cpu::QScheme scheme_of(const std::string& s, const char* op) {
   throw ValueError(cat_str(op, ": unknown block scheme '", s, "' (expected 'q8_0' or 'q4_0')"));
 }
 
-void check_matrix(TensorRef t, DType dt, const char* op, const char* arg) {
-  check_cpu_contiguous(t, op, arg);
-  EMBER_CHECK(t.dtype == dt, TypeError, op, ": ", arg, " has dtype ", dtype_name(t.dtype),
-              ", expected ", dtype_name(dt));
-  EMBER_CHECK(t.ndim() == 2, ValueError, op, ": ", arg, " must be 2-D, got shape ",
-              shape_str(t.shape));
-}
-
 void check_k(int64_t k, const char* op) {
   EMBER_CHECK(k > 0 && k % cpu::kQBlock == 0, ValueError, op,
               ": the row length K must be a positive multiple of 32 (the block size), got ", k);
@@ -34,12 +26,12 @@ void check_k(int64_t k, const char* op) {
 
 // blocks: int8 (n, k / 32 * bytes per block)
 void check_blocks(TensorRef blocks, cpu::QScheme s, int64_t n, int64_t k, const char* op) {
-  check_matrix(blocks, DType::Int8, op, "blocks");
+  check_cpu_matrix(blocks, DType::Int8, op, "blocks");
   check_shape(blocks, Shape{n, k / cpu::kQBlock * cpu::qblock_bytes(s)}, op, "blocks");
 }
 
 void check_output(TensorRef out, TensorRef in, const Shape& shape, DType dt, const char* op) {
-  check_matrix(out, dt, op, "out");
+  check_cpu_matrix(out, dt, op, "out");
   check_shape(out, shape, op, "out");
   check_writable(out, op, "out");
   check_no_overlap(out, in, op, "out", "input");
@@ -48,7 +40,7 @@ void check_output(TensorRef out, TensorRef in, const Shape& shape, DType dt, con
 void quantize(TensorRef x, TensorRef out, const std::string& scheme) {
   constexpr const char* op = "ember.ops.qblock.quantize";
   const cpu::QScheme s = scheme_of(scheme, op);
-  check_matrix(x, DType::Float32, op, "input");
+  check_cpu_matrix(x, DType::Float32, op, "input");
   const int64_t n = x.shape[0], k = x.shape[1];
   check_k(k, op);
   check_output(out, x, Shape{n, k / cpu::kQBlock * cpu::qblock_bytes(s)}, DType::Int8, op);
@@ -59,7 +51,7 @@ void quantize(TensorRef x, TensorRef out, const std::string& scheme) {
 void dequantize(TensorRef blocks, TensorRef out, const std::string& scheme) {
   constexpr const char* op = "ember.ops.qblock.dequantize";
   const cpu::QScheme s = scheme_of(scheme, op);
-  check_matrix(out, DType::Float32, op, "out");
+  check_cpu_matrix(out, DType::Float32, op, "out");
   const int64_t n = out.shape[0], k = out.shape[1];
   check_k(k, op);
   check_blocks(blocks, s, n, k, op);
@@ -73,7 +65,7 @@ void linear(TensorRef x, TensorRef w, const TensorImpl* bias, TensorRef out,
             const std::string& scheme, int64_t n) {
   constexpr const char* op = "ember.ops.qblock.qblock_linear";
   const cpu::QScheme s = scheme_of(scheme, op);
-  check_matrix(x, DType::Float32, op, "input");
+  check_cpu_matrix(x, DType::Float32, op, "input");
   const int64_t m = x.shape[0], k = x.shape[1];
   check_k(k, op);
   check_positive(n, op, "N");

@@ -11,14 +11,6 @@
 namespace ember::bindings {
 namespace {
 
-void check_matrix(TensorRef t, DType dt, const char* op, const char* arg) {
-  check_cpu_contiguous(t, op, arg);
-  EMBER_CHECK(t.dtype == dt, TypeError, op, ": ", arg, " has dtype ", dtype_name(t.dtype),
-              ", expected ", dtype_name(dt));
-  EMBER_CHECK(t.ndim() == 2, ValueError, op, ": ", arg, " must be 2-D, got shape ",
-              shape_str(t.shape));
-}
-
 void check_k(int64_t k, const char* op) {
   EMBER_CHECK(k > 0 && k % 4 == 0, ValueError, op,
               ": the row length K must be a positive multiple of 4 (2:4 groups), got ", k);
@@ -27,21 +19,21 @@ void check_k(int64_t k, const char* op) {
 // values float32 (n, k / 2) and positions int8 (n, k / 2). The kernels read positions modulo
 // 4, so their bytes need no scan here (it would cost a GEMV a sizeable share of its time).
 void check_compressed(TensorRef values, TensorRef positions, int64_t n, int64_t k, const char* op) {
-  check_matrix(values, DType::Float32, op, "values");
-  check_matrix(positions, DType::Int8, op, "positions");
+  check_cpu_matrix(values, DType::Float32, op, "values");
+  check_cpu_matrix(positions, DType::Int8, op, "positions");
   check_shape(values, Shape{n, k / 2}, op, "values");
   check_shape(positions, Shape{n, k / 2}, op, "positions");
 }
 
 void check_output(TensorRef out, const Shape& shape, DType dt, const char* op, const char* arg) {
-  check_matrix(out, dt, op, arg);
+  check_cpu_matrix(out, dt, op, arg);
   check_shape(out, shape, op, arg);
   check_writable(out, op, arg);
 }
 
 void compress(TensorRef w, TensorRef values, TensorRef positions) {
   constexpr const char* op = "ember.ops.sparse24.compress_2to4";
-  check_matrix(w, DType::Float32, op, "weight");
+  check_cpu_matrix(w, DType::Float32, op, "weight");
   const int64_t n = w.shape[0], k = w.shape[1];
   check_k(k, op);
   check_output(values, Shape{n, k / 2}, DType::Float32, op, "values");
@@ -56,7 +48,7 @@ void compress(TensorRef w, TensorRef values, TensorRef positions) {
 
 void decompress(TensorRef values, TensorRef positions, TensorRef out) {
   constexpr const char* op = "ember.ops.sparse24.decompress_2to4";
-  check_matrix(out, DType::Float32, op, "out");
+  check_cpu_matrix(out, DType::Float32, op, "out");
   const int64_t n = out.shape[0], k = out.shape[1];
   check_k(k, op);
   check_compressed(values, positions, n, k, op);
@@ -71,8 +63,8 @@ void decompress(TensorRef values, TensorRef positions, TensorRef out) {
 void linear(TensorRef x, TensorRef values, TensorRef positions, const TensorImpl* bias,
             TensorRef out) {
   constexpr const char* op = "ember.ops.sparse24.sparse24_linear";
-  check_matrix(x, DType::Float32, op, "input");
-  check_matrix(values, DType::Float32, op, "values");
+  check_cpu_matrix(x, DType::Float32, op, "input");
+  check_cpu_matrix(values, DType::Float32, op, "values");
   const int64_t m = x.shape[0], k = x.shape[1], n = values.shape[0];
   check_k(k, op);
   check_positive(n, op, "N");

@@ -9,6 +9,14 @@ void check_cpu_contiguous(const TensorImpl& t, const char* op, const char* arg) 
   check_contiguous(t, op, arg);
 }
 
+void check_cpu_matrix(const TensorImpl& t, DType dt, const char* op, const char* arg) {
+  check_cpu_contiguous(t, op, arg);
+  EMBER_CHECK(t.dtype == dt, TypeError, op, ": ", arg, " has dtype ", dtype_name(t.dtype),
+              ", expected ", dtype_name(dt));
+  EMBER_CHECK(t.ndim() == 2, ValueError, op, ": ", arg, " must be 2-D, got shape ",
+              shape_str(t.shape));
+}
+
 void check_contiguous_like(const TensorImpl& t, const TensorImpl& ref, const char* op,
                            const char* arg) {
   check_cpu_contiguous(t, op, arg);

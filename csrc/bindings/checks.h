@@ -16,6 +16,9 @@ namespace ember::bindings {
 
 void check_cpu_contiguous(const TensorImpl& t, const char* op, const char* arg);
 
+// A contiguous 2-D CPU tensor of dtype dt: TypeError / ValueError naming op and arg otherwise.
+void check_cpu_matrix(const TensorImpl& t, DType dt, const char* op, const char* arg);
+
 // A contiguous CPU tensor of ref's dtype: "<op>: <arg> has dtype X, expected Y" otherwise.
 void check_contiguous_like(const TensorImpl& t, const TensorImpl& ref, const char* op,
                            const char* arg);
