@@ -34,6 +34,7 @@
 namespace ember::cpu {
 
 constexpr int64_t kSparse24PanelMin = 8;    // tokens from which the panel kernel is used
+constexpr int64_t kSparse24Rows16Max = 64;  // AVX-512: tokens from which panels beat rows16
 constexpr int64_t kSparse24ColBlock = 128;  // columns of a panel block (AVX-512: 32 KiB)
 
 // w (n, k) -> values, positions (n, k / 2); and back (the dropped values become zeros).
