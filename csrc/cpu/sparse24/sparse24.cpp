@@ -71,7 +71,7 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
     });
     return;
   }
-  if (t.rows16 && m < kSparse24Rows16Max) {
+  if (t.rows16 && m >= kSparse24Rows16Min) {
     // Blocks of 16 rows repacked side by side (the last padded with zero rows), and the bias
     // in blocks of 16 (zeros without one) that the kernel starts its sums from.
     const int64_t blocks = cdiv(n, 16);
