@@ -1,7 +1,7 @@
 """ember.ops.sparse24: 2:4 compression keeps each group's 2 largest |w| and round-trips
 exactly; sparse24_linear against a float64 product with the masked dense weight on awkward
-shapes, on every ISA (both kernels: per-token dots below 8 tokens, panels from 8), thread
-counts and leading dims; bad input."""
+shapes, on every ISA (every kernel: per-token dots below 8 tokens, then panels, AVX-512 rows16
+from 160), thread counts and leading dims; bad input."""
 
 import numpy as np
 import pytest
@@ -64,6 +64,9 @@ SHAPES = [
     (31, 33, 100),
     (67, 3072, 12),
     (130, 19, 260),
+    (75, 53, 300),  # panels: 2 (the last partial), rows 48 + 5, K not a multiple of the block
+    (159, 13, 132),  # AVX-512: the last token count on panels
+    (160, 13, 132),  # AVX-512: the first on rows16
     (493, 40, 64),  # AVX-512: 2 pieces of tokens; 2 whole 16-row blocks into y, 1 partial
 ]
 

@@ -10,7 +10,9 @@
 namespace ember::cpu {
 namespace {
 
-constexpr int64_t kRowsPerPiece = 16;  // weight rows per piece (panel / per-token kernels)
+constexpr int64_t kRowsPerPiece = 16;  // weight rows per piece (per-token kernel)
+// Weight rows per piece of the panel kernel: a multiple of its 6 (AVX-512) or 2 rows a pass.
+constexpr int64_t kPanelRows = 48;
 
 // The columns (0..3) of the two values kept from one group: the two largest |w|, the lower
 // column first on ties; a NaN counts as the largest, so it is kept and shows in the output.
@@ -69,7 +71,7 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
     });
     return;
   }
-  if (t.rows16) {
+  if (t.rows16 && m >= kSparse24Rows16Min) {
     // Blocks of 16 rows repacked side by side (the last padded with zero rows), and the bias
     // in blocks of 16 (zeros without one) that the kernel starts its sums from.
     const int64_t blocks = cdiv(n, 16);
@@ -115,7 +117,7 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
     return;
   }
   // Panels of P tokens, transposed (k, P); the last one padded with zero tokens.
-  const int64_t P = t.panel, panels = cdiv(m, P);
+  const int64_t P = t.panel, panels = cdiv(m, P), panel_pieces = cdiv(n, kPanelRows);
   AlignedBuffer<float> xt(panels * k * P);
   parallel_chunks(panels, 1, k * P, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
@@ -130,11 +132,11 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
       }
     }
   });
-  parallel_chunks(panels * row_pieces, 1, kRowsPerPiece * kh * P, [&](int64_t p0, int64_t p1) {
-    AlignedBuffer<float> yt(kRowsPerPiece * P);
+  parallel_chunks(panels * panel_pieces, 1, kPanelRows * kh * P, [&](int64_t p0, int64_t p1) {
+    AlignedBuffer<float> yt(kPanelRows * P);
     for (int64_t p = p0; p < p1; ++p) {
-      const int64_t q = p / row_pieces, j0 = p % row_pieces * kRowsPerPiece;
-      const int64_t j1 = min64(j0 + kRowsPerPiece, n), i1 = min64(P, m - q * P);
+      const int64_t q = p / panel_pieces, j0 = p % panel_pieces * kPanelRows;
+      const int64_t j1 = min64(j0 + kPanelRows, n), i1 = min64(P, m - q * P);
       for (int64_t c0 = 0; c0 < k; c0 += kSparse24ColBlock) {
         const int64_t kb = min64(kSparse24ColBlock, k - c0) / 2;
         t.panel_rows(xt.get() + (q * k + c0) * P, values + j0 * kh + c0 / 2,

@@ -10,16 +10,18 @@
 //  - few tokens (M < kSparse24PanelMin), every ISA: per token, each row's dot product over its
 //    kept values (AVX-512 picks the 16 inputs of 8 groups with one two-source permute, AVX2
 //    gathers them);
-//  - more tokens, AVX-512 (rows16): output rows in the lanes. W is repacked per call into
-//    blocks of 16 rows side by side with permute indices; a window of 16 inputs of a token sits
-//    in one register and each kept value costs one vpermps and one FMA, for 12 tokens a pass.
-//    Work split: (480 tokens, 16 rows) pieces. Measured faster on Zen 4 than the panel kernel
-//    below, which is bound by its one vector load per FMA (bench/sparse24.py);
-//  - more tokens, AVX2 and portable (panel_rows): tokens in the lanes. x is repacked into
-//    panels of P tokens transposed (K x P floats, P = 4 vectors); each kept weight's value is
-//    broadcast and multiplied into the P tokens' inputs at its column, so the column is just
-//    an address. Columns go in blocks of kSparse24ColBlock, so a block of the panel stays in
-//    L1 while a block of rows passes. Work split: (panel, 16 rows) pieces.
+//  - many tokens (M >= kSparse24Rows16Min), AVX-512 (rows16): output rows in the lanes. W is
+//    repacked per call into blocks of 16 rows side by side with permute indices; a window of
+//    16 inputs of a token sits in one register and each kept value costs one vpermps and one
+//    FMA, for 12 tokens a pass. Work split: (480 tokens, 16 rows) pieces. Measured faster on
+//    Zen 4 from ~160 tokens than the panel kernel below, which is bound by its vector load per
+//    FMA (4096 x 768 -> 3072, 1 thread: rows16 172 ms, panels 268 ms); below that the per-call
+//    repack of W dominates it (64 tokens: rows16 6.6 ms, panels 4.0 ms);
+//  - otherwise (panel_rows): tokens in the lanes. x is repacked into panels of P tokens
+//    transposed (K x P floats, P = 4 vectors); each kept weight's value is broadcast and
+//    multiplied into the P tokens' inputs at its column, so the column is just an address, and
+//    the FP work is half of dense. Columns go in blocks of kSparse24ColBlock, so a block of the
+//    panel stays in L1 while a block of rows passes. Work split: (panel, 48 rows) pieces.
 // Positions are read modulo 4 (only their low 2 bits), so no stored byte can make a kernel
 // read outside its inputs; compress_2to4 writes only 0..3.
 // Every output is computed whole by one thread in a fixed order, so results do not depend on
@@ -33,8 +35,9 @@
 
 namespace ember::cpu {
 
-constexpr int64_t kSparse24PanelMin = 8;    // tokens from which the panel kernel is used
-constexpr int64_t kSparse24ColBlock = 128;  // columns of a panel block (AVX-512: 32 KiB)
+constexpr int64_t kSparse24PanelMin = 8;     // tokens from which the panel kernel is used
+constexpr int64_t kSparse24Rows16Min = 160;  // AVX-512: tokens from which rows16 beats panels
+constexpr int64_t kSparse24ColBlock = 128;   // columns of a panel block (AVX-512: 32 KiB)
 
 // w (n, k) -> values, positions (n, k / 2); and back (the dropped values become zeros).
 void compress_2to4(const float* w, int64_t n, int64_t k, float* values, int8_t* positions);

@@ -11,64 +11,52 @@ namespace {
 
 constexpr int64_t kPanel = 4 * kW;  // tokens per panel: 4 vectors of accumulators a row
 
-// Two rows at a time: 8 independent accumulator chains hide the FMA latency, and each kept
-// weight costs one broadcast plus 4 FMAs with the token vectors at its column (its address:
-// the group's base plus the stored position, times the panel width). Positions are read
-// modulo 4, so no stored byte can send a load outside the panel.
+// kRows rows at a time (AVX-512: 6 rows x 4 vectors = 24 accumulators of its 32 registers;
+// else 2 x 4 of 16): independent chains hide the FMA latency, and each kept weight costs one
+// broadcast plus 4 FMAs with the token vectors at its column (its address: the group's base
+// plus the stored position, times the panel width), so the FP work is half of dense. Positions
+// are read modulo 4, so no stored byte can send a load outside the panel.
+#if defined(EMBER_ISA_AVX512)
+constexpr int kRows = 6;
+#else
+constexpr int kRows = 2;
+#endif
+
+template <int R>
+void panel_block(const float* xt, const float* values, const int8_t* positions, int64_t ld,
+                 int64_t kb, bool accumulate, float* yt) {
+  VecF acc[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = accumulate ? vload(yt + r * kPanel + v * kW) : vzero();
+  for (int64_t j = 0; j < kb; ++j) {
+    const float* group = xt + (j >> 1) * 4 * kPanel;
+    for (int r = 0; r < R; ++r) {
+      const float* xr = group + (positions[r * ld + j] & 3) * kPanel;
+      const VecF w = vset1(values[r * ld + j]);
+      for (int v = 0; v < 4; ++v) acc[r][v] = vfma(w, vload(xr + v * kW), acc[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < 4; ++v) vstore(yt + r * kPanel + v * kW, acc[r][v]);
+}
+
+template <int R>
+void panel_tail(const float* xt, const float* values, const int8_t* positions, int64_t ld,
+                int64_t kb, int64_t rows, bool accumulate, float* yt) {
+  if constexpr (R > 0) {
+    if (rows == R) return panel_block<R>(xt, values, positions, ld, kb, accumulate, yt);
+    panel_tail<R - 1>(xt, values, positions, ld, kb, rows, accumulate, yt);
+  }
+}
+
 void panel_rows(const float* xt, const float* values, const int8_t* positions, int64_t ld,
                 int64_t kb, int64_t rows, bool accumulate, float* yt) {
-  auto start = [&](float* y) { return accumulate ? vload(y) : vzero(); };
   int64_t r = 0;
-  for (; r + 2 <= rows; r += 2) {
-    const float* v0 = values + r * ld;
-    const float* v1 = v0 + ld;
-    const int8_t* p0 = positions + r * ld;
-    const int8_t* p1 = p0 + ld;
-    float* ya = yt + r * kPanel;
-    float* yb = ya + kPanel;
-    VecF a0 = start(ya), a1 = start(ya + kW), a2 = start(ya + 2 * kW), a3 = start(ya + 3 * kW);
-    VecF b0 = start(yb), b1 = start(yb + kW), b2 = start(yb + 2 * kW), b3 = start(yb + 3 * kW);
-    for (int64_t j = 0; j < kb; ++j) {
-      const float* group = xt + (j >> 1) * 4 * kPanel;
-      const float* xa = group + (p0[j] & 3) * kPanel;
-      const float* xb = group + (p1[j] & 3) * kPanel;
-      const VecF wa = vset1(v0[j]), wb = vset1(v1[j]);
-      a0 = vfma(wa, vload(xa), a0);
-      a1 = vfma(wa, vload(xa + kW), a1);
-      a2 = vfma(wa, vload(xa + 2 * kW), a2);
-      a3 = vfma(wa, vload(xa + 3 * kW), a3);
-      b0 = vfma(wb, vload(xb), b0);
-      b1 = vfma(wb, vload(xb + kW), b1);
-      b2 = vfma(wb, vload(xb + 2 * kW), b2);
-      b3 = vfma(wb, vload(xb + 3 * kW), b3);
-    }
-    vstore(ya, a0);
-    vstore(ya + kW, a1);
-    vstore(ya + 2 * kW, a2);
-    vstore(ya + 3 * kW, a3);
-    vstore(yb, b0);
-    vstore(yb + kW, b1);
-    vstore(yb + 2 * kW, b2);
-    vstore(yb + 3 * kW, b3);
-  }
-  if (r < rows) {
-    const float* v0 = values + r * ld;
-    const int8_t* p0 = positions + r * ld;
-    float* ya = yt + r * kPanel;
-    VecF a0 = start(ya), a1 = start(ya + kW), a2 = start(ya + 2 * kW), a3 = start(ya + 3 * kW);
-    for (int64_t j = 0; j < kb; ++j) {
-      const float* xa = xt + (j >> 1) * 4 * kPanel + (p0[j] & 3) * kPanel;
-      const VecF wa = vset1(v0[j]);
-      a0 = vfma(wa, vload(xa), a0);
-      a1 = vfma(wa, vload(xa + kW), a1);
-      a2 = vfma(wa, vload(xa + 2 * kW), a2);
-      a3 = vfma(wa, vload(xa + 3 * kW), a3);
-    }
-    vstore(ya, a0);
-    vstore(ya + kW, a1);
-    vstore(ya + 2 * kW, a2);
-    vstore(ya + 3 * kW, a3);
-  }
+  for (; r + kRows <= rows; r += kRows)
+    panel_block<kRows>(xt, values + r * ld, positions + r * ld, ld, kb, accumulate,
+                       yt + r * kPanel);
+  panel_tail<kRows - 1>(xt, values + r * ld, positions + r * ld, ld, kb, rows - r, accumulate,
+                        yt + r * kPanel);
 }
 
 // One row's kept values from j0 on, one at a time.
