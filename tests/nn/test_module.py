@@ -144,3 +144,13 @@ def test_parameter():
     assert not q.requires_grad
     with pytest.raises(TypeError):
         nn.Parameter([1.0])
+
+
+def test_set_submodule_replaces_the_module_at_a_dotted_path():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.ReLU()))
+    model.set_submodule("1.0", nn.Tanh())
+    assert isinstance(model.get_submodule("1.0"), nn.Tanh)
+    with pytest.raises(AttributeError, match="no submodule '7'"):
+        model.set_submodule("7.0", nn.Tanh())
+    with pytest.raises(ValueError, match="non-empty target"):
+        model.set_submodule("", nn.Tanh())

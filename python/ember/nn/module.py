@@ -216,6 +216,14 @@ class Module:
             mod = child
         return mod
 
+    def set_submodule(self, target: str, module: Module) -> None:
+        """Put ``module`` at a dotted path (its parent must exist), e.g. to swap a layer
+        for a quantized stand-in: ``model.set_submodule('blocks.0.mlp.fc', q)``."""
+        if target == "":
+            raise ValueError("ember.nn: set_submodule needs a non-empty target")
+        path, _, name = target.rpartition(".")
+        setattr(self.get_submodule(path), name, module)
+
     def _get_member(self, target: str, store: str, kind: str) -> Any:
         path, _, name = target.rpartition(".")
         mod = self.get_submodule(path)

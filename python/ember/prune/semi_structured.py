@@ -129,11 +129,6 @@ def _shared_weights(model: Module) -> set[int]:
     return {k for k, v in owners.items() if v > 1}
 
 
-def _swap(model: Module, name: str, new: Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
-
-
 def _chosen(model: Module, modules: Iterable[Module | str]) -> list[tuple[str, Module]]:
     named = list(model.named_modules())
     by_id = {id(m): n for n, m in named}
@@ -181,7 +176,7 @@ def semi_structured(
         if reason:
             report.skipped[name] = reason
             continue
-        _swap(model, name, SemiStructuredLinear.from_linear(m))
+        model.set_submodule(name, SemiStructuredLinear.from_linear(m))
         report.replaced.append(name)
     if report.replaced:  # so that a model folder rebuilds the same layers on load
         transforms.record(model, _KIND, modules=list(report.replaced))
@@ -203,7 +198,9 @@ def semi_structured_shell(model: Module, names: Iterable[str]) -> Module:
                 f"ember.prune.semi_structured_shell: {name!r} must name a Linear inside the "
                 f"model, found {found}"
             )
-        _swap(model, name, SemiStructuredLinear(m.in_features, m.out_features, m.bias is not None))
+        model.set_submodule(
+            name, SemiStructuredLinear(m.in_features, m.out_features, m.bias is not None)
+        )
     return model
 
 

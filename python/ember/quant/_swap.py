@@ -55,9 +55,7 @@ def target(model: Module, inplace: bool) -> Module:
 def swap(model: Module, names: Iterable[str], make: Callable[[str, Linear], Module]) -> None:
     """Replace each named nn.Linear by ``make(name, linear)``."""
     for name in names:
-        parent_name, _, leaf = name.rpartition(".")
-        parent = model.get_submodule(parent_name)
-        linear = parent.get_submodule(leaf)
+        linear = model.get_submodule(name)
         if not isinstance(linear, Linear):
             raise TypeError(f"{name!r} is a {type(linear).__name__}, not an nn.Linear")
-        setattr(parent, leaf, make(name, linear))
+        model.set_submodule(name, make(name, linear))

@@ -22,7 +22,7 @@ from ..ops.creation import full, ones, zeros
 from ..ops.qconv import quantize_im2col_u8, rows_to_nchw
 from ..ops.qgemm import PackedInt8Weight, int8_linear, pack_int8_weight
 from ..tensor import Tensor
-from ._weights import per_channel_int8
+from ._weights import DerivedCache, per_channel_int8
 
 _ACTIVATIONS = (None, "relu")
 
@@ -91,7 +91,7 @@ class QuantizedConv2d(Module):
         self.register_buffer("bias", zeros(out_channels, dtype=D.float32) if bias else None)
         self.register_buffer("input_scale", ones((), dtype=D.float32))
         self.register_buffer("input_zero_point", zeros((), dtype=D.int32))
-        self._packed: tuple[object, int, PackedInt8Weight] | None = None
+        self._packed = DerivedCache()
 
     @classmethod
     def from_float(
@@ -138,10 +138,12 @@ class QuantizedConv2d(Module):
         column order), packed on first use and again whenever the weight tensor's storage
         or contents changed (load_state_dict assigns new storage or copies in place)."""
         w = self.weight
-        if self._packed is None or self._packed[0] is not w._impl or self._packed[1] != w._version:
-            flat = w.permute(0, 2, 3, 1).reshape(self.out_channels, -1).contiguous()
-            self._packed = (w._impl, w._version, pack_int8_weight(flat))
-        return self._packed[2]
+        return self._packed.get(
+            [w],
+            lambda: pack_int8_weight(
+                w.permute(0, 2, 3, 1).reshape(self.out_channels, -1).contiguous()
+            ),
+        )
 
     def forward(self, input: Tensor) -> Tensor:
         unbatched = input.dim() == 3

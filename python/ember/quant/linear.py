@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 from .. import _dtype as D
 from .._primitives import full
@@ -27,7 +26,7 @@ from ..ops.qgemm import (
 )
 from ..ops.shape import cat
 from ..tensor import Tensor
-from ._weights import per_channel_int8
+from ._weights import DerivedCache, per_channel_int8
 
 # The epilogue fuses relu and erf-gelu; the tanh form runs after it.
 _MAX_K = 65536  # int32 accumulators are exact up to this depth (ember.ops.qgemm)
@@ -80,7 +79,8 @@ class QuantizedLinear(Module):
             self.register_buffer("input_zero_point", tensor(0, dtype=D.int32))
         # (weight storage, its version, packed): packed again when either changes
         # (load_state_dict assigns new storage or copies in place).
-        self._packed: tuple[Any, int, PackedInt8Weight] | None = None
+        self._packed = DerivedCache()
+        self._fused = DerivedCache()  # fused_forward's, on the first layer of a group
 
     @classmethod
     def from_float(
@@ -132,10 +132,7 @@ class QuantizedLinear(Module):
     def packed_weight(self) -> PackedInt8Weight:
         """The weight in the GEMM's panel layout, packed on first use and again whenever
         the weight tensor's storage or contents changed."""
-        w = self.weight
-        if self._packed is None or self._packed[0] is not w._impl or self._packed[1] != w._version:
-            self._packed = (w._impl, w._version, pack_int8_weight(w))
-        return self._packed[2]
+        return self._packed.get([self.weight], lambda: pack_int8_weight(self.weight))
 
     def forward(self, input: Tensor, activation: str | None = None) -> Tensor:
         where = "ember.quant.QuantizedLinear"
@@ -195,24 +192,15 @@ class QuantizedLinear(Module):
             for layer in layers
         ):
             return cat([layer(input) for layer in layers], dim=-1)
-        key = [
-            (t._impl, t._version)
-            for layer in layers
-            for t in (layer.weight, layer.weight_scale, layer.bias)
-            if t is not None
-        ]
-        cached = first.__dict__.get("_fused")
-        if (
-            cached is None
-            or len(cached[0]) != len(key)
-            or any(a is not c or u != v for (a, u), (c, v) in zip(key, cached[0]))
-        ):
+        tensors = [t for layer in layers for t in (layer.weight, layer.weight_scale, layer.bias)]
+
+        def build() -> tuple[PackedInt8Weight, Tensor, Tensor | None]:
             bias = None if first.bias is None else cat([layer.bias for layer in layers])
             weight = cat([layer.weight for layer in layers])
-            scale = cat([layer.weight_scale for layer in layers])
-            cached = (key, pack_int8_weight(weight), scale, bias)
-            first.__dict__["_fused"] = cached  # not a buffer: derived from the layers' state
-        return first._gemm(input, cached[1], cached[2], cached[3], None)
+            return pack_int8_weight(weight), cat([layer.weight_scale for layer in layers]), bias
+
+        packed, scale, bias = first._fused.get(tensors, build)
+        return first._gemm(input, packed, scale, bias, None)
 
     def dequantized_weight(self) -> Tensor:
         """The float32 weight the int8 codes stand for. Shape: (out_features, in_features)."""

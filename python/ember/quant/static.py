@@ -40,11 +40,6 @@ _OP = "ember.quant.quantize_static"
 _KIND = "quant.static"
 
 
-def _set_module(model: Module, name: str, module: Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, child, module)
-
-
 def _targets(model: Module, modules: Sequence[str] | None) -> list[str]:
     """The names of the layers to quantize: every Conv2d / Linear, or the given ones."""
     found = dict(model.named_modules())
@@ -145,7 +140,7 @@ def _fuse(model: Module, targets: list[str]) -> tuple[dict[str, str | None], lis
                 _fold_batchnorm(found[head], m)
             else:
                 activation[head] = "relu"
-            _set_module(model, n, Identity())
+            model.set_submodule(n, Identity())
             identity.append(n)
     return activation, identity
 
@@ -236,7 +231,7 @@ def quantize_static(
             q = QuantizedConv2d.from_float(fp, qparams[n], activation=activation[n])
         else:
             q = QuantizedLinear.from_float(fp, activation=activation[n], act_qparams=qparams[n])
-        _set_module(model, n, q)
+        model.set_submodule(n, q)
         entries.append(
             {
                 "name": n,
@@ -253,7 +248,7 @@ def _replay(model: Module, record: dict) -> None:
     """The structure quantize_static left: Identity for the fused modules, empty
     quantized shells (shapes from the float layers they replace) for the others."""
     for n in record["identity"]:
-        _set_module(model, n, Identity())
+        model.set_submodule(n, Identity())
     for e in record["modules"]:
         fp, bias, act = model.get_submodule(e["name"]), bool(e["bias"]), e["activation"]
         if e["type"] == "Conv2d" and isinstance(fp, Conv2d):
@@ -273,7 +268,7 @@ def _replay(model: Module, record: dict) -> None:
             )
         else:
             raise TypeError(f"{e['name']!r} is a {type(fp).__name__}, recorded as {e['type']}")
-        _set_module(model, e["name"], shell)
+        model.set_submodule(e["name"], shell)
 
 
 transforms.register(_KIND, _replay)
