@@ -149,3 +149,23 @@ def test_a_2to4_gpt_round_trips_through_a_model_folder(tmp_path):
         idx = ember.from_numpy(np.arange(24, dtype=np.int64).reshape(2, 12) % 32)
         with ember.no_grad():
             np.testing.assert_array_equal(loaded(idx)[0].numpy(), model(idx)[0].numpy())
+
+
+def test_many_token_layout_follows_weight_changes(rng):
+    # the layer keeps the many-token kernel's packed weight; an in-place edit or a new state
+    # dict must reach it (the same outputs as the unpacked kernel every time)
+    from ember.ops.sparse24 import sparse24_linear
+
+    layer = SemiStructuredLinear.from_linear(nn.Linear(64, 40))
+    x = ember.from_numpy(rng.standard_normal((3, 100, 64)).astype(np.float32))
+
+    def unpacked():
+        return sparse24_linear(x, layer.values, layer.positions, layer.bias).numpy()
+
+    np.testing.assert_array_equal(layer(x).numpy(), unpacked())
+    with ember.no_grad():
+        layer.values.mul_(-2.0)
+    np.testing.assert_array_equal(layer(x).numpy(), unpacked())
+    other = SemiStructuredLinear.from_linear(nn.Linear(64, 40))
+    layer.load_state_dict(other.state_dict())
+    np.testing.assert_array_equal(layer(x).numpy(), other(x).numpy())

@@ -88,6 +88,52 @@ def test_linear_matches_float64_reference(m, n, k, with_bias, isa, rng):
     assert np.all(np.abs(y - ref) <= bound + 1e-6 * np.abs(ref))
 
 
+@pytest.mark.parametrize("m,n,k", [(1, 5, 8), (160, 13, 132), (493, 40, 64), (200, 48, 772)])
+def test_packed_rows16_gives_the_same_bits(m, n, k, isa, rng):
+    # a kept packed layout changes where the weight comes from, not one bit of the result
+    x = ember.from_numpy(rng.standard_normal((m, k)).astype(np.float32))
+    bias = ember.from_numpy(rng.standard_normal(n).astype(np.float32))
+    values, positions = _compress(rng.standard_normal((n, k)).astype(np.float32))
+    packed = S.pack_rows16(values, positions)
+    assert packed.values.shape == packed.ids.shape == (-(-n // 16) * 16 * (k // 2),)
+    np.testing.assert_array_equal(
+        S.sparse24_linear(x, values, positions, bias, packed).numpy(),
+        S.sparse24_linear(x, values, positions, bias).numpy(),
+    )
+    if isa == "avx512":
+        assert S.rows16_min_tokens() == 160
+    else:
+        assert S.rows16_min_tokens() is None
+
+
+def test_packed_rows16_layout(rng):
+    # row 16 b + l, kept index j -> [(b * K / 2 + j) * 16 + l]; id = 4 * ((j / 2) % 4) + position
+    n, k = 19, 24
+    values, positions = _compress(rng.standard_normal((n, k)).astype(np.float32))
+    packed = S.pack_rows16(values, positions)
+    kh = k // 2
+    wv = packed.values.numpy().reshape(2, kh, 16)
+    ids = packed.ids.numpy().reshape(2, kh, 16)
+    v, pos = values.numpy(), positions.numpy()
+    for row in range(32):
+        b, lane = divmod(row, 16)
+        for j in range(kh):
+            want_v = v[row, j] if row < n else 0.0
+            want_id = 4 * ((j // 2) % 4) + (pos[row, j] if row < n else 0)
+            assert wv[b, j, lane] == want_v and ids[b, j, lane] == want_id
+
+
+def test_packed_rows16_bad_input(rng):
+    values, positions = _compress(rng.standard_normal((20, 8)).astype(np.float32))
+    x = ember.from_numpy(rng.standard_normal((200, 8)).astype(np.float32))
+    other = S.pack_rows16(*_compress(rng.standard_normal((40, 8)).astype(np.float32)))
+    with pytest.raises(ValueError, match="packed values has shape"):
+        S.sparse24_linear(x, values, positions, None, other)
+    good = S.pack_rows16(values, positions)
+    with pytest.raises(TypeError, match="float32 / int32"):
+        S.sparse24_linear(x, values, positions, None, S.PackedRows16(good.values, good.values))
+
+
 def test_positions_are_read_modulo_4(rng):
     # a stored byte outside 0..3 cannot send the kernels outside their inputs
     w = rng.standard_normal((9, 40)).astype(np.float32)

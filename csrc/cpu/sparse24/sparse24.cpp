@@ -51,8 +51,28 @@ void decompress_2to4(const float* values, const int8_t* positions, int64_t n, in
   });
 }
 
+int64_t sparse24_rows16_min() {
+  return EMBER_ISA_TABLE(sparse24_table).rows16 ? kSparse24Rows16Min : -1;
+}
+
+void sparse24_pack_rows16(const float* values, const int8_t* positions, int64_t n, int64_t k,
+                          float* wv, int32_t* id) {
+  const int64_t kh = k / 2, blocks = cdiv(n, 16);
+  parallel_chunks(blocks, 1, kh * 16, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+      for (int64_t j = 0; j < kh; ++j)
+        for (int64_t l = 0; l < 16; ++l) {
+          const int64_t row = b * 16 + l;
+          const bool real = row < n;
+          wv[(b * kh + j) * 16 + l] = real ? values[row * kh + j] : 0.0f;
+          id[(b * kh + j) * 16 + l] = 4 * ((j >> 1) & 3) + (real ? positions[row * kh + j] & 3 : 0);
+        }
+  });
+}
+
 void sparse24_linear(const float* x, const float* values, const int8_t* positions,
-                     const float* bias, int64_t m, int64_t n, int64_t k, float* y) {
+                     const float* bias, int64_t m, int64_t n, int64_t k,
+                     const Sparse24Rows16* rows16, float* y) {
   const Sparse24Table& t = EMBER_ISA_TABLE(sparse24_table);
   const int64_t kh = k / 2;
   const int64_t row_pieces = cdiv(n, kRowsPerPiece);
@@ -72,24 +92,17 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
     return;
   }
   if (t.rows16 && m >= kSparse24Rows16Min) {
-    // Blocks of 16 rows repacked side by side (the last padded with zero rows), and the bias
-    // in blocks of 16 (zeros without one) that the kernel starts its sums from.
+    // The bias in blocks of 16 (zeros without one), which the kernel starts its sums from.
     const int64_t blocks = cdiv(n, 16);
-    AlignedBuffer<float> wv(blocks * kh * 16);
-    AlignedBuffer<int32_t> id(blocks * kh * 16);
     AlignedBuffer<float> bias16(blocks * 16);
     for (int64_t j = 0; j < blocks * 16; ++j) bias16.get()[j] = bias && j < n ? bias[j] : 0.0f;
-    parallel_chunks(blocks, 1, kh * 16, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b)
-        for (int64_t j = 0; j < kh; ++j)
-          for (int64_t l = 0; l < 16; ++l) {
-            const int64_t row = b * 16 + l;
-            const bool real = row < n;
-            wv.get()[(b * kh + j) * 16 + l] = real ? values[row * kh + j] : 0.0f;
-            id.get()[(b * kh + j) * 16 + l] =
-                4 * ((j >> 1) & 3) + (real ? positions[row * kh + j] & 3 : 0);
-          }
-    });
+    // Without the caller's packed weight, this call packs its own.
+    const int64_t own = rows16 ? 0 : sparse24_rows16_elems(n, k);
+    AlignedBuffer<float> own_wv(own);
+    AlignedBuffer<int32_t> own_id(own);
+    if (!rows16) sparse24_pack_rows16(values, positions, n, k, own_wv.get(), own_id.get());
+    const float* wv = rows16 ? rows16->values : own_wv.get();
+    const int32_t* id = rows16 ? rows16->ids : own_id.get();
     // Tokens of a piece, a multiple of the kernel's 12 a pass: the piece's 16-row block (48 KiB
     // at K = 768) comes from L3 once per piece, so long pieces pay for it less often; measured
     // at 4096 x 768 -> 3072 on Zen 4: 120 tokens 165 ms, 240 153 ms, 480 to 1920 149 ms, one
@@ -102,8 +115,8 @@ void sparse24_linear(const float* x, const float* values, const int8_t* position
         const int64_t c = p / blocks, b = p % blocks;
         const int64_t i0 = c * kTokens, tokens = min64(kTokens, m - i0);
         const int64_t j0 = b * 16, cols = min64(16, n - j0);
-        const float* wb = wv.get() + b * kh * 16;
-        const int32_t* ib = id.get() + b * kh * 16;
+        const float* wb = wv + b * kh * 16;
+        const int32_t* ib = id + b * kh * 16;
         const float* bb = bias16.get() + j0;
         if (cols == 16) {  // a whole block: straight into y
           t.rows16(x + i0 * k, k, tokens, wb, ib, bb, y + i0 * n + j0, n);

@@ -11,7 +11,8 @@
 //    kept values (AVX-512 picks the 16 inputs of 8 groups with one two-source permute, AVX2
 //    gathers them);
 //  - many tokens (M >= kSparse24Rows16Min), AVX-512 (rows16): output rows in the lanes. W is
-//    repacked per call into blocks of 16 rows side by side with permute indices; a window of
+//    repacked into blocks of 16 rows side by side with permute indices (sparse24_pack_rows16;
+//    a caller that keeps the result passes it in, else every call repacks); a window of
 //    16 inputs of a token sits in one register and each kept value costs one vpermps and one
 //    FMA, for 12 tokens a pass. Work split: (480 tokens, 16 rows) pieces. Measured faster on
 //    Zen 4 from ~160 tokens than the panel kernel below, which is bound by its vector load per
@@ -43,9 +44,24 @@ constexpr int64_t kSparse24ColBlock = 128;   // columns of a panel block (AVX-51
 void compress_2to4(const float* w, int64_t n, int64_t k, float* values, int8_t* positions);
 void decompress_2to4(const float* values, const int8_t* positions, int64_t n, int64_t k, float* w);
 
-// y (m, n) = x (m, k) . W^T + bias (n, may be null), W given as values / positions.
+// The rows16 kernel's weight: for each block of 16 rows (the last padded with zero rows) and
+// each kept index j < k / 2, the 16 rows' values (wv) and permute indices (id) =
+// 4 * ((j / 2) % 4) + position: each sparse24_rows16_elems(n, k) long.
+struct Sparse24Rows16 {
+  const float* values;
+  const int32_t* ids;
+};
+inline int64_t sparse24_rows16_elems(int64_t n, int64_t k) { return (n + 15) / 16 * 16 * (k / 2); }
+void sparse24_pack_rows16(const float* values, const int8_t* positions, int64_t n, int64_t k,
+                          float* wv, int32_t* id);
+// Tokens from which sparse24_linear runs rows16 under the current ISA; -1 if it never does.
+int64_t sparse24_rows16_min();
+
+// y (m, n) = x (m, k) . W^T + bias (n, may be null), W given as values / positions and, when
+// not null, already packed for rows16 (used only if this call runs rows16).
 void sparse24_linear(const float* x, const float* values, const int8_t* positions,
-                     const float* bias, int64_t m, int64_t n, int64_t k, float* y);
+                     const float* bias, int64_t m, int64_t n, int64_t k,
+                     const Sparse24Rows16* rows16, float* y);
 
 struct Sparse24Table {
   int64_t panel;  // P: tokens per panel

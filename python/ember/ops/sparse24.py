@@ -8,18 +8,41 @@ A (N, K) float32 weight, K a multiple of 4, is held as two tensors:
 - ``positions`` int8 (N, K / 2): each kept value's column within its group, 0..3.
 
 ``compress_2to4`` keeps each group's 2 values of largest magnitude (the lower column on
-ties); ``decompress_2to4`` gives back the masked dense weight exactly. These ops are
-inference only: no gradients flow. CPU only.
+ties); ``decompress_2to4`` gives back the masked dense weight exactly. Many-token calls on
+AVX-512 run a kernel that wants the weight re-laid out (``pack_rows16``); a caller that
+keeps the packed form passes it to ``sparse24_linear`` instead of paying for it every call.
+These ops are inference only: no gradients flow. CPU only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import _dtype as D
+from .._C import sparse24_rows16_elems, sparse24_rows16_min
 from .._primitives import empty, kernels
 from ..tensor import Tensor
 from ._util import check_tensor, same_device
 
-__all__ = ["compress_2to4", "decompress_2to4", "sparse24_linear"]
+__all__ = [
+    "PackedRows16",
+    "compress_2to4",
+    "decompress_2to4",
+    "pack_rows16",
+    "rows16_min_tokens",
+    "sparse24_linear",
+]
+
+
+@dataclass(frozen=True)
+class PackedRows16:
+    """A compressed weight in the many-token kernel's layout (csrc/cpu/sparse24/sparse24.h):
+    blocks of 16 rows side by side, values and permute indices.
+
+    Shape: values (n_blocks * 16 * K / 2,) float32, ids (same,) int32."""
+
+    values: Tensor
+    ids: Tensor
 
 
 def _cpu(op: str, *tensors: Tensor) -> None:
@@ -95,10 +118,46 @@ def decompress_2to4(values: Tensor, positions: Tensor) -> Tensor:
     return out
 
 
+def rows16_min_tokens() -> int | None:
+    """Tokens (rows of x) from which ``sparse24_linear`` uses the packed layout under the
+    current ISA; None when it never does (no AVX-512)."""
+    n = int(sparse24_rows16_min())
+    return None if n < 0 else n
+
+
+def pack_rows16(values: Tensor, positions: Tensor) -> PackedRows16:
+    """The many-token kernel's layout of a compressed weight, for ``sparse24_linear(packed=)``.
+
+    Shape: values / positions (N, K / 2) -> PackedRows16 of ceil(N / 16) * 16 * K / 2 each.
+    """
+    op = "pack_rows16"
+    values = check_tensor(values, f"ops.sparse24.{op}", "values")
+    positions = check_tensor(positions, f"ops.sparse24.{op}", "positions")
+    _check_compressed(values, positions, op)
+    _cpu(op, values, positions)
+    elems = int(sparse24_rows16_elems(values.shape[0], 2 * values.shape[1]))
+    packed = PackedRows16(
+        empty((elems,), D.float32, values.device), empty((elems,), D.int32, values.device)
+    )
+    kernels(values.device, op).sparse24_pack_rows16(
+        values.detach().contiguous()._impl,
+        positions.contiguous()._impl,
+        packed.values._impl,
+        packed.ids._impl,
+    )
+    return packed
+
+
 def sparse24_linear(
-    x: Tensor, values: Tensor, positions: Tensor, bias: Tensor | None = None
+    x: Tensor,
+    values: Tensor,
+    positions: Tensor,
+    bias: Tensor | None = None,
+    packed: PackedRows16 | None = None,
 ) -> Tensor:
     """x @ W.T + bias with W held 2:4-compressed (inference only: no gradients).
+    ``packed``: ``pack_rows16(values, positions)``, kept by the caller (optional; used only
+    by calls of at least ``rows16_min_tokens()`` tokens).
 
     Shape: x (*, K) float32, values / positions (N, K / 2), bias (N,) -> (*, N) float32.
     """
@@ -124,7 +183,9 @@ def sparse24_linear(
     x2 = x.detach().contiguous().reshape(-1, k)
     out = empty((x2.shape[0], n), D.float32, x.device)
     b = None if bias is None else bias.detach().contiguous()._impl
+    pv, pi = (None, None) if packed is None else (packed.values._impl, packed.ids._impl)
+    w = values.detach().contiguous()._impl
     kernels(x.device, op).sparse24_linear(
-        x2._impl, values.detach().contiguous()._impl, positions.contiguous()._impl, b, out._impl
+        x2._impl, w, positions.contiguous()._impl, b, out._impl, pv, pi
     )
     return out.reshape(*lead, n)

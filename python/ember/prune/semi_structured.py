@@ -20,10 +20,17 @@ import numpy as np
 from .. import _dtype as D
 from ..autograd.grad_mode import no_grad
 from ..models import transforms
+from ..nn._derived_cache import DerivedCache
 from ..nn.linear import Linear, apply_activation, check_activation
 from ..nn.module import Module
 from ..ops.creation import from_numpy
-from ..ops.sparse24 import compress_2to4, decompress_2to4, sparse24_linear
+from ..ops.sparse24 import (
+    compress_2to4,
+    decompress_2to4,
+    pack_rows16,
+    rows16_min_tokens,
+    sparse24_linear,
+)
 from ..tensor import Tensor
 from .magnitude import is_pruned
 
@@ -63,6 +70,7 @@ class SemiStructuredLinear(Module):
         self.register_buffer("positions", from_numpy(np.broadcast_to(pattern, shape).copy()))
         bias_init = from_numpy(np.zeros(out_features, np.float32)) if bias else None
         self.register_buffer("bias", bias_init)
+        self._rows16 = DerivedCache()  # the many-token kernel's layout, built on first use
 
     @classmethod
     def from_linear(cls, linear: Linear) -> SemiStructuredLinear:
@@ -79,7 +87,14 @@ class SemiStructuredLinear(Module):
 
     def forward(self, input: Tensor, activation: str | None = None) -> Tensor:
         act = check_activation(activation, "ember.prune.SemiStructuredLinear")
-        return apply_activation(sparse24_linear(input, self.values, self.positions, self.bias), act)
+        packed = None
+        min_tokens = rows16_min_tokens()
+        if min_tokens is not None and input.numel() >= min_tokens * self.in_features:
+            packed = self._rows16.get(
+                (self.values, self.positions), lambda: pack_rows16(self.values, self.positions)
+            )
+        y = sparse24_linear(input, self.values, self.positions, self.bias, packed)
+        return apply_activation(y, act)
 
     def to_dense(self) -> Tensor:
         """The dense weight with zeros where values were dropped.

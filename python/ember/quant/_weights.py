@@ -1,10 +1,6 @@
-"""Symmetric per-output-channel int8 weights, the form every int8 layer here stores, and
-the cache of what the kernels derive from them."""
+"""Symmetric per-output-channel int8 weights, the form every int8 layer here stores."""
 
 from __future__ import annotations
-
-from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -25,24 +21,3 @@ def per_channel_int8(weight: Tensor) -> tuple[Tensor, Tensor]:
     scale = np.where(amax > 0, amax / 127.0, 1.0)
     q = np.clip(np.rint(rows / scale[:, None]), -127, 127).astype(np.int8).reshape(w.shape)
     return from_numpy(q), from_numpy(scale.astype(np.float32))
-
-
-class DerivedCache:
-    """A value derived from some tensors (a packed weight), built on first use and again
-    whenever any of them changed: new storage (load_state_dict assigns) or an in-place
-    write (the version counter moves)."""
-
-    def __init__(self) -> None:
-        self._key: list[tuple[Any, int]] | None = None
-        self._value: Any = None
-
-    def get(self, tensors: Sequence[Tensor | None], build: Callable[[], Any]) -> Any:
-        key = [(t._impl, t._version) for t in tensors if t is not None]
-        old = self._key
-        if (
-            old is None
-            or len(old) != len(key)
-            or any(a is not c or u != v for (a, u), (c, v) in zip(key, old))
-        ):
-            self._value, self._key = build(), key
-        return self._value

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype as D
+from ..nn._derived_cache import DerivedCache
 from ..nn.conv import Conv2d
 from ..nn.module import Module
 from ..ops._util import int_tuple
@@ -22,7 +23,7 @@ from ..ops.creation import full, ones, zeros
 from ..ops.qconv import quantize_im2col_u8, rows_to_nchw
 from ..ops.qgemm import PackedInt8Weight, int8_linear, pack_int8_weight
 from ..tensor import Tensor
-from ._weights import DerivedCache, per_channel_int8
+from ._weights import per_channel_int8
 
 _ACTIVATIONS = (None, "relu")
 

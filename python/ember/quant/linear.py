@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from .. import _dtype as D
 from .._primitives import full
+from ..nn._derived_cache import DerivedCache
 from ..nn.linear import Linear, apply_activation, check_activation
 from ..nn.module import Module
 from ..ops.creation import empty, tensor
@@ -26,7 +27,7 @@ from ..ops.qgemm import (
 )
 from ..ops.shape import cat
 from ..tensor import Tensor
-from ._weights import DerivedCache, per_channel_int8
+from ._weights import per_channel_int8
 
 # The epilogue fuses relu and erf-gelu; the tanh form runs after it.
 _MAX_K = 65536  # int32 accumulators are exact up to this depth (ember.ops.qgemm)
