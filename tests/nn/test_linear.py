@@ -74,3 +74,34 @@ def test_linear_bfloat16(rng):
     y = lin(ember.from_numpy(x).bfloat16())
     assert y.dtype is ember.bfloat16
     np.testing.assert_allclose(y.float().detach().numpy(), ref, rtol=3e-2, atol=3e-2)
+
+
+def test_fused_forward_keeps_its_weights_only_outside_autograd():
+    # without gradients the concatenated weight is kept and follows in-place edits and new
+    # state dicts; with them every call concatenates, so gradients reach each layer
+    import copy
+
+    rng = np.random.default_rng(7)
+    layers = [nn.Linear(10, n) for n in (3, 8, 5)]
+    x = ember.from_numpy(rng.standard_normal((4, 10)).astype(np.float32))
+
+    def separate() -> np.ndarray:
+        with ember.no_grad():
+            return np.concatenate([layer(x).numpy() for layer in layers], axis=-1)
+
+    with ember.no_grad():
+        np.testing.assert_allclose(
+            nn.Linear.fused_forward(layers, x).numpy(), separate(), rtol=1e-5, atol=1e-6
+        )
+        layers[1].weight.mul_(-3.0)
+        layers[2].load_state_dict(nn.Linear(10, 5).state_dict())
+        np.testing.assert_allclose(
+            nn.Linear.fused_forward(layers, x).numpy(), separate(), rtol=1e-5, atol=1e-6
+        )
+        clones = copy.deepcopy(layers)  # a copy builds its own and never sees the original's
+        clones[0].weight.zero_()
+        np.testing.assert_allclose(
+            nn.Linear.fused_forward(layers, x).numpy(), separate(), rtol=1e-5, atol=1e-6
+        )
+    nn.Linear.fused_forward(layers, x).sum().backward()
+    assert all(layer.weight.grad is not None for layer in layers)

@@ -27,3 +27,10 @@ class DerivedCache:
         ):
             self._value, self._key = build(), key
         return self._value
+
+    def __deepcopy__(self, memo: dict) -> DerivedCache:
+        # A copied layer builds its own on first use: the key holds the original's tensors.
+        return DerivedCache()
+
+    def __copy__(self) -> DerivedCache:
+        return DerivedCache()

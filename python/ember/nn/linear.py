@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _dtype as D
+from ..autograd.grad_mode import is_grad_enabled
 from ..ops.creation import empty
 from ..ops.shape import cat
 from ..tensor import Tensor
 from . import functional as F
 from . import init
+from ._derived_cache import DerivedCache
 from .module import Module
 from .parameter import Parameter
 
@@ -68,6 +70,7 @@ class Linear(Module):
             self.bias = Parameter(empty(out_features, dtype=dt, device=device))
         else:
             self.register_parameter("bias", None)
+        self._fused = DerivedCache()  # fused_forward's weights, on the first layer of a group
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -85,18 +88,28 @@ class Linear(Module):
     @staticmethod
     def fused_forward(layers: Sequence[Linear], input: Tensor) -> Tensor:
         """``cat([layer(input) for layer in layers], -1)`` as one GEMM over the
-        concatenated weights (rebuilt per call, a copy small next to the GEMM, so they never
-        go stale). Models with parallel projections of one input (Bert's query / key /
-        value) call it through ``type(layer)``, so a stand-in class with its own
-        ``fused_forward`` (ember.quant.QuantizedLinear) keeps the fusion.
+        concatenated weights. While gradients are recorded the weights are concatenated
+        every call (autograd sees the cat); otherwise the first layer keeps the
+        concatenation, rebuilt when any weight changes (for a sentence of a few tokens the
+        copy cost a quarter of a MiniLM forward). Models with parallel projections of one
+        input (Bert's query / key / value) call it through ``type(layer)``, so a stand-in
+        class with its own ``fused_forward`` (ember.quant.QuantizedLinear) keeps the fusion.
 
         Shape: (*, in_features) -> (*, sum of the layers' out_features).
         """
         biases = [layer.bias for layer in layers]
         if any(b is None for b in biases) and not all(b is None for b in biases):
             return cat([layer(input) for layer in layers], dim=-1)
-        bias = None if biases[0] is None else cat(biases)
-        return F.linear(input, cat([layer.weight for layer in layers]), bias)
+        weights = [layer.weight for layer in layers]
+
+        def concatenate() -> tuple[Tensor, Tensor | None]:
+            return cat(weights), None if biases[0] is None else cat(biases)
+
+        if is_grad_enabled():
+            weight, bias = concatenate()
+        else:
+            weight, bias = layers[0]._fused.get([*weights, *biases], concatenate)
+        return F.linear(input, weight, bias)
 
     def extra_repr(self) -> str:
         return (

@@ -3,8 +3,10 @@
 must each get their own answer; API keys; a reload under load that drops nothing."""
 
 import json
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -191,3 +193,12 @@ def test_reload_under_load_drops_nothing(server, repository):
     r = httpx.post(server.url + "/v2/repository/models/gpt/load", headers=KEY, timeout=120)
     assert r.status_code == 200
     assert httpx.get(server.url + "/v2/models/gpt/ready", timeout=10).status_code == 200
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_server_kernel_threads_sleep_when_idle(server):
+    # `ember serve` re-runs itself (same process id) with passive OpenMP waiting unless the
+    # user chose a policy: spinning kernel threads would take the event loop's cores
+    environ = Path(f"/proc/{server.proc.pid}/environ").read_bytes().split(b"\0")
+    want = os.environ.get("OMP_WAIT_POLICY", "PASSIVE").encode()
+    assert b"OMP_WAIT_POLICY=" + want in environ
