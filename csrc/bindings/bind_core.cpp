@@ -82,7 +82,7 @@ ImplPtr from_buffer(const py::buffer& obj) {
   const char* op = "ember.from_numpy";
   const size_t nbytes =
       static_cast<size_t>(checked_mul(view_extent(shape, strides, 0, op), info.itemsize, op,
-                                      "the byte size of shape ", shape_str(shape)));
+                                      "the byte size of shape ", shape_text(shape)));
   // The storage keeps the exporting object alive; dropping it needs the GIL. A read-only
   // buffer (bytes, a read-only array or mmap) gives a read-only storage: writing it would
   // change an immutable object or fault.

@@ -149,7 +149,7 @@ ImplPtr from_dlpack(const py::capsule& cap) {
     EMBER_CHECK(s >= 0, ValueError, "ember.from_dlpack: negative strides are not supported");
   const int64_t item = static_cast<int64_t>(dtype_size(dtype));
   const size_t nbytes = static_cast<size_t>(checked_mul(
-      view_extent(shape, strides, 0, op), item, op, "the byte size of shape ", shape_str(shape)));
+      view_extent(shape, strides, 0, op), item, op, "the byte size of shape ", shape_text(shape)));
   EMBER_CHECK(dl.byte_offset <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
               ValueError, op, ": byte_offset ", dl.byte_offset, " is too large");
   Device dev{dl.device.device_type == kDLCPU ? DeviceType::CPU : DeviceType::CUDA,

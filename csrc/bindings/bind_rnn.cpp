@@ -56,8 +56,8 @@ cpu::RnnShape rnn_shape(const Op& op, TensorRef x, TensorRef w_ih, TensorRef w_h
   const int64_t G = cpu::rnn_gate_count(op.mode), H = w_hh.shape[1];
   // The callers form G * H and T + 1 (saved states): both must fit.
   const int64_t GH =
-      checked_mul(G, H, o, "gates x hidden_size of weight_hh ", shape_str(w_hh.shape));
-  checked_add(x.shape[0], 1, o, "the sequence length of input ", shape_str(x.shape));
+      checked_mul(G, H, o, "gates x hidden_size of weight_hh ", shape_text(w_hh.shape));
+  checked_add(x.shape[0], 1, o, "the sequence length of input ", shape_text(x.shape));
   EMBER_CHECK(H >= 1 && w_hh.shape[0] == GH, ValueError, o, ": weight_hh has shape ",
               shape_str(w_hh.shape), ", expected (", G, " * hidden_size, hidden_size)");
   EMBER_CHECK(w_ih.ndim() == 2 && w_ih.shape[0] == GH && w_ih.shape[1] == x.shape[2], ValueError, o,

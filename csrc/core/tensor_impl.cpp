@@ -38,11 +38,11 @@ int64_t view_extent(const Shape& shape, const Shape& strides, int64_t offset, co
   int64_t last = offset;
   for (size_t i = 0; i < shape.size(); ++i) {
     const int64_t span = checked_mul(shape[i] - 1, strides[i], op, "the extent of shape ",
-                                     shape_str(shape), " with strides ", shape_str(strides));
-    last = checked_add(last, span, op, "the extent of shape ", shape_str(shape), " with strides ",
-                       shape_str(strides), " and offset ", offset);
+                                     shape_text(shape), " with strides ", shape_text(strides));
+    last = checked_add(last, span, op, "the extent of shape ", shape_text(shape), " with strides ",
+                       shape_text(strides), " and offset ", offset);
   }
-  return checked_add(last, 1, op, "the extent of shape ", shape_str(shape));
+  return checked_add(last, 1, op, "the extent of shape ", shape_text(shape));
 }
 
 Shape contiguous_strides(const Shape& shape) {
@@ -95,21 +95,21 @@ std::shared_ptr<TensorImpl> TensorImpl::make(std::shared_ptr<Storage> storage, D
   EMBER_CHECK(shape.size() == strides.size(), ValueError, op, ": shape ", shape_str(shape),
               " and strides ", shape_str(strides), " differ in length");
   EMBER_CHECK(offset >= 0, ValueError, op, ": negative storage offset ", offset);
-  const auto where = [&] {
-    return cat_str("view of shape ", shape_str(shape), " with strides ", shape_str(strides),
-                   " and offset ", offset);
-  };
   // Byte offsets stay representable: data() forms offset * itemsize for every view, and
   // buffer / DLPack export multiply every stride (a size-1 dim's stride is not bounded by
   // the extent) by itemsize.
   const int64_t item = static_cast<int64_t>(dtype_size(dtype));
-  checked_mul(offset, item, op, "the byte offset of the ", where());
+  checked_mul(offset, item, op, "the byte offset of the view of shape ", shape_text(shape),
+              " with strides ", shape_text(strides), " and offset ", offset);
   const int64_t extent = view_extent(shape, strides, offset, op);
   if (extent > 0) {
-    for (int64_t st : strides) checked_mul(st, item, op, "the byte stride of the ", where());
+    for (int64_t st : strides)
+      checked_mul(st, item, op, "the byte stride of the view of shape ", shape_text(shape),
+                  " with strides ", shape_text(strides), " and offset ", offset);
   }
   const int64_t capacity = static_cast<int64_t>(storage->nbytes() / dtype_size(dtype));
-  EMBER_CHECK(extent <= capacity, ValueError, op, ": ", where(),
+  EMBER_CHECK(extent <= capacity, ValueError, op, ": view of shape ", shape_str(shape),
+              " with strides ", shape_str(strides), " and offset ", offset,
               " is out of bounds for a storage of ", capacity, " elements");
   auto t = std::make_shared<TensorImpl>();
   t->storage = std::move(storage);

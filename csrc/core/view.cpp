@@ -16,7 +16,7 @@ Shape infer_shape(const Shape& requested, int64_t numel, const char* op) {
       infer = static_cast<int>(i);
     } else {
       EMBER_CHECK(s >= 0, ValueError, op, ": invalid shape ", shape_str(requested));
-      known = checked_mul(known, s, op, "the size of shape ", shape_str(requested));
+      known = checked_mul(known, s, op, "the size of shape ", shape_text(requested));
     }
   }
   Shape out = requested;
