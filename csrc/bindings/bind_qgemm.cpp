@@ -61,10 +61,22 @@ void pack(TensorRef w, TensorRef packed, TensorRef colsum) {
   cpu::qgemm_pack(w.data_as<int8_t>(), n, k, packed.data_as<int8_t>(), colsum.data_as<int32_t>());
 }
 
-// x (M, K) int8 (u8 bits) against packed (n, K); out (M, n) of dtype out_dt.
-std::pair<int64_t, int64_t> check_product(TensorRef x, TensorRef packed, int64_t n, TensorRef out,
-                                          DType out_dt, const char* op) {
-  auto [m, k] = matrix(x, DType::Int8, op, "input");
+struct ProductDims {
+  int64_t m, k, lda;
+};
+
+// x (M, K) int8 (u8 bits; rows contiguous, row stride lda >= K) against packed (n, K); out
+// (M, n) of dtype out_dt.
+ProductDims check_product(TensorRef x, TensorRef packed, int64_t n, TensorRef out, DType out_dt,
+                          const char* op) {
+  check_device(x, DeviceType::CPU, op, "input");
+  check_dtype(x, DType::Int8, op, "input");
+  EMBER_CHECK(x.ndim() == 2, ValueError, op, ": input must be 2-D, got shape ", shape_str(x.shape));
+  const int64_t m = x.shape[0], k = x.shape[1];
+  const int64_t lda = m > 1 ? x.strides[0] : k;
+  EMBER_CHECK((k == 1 || x.strides[1] == 1) && lda >= k, ValueError, op,
+              ": input rows must be contiguous with a row stride >= K, got strides ",
+              shape_str(x.strides), " for shape ", shape_str(x.shape));
   check_k(k, op);
   EMBER_CHECK(n >= 1, ValueError, op, ": the weight must have at least one output channel");
   check_packed(packed, n, k, op);
@@ -74,20 +86,20 @@ std::pair<int64_t, int64_t> check_product(TensorRef x, TensorRef packed, int64_t
   check_writable(out, op, "out");
   check_no_overlap(out, x, op, "out", "input");
   check_no_overlap(out, packed, op, "out", "packed weight");
-  return {m, k};
+  return {m, k, lda};
 }
 
 void s32(TensorRef x, TensorRef packed, int64_t n, TensorRef out, cpu::QgemmPath path) {
-  auto [m, k] = check_product(x, packed, n, out, DType::Int32, kMatmul);
+  auto [m, k, lda] = check_product(x, packed, n, out, DType::Int32, kMatmul);
   py::gil_scoped_release nogil;
-  cpu::qgemm_s32(u8(x), m, k, k, packed.data_as<int8_t>(), n, out.data_as<int32_t>(), path);
+  cpu::qgemm_s32(u8(x), m, k, lda, packed.data_as<int8_t>(), n, out.data_as<int32_t>(), path);
 }
 
 void linear(TensorRef x, TensorRef a_scale, TensorRef a_zero, TensorRef packed, TensorRef colsum,
             TensorRef w_scale, const TensorImpl* bias, int act, TensorRef out,
             cpu::QgemmPath path) {
   const int64_t n = colsum.numel();
-  auto [m, k] = check_product(x, packed, n, out, DType::Float32, kLinear);
+  auto [m, k, lda] = check_product(x, packed, n, out, DType::Float32, kLinear);
   check_row_vec(&a_scale, m, DType::Float32, kLinear, "a_scale");
   check_row_vec(&a_zero, m, DType::Int32, kLinear, "a_zero");
   check_row_vec(&colsum, n, DType::Int32, kLinear, "colsum");
@@ -107,7 +119,7 @@ void linear(TensorRef x, TensorRef a_scale, TensorRef a_zero, TensorRef packed, 
                        bias ? bias->data_as<float>() : nullptr,
                        static_cast<cpu::QgemmAct>(act)};
   py::gil_scoped_release nogil;
-  cpu::qgemm_f32(u8(x), m, k, k, packed.data_as<int8_t>(), n, e, out.data_as<float>(), path);
+  cpu::qgemm_f32(u8(x), m, k, lda, packed.data_as<int8_t>(), n, e, out.data_as<float>(), path);
 }
 
 void quantize(TensorRef x, TensorRef q, TensorRef scale, TensorRef zero) {
@@ -188,6 +200,7 @@ void bind_qgemm(py::module_& m) {
   }
   m.def("qgemm_tile_model_dpbusd", &tile_model_dpbusd, py::arg("c"), py::arg("a"), py::arg("b"));
   m.def("qgemm_amx_available", &cpu::qgemm_amx_available);
+  m.def("qgemm_amx_enabled", &cpu::qgemm_amx_enabled);
   m.def("qgemm_set_amx_enabled", &cpu::qgemm_set_amx_enabled, py::arg("enabled"));
   m.def("qgemm_uses_amx", &cpu::qgemm_uses_amx);
   m.def("qgemm_path", &cpu::qgemm_path_name);
