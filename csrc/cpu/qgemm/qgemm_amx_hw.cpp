@@ -13,7 +13,12 @@ namespace {
 // number gets its own specialization. Their asm names no memory operand, so compiler barriers
 // order the scratch writes before the loads and the block reads after the stores.
 struct HwTiles {
-  void config(const TileConfig& c) { _tile_loadconfig(&c); }
+  void config(const TileConfig& c) {
+    // The intrinsic's asm names only the first 8 bytes of its operand as read: make sure all
+    // 64 are in memory.
+    __asm__ volatile("" : : "m"(c) : "memory");
+    _tile_loadconfig(&c);
+  }
   void release() { _tile_release(); }
   template <int T>
   void zero();
