@@ -12,7 +12,8 @@
 // zeros to a multiple of 4; panel p holds, for each group g of 4 k, the 4 weights of each of
 // its 16 channels: byte [p][g][j][t] = w[16p + j, 4g + t] (zero past N or K). This is the
 // operand layout of vpdpbusd (one 32-bit A word broadcast against 16 channels), and the
-// AVX2 / generic kernels read the same layout, so one packing serves every ISA.
+// AVX2 / generic kernels read the same layout, so one packing serves every ISA; it is also
+// the AMX B-tile layout (qgemm_amx.h).
 //
 // Work split: the driver cuts M into blocks of kQgemmMC rows and N into blocks of panels;
 // each (M block, N block) is one task of the OpenMP team. Every output element is computed

@@ -17,17 +17,17 @@ std::atomic<bool> g_amx_enabled{[] {
   return !(env && std::strcmp(env, "0") == 0);
 }()};
 
-}  // namespace
-
-int64_t qgemm_amx_tasks(const QgemmAmxJob& job) {
+int64_t task_count(const QgemmAmxJob& job) {
   const int64_t panels = cdiv(job.n, kQgemmAmxPanelChannels);
   return cdiv(job.m, kAmxTaskRows) * cdiv(panels, kAmxTaskPanels);
 }
 
+}  // namespace
+
 void qgemm_amx_blocks(QgemmAmxRunFn run, const QgemmAmxJob& job) {
   const int64_t ldb = qgemm_amx_abuf_ld(job.k);
   const int64_t cost = kAmxTaskRows * kAmxTaskPanels * kQgemmAmxPanelChannels * ldb;
-  parallel_chunks(qgemm_amx_tasks(job), 1, cost, [&](int64_t b, int64_t e) {
+  parallel_chunks(task_count(job), 1, cost, [&](int64_t b, int64_t e) {
     thread_local Scratch abuf, tails;
     run(job, b, e, static_cast<uint8_t*>(abuf.get(kAmxBlockRows * ldb)),
         static_cast<int8_t*>(tails.get(kAmxTaskPanels * kQgemmAmxTileBytes)));

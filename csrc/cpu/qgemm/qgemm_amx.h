@@ -48,10 +48,8 @@ struct QgemmAmxJob {
 inline int64_t qgemm_amx_abuf_ld(int64_t k) {
   return (k + kAmxChunkBytes - 1) / kAmxChunkBytes * kAmxChunkBytes;
 }
-// Tasks of a job: (row blocks of kAmxTaskRows) x (panel blocks of kAmxTaskPanels).
-int64_t qgemm_amx_tasks(const QgemmAmxJob& job);
-
-// Runs tasks [begin, end) of a job on the calling thread. abuf: kAmxBlockRows x
+// Runs tasks [begin, end) of a job on the calling thread; a job's tasks are (row blocks of
+// kAmxTaskRows) x (panel blocks of kAmxTaskPanels), row blocks outer. abuf: kAmxBlockRows x
 // qgemm_amx_abuf_ld(k) bytes; tails: kAmxTaskPanels x 1024 bytes (both the thread's scratch).
 using QgemmAmxRunFn = void (*)(const QgemmAmxJob& job, int64_t begin, int64_t end, uint8_t* abuf,
                                int8_t* tails);
