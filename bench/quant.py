@@ -200,7 +200,8 @@ def main() -> None:
     args = p.parse_args()
     ember.set_num_threads(args.threads)
     load0 = os.getloadavg()[0]
-    out = [f"## ember.quant (issue 16 acceptance)\n\n{ember._C.get_isa()}, {args.threads} threads"]
+    kernels = f"{ember._C.get_isa()} (int8 GEMM: {ember._C.qgemm_path()})"
+    out = [f"## ember.quant (issue 16 acceptance)\n\n{kernels}, {args.threads} threads"]
     if args.only in (None, "linear"):
         out.append(table(run(linear_cases(), rounds=args.rounds), "baseline"))
         out.append("Targets: >= 2.5 vs ember fp32, >= 1.2 vs torch dynamic.\n")

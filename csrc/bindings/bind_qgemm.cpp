@@ -9,6 +9,7 @@
 #include "bindings/checks.h"
 #include "core/error.h"
 #include "cpu/qgemm/qgemm.h"
+#include "cpu/qgemm/qgemm_amx.h"
 
 namespace ember::bindings {
 namespace {
@@ -60,10 +61,22 @@ void pack(TensorRef w, TensorRef packed, TensorRef colsum) {
   cpu::qgemm_pack(w.data_as<int8_t>(), n, k, packed.data_as<int8_t>(), colsum.data_as<int32_t>());
 }
 
-// x (M, K) int8 (u8 bits) against packed (n, K); out (M, n) of dtype out_dt.
-std::pair<int64_t, int64_t> check_product(TensorRef x, TensorRef packed, int64_t n, TensorRef out,
-                                          DType out_dt, const char* op) {
-  auto [m, k] = matrix(x, DType::Int8, op, "input");
+struct ProductDims {
+  int64_t m, k, lda;
+};
+
+// x (M, K) int8 (u8 bits; rows contiguous, row stride lda >= K) against packed (n, K); out
+// (M, n) of dtype out_dt.
+ProductDims check_product(TensorRef x, TensorRef packed, int64_t n, TensorRef out, DType out_dt,
+                          const char* op) {
+  check_device(x, DeviceType::CPU, op, "input");
+  check_dtype(x, DType::Int8, op, "input");
+  EMBER_CHECK(x.ndim() == 2, ValueError, op, ": input must be 2-D, got shape ", shape_str(x.shape));
+  const int64_t m = x.shape[0], k = x.shape[1];
+  const int64_t lda = m > 1 ? x.strides[0] : k;
+  EMBER_CHECK((k == 1 || x.strides[1] == 1) && lda >= k, ValueError, op,
+              ": input rows must be contiguous with a row stride >= K, got strides ",
+              shape_str(x.strides), " for shape ", shape_str(x.shape));
   check_k(k, op);
   EMBER_CHECK(n >= 1, ValueError, op, ": the weight must have at least one output channel");
   check_packed(packed, n, k, op);
@@ -73,19 +86,20 @@ std::pair<int64_t, int64_t> check_product(TensorRef x, TensorRef packed, int64_t
   check_writable(out, op, "out");
   check_no_overlap(out, x, op, "out", "input");
   check_no_overlap(out, packed, op, "out", "packed weight");
-  return {m, k};
+  return {m, k, lda};
 }
 
-void s32(TensorRef x, TensorRef packed, int64_t n, TensorRef out) {
-  auto [m, k] = check_product(x, packed, n, out, DType::Int32, kMatmul);
+void s32(TensorRef x, TensorRef packed, int64_t n, TensorRef out, cpu::QgemmPath path) {
+  auto [m, k, lda] = check_product(x, packed, n, out, DType::Int32, kMatmul);
   py::gil_scoped_release nogil;
-  cpu::qgemm_s32(u8(x), m, k, k, packed.data_as<int8_t>(), n, out.data_as<int32_t>());
+  cpu::qgemm_s32(u8(x), m, k, lda, packed.data_as<int8_t>(), n, out.data_as<int32_t>(), path);
 }
 
 void linear(TensorRef x, TensorRef a_scale, TensorRef a_zero, TensorRef packed, TensorRef colsum,
-            TensorRef w_scale, const TensorImpl* bias, int act, TensorRef out) {
+            TensorRef w_scale, const TensorImpl* bias, int act, TensorRef out,
+            cpu::QgemmPath path) {
   const int64_t n = colsum.numel();
-  auto [m, k] = check_product(x, packed, n, out, DType::Float32, kLinear);
+  auto [m, k, lda] = check_product(x, packed, n, out, DType::Float32, kLinear);
   check_row_vec(&a_scale, m, DType::Float32, kLinear, "a_scale");
   check_row_vec(&a_zero, m, DType::Int32, kLinear, "a_zero");
   check_row_vec(&colsum, n, DType::Int32, kLinear, "colsum");
@@ -105,7 +119,7 @@ void linear(TensorRef x, TensorRef a_scale, TensorRef a_zero, TensorRef packed, 
                        bias ? bias->data_as<float>() : nullptr,
                        static_cast<cpu::QgemmAct>(act)};
   py::gil_scoped_release nogil;
-  cpu::qgemm_f32(u8(x), m, k, k, packed.data_as<int8_t>(), n, e, out.data_as<float>());
+  cpu::qgemm_f32(u8(x), m, k, lda, packed.data_as<int8_t>(), n, e, out.data_as<float>(), path);
 }
 
 void quantize(TensorRef x, TensorRef q, TensorRef scale, TensorRef zero) {
@@ -144,15 +158,52 @@ void quantize_static(TensorRef x, double scale, int64_t zero, TensorRef q) {
                           reinterpret_cast<uint8_t*>(q.data_as<int8_t>()));
 }
 
+// Test hook: c (16, 16) int32 += one TDPBUSD of the software tile model with a (16, 64) int8
+// holding u8 bits and b (16, 64) int8 (a B tile: 16 groups of 4 k x 16 channels).
+void tile_model_dpbusd(TensorRef c, TensorRef a, TensorRef b) {
+  constexpr const char* op = "ember._C.qgemm_tile_model_dpbusd";
+  check_cpu_contiguous(c, op, "c");
+  check_dtype(c, DType::Int32, op, "c");
+  check_shape(c, Shape{16, 16}, op, "c");
+  check_writable(c, op, "c");
+  for (auto [t, name] : {std::pair{&a, "a"}, std::pair{&b, "b"}}) {
+    check_cpu_contiguous(*t, op, name);
+    check_dtype(*t, DType::Int8, op, name);
+    check_shape(*t, Shape{16, 64}, op, name);
+    check_no_overlap(c, *t, op, "c", name);
+  }
+  cpu::qgemm_tile_model_dpbusd(c.data_as<int32_t>(), u8(a), b.data_as<int8_t>());
+}
+
 }  // namespace
 
 void bind_qgemm(py::module_& m) {
   m.def("qgemm_packed_bytes", &cpu::qgemm_packed_bytes, py::arg("n"), py::arg("k"));
   m.def("qgemm_pack", &pack, py::arg("weight"), py::arg("packed"), py::arg("colsum"));
-  m.def("qgemm_s32", &s32, py::arg("input"), py::arg("packed"), py::arg("n"), py::arg("out"));
-  m.def("qgemm_linear", &linear, py::arg("input"), py::arg("a_scale"), py::arg("a_zero"),
-        py::arg("packed"), py::arg("colsum"), py::arg("w_scale"), py::arg("bias"), py::arg("act"),
-        py::arg("out"));
+  // name -> path: the *_tile_model entries run the AMX tile loop on the software tile model
+  // (tests: they check the AMX path's layout on any CPU).
+  for (auto [suffix, path] :
+       {std::pair{"", cpu::QgemmPath::Auto}, std::pair{"_tile_model", cpu::QgemmPath::TileModel}}) {
+    const cpu::QgemmPath p = path;
+    m.def(
+        cat_str("qgemm_s32", suffix).c_str(),
+        [p](TensorRef x, TensorRef packed, int64_t n, TensorRef out) { s32(x, packed, n, out, p); },
+        py::arg("input"), py::arg("packed"), py::arg("n"), py::arg("out"));
+    m.def(
+        cat_str("qgemm_linear", suffix).c_str(),
+        [p](TensorRef x, TensorRef a_scale, TensorRef a_zero, TensorRef packed, TensorRef colsum,
+            TensorRef w_scale, const TensorImpl* bias, int act, TensorRef out) {
+          linear(x, a_scale, a_zero, packed, colsum, w_scale, bias, act, out, p);
+        },
+        py::arg("input"), py::arg("a_scale"), py::arg("a_zero"), py::arg("packed"),
+        py::arg("colsum"), py::arg("w_scale"), py::arg("bias"), py::arg("act"), py::arg("out"));
+  }
+  m.def("qgemm_tile_model_dpbusd", &tile_model_dpbusd, py::arg("c"), py::arg("a"), py::arg("b"));
+  m.def("qgemm_amx_available", &cpu::qgemm_amx_available);
+  m.def("qgemm_amx_enabled", &cpu::qgemm_amx_enabled);
+  m.def("qgemm_set_amx_enabled", &cpu::qgemm_set_amx_enabled, py::arg("enabled"));
+  m.def("qgemm_uses_amx", &cpu::qgemm_uses_amx);
+  m.def("qgemm_path", &cpu::qgemm_path_name);
   m.def("quantize_rows_u8", &quantize, py::arg("input"), py::arg("q"), py::arg("scale"),
         py::arg("zero"));
   m.def("quantize_u8_static", &quantize_static, py::arg("input"), py::arg("scale"), py::arg("zero"),

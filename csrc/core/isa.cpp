@@ -1,7 +1,14 @@
 #include "core/isa.h"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
+
+#if defined(__linux__) && defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "core/error.h"
 
@@ -23,6 +30,27 @@ bool detect(Isa isa) {
 }
 
 std::atomic<int> g_isa{-1};
+
+bool detect_amx_int8() {
+#if defined(__linux__) && defined(__x86_64__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_OSXSAVE)) return false;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const unsigned amx_tile = 1u << 24, amx_int8 = 1u << 25;
+  if ((edx & (amx_tile | amx_int8)) != (amx_tile | amx_int8)) return false;
+  // xgetbv in asm: this file is built with baseline flags (no -mxsave for _xgetbv).
+  uint32_t xcr0_lo = 0, xcr0_hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  const uint32_t xtilecfg = 1u << 17, xtiledata = 1u << 18;
+  if ((xcr0_lo & (xtilecfg | xtiledata)) != (xtilecfg | xtiledata)) return false;
+  // Linux (5.16+) hands out the 8 KiB tile state per process on request; without it the
+  // first tile instruction faults.
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
 
 }  // namespace
 
@@ -94,5 +122,9 @@ void init_isa_from_env() {
 
 bool cpu_has_avx512_bf16() { return __builtin_cpu_supports("avx512bf16"); }
 bool cpu_has_avx512_vnni() { return __builtin_cpu_supports("avx512vnni"); }
+bool cpu_has_amx_int8() {
+  static const bool usable = detect_amx_int8();
+  return usable;
+}
 
 }  // namespace ember

@@ -25,6 +25,10 @@ void init_isa_from_env();
 // Extra CPU features later kernels may use (AVX-512 BF16 / VNNI).
 bool cpu_has_avx512_bf16();
 bool cpu_has_avx512_vnni();
+// AMX-INT8 usable by this process: the CPU has AMX-TILE and AMX-INT8 (cpuid 7.0 EDX bits 24,
+// 25), the OS saves the tile state (XCR0 bits 17, 18) and, on Linux, granted this process the
+// tile data permission (arch_prctl ARCH_REQ_XCOMP_PERM). Checked once; false off Linux.
+bool cpu_has_amx_int8();
 
 // The table of the current ISA among one family's per-ISA tables (driver code only: an ISA
 // object must not instantiate it, see the one-definition trap in docs/architecture.md).

@@ -30,6 +30,7 @@ from .data.datasets import load_digits, tinyshakespeare
 from .models.cnn import DigitsCNN
 from .models.folder import WEIGHTS, load_model, save_model
 from .models.gpt import GPT
+from .ops.qgemm import int8_path
 from .prune.structured import TARGETS as PRUNE_TARGETS
 from .random import Generator, randint
 from .train.recipes._charlm import validation_loss
@@ -215,5 +216,7 @@ def quantize_command(args: argparse.Namespace) -> int:
         qmodel = quant.quantize_weights(model, scheme=args.method)
     dst = _save(qmodel, doc, args.output, {"quantize": args.method})
     print(f"ember quantize: {args.method} -> {dst}")
+    if args.method in ("dynamic", "static"):
+        print(f"int8 GEMM kernels: {int8_path()}")
     _report(model, qmodel, doc, src, dst)
     return 0

@@ -5,6 +5,7 @@
 
 #include "core/parallel.h"
 #include "cpu/driver_util.h"
+#include "cpu/qgemm/qgemm_amx.h"
 
 namespace ember::cpu {
 namespace {
@@ -47,6 +48,40 @@ void for_each_tile(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const in
   });
 }
 
+// The AMX tile loop to run for `path`, or null for the micro-kernels.
+QgemmAmxRunFn amx_run(QgemmPath path) {
+  if (path == QgemmPath::TileModel) return qgemm_amx_model_run;
+#ifdef EMBER_HAVE_AMX_BUILD
+  if (qgemm_uses_amx()) return qgemm_amx_hw_run;
+#endif
+  return nullptr;
+}
+
+// fn(table, tile, i, mr, j0, nc) for every finished piece of the output (row stride kTileLd):
+// micro-tiles of up to kQgemmMR rows, or the AMX loop's blocks of up to kAmxBlockRows rows.
+template <typename Fn>
+void for_each_block(QgemmPath path, const uint8_t* a, int64_t m, int64_t k, int64_t lda,
+                    const int8_t* packed, int64_t n, Fn&& fn) {
+  const QgemmAmxRunFn run = amx_run(path);
+  if (!run) return for_each_tile(a, m, k, lda, packed, n, fn);
+  static_assert(kTileLd == 2 * kQgemmAmxPanelChannels, "AMX blocks share the tile row stride");
+  const QgemmTable& t = table();
+  auto emit = [&](const int32_t* block, int64_t i, int64_t mr, int64_t j0, int64_t nc) {
+    fn(t, block, i, mr, j0, nc);
+  };
+  using Emit = decltype(emit);
+  const QgemmAmxJob job{a,
+                        m,
+                        k,
+                        lda,
+                        packed,
+                        n,
+                        [](void* ctx, const int32_t* block, int64_t i, int64_t mr, int64_t j0,
+                           int64_t nc) { (*static_cast<Emit*>(ctx))(block, i, mr, j0, nc); },
+                        &emit};
+  qgemm_amx_blocks(run, job);
+}
+
 }  // namespace
 
 void qgemm_pack(const int8_t* w, int64_t n, int64_t k, int8_t* packed, int32_t* colsum) {
@@ -69,9 +104,9 @@ void qgemm_pack(const int8_t* w, int64_t n, int64_t k, int8_t* packed, int32_t* 
 }
 
 void qgemm_s32(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t* packed, int64_t n,
-               int32_t* acc) {
-  for_each_tile(
-      a, m, k, lda, packed, n,
+               int32_t* acc, QgemmPath path) {
+  for_each_block(
+      path, a, m, k, lda, packed, n,
       [&](const QgemmTable&, const int32_t* tile, int64_t i, int64_t mr, int64_t j0, int64_t nc) {
         for (int64_t r = 0; r < mr; ++r)
           for (int64_t j = 0; j < nc; ++j) acc[(i + r) * n + j0 + j] = tile[r * kTileLd + j];
@@ -79,9 +114,9 @@ void qgemm_s32(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t
 }
 
 void qgemm_f32(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t* packed, int64_t n,
-               const QgemmEpilogue& e, float* out) {
-  for_each_tile(
-      a, m, k, lda, packed, n,
+               const QgemmEpilogue& e, float* out, QgemmPath path) {
+  for_each_block(
+      path, a, m, k, lda, packed, n,
       [&](const QgemmTable& t, const int32_t* tile, int64_t i, int64_t mr, int64_t j0, int64_t nc) {
         for (int64_t r = 0; r < mr; ++r)
           t.epi_row(tile + r * kTileLd, nc, e.a_scale[i + r], e.a_zero[i + r], e.w_scale + j0,
@@ -105,5 +140,15 @@ void quantize_u8_static(const float* x, int64_t n, float scale, int32_t zero, ui
 }
 
 bool qgemm_vnni() { return table().vnni; }
+
+bool qgemm_uses_amx() {
+  return current_isa() == Isa::Avx512 && qgemm_amx_available() && qgemm_amx_enabled();
+}
+
+const char* qgemm_path_name() {
+  if (qgemm_uses_amx()) return "amx";
+  if (table().vnni) return "vnni";
+  return current_isa() == Isa::Generic ? "generic" : "avx2";
+}
 
 }  // namespace ember::cpu

@@ -12,7 +12,8 @@
 // zeros to a multiple of 4; panel p holds, for each group g of 4 k, the 4 weights of each of
 // its 16 channels: byte [p][g][j][t] = w[16p + j, 4g + t] (zero past N or K). This is the
 // operand layout of vpdpbusd (one 32-bit A word broadcast against 16 channels), and the
-// AVX2 / generic kernels read the same layout, so one packing serves every ISA.
+// AVX2 / generic kernels read the same layout, so one packing serves every ISA; it is also
+// the AMX B-tile layout (qgemm_amx.h).
 //
 // Work split: the driver cuts M into blocks of kQgemmMC rows and N into blocks of panels;
 // each (M block, N block) is one task of the OpenMP team. Every output element is computed
@@ -41,9 +42,14 @@ inline int64_t qgemm_packed_bytes(int64_t n, int64_t k) {
 // Packs w (N, K) row-major into `packed` (qgemm_packed_bytes(N, K) bytes) and writes colsum (N).
 void qgemm_pack(const int8_t* w, int64_t n, int64_t k, int8_t* packed, int32_t* colsum);
 
+// Which kernels run a product: Auto is the AMX tiles where qgemm_amx_available() and
+// enabled (the current ISA being avx512), else the current ISA's micro-kernel; TileModel runs
+// the AMX tile loop on the software tile model (tests: it checks the AMX layout anywhere).
+enum class QgemmPath : int { Auto = 0, TileModel = 1 };
+
 // acc (M, N) row-major = a (M, K, row stride lda) @ packed^T.
 void qgemm_s32(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t* packed, int64_t n,
-               int32_t* acc);
+               int32_t* acc, QgemmPath path = QgemmPath::Auto);
 
 struct QgemmEpilogue {
   const float* a_scale;   // (M)
@@ -55,7 +61,7 @@ struct QgemmEpilogue {
 };
 // out (M, N) row-major fp32 = the epilogue applied to a @ packed^T.
 void qgemm_f32(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const int8_t* packed, int64_t n,
-               const QgemmEpilogue& e, float* out);
+               const QgemmEpilogue& e, float* out, QgemmPath path = QgemmPath::Auto);
 
 // Dynamic asymmetric per-row quantization of x (M, K) fp32: the range [min(0, min x),
 // max(0, max x)] maps onto [0, 255]; scale = range / 255 (1 for an all-zero row),
@@ -90,8 +96,12 @@ inline void quantize_u8_span(const float* __restrict x, int64_t n, float scale, 
   for (int64_t i = 0; i < n; ++i) q[i] = quantize_u8_code(x[i], scale, z);
 }
 
-// Whether the current ISA's int8 path uses vpdpbusd (avx512 on a CPU with AVX512_VNNI).
+// Whether the current ISA's micro-kernel uses vpdpbusd (avx512 on a CPU with AVX512_VNNI).
 bool qgemm_vnni();
+// Whether an Auto product runs on AMX tiles now (current ISA avx512, AMX available, enabled).
+bool qgemm_uses_amx();
+// The kernels an Auto product runs now: "amx", "vnni", "avx2" or "generic".
+const char* qgemm_path_name();
 
 // ---- per-ISA kernels (internal)
 

@@ -21,7 +21,9 @@ from .._C import (
     qgemm_linear,
     qgemm_pack,
     qgemm_packed_bytes,
+    qgemm_path,
     qgemm_s32,
+    qgemm_uses_amx,
     qgemm_vnni,
 )
 from .._C import (
@@ -40,7 +42,9 @@ __all__ = [
     "int8_matmul",
     "pack_int8_weight",
     "quantize_rows_u8",
+    "int8_path",
     "quantize_u8_static",
+    "uses_amx",
     "uses_vnni",
 ]
 
@@ -97,7 +101,8 @@ def _check_packed(w: object, op: str) -> PackedInt8Weight:
 def int8_matmul(input: Tensor, weight: PackedInt8Weight) -> Tensor:
     """The exact int32 accumulators ``input_u8 @ weight_int8.T``.
 
-    Shape: input (M, K) int8 holding uint8 bits, weight K -> N; returns (M, N) int32."""
+    Shape: input (M, K) int8 holding uint8 bits (rows contiguous), weight K -> N; returns
+    (M, N) int32."""
     x = _cpu(input, "int8_matmul", "input")
     w = _check_packed(weight, "int8_matmul")
     out = empty((int(x.shape[0]) if x.dim() == 2 else 0, w.out_features), D.int32, x.device)
@@ -117,8 +122,9 @@ def int8_linear(
     """``act(a_scale[i] * w_scale[j] * (acc[i, j] - a_zero[i] * colsum[j]) + bias[j])`` in
     float32, acc being :func:`int8_matmul`'s; activation is None, "relu" or "gelu" (erf).
 
-    Shape: input (M, K) int8 holding uint8 bits, a_scale (M,) float32, a_zero (M,) int32 in
-    [0, 255], w_scale (N,) float32, bias (N,) float32; returns (M, N) float32."""
+    Shape: input (M, K) int8 holding uint8 bits (rows contiguous), a_scale (M,) float32,
+    a_zero (M,) int32 in [0, 255], w_scale (N,) float32, bias (N,) float32; returns (M, N)
+    float32."""
     op = "int8_linear"
     x = _cpu(input, op, "input")
     w = _check_packed(weight, op)
@@ -175,5 +181,19 @@ def quantize_u8_static(input: Tensor, scale: float, zero: int) -> Tensor:
 
 
 def uses_vnni() -> bool:
-    """Whether the current ISA's int8 kernel runs vpdpbusd (AVX512_VNNI)."""
+    """Whether the current ISA's int8 micro-kernel runs vpdpbusd (AVX512_VNNI); the GEMM
+    runs it unless :func:`uses_amx`."""
     return bool(qgemm_vnni())
+
+
+def uses_amx() -> bool:
+    """Whether the int8 GEMM runs on AMX-INT8 tiles now: the current ISA is avx512, the
+    build has the AMX kernel, the CPU has AMX-INT8, the OS granted the tile state, and it
+    was not turned off (``EMBER_QGEMM_AMX=0`` at import)."""
+    return bool(qgemm_uses_amx())
+
+
+def int8_path() -> str:
+    """The kernels the int8 GEMM runs now: ``"amx"``, ``"vnni"``, ``"avx2"`` or
+    ``"generic"``."""
+    return str(qgemm_path())

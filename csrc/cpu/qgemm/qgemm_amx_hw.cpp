@@ -1,0 +1,80 @@
+// The AMX-INT8 instantiation of the int8 GEMM's tile loop (qgemm_amx.h). Compiled only where
+// the compiler takes -mamx-tile -mamx-int8 (plus the AVX-512 flags), and run only where
+// qgemm_amx_available(); the software model (qgemm_amx_model.cpp) instantiates the same loop
+// and is what the tests check on CPUs without AMX.
+#include <immintrin.h>
+
+#include "cpu/qgemm/qgemm_amx_driver.h"
+
+namespace ember::cpu {
+namespace {
+
+// The intrinsics are macros that paste the tile number into the instruction, so each tile
+// number gets its own specialization. Their asm names no memory operand, so compiler barriers
+// order the scratch writes before the loads and the block reads after the stores.
+struct HwTiles {
+  void config(const TileConfig& c) {
+    // The intrinsic's asm names only the first 8 bytes of its operand as read: make sure all
+    // 64 are in memory.
+    __asm__ volatile("" : : "m"(c) : "memory");
+    _tile_loadconfig(&c);
+  }
+  void release() { _tile_release(); }
+  template <int T>
+  void zero();
+  template <int T>
+  void load(const void* base, int64_t stride);
+  template <int T>
+  void store(void* base, int64_t stride);
+  template <int C, int A, int B>
+  void dpbusd();
+};
+
+// Only the tiles the loop uses that way: C tiles 0-3 are zeroed and stored, A / B tiles 4-7
+// loaded.
+#define EMBER_AMX_C_TILE(T)                            \
+  template <>                                          \
+  void HwTiles::zero<T>() {                            \
+    _tile_zero(T);                                     \
+  }                                                    \
+  template <>                                          \
+  void HwTiles::store<T>(void* base, int64_t stride) { \
+    _tile_stored(T, base, stride);                     \
+    __asm__ volatile("" ::: "memory");                 \
+  }
+#define EMBER_AMX_IN_TILE(T)                                \
+  template <>                                               \
+  void HwTiles::load<T>(const void* base, int64_t stride) { \
+    __asm__ volatile("" ::: "memory");                      \
+    _tile_loadd(T, base, stride);                           \
+  }
+EMBER_AMX_C_TILE(0)
+EMBER_AMX_C_TILE(1)
+EMBER_AMX_C_TILE(2)
+EMBER_AMX_C_TILE(3)
+EMBER_AMX_IN_TILE(4)
+EMBER_AMX_IN_TILE(5)
+EMBER_AMX_IN_TILE(6)
+EMBER_AMX_IN_TILE(7)
+#undef EMBER_AMX_IN_TILE
+#undef EMBER_AMX_C_TILE
+
+#define EMBER_AMX_DPBUSD(C, A, B)   \
+  template <>                       \
+  void HwTiles::dpbusd<C, A, B>() { \
+    _tile_dpbusd(C, A, B);          \
+  }
+EMBER_AMX_DPBUSD(0, 4, 6)
+EMBER_AMX_DPBUSD(1, 4, 7)
+EMBER_AMX_DPBUSD(2, 5, 6)
+EMBER_AMX_DPBUSD(3, 5, 7)
+#undef EMBER_AMX_DPBUSD
+
+}  // namespace
+
+void qgemm_amx_hw_run(const QgemmAmxJob& job, int64_t begin, int64_t end, uint8_t* abuf,
+                      int8_t* tails) {
+  amx_run_tasks<HwTiles>(job, begin, end, abuf, tails);
+}
+
+}  // namespace ember::cpu
