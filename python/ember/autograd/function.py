@@ -106,6 +106,10 @@ def _edge(t: Any) -> Any:
 class Function:
     """Base class of differentiable operations (see the module docstring)."""
 
+    # True while something replaces ``apply`` to see every op (the ONNX tracer): ops' fast
+    # paths for calls that record no gradient skip ``apply``, so they stand down meanwhile.
+    intercepted = False
+
     @staticmethod
     def forward(ctx: Context, *args: Any) -> Any:
         raise NotImplementedError

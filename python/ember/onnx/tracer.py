@@ -115,6 +115,7 @@ def tracing(tracer: Tracer) -> Iterator[None]:
         return read
 
     Function.apply = classmethod(apply)
+    Function.intercepted = True
     Module.__call__ = call
     Tensor._bump_version = bump_version
     for name in _READS:
@@ -125,6 +126,7 @@ def tracing(tracer: Tracer) -> Iterator[None]:
         yield
     finally:
         Function.apply = apply_descriptor
+        Function.intercepted = False
         Module.__call__ = original_call
         Tensor.shape = original_shape
         for name, fn in guarded.items():

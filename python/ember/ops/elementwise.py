@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _C
 from .. import _dtype as D
 from .._primitives import cast, copy_into, empty, full_scalar, kernels
 from ..autograd.function import Context, Function
@@ -31,6 +32,25 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 READS_Y_ONLY = ("exp", "expm1", "sqrt", "rsqrt", "tanh", "sigmoid", "relu")
 # Unary ops with CPU kernels only so far (the CUDA unary kernel does not know them).
 CPU_ONLY_UNARY = (*ROUNDING, "log1p", "expm1", "erf")
+
+
+# The fast path of tiny ops (the common case in a model's forward when no gradient is
+# recorded): CPU tensors of one of these dtypes go straight to a kernel entry that allocates
+# its own output, skipping promotion, the autograd wrapper and the Python-side allocation.
+_FAST_CODES = (D.float32.code, D.float64.code)
+
+
+def _plain_number(v: Any) -> bool:
+    """A Python float, or an int that a float64 holds exactly (bools excluded)."""
+    t = type(v)
+    return t is float or (t is int and -(2**53) <= v <= 2**53)
+
+
+def _no_graph(*tensors: Tensor) -> bool:
+    """Whether an op on ``tensors`` records nothing: no gradient, no tracer watching."""
+    if Function.intercepted:
+        return False
+    return not any(t._requires_grad for t in tensors) or not is_grad_enabled()
 
 
 # ---- binary ---------------------------------------------------------------------------
@@ -169,7 +189,25 @@ def _make_binary(op: str) -> Callable[[Any, Any], Tensor]:
     name = "".join(p.capitalize() for p in op.split("_"))
     cls = type(name, (Binary,), {})
 
+    fast = op not in LOGICAL
+
+    # pow keeps a number exponent in float64 (see _operands), so its scalar form stays slow
+    fast_scalar = fast and op != "pow"
+
     def fn(input: Any, other: Any) -> Tensor:
+        if fast and isinstance(input, Tensor):
+            ia = input._impl
+            if ia.dtype in _FAST_CODES and ia.device_type == 0:
+                if isinstance(other, Tensor):
+                    ib = other._impl
+                    if ia.dtype == ib.dtype and ib.device_type == 0 and _no_graph(input, other):
+                        return Tensor(_C.binary(op, ia, ib, None))
+                elif fast_scalar and _plain_number(other) and _no_graph(input):
+                    return Tensor(_C.binary_scalar(op, ia, other, False))
+        elif fast_scalar and isinstance(other, Tensor) and _plain_number(input):
+            ib = other._impl
+            if ib.dtype in _FAST_CODES and ib.device_type == 0 and _no_graph(other):
+                return Tensor(_C.binary_scalar(op, ib, input, True))
         a, b, cdt, rdt = _operands(op, input, other)
         return cls.apply(a, b, op, cdt, rdt)
 
@@ -391,6 +429,9 @@ _UNARY_CLASSES: dict[str, type] = {}
 def _unary(x: Tensor, op: str, alpha: float = 0.0, beta: float = 0.0) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"ember.{op}: expected a Tensor, got {type(x).__name__}")
+    impl = x._impl
+    if impl.dtype in _FAST_CODES and impl.device_type == 0 and _no_graph(x):
+        return Tensor(_C.unary(op, impl, None, alpha, beta))
     cls = _UNARY_CLASSES.get(op)
     if cls is None:
         name = "".join(p.capitalize() for p in op.split("_"))
