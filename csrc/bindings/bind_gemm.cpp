@@ -1,6 +1,7 @@
 // Linear algebra: the strided batched GEMM with fused epilogue (gemm) and the plain
 // contiguous batched matmul (matmul) on top of it. Every check runs before a kernel touches
 // memory; the kernels run without the GIL.
+#include <memory>
 #include <string>
 
 #include "bindings/bindings.h"
@@ -114,6 +115,34 @@ void matmul(TensorRef a, TensorRef b, TensorRef out) {
   gemm(a, b, out, 1.0, 0.0, nullptr, "none");
 }
 
+// a (M, K) @ b (K, N), any strides, one float dtype, as a new contiguous (M, N) tensor: the
+// whole of a small product in one call (ember.matmul's path when nothing is recorded).
+std::shared_ptr<TensorImpl> matmul2d(TensorRef a, TensorRef b) {
+  check_device(a, DeviceType::CPU, kMatmul, "a");
+  check_device(b, DeviceType::CPU, kMatmul, "b");
+  EMBER_CHECK(a.ndim() == 2 && b.ndim() == 2, ValueError, kMatmul,
+              ": expected two matrices, got shapes ", shape_str(a.shape), " and ",
+              shape_str(b.shape));
+  EMBER_CHECK(a.dtype == DType::Float32 || a.dtype == DType::Float64, TypeError, kMatmul,
+              ": expected float32 or float64, got ", dtype_name(a.dtype));
+  check_same_dtype(a, b, kMatmul);
+  const int64_t M = a.shape[0], K = a.shape[1], N = b.shape[1];
+  EMBER_CHECK(K == b.shape[0], ValueError, kMatmul, ": shapes ", shape_str(a.shape), " and ",
+              shape_str(b.shape), " are not aligned (", K, " != ", b.shape[0], ")");
+  auto out = TensorImpl::empty_cpu(Shape{M, N}, a.dtype, kMatmul);
+  py::gil_scoped_release nogil;
+  if (a.dtype == DType::Float32) {
+    cpu::gemm_f32(1, M, N, K, 1.0f, {a.data_as<float>(), 0, a.strides[0], a.strides[1]},
+                  {b.data_as<float>(), 0, b.strides[0], b.strides[1]}, 0.0f,
+                  {out->data_as<float>(), 0, N}, nullptr, cpu::GemmAct::None);
+  } else {
+    cpu::gemm_f64(1, M, N, K, 1.0, {a.data_as<double>(), 0, a.strides[0], a.strides[1]},
+                  {b.data_as<double>(), 0, b.strides[0], b.strides[1]}, 0.0,
+                  {out->data_as<double>(), 0, N}, nullptr, cpu::GemmAct::None);
+  }
+  return out;
+}
+
 py::tuple blocking(bool bf16) {
   int64_t v[5];
   cpu::gemm_get_blocking(v, bf16);
@@ -123,6 +152,8 @@ py::tuple blocking(bool bf16) {
 }  // namespace
 
 void bind_gemm(py::module_& m) {
+  m.def("matmul2d", &matmul2d, py::arg("a"), py::arg("b"),
+        "a (M, K) @ b (K, N) -> a new (M, N) tensor; float32 or float64, any strides.");
   m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("alpha") = 1.0,
         py::arg("beta") = 0.0, py::arg("bias") = py::none(), py::arg("activation") = "none",
         "out = act(alpha * a @ b + beta * out + bias) for (B, M, K) a and (B, K, N) b views with "

@@ -96,3 +96,18 @@ def test_matmul_gradcheck_and_transposed_inputs(rng):
     assert gradcheck(ember.matmul, (a, v))
     m = rng.standard_normal((6, 5))
     np.testing.assert_allclose((ember.tensor(m).T @ ember.tensor(m)).numpy(), m.T @ m, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (16, 16, 16), (7, 33, 5), (0, 4, 3), (2, 0, 3)])
+def test_matmul_fast_path_matches_the_full_path(m, k, n, dtype, rng):
+    # two matrices and nothing recorded: one kernel entry that allocates its output; the
+    # same bits as the autograd path, transposed (strided) operands included
+    a = ember.from_numpy(rng.standard_normal((m, k)).astype(dtype))
+    b = ember.from_numpy(rng.standard_normal((n, k)).astype(dtype)).T
+    fast = a @ b
+    full = a.clone().requires_grad_() @ b
+    assert fast.shape == (m, n) and not fast.requires_grad and fast.dtype is full.dtype
+    np.testing.assert_array_equal(fast.numpy(), full.detach().numpy())
+    with pytest.raises(ValueError, match="not aligned"):
+        a @ ember.zeros(k + 1, 2, dtype=a.dtype)

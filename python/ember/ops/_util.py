@@ -10,6 +10,8 @@ import numpy as np
 
 from .. import _dtype as D
 from .._device import device
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor, _norm_dim
 
 norm_dim = _norm_dim
@@ -105,3 +107,11 @@ def float_dtype(op: str, *tensors: Tensor) -> D.dtype:
         names = ", ".join(str(t.dtype) for t in tensors)
         raise TypeError(f"ember.{op}: needs floating-point tensors, got {names}")
     return dtype
+
+
+def records_nothing(*tensors: Tensor) -> bool:
+    """Whether an op on ``tensors`` records nothing (no gradient, no tracer watching), so
+    its fast path may skip ``Function.apply``."""
+    if Function.intercepted:
+        return False
+    return not any(t._requires_grad for t in tensors) or not is_grad_enabled()

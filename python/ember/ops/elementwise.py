@@ -16,7 +16,7 @@ from .._primitives import cast, copy_into, empty, full_scalar, kernels
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..tensor import Tensor
-from ._util import broadcast_shapes, compute_dtype, is_number
+from ._util import broadcast_shapes, compute_dtype, is_number, records_nothing
 from .shape import expand, sum_to
 
 ARITH = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
@@ -44,13 +44,6 @@ def _plain_number(v: Any) -> bool:
     """A Python float, or an int that a float64 holds exactly (bools excluded)."""
     t = type(v)
     return t is float or (t is int and -(2**53) <= v <= 2**53)
-
-
-def _no_graph(*tensors: Tensor) -> bool:
-    """Whether an op on ``tensors`` records nothing: no gradient, no tracer watching."""
-    if Function.intercepted:
-        return False
-    return not any(t._requires_grad for t in tensors) or not is_grad_enabled()
 
 
 # ---- binary ---------------------------------------------------------------------------
@@ -200,13 +193,17 @@ def _make_binary(op: str) -> Callable[[Any, Any], Tensor]:
             if ia.dtype in _FAST_CODES and ia.device_type == 0:
                 if isinstance(other, Tensor):
                     ib = other._impl
-                    if ia.dtype == ib.dtype and ib.device_type == 0 and _no_graph(input, other):
+                    if (
+                        ia.dtype == ib.dtype
+                        and ib.device_type == 0
+                        and records_nothing(input, other)
+                    ):
                         return Tensor(_C.binary(op, ia, ib, None))
-                elif fast_scalar and _plain_number(other) and _no_graph(input):
+                elif fast_scalar and _plain_number(other) and records_nothing(input):
                     return Tensor(_C.binary_scalar(op, ia, other, False))
         elif fast_scalar and isinstance(other, Tensor) and _plain_number(input):
             ib = other._impl
-            if ib.dtype in _FAST_CODES and ib.device_type == 0 and _no_graph(other):
+            if ib.dtype in _FAST_CODES and ib.device_type == 0 and records_nothing(other):
                 return Tensor(_C.binary_scalar(op, ib, input, True))
         a, b, cdt, rdt = _operands(op, input, other)
         return cls.apply(a, b, op, cdt, rdt)
@@ -430,7 +427,7 @@ def _unary(x: Tensor, op: str, alpha: float = 0.0, beta: float = 0.0) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"ember.{op}: expected a Tensor, got {type(x).__name__}")
     impl = x._impl
-    if impl.dtype in _FAST_CODES and impl.device_type == 0 and _no_graph(x):
+    if impl.dtype in _FAST_CODES and impl.device_type == 0 and records_nothing(x):
         return Tensor(_C.unary(op, impl, None, alpha, beta))
     cls = _UNARY_CLASSES.get(op)
     if cls is None:

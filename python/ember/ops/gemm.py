@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import _C
 from .. import _dtype as D
 from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
-from ._util import broadcast_shapes, check_tensor, float_dtype, prod, same_device
+from ._util import broadcast_shapes, check_tensor, float_dtype, prod, records_nothing, same_device
 from .shape import sum_to
 
 
@@ -83,12 +84,31 @@ class Matmul(Function):
         return ga, gb, None
 
 
+_FAST_CODES = (D.float32.code, D.float64.code)
+
+
+def _matmul_fast(a: Tensor, b: Tensor) -> Tensor | None:
+    """a @ b for two CPU matrices of one float dtype when nothing is recorded: one kernel
+    call that allocates its output, no autograd wrapper (None: take the full path)."""
+    ia, ib = a._impl, b._impl
+    if ia.dtype != ib.dtype or ia.dtype not in _FAST_CODES or ia.device_type or ib.device_type:
+        return None
+    sa, sb = ia.shape, ib.shape
+    if len(sa) != 2 or len(sb) != 2 or sa[1] != sb[0] or not records_nothing(a, b):
+        return None
+    return Tensor(_C.matmul2d(ia, ib))
+
+
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with numpy semantics: 1-D operands are promoted to matrices and the
     added dimension removed afterwards; batch dimensions broadcast.
 
     Shape: (..., M, K) @ (..., K, N) -> (broadcast(...), M, N).
     """
+    if isinstance(input, Tensor) and isinstance(other, Tensor):
+        out = _matmul_fast(input, other)
+        if out is not None:
+            return out
     check_tensor(input, "matmul")
     check_tensor(other, "matmul", "other")
     same_device("matmul", input, other)
