@@ -167,7 +167,7 @@ struct SSin {
 struct SCos {
   static float f(float v) { return __builtin_cosf(v); }
 };
-// erf: libm's double erf rounded to float (verf, gelu's, is ~7 ulp off near |x| = 1).
+// erf: libm's double erf rounded to float (gelu's vnormal_cdf is absolute-accurate only).
 struct SErf {
   static float f(float v) { return static_cast<float>(__builtin_erf(static_cast<double>(v))); }
 };
@@ -200,29 +200,18 @@ struct BGelu {
   static constexpr bool kUsesX = true, kUsesY = false;
   BGelu(float, float) {}
   VecF grad(VecF g, VecF x, VecF) const {
-    const VecF cdf = vfma(verf(vmul(x, vset1(float(kSqrt1_2)))), vset1(0.5f), vset1(0.5f));
+    const VecF cdf = vnormal_cdf(x);
     const VecF pdf = vmul(vexp(vmul(vmul(x, x), vset1(-0.5f))), vset1(float(kInvSqrt2Pi)));
     return vmul(g, vfma(x, pdf, cdf));
   }
 };
-// s = sigmoid(z) and its complement 1 - s = sigmoid(-z), both without the
-// cancellation of computing 1 - s when s is near 1.
-static inline void sigmoid_pair(VecF z, VecF* s, VecF* sc) {
-  const VecF e = vexp(vneg(vabs(z)));
-  const VecF r = vrcp(vadd(vset1(1.0f), e));  // 1 + e in [1, 2]
-  const VecF er = vmul(e, r);
-  const MaskF pos = vge(z, vzero());
-  *s = vselect(pos, r, er);
-  *sc = vselect(pos, er, r);
-}
-
 struct BGeluTanh {
   static constexpr bool kUsesX = true, kUsesY = false;
   BGeluTanh(float, float) {}
   // y = x s(2u): y' = s + 2 x s (1 - s) k (1 + 3 c x^2).
   VecF grad(VecF g, VecF x, VecF) const {
     VecF s, sc;
-    sigmoid_pair(vgelu_tanh_2u(x), &s, &sc);
+    vsigmoid_pair(vgelu_tanh_2u(x), &s, &sc);
     const VecF du = vfma(vmul(x, x), vset1(2.0f * 3.0f * float(kSqrt2OverPi) * float(kGeluCoef)),
                          vset1(2.0f * float(kSqrt2OverPi)));
     const VecF ds = vmul(s, sc);
@@ -235,7 +224,7 @@ struct BSilu {
   // (x s)' = s (1 + x (1 - s))
   VecF grad(VecF g, VecF x, VecF) const {
     VecF s, sc;
-    sigmoid_pair(x, &s, &sc);
+    vsigmoid_pair(x, &s, &sc);
     return vmul(g, vmul(s, vfma(x, sc, vset1(1.0f))));
   }
 };
