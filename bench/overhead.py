@@ -31,6 +31,8 @@ def cases() -> list[tuple[str, object, object]]:
     b4 = rng.standard_normal(4).astype(np.float32)
     m4 = rng.standard_normal((4, 4)).astype(np.float32)
     x8 = rng.standard_normal((8, 16)).astype(np.float32)
+    m16 = rng.standard_normal((16, 16)).astype(np.float32)
+    x64 = rng.standard_normal((8, 64)).astype(np.float32)
 
     ex, ey = ember.tensor(a4), ember.tensor(b4)
     tx, ty = torch.tensor(a4), torch.tensor(b4)
@@ -38,11 +40,14 @@ def cases() -> list[tuple[str, object, object]]:
     em, tm = ember.tensor(m4), torch.tensor(m4)
     ex8, tx8 = ember.tensor(x8), torch.tensor(x8)
     ex8g, tx8g = ember.tensor(x8, requires_grad=True), torch.tensor(x8, requires_grad=True)
+    e16, t16 = ember.tensor(m16), torch.tensor(m16)
+    ex64g, tx64g = ember.tensor(x64, requires_grad=True), torch.tensor(x64, requires_grad=True)
 
     ember.manual_seed(0)
     torch.manual_seed(0)
     elin, tlin = enn.Linear(16, 16), torch.nn.Linear(16, 16)
     eln, tln = enn.LayerNorm(16), torch.nn.LayerNorm(16)
+    elin64, tlin64 = enn.Linear(64, 64), torch.nn.Linear(64, 64)
 
     def e_linear_fb():
         elin(ex8g).sum().backward()
@@ -51,6 +56,14 @@ def cases() -> list[tuple[str, object, object]]:
     def t_linear_fb():
         tlin(tx8g).sum().backward()
         tlin.weight.grad = tlin.bias.grad = tx8g.grad = None
+
+    def e_linear64_fb():
+        elin64(ex64g).sum().backward()
+        elin64.weight.grad = elin64.bias.grad = ex64g.grad = None
+
+    def t_linear64_fb():
+        tlin64(tx64g).sum().backward()
+        tlin64.weight.grad = tlin64.bias.grad = tx64g.grad = None
 
     def e_tiny_backward():
         (exg * 2.0).sum().backward()
@@ -63,6 +76,7 @@ def cases() -> list[tuple[str, object, object]]:
     eng, tng = ember.no_grad, torch.no_grad
     return [
         ("x + y (4 elements)", lambda: ex + ey, lambda: tx + ty),
+        ("a + b (16x16)", lambda: e16 + e16, lambda: t16 + t16),
         ("x + y, x requires grad", lambda: exg + ey, lambda: txg + ty),
         ("x * 2.0 (scalar)", lambda: ex * 2.0, lambda: tx * 2.0),
         ("relu(x)", lambda: ex.relu(), lambda: tx.relu()),
@@ -71,12 +85,14 @@ def cases() -> list[tuple[str, object, object]]:
         ("x[1:3]", lambda: ex[1:3], lambda: tx[1:3]),
         ("x.transpose(0, 1) (4x4)", lambda: em.transpose(0, 1), lambda: tm.transpose(0, 1)),
         ("a @ b (4x4)", lambda: em @ em, lambda: tm @ tm),
+        ("a @ b (16x16)", lambda: e16 @ e16, lambda: t16 @ t16),
         ("softmax(x, -1)", lambda: eF.softmax(ex, -1), lambda: torch.softmax(tx, -1)),
         ("from_numpy (4 elements)", lambda: ember.from_numpy(a4), lambda: torch.from_numpy(a4)),
         ("zeros(4)", lambda: ember.zeros(4), lambda: torch.zeros(4)),
         ("Linear(16,16) fwd, no_grad", lambda: _ng(eng, elin, ex8), lambda: _ng(tng, tlin, tx8)),
         ("Linear(16,16) fwd", lambda: elin(ex8), lambda: tlin(tx8)),
         ("Linear(16,16) fwd+bwd", e_linear_fb, t_linear_fb),
+        ("Linear(64,64) fwd+bwd (8 rows)", e_linear64_fb, t_linear64_fb),
         ("LayerNorm(16) fwd", lambda: eln(ex8), lambda: tln(tx8)),
         ("(x*2).sum().backward()", e_tiny_backward, t_tiny_backward),
     ]

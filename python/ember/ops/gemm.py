@@ -242,7 +242,12 @@ class Linear(Function):
                 out = empty((1, n, k), out_dt, dev)
                 mod.gemm(gT, x3, out._impl, 1.0, 0.0, None, "none")
                 gw = Tensor(out._impl.reshape_view((n, k), "ember.linear")[1])
-        if need_b and ctx.has_bias:
+        if need_b and ctx.has_bias and g3.is_contiguous and gi.dtype is g.dtype:
+            # db = column sums of the (rows, n) view the GEMMs read: no second copy of an
+            # expanded g (sum's backward), no autograd wrapper
+            gb = empty((n,), g.dtype, dev)
+            kernels(dev, "linear", "reduce").reduce("sum", g3, gb._impl, 1, rows, n)
+        elif need_b and ctx.has_bias:
             gb = g.reshape(-1, n).sum(0)
             if ctx.b_dtype is not None and gb.dtype is not ctx.b_dtype:
                 gb = cast(gb, ctx.b_dtype)
