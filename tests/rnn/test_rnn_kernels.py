@@ -206,16 +206,17 @@ def test_threads_bitwise(rng, mode, size):
     prev = _C.get_num_threads()
     res = []
     try:
-        for n in (1, 2):
+        for n in (1, 2, 3):  # 3: items split unevenly across the team
             _C.set_num_threads(n)
             s = run_forward(mode, p, lengths, True, np.float32)
             res.append((s, run_backward(mode, p, s, lengths, True, np.float32, g)))
     finally:
         _C.set_num_threads(prev)
-    for a, b in zip(res[0], res[1]):
-        for k in a:
-            if a[k] is not None:
-                assert np.array_equal(a[k], b[k], equal_nan=True), k
+    for other in res[1:]:
+        for a, b in zip(res[0], other):
+            for k in a:
+                if a[k] is not None:
+                    assert np.array_equal(a[k], b[k], equal_nan=True), k
 
 
 def _args(mode="lstm", T=3, B=2, I=4, H=5, dt=np.float32):

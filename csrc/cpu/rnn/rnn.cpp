@@ -5,11 +5,15 @@
 // Threading: the GEMMs thread themselves (bitwise the same for any thread count); the
 // pointwise kernels run batch rows in parallel, each row computed by one call, so results
 // never depend on the thread count. Column sums (bias gradients) add rows in a fixed order.
+// A time loop is one parallel region; its threads meet at a StepBarrier once per step.
 #include "cpu/rnn/rnn.h"
+
+#include <omp.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -17,6 +21,7 @@
 #include "core/parallel.h"
 #include "cpu/driver_util.h"
 #include "cpu/gemm/gemm.h"
+#include "cpu/rnn/step_barrier.h"
 
 namespace ember::cpu {
 
@@ -318,8 +323,9 @@ inline bool valid(const int64_t* lengths, int64_t t, int64_t b) {
 }
 
 // Runs body(step, item, abuf) for every step and item, steps in order, after
-// pack(step, abuf) on each thread; items of a step in parallel (static schedule: a thread
-// keeps the same items, and their weight panels in its cache, across steps).
+// pack(step, abuf) on each thread; items of a step in parallel, one StepBarrier between
+// steps (one parallel region for the whole loop). Static split: a thread keeps the same
+// items, and their weight panels in its cache, across steps.
 template <typename T, typename Pack, typename Body>
 void time_loop(int64_t steps, int64_t items, int nt, int64_t a_elems, Pack&& pack, Body&& body) {
   if (nt <= 1) {
@@ -330,13 +336,19 @@ void time_loop(int64_t steps, int64_t items, int nt, int64_t a_elems, Pack&& pac
     }
     return;
   }
+  std::unique_ptr<StepBarrier> barrier;
 #pragma omp parallel num_threads(nt)
   {
+    // The team may be smaller than asked (nested regions): size the barrier to it.
+#pragma omp single
+    barrier = std::make_unique<StepBarrier>(omp_get_num_threads());
+    const int tid = omp_get_thread_num(), n = omp_get_num_threads();
+    const int64_t i0 = items * tid / n, i1 = items * (tid + 1) / n;
     AlignedBuffer<T> abuf(a_elems);
     for (int64_t s = 0; s < steps; ++s) {
       pack(s, abuf.get());
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < items; ++i) body(s, i, abuf.get());
+      for (int64_t i = i0; i < i1; ++i) body(s, i, abuf.get());
+      barrier->wait();
     }
   }
 }
@@ -441,22 +453,23 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
   std::memcpy(dh0, dhn, BH * sizeof(T));
   if (lstm) std::memcpy(dc0, dcn, BH * sizeof(T));
   if (Tn > 0 && B > 0) {
-    // Per step two phases over chunks of hidden units: the cells' backward (writes dg[t]
-    // and the direct part of dh), then dh += dgh[t] (B, G H) @ W_hh (G H, H) by columns.
+    // Step k (0 <= k <= T) of the loop, per chunk of hidden units: first dh += dgh (B, G H)
+    // @ W_hh (G H, H) for this chunk's columns, with dgh of the previous step's cells (k >
+    // 0), then the cells' backward of this step (k < T: writes dgh and the direct part of
+    // dh). A chunk's cells read only the dh columns its own GEMM wrote, so one barrier per
+    // step (before the next step reads all of dgh) suffices.
     const int64_t hc = unit_chunk(H, B), items = cdiv(H, hc);
     std::vector<Seg> segs;
     for (int64_t c = 0; c < items; ++c) segs.push_back({c * hc, min64(hc, H - c * hc)});
     const Recur<T> rec(w_hh, H, 1, GH, H, segs, B);  // B(p, j) = W_hh[p, j]
-    auto time_of = [&](int64_t step) { return s.reverse ? step / 2 : Tn - 1 - step / 2; };
+    auto time_of = [&](int64_t step) { return s.reverse ? step : Tn - 1 - step; };
     auto pack = [&](int64_t step, T* abuf) {
-      if (step % 2 == 1) rec.pack_a(dgh + time_of(step) * B * GH, GH, abuf);
+      if (step > 0) rec.pack_a(dgh + time_of(step - 1) * B * GH, GH, abuf);
     };
     auto body = [&](int64_t step, int64_t c, const T* abuf) {
+      if (step > 0) rec.seg(dgh + time_of(step - 1) * B * GH, GH, abuf, c, dh0, H, T(1), nullptr);
+      if (step == Tn) return;
       const int64_t t = time_of(step), u0 = c * hc, n = min64(hc, H - u0);
-      if (step % 2 == 1) {
-        rec.seg(dgh + t * B * GH, GH, abuf, c, dh0, H, T(1), nullptr);
-        return;
-      }
       const int64_t before = s.reverse ? t + 1 : t, after = s.reverse ? t : t + 1;
       for (int64_t b = 0; b < B; ++b) {
         const int64_t r = t * B + b, o = b * H + u0;
@@ -480,8 +493,7 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
           cell.rnn_bwd(n, a, relu, dy + t * BH + o, dh0 + o, gx);
       }
     };
-    // Steps alternate phases: 2 t = cells of step t, 2 t + 1 = its dh GEMM.
-    time_loop<T>(2 * Tn, items, step_threads(2 * B * H * GH, items), rec.a_elems(), pack, body);
+    time_loop<T>(Tn + 1, items, step_threads(2 * B * H * GH, items), rec.a_elems(), pack, body);
   }
   // Whole-sequence GEMMs.
   const int64_t TB = Tn * B;
