@@ -21,6 +21,8 @@ SIZES = [
     (3, 4, 0, 3),
     (3, 3, 5, 129),  # several hidden-unit chunks per step
     (2, 1, 3, 65),  # batch 1 (the GEMV path) with several chunks
+    (3, 14, 5, 17),  # a micro-tile of batch rows: the x projection runs inside the steps
+    (2, 17, 300, 33),  # ... with W_ih over two K blocks and a partial row tile
 ]
 
 
@@ -153,8 +155,9 @@ def test_forward_matches_reference(isa, rng, mode, size, reverse, use_lengths):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_forward_no_bias_and_float64(rng, mode):
-    T, B, I, H = 5, 3, 6, 9
+@pytest.mark.parametrize("B", [3, 15])  # 15: the x projection inside the steps
+def test_forward_no_bias_and_float64(rng, mode, B):
+    T, I, H = 5, 6, 9
     p = make(rng, mode, T, B, I, H, np.float64)
     got = run_forward(mode, p, None, False, np.float64, bias=False)
     y, hn, _ = layer(mode, p["x"], p["w_ih"], p["w_hh"], None, None, p["h0"], p["c0"])

@@ -178,7 +178,8 @@ class Recur<float> {
         segs_(segs),
         bpack_(bytes_b(segs, K)) {
     (void)N;
-    if (M_ == 1) {  // wide GEMV panels, segment after segment
+    if (M_ == 0) return;  // no rows: nothing to pack
+    if (M_ == 1) {        // wide GEMV panels, segment after segment
       const int64_t P = rk_.gemv_width;
       float* dst = bpack_.get();
       for (const Seg& g : segs_) {
@@ -247,6 +248,7 @@ class Recur<float> {
     int64_t k0, kb, kbp, boff, aoff;
   };
   int64_t bytes_b(const std::vector<Seg>& segs, int64_t K) const {
+    if (M_ == 0) return 0;
     const int64_t w = M_ == 1 ? rk_.gemv_width : ks_.nr;
     int64_t cols = 0;
     for (const Seg& g : segs) cols += round_up(g.n, w);
@@ -374,12 +376,18 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
       for (int64_t j = 0; j < GH; ++j) bias_x[j] += b_ih[j];
     bx = bias_x.data();
   }
-  // 1. Input projection of all steps: gates (T B, G H) = x (T B, I) @ W_ih^T + bias.
-  if (I > 0) {
-    mm(Tn * B, GH, I, x, I, 1, w_ih, 1, I, T(0), gates, GH, bx);
-  } else {
+  // 1. Input projection: gates (T B, G H) = x (T B, I) @ W_ih^T + bias. With at least a
+  // micro-tile of batch rows it runs inside each step, item by item, through W_ih packed
+  // once like W_hh: the step's gate block is then still in cache for the recurrent
+  // product, and the product streams column segments of packed weights, which runs
+  // closer to the micro-kernel's peak than one GEMM over all steps. Fewer rows would make
+  // the per-step product bandwidth-bound: one GEMM over all T B rows instead.
+  const bool x_in_step = I > 0 && B >= gemm_table().f32.mr;
+  if (I == 0) {
     for (int64_t r = 0; r < Tn * B; ++r)
       for (int64_t j = 0; j < GH; ++j) gates[r * GH + j] = bx ? bx[j] : T(0);
+  } else if (!x_in_step) {
+    mm(Tn * B, GH, I, x, I, 1, w_ih, 1, I, T(0), gates, GH, bx);
   }
   // 2. The time loop. Work items: chunks of hidden units; an item computes the recurrent
   // product for its units' G gate columns, then the cell for those units of every row.
@@ -397,19 +405,28 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
   for (int64_t c = 0; c < items; ++c)
     for (int64_t g = 0; g < G; ++g) segs.push_back({g * H + c * hc, min64(hc, H - c * hc)});
   const Recur<T> rec(w_hh, 1, H, H, GH, segs, B);  // B(p, j) = W_hh[j, p]
+  // B(p, j) = W_ih[j, p]; nothing packed (M 0) unless the x projection runs in the steps.
+  const Recur<T> recx(w_ih, 1, I, I, GH, segs, x_in_step ? B : 0);
+  const int64_t xoff = round_up(rec.a_elems(), 16);  // x's packed rows in a thread's buffer
   std::vector<T> hh(gru ? B * GH : 0);
   auto time_of = [&](int64_t step) { return s.reverse ? Tn - 1 - step : step; };
   auto before = [&](int64_t t) { return s.reverse ? t + 1 : t; };
   auto after = [&](int64_t t) { return s.reverse ? t : t + 1; };
-  auto pack = [&](int64_t step, T* abuf) { rec.pack_a(hs + before(time_of(step)) * BH, H, abuf); };
+  auto pack = [&](int64_t step, T* abuf) {
+    const int64_t t = time_of(step);
+    rec.pack_a(hs + before(t) * BH, H, abuf);
+    if (x_in_step) recx.pack_a(x + t * B * I, I, abuf + xoff);
+  };
   auto body = [&](int64_t step, int64_t c, const T* abuf) {
     const int64_t t = time_of(step), u0 = c * hc, n = min64(hc, H - u0);
     const T* hp = hs + before(t) * BH;
     T* hnew = hs + after(t) * BH;
     T* gt = gates + t * B * GH;
-    for (int64_t g = 0; g < G; ++g)
+    for (int64_t g = 0; g < G; ++g) {
+      if (x_in_step) recx.seg(x + t * B * I, I, abuf + xoff, c * G + g, gt, GH, T(0), bx);
       rec.seg(hp, H, abuf, c * G + g, gru ? hh.data() : gt, GH, gru ? T(0) : T(1),
               gru ? b_hh : nullptr);
+    }
     for (int64_t b = 0; b < B; ++b) {
       const int64_t o = b * H + u0;
       T* yr = y + t * BH + o;
@@ -428,7 +445,8 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
         cell.rnn_fwd(n, g, relu, hnew + o, yr);
     }
   };
-  time_loop<T>(Tn, items, step_threads(2 * B * H * GH, items), rec.a_elems(), pack, body);
+  const int64_t step_flops = 2 * B * GH * (H + (x_in_step ? I : 0));
+  time_loop<T>(Tn, items, step_threads(step_flops, items), xoff + recx.a_elems(), pack, body);
   const int64_t last = s.reverse ? 0 : Tn;
   std::memcpy(hn, hs + last * BH, BH * sizeof(T));
   if (lstm) std::memcpy(cn, cs + last * BH, BH * sizeof(T));
