@@ -167,7 +167,16 @@ def test_forward_no_bias_and_float64(rng, mode, B):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
-    "size", [(1, 1, 1, 1), (6, 3, 5, 17), (4, 2, 33, 32), (3, 5, 2, 7), (2, 3, 4, 100)]
+    "size",
+    [
+        (1, 1, 1, 1),
+        (6, 3, 5, 17),
+        (4, 2, 33, 32),
+        (3, 5, 2, 7),
+        (2, 3, 4, 100),
+        (3, 15, 20, 17),  # dx inside the steps (batch >= the GEMM micro-tile rows)
+        (2, 14, 270, 40),  # ... with several dx column chunks
+    ],
 )
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("use_lengths", [False, True])

@@ -294,6 +294,13 @@ int64_t unit_chunk(int64_t H, int64_t B) {
   return round_up(cdiv(H, 8), nr);
 }
 
+// Whether the x projection (forward: x_t @ W_ih^T; backward: dx_t = dg_t @ W_ih) runs
+// inside the steps through W_ih packed once: with at least a GEMM micro-tile of batch rows,
+// the step's product streams column segments of packed weights, closer to the
+// micro-kernel's peak than one GEMM over all steps, and its output is still in cache.
+// Fewer rows would make the per-step product bandwidth-bound: one GEMM over all T B rows.
+bool x_in_steps(int64_t I, int64_t B) { return I > 0 && B >= gemm_table().f32.mr; }
+
 // Steps whose recurrent GEMM has fewer flops than this run on the calling thread: a
 // fork/join or barrier per step costs microseconds, and on a shared machine a descheduled
 // team member stalls the step for a scheduler tick.
@@ -376,13 +383,9 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
       for (int64_t j = 0; j < GH; ++j) bias_x[j] += b_ih[j];
     bx = bias_x.data();
   }
-  // 1. Input projection: gates (T B, G H) = x (T B, I) @ W_ih^T + bias. With at least a
-  // micro-tile of batch rows it runs inside each step, item by item, through W_ih packed
-  // once like W_hh: the step's gate block is then still in cache for the recurrent
-  // product, and the product streams column segments of packed weights, which runs
-  // closer to the micro-kernel's peak than one GEMM over all steps. Fewer rows would make
-  // the per-step product bandwidth-bound: one GEMM over all T B rows instead.
-  const bool x_in_step = I > 0 && B >= gemm_table().f32.mr;
+  // 1. Input projection: gates (T B, G H) = x (T B, I) @ W_ih^T + bias, inside the steps
+  // (item by item, before the recurrent product) or as one GEMM here (x_in_steps).
+  const bool x_in_step = x_in_steps(I, B);
   if (I == 0) {
     for (int64_t r = 0; r < Tn * B; ++r)
       for (int64_t j = 0; j < GH; ++j) gates[r * GH + j] = bx ? bx[j] : T(0);
@@ -475,17 +478,34 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
     // @ W_hh (G H, H) for this chunk's columns, with dgh of the previous step's cells (k >
     // 0), then the cells' backward of this step (k < T: writes dgh and the direct part of
     // dh). A chunk's cells read only the dh columns its own GEMM wrote, so one barrier per
-    // step (before the next step reads all of dgh) suffices.
+    // step (before the next step reads all of dgh) suffices. With x_in_steps, item c also
+    // computes the previous step's dx = dgx (B, G H) @ W_ih (G H, I) for its chunk of I.
     const int64_t hc = unit_chunk(H, B), items = cdiv(H, hc);
-    std::vector<Seg> segs;
+    std::vector<Seg> segs, xsegs;
     for (int64_t c = 0; c < items; ++c) segs.push_back({c * hc, min64(hc, H - c * hc)});
-    const Recur<T> rec(w_hh, H, 1, GH, H, segs, B);  // B(p, j) = W_hh[p, j]
+    const bool x_in_step = x_in_steps(I, B);
+    const int64_t xc = round_up(cdiv(I, items), gemm_table().f32.nr);
+    for (int64_t c = 0; x_in_step && c * xc < I; ++c)
+      xsegs.push_back({c * xc, min64(xc, I - c * xc)});
+    const Recur<T> rec(w_hh, H, 1, GH, H, segs, B);                    // B(p, j) = W_hh[p, j]
+    const Recur<T> recx(w_ih, I, 1, GH, I, xsegs, x_in_step ? B : 0);  // B(p, j) = W_ih[p, j]
+    // Both pack B rows of K = G H alike, so LSTM / RNN (dgx == dgh) pack once; GRU packs
+    // dgx after dgh in a thread's buffer.
+    const int64_t xoff = gru && x_in_step ? round_up(rec.a_elems(), 16) : 0;
     auto time_of = [&](int64_t step) { return s.reverse ? step : Tn - 1 - step; };
     auto pack = [&](int64_t step, T* abuf) {
-      if (step > 0) rec.pack_a(dgh + time_of(step - 1) * B * GH, GH, abuf);
+      if (step == 0) return;
+      const int64_t r0 = time_of(step - 1) * B * GH;
+      rec.pack_a(dgh + r0, GH, abuf);
+      if (xoff) recx.pack_a(dgx + r0, GH, abuf + xoff);
     };
     auto body = [&](int64_t step, int64_t c, const T* abuf) {
-      if (step > 0) rec.seg(dgh + time_of(step - 1) * B * GH, GH, abuf, c, dh0, H, T(1), nullptr);
+      if (step > 0) {
+        const int64_t tp = time_of(step - 1);
+        rec.seg(dgh + tp * B * GH, GH, abuf, c, dh0, H, T(1), nullptr);
+        if (c < static_cast<int64_t>(xsegs.size()))
+          recx.seg(dgx + tp * B * GH, GH, abuf + xoff, c, dx + tp * B * I, I, T(0), nullptr);
+      }
       if (step == Tn) return;
       const int64_t t = time_of(step), u0 = c * hc, n = min64(hc, H - u0);
       const int64_t before = s.reverse ? t + 1 : t, after = s.reverse ? t : t + 1;
@@ -511,12 +531,14 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
           cell.rnn_bwd(n, a, relu, dy + t * BH + o, dh0 + o, gx);
       }
     };
-    time_loop<T>(Tn + 1, items, step_threads(2 * B * H * GH, items), rec.a_elems(), pack, body);
+    const int64_t step_flops = 2 * B * GH * (H + (x_in_step ? I : 0));
+    time_loop<T>(Tn + 1, items, step_threads(step_flops, items),
+                 xoff ? xoff + recx.a_elems() : rec.a_elems(), pack, body);
   }
   // Whole-sequence GEMMs.
   const int64_t TB = Tn * B;
   if (I > 0) {
-    mm(TB, I, GH, dgx, GH, 1, w_ih, I, 1, T(0), dx, I, nullptr);
+    if (!x_in_steps(I, B)) mm(TB, I, GH, dgx, GH, 1, w_ih, I, 1, T(0), dx, I, nullptr);
     mm(GH, I, TB, dgx, 1, GH, x, I, 1, T(0), dw_ih, I, nullptr);
   }
   const int64_t off = s.reverse ? 1 : 0;  // hs slot of the state before time 0
