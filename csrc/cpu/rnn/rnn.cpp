@@ -5,15 +5,12 @@
 // Threading: the GEMMs thread themselves (bitwise the same for any thread count); the
 // pointwise kernels run batch rows in parallel, each row computed by one call, so results
 // never depend on the thread count. Column sums (bias gradients) add rows in a fixed order.
-// A time loop is one parallel region; its threads meet at a StepBarrier once per step.
+// A time loop is one parallel region with one barrier per step.
 #include "cpu/rnn/rnn.h"
-
-#include <omp.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <new>
 #include <vector>
 
@@ -21,7 +18,6 @@
 #include "core/parallel.h"
 #include "cpu/driver_util.h"
 #include "cpu/gemm/gemm.h"
-#include "cpu/rnn/step_barrier.h"
 
 namespace ember::cpu {
 
@@ -332,9 +328,8 @@ inline bool valid(const int64_t* lengths, int64_t t, int64_t b) {
 }
 
 // Runs body(step, item, abuf) for every step and item, steps in order, after
-// pack(step, abuf) on each thread; items of a step in parallel, one StepBarrier between
-// steps (one parallel region for the whole loop). Static split: a thread keeps the same
-// items, and their weight panels in its cache, across steps.
+// pack(step, abuf) on each thread; items of a step in parallel (static schedule: a thread
+// keeps the same items, and their weight panels in its cache, across steps).
 template <typename T, typename Pack, typename Body>
 void time_loop(int64_t steps, int64_t items, int nt, int64_t a_elems, Pack&& pack, Body&& body) {
   if (nt <= 1) {
@@ -345,19 +340,13 @@ void time_loop(int64_t steps, int64_t items, int nt, int64_t a_elems, Pack&& pac
     }
     return;
   }
-  std::unique_ptr<StepBarrier> barrier;
 #pragma omp parallel num_threads(nt)
   {
-    // The team may be smaller than asked (nested regions): size the barrier to it.
-#pragma omp single
-    barrier = std::make_unique<StepBarrier>(omp_get_num_threads());
-    const int tid = omp_get_thread_num(), n = omp_get_num_threads();
-    const int64_t i0 = items * tid / n, i1 = items * (tid + 1) / n;
     AlignedBuffer<T> abuf(a_elems);
     for (int64_t s = 0; s < steps; ++s) {
       pack(s, abuf.get());
-      for (int64_t i = i0; i < i1; ++i) body(s, i, abuf.get());
-      barrier->wait();
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < items; ++i) body(s, i, abuf.get());
     }
   }
 }
