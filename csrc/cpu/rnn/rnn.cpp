@@ -294,8 +294,15 @@ int64_t unit_chunk(int64_t H, int64_t B) {
 // inside the steps through W_ih packed once: with at least a GEMM micro-tile of batch rows,
 // the step's product streams column segments of packed weights, closer to the
 // micro-kernel's peak than one GEMM over all steps, and its output is still in cache.
-// Fewer rows would make the per-step product bandwidth-bound: one GEMM over all T B rows.
-bool x_in_steps(int64_t I, int64_t B) { return I > 0 && B >= gemm_table().f32.mr; }
+// Fewer rows would make the per-step product bandwidth-bound, and weights past a few MiB
+// (both matrices streamed from L3 every step) measured no faster than one GEMM over all
+// T B rows (2 MiB: LSTM 256 x 256 ran 5-12% faster on one thread; 8 MiB did not).
+constexpr int64_t kStepWeightBytes = int64_t{4} << 20;
+
+bool x_in_steps(int64_t I, int64_t H, int64_t GH, int64_t B) {
+  return I > 0 && B >= gemm_table().f32.mr &&
+         GH * (I + H) * int64_t{sizeof(float)} <= kStepWeightBytes;
+}
 
 // Steps whose recurrent GEMM has fewer flops than this run on the calling thread: a
 // fork/join or barrier per step costs microseconds, and on a shared machine a descheduled
@@ -374,7 +381,7 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
   }
   // 1. Input projection: gates (T B, G H) = x (T B, I) @ W_ih^T + bias, inside the steps
   // (item by item, before the recurrent product) or as one GEMM here (x_in_steps).
-  const bool x_in_step = x_in_steps(I, B);
+  const bool x_in_step = x_in_steps(I, H, GH, B);
   if (I == 0) {
     for (int64_t r = 0; r < Tn * B; ++r)
       for (int64_t j = 0; j < GH; ++j) gates[r * GH + j] = bx ? bx[j] : T(0);
@@ -472,7 +479,7 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
     const int64_t hc = unit_chunk(H, B), items = cdiv(H, hc);
     std::vector<Seg> segs, xsegs;
     for (int64_t c = 0; c < items; ++c) segs.push_back({c * hc, min64(hc, H - c * hc)});
-    const bool x_in_step = x_in_steps(I, B);
+    const bool x_in_step = x_in_steps(I, H, GH, B);
     const int64_t xc = round_up(cdiv(I, items), gemm_table().f32.nr);
     for (int64_t c = 0; x_in_step && c * xc < I; ++c)
       xsegs.push_back({c * xc, min64(xc, I - c * xc)});
@@ -527,7 +534,7 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
   // Whole-sequence GEMMs.
   const int64_t TB = Tn * B;
   if (I > 0) {
-    if (!x_in_steps(I, B)) mm(TB, I, GH, dgx, GH, 1, w_ih, I, 1, T(0), dx, I, nullptr);
+    if (!x_in_steps(I, H, GH, B)) mm(TB, I, GH, dgx, GH, 1, w_ih, I, 1, T(0), dx, I, nullptr);
     mm(GH, I, TB, dgx, 1, GH, x, I, 1, T(0), dw_ih, I, nullptr);
   }
   const int64_t off = s.reverse ? 1 : 0;  // hs slot of the state before time 0

@@ -10,7 +10,8 @@
 // One call runs one layer in one direction over all T steps. Each step does one recurrent
 // GEMM (h @ W_hh^T, W_hh packed once per call) and ONE fused pointwise kernel for all
 // gates. The input projection runs inside the steps too (x_t @ W_ih^T, W_ih packed once)
-// when a step has at least a GEMM micro-tile of batch rows, else it is ONE GEMM over all
+// when a step has at least a GEMM micro-tile of batch rows and the weights are small (a
+// few MiB), else it is ONE GEMM over all
 // steps hoisted out of the time loop.
 // Backward runs one fused pointwise kernel and one GEMM (dh @ W_hh) per step; dW_ih,
 // dW_hh and dx are one GEMM each over all steps.
