@@ -11,10 +11,10 @@
 // GEMM (h @ W_hh^T, W_hh packed once per call) and ONE fused pointwise kernel for all
 // gates. The input projection runs inside the steps too (x_t @ W_ih^T, W_ih packed once)
 // when a step has at least a GEMM micro-tile of batch rows and the weights are small (a
-// few MiB), else it is ONE GEMM over all
-// steps hoisted out of the time loop.
-// Backward runs one fused pointwise kernel and one GEMM (dh @ W_hh) per step; dW_ih,
-// dW_hh and dx are one GEMM each over all steps.
+// few MiB), else it is ONE GEMM over all steps hoisted out of the time loop.
+// Backward runs one fused pointwise kernel and one GEMM (dh @ W_hh) per step, and under
+// the same condition dx_t = dg_t @ W_ih per step; dW_ih, dW_hh (and otherwise dx) are one
+// GEMM each over all steps.
 //
 // Variable lengths: step t of batch row b is valid iff t < lengths[b] (any order). Invalid
 // steps keep the state, output zeros and get no gradient, so the reverse direction starts
