@@ -21,6 +21,8 @@ SIZES = [
     (3, 4, 0, 3),
     (3, 3, 5, 129),  # several hidden-unit chunks per step
     (2, 1, 3, 65),  # batch 1 (the GEMV path) with several chunks
+    (3, 14, 5, 17),  # a micro-tile of batch rows: the x projection runs inside the steps
+    (2, 17, 300, 33),  # ... with W_ih over two K blocks and a partial row tile
 ]
 
 
@@ -153,8 +155,9 @@ def test_forward_matches_reference(isa, rng, mode, size, reverse, use_lengths):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_forward_no_bias_and_float64(rng, mode):
-    T, B, I, H = 5, 3, 6, 9
+@pytest.mark.parametrize("B", [3, 15])  # 15: the x projection inside the steps
+def test_forward_no_bias_and_float64(rng, mode, B):
+    T, I, H = 5, 6, 9
     p = make(rng, mode, T, B, I, H, np.float64)
     got = run_forward(mode, p, None, False, np.float64, bias=False)
     y, hn, _ = layer(mode, p["x"], p["w_ih"], p["w_hh"], None, None, p["h0"], p["c0"])
@@ -164,7 +167,16 @@ def test_forward_no_bias_and_float64(rng, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
-    "size", [(1, 1, 1, 1), (6, 3, 5, 17), (4, 2, 33, 32), (3, 5, 2, 7), (2, 3, 4, 100)]
+    "size",
+    [
+        (1, 1, 1, 1),
+        (6, 3, 5, 17),
+        (4, 2, 33, 32),
+        (3, 5, 2, 7),
+        (2, 3, 4, 100),
+        (3, 15, 20, 17),  # dx inside the steps (batch >= the GEMM micro-tile rows)
+        (2, 14, 270, 40),  # ... with several dx column chunks
+    ],
 )
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("use_lengths", [False, True])
@@ -206,16 +218,17 @@ def test_threads_bitwise(rng, mode, size):
     prev = _C.get_num_threads()
     res = []
     try:
-        for n in (1, 2):
+        for n in (1, 2, 3):  # 3: items split unevenly across the team
             _C.set_num_threads(n)
             s = run_forward(mode, p, lengths, True, np.float32)
             res.append((s, run_backward(mode, p, s, lengths, True, np.float32, g)))
     finally:
         _C.set_num_threads(prev)
-    for a, b in zip(res[0], res[1]):
-        for k in a:
-            if a[k] is not None:
-                assert np.array_equal(a[k], b[k], equal_nan=True), k
+    for other in res[1:]:
+        for a, b in zip(res[0], other):
+            for k in a:
+                if a[k] is not None:
+                    assert np.array_equal(a[k], b[k], equal_nan=True), k
 
 
 def _args(mode="lstm", T=3, B=2, I=4, H=5, dt=np.float32):

@@ -5,6 +5,7 @@
 // Threading: the GEMMs thread themselves (bitwise the same for any thread count); the
 // pointwise kernels run batch rows in parallel, each row computed by one call, so results
 // never depend on the thread count. Column sums (bias gradients) add rows in a fixed order.
+// A time loop is one parallel region with one barrier per step.
 #include "cpu/rnn/rnn.h"
 
 #include <cmath>
@@ -173,7 +174,8 @@ class Recur<float> {
         segs_(segs),
         bpack_(bytes_b(segs, K)) {
     (void)N;
-    if (M_ == 1) {  // wide GEMV panels, segment after segment
+    if (M_ == 0) return;  // no rows: nothing to pack
+    if (M_ == 1) {        // wide GEMV panels, segment after segment
       const int64_t P = rk_.gemv_width;
       float* dst = bpack_.get();
       for (const Seg& g : segs_) {
@@ -242,6 +244,7 @@ class Recur<float> {
     int64_t k0, kb, kbp, boff, aoff;
   };
   int64_t bytes_b(const std::vector<Seg>& segs, int64_t K) const {
+    if (M_ == 0) return 0;
     const int64_t w = M_ == 1 ? rk_.gemv_width : ks_.nr;
     int64_t cols = 0;
     for (const Seg& g : segs) cols += round_up(g.n, w);
@@ -285,6 +288,20 @@ int64_t unit_chunk(int64_t H, int64_t B) {
   if (B == 1) return H;
   const int64_t nr = gemm_table().f32.nr;
   return round_up(cdiv(H, 8), nr);
+}
+
+// Whether the x projection (forward: x_t @ W_ih^T; backward: dx_t = dg_t @ W_ih) runs
+// inside the steps through W_ih packed once: with at least a GEMM micro-tile of batch rows,
+// the step's product streams column segments of packed weights, closer to the
+// micro-kernel's peak than one GEMM over all steps, and its output is still in cache.
+// Fewer rows would make the per-step product bandwidth-bound, and weights past a few MiB
+// (both matrices streamed from L3 every step) measured no faster than one GEMM over all
+// T B rows (2 MiB: LSTM 256 x 256 ran 5-12% faster on one thread; 8 MiB did not).
+constexpr int64_t kStepWeightBytes = int64_t{4} << 20;
+
+bool x_in_steps(int64_t I, int64_t H, int64_t GH, int64_t B) {
+  return I > 0 && B >= gemm_table().f32.mr &&
+         GH * (I + H) * int64_t{sizeof(float)} <= kStepWeightBytes;
 }
 
 // Steps whose recurrent GEMM has fewer flops than this run on the calling thread: a
@@ -362,12 +379,14 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
       for (int64_t j = 0; j < GH; ++j) bias_x[j] += b_ih[j];
     bx = bias_x.data();
   }
-  // 1. Input projection of all steps: gates (T B, G H) = x (T B, I) @ W_ih^T + bias.
-  if (I > 0) {
-    mm(Tn * B, GH, I, x, I, 1, w_ih, 1, I, T(0), gates, GH, bx);
-  } else {
+  // 1. Input projection: gates (T B, G H) = x (T B, I) @ W_ih^T + bias, inside the steps
+  // (item by item, before the recurrent product) or as one GEMM here (x_in_steps).
+  const bool x_in_step = x_in_steps(I, H, GH, B);
+  if (I == 0) {
     for (int64_t r = 0; r < Tn * B; ++r)
       for (int64_t j = 0; j < GH; ++j) gates[r * GH + j] = bx ? bx[j] : T(0);
+  } else if (!x_in_step) {
+    mm(Tn * B, GH, I, x, I, 1, w_ih, 1, I, T(0), gates, GH, bx);
   }
   // 2. The time loop. Work items: chunks of hidden units; an item computes the recurrent
   // product for its units' G gate columns, then the cell for those units of every row.
@@ -385,19 +404,28 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
   for (int64_t c = 0; c < items; ++c)
     for (int64_t g = 0; g < G; ++g) segs.push_back({g * H + c * hc, min64(hc, H - c * hc)});
   const Recur<T> rec(w_hh, 1, H, H, GH, segs, B);  // B(p, j) = W_hh[j, p]
+  // B(p, j) = W_ih[j, p]; nothing packed (M 0) unless the x projection runs in the steps.
+  const Recur<T> recx(w_ih, 1, I, I, GH, segs, x_in_step ? B : 0);
+  const int64_t xoff = round_up(rec.a_elems(), 16);  // x's packed rows in a thread's buffer
   std::vector<T> hh(gru ? B * GH : 0);
   auto time_of = [&](int64_t step) { return s.reverse ? Tn - 1 - step : step; };
   auto before = [&](int64_t t) { return s.reverse ? t + 1 : t; };
   auto after = [&](int64_t t) { return s.reverse ? t : t + 1; };
-  auto pack = [&](int64_t step, T* abuf) { rec.pack_a(hs + before(time_of(step)) * BH, H, abuf); };
+  auto pack = [&](int64_t step, T* abuf) {
+    const int64_t t = time_of(step);
+    rec.pack_a(hs + before(t) * BH, H, abuf);
+    if (x_in_step) recx.pack_a(x + t * B * I, I, abuf + xoff);
+  };
   auto body = [&](int64_t step, int64_t c, const T* abuf) {
     const int64_t t = time_of(step), u0 = c * hc, n = min64(hc, H - u0);
     const T* hp = hs + before(t) * BH;
     T* hnew = hs + after(t) * BH;
     T* gt = gates + t * B * GH;
-    for (int64_t g = 0; g < G; ++g)
+    for (int64_t g = 0; g < G; ++g) {
+      if (x_in_step) recx.seg(x + t * B * I, I, abuf + xoff, c * G + g, gt, GH, T(0), bx);
       rec.seg(hp, H, abuf, c * G + g, gru ? hh.data() : gt, GH, gru ? T(0) : T(1),
               gru ? b_hh : nullptr);
+    }
     for (int64_t b = 0; b < B; ++b) {
       const int64_t o = b * H + u0;
       T* yr = y + t * BH + o;
@@ -416,7 +444,8 @@ void rnn_forward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh, co
         cell.rnn_fwd(n, g, relu, hnew + o, yr);
     }
   };
-  time_loop<T>(Tn, items, step_threads(2 * B * H * GH, items), rec.a_elems(), pack, body);
+  const int64_t step_flops = 2 * B * GH * (H + (x_in_step ? I : 0));
+  time_loop<T>(Tn, items, step_threads(step_flops, items), xoff + recx.a_elems(), pack, body);
   const int64_t last = s.reverse ? 0 : Tn;
   std::memcpy(hn, hs + last * BH, BH * sizeof(T));
   if (lstm) std::memcpy(cn, cs + last * BH, BH * sizeof(T));
@@ -441,22 +470,40 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
   std::memcpy(dh0, dhn, BH * sizeof(T));
   if (lstm) std::memcpy(dc0, dcn, BH * sizeof(T));
   if (Tn > 0 && B > 0) {
-    // Per step two phases over chunks of hidden units: the cells' backward (writes dg[t]
-    // and the direct part of dh), then dh += dgh[t] (B, G H) @ W_hh (G H, H) by columns.
+    // Step k (0 <= k <= T) of the loop, per chunk of hidden units: first dh += dgh (B, G H)
+    // @ W_hh (G H, H) for this chunk's columns, with dgh of the previous step's cells (k >
+    // 0), then the cells' backward of this step (k < T: writes dgh and the direct part of
+    // dh). A chunk's cells read only the dh columns its own GEMM wrote, so one barrier per
+    // step (before the next step reads all of dgh) suffices. With x_in_steps, item c also
+    // computes the previous step's dx = dgx (B, G H) @ W_ih (G H, I) for its chunk of I.
     const int64_t hc = unit_chunk(H, B), items = cdiv(H, hc);
-    std::vector<Seg> segs;
+    std::vector<Seg> segs, xsegs;
     for (int64_t c = 0; c < items; ++c) segs.push_back({c * hc, min64(hc, H - c * hc)});
-    const Recur<T> rec(w_hh, H, 1, GH, H, segs, B);  // B(p, j) = W_hh[p, j]
-    auto time_of = [&](int64_t step) { return s.reverse ? step / 2 : Tn - 1 - step / 2; };
+    const bool x_in_step = x_in_steps(I, H, GH, B);
+    const int64_t xc = round_up(cdiv(I, items), gemm_table().f32.nr);
+    for (int64_t c = 0; x_in_step && c * xc < I; ++c)
+      xsegs.push_back({c * xc, min64(xc, I - c * xc)});
+    const Recur<T> rec(w_hh, H, 1, GH, H, segs, B);                    // B(p, j) = W_hh[p, j]
+    const Recur<T> recx(w_ih, I, 1, GH, I, xsegs, x_in_step ? B : 0);  // B(p, j) = W_ih[p, j]
+    // Both pack B rows of K = G H alike, so LSTM / RNN (dgx == dgh) pack once; GRU packs
+    // dgx after dgh in a thread's buffer.
+    const int64_t xoff = gru && x_in_step ? round_up(rec.a_elems(), 16) : 0;
+    auto time_of = [&](int64_t step) { return s.reverse ? step : Tn - 1 - step; };
     auto pack = [&](int64_t step, T* abuf) {
-      if (step % 2 == 1) rec.pack_a(dgh + time_of(step) * B * GH, GH, abuf);
+      if (step == 0) return;
+      const int64_t r0 = time_of(step - 1) * B * GH;
+      rec.pack_a(dgh + r0, GH, abuf);
+      if (xoff) recx.pack_a(dgx + r0, GH, abuf + xoff);
     };
     auto body = [&](int64_t step, int64_t c, const T* abuf) {
-      const int64_t t = time_of(step), u0 = c * hc, n = min64(hc, H - u0);
-      if (step % 2 == 1) {
-        rec.seg(dgh + t * B * GH, GH, abuf, c, dh0, H, T(1), nullptr);
-        return;
+      if (step > 0) {
+        const int64_t tp = time_of(step - 1);
+        rec.seg(dgh + tp * B * GH, GH, abuf, c, dh0, H, T(1), nullptr);
+        if (c < static_cast<int64_t>(xsegs.size()))
+          recx.seg(dgx + tp * B * GH, GH, abuf + xoff, c, dx + tp * B * I, I, T(0), nullptr);
       }
+      if (step == Tn) return;
+      const int64_t t = time_of(step), u0 = c * hc, n = min64(hc, H - u0);
       const int64_t before = s.reverse ? t + 1 : t, after = s.reverse ? t : t + 1;
       for (int64_t b = 0; b < B; ++b) {
         const int64_t r = t * B + b, o = b * H + u0;
@@ -480,13 +527,14 @@ void rnn_backward(const RnnShape& s, const T* x, const T* w_ih, const T* w_hh,
           cell.rnn_bwd(n, a, relu, dy + t * BH + o, dh0 + o, gx);
       }
     };
-    // Steps alternate phases: 2 t = cells of step t, 2 t + 1 = its dh GEMM.
-    time_loop<T>(2 * Tn, items, step_threads(2 * B * H * GH, items), rec.a_elems(), pack, body);
+    const int64_t step_flops = 2 * B * GH * (H + (x_in_step ? I : 0));
+    time_loop<T>(Tn + 1, items, step_threads(step_flops, items),
+                 xoff ? xoff + recx.a_elems() : rec.a_elems(), pack, body);
   }
   // Whole-sequence GEMMs.
   const int64_t TB = Tn * B;
   if (I > 0) {
-    mm(TB, I, GH, dgx, GH, 1, w_ih, I, 1, T(0), dx, I, nullptr);
+    if (!x_in_steps(I, H, GH, B)) mm(TB, I, GH, dgx, GH, 1, w_ih, I, 1, T(0), dx, I, nullptr);
     mm(GH, I, TB, dgx, 1, GH, x, I, 1, T(0), dw_ih, I, nullptr);
   }
   const int64_t off = s.reverse ? 1 : 0;  // hs slot of the state before time 0

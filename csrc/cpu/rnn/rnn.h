@@ -7,11 +7,14 @@
 //   GRU:  gates r, z, n: r, z = sigmoid(W_i. x + b_i. + W_h. h + b_h.),
 //         n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),  h' = (1 - z) * n + z * h
 //
-// One call runs one layer in one direction over all T steps. The input projection of all
-// steps is ONE GEMM hoisted out of the time loop; each step does one recurrent GEMM
-// (h @ W_hh^T, W_hh packed once per call) and ONE fused pointwise kernel for all gates.
-// Backward runs one fused pointwise kernel and one GEMM (dh @ W_hh) per step; dW_ih,
-// dW_hh and dx are one GEMM each over all steps.
+// One call runs one layer in one direction over all T steps. Each step does one recurrent
+// GEMM (h @ W_hh^T, W_hh packed once per call) and ONE fused pointwise kernel for all
+// gates. The input projection runs inside the steps too (x_t @ W_ih^T, W_ih packed once)
+// when a step has at least a GEMM micro-tile of batch rows and the weights are small (a
+// few MiB), else it is ONE GEMM over all steps hoisted out of the time loop.
+// Backward runs one fused pointwise kernel and one GEMM (dh @ W_hh) per step, and under
+// the same condition dx_t = dg_t @ W_ih per step; dW_ih, dW_hh (and otherwise dx) are one
+// GEMM each over all steps.
 //
 // Variable lengths: step t of batch row b is valid iff t < lengths[b] (any order). Invalid
 // steps keep the state, output zeros and get no gradient, so the reverse direction starts
