@@ -251,7 +251,8 @@ def main() -> None:
             for name in names:
                 body, headers, peer_body = _requests(name)
                 for c in levels:
-                    n = max(args.requests, 4 * c)
+                    # every connection sends at least 16: steady state, not ramp-up and drain
+                    n = max(args.requests, 16 * c)
                     targets = {
                         "ember batched": (f"{ours_url}/v2/models/{name}/infer", body, headers),
                         "ember unbatched": (
