@@ -114,4 +114,7 @@ def records_nothing(*tensors: Tensor) -> bool:
     its fast path may skip ``Function.apply``."""
     if Function.intercepted:
         return False
-    return not any(t._requires_grad for t in tensors) or not is_grad_enabled()
+    for t in tensors:  # a loop, not any(...): this runs on every fast-path op
+        if t._requires_grad:
+            return not is_grad_enabled()
+    return True

@@ -190,20 +190,17 @@ def _make_binary(op: str) -> Callable[[Any, Any], Tensor]:
     def fn(input: Any, other: Any) -> Tensor:
         if fast and isinstance(input, Tensor):
             ia = input._impl
-            if ia.dtype in _FAST_CODES and ia.device_type == 0:
+            code = ia.dtype
+            if code in _FAST_CODES and not ia.device_type:
                 if isinstance(other, Tensor):
                     ib = other._impl
-                    if (
-                        ia.dtype == ib.dtype
-                        and ib.device_type == 0
-                        and records_nothing(input, other)
-                    ):
+                    if ib.dtype == code and not ib.device_type and records_nothing(input, other):
                         return Tensor(_C.binary(op, ia, ib, None))
                 elif fast_scalar and _plain_number(other) and records_nothing(input):
                     return Tensor(_C.binary_scalar(op, ia, other, False))
         elif fast_scalar and isinstance(other, Tensor) and _plain_number(input):
             ib = other._impl
-            if ib.dtype in _FAST_CODES and ib.device_type == 0 and records_nothing(other):
+            if ib.dtype in _FAST_CODES and not ib.device_type and records_nothing(other):
                 return Tensor(_C.binary_scalar(op, ib, input, True))
         a, b, cdt, rdt = _operands(op, input, other)
         return cls.apply(a, b, op, cdt, rdt)
