@@ -127,7 +127,8 @@ def _start(cmd: list[str], url: str, log: Path) -> subprocess.Popen:
 class _Connection:
     """One keep-alive HTTP/1.1 connection that posts a fixed, pre-encoded request: the load
     generator shares the servers' cores, so it must cost far less than they do per request
-    (an httpx client spent about as much CPU a request as the server it measured)."""
+    (measured: an httpx client 2.0 ms of CPU a request, this one 0.2 ms, the batched
+    server 2.8 ms at concurrency 32)."""
 
     def __init__(self, url: str, body: bytes, headers: dict):
         parts = urlsplit(url)
