@@ -26,7 +26,7 @@ from ..ops.creation import tensor
 from ..random import Generator
 from ..tensor import Tensor
 from ._config import MAX_LAYERS, MAX_SIZE, MAX_WIDTH, ModelConfig, bounded
-from .sampling import check_generate_args, sample_next
+from .sampling import check_generate_args, generate_tokens, sample_next
 
 
 @dataclass
@@ -120,15 +120,9 @@ class CharLSTM(Module):
         """
         check_generate_args("ember.models.CharLSTM.generate", max_new_tokens, temperature, top_k)
         toks = np.asarray(idx.detach().cpu()).astype(np.int64)
-        was_training = self.training
-        self.eval()
-        try:
-            with no_grad():
-                steps = self.stream(toks, temperature, top_k, generator)
-                new = [next(steps) for _ in range(max_new_tokens)]
-        finally:
-            self.train(was_training)
-        return tensor(np.concatenate([toks, *(t[:, None] for t in new)], axis=1))
+        return generate_tokens(
+            self, toks, max_new_tokens, lambda: self.stream(toks, temperature, top_k, generator)
+        )
 
     def stream(
         self,

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from .. import _dtype as D
-from ..autograd.grad_mode import no_grad
 from ..nn import functional as F
 from ..nn import init
 from ..nn.activation import split_heads
@@ -33,7 +32,7 @@ from ..optim import AdamW
 from ..random import Generator
 from ..tensor import Tensor
 from ._config import MAX_LAYERS, MAX_SIZE, MAX_WIDTH, ModelConfig, bounded
-from .sampling import check_generate_args, sample_next
+from .sampling import check_generate_args, generate_tokens, sample_next
 
 
 @dataclass
@@ -303,15 +302,12 @@ class GPT(Module):
         if not isinstance(idx, Tensor) or idx.ndim != 2 or idx.shape[1] == 0:
             raise ValueError("ember.models.GPT.generate: idx must be a (B, T) tensor with T >= 1")
         toks = np.asarray(idx.detach().cpu()).astype(np.int64)
-        was_training = self.training
-        self.eval()
-        try:
-            with no_grad():
-                steps = self.stream(toks, temperature, top_k, generator, use_cache)
-                new = [next(steps) for _ in range(max_new_tokens)]
-        finally:
-            self.train(was_training)
-        return tensor(np.concatenate([toks, *(t[:, None] for t in new)], axis=1))
+        return generate_tokens(
+            self,
+            toks,
+            max_new_tokens,
+            lambda: self.stream(toks, temperature, top_k, generator, use_cache),
+        )
 
     def stream(
         self,

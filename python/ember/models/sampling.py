@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import numpy as np
 
 from .. import _dtype as D
+from ..autograd.grad_mode import no_grad
+from ..ops.creation import tensor
 from ..random import Generator, rand
+from ..tensor import Tensor
 
 
 def sample_next(
@@ -39,3 +45,22 @@ def check_generate_args(op: str, max_new_tokens: int, temperature: float, top_k:
         raise ValueError(f"{op}: temperature must be >= 0")
     if top_k is not None and top_k <= 0:
         raise ValueError(f"{op}: top_k must be positive, got {top_k}")
+
+
+def generate_tokens(
+    model: Any, toks: np.ndarray, max_new_tokens: int, stream: Callable[[], Iterator[np.ndarray]]
+) -> Tensor:
+    """``toks`` extended by ``max_new_tokens`` tokens from ``stream()`` (one (B,) array per
+    ``next``), run in eval mode without gradients; the model's mode is restored after.
+
+    Shape: toks (B, T) int64 -> (B, T + max_new_tokens) int64.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            steps = stream()
+            new = [next(steps) for _ in range(max_new_tokens)]
+    finally:
+        model.train(was_training)
+    return tensor(np.concatenate([toks, *(t[:, None] for t in new)], axis=1))
