@@ -71,6 +71,7 @@ cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl*
   a.v = v.data(), a.svb = v.strides[0], a.svh = v.strides[1], a.svt = v.strides[2];
   a.o = out.data(), a.sob = out.strides[0], a.soh = out.strides[1], a.sot = out.strides[2];
   a.lse = lse.data_as<float>();
+  a.slb = Hq * Tq, a.slh = Tq;
   a.mask_kind = cpu::AttnMask::None;
   if (mask != nullptr) {
     const TensorImpl& m = *mask;
@@ -134,6 +135,94 @@ void attention_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef 
   visit_float(q.dtype, [&](auto tag) { cpu::attention_backward<decltype(tag)>(a); });
 }
 
+// ---- variable-length (packed) attention: q (1, Hq, Nq, D), k / v (1, Hkv, Nk, D) views of
+// the packed (N, H, D) tensors, sequence s owning rows [cu[s], cu[s + 1]).
+
+constexpr const char* kVarlenOp = "ember.nn.functional.varlen_attention";
+
+// Checks one cu_seqlens tensor: 1-D int64, S + 1 offsets from 0 to `total`, non-decreasing.
+void check_offsets(TensorRef cu, int64_t total, const char* arg) {
+  check_device(cu, DeviceType::CPU, kVarlenOp, arg);
+  check_dtype(cu, DType::Int64, kVarlenOp, arg);
+  check_contiguous(cu, kVarlenOp, arg);
+  EMBER_CHECK(cu.ndim() == 1 && cu.shape[0] >= 1, ValueError, kVarlenOp, ": ", arg,
+              " must be 1-D with (sequences + 1) offsets, got shape ", shape_str(cu.shape));
+  const int64_t* c = cu.data_as<int64_t>();
+  const int64_t n = cu.shape[0];
+  EMBER_CHECK(c[0] == 0 && c[n - 1] == total, ValueError, kVarlenOp, ": ", arg,
+              " must start at 0 and end at the packed length ", total, ", got ", c[0], " .. ",
+              c[n - 1]);
+  for (int64_t s = 0; s + 1 < n; ++s)
+    EMBER_CHECK(c[s + 1] >= c[s], ValueError, kVarlenOp, ": ", arg, " must be non-decreasing, got ",
+                c[s], " then ", c[s + 1], " at index ", s);
+}
+
+cpu::AttnArgs make_varlen_args(TensorRef q, TensorRef k, TensorRef v, TensorRef cu_q,
+                               TensorRef cu_k, TensorRef out, TensorRef lse, bool causal,
+                               double scale) {
+  const cpu::AttnArgs a = make_args(q, k, v, nullptr, out, lse, causal, scale);
+  EMBER_CHECK(a.B == 1, ValueError, kVarlenOp,
+              ": expected the packed operands as batch-1 views, got query ", shape_str(q.shape));
+  check_offsets(cu_q, a.Tq, "cu_seqlens_q");
+  check_offsets(cu_k, a.Tk, "cu_seqlens_k");
+  EMBER_CHECK(cu_q.shape[0] == cu_k.shape[0], ValueError, kVarlenOp,
+              ": cu_seqlens_q and cu_seqlens_k must count the same sequences, got ",
+              cu_q.shape[0] - 1, " and ", cu_k.shape[0] - 1);
+  return a;
+}
+
+void attention_varlen_forward(TensorRef q, TensorRef k, TensorRef v, TensorRef cu_q, TensorRef cu_k,
+                              TensorRef out, TensorRef lse, bool is_causal, double scale) {
+  const cpu::AttnArgs a = make_varlen_args(q, k, v, cu_q, cu_k, out, lse, is_causal, scale);
+  check_outputs(
+      {{&out, "out"}, {&lse, "lse"}},
+      {{&q, "query"}, {&k, "key"}, {&v, "value"}, {&cu_q, "cu_seqlens_q"}, {&cu_k, "cu_seqlens_k"}},
+      kVarlenOp);
+  const int64_t* oq = cu_q.data_as<int64_t>();
+  const int64_t* ok = cu_k.data_as<int64_t>();
+  const int64_t S = cu_q.shape[0] - 1;
+  py::gil_scoped_release nogil;
+  visit_float(q.dtype,
+              [&](auto tag) { cpu::attention_varlen_forward<decltype(tag)>(a, oq, ok, S); });
+}
+
+void attention_varlen_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef v,
+                               TensorRef cu_q, TensorRef cu_k, TensorRef out, TensorRef lse,
+                               TensorRef grad_q, TensorRef grad_k, TensorRef grad_v, bool is_causal,
+                               double scale) {
+  cpu::AttnArgs a = make_varlen_args(q, k, v, cu_q, cu_k, out, lse, is_causal, scale);
+  check_like(grad_out, q, out.shape, "grad_out");
+  check_like(grad_q, q, q.shape, "grad_query");
+  check_like(grad_k, q, k.shape, "grad_key");
+  check_like(grad_v, q, v.shape, "grad_value");
+  const TensorImpl* grads[3] = {&grad_q, &grad_k, &grad_v};
+  const char* names[3] = {"grad_query", "grad_key", "grad_value"};
+  const TensorImpl* ins[8] = {&q, &k, &v, &out, &grad_out, &lse, &cu_q, &cu_k};
+  const char* in_names[8] = {"query",    "key", "value",        "out",
+                             "grad_out", "lse", "cu_seqlens_q", "cu_seqlens_k"};
+  for (int g = 0; g < 3; ++g) {
+    check_writable(*grads[g], kVarlenOp, names[g]);
+    for (int i = 0; i < 8; ++i)
+      check_no_overlap(*grads[g], *ins[i], kVarlenOp, names[g], in_names[i]);
+    for (int h = g + 1; h < 3; ++h)
+      check_no_overlap(*grads[g], *grads[h], kVarlenOp, names[g], names[h]);
+  }
+  a.go = grad_out.data(), a.sgob = grad_out.strides[0], a.sgoh = grad_out.strides[1];
+  a.sgot = grad_out.strides[2];
+  a.gq = grad_q.data(), a.sgqb = grad_q.strides[0], a.sgqh = grad_q.strides[1];
+  a.sgqt = grad_q.strides[2];
+  a.gk = grad_k.data(), a.sgkb = grad_k.strides[0], a.sgkh = grad_k.strides[1];
+  a.sgkt = grad_k.strides[2];
+  a.gv = grad_v.data(), a.sgvb = grad_v.strides[0], a.sgvh = grad_v.strides[1];
+  a.sgvt = grad_v.strides[2];
+  const int64_t* oq = cu_q.data_as<int64_t>();
+  const int64_t* ok = cu_k.data_as<int64_t>();
+  const int64_t S = cu_q.shape[0] - 1;
+  py::gil_scoped_release nogil;
+  visit_float(q.dtype,
+              [&](auto tag) { cpu::attention_varlen_backward<decltype(tag)>(a, oq, ok, S); });
+}
+
 }  // namespace
 
 void bind_attention(py::module_& m) {
@@ -150,6 +239,17 @@ void bind_attention(py::module_& m) {
         py::arg("scale"),
         "grad_query, grad_key, grad_value (overwritten) from grad_out and the forward's "
         "out and lse.");
+  m.def("attention_varlen_forward", &attention_varlen_forward, py::arg("query"), py::arg("key"),
+        py::arg("value"), py::arg("cu_seqlens_q"), py::arg("cu_seqlens_k"), py::arg("out"),
+        py::arg("lse"), py::arg("is_causal"), py::arg("scale"),
+        "Packed variable-length attention: query (1, Hq, Nq, D), key / value (1, Hkv, Nk, D) "
+        "views, sequence s owning rows [cu[s], cu[s + 1]) (cu_seqlens int64, S + 1 offsets); "
+        "out like query, lse (1, Hq, Nq) float32. Each sequence attends within itself.");
+  m.def("attention_varlen_backward", &attention_varlen_backward, py::arg("grad_out"),
+        py::arg("query"), py::arg("key"), py::arg("value"), py::arg("cu_seqlens_q"),
+        py::arg("cu_seqlens_k"), py::arg("out"), py::arg("lse"), py::arg("grad_query"),
+        py::arg("grad_key"), py::arg("grad_value"), py::arg("is_causal"), py::arg("scale"),
+        "grad_query, grad_key, grad_value (overwritten) of attention_varlen_forward.");
   m.attr("attention_max_head_dim") = cpu::kAttnMaxHeadDim;
 }
 

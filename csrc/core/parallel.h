@@ -2,7 +2,9 @@
 // not depend on the thread count, so results are bitwise identical for 1 or N
 // threads; threads only decide who computes which piece.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace ember {
 
@@ -39,6 +41,32 @@ void parallel_chunks(int64_t n, int64_t chunk, int64_t cost_per_item, Fn&& fn) {
   for (int64_t p = 0; p < pieces; ++p) {
     int64_t b = p * chunk;
     fn(b, b + chunk < n ? b + chunk : n);
+  }
+}
+
+// fn(item) for every item of [0, n), n = prefix.size() - 1, where prefix[i] is the total cost
+// of items [0, i): each thread takes a run of items of about equal cost, so a few long items
+// next to many short ones still spread evenly (a split by count would give one thread all
+// the long ones). Items run whole on one thread, so results do not depend on the split.
+template <typename Fn>
+void parallel_items_by_cost(const std::vector<int64_t>& prefix, Fn&& fn) {
+  const int64_t n = static_cast<int64_t>(prefix.size()) - 1, total = prefix.back();
+  const int64_t parts = get_num_threads();
+  if (n <= 0) return;
+  if (parts == 1 || n == 1 || total < kParallelGrain) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  // Part p runs the items whose cost starts in [p * total / parts, (p + 1) * total / parts).
+  auto first_item = [&](int64_t p) {
+    const int64_t at = total / parts * p + total % parts * p / parts;
+    return static_cast<int64_t>(std::lower_bound(prefix.begin(), prefix.end() - 1, at) -
+                                prefix.begin());
+  };
+#pragma omp parallel for schedule(static, 1)
+  for (int64_t p = 0; p < parts; ++p) {
+    const int64_t end = p + 1 == parts ? n : first_item(p + 1);
+    for (int64_t i = first_item(p); i < end; ++i) fn(i);
   }
 }
 

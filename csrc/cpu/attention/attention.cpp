@@ -102,7 +102,7 @@ void forward_rows(const AttnArgs& a) {
       const int64_t hk = h / (a.Hq / a.Hkv);
       const T* v = static_cast<const T*>(a.v) + b * a.svb + hk * a.svh;
       T* o = static_cast<T*>(a.o) + b * a.sob + h * a.soh + i * a.sot;
-      a.lse[r] = static_cast<float>(softmax_row<T>(a, b, h, i, p.data()));
+      a.lse[b * a.slb + h * a.slh + i] = static_cast<float>(softmax_row<T>(a, b, h, i, p.data()));
       for (int64_t d = 0; d < D; ++d) o[d] = 0;
       for (int64_t j = 0; j < a.Tk; ++j)
         for (int64_t d = 0; d < D; ++d) o[d] += p[j] * v[j * a.svt + d];
@@ -255,6 +255,106 @@ void attention_backward<float>(const AttnArgs& a) {
       t.bwd_q(a, kt.data() + hp * panel, vt.data() + hp * panel, delta.data(), b, h, i0, i1);
     }
   });
+}
+
+namespace {
+
+// Sequence s of a packed batch as a batch-1 problem of its own lengths: the operands offset
+// to its first row (lse too: (Hq, total Tq) keeps its head stride).
+template <typename T>
+AttnArgs sequence_args(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k, int64_t s) {
+  AttnArgs r = a;
+  const int64_t q0 = cu_q[s], k0 = cu_k[s];
+  r.Tq = cu_q[s + 1] - q0, r.Tk = cu_k[s + 1] - k0;
+  r.q = static_cast<const T*>(a.q) + q0 * a.sqt;
+  r.o = static_cast<T*>(a.o) + q0 * a.sot;
+  r.lse = a.lse + q0;
+  r.k = static_cast<const T*>(a.k) + k0 * a.skt;
+  r.v = static_cast<const T*>(a.v) + k0 * a.svt;
+  if (a.go != nullptr) {
+    r.go = static_cast<const T*>(a.go) + q0 * a.sgot;
+    r.gq = static_cast<T*>(a.gq) + q0 * a.sgqt;
+    r.gk = static_cast<T*>(a.gk) + k0 * a.sgkt;
+    r.gv = static_cast<T*>(a.gv) + k0 * a.sgvt;
+  }
+  return r;
+}
+
+// Running cost of the (sequence, kv head) work items: their score tiles' area.
+std::vector<int64_t> item_costs(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k,
+                                int64_t S) {
+  std::vector<int64_t> prefix(static_cast<size_t>(S * a.Hkv + 1), 0);
+  const int64_t G = a.Hq / a.Hkv;
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t lq = cu_q[s + 1] - cu_q[s], lk = cu_k[s + 1] - cu_k[s];
+    const int64_t cost = G * (lq + 1) * (lk + 1) * a.D;  // + 1: empty sequences cost a little
+    for (int64_t h = 0; h < a.Hkv; ++h) {
+      const int64_t i = s * a.Hkv + h;
+      prefix[i + 1] = prefix[i] + cost;
+    }
+  }
+  return prefix;
+}
+
+}  // namespace
+
+template <>
+void attention_varlen_forward<float>(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k,
+                                     int64_t S) {
+  const AttnTable& t = attn_table();
+  const int64_t G = a.Hq / a.Hkv;
+  parallel_items_by_cost(item_costs(a, cu_q, cu_k, S), [&](int64_t item) {
+    const int64_t hk = item % a.Hkv;
+    const AttnArgs r = sequence_args<float>(a, cu_q, cu_k, item / a.Hkv);
+    float* kt = scratch(0, cdiv(r.Tk, kAttnBk) * r.D * kAttnBk);
+    t.pack_t(static_cast<const float*>(r.k) + hk * r.skh, r.skt, r.Tk, r.D, kt);
+    for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
+      for (int64_t i0 = 0; i0 < r.Tq; i0 += kAttnBq)
+        t.fwd_block(r, kt, 0, h, i0, i0 + kAttnBq < r.Tq ? i0 + kAttnBq : r.Tq);
+  });
+}
+
+template <>
+void attention_varlen_backward<float>(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k,
+                                      int64_t S) {
+  const AttnTable& t = attn_table();
+  const int64_t G = a.Hq / a.Hkv;
+  parallel_items_by_cost(item_costs(a, cu_q, cu_k, S), [&](int64_t item) {
+    const int64_t hk = item % a.Hkv;
+    const AttnArgs r = sequence_args<float>(a, cu_q, cu_k, item / a.Hkv);
+    if (r.Tq == 0 || r.Tk == 0) {  // no scores: the item's gradients are zero
+      for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
+        for (int64_t i = 0; i < r.Tq; ++i)
+          for (int64_t d = 0; d < r.D; ++d)
+            static_cast<float*>(r.gq)[h * r.sgqh + i * r.sgqt + d] = 0;
+      for (int64_t j = 0; j < r.Tk; ++j)
+        for (int64_t d = 0; d < r.D; ++d)
+          static_cast<float*>(r.gk)[hk * r.sgkh + j * r.sgkt + d] =
+              static_cast<float*>(r.gv)[hk * r.sgvh + j * r.sgvt + d] = 0;
+      return;
+    }
+    const int64_t panel = cdiv(r.Tk, kAttnBk) * r.D * kAttnBk;
+    float* kt = scratch(0, panel);
+    float* vt = scratch(1, panel);
+    float* delta = scratch(2, r.Hq * r.Tq);
+    for (int64_t h = hk * G; h < (hk + 1) * G; ++h) t.row_delta(r, 0, h, delta + h * r.Tq);
+    t.pack_t(static_cast<const float*>(r.k) + hk * r.skh, r.skt, r.Tk, r.D, kt);
+    t.pack_t(static_cast<const float*>(r.v) + hk * r.svh, r.svt, r.Tk, r.D, vt);
+    t.bwd_kv(r, kt, vt, delta, 0, hk, 0, cdiv(r.Tk, kAttnBk), true);
+  });
+}
+
+// float64 (gradcheck's dtype): one sequence after another, each as its own batch-1 problem.
+template <>
+void attention_varlen_forward<double>(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k,
+                                      int64_t S) {
+  for (int64_t s = 0; s < S; ++s) forward_rows<double>(sequence_args<double>(a, cu_q, cu_k, s));
+}
+
+template <>
+void attention_varlen_backward<double>(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k,
+                                       int64_t S) {
+  for (int64_t s = 0; s < S; ++s) backward_rows<double>(sequence_args<double>(a, cu_q, cu_k, s));
 }
 
 template <>

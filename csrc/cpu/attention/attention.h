@@ -55,7 +55,8 @@ struct AttnArgs {
   int64_t svb, svh, svt;
   void* o;  // forward output; backward: the saved forward output
   int64_t sob, soh, sot;
-  float* lse;  // (B, Hq, Tq) contiguous, float32 for every dtype
+  float* lse;  // float32 for every dtype: (B, Hq, Tq) at lse + b * slb + h * slh + i
+  int64_t slb, slh;
   AttnMask mask_kind;
   const void* mask;  // uint8 (nonzero = attend) or additive, of the input dtype
   int64_t smb, smh, smq, smk;
@@ -76,6 +77,19 @@ void attention_forward(const AttnArgs& a);
 // Backward: from go, q, k, v, o and lse writes gq, gk, gv (overwritten).
 template <typename T>
 void attention_backward(const AttnArgs& a);
+
+// Variable-length (packed) attention: S sequences laid end to end along the T dim of a
+// batch-1 AttnArgs (B = 1, Tq / Tk the packed totals; lse (Hq, Tq)), sequence s holding
+// query rows [cu_q[s], cu_q[s + 1]) and key rows [cu_k[s], cu_k[s + 1]). Each sequence
+// attends within itself only (causal: top-left aligned per sequence), as if it were its own
+// batch entry with no padding, so no work is spent on pads. No mask. The offsets are
+// validated by the binding (cu[0] = 0, non-decreasing, cu[S] = the packed total).
+template <typename T>
+void attention_varlen_forward(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k,
+                              int64_t S);
+template <typename T>
+void attention_varlen_backward(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k,
+                               int64_t S);
 
 // ---- per-ISA float32 kernels (attention_kernels.cpp)
 

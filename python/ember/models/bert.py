@@ -176,25 +176,31 @@ class BertSelfOutput(Module):
         return self.LayerNorm(self.dense(y) + residual)
 
 
-class _Tokens:
-    """How a layer's rows of tokens (R, C) map to the (B, T, C) batch attention needs.
+class _Padded:
+    """Attention for rows (B * T, C) that are a padded (B, T) batch: masked batched SDPA."""
 
-    Padded: R = B * T and the map is a reshape. Packed (unpadded): R = N real tokens;
-    ``spread`` (B*T,) picks each padded position's row (pads pick any real row: their keys
-    are masked and their outputs dropped) and ``rows`` (N,) picks the real positions back.
-    """
+    def __init__(self, b: int, t: int, keep: Tensor | None):
+        self.b, self.t, self.keep = b, t, keep
 
-    def __init__(self, b: int, t: int, keep: Tensor | None, spread=None, rows=None):
-        self.b, self.t, self.keep, self.spread, self.rows = b, t, keep, spread, rows
+    def attend(self, qkv: Tensor, heads: int) -> Tensor:
+        """(B * T, 3H) fused projections -> (B * T, H) attention outputs."""
+        q, k, v = split_heads(qkv.reshape(self.b, self.t, -1), 3, heads)  # (B, T, heads, D)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.keep, layout="BTHD")
+        return y.reshape(self.b * self.t, -1)
 
-    def to_batch(self, x: Tensor) -> Tensor:
-        if self.spread is not None:
-            x = index_select(x, 0, self.spread)
-        return x.reshape(self.b, self.t, x.shape[-1])
 
-    def from_batch(self, y: Tensor) -> Tensor:
-        y = y.reshape(self.b * self.t, y.shape[-1])
-        return y if self.rows is None else index_select(y, 0, self.rows)
+class _Packed:
+    """Attention for rows (N, C) that are the real tokens only, sentence after sentence
+    (cu_seqlens: the sentences' row offsets): varlen attention, no pads anywhere."""
+
+    def __init__(self, cu_seqlens: Tensor):
+        self.cu_seqlens = cu_seqlens
+
+    def attend(self, qkv: Tensor, heads: int) -> Tensor:
+        """(N, 3H) fused projections -> (N, H) attention outputs."""
+        n = qkv.shape[0]
+        q, k, v = (x.reshape(n, heads, -1) for x in split_heads(qkv.reshape(1, n, -1), 3, heads))
+        return F.varlen_attention(q, k, v, self.cu_seqlens).reshape(n, -1)
 
 
 class BertAttention(Module):
@@ -206,7 +212,7 @@ class BertAttention(Module):
         self.output = BertSelfOutput(config, config.hidden_size)
         self.heads = config.num_attention_heads
 
-    def forward(self, x: Tensor, tokens: _Tokens) -> Tensor:
+    def forward(self, x: Tensor, tokens: _Padded | _Packed) -> Tensor:
         s = self.self
         projections = (s.query, s.key, s.value)
         kind = type(s.query)
@@ -216,11 +222,7 @@ class BertAttention(Module):
             qkv = kind.fused_forward(projections, x)
         else:
             qkv = cat([p(x) for p in projections], dim=-1)
-        qkv = tokens.to_batch(qkv)  # (B, T, 3H)
-        q, k, v = split_heads(qkv, 3, self.heads)  # (B, T, heads, D) views
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=tokens.keep, layout="BTHD")
-        y = tokens.from_batch(y.reshape(tokens.b, tokens.t, -1))
-        return self.output(y, x)
+        return self.output(tokens.attend(qkv, self.heads), x)
 
 
 class BertIntermediate(Module):
@@ -244,7 +246,7 @@ class BertLayer(Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertSelfOutput(config, config.intermediate_size)
 
-    def forward(self, x: Tensor, tokens: _Tokens) -> Tensor:
+    def forward(self, x: Tensor, tokens: _Padded | _Packed) -> Tensor:
         x = self.attention(x, tokens)
         return self.output(self.intermediate(x), x)
 
@@ -352,7 +354,7 @@ class Bert(Module):
                 )
         return b, t
 
-    def _encode(self, x: Tensor, tokens: _Tokens) -> Tensor:
+    def _encode(self, x: Tensor, tokens: _Padded | _Packed) -> Tensor:
         for layer in self.encoder.layer:
             x = layer(x, tokens)
         return x
@@ -370,7 +372,7 @@ class Bert(Module):
         if attention_mask is not None:
             keep = (attention_mask != 0).reshape(b, 1, 1, t)
         x = self.embeddings(input_ids, token_type_ids)
-        return self._encode(x.reshape(b * t, -1), _Tokens(b, t, keep)).reshape(b, t, -1)
+        return self._encode(x.reshape(b * t, -1), _Padded(b, t, keep)).reshape(b, t, -1)
 
     def forward_unpadded(
         self,
@@ -380,7 +382,7 @@ class Bert(Module):
     ) -> Tensor:
         """The hidden states of the real tokens only, row i's first ``lengths[i]`` tokens,
         packed one row after another. Every layer's linear, GELU and LayerNorm work runs on
-        the N real tokens only; attention runs on the padded batch (gathered per layer).
+        the N real tokens only, attention included (varlen attention over the sentences).
         Equal to ``forward(input_ids, mask)[mask]`` for the right-padded mask of lengths.
 
         Shape: input_ids (B, T) integer, lengths B ints in [1, T] -> (sum(lengths), H).
@@ -393,19 +395,14 @@ class Bert(Module):
                 f"{list(lengths)}"
             )
         real = np.arange(t)[None, :] < n[:, None]  # (B, T)
-        rows = np.flatnonzero(real)  # the real positions of the flattened batch
-        starts = np.concatenate([[0], np.cumsum(n)[:-1]])
-        packed_row = np.cumsum(real.reshape(-1)) - 1  # each real position's packed row
-        spread = np.where(real.reshape(-1), packed_row, np.repeat(starts, t))
         dev = input_ids.device
-        rows_t, spread_t = tensor(rows, device=dev), tensor(spread, device=dev)
+        rows_t = tensor(np.flatnonzero(real), device=dev)  # real positions of the flat batch
         flat = lambda z: index_select(z.reshape(b * t), 0, rows_t)  # noqa: E731
         positions = tensor(np.nonzero(real)[1], device=dev)
         x = self.embeddings(
             flat(input_ids), None if token_type_ids is None else flat(token_type_ids), positions
         )
-        keep = tensor(real.reshape(b, 1, 1, t), device=dev)
-        return self._encode(x, _Tokens(b, t, keep, spread_t, rows_t))
+        return self._encode(x, _Packed(tensor(np.concatenate([[0], np.cumsum(n)]))))
 
     def pool(self, hidden: Tensor) -> Tensor:
         """The pooler output tanh(dense(hidden[:, 0])). Shape: (B, T, H) -> (B, H)."""

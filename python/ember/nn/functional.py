@@ -17,7 +17,7 @@ from ..ops.activation import (
     softplus,
     softsign,
 )
-from ..ops.attention import scaled_dot_product_attention
+from ..ops.attention import scaled_dot_product_attention, varlen_attention
 from ..ops.batchnorm import batch_norm
 from ..ops.conv import conv1d, conv2d, unfold
 from ..ops.dropout import dropout
@@ -82,6 +82,7 @@ __all__ = [
     "relu6",
     "rms_norm",
     "scaled_dot_product_attention",
+    "varlen_attention",
     "selu",
     "sigmoid",
     "silu",

@@ -13,14 +13,18 @@ so a CUDA kernel with the same binding names slots in.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+import numpy as np
 
 from .. import _dtype as D
 from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
 from ._util import check_tensor, compute_dtype, same_device
+from .creation import from_numpy
 
-__all__ = ["scaled_dot_product_attention"]
+__all__ = ["scaled_dot_product_attention", "varlen_attention"]
 
 _OP = "scaled_dot_product_attention"
 _NAME = f"ember.{_OP}"
@@ -227,3 +231,141 @@ def scaled_dot_product_attention(
         q, k, v, mask, bool(is_causal), float(scale), layout, dtype
     )
     return out.squeeze(1) if unbatched_heads else out
+
+
+_VARLEN = "ember.nn.functional.varlen_attention"
+
+
+def _packed_bhtd(x: Tensor) -> Tensor:
+    """A packed (N, H, D) tensor as the kernel's batch-1 (1, H, N, D) view (no copy)."""
+    impl = x._impl
+    (n, h, d), (sn, sh, sd) = impl.shape, impl.strides
+    return Tensor(impl.as_strided([1, h, n, d], [max(n, 1) * sn, sh, sn, sd], impl.offset), _base=x)
+
+
+class VarlenAttention(Function):
+    """Packed variable-length attention: one kernel call each way over every sequence.
+    Inputs are packed (N, H, D) tensors in the compute dtype."""
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        cu_q: Tensor,
+        cu_k: Tensor,
+        is_causal: bool,
+        scale: float,
+        dtype: D.dtype,
+    ) -> Tensor:
+        cdt = compute_dtype(dtype)
+        qc, kc, vc = (_kernel_operand(x, cdt) for x in (q, k, v))
+        n, h, dh = qc.shape
+        out = empty((n, h, dh), cdt, q.device)
+        lse = empty((1, h, n), D.float32, q.device)
+        kernels(q.device, _OP, "attention_varlen_forward").attention_varlen_forward(
+            *(_packed_bhtd(x)._impl for x in (qc, kc, vc)),
+            cu_q._impl,
+            cu_k._impl,
+            _packed_bhtd(out)._impl,
+            lse._impl,
+            bool(is_causal),
+            float(scale),
+        )
+        ctx.args = (is_causal, scale, dtype)
+        ctx.save_for_backward(qc, kc, vc, cu_q, cu_k, out, lse)
+        return cast(out, dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: Tensor) -> tuple:
+        qc, kc, vc, cu_q, cu_k, out, lse = ctx.saved_tensors
+        is_causal, scale, dtype = ctx.args
+        gc = _kernel_operand(g, qc.dtype)
+        gq, gk, gv = (empty(tuple(x.shape), qc.dtype, qc.device) for x in (qc, kc, vc))
+        kernels(qc.device, _OP, "attention_varlen_backward").attention_varlen_backward(
+            _packed_bhtd(gc)._impl,
+            *(_packed_bhtd(x)._impl for x in (qc, kc, vc)),
+            cu_q._impl,
+            cu_k._impl,
+            _packed_bhtd(out)._impl,
+            lse._impl,
+            *(_packed_bhtd(x)._impl for x in (gq, gk, gv)),
+            bool(is_causal),
+            float(scale),
+        )
+        grads = [
+            cast(x, dtype) if need else None
+            for x, need in zip((gq, gk, gv), ctx.needs_input_grad[:3])
+        ]
+        return (*grads, None, None, None, None, None)
+
+
+def _offsets(cu: Tensor | Sequence[int] | np.ndarray, name: str) -> Tensor:
+    """cu_seqlens as the kernel's 1-D int64 CPU tensor (values are checked by the kernel)."""
+    if isinstance(cu, Tensor):
+        if cu.dtype.is_floating_point or cu.dtype is D.bool_:
+            raise TypeError(f"{_VARLEN}: {name} must hold integers, got {cu.dtype}")
+        return cu.to("cpu").to(D.int64).contiguous()
+    a = np.asarray(cu)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{_VARLEN}: {name} must hold integers, got {a.dtype}")
+    return from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+
+
+def varlen_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    cu_seqlens_q: Tensor | Sequence[int] | np.ndarray,
+    cu_seqlens_k: Tensor | Sequence[int] | np.ndarray | None = None,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    r"""Attention over variable-length sequences packed end to end (FlashAttention's
+    "varlen" form): each sequence attends within itself, with no padding and no mask, so
+    no work is spent on pad tokens.
+
+    Shape:
+        query (Nq, Hq, D), key and value (Nk, Hkv, D) -> out (Nq, Hq, D);
+        cu_seqlens_q, cu_seqlens_k: S + 1 integer offsets (0, len_0, len_0 + len_1, ...,
+        Nq or Nk): sequence s is query rows [cu_q[s], cu_q[s + 1]) with key/value rows
+        [cu_k[s], cu_k[s + 1]).
+
+    Args:
+        cu_seqlens_k: defaults to cu_seqlens_q (self-attention).
+        is_causal: within each sequence, query i attends keys j <= i (top-left aligned, as
+            scaled_dot_product_attention).
+        scale: defaults to 1 / sqrt(D).
+        enable_gqa: allow Hq a multiple of Hkv (grouped-query attention).
+
+    Equal to scaled_dot_product_attention run on each sequence alone. A query row of a
+    sequence with no keys gives zeros. float32 and float64 natively; float16 / bfloat16 are
+    computed in float32.
+    """
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        check_tensor(t, _OP, name)
+    dev = same_device(_OP, query, key, value)
+    if dev.type != "cpu":
+        raise ValueError(f"{_VARLEN}: runs on the CPU, got tensors on {dev}")
+    shapes = f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
+    if not (query.ndim == key.ndim == value.ndim == 3):
+        raise ValueError(f"{_VARLEN}: expected 3-D packed (N, H, D) tensors, got {shapes}")
+    if not (query.dtype is key.dtype is value.dtype) or not query.dtype.is_floating_point:
+        raise TypeError(
+            f"{_VARLEN}: query, key and value must share one floating dtype, got "
+            f"{query.dtype}, {key.dtype} and {value.dtype}"
+        )
+    if query.shape[1] != key.shape[1] and not enable_gqa:
+        raise ValueError(
+            f"{_VARLEN}: query has {query.shape[1]} heads but key/value have {key.shape[1]} "
+            f"({shapes}); pass enable_gqa=True for grouped-query attention"
+        )
+    cu_q = _offsets(cu_seqlens_q, "cu_seqlens_q")
+    cu_k = cu_q if cu_seqlens_k is None else _offsets(cu_seqlens_k, "cu_seqlens_k")
+    if scale is None:
+        scale = 1.0 / math.sqrt(max(query.shape[-1], 1))
+    return VarlenAttention.apply(
+        query, key, value, cu_q, cu_k, bool(is_causal), float(scale), query.dtype
+    )
