@@ -1,6 +1,7 @@
 // Linear algebra: the strided batched GEMM with fused epilogue (gemm) and the plain
 // contiguous batched matmul (matmul) on top of it. Every check runs before a kernel touches
 // memory; the kernels run without the GIL.
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -189,6 +190,17 @@ void bind_gemm(py::module_& m) {
       "GFLOP/s of the GEMM micro-kernel on L1-resident data, all threads (the FMA peak).");
   m.def("_gemm_bf16_native", &cpu::gemm_bf16_native,
         "Whether bf16 GEMM runs on vdpbf16ps under the current ISA.");
+  m.def(
+      "_gemm_set_bf16_path", [](const std::string& path) { cpu::gemm_set_bf16_path(path.c_str()); },
+      py::arg("path"), "bf16 GEMM path preference: 'auto', 'native' (vdpbf16ps) or 'widen'.");
+  m.def("_gemm_bf16_path", &cpu::gemm_bf16_path, "The bf16 GEMM path preference.");
+  if (const char* env = std::getenv("EMBER_GEMM_BF16"); env != nullptr && *env != 0) {
+    try {
+      cpu::gemm_set_bf16_path(env);
+    } catch (const ValueError& e) {
+      throw ValueError(cat_str("EMBER_GEMM_BF16=", env, ": ", e.what()));
+    }
+  }
 }
 
 }  // namespace ember::bindings

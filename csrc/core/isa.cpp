@@ -122,6 +122,14 @@ void init_isa_from_env() {
 
 bool cpu_has_avx512_bf16() { return __builtin_cpu_supports("avx512bf16"); }
 bool cpu_has_avx512_vnni() { return __builtin_cpu_supports("avx512vnni"); }
+bool cpu_bf16_dot_full_rate() {
+  static const bool amd = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return false;
+    return ebx == 0x68747541u && edx == 0x69746e65u && ecx == 0x444d4163u;  // "AuthenticAMD"
+  }();
+  return amd;
+}
 bool cpu_has_amx_int8() {
   static const bool usable = detect_amx_int8();
   return usable;

@@ -13,8 +13,10 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
+#include "core/error.h"
 #include "core/isa.h"
 #include "core/parallel.h"
 #include "cpu/driver_util.h"
@@ -302,10 +304,30 @@ void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha, Gemm
                      c.bs, c.rs, bias, act);
 }
 
+namespace {
+
+constexpr const char* kBf16Paths[] = {"auto", "native", "widen"};
+
+std::atomic<int> g_bf16_path{0};
+
+}  // namespace
+
 bool gemm_bf16_native() {
+  const int path = g_bf16_path.load(std::memory_order_relaxed);
   return current_isa() == Isa::Avx512 && cpu_has_avx512_bf16() &&
-         gemm_table().bf16.macro != nullptr;
+         gemm_table().bf16.macro != nullptr &&
+         (path == 1 || (path == 0 && cpu_bf16_dot_full_rate()));
 }
+
+void gemm_set_bf16_path(const char* path) {
+  for (int i = 0; i < 3; ++i) {
+    if (std::strcmp(path, kBf16Paths[i]) == 0) return g_bf16_path.store(i);
+  }
+  throw ValueError(
+      cat_str("ember: the bf16 GEMM path must be auto, native or widen, got '", path, "'"));
+}
+
+const char* gemm_bf16_path() { return kBf16Paths[g_bf16_path.load()]; }
 
 void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmOperand<uint16_t> a,
                GemmOperand<uint16_t> b, float beta, GemmOut<float> c, const float* bias,

@@ -47,8 +47,8 @@ void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmO
 void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha, GemmOperand<double> a,
               GemmOperand<double> b, double beta, GemmOut<double> c, const double* bias,
               GemmAct act);
-// a, b: bfloat16 bit patterns; float32 accumulation and output. Uses vdpbf16ps on CPUs
-// with AVX512_BF16 (under the avx512 ISA), else widens to float32 while packing.
+// a, b: bfloat16 bit patterns; float32 accumulation and output. Uses vdpbf16ps where it is
+// the faster path (gemm_bf16_native), else widens to float32 while packing.
 void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmOperand<uint16_t> a,
                GemmOperand<uint16_t> b, float beta, GemmOut<float> c, const float* bias,
                GemmAct act);
@@ -62,8 +62,15 @@ void gemm_get_blocking(int64_t out[5], bool bf16);
 // GFLOP/s of the micro-kernel on L1-resident packed panels (one mr x nr tile, depth k,
 // `iters` times), every thread of the team at once: the machine's attainable FMA peak.
 double gemm_microkernel_gflops(int64_t k, int64_t iters, bool bf16);
-// Which bf16 path the current ISA uses: true when the AVX512_BF16 kernel runs.
+// Which bf16 path runs: true when the AVX512_BF16 kernel does. By default (path "auto") it
+// runs where the avx512 ISA is selected, the CPU has AVX512_BF16 and issues vdpbf16ps at full
+// rate (cpu_bf16_dot_full_rate); "native" runs it wherever the CPU has it, "widen" never.
+// The two paths round differently (vdpbf16ps sums pairs of products before accumulating).
 bool gemm_bf16_native();
+// Path preference: "auto", "native" or "widen" (ValueError else); EMBER_GEMM_BF16 sets it at
+// import.
+void gemm_set_bf16_path(const char* path);
+const char* gemm_bf16_path();
 
 // ---- per-ISA kernels (internal)
 
