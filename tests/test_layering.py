@@ -16,6 +16,7 @@ LAYERS = [
     [
         "ember._dtype",
         "ember._device",
+        "ember._autocast_state",
         "ember._generator",
         "ember.cuda",
         "ember.backends",

@@ -1,20 +1,24 @@
-"""autocast: torch's mixed-precision region, as an API.
+"""autocast: torch's mixed-precision region.
 
-The region records the requested device type and dtype (``is_autocast_enabled``,
-``get_autocast_dtype`` read them back), but ember's ops keep their input dtypes inside
-it: a float32 model computes in float32. Casting matmuls to bfloat16 on the CPU is
-work for ember's speed issue; until then scripts that wrap their forward pass in
-``autocast`` run unchanged, in full precision.
+Inside ``autocast("cpu", dtype=ember.bfloat16)`` the matrix products (``F.linear`` /
+``nn.Linear``, ``matmul``, ``@``, ``bmm``, ``addmm``, ``baddbmm``) cast their float32
+operands to bfloat16 and return bfloat16, as torch's CPU autocast does; the GEMM
+accumulates in float32 (vdpbf16ps where the CPU runs it at full rate, else bf16 widened to
+float32 while packing: ember.ops.gemm). Every other op computes in its inputs' dtype, so
+ops after a product see bfloat16 unless a float32 operand promotes them. Gradients flow
+through the casts to the float32 parameters (the master weights). Parameters are cast once
+per outermost region (the weight cache, ``cache_enabled``). Regions are per thread.
+``device_type="cuda"`` records the region for the CUDA kernels to come.
 """
 
 from __future__ import annotations
 
 import functools
-import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
 
+from .. import _autocast_state as state
 from .. import _dtype as D
 from .. import cuda
 
@@ -22,18 +26,11 @@ __all__ = ["autocast", "get_autocast_dtype", "is_autocast_enabled"]
 
 _DEFAULT_DTYPE = {"cpu": D.bfloat16, "cuda": D.float16}
 _LOW_PRECISION = (D.bfloat16, D.float16)
-_state = threading.local()
-
-
-def _regions() -> dict[str, tuple[bool, D.dtype]]:
-    if not hasattr(_state, "regions"):
-        _state.regions = {}
-    return _state.regions
 
 
 def is_autocast_enabled(device_type: str = "cuda") -> bool:
     """Whether an enabled autocast region for ``device_type`` is active (per thread)."""
-    return _regions().get(device_type, (False, None))[0]
+    return state.regions().get(device_type, (False, None, False))[0]
 
 
 def get_autocast_dtype(device_type: str) -> D.dtype:
@@ -43,15 +40,15 @@ def get_autocast_dtype(device_type: str) -> D.dtype:
         raise ValueError(
             f"ember.get_autocast_dtype: device_type should be 'cpu' or 'cuda', got {device_type!r}"
         )
-    return _regions().get(device_type, (False, _DEFAULT_DTYPE[device_type]))[1]
+    return state.regions().get(device_type, (False, _DEFAULT_DTYPE[device_type], False))[1]
 
 
 class autocast:  # noqa: N801 - torch's name
     """Context manager / decorator: ``with ember.autocast("cpu", dtype=ember.bfloat16):``.
 
-    Records the region (see the module docstring: ops keep their dtypes). As torch,
+    See the module docstring for what runs in lower precision. As torch,
     ``device_type='cuda'`` without a usable GPU, or a dtype other than bfloat16/float16,
-    warns and disables the region.
+    warns and disables the region; ``cache_enabled=False`` casts parameters at every use.
     """
 
     def __init__(
@@ -73,6 +70,7 @@ class autocast:  # noqa: N801 - torch's name
         self.device = device_type
         self.fast_dtype = _DEFAULT_DTYPE[device_type] if dtype is None else D.to_dtype(dtype)
         self._enabled = bool(enabled)
+        self._cache = True if cache_enabled is None else bool(cache_enabled)
         if self._enabled and device_type == "cuda" and not cuda.is_available():
             warnings.warn(
                 "ember.autocast: device_type 'cuda' was given but CUDA is not available. "
@@ -89,22 +87,17 @@ class autocast:  # noqa: N801 - torch's name
             self._enabled = False
 
     def __enter__(self) -> autocast:
-        regions = _regions()
-        self._prev = regions.get(self.device)
-        regions[self.device] = (self._enabled, self.fast_dtype)
+        self._region = (self._enabled, self.fast_dtype, self._cache)
+        self._prev = state.enter(self.device, self._region)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        regions = _regions()
-        if self._prev is None:
-            regions.pop(self.device, None)
-        else:
-            regions[self.device] = self._prev
+        state.leave(self.device, self._region, self._prev)
 
     def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with autocast(self.device, self.fast_dtype, self._enabled):
+            with autocast(self.device, self.fast_dtype, self._enabled, self._cache):
                 return fn(*args, **kwargs)
 
         return wrapper

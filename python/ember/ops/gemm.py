@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _C
+from .. import _C, _autocast_state
 from .. import _dtype as D
 from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
+from ._autocast import autocast_operands
 from ._util import broadcast_shapes, check_tensor, float_dtype, prod, records_nothing, same_device
 from .shape import sum_to
 
@@ -105,13 +106,16 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
 
     Shape: (..., M, K) @ (..., K, N) -> (broadcast(...), M, N).
     """
-    if isinstance(input, Tensor) and isinstance(other, Tensor):
+    if isinstance(input, Tensor) and isinstance(other, Tensor) and not _autocast_state.entered[0]:
         out = _matmul_fast(input, other)
         if out is not None:
             return out
     check_tensor(input, "matmul")
     check_tensor(other, "matmul", "other")
-    same_device("matmul", input, other)
+    dev = same_device("matmul", input, other)
+    cast = autocast_operands(dev.type, input, other)
+    if cast is not None:
+        input, other = cast
     if input.ndim == 0 or other.ndim == 0:
         raise ValueError(
             f"ember.matmul: both arguments need at least 1 dimension, got shapes "
@@ -242,13 +246,13 @@ class Linear(Function):
                 out = empty((1, n, k), out_dt, dev)
                 mod.gemm(gT, x3, out._impl, 1.0, 0.0, None, "none")
                 gw = Tensor(out._impl.reshape_view((n, k), "ember.linear")[1])
-        if need_b and ctx.has_bias and g3.is_contiguous and gi.dtype is g.dtype:
+        if need_b and ctx.has_bias and g3.is_contiguous and gi.dtype is out_dt:
             # db = column sums of the (rows, n) view the GEMMs read: no second copy of an
             # expanded g (sum's backward), no autograd wrapper
             gb = empty((n,), g.dtype, dev)
             kernels(dev, "linear", "reduce").reduce("sum", g3, gb._impl, 1, rows, n)
         elif need_b and ctx.has_bias:
-            gb = g.reshape(-1, n).sum(0)
+            gb = cast(g, out_dt).reshape(-1, n).sum(0)  # bfloat16 sums in float32
             if ctx.b_dtype is not None and gb.dtype is not ctx.b_dtype:
                 gb = cast(gb, ctx.b_dtype)
         return gx, gw, gb, None, None
@@ -288,5 +292,9 @@ def linear(
                 f"out_features {weight.shape[0]}"
             )
         tensors.append(bias)
-    same_device("linear", *tensors)
+    dev = same_device("linear", *tensors)
+    cast = autocast_operands(dev.type, input, weight, bias)
+    if cast is not None:
+        input, weight, bias = cast
+        tensors = [t for t in cast if t is not None]
     return Linear.apply(input, weight, bias, float_dtype("linear", *tensors), activation)

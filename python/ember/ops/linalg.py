@@ -10,6 +10,7 @@ from typing import Any
 
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
+from ._autocast import autocast_operands
 from ._util import broadcast_shapes, check_tensor, norm_dims, prod
 from .elementwise import abs, clamp, where
 from .gemm import matmul
@@ -45,6 +46,13 @@ def _scaled_sum(op: str, base: Tensor, product: Tensor, beta: Any, alpha: Any) -
     return out + (base if beta == 1 else base * beta)
 
 
+def _autocast_base(input: Tensor) -> Tensor:
+    """The added term of addmm / baddbmm in an autocast region's dtype, as torch's autocast
+    casts all their operands (the product is cast by matmul)."""
+    cast = autocast_operands(input.device.type, input)
+    return input if cast is None else cast[0]
+
+
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1):
     """beta * input + alpha * (mat1 @ mat2), input broadcast to (n, p).
 
@@ -52,6 +60,7 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: An
     """
     _check_ranks("addmm", mat1=(mat1, 2), mat2=(mat2, 2))
     check_tensor(input, "addmm")
+    input = _autocast_base(input)
     return _scaled_sum("addmm", input, matmul(mat1, mat2), beta, alpha)
 
 
@@ -61,6 +70,7 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alp
     Shape: (b, n, p) from batch1 (b, n, m) and batch2 (b, m, p).
     """
     check_tensor(input, "baddbmm")
+    input = _autocast_base(input)
     return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
 
 

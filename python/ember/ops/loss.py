@@ -17,6 +17,7 @@ from .. import _dtype as D
 from .._primitives import cast
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
+from ._autocast import float32_in_autocast
 from ._util import broadcast_shapes, check_tensor, compute_dtype, same_device
 from .cross_entropy import SoftmaxCrossEntropy
 from .elementwise import where
@@ -129,6 +130,7 @@ class PointwiseLoss(Function):
         return (cast(gx, ctx.dtypes[0]) if need_x else None), gy, None, None, None
 
 
+@float32_in_autocast
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error: reduce((input - target)^2).
 
@@ -139,6 +141,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return PointwiseLoss.apply(input, target, "mse", 0.0, reduction)
 
 
+@float32_in_autocast
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean absolute error: reduce(|input - target|).
 
@@ -149,6 +152,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return PointwiseLoss.apply(input, target, "l1", 0.0, reduction)
 
 
+@float32_in_autocast
 def huber_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0
 ) -> Tensor:
@@ -164,6 +168,7 @@ def huber_loss(
     return PointwiseLoss.apply(input, target, "huber", float(delta), reduction)
 
 
+@float32_in_autocast
 def smooth_l1_loss(
     input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0
 ) -> Tensor:
@@ -232,6 +237,7 @@ class BCEWithLogits(Function):
         )
 
 
+@float32_in_autocast
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -283,6 +289,7 @@ class BCE(Function):
         return gx, gy, None, None
 
 
+@float32_in_autocast
 def binary_cross_entropy(
     input: Tensor, target: Tensor, weight: Tensor | None = None, reduction: str = "mean"
 ) -> Tensor:
@@ -382,6 +389,7 @@ def _out_of_range(e: IndexError, c: int, ignore_index: int, op: str) -> IndexErr
     )
 
 
+@float32_in_autocast
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -448,6 +456,7 @@ def _cross_entropy_probs(
     return _reduce(loss, reduction)
 
 
+@float32_in_autocast
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -489,6 +498,7 @@ __all__ = [
 ]
 
 
+@float32_in_autocast
 def kl_div(
     input: Tensor,
     target: Tensor,
