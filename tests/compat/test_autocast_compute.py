@@ -75,6 +75,16 @@ def test_products_run_in_bfloat16(rng, op):
     assert op(a, b).dtype is ember.float32  # outside the region
 
 
+def test_attention_takes_and_returns_bfloat16(rng):
+    q_np = rng.standard_normal((2, 3, 20, 16)).astype(np.float32)
+    q = ember.tensor(q_np)
+    with _region():
+        out = F.scaled_dot_product_attention(q, q, q, is_causal=True)
+    assert out.dtype is ember.bfloat16
+    want = F.scaled_dot_product_attention(*(ember.tensor(_bf16(q_np)),) * 3, is_causal=True)
+    np.testing.assert_allclose(out.float().numpy(), want.numpy(), rtol=2**-8, atol=1e-6)
+
+
 def test_what_is_left_alone(rng):
     a64 = ember.tensor(rng.standard_normal((4, 4)))
     a = ember.tensor(rng.standard_normal((4, 4)).astype(np.float32))

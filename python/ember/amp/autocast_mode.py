@@ -1,9 +1,10 @@
 """autocast: torch's mixed-precision region.
 
 Inside ``autocast("cpu", dtype=ember.bfloat16)`` the matrix products (``F.linear`` /
-``nn.Linear``, ``matmul``, ``@``, ``bmm``, ``addmm``, ``baddbmm``) cast their float32
-operands to bfloat16 and return bfloat16, as torch's CPU autocast does; the GEMM
-accumulates in float32 (vdpbf16ps where the CPU runs it at full rate, else bf16 widened to
+``nn.Linear``, ``matmul``, ``@``, ``bmm``, ``addmm``, ``baddbmm``) and
+``scaled_dot_product_attention`` cast their float32 operands to bfloat16 and return
+bfloat16, as torch's CPU autocast does (attention computes its tiles in float32; convolution
+is not cast and stays float32); the GEMM accumulates in float32 (vdpbf16ps where the CPU runs it at full rate, else bf16 widened to
 float32 while packing: ember.ops.gemm). Every other op computes in its inputs' dtype, so
 ops after a product see bfloat16 unless a float32 operand promotes them. Gradients flow
 through the casts to the float32 parameters (the master weights). Parameters are cast once

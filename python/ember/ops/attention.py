@@ -21,6 +21,7 @@ from .. import _dtype as D
 from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
+from ._autocast import autocast_operands
 from ._util import check_tensor, compute_dtype, same_device
 from .creation import from_numpy
 
@@ -189,6 +190,9 @@ def scaled_dot_product_attention(
     for name, t in (("query", query), ("key", key), ("value", value)):
         check_tensor(t, _OP, name)
     dev = same_device(_OP, query, key, value)
+    cast = autocast_operands(dev.type, query, key, value)
+    if cast is not None:  # bf16 in and out, computed in float32 (more exact than bf16 tiles)
+        query, key, value = cast
     if dropout_p != 0.0:
         raise ValueError(
             f"{_NAME}: dropout in attention is not supported (dropout_p must be 0.0, "
