@@ -95,6 +95,24 @@ cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl*
   return a;
 }
 
+// The backward's gradient arguments, shaped like what they are gradients of (their overlap
+// checks are the caller's check_outputs), and their strides into a.
+void set_grads(cpu::AttnArgs& a, TensorRef q, TensorRef k, TensorRef out, TensorRef grad_out,
+               TensorRef grad_q, TensorRef grad_k, TensorRef grad_v) {
+  check_like(grad_out, q, out.shape, "grad_out");
+  check_like(grad_q, q, q.shape, "grad_query");
+  check_like(grad_k, q, k.shape, "grad_key");
+  check_like(grad_v, q, k.shape, "grad_value");
+  a.go = grad_out.data(), a.sgob = grad_out.strides[0], a.sgoh = grad_out.strides[1];
+  a.sgot = grad_out.strides[2];
+  a.gq = grad_q.data(), a.sgqb = grad_q.strides[0], a.sgqh = grad_q.strides[1];
+  a.sgqt = grad_q.strides[2];
+  a.gk = grad_k.data(), a.sgkb = grad_k.strides[0], a.sgkh = grad_k.strides[1];
+  a.sgkt = grad_k.strides[2];
+  a.gv = grad_v.data(), a.sgvb = grad_v.strides[0], a.sgvh = grad_v.strides[1];
+  a.sgvt = grad_v.strides[2];
+}
+
 void attention_forward(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* mask, TensorRef out,
                        TensorRef lse, bool is_causal, double scale) {
   const cpu::AttnArgs a = make_args(q, k, v, mask, out, lse, is_causal, scale);
@@ -109,28 +127,16 @@ void attention_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef 
                         const TensorImpl* mask, TensorRef out, TensorRef lse, TensorRef grad_q,
                         TensorRef grad_k, TensorRef grad_v, bool is_causal, double scale) {
   cpu::AttnArgs a = make_args(q, k, v, mask, out, lse, is_causal, scale);
-  check_like(grad_out, q, out.shape, "grad_out");
-  check_like(grad_q, q, q.shape, "grad_query");
-  check_like(grad_k, q, k.shape, "grad_key");
-  check_like(grad_v, q, v.shape, "grad_value");
-  const TensorImpl* grads[3] = {&grad_q, &grad_k, &grad_v};
-  const char* names[3] = {"grad_query", "grad_key", "grad_value"};
-  const TensorImpl* ins[6] = {&q, &k, &v, &out, &grad_out, &lse};
-  const char* in_names[6] = {"query", "key", "value", "out", "grad_out", "lse"};
-  for (int g = 0; g < 3; ++g) {
-    check_writable(*grads[g], kOp, names[g]);
-    for (int i = 0; i < 6; ++i) check_no_overlap(*grads[g], *ins[i], kOp, names[g], in_names[i]);
-    for (int h = g + 1; h < 3; ++h) check_no_overlap(*grads[g], *grads[h], kOp, names[g], names[h]);
-    if (mask != nullptr) check_no_overlap(*grads[g], *mask, kOp, names[g], "attn_mask");
-  }
-  a.go = grad_out.data(), a.sgob = grad_out.strides[0], a.sgoh = grad_out.strides[1];
-  a.sgot = grad_out.strides[2];
-  a.gq = grad_q.data(), a.sgqb = grad_q.strides[0], a.sgqh = grad_q.strides[1];
-  a.sgqt = grad_q.strides[2];
-  a.gk = grad_k.data(), a.sgkb = grad_k.strides[0], a.sgkh = grad_k.strides[1];
-  a.sgkt = grad_k.strides[2];
-  a.gv = grad_v.data(), a.sgvb = grad_v.strides[0], a.sgvh = grad_v.strides[1];
-  a.sgvt = grad_v.strides[2];
+  set_grads(a, q, k, out, grad_out, grad_q, grad_k, grad_v);
+  check_outputs({{&grad_q, "grad_query"}, {&grad_k, "grad_key"}, {&grad_v, "grad_value"}},
+                {{&q, "query"},
+                 {&k, "key"},
+                 {&v, "value"},
+                 {&out, "out"},
+                 {&grad_out, "grad_out"},
+                 {&lse, "lse"},
+                 {mask, "attn_mask"}},
+                kOp);
   py::gil_scoped_release nogil;
   visit_float(q.dtype, [&](auto tag) { cpu::attention_backward<decltype(tag)>(a); });
 }
@@ -191,30 +197,17 @@ void attention_varlen_backward(TensorRef grad_out, TensorRef q, TensorRef k, Ten
                                TensorRef grad_q, TensorRef grad_k, TensorRef grad_v, bool is_causal,
                                double scale) {
   cpu::AttnArgs a = make_varlen_args(q, k, v, cu_q, cu_k, out, lse, is_causal, scale);
-  check_like(grad_out, q, out.shape, "grad_out");
-  check_like(grad_q, q, q.shape, "grad_query");
-  check_like(grad_k, q, k.shape, "grad_key");
-  check_like(grad_v, q, v.shape, "grad_value");
-  const TensorImpl* grads[3] = {&grad_q, &grad_k, &grad_v};
-  const char* names[3] = {"grad_query", "grad_key", "grad_value"};
-  const TensorImpl* ins[8] = {&q, &k, &v, &out, &grad_out, &lse, &cu_q, &cu_k};
-  const char* in_names[8] = {"query",    "key", "value",        "out",
-                             "grad_out", "lse", "cu_seqlens_q", "cu_seqlens_k"};
-  for (int g = 0; g < 3; ++g) {
-    check_writable(*grads[g], kVarlenOp, names[g]);
-    for (int i = 0; i < 8; ++i)
-      check_no_overlap(*grads[g], *ins[i], kVarlenOp, names[g], in_names[i]);
-    for (int h = g + 1; h < 3; ++h)
-      check_no_overlap(*grads[g], *grads[h], kVarlenOp, names[g], names[h]);
-  }
-  a.go = grad_out.data(), a.sgob = grad_out.strides[0], a.sgoh = grad_out.strides[1];
-  a.sgot = grad_out.strides[2];
-  a.gq = grad_q.data(), a.sgqb = grad_q.strides[0], a.sgqh = grad_q.strides[1];
-  a.sgqt = grad_q.strides[2];
-  a.gk = grad_k.data(), a.sgkb = grad_k.strides[0], a.sgkh = grad_k.strides[1];
-  a.sgkt = grad_k.strides[2];
-  a.gv = grad_v.data(), a.sgvb = grad_v.strides[0], a.sgvh = grad_v.strides[1];
-  a.sgvt = grad_v.strides[2];
+  set_grads(a, q, k, out, grad_out, grad_q, grad_k, grad_v);
+  check_outputs({{&grad_q, "grad_query"}, {&grad_k, "grad_key"}, {&grad_v, "grad_value"}},
+                {{&q, "query"},
+                 {&k, "key"},
+                 {&v, "value"},
+                 {&out, "out"},
+                 {&grad_out, "grad_out"},
+                 {&lse, "lse"},
+                 {&cu_q, "cu_seqlens_q"},
+                 {&cu_k, "cu_seqlens_k"}},
+                kVarlenOp);
   const int64_t* oq = cu_q.data_as<int64_t>();
   const int64_t* ok = cu_k.data_as<int64_t>();
   const int64_t S = cu_q.shape[0] - 1;

@@ -296,6 +296,16 @@ std::vector<int64_t> item_costs(const AttnArgs& a, const int64_t* cu_q, const in
   return prefix;
 }
 
+// fn(sequence args, kv head) for every (sequence, kv head) work item, the items split
+// between threads by cost.
+template <typename Fn>
+void for_each_item(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k, int64_t S,
+                   Fn&& fn) {
+  parallel_items_by_cost(item_costs(a, cu_q, cu_k, S), [&](int64_t item) {
+    fn(sequence_args<float>(a, cu_q, cu_k, item / a.Hkv), item % a.Hkv);
+  });
+}
+
 }  // namespace
 
 template <>
@@ -303,9 +313,7 @@ void attention_varlen_forward<float>(const AttnArgs& a, const int64_t* cu_q, con
                                      int64_t S) {
   const AttnTable& t = attn_table();
   const int64_t G = a.Hq / a.Hkv;
-  parallel_items_by_cost(item_costs(a, cu_q, cu_k, S), [&](int64_t item) {
-    const int64_t hk = item % a.Hkv;
-    const AttnArgs r = sequence_args<float>(a, cu_q, cu_k, item / a.Hkv);
+  for_each_item(a, cu_q, cu_k, S, [&](const AttnArgs& r, int64_t hk) {
     float* kt = scratch(0, cdiv(r.Tk, kAttnBk) * r.D * kAttnBk);
     t.pack_t(static_cast<const float*>(r.k) + hk * r.skh, r.skt, r.Tk, r.D, kt);
     for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
@@ -319,9 +327,7 @@ void attention_varlen_backward<float>(const AttnArgs& a, const int64_t* cu_q, co
                                       int64_t S) {
   const AttnTable& t = attn_table();
   const int64_t G = a.Hq / a.Hkv;
-  parallel_items_by_cost(item_costs(a, cu_q, cu_k, S), [&](int64_t item) {
-    const int64_t hk = item % a.Hkv;
-    const AttnArgs r = sequence_args<float>(a, cu_q, cu_k, item / a.Hkv);
+  for_each_item(a, cu_q, cu_k, S, [&](const AttnArgs& r, int64_t hk) {
     if (r.Tq == 0 || r.Tk == 0) {  // no scores: the item's gradients are zero
       for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
         for (int64_t i = 0; i < r.Tq; ++i)
