@@ -50,8 +50,8 @@ inline void g_apply(const float* a, const float* b, const float* c, float* const
   }
 }
 
-constexpr int64_t kMaxMr = 32;
-constexpr int64_t kUCols = 8;  // A panel columns transformed before they are stored
+constexpr int64_t kMaxMr = 32;  // >= every float32 micro-tile's mr (14 at most)
+constexpr int64_t kUCols = 8;   // A panel columns transformed before they are stored
 
 // U = G g G^T of output channels [k0, k0 + mr) (zero past K) and input channels
 // [c0, c0 + kb) straight into their GEMM A panel (gemm.h's packed layout): element (xi, r,
@@ -100,8 +100,8 @@ void pad_rows(const float* xc, int64_t h, int64_t w, int64_t r0, int64_t rows, i
   }
 }
 
-// The rows of one image a block reads: tile rows [ty0, ty1], padded rows from 4 ty0 - ph,
-// stored at `at` in the block's plane buffer.
+// The rows of one image a block reads: `rows` padded rows from input row 4 ty0 - ph (tile
+// rows ty0 on), stored at `at` in the block's plane buffer.
 struct Slot {
   int64_t img, ty0, rows, at;
 };
