@@ -91,8 +91,8 @@ def test_winograd_fused_relu(shape, isa, rng, winograd_on):
 
 
 def test_winograd_error_at_256_channels(rng):
-    # A bench layer's shape (C = K = 256, 14x14) through the default rule.
-    n, c, h, w, k, p = 1, 256, 14, 14, 256, 1
+    # A bench layer's channels (C = K = 256, 14x14) through the default rule.
+    n, c, h, w, k, p = 2, 256, 14, 14, 256, 1
     assert _algo(n, c, h, w, k, p) == "winograd"
     (x, wt, gy), ref, (out, gx, _) = _run(n, c, h, w, k, p, rng)
     gx_r, _, _ = ref_grads(x, wt, gy, ONE, (p, p), ONE, 1)
@@ -118,7 +118,7 @@ def test_winograd_threads_bitwise(shape, isa, winograd_on):
         assert np.array_equal(a, b)
 
 
-def test_winograd_autograd_float32(isa, rng):
+def test_winograd_autograd_float32(isa, rng, winograd_on):
     x_np = rng.standard_normal((2, 32, 12, 10)).astype(np.float32)
     w_np = rng.standard_normal((24, 32, 3, 3)).astype(np.float32)
     b_np = rng.standard_normal(24).astype(np.float32)
@@ -143,11 +143,12 @@ def test_winograd_rule(monkeypatch):
     assert _algo(32, 64, 32, 32, 64, 1) == "winograd"
     assert _algo(32, 128, 16, 16, 128, 1) == "winograd"
     assert _algo(8, 256, 14, 14, 256, 1) == "winograd"
+    assert _algo(64, 64, 2, 2, 64, 1) == "winograd"  # tiny images, but 64 tiles
+    assert _algo(32, 64, 32, 32, 8, 1) == "winograd"
     assert _algo(32, 3, 32, 32, 64, 1) == "implicit_gemm"  # too few input channels
-    assert _algo(32, 64, 32, 32, 8, 1) == "implicit_gemm"  # too few output channels
-    assert _algo(4, 64, 2, 2, 64, 1) == "implicit_gemm"  # 2x2 output: no product saved
-    assert _algo(4, 64, 5, 5, 64, 0) == "winograd"  # 3x3 output in one tile: 2.25x fewer
-    assert _algo(4, 64, 3, 5, 64, 0) == "implicit_gemm"  # 1x3 output
+    assert _algo(32, 64, 32, 32, 4, 1) == "implicit_gemm"  # too few output channels
+    assert _algo(1, 64, 8, 8, 64, 1) == "implicit_gemm"  # 4 tiles
+    assert _algo(1, 32, 32, 32, 32, 1) == "implicit_gemm"  # 64 tiles but T C K = 2^16
     assert algo((2, 64, 16, 16), (64, 64, 3, 3), (2, 2), ONE, ONE, 1) == "implicit_gemm"
     assert algo((2, 64, 16, 16), (64, 64, 3, 3), ONE, ONE, (2, 2), 1) == "implicit_gemm"
     assert algo((2, 64, 16, 16), (64, 32, 3, 3), ONE, ONE, ONE, 2) == "implicit_gemm"
@@ -161,9 +162,12 @@ def test_winograd_rule(monkeypatch):
 
 def test_switch_off_gives_implicit_gemm_result(monkeypatch, rng):
     # EMBER_CONV_WINOGRAD=0 runs the implicit GEMM: a different rounding of the same sums.
-    shape = (2, 32, 9, 11, 24, 1)
+    shape = (8, 64, 9, 11, 64, 1)
+    monkeypatch.delenv("EMBER_CONV_WINOGRAD", raising=False)
+    assert _algo(*shape) == "winograd"
     _, ref, (on, _, _) = _run(*shape, np.random.default_rng(3))
     monkeypatch.setenv("EMBER_CONV_WINOGRAD", "0")
+    assert _algo(*shape) == "implicit_gemm"
     _, _, (off, _, _) = _run(*shape, np.random.default_rng(3))
     assert _rel_err(off, ref) <= 2e-6
     assert _rel_err(on, ref) <= BOUND

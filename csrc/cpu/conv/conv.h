@@ -7,11 +7,12 @@
 //     (conv_kernels.cpp, vectorized along the output row for stride 1).
 //   - 1x1, stride 1, no padding: a direct GEMM; the GEMM packs its B panels straight from
 //     the input image (the image *is* the im2col matrix).
-//   - 3x3, stride 1, dilation 1, groups 1, padding >= 0, float32, C >= 16 and K >= 16
-//     input/output channels, and output tiles that save at least half the products
-//     (8 x tiles <= oh x ow): Winograd F(4x4, 3x3) (conv_winograd.cpp), 36 GEMMs on 6x6
-//     transformed tiles (2.25x fewer products than direct at full tiles, a few bits less
-//     accurate: each output's error is bounded by tests against the float64 reference).
+//   - 3x3, stride 1, dilation 1, groups 1, padding >= 0, float32, C >= 16 input and K >= 8
+//     output channels, T >= 32 output tiles of 4x4 (over the batch) and T C K >= 2^18:
+//     Winograd F(4x4, 3x3) (conv_winograd.cpp), 36 GEMMs on 6x6 transformed tiles (2.25x
+//     fewer products than direct at full tiles, a few bits less accurate: tests bound each
+//     output's error against the float64 reference). Below those sizes its fixed costs
+//     (weight transform, per-tile transforms) lose to the implicit GEMM (measured).
 //     EMBER_CONV_WINOGRAD=0 turns it off, =1 uses it for every 3x3 stride-1 shape it can
 //     run (tests); float64 runs the implicit GEMM instead.
 //   - anything else: implicit GEMM. The packed GEMM's micro-kernels (cpu/gemm) run on B
