@@ -33,8 +33,10 @@ constexpr int kXi = 36;
 constexpr int64_t kBlockBytes = 512 * 1024;
 constexpr int64_t kChunkBytes = 384 * 1024;
 
-thread_local Scratch tl_wino;    // per item: V, m, planes
-thread_local Scratch tl_wino_u;  // the caller's packed U
+thread_local Scratch tl_wino;  // per item: V, m, planes
+// The caller's packed U (36 K C floats), kept between calls: a fresh buffer of that size
+// (9 MiB at K = C = 256) page-faults on every call, ~1 ms.
+thread_local Scratch tl_wino_u;
 
 // o[i][r] = (G v)[i] for the 3-vectors v[r] = (a[r], b[r], c[r]), r < n (G of F(4, 3)).
 inline void g_apply(const float* a, const float* b, const float* c, float* const (&o)[6],
