@@ -267,14 +267,32 @@ static inline void wino_at(const VecF (&m)[6], VecF (&o)[4]) {
   o[3] = vadd(vfma(vset1(8.0f), t, q), m[5]);
 }
 
+// Positions of a tile's 6x6 patch, padded to whole vectors (for the transposes).
+constexpr int kPatch = (36 + kW - 1) / kW * kW;
+
 void wino_input(const float* xp, int64_t xps, const int32_t* off, int64_t n, int64_t nr, int64_t ps,
                 float* dst, int64_t xs) {
+  // kW tiles at a time: each tile's patch copied row by row into stage[lane], transposed
+  // in kW x kW blocks so pos[p] holds position p of every tile (no gathers).
+  alignas(64) float stage[kW * kPatch];
+  alignas(64) float pos[kPatch * kW];
+  for (int i = 0; i < kW * kPatch; ++i) stage[i] = 0.0f;
   for (int64_t l0 = 0; l0 < n; l0 += kW) {
+    for (int l = 0; l < kW; ++l) {
+      const float* src = xp + off[l0 + l];
+      for (int r = 0; r < 6; ++r) __builtin_memcpy(stage + l * kPatch + r * 6, src + r * xps, 24);
+    }
+    for (int q = 0; q < kPatch; q += kW) {
+      VecF b[kW];
+      for (int l = 0; l < kW; ++l) b[l] = vload(stage + l * kPatch + q);
+      vtranspose(b);
+      for (int p = 0; p < kW; ++p) vstore(pos + (q + p) * kW, b[p]);
+    }
     float* d0 = dst + l0 / nr * ps + l0 % nr;
     VecF t[6][6];  // t[e] = column e of B^T d
     for (int e = 0; e < 6; ++e) {
       VecF d[6];
-      for (int r = 0; r < 6; ++r) d[r] = vgather_idx(xp + r * xps + e, off + l0);
+      for (int r = 0; r < 6; ++r) d[r] = vload(pos + (r * 6 + e) * kW);
       wino_bt(d, t[e]);
     }
     for (int i = 0; i < 6; ++i) {

@@ -167,10 +167,6 @@ static inline VecF vgather_lanes(VecF dst, const float* base, unsigned bits, int
 static inline VecF vgather(const float* base, int st) {
   return {_mm256_i32gather_ps(base, lane_offsets(st), 4)};
 }
-// Lane l = base[idx[l]] (kW int32 offsets).
-static inline VecF vgather_idx(const float* base, const int32_t* idx) {
-  return {_mm256_i32gather_ps(base, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), 4)};
-}
 // In-register transpose of kW rows of kW floats: lane j of r[i] goes to lane i of r[j].
 static inline void vtranspose(VecF (&r)[kW]) {
   __m256 t[8];

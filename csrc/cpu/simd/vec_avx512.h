@@ -159,10 +159,6 @@ static inline VecF vgather_lanes(VecF dst, const float* base, unsigned bits, int
 static inline VecF vgather(const float* base, int st) {
   return {_mm512_i32gather_ps(lane_offsets(st), base, 4)};
 }
-// Lane l = base[idx[l]] (kW int32 offsets).
-static inline VecF vgather_idx(const float* base, const int32_t* idx) {
-  return {_mm512_i32gather_ps(_mm512_loadu_si512(idx), base, 4)};
-}
 // In-register transpose of kW rows of kW floats: lane j of r[i] goes to lane i of r[j].
 static inline void vtranspose(VecF (&r)[kW]) {
   __m512 t[16];

@@ -252,12 +252,6 @@ static inline VecF vgather(const float* base, int st) {
   for (int l = 0; l < kW; ++l) r.v[l] = base[static_cast<int64_t>(l) * st];
   return r;
 }
-// Lane l = base[idx[l]] (kW int32 offsets).
-static inline VecF vgather_idx(const float* base, const int32_t* idx) {
-  VecF r;
-  for (int l = 0; l < kW; ++l) r.v[l] = base[idx[l]];
-  return r;
-}
 // In-register transpose of kW rows of kW floats: lane j of r[i] goes to lane i of r[j].
 static inline void vtranspose(VecF (&r)[kW]) {
   for (int i = 0; i < kW; ++i)
