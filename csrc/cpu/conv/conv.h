@@ -18,10 +18,11 @@
 //   - anything else: implicit GEMM. The packed GEMM's micro-kernels (cpu/gemm) run on B
 //     panels that are im2col'ed straight into the packed layout, one cache-sized tile of
 //     output pixels at a time (never an im2col buffer for a whole image or batch).
-// Backward: grad input of a stride-1 convolution is the forward (Winograd or implicit GEMM,
-// by the same rule) of grad output with the flipped, transposed kernel; for larger strides it is a
-// GEMM (W^T @ grad output) into a per-thread column tile followed by col2im. Grad weight is a GEMM
-// reducing over pixels (grad output @ im2col^T); grad bias a per-channel sum.
+// Backward: grad input of a stride-1 convolution is the forward (Winograd or implicit
+// GEMM, by the same rule) of grad output with the flipped, transposed kernel; for larger
+// strides it is a GEMM (W^T @ grad output) into a per-thread column tile followed by
+// col2im. Grad weight is a GEMM reducing over pixels (grad output @ im2col^T); grad bias a
+// per-channel sum.
 //
 // Determinism: every output element is reduced in an order fixed by the shapes. Threads
 // only pick which tiles they compute; where a reduction is split for parallelism (grad
