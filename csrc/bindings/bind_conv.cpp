@@ -217,7 +217,8 @@ void bind_conv(py::module_& m) {
       "(errors name op).");
   m.def("_conv_algo", &conv_algo, py::arg("input_shape"), py::arg("weight_shape"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"),
-        "The algorithm conv2d picks for these shapes: depthwise, gemm1x1 or implicit_gemm.");
+        "The algorithm a float32 conv2d picks for these shapes: depthwise, gemm1x1, winograd or "
+        "implicit_gemm (float64 runs implicit_gemm where this says winograd).");
 }
 
 }  // namespace ember::bindings

@@ -1,6 +1,8 @@
 """conv2d / conv1d kernels and ops against the direct-loop float64 reference: forward,
 grad input, grad weight, grad bias; every ISA; every algorithm (depthwise, 1x1 GEMM,
-implicit GEMM, col2im backward); gradchecks; 1 vs 2 threads bitwise."""
+implicit GEMM, col2im backward); gradchecks; 1 vs 2 threads bitwise. Winograd is off here
+(EMBER_CONV_WINOGRAD=0) so 3x3 stride-1 shapes keep testing the implicit GEMM;
+test_conv_winograd.py covers it."""
 
 import ember._C as _C
 import numpy as np
@@ -13,6 +15,12 @@ import ember.nn.functional as F
 from ember.autograd import gradcheck
 
 T = _C.TensorImpl.from_buffer
+
+
+@pytest.fixture(autouse=True)
+def _implicit_gemm(monkeypatch):
+    monkeypatch.setenv("EMBER_CONV_WINOGRAD", "0")
+
 
 # (n, c, h, w, k, kh, kw, stride, padding, dilation, groups)
 CASES = [

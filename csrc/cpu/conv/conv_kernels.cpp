@@ -243,8 +243,92 @@ void dw_weight(const float* xp, int64_t xps, int64_t sh, const float* gy, int64_
   }
 }
 
+// ---- Winograd F(4x4, 3x3) transforms (conv_winograd.cpp), vectors across tiles
+
+// o = B^T d for one column of a 6x6 tile (B^T of F(4, 3), points 0, +-1, +-2, inf).
+static inline void wino_bt(const VecF (&d)[6], VecF (&o)[6]) {
+  const VecF a = vfma(vset1(-4.0f), d[2], d[4]), b = vfma(vset1(-4.0f), d[1], d[3]);
+  const VecF c = vsub(d[4], d[2]), e = vmul(vset1(2.0f), vsub(d[3], d[1]));
+  o[0] = vfma(vset1(4.0f), d[0], vfma(vset1(-5.0f), d[2], d[4]));
+  o[1] = vadd(a, b);
+  o[2] = vsub(a, b);
+  o[3] = vadd(c, e);
+  o[4] = vsub(c, e);
+  o[5] = vfma(vset1(4.0f), d[1], vfma(vset1(-5.0f), d[3], d[5]));
+}
+
+// o = A^T m for one column of a 6x6 tile (4 outputs).
+static inline void wino_at(const VecF (&m)[6], VecF (&o)[4]) {
+  const VecF p = vadd(m[1], m[2]), q = vsub(m[1], m[2]);
+  const VecF s = vadd(m[3], m[4]), t = vsub(m[3], m[4]);
+  o[0] = vadd(vadd(m[0], p), s);
+  o[1] = vfma(vset1(2.0f), t, q);
+  o[2] = vfma(vset1(4.0f), s, p);
+  o[3] = vadd(vfma(vset1(8.0f), t, q), m[5]);
+}
+
+// Positions of a tile's 6x6 patch, padded to whole vectors (for the transposes).
+constexpr int kPatch = (36 + kW - 1) / kW * kW;
+
+void wino_input(const float* xp, int64_t xps, const int32_t* off, int64_t n, int64_t nr, int64_t ps,
+                float* dst, int64_t xs) {
+  // kW tiles at a time: each tile's patch copied row by row into stage[lane], transposed
+  // in kW x kW blocks so pos[p] holds position p of every tile (no gathers).
+  alignas(64) float stage[kW * kPatch];
+  alignas(64) float pos[kPatch * kW];
+  for (int i = 0; i < kW * kPatch; ++i) stage[i] = 0.0f;
+  for (int64_t l0 = 0; l0 < n; l0 += kW) {
+    for (int l = 0; l < kW; ++l) {
+      const float* src = xp + off[l0 + l];
+      for (int r = 0; r < 6; ++r) __builtin_memcpy(stage + l * kPatch + r * 6, src + r * xps, 24);
+    }
+    for (int q = 0; q < kPatch; q += kW) {
+      VecF b[kW];
+      for (int l = 0; l < kW; ++l) b[l] = vload(stage + l * kPatch + q);
+      vtranspose(b);
+      for (int p = 0; p < kW; ++p) vstore(pos + (q + p) * kW, b[p]);
+    }
+    float* d0 = dst + l0 / nr * ps + l0 % nr;
+    VecF t[6][6];  // t[e] = column e of B^T d
+    for (int e = 0; e < 6; ++e) {
+      VecF d[6];
+      for (int r = 0; r < 6; ++r) d[r] = vload(pos + (r * 6 + e) * kW);
+      wino_bt(d, t[e]);
+    }
+    for (int i = 0; i < 6; ++i) {
+      const VecF row[6] = {t[0][i], t[1][i], t[2][i], t[3][i], t[4][i], t[5][i]};
+      VecF u[6];
+      wino_bt(row, u);
+      for (int j = 0; j < 6; ++j) vstore(d0 + (i * 6 + j) * xs, u[j]);
+    }
+  }
+}
+
+void wino_output(const float* m, int64_t ms, int64_t n, float bias, bool relu, float* out,
+                 int64_t os) {
+  for (int64_t l0 = 0; l0 < n; l0 += kW) {
+    VecF t[6][4];  // t[e] = column e of A^T m
+    for (int e = 0; e < 6; ++e) {
+      VecF col[6];
+      for (int i = 0; i < 6; ++i) col[i] = vload(m + (i * 6 + e) * ms + l0);
+      wino_at(col, t[e]);
+    }
+    for (int r = 0; r < 4; ++r) {
+      const VecF row[6] = {t[0][r], t[1][r], t[2][r], t[3][r], t[4][r], t[5][r]};
+      VecF o[4];
+      wino_at(row, o);
+      for (int c = 0; c < 4; ++c) {
+        VecF v = vadd(o[c], vset1(bias));
+        if (relu) v = vmax(vzero(), v);
+        vstore(out + (r * 4 + c) * os + l0, v);
+      }
+    }
+  }
+}
+
 }  // namespace
 
-const cpu::ConvTable conv_table = {im2col_panel, transpose, dw_forward, dw_weight};
+const cpu::ConvTable conv_table = {im2col_panel, transpose,  dw_forward,
+                                   dw_weight,    wino_input, wino_output};
 
 }  // namespace ember::EMBER_ISA_NS

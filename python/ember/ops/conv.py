@@ -2,7 +2,9 @@
 csrc/cpu/conv: the forward calls one kernel, the backward three (grad input, weight, bias).
 
 conv2d picks its algorithm per shape (``ember._C._conv_algo``): a depthwise kernel when
-groups == in_channels > 1, a direct GEMM for 1x1 / stride 1 / no padding, else an implicit
+groups == in_channels > 1, a direct GEMM for 1x1 / stride 1 / no padding, Winograd
+F(4x4, 3x3) for float32 3x3 / stride 1 with enough channels and output tiles
+(EMBER_CONV_WINOGRAD=0 turns it off; csrc/cpu/conv/conv.h has the rule), else an implicit
 GEMM that im2cols cache-sized tiles straight into the packed GEMM's panels. The kernels
 take float32 or float64; float16 / bfloat16 tensors are computed in float32.
 
