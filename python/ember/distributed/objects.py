@@ -1,0 +1,65 @@
+"""Python objects and whole models across ranks: broadcast_object_list /
+all_gather_object (torch), broadcast_object and broadcast_parameters (Horovod's names).
+Objects travel pickled, so only send what every rank trusts (as with torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..tensor import Tensor
+from .collectives import broadcast
+from .group import _check_group, default_group
+
+
+def broadcast_object(obj: Any, src: int = 0, group: Any = None) -> Any:
+    """Rank ``src``'s ``obj`` (pickled); every rank returns it."""
+    _check_group(group)
+    g = default_group()
+    return g.comm.bcast(obj if g.rank == src else None, root=src)
+
+
+def broadcast_object_list(object_list: list[Any], src: int = 0, group: Any = None) -> None:
+    """Replace the items of ``object_list`` (the same length on every rank) with rank
+    ``src``'s, in place."""
+    if not isinstance(object_list, list):
+        raise TypeError(
+            "ember.distributed.broadcast_object_list: object_list must be a list, got "
+            f"{type(object_list).__name__}"
+        )
+    got = broadcast_object(object_list, src, group)
+    if len(got) != len(object_list):
+        raise ValueError(
+            f"ember.distributed.broadcast_object_list: rank {src} sent {len(got)} objects, "
+            f"this rank's list has {len(object_list)}"
+        )
+    object_list[:] = got
+
+
+def all_gather_object(object_list: list[Any], obj: Any, group: Any = None) -> None:
+    """Fill ``object_list`` (world_size items) with every rank's ``obj``, in rank order."""
+    _check_group(group)
+    g = default_group()
+    if not isinstance(object_list, list) or len(object_list) != g.size:
+        raise ValueError(
+            f"ember.distributed.all_gather_object: object_list must be a list of "
+            f"world_size={g.size} items"
+        )
+    object_list[:] = g.comm.allgather(obj)
+
+
+def broadcast_parameters(params: Any, src: int = 0) -> None:
+    """Overwrite every rank's tensors with rank ``src``'s, in place: a module (its
+    parameters and buffers), a ``state_dict``-like mapping or an iterable of tensors."""
+    if hasattr(params, "parameters") and hasattr(params, "buffers"):
+        tensors: Iterable[Any] = [*params.parameters(), *params.buffers()]
+    elif isinstance(params, Mapping):
+        tensors = params.values()
+    else:
+        tensors = params
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError(
+                f"ember.distributed.broadcast_parameters: expected tensors, got {type(t).__name__}"
+            )
+        broadcast(t, src)
