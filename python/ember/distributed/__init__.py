@@ -38,6 +38,7 @@ from .objects import (
     broadcast_object,
     broadcast_object_list,
     broadcast_parameters,
+    gather_object,
 )
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "broadcast_object_list",
     "broadcast_parameters",
     "destroy_process_group",
+    "gather_object",
     "get_local_rank",
     "get_local_world_size",
     "get_rank",

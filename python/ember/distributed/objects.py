@@ -1,6 +1,7 @@
-"""Python objects and whole models across ranks: broadcast_object_list /
-all_gather_object (torch), broadcast_object and broadcast_parameters (Horovod's names).
-Objects travel pickled, so only send what every rank trusts (as with torch)."""
+"""Python objects and whole models across ranks: broadcast_object_list,
+all_gather_object and gather_object (torch), broadcast_object and broadcast_parameters
+(Horovod's names). Objects travel pickled, so only send what every rank trusts (as with
+torch)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,25 @@ def all_gather_object(object_list: list[Any], obj: Any, group: Any = None) -> No
             f"world_size={g.size} items"
         )
     object_list[:] = g.comm.allgather(obj)
+
+
+def gather_object(
+    obj: Any, object_gather_list: list[Any] | None = None, dst: int = 0, group: Any = None
+) -> None:
+    """Fill ``object_gather_list`` (world_size items, on rank ``dst`` only; None
+    elsewhere) with every rank's ``obj``, in rank order."""
+    _check_group(group)
+    g = default_group()
+    if g.rank == dst and (
+        not isinstance(object_gather_list, list) or len(object_gather_list) != g.size
+    ):
+        raise ValueError(
+            f"ember.distributed.gather_object: rank {dst} needs object_gather_list, a list of "
+            f"world_size={g.size} items"
+        )
+    got = g.comm.gather(obj, root=dst)
+    if g.rank == dst:
+        object_gather_list[:] = got
 
 
 def broadcast_parameters(params: Any, src: int = 0) -> None:
