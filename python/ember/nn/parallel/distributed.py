@@ -72,16 +72,12 @@ class DistributedDataParallel(Module):
         named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
         self._check_shapes_agree([(n, tuple(p.shape), str(p.dtype)) for n, p in named])
         broadcast_parameters(module, src=0)
-        object.__setattr__(
-            self,
-            "reducer",
-            Reducer(
-                [p for _, p in named],
-                {id(p): n for n, p in named},
-                group,
-                int(cap_mb * (1 << 20)),
-                self.find_unused_parameters,
-            ),
+        self.reducer = Reducer(
+            [p for _, p in named],
+            {id(p): n for n, p in named},
+            group,
+            int(cap_mb * (1 << 20)),
+            self.find_unused_parameters,
         )
 
     @staticmethod
