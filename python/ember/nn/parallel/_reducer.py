@@ -182,17 +182,20 @@ class Reducer:
         self.stats["started_early"] += started
         self.stats["finished_early"] += finished
         self.stats["passes"] += 1
-        k = 0
+        k, size = 0, self.group.size
         for bucket in self.buckets:
             bucket.request = None
-            np.divide(bucket.buffer, self.group.size, out=bucket.buffer)
             for p, s in zip(bucket.params, bucket.slices):
                 if used is None or used[k]:
-                    avg = bucket.buffer[s].reshape(p.shape)
+                    total = bucket.buffer[s].reshape(p.shape)
                     if p.grad is None:
-                        p.grad = from_numpy(avg.copy()).to(p.device, p.dtype)
+                        p.grad = from_numpy(total / size).to(p.device, p.dtype)
                     else:
-                        write(p.grad, avg)
+                        own, writeback = host_buffer(p.grad)
+                        if writeback is None:  # the average straight into .grad
+                            np.divide(total, size, out=own)
+                        else:
+                            write(p.grad, total / size)
                 k += 1
 
     def remove_hooks(self) -> None:
