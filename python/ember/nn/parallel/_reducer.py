@@ -109,12 +109,6 @@ class Reducer:
     def _on_grad(self, p: Any) -> None:
         if not self.armed:
             return
-        if id(p) in self.ready:
-            raise RuntimeError(
-                f"ember.nn.parallel.DistributedDataParallel: parameter "
-                f"{self.names[id(p)]} got a gradient twice in one synchronized backward; run "
-                "forward again before each backward (or use no_sync() for the extra passes)"
-            )
         if not self.queued:
             queue_callback(self._finish)
             self.queued = True

@@ -26,6 +26,8 @@ class DistributedDataParallel(Module):
     the world size, so each ``.grad`` holds the average of the ranks' gradients when
     backward returns. With the same per-rank batch B, that is the gradient of one
     process on the ranks' batches together (a mean loss over batch world_size x B).
+    One forward arms one reduction: a second backward through the same graph only
+    accumulates locally, as under :meth:`no_sync`.
 
     Args:
         module: the model to replicate (its state_dict gains a ``module.`` prefix here,
