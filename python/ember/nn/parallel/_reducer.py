@@ -86,8 +86,17 @@ class Reducer:
         self.ready: set[int] = set()
         self.next_bucket = 0
         # measurements for benchmarks: seconds blocked waiting at the end of backward,
-        # buckets started during backward, and of those, finished before its end
-        self.stats = {"wait_seconds": 0.0, "started_early": 0, "finished_early": 0, "passes": 0}
+        # buckets started during backward, and of those, finished before its end; the
+        # perf_counter times at which the last pass began and ended its wait (a
+        # benchmark compares them across the ranks of one machine)
+        self.stats = {
+            "wait_seconds": 0.0,
+            "started_early": 0,
+            "finished_early": 0,
+            "passes": 0,
+            "wait_began": 0.0,
+            "wait_ended": 0.0,
+        }
 
     @property
     def busy(self) -> bool:
@@ -172,7 +181,9 @@ class Reducer:
             self.group.comm.Allreduce(MPI.IN_PLACE, used, MPI.MAX)
         t0 = time.perf_counter()
         MPI.Request.Waitall([b.request for b in self.buckets])
-        self.stats["wait_seconds"] += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self.stats["wait_seconds"] += t1 - t0
+        self.stats["wait_began"], self.stats["wait_ended"] = t0, t1
         self.stats["started_early"] += started
         self.stats["finished_early"] += finished
         self.stats["passes"] += 1
