@@ -82,11 +82,11 @@ def all_reduce(
 ) -> Work | None:
     """Combine ``tensor`` across all ranks with ``op``; every rank's tensor holds the
     result afterwards."""
-    from mpi4py import MPI
-
     _check_group(group)
     check_tensor(tensor, "all_reduce")
     g = default_group()
+    from mpi4py import MPI  # imported once a group exists, so mpi4py is there
+
     mpi_op = _mpi_op(op)
     if op is ReduceOp.AVG and not tensor.is_floating_point():
         raise TypeError(
