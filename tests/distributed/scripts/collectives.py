@@ -85,6 +85,15 @@ for call, word in [
         assert word in str(e), (word, e)
     else:
         raise AssertionError(word)
+# DistributedSampler takes its rank and world size from the group: the shards of one
+# epoch are disjoint and cover the data set (37 rows: 1 padded on 2 ranks)
+shards = [None] * w
+sampler = ember.data.DistributedSampler(range(37), seed=11)
+sampler.set_epoch(3)
+dist.all_gather_object(shards, list(sampler))
+flat = [i for shard in shards for i in shard]
+assert len(flat) == -(-37 // w) * w and set(flat) == set(range(37)), shards
+
 dist.barrier()
 dist.destroy_process_group()
 assert not dist.is_initialized()
