@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from ..tensor import Tensor
-from .collectives import broadcast
+from .buffers import host_buffer
 from .group import _check_group, default_group
 
 
@@ -70,16 +72,36 @@ def gather_object(
 
 def broadcast_parameters(params: Any, src: int = 0) -> None:
     """Overwrite every rank's tensors with rank ``src``'s, in place: a module (its
-    parameters and buffers), a ``state_dict``-like mapping or an iterable of tensors."""
+    parameters and buffers), a ``state_dict``-like mapping or an iterable of tensors.
+    The tensors travel packed, one message per dtype."""
     if hasattr(params, "parameters") and hasattr(params, "buffers"):
         tensors: Iterable[Any] = [*params.parameters(), *params.buffers()]
     elif isinstance(params, Mapping):
         tensors = params.values()
     else:
         tensors = params
+    tensors = list(tensors)
     for t in tensors:
         if not isinstance(t, Tensor):
             raise TypeError(
                 f"ember.distributed.broadcast_parameters: expected tensors, got {type(t).__name__}"
             )
-        broadcast(t, src)
+    g = default_group()
+    if isinstance(src, bool) or not isinstance(src, int) or not 0 <= src < g.size:
+        raise ValueError(
+            f"ember.distributed.broadcast_parameters: src must be a rank in [0, {g.size}), "
+            f"got {src!r}"
+        )
+    by_dtype: dict[np.dtype, list[tuple[np.ndarray, Any]]] = {}
+    for t in tensors:
+        arr, writeback = host_buffer(t)
+        by_dtype.setdefault(arr.dtype, []).append((arr, writeback))
+    for group in by_dtype.values():
+        flat = np.concatenate([arr.reshape(-1) for arr, _ in group])
+        g.comm.Bcast(flat, root=src)
+        start = 0
+        for arr, writeback in group:
+            np.copyto(arr, flat[start : start + arr.size].reshape(arr.shape))
+            start += arr.size
+            if writeback is not None:
+                writeback()

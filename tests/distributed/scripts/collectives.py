@@ -71,9 +71,19 @@ ember.manual_seed(0)
 ref = ember.nn.Linear(4, 3)
 np.testing.assert_array_equal(m.weight.detach().numpy(), ref.weight.detach().numpy())
 
+# several dtypes, packed one message each: batch norm's float statistics and int64 count
+bn = ember.nn.BatchNorm1d(5).double()
+bn(ember.from_numpy(data(r, (6, 5))))
+dist.broadcast_parameters(bn)
+bn_ref = ember.nn.BatchNorm1d(5).double()
+bn_ref(ember.from_numpy(data(0, (6, 5))))
+for (name, got), want in zip(bn.state_dict().items(), bn_ref.state_dict().values()):
+    np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=name)
+
 # bad arguments name the problem
 for call, word in [
     (lambda: dist.broadcast(b, src=w), "src must be a rank"),
+    (lambda: dist.broadcast_parameters(bn, src=-1), "src must be a rank"),
     (lambda: dist.all_gather(outs[:1], b), "tensor_list must be a list of world_size"),
     (lambda: dist.all_reduce(np.zeros(2)), "must be an ember Tensor"),
     (lambda: dist.all_reduce(i, op=dist.ReduceOp.AVG), "floating-point"),

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...autograd.grad_mode import is_grad_enabled
-from ...distributed import all_gather_object, broadcast, broadcast_parameters
+from ...distributed import all_gather_object, broadcast_parameters
 from ...distributed.group import default_group
 from ..module import Module
 from ._reducer import Reducer
@@ -101,8 +101,9 @@ class DistributedDataParallel(Module):
                 "before its gradient reduction finished; the ranks are out of step"
             )
         if self.broadcast_buffers:
-            for b in self.module.buffers():
-                broadcast(b, 0)
+            buffers = list(self.module.buffers())
+            if buffers:
+                broadcast_parameters(buffers, src=0)
         if is_grad_enabled() and self.require_backward_grad_sync:
             self.reducer.arm()
         else:
