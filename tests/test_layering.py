@@ -27,6 +27,7 @@ LAYERS = [
     ["ember.autograd"],
     ["ember.ops"],
     ["ember.random"],
+    ["ember.distributed"],  # collectives on tensors; DistributedDataParallel is in nn
     ["ember.nn", "ember.optim", "ember.data", "ember.serialization", "ember.amp"],
     ["ember.utils", "ember.cuda.amp"],  # torch's spellings of the layer below
     ["ember.models"],
@@ -56,7 +57,7 @@ KERNEL_USERS = {
 EXTENSIONS = {"ember._C", "ember._C_cuda"}
 
 # Imports allowed inside functions: optional dependencies, loaded when a feature is used.
-OPTIONAL = {"matplotlib", "sklearn", "tokenizers", "torch", "tqdm"}
+OPTIONAL = {"matplotlib", "mpi4py", "sklearn", "tokenizers", "torch", "tqdm"}
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

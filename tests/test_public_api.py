@@ -20,6 +20,7 @@ PUBLIC_MODULES = {
     "backends",
     "cuda",
     "data",
+    "distributed",
     "models",
     "nn",
     "onnx",

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, distributed
 from ._cli_compress import prune_arguments, prune_command, quantize_arguments, quantize_command
 from ._config import config, get_num_threads, set_num_threads
 from .models.folder import CONFIG, decode, encode, load_model
@@ -494,7 +494,15 @@ def build_parser() -> ArgumentParser:
 
 def _fail(message: str, code: int) -> int:
     print(f"ember: error: {message}", file=sys.stderr)
+    _abort_other_ranks(code)
     return code
+
+
+def _abort_other_ranks(code: int) -> None:
+    """In an MPI job (``mpirun -n 2 ember train ...``), end every rank: the others may be
+    waiting for this one in a collective."""
+    if distributed.is_initialized() and distributed.get_world_size() > 1:
+        distributed.abort(code)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -515,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         print("ember: interrupted", file=sys.stderr)
+        _abort_other_ranks(130)
         return 130
     except USER_ERRORS as e:
         if debug:

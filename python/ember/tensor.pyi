@@ -4,7 +4,7 @@ ember.ops attaches when the package loads (math, indexing, operators, ``to``,
 method is added or changes its parameters, update it here."""
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -331,6 +331,9 @@ class Tensor:
         """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)`` or ``t.to(other)``."""
     def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
+        """Call ``hook(tensor)`` each time backward has accumulated into this leaf's ``.grad``;
+        returns a handle whose ``remove()`` unregisters it."""
     def view_as(self, other: Tensor) -> Tensor: ...
     def reshape_as(self, other: Tensor) -> Tensor: ...
     def expand_as(self, other: Tensor) -> Tensor: ...

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .._primitives import full
 from ..tensor import Tensor
-from .function import AccumulateGrad, Node, accumulator
+from .function import ACCUMULATED_IN_PLACE, AccumulateGrad, Node, accumulator
 from .grad_mode import no_grad
 
 
 def _accumulate(acc: AccumulateGrad, grad: Any, owned: bool) -> None:
+    """Add ``grad`` into the leaf's .grad (None: an op already did, see
+    ACCUMULATED_IN_PLACE), then run its post-accumulate hooks."""
     t = acc.tensor
-    if t.grad is None:
+    if grad is None:
+        pass
+    elif t.grad is None:
         # Keep a private contiguous copy unless the engine made this gradient itself.
         t.grad = grad if owned and grad.is_contiguous() and grad._base is None else grad.clone()
     else:
         t.grad.add_(grad)
+    for hook in tuple(acc.post_hooks.values()):
+        hook(t)
+
+
+# One list per running backward (a hook may itself run a backward): the callbacks
+# queue_callback added during it, run once its graph is done.
+_final_callbacks: list[list] = []
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` once the backward pass now running has finished (torch's
+    ``Variable._execution_engine.queue_callback``): a hook uses it to act after every
+    gradient of this pass is accumulated. Outside backward it raises RuntimeError."""
+    if not _final_callbacks:
+        raise RuntimeError("ember.autograd: queue_callback can only be called during backward")
+    _final_callbacks[-1].append(callback)
 
 
 def _fit(grad: Any, shape: tuple, dtype: Any, where: str) -> Any:
@@ -29,7 +50,20 @@ def _fit(grad: Any, shape: tuple, dtype: Any, where: str) -> Any:
 
 
 def run_backward(roots: list, retain_graph: bool) -> None:
-    """roots: (Node or AccumulateGrad, output_index, gradient) triples."""
+    """roots: (Node or AccumulateGrad, output_index, gradient) triples. Callbacks queued
+    during the pass run after it, in order (not when the pass raised)."""
+    callbacks: list = []
+    _final_callbacks.append(callbacks)
+    try:
+        _run_graph(roots, retain_graph)
+    finally:
+        _final_callbacks.pop()
+    with no_grad():
+        for cb in callbacks:
+            cb()
+
+
+def _run_graph(roots: list, retain_graph: bool) -> None:
     with no_grad():
         deps: dict = {}
         seen: set = set()
@@ -46,6 +80,7 @@ def run_backward(roots: list, retain_graph: bool) -> None:
                         stack.append(e[0])
 
         buffers: dict = {}
+        in_place: set = set()  # leaves an op accumulated into itself
         user_grads = {id(g) for _, _, g in roots}
 
         def deliver(fn: Any, nr: int, grad: Any) -> None:
@@ -63,8 +98,9 @@ def run_backward(roots: list, retain_graph: bool) -> None:
             fn = ready.pop()
             grads = buffers.pop(fn, None)
             if isinstance(fn, AccumulateGrad):
-                if grads is not None and grads[0] is not None:
-                    _accumulate(fn, grads[0], owned=id(grads[0]) not in user_grads)
+                g = None if grads is None else grads[0]
+                if g is not None or fn in in_place:
+                    _accumulate(fn, g, owned=id(g) not in user_grads)
                 continue
             if grads is None or all(g is None for g in grads):
                 in_grads = (None,) * len(fn.edges)
@@ -86,7 +122,9 @@ def run_backward(roots: list, retain_graph: bool) -> None:
                 if e is None:
                     continue
                 target, nr = e
-                if g is not None:
+                if g is ACCUMULATED_IN_PLACE:
+                    in_place.add(target)
+                elif g is not None:
                     if isinstance(target, AccumulateGrad):
                         shape, dtype = target.tensor.shape, target.tensor.dtype
                     else:

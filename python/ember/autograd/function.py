@@ -75,17 +75,33 @@ class Node:
 
 
 class AccumulateGrad:
-    """The sink of a leaf tensor: adds incoming gradients into ``tensor.grad``."""
+    """The sink of a leaf tensor: adds incoming gradients into ``tensor.grad``, then
+    calls the post-accumulate hooks (id -> hook, see ``autograd.hooks``)."""
 
-    __slots__ = ("tensor", "__weakref__")
+    __slots__ = ("tensor", "post_hooks", "__weakref__")
 
     def __init__(self, tensor: Any):
         self.tensor = tensor
+        self.post_hooks: dict = {}
 
     def name(self) -> str:
         return "AccumulateGrad"
 
     __repr__ = lambda self: "<AccumulateGrad>"  # noqa: E731
+
+
+class _AccumulatedInPlace:
+    """What a backward returns for a leaf input whose gradient it already added into
+    the leaf's ``.grad`` itself (saving a temporary): the engine then runs the leaf's
+    post-accumulate hooks as if it had accumulated the gradient."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ACCUMULATED_IN_PLACE"
+
+
+ACCUMULATED_IN_PLACE = _AccumulatedInPlace()
 
 
 def accumulator(t: Any) -> AccumulateGrad:

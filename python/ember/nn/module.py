@@ -10,33 +10,13 @@ from typing import Any
 
 from .. import _dtype as D
 from ..autograd.grad_mode import no_grad
+from ..autograd.hooks import RemovableHandle
 from ..ops.convert import parse_to_args
 from ..ops.creation import tensor
 from ..tensor import Tensor
 from .parameter import Parameter
 
 _IncompatibleKeys = namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-class RemovableHandle:
-    """Returned by ``register_forward_hook`` / ``register_forward_pre_hook``: ``remove()``
-    unregisters the hook (also usable as a context manager)."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
 
 
 def _check_name(kind: str, name: Any) -> None:

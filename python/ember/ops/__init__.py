@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd.engine import tensor_backward
+from ..autograd.hooks import register_post_accumulate_grad_hook
 from ..tensor import Tensor
 from . import elementwise as E
 from .activation import clamp_max, clamp_min
@@ -323,6 +324,7 @@ def _install() -> None:
         "copy_": copy_,
         "to": tensor_to,
         "backward": tensor_backward,
+        "register_post_accumulate_grad_hook": register_post_accumulate_grad_hook,
         "view_as": lambda self, other: view(self, other.shape),
         "reshape_as": lambda self, other: reshape(self, other.shape),
         "expand_as": lambda self, other: expand(self, other.shape),

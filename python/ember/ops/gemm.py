@@ -9,7 +9,7 @@ from typing import Any
 from .. import _C, _autocast_state
 from .. import _dtype as D
 from .._primitives import cast, empty, kernels
-from ..autograd.function import Context, Function
+from ..autograd.function import ACCUMULATED_IN_PLACE, Context, Function
 from ..tensor import Tensor
 from ._autocast import autocast_operands
 from ._util import broadcast_shapes, check_tensor, float_dtype, prod, records_nothing, same_device
@@ -242,6 +242,7 @@ class Linear(Function):
                 # Accumulate straight into the existing .grad (beta=1): no temporary.
                 mod.gemm(gT, x3, _as3(target), 1.0, 1.0, None, "none")
                 target._bump_version()
+                gw = ACCUMULATED_IN_PLACE
             else:
                 out = empty((1, n, k), out_dt, dev)
                 mod.gemm(gT, x3, out._impl, 1.0, 0.0, None, "none")

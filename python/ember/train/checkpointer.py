@@ -18,6 +18,7 @@ from ..serialization import ModelFileError, load_tensors
 from ..tensor import Tensor
 from . import checkpoint as ckpt
 from .callback import Callback, StepResult
+from .ranks import from_main, gather_to_main, is_main, rank, unwrap, world_size
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -64,9 +65,11 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 def trainer_state(trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any]]:
     """(tensors, metadata) of a checkpoint: model and optimizer tensors under
     ``model.<name>`` / ``optim.<param index>.<key>``; step, optimizer scalars, scheduler,
-    RNG states, data positions and the best-metric tracking as metadata."""
+    RNG states, data positions and the best-metric tracking as metadata. Under MPI (a
+    collective: every rank calls it), rank 0's metadata also holds ``world_size`` and
+    each rank's RNG states and data position under ``ranks``."""
     tensors: dict[str, Any] = {}
-    for k, v in trainer.model.state_dict().items():
+    for k, v in unwrap(trainer.model).state_dict().items():
         tensors[f"model.{k}"] = v
     osd = trainer.optimizer.state_dict()
     scalars: dict[str, dict[str, Any]] = {}
@@ -99,6 +102,9 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any]]:
         }
     if trainer.eval_data is not None and hasattr(trainer.eval_data, "state_dict"):
         meta["eval_data"] = trainer.eval_data.state_dict()
+    if world_size() > 1:
+        meta["world_size"] = world_size()
+        meta["ranks"] = gather_to_main({"rng": meta["rng"], "train_data": meta["train_data"]})
     return tensors, meta
 
 
@@ -109,8 +115,22 @@ def _tensor(a: np.ndarray) -> Tensor:
 def load_trainer_state(trainer: Trainer, path: str | os.PathLike) -> None:
     """Restore everything :func:`trainer_state` captured from the file at ``path``.
     Metadata that is valid JSON but not the shape trainer_state writes (a missing key, a
-    number where a list belongs) is a ModelFileError naming the file."""
-    arrays, meta = ckpt.load_file(path)
+    number where a list belongs) is a ModelFileError naming the file. Under MPI, rank 0
+    reads the file and sends it to the others (so they need no shared disk), and each
+    rank restores its own RNG states and data position."""
+    loaded: Any = None
+    if is_main():
+        try:
+            loaded = ckpt.load_file(path)
+        except Exception as e:
+            if world_size() == 1:
+                raise
+            from_main(f"{type(e).__name__}: {e}")  # the others raise too, not wait
+            raise
+    loaded = from_main(loaded)
+    if isinstance(loaded, str):
+        raise RuntimeError(f"ember.train: rank 0 could not load the checkpoint {path}: {loaded}")
+    arrays, meta = loaded
     try:
         _restore(trainer, path, arrays, meta)
     except (KeyError, TypeError, IndexError, AttributeError) as e:
@@ -118,7 +138,15 @@ def load_trainer_state(trainer: Trainer, path: str | os.PathLike) -> None:
 
 
 def _restore(trainer: Trainer, path: Any, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    trainer.model.load_state_dict(
+    saved_ranks = int(meta.get("world_size", 1))
+    if saved_ranks != world_size():
+        raise ValueError(
+            f"ember.train: {path} was written by {saved_ranks} rank(s) and this run has "
+            f"{world_size()}: resume with the same number of processes (the data positions "
+            "and random states are per rank)"
+        )
+    mine = meta["ranks"][rank()] if "ranks" in meta else meta
+    unwrap(trainer.model).load_state_dict(
         {k[len("model.") :]: _tensor(v) for k, v in arrays.items() if k.startswith("model.")}
     )
     om = meta["optimizer"]
@@ -139,13 +167,13 @@ def _restore(trainer: Trainer, path: Any, arrays: dict[str, np.ndarray], meta: d
         if trainer.scheduler is None:
             raise ValueError(f"ember.train: {path} has a scheduler state but no scheduler given")
         trainer.scheduler.load_state_dict(meta["scheduler"]["state"])
-    trainer.stream.load_state_dict(meta["train_data"])
+    trainer.stream.load_state_dict(mine["train_data"])
     if "eval_data" in meta and hasattr(trainer.eval_data, "load_state_dict"):
         try:
             trainer.eval_data.load_state_dict(meta["eval_data"])
         except (ValueError, KeyError, TypeError) as e:  # eval order only: go on
             warnings.warn(f"ember.train: eval data position not restored ({e})", stacklevel=3)
-    _set_rng_state(meta["rng"])
+    _set_rng_state(mine["rng"])
     trainer.step = int(meta["step"])
     trainer.elapsed = float(meta["elapsed"])
     trainer.best_metric = meta["best_metric"]
@@ -159,8 +187,11 @@ def _restore(trainer: Trainer, path: Any, arrays: dict[str, np.ndarray], meta: d
 
 def save_trainer_state(trainer: Trainer, path: str | os.PathLike, keep: int) -> Path:
     """Write a checkpoint of ``trainer`` atomically to ``path``; in the trainer's
-    checkpoint folder, delete all but the ``keep`` newest."""
+    checkpoint folder, delete all but the ``keep`` newest. Under MPI every rank calls
+    it and rank 0 writes; all return the path."""
     tensors, meta = trainer_state(trainer)
+    if not is_main():
+        return Path(path)
     path = ckpt.save_file(path, tensors, meta)
     folder = trainer.checkpoint_dir
     if folder is not None and path.parent == folder:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..serialization import save_weights
+from .ranks import is_main, unwrap
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -19,7 +20,8 @@ class EarlyStopping:
     ``trainer.best_state`` and ``out_dir/best.safetensors``); otherwise
     ``trainer.bad_evals`` counts up, and at ``patience`` (None: never) training stops
     with ``trainer.stopped_early`` set. The counts live on the trainer: they are part of
-    a checkpoint."""
+    a checkpoint. Under MPI every rank tracks the same losses (the same weights on the
+    same eval data), and rank 0 writes the file."""
 
     def __init__(self, patience: int | None, min_delta: float) -> None:
         self.patience = patience
@@ -29,14 +31,15 @@ class EarlyStopping:
         """Track one evaluation's loss."""
         if trainer.best_metric is None or loss < trainer.best_metric - self.min_delta:
             trainer.best_metric, trainer.best_step, trainer.bad_evals = loss, trainer.step, 0
+            model = unwrap(trainer.model)
             trainer.best_state = {
                 k: np.array(np.asarray(v.cpu() if v.is_cuda else v), copy=True)
-                for k, v in trainer.model.state_dict().items()
+                for k, v in model.state_dict().items()
             }
-            if trainer.out_dir is not None:
+            if trainer.out_dir is not None and is_main():
                 save_weights(
                     trainer.out_dir / "best.safetensors",
-                    trainer.model,
+                    model,
                     {"step": trainer.step, "eval_loss": loss},
                 )
             return

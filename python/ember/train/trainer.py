@@ -20,6 +20,16 @@ at once: mid-step, the partial step is dropped and the model, optimizer, ember R
 data position of the step's start are saved (numpy's and Python's global RNGs are saved
 as they are, which only matters if the step itself drew from them).
 
+Under MPI (``ember.distributed.init_process_group()`` in every rank, the model wrapped
+in ``DistributedDataParallel``, each rank fed its own shard of the data): every rank
+runs the loop, rank 0 alone writes the log, draws the progress bar, prints and writes
+checkpoints and the best weights; a checkpoint holds every rank's RNG states and data
+position, and resume restores each rank from it (rank 0 reads the file and sends it
+to the others), so a stop and resume at the same world size is as exact as in one
+process. The logged loss is the mean over the ranks and the throughput their sum.
+With ``grad_accum_steps`` > 1 the first micro-batches run under the wrapper's
+``no_sync()``, so gradients are reduced once per step.
+
 The loop itself is :meth:`Trainer.fit`; each concern around it is a small part:
 evaluation (``evaluator.py``), best model and early stopping (``early_stopping.py``),
 the JSONL log (``jsonl_logger.py``), checkpoints (``checkpointer.py``), the progress
@@ -29,6 +39,7 @@ and the plot (``plot.py``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -58,6 +69,8 @@ from .interrupt import SigintGuard
 from .jsonl_logger import JsonlLogger, read_records
 from .plot import plot_curves
 from .progress import ProgressBar
+from .ranks import from_main as ranks_from_main
+from .ranks import is_main, mean, unwrap, world_size
 
 __all__ = ["Trainer", "fit", "latest_checkpoint"]
 
@@ -240,11 +253,14 @@ class Trainer:
         checkpoint, the plot. The parts are built from the trainer's attributes at each
         call, so a later ``fit()`` (e.g. after raising ``max_steps``) sees changes."""
         self._resume_if_asked()
-        bar = ProgressBar(self.progress, self.progress_file, self.unit, self._total_steps())
-        log = JsonlLogger(self.log_file, self.log_every, self.unit)
+        main = is_main()  # the other ranks of an MPI job train quietly
+        bar = ProgressBar(
+            self.progress if main else False, self.progress_file, self.unit, self._total_steps()
+        )
+        log = JsonlLogger(self.log_file if main else None, self.log_every, self.unit)
         stopping = EarlyStopping(self.patience, self.min_delta)
         evaluator = Evaluator(
-            self.eval_data, self.eval_every, stopping, bar.note if self.verbose else None
+            self.eval_data, self.eval_every, stopping, bar.note if self.verbose and main else None
         )
         checkpointer = Checkpointer(self.checkpoint_every)
         callbacks = [log, *map(as_callback, self.callbacks), checkpointer, bar]
@@ -280,7 +296,7 @@ class Trainer:
                 self.stream.park()
                 for cb in callbacks:
                     cb.on_exit(self)
-        if self.plot and self.out_dir is not None:
+        if self.plot and self.out_dir is not None and main:
             self.plot_curves(self.out_dir / "training_curve.png")
         return self.summary()
 
@@ -288,27 +304,33 @@ class Trainer:
         """One optimizer step over ``grad_accum_steps`` micro-batches (None when the
         data ran out before the first one)."""
         t_step = time.perf_counter()
+        ranks = world_size()
         loss_sum, count, micro = 0.0, 0, 0
-        for _ in range(self.grad_accum_steps):
+        for k in range(self.grad_accum_steps):
             try:
                 batch = self.stream.next()
             except DataExhausted:
                 break
             if self.device is not None:
                 batch = move_batch(batch, self.device)
-            loss = self.compute_loss(batch)
-            scaled = loss if self.grad_accum_steps == 1 else loss / self.grad_accum_steps
-            scaled.backward()
+            # DistributedDataParallel: reduce the gradients once, after the last micro-batch
+            last = k == self.grad_accum_steps - 1
+            no_sync = getattr(self.model, "no_sync", None)
+            with contextlib.nullcontext() if last or no_sync is None else no_sync():
+                loss = self.compute_loss(batch)
+                scaled = loss if self.grad_accum_steps == 1 else loss / self.grad_accum_steps
+                scaled.backward()
             value = float(loss.item())
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"ember.train: the loss is {value} at step {self.step + 1}"
-                )
+            if ranks == 1:
+                self._check_finite(value)
             loss_sum += value
-            count += self._count(batch)
+            count += self._count(batch) * ranks
             micro += 1
         if micro == 0:
             return None
+        if ranks > 1:  # every rank checks the mean, so all of them stop together
+            loss_sum = mean(loss_sum)
+            self._check_finite(loss_sum)
         with sigint.deferred():  # the update and the step count change together or not at all
             if self.clip_grad_norm is not None:
                 params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -323,6 +345,10 @@ class Trainer:
         self.elapsed = now - start
         self.last_loss = loss_sum / micro
         return StepResult(self.step, self.last_loss, lr, count, now - t_step, now)
+
+    def _check_finite(self, value: float) -> None:
+        if not math.isfinite(value):
+            raise FloatingPointError(f"ember.train: the loss is {value} at step {self.step + 1}")
 
     def _snapshot(self) -> dict[str, Any]:
         # Cheap on purpose (taken every step): the step, ember's RNG and the data
@@ -344,21 +370,23 @@ class Trainer:
             self.stream.load_state_dict(snap["data"])
         if self.checkpoint_dir is not None:
             self.interrupt_checkpoint = self.save_checkpoint()
-            bar.note(
-                f"ember.train: interrupted at step {self.step}; checkpoint saved to "
-                f"{self.interrupt_checkpoint}"
-            )
+            if is_main():
+                bar.note(
+                    f"ember.train: interrupted at step {self.step}; checkpoint saved to "
+                    f"{self.interrupt_checkpoint}"
+                )
 
     def _resume_if_asked(self) -> None:
         if not self.resume:
             return
         path: Path | None
         if self.resume is True:
-            path = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
+            # rank 0 looks (the other ranks may not see its disk); load_checkpoint sends
+            # them the file
+            found = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
+            path = ranks_from_main(found)
         else:
             path = Path(self.resume)
-            if not path.is_file():
-                raise FileNotFoundError(f"ember.train: no checkpoint at {path}")
         if path is not None:
             self.load_checkpoint(path)
         self.resume = None  # a later fit() continues from memory
@@ -436,7 +464,8 @@ class Trainer:
 
     def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
         """Write a checkpoint atomically (default: ``out_dir/checkpoints/step_N``) and
-        prune old ones down to ``keep_checkpoints``."""
+        prune old ones down to ``keep_checkpoints``. Under MPI every rank calls it (it
+        gathers their states) and rank 0 writes."""
         if path is None:
             if self.checkpoint_dir is None:
                 raise ValueError("ember.train.Trainer.save_checkpoint: no out_dir and no path")
@@ -445,14 +474,15 @@ class Trainer:
         return self.last_checkpoint
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
-        """Restore everything :meth:`save_checkpoint` wrote."""
+        """Restore everything :meth:`save_checkpoint` wrote (under MPI: on every rank,
+        from rank 0's copy of the file)."""
         load_trainer_state(self, path)
 
     def restore_best(self) -> None:
         """Load the best weights seen (by eval loss) into the model."""
         if self.best_state is None:
             raise ValueError("ember.train.Trainer.restore_best: no evaluation has run yet")
-        self.model.load_state_dict({k: from_numpy(v) for k, v in self.best_state.items()})
+        unwrap(self.model).load_state_dict({k: from_numpy(v) for k, v in self.best_state.items()})
 
     def plot_curves(self, path: str | os.PathLike) -> Path | None:
         """Train (and eval) loss of the whole run against step as a PNG; None without

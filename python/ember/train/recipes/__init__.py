@@ -9,16 +9,19 @@ module is imported only when that recipe's parser is built), e.g.::
 Every registered module is imported to build ``ember train``'s parser (for --help), so
 keep module import light: optional packages (scikit-learn, a downloaded data set) are
 loaded by ``run``. ``add_common_arguments`` gives every recipe the same core options,
-and :func:`setup` / :func:`trainer_options` apply them the same way.
+and :func:`setup` / :func:`trainer_options` apply them the same way. Launched by
+``mpirun``, :func:`setup` joins the MPI job (see ember.distributed).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 from types import ModuleType
 from typing import Any
 
+from ... import distributed as dist
 from ..._config import set_num_threads
 from ...random import manual_seed
 
@@ -59,6 +62,7 @@ def add_common_arguments(
     )
     p.add_argument(
         "--max-steps",
+        "--steps",
         type=_positive_int,
         default=max_steps,
         help="stop after this many optimizer steps"
@@ -71,7 +75,13 @@ def add_common_arguments(
         "--batch-size", type=_positive_int, default=batch_size, help=f"default: {batch_size}"
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (default: all)")
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="CPU threads (default: all; under mpirun, the cores shared among the ranks on "
+        "each machine)",
+    )
     p.add_argument(
         "--out", default=out, metavar="DIR", help=f"checkpoints, log and plot (default: {out})"
     )
@@ -92,9 +102,16 @@ def add_common_arguments(
 
 
 def setup(args: argparse.Namespace) -> None:
-    """Apply --threads and --seed (before the model is built: it draws its weights)."""
+    """Join the MPI job when launched by mpirun (``ember[distributed]``), then apply
+    --threads and --seed (before the model is built: it draws its weights, the same on
+    every rank)."""
+    if dist.launched_by_mpi() and not dist.is_initialized():
+        dist.init_process_group()
     if args.threads:
         set_num_threads(args.threads)
+    elif dist.is_initialized() and dist.get_local_world_size() > 1:
+        # the ranks on one machine share its cores instead of each taking all of them
+        set_num_threads(max(1, (os.cpu_count() or 1) // dist.get_local_world_size()))
     manual_seed(args.seed)
 
 

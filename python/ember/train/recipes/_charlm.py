@@ -13,10 +13,13 @@ import numpy as np
 
 from ...data.datasets import tinyshakespeare
 from ...models.folder import char_tokenizer, decode, save_model
+from ...nn.parallel import DistributedDataParallel
 from ...ops.creation import tensor
 from ...optim.lr_scheduler import LambdaLR
 from ...random import Generator
 from ..evaluator import evaluate
+from ..ranks import rank as this_rank
+from ..ranks import world_size
 from ..trainer import Trainer
 from . import add_common_arguments, setup, trainer_options
 
@@ -26,6 +29,12 @@ def add_charlm_arguments(
 ) -> None:
     """The options every character LM recipe shares (on top of the common ones)."""
     add_common_arguments(p, max_steps=steps, lr=lr, batch_size=batch_size, out=out)
+    p.epilog = (
+        "Under mpirun (mpirun -n 2 ember train ...; pip install 'ember[distributed]'), every "
+        "rank draws its own reproducible batches (seeded by --seed and its rank) and the "
+        "gradients are averaged, so the effective batch is ranks x --batch-size; rank 0 "
+        "logs, checkpoints and saves the model."
+    )
     p.add_argument("--block-size", type=int, default=64, help="context length (default: 64)")
     p.add_argument("--min-lr", type=float, default=lr / 10, help="final learning rate")
     p.add_argument("--warmup", type=int, default=100, help="linear warmup steps (default: 100)")
@@ -63,10 +72,17 @@ def train_charlm(args: argparse.Namespace, name: str, build: Any, optimizer: Any
         if getattr(args, opt_name) <= 0:
             raise ValueError(f"--{opt_name.replace('_', '-')} must be positive")
     setup(args)
+    ranks, rank = world_size(), this_rank()
     train = tinyshakespeare("train", block_size=args.block_size)
     val = tinyshakespeare("val", block_size=args.block_size)
     model = build(train.vocab_size)
     opt = optimizer(model)
+    # one process keeps its historical stream; each rank of an MPI job gets its own
+    train_seed = (
+        Generator().manual_seed(args.seed + 1)
+        if ranks == 1
+        else np.random.default_rng([args.seed + 1, rank])
+    )
     total = args.max_steps
     base = args.lr
 
@@ -78,9 +94,9 @@ def train_charlm(args: argparse.Namespace, name: str, build: Any, optimizer: Any
 
     bs = args.batch_size
     trainer = Trainer(
-        model,
+        DistributedDataParallel(model) if ranks > 1 else model,
         opt,
-        train.batches(bs, generator=Generator().manual_seed(args.seed + 1)),
+        train.batches(bs, generator=train_seed),
         loss_fn=lambda m, batch: m(batch[0], batch[1])[1],
         scheduler=LambdaLR(opt, lr_factor),
         max_steps=total,
@@ -97,10 +113,13 @@ def train_charlm(args: argparse.Namespace, name: str, build: Any, optimizer: Any
     start = time.perf_counter()
     res = trainer.fit()
     elapsed = time.perf_counter() - start
+    if rank != 0:  # rank 0 reports, samples and saves
+        return 0
     val_loss = validation_loss(model, val, args.eval_batches, bs, seed=1234)
     ms = 1000 * elapsed / max(1, res["step"])
+    on = f" on {ranks} ranks (batch {ranks}x{bs})" if ranks > 1 else ""
     print(
-        f"{name}: {res['step']} steps in {elapsed:.1f} s ({ms:.1f} ms/step), train loss "
+        f"{name}: {res['step']} steps{on} in {elapsed:.1f} s ({ms:.1f} ms/step), train loss "
         f"{res['loss']:.4f}, validation loss {val_loss:.4f} nats/char "
         f"({args.eval_batches} batches of {bs}x{args.block_size})"
     )

@@ -9,13 +9,15 @@ import time
 
 import numpy as np
 
-from ...data import DataLoader, TensorDataset
+from ...data import DataLoader, DistributedSampler, TensorDataset
 from ...data.datasets import load_digits
 from ...models.cnn import DigitsCNN, DigitsCNNConfig
 from ...models.folder import save_model
 from ...nn.functional import cross_entropy
+from ...nn.parallel import DistributedDataParallel
 from ...optim import AdamW
 from ...optim.lr_scheduler import CosineAnnealingLR
+from ..ranks import rank, world_size
 from ..trainer import Trainer
 from . import add_common_arguments, setup, trainer_options
 
@@ -42,15 +44,20 @@ def run(args: argparse.Namespace) -> int:
     if args.width <= 0:
         raise ValueError(f"--width must be positive, got {args.width}")
     setup(args)
+    ranks = world_size()
     digits = load_digits(seed=args.seed)
     model = build_model(args.width)
-    n = digits.x_train.shape[0]
+    data = TensorDataset(digits.x_train, digits.y_train)
+    # under mpirun each rank reads its shard: the batch is ranks x --batch-size
+    sampler = DistributedSampler(data, seed=args.seed) if ranks > 1 else None
+    n = len(sampler) if sampler is not None else len(data)
     # batch norm needs more than one sample: drop a last batch of one
     drop_last = n % args.batch_size == 1
     train = DataLoader(
-        TensorDataset(digits.x_train, digits.y_train),
+        data,
         batch_size=args.batch_size,
-        shuffle=True,
+        shuffle=sampler is None,
+        sampler=sampler,
         drop_last=drop_last,
     )
     test = DataLoader(TensorDataset(digits.x_test, digits.y_test), batch_size=512)
@@ -58,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     total = args.max_steps or args.epochs * steps_per_epoch
     opt = AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     trainer = Trainer(
-        model,
+        DistributedDataParallel(model) if ranks > 1 else model,
         opt,
         train,
         criterion=cross_entropy,
@@ -74,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     res = trainer.fit()
+    if rank() != 0:  # rank 0 reports and saves
+        return 0
     acc = res["eval"].get("eval_accuracy", float("nan"))
     print(
         f"cnn: test accuracy {acc:.2%} on {digits.x_test.shape[0]} images, test loss "
