@@ -237,6 +237,44 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
   }
 }
 
+// Float32 problems too small to share (they would run on the calling thread) in the
+// small-GEMM form: A read in place and B too when its rows are contiguous, else B packed
+// per K block. Packing costs as much as a pass of the micro-kernel over these sizes, and
+// with everything in L1 / L2 nothing is lost by reading the operands in place. The K blocks
+// and kernels are the packed path's, so the bits are the same as there.
+bool try_direct(const Plan<float>& pl, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                const GemmOperand<float>& a, const GemmOperand<float>& b, float beta,
+                const GemmOut<float>& c, const float* bias, GemmAct act) {
+  const GemmDirectFn direct = gemm_table().direct;
+  if (!direct || (a.rs != 1 && a.cs != 1)) return false;
+  if (2 * M * N * max64(K, 1) * batch >= 2 * kParallelFlops) return false;
+  const GemmKernelSet<float>& ks = *pl.ks;
+  const int64_t nr = ks.nr;
+  const bool pack = b.cs != 1;
+  float* bbuf = pack ? static_cast<float*>(tl_scratch.get(
+                           static_cast<size_t>(round_up(N, nr) * min64(pl.kc, max64(K, 1))) * 4))
+                     : nullptr;
+  for (int64_t bi = 0; bi < batch; ++bi) {
+    const float* ab = a.data + bi * a.bs;
+    const float* bb = b.data + bi * b.bs;
+    float* cb = c.data + bi * c.bs;
+    // K == 0: one empty K block, so the epilogue still runs.
+    for (int64_t pc = 0; pc == 0 || pc < K; pc += pl.kc) {
+      const int64_t kb = min64(pl.kc, K - pc);
+      const bool last = pc + kb >= K;
+      const GemmEpilogue<float> ep{alpha, pc == 0 ? beta : 1.0f, last ? bias : nullptr,
+                                   last ? act : GemmAct::None};
+      if (pack) {
+        if (kb > 0) ks.pack_b(bb + pc * b.rs, b.rs, b.cs, kb, N, bbuf);
+        direct(M, N, kb, ab + pc * a.cs, a.rs, a.cs, bbuf, nr, nr * kb, cb, c.rs, ep);
+      } else {
+        direct(M, N, kb, ab + pc * a.cs, a.rs, a.cs, bb + pc * b.rs, b.rs, nr, cb, c.rs, ep);
+      }
+    }
+  }
+  return true;
+}
+
 // Float32 GEMV (M == 1 or N == 1): y[j * ys] = epilogue(sum_p x[p * xs] * B(p, j)).
 bool try_gemv(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
               const GemmOperand<float>& a, const GemmOperand<float>& b, float beta,
@@ -287,6 +325,7 @@ void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmO
   if (batch <= 0 || M <= 0 || N <= 0) return;
   if (try_gemv(batch, M, N, K, alpha, a, b, beta, c, bias, act)) return;
   const Plan<float> pl = make_plan(gemm_table().f32, sizeof(float), 0);
+  if (try_direct(pl, batch, M, N, K, alpha, a, b, beta, c, bias, act)) return;
   run_packed<float>(pl, batch, M, N, K, alpha, reinterpret_cast<const char*>(a.data), a.bs, a.rs,
                     a.cs, reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta, c.data,
                     c.bs, c.rs, bias, act);
