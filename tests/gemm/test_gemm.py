@@ -258,10 +258,12 @@ def test_threads_bitwise(isa, rng, B, M, N, K):
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
 @pytest.mark.parametrize("K", [70, 300])
-def test_small_form_matches_packed(isa, rng, ta, tb, K):
-    # A small product (run without packing A) and the same rows inside a product big enough
-    # for the packed, threaded path give the same bits, epilogue and K blocks included.
-    M, N, big_m = 13, 45, 2000
+@pytest.mark.parametrize("N", [45, 400])
+def test_small_form_matches_packed(isa, rng, ta, tb, K, N):
+    # The first rows of a product big enough for the packed path, computed alone in smaller
+    # products (on one thread, or split between threads, without packing A) give the same
+    # bits, epilogue and K blocks included, for 1 and 2 threads.
+    big_m = 2000
     big_a = transposed(rng.standard_normal((1, big_m, K)).astype(np.float32), ta)
     b = transposed(rng.standard_normal((1, K, N)).astype(np.float32), tb)
     bias = rng.standard_normal(N).astype(np.float32)
@@ -272,11 +274,12 @@ def test_small_form_matches_packed(isa, rng, ta, tb, K):
         for threads in (1, 2):
             _C.set_num_threads(threads)
             big = gemm(big_a, b, c0.copy(), **kw)
-            small = gemm(big_a[:, :M], b, c0[:, :M].copy(), **kw)
-            assert np.array_equal(small, big[:, :M])
+            for M in (13, 60, 600):
+                small = gemm(big_a[:, :M], b, c0[:, :M].copy(), **kw)
+                assert np.array_equal(small, big[:, :M]), (threads, M)
     finally:
         _C.set_num_threads(previous)
-    ref, scale = reference(big_a[:, :M], b, 0.75, 0.5, c0[:, :M], bias, "gelu")
+    ref, scale = reference(big_a[:, :600], b, 0.75, 0.5, c0[:, :600], bias, "gelu")
     assert_close(small, ref, scale, K, "gelu")
 
 

@@ -35,6 +35,13 @@ constexpr int64_t kParallelFlops = int64_t{3} << 21;
 // (small items balance the team at each block's barrier; a shape-only rule).
 constexpr int64_t kMinItems = 8;
 constexpr int64_t kItemPanels = 4;
+// The small-GEMM form (try_direct) for problems past kParallelFlops whose A and B together
+// fit in kDirectBytes and B alone in kDirectBBytes (half an L2): measured on one thread, it
+// matched or beat the packed path on those (768 x 128..512 x 128..512, 256^3) and lost
+// 7-40% where a 1-4 MiB B in place streamed from L3 for a short A (32 x 1024 x 256,
+// 64 x 2048 x 512).
+constexpr int64_t kDirectBytes = int64_t{2} << 20;
+constexpr int64_t kDirectBBytes = int64_t{512} << 10;
 // GEMV: columns per parallel piece (the AVX-512 row-streaming form works on 2048).
 constexpr int64_t kGemvChunk = 2048;
 
@@ -111,6 +118,23 @@ struct Counters {
   std::atomic<int64_t> pack{0}, items{0};
 };
 
+// Work items of a C block: runs of A micro-panels, and of B micro-panels when M is short, at
+// least kMinItems of them (small items balance the team; who computes an item never changes
+// its bits).
+struct ItemGrid {
+  int64_t run_m, items_m, run_n, items_n;
+  int64_t count() const { return items_m * items_n; }
+};
+ItemGrid item_grid(int64_t mpanels, int64_t npanels) {
+  ItemGrid g;
+  g.run_m = min64(kItemPanels, cdiv(mpanels, kMinItems));
+  g.items_m = cdiv(mpanels, g.run_m);
+  g.run_n = npanels;
+  if (g.items_m < kMinItems) g.run_n = cdiv(npanels, min64(npanels, cdiv(kMinItems, g.items_m)));
+  g.items_n = cdiv(npanels, g.run_n);
+  return g;
+}
+
 // Runs the five-loop GEMM of one matrix on thread `tid` of `nt` (all threads of the team
 // call it with the same job, buffers and counters; nt == 1: alone, no barriers). Both packed
 // blocks are shared: the threads pack them together, meet at a barrier, then share out the
@@ -153,14 +177,8 @@ void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Cou
           }
         }
         team_barrier(nt);  // both blocks packed, the item counter reset
-        // Items: runs of A micro-panels, and of B micro-panels when M is short (a rule on
-        // the shape only).
-        const int64_t run_m = min64(kItemPanels, cdiv(mpanels, kMinItems));
-        const int64_t items_m = cdiv(mpanels, run_m);
-        int64_t run_n = npanels;
-        if (items_m < kMinItems) run_n = cdiv(npanels, min64(npanels, cdiv(kMinItems, items_m)));
-        const int64_t items_n = cdiv(npanels, run_n);
-        const int64_t items = items_m * items_n;
+        const ItemGrid g = item_grid(mpanels, npanels);
+        const int64_t run_m = g.run_m, run_n = g.run_n, items_n = g.items_n, items = g.count();
         if (nt > 1 && tid == 0) cnt->pack.store(0, std::memory_order_relaxed);
         for (int64_t it = nt > 1 ? cnt->items.fetch_add(1) : 0; it < items;
              it = nt > 1 ? cnt->items.fetch_add(1) : it + 1) {
@@ -237,39 +255,97 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
   }
 }
 
-// Float32 problems too small to share (they would run on the calling thread) in the
-// small-GEMM form: A read in place and B too when its rows are contiguous, else B packed
-// per K block. Packing costs as much as a pass of the micro-kernel over these sizes, and
-// with everything in L1 / L2 nothing is lost by reading the operands in place. The K blocks
-// and kernels are the packed path's, so the bits are the same as there.
+// One float32 matrix in the small-GEMM form (GemmDirectFn): A read in place, and B too when
+// its rows are contiguous, else from bp, B packed whole: K block pc at bp + pc * np (np: N
+// rounded up to whole panels). The K blocks and kernels are the packed path's, so the bits
+// are the same as there.
+struct DirectJob {
+  const Plan<float>* pl;
+  int64_t M, N, K;
+  float alpha;
+  const float* a;
+  int64_t a_rs, a_cs;
+  const float* b;
+  int64_t b_rs, b_cs;
+  float beta;
+  float* c;
+  int64_t ldc;
+  const float* bias;
+  GemmAct act;
+  float* bp;  // null: B read in place
+  int64_t np;
+
+  // Chunk q of packing B (kPackPanels panels of one K block).
+  static constexpr int64_t kPackPanels = 4;
+  int64_t pack_chunks() const { return cdiv(K, pl->kc) * cdiv(cdiv(N, pl->ks->nr), kPackPanels); }
+  void pack(int64_t q) const {
+    const int64_t nr = pl->ks->nr, per_k = cdiv(cdiv(N, nr), kPackPanels);
+    const int64_t pc = q / per_k * pl->kc, kb = min64(pl->kc, K - pc);
+    const int64_t j0 = q % per_k * kPackPanels * nr;
+    pl->ks->pack_b(b + pc * b_rs + j0 * b_cs, b_rs, b_cs, kb, min64(kPackPanels * nr, N - j0),
+                   bp + pc * np + j0 * kb);
+  }
+  // C rows [i0, i0 + m) x columns [j0, j0 + n) (j0 on a panel boundary), every K block.
+  void run(int64_t i0, int64_t m, int64_t j0, int64_t n) const {
+    const GemmDirectFn direct = gemm_table().direct;
+    const int64_t nr = pl->ks->nr;
+    // K == 0: one empty K block, so the epilogue still runs.
+    for (int64_t pc = 0; pc == 0 || pc < K; pc += pl->kc) {
+      const int64_t kb = min64(pl->kc, K - pc);
+      const bool last = pc + kb >= K;
+      const GemmEpilogue<float> ep{alpha, pc == 0 ? beta : 1.0f, last && bias ? bias + j0 : nullptr,
+                                   last ? act : GemmAct::None};
+      const float* ai = a + i0 * a_rs + pc * a_cs;
+      float* ci = c + i0 * ldc + j0;
+      if (bp)
+        direct(m, n, kb, ai, a_rs, a_cs, bp + pc * np + j0 * kb, nr, nr * kb, ci, ldc, ep);
+      else
+        direct(m, n, kb, ai, a_rs, a_cs, b + pc * b_rs + j0, b_rs, nr, ci, ldc, ep);
+    }
+  }
+};
+
+// Float32 problems whose operands sit in L2 / L3 run in the small-GEMM form: packing costs
+// about as much as a pass of the micro-kernel over them, and the packed path's shared
+// blocks need two barriers per block. Small ones (below two threads' worth of flops) run on
+// the calling thread; a team claims items of C (all K blocks each) from a counter, with one
+// barrier after packing B when its rows are not contiguous, none otherwise.
 bool try_direct(const Plan<float>& pl, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
                 const GemmOperand<float>& a, const GemmOperand<float>& b, float beta,
                 const GemmOut<float>& c, const float* bias, GemmAct act) {
-  const GemmDirectFn direct = gemm_table().direct;
-  if (!direct || (a.rs != 1 && a.cs != 1)) return false;
-  if (2 * M * N * max64(K, 1) * batch >= 2 * kParallelFlops) return false;
-  const GemmKernelSet<float>& ks = *pl.ks;
-  const int64_t nr = ks.nr;
-  const bool pack = b.cs != 1;
-  float* bbuf = pack ? static_cast<float*>(tl_scratch.get(
-                           static_cast<size_t>(round_up(N, nr) * min64(pl.kc, max64(K, 1))) * 4))
-                     : nullptr;
-  for (int64_t bi = 0; bi < batch; ++bi) {
-    const float* ab = a.data + bi * a.bs;
-    const float* bb = b.data + bi * b.bs;
-    float* cb = c.data + bi * c.bs;
-    // K == 0: one empty K block, so the epilogue still runs.
-    for (int64_t pc = 0; pc == 0 || pc < K; pc += pl.kc) {
-      const int64_t kb = min64(pl.kc, K - pc);
-      const bool last = pc + kb >= K;
-      const GemmEpilogue<float> ep{alpha, pc == 0 ? beta : 1.0f, last ? bias : nullptr,
-                                   last ? act : GemmAct::None};
-      if (pack) {
-        if (kb > 0) ks.pack_b(bb + pc * b.rs, b.rs, b.cs, kb, N, bbuf);
-        direct(M, N, kb, ab + pc * a.cs, a.rs, a.cs, bbuf, nr, nr * kb, cb, c.rs, ep);
-      } else {
-        direct(M, N, kb, ab + pc * a.cs, a.rs, a.cs, bb + pc * b.rs, b.rs, nr, cb, c.rs, ep);
-      }
+  if (!gemm_table().direct || (a.rs != 1 && a.cs != 1)) return false;
+  const int64_t flops = 2 * M * N * max64(K, 1);
+  const bool alone = flops * batch < 2 * kParallelFlops;
+  if (!alone && (batch > 1 || (M * K + K * N) * int64_t{sizeof(float)} > kDirectBytes ||
+                 K * N * int64_t{sizeof(float)} > kDirectBBytes))
+    return false;
+  const int64_t mr = pl.ks->mr, nr = pl.ks->nr, np = round_up(N, nr);
+  const bool pack = b.cs != 1 && K > 0;
+  float* bp = pack ? static_cast<float*>(tl_scratch.get(static_cast<size_t>(np * K) * 4)) : nullptr;
+  const int nt = alone ? 1 : static_cast<int>(min64(get_num_threads(), flops / kParallelFlops));
+  DirectJob jb{&pl,  M,    N,    K,      alpha, a.data, a.rs, a.cs, b.data,
+               b.rs, b.cs, beta, c.data, c.rs,  bias,   act,  bp,   np};
+  if (nt <= 1) {
+    for (int64_t bi = 0; bi < batch; ++bi) {
+      jb.a = a.data + bi * a.bs, jb.b = b.data + bi * b.bs, jb.c = c.data + bi * c.bs;
+      if (pack)
+        for (int64_t q = 0; q < jb.pack_chunks(); ++q) jb.pack(q);
+      jb.run(0, M, 0, N);
+    }
+    return true;
+  }
+  const ItemGrid g = item_grid(cdiv(M, mr), cdiv(N, nr));
+  Counters cnt;
+#pragma omp parallel num_threads(nt)
+  {
+    if (pack) {
+      for (int64_t q = cnt.pack.fetch_add(1); q < jb.pack_chunks(); q = cnt.pack.fetch_add(1))
+        jb.pack(q);
+#pragma omp barrier
+    }
+    for (int64_t it = cnt.items.fetch_add(1); it < g.count(); it = cnt.items.fetch_add(1)) {
+      const int64_t i0 = it / g.items_n * g.run_m * mr, j0 = it % g.items_n * g.run_n * nr;
+      jb.run(i0, min64(g.run_m * mr, M - i0), j0, min64(g.run_n * nr, N - j0));
     }
   }
   return true;
