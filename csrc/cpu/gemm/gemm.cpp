@@ -286,7 +286,9 @@ struct DirectJob {
                    bp + pc * np + j0 * kb);
   }
   // C rows [i0, i0 + m) x columns [j0, j0 + n) (j0 on a panel boundary), every K block.
-  void run(int64_t i0, int64_t m, int64_t j0, int64_t n) const {
+  // own: null, or room for kc x n packed, where each K block of these columns of B is
+  // packed first (items that own their columns of B: nothing shared, no barrier).
+  void run(int64_t i0, int64_t m, int64_t j0, int64_t n, float* own = nullptr) const {
     const GemmDirectFn direct = gemm_table().direct;
     const int64_t nr = pl->ks->nr;
     // K == 0: one empty K block, so the epilogue still runs.
@@ -297,10 +299,14 @@ struct DirectJob {
                                    last ? act : GemmAct::None};
       const float* ai = a + i0 * a_rs + pc * a_cs;
       float* ci = c + i0 * ldc + j0;
-      if (bp)
+      if (own) {
+        if (kb > 0) pl->ks->pack_b(b + pc * b_rs + j0 * b_cs, b_rs, b_cs, kb, n, own);
+        direct(m, n, kb, ai, a_rs, a_cs, own, nr, nr * kb, ci, ldc, ep);
+      } else if (bp) {
         direct(m, n, kb, ai, a_rs, a_cs, bp + pc * np + j0 * kb, nr, nr * kb, ci, ldc, ep);
-      else
+      } else {
         direct(m, n, kb, ai, a_rs, a_cs, b + pc * b_rs + j0, b_rs, nr, ci, ldc, ep);
+      }
     }
   }
 };
@@ -314,17 +320,35 @@ bool try_direct(const Plan<float>& pl, int64_t batch, int64_t M, int64_t N, int6
                 const GemmOperand<float>& a, const GemmOperand<float>& b, float beta,
                 const GemmOut<float>& c, const float* bias, GemmAct act) {
   if (!gemm_table().direct || (a.rs != 1 && a.cs != 1)) return false;
-  const int64_t flops = 2 * M * N * max64(K, 1);
-  const bool alone = flops * batch < 2 * kParallelFlops;
-  if (!alone && (batch > 1 || (M * K + K * N) * int64_t{sizeof(float)} > kDirectBytes ||
-                 K * N * int64_t{sizeof(float)} > kDirectBBytes))
-    return false;
   const int64_t mr = pl.ks->mr, nr = pl.ks->nr, np = round_up(N, nr);
-  const bool pack = b.cs != 1 && K > 0;
-  float* bp = pack ? static_cast<float*>(tl_scratch.get(static_cast<size_t>(np * K) * 4)) : nullptr;
+  const int64_t flops = 2 * M * N * max64(K, 1), fb = int64_t{sizeof(float)};
+  const bool alone = flops * batch < 2 * kParallelFlops;
+  // A short A (too few micro-panels to share out) with a large B: items are runs of B panels
+  // over all rows, each packing its own columns of B, so no packed panel is shared (the
+  // packed path's shared B block crossed between the cores' L2s).
+  const bool skinny =
+      !alone && batch == 1 && cdiv(M, mr) < kMinItems && M * K * fb <= kDirectBBytes;
+  if (!alone && !skinny &&
+      (batch > 1 || (M * K + K * N) * fb > kDirectBytes || K * N * fb > kDirectBBytes))
+    return false;
   const int nt = alone ? 1 : static_cast<int>(min64(get_num_threads(), flops / kParallelFlops));
-  DirectJob jb{&pl,  M,    N,    K,      alpha, a.data, a.rs, a.cs, b.data,
-               b.rs, b.cs, beta, c.data, c.rs,  bias,   act,  bp,   np};
+  DirectJob jb{&pl,  M,    N,    K,      alpha, a.data, a.rs, a.cs,    b.data,
+               b.rs, b.cs, beta, c.data, c.rs,  bias,   act,  nullptr, np};
+  if (skinny) {
+    const int64_t run = max64(1, cdiv(N, nr) / kMinItems), items = cdiv(cdiv(N, nr), run);
+    const int64_t own = run * nr * min64(pl.kc, max64(K, 1));
+    float* buf = static_cast<float*>(tl_scratch.get(static_cast<size_t>(own * nt) * 4));
+    std::atomic<int64_t> next{0};
+#pragma omp parallel num_threads(nt)
+    {
+      float* mine = buf + own * omp_get_thread_num();
+      for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1))
+        jb.run(0, M, it * run * nr, min64(run * nr, N - it * run * nr), mine);
+    }
+    return true;
+  }
+  const bool pack = b.cs != 1 && K > 0;
+  if (pack) jb.bp = static_cast<float*>(tl_scratch.get(static_cast<size_t>(np * K) * 4));
   if (nt <= 1) {
     for (int64_t bi = 0; bi < batch; ++bi) {
       jb.a = a.data + bi * a.bs, jb.b = b.data + bi * b.bs, jb.c = c.data + bi * c.bs;

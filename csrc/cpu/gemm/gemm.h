@@ -7,6 +7,9 @@
 //         for ir in MC step MR:          A micro-panel: MR x KC, in L1      <- threads
 //           for jr in NC step NR:  micro-kernel  (MR x NR tile of C in registers)
 //
+// Problems that fit in cache skip the packing of A (and of a row-major B): the small-GEMM
+// form (GemmDirectFn) runs the same micro-kernel arithmetic on A read in place.
+//
 // Only packing and the micro-kernel are ISA-specific (gemm_<isa>.inc, included by
 // gemm_kernels.cpp, which is compiled once per ISA); the driver (gemm.cpp) owns blocking and
 // threading and calls them through the current ISA's table of function pointers.
