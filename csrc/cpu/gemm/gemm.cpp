@@ -328,6 +328,10 @@ bool try_direct(const Plan<float>& pl, int64_t batch, int64_t M, int64_t N, int6
   // packed path's shared B block crossed between the cores' L2s).
   const bool skinny =
       !alone && batch == 1 && cdiv(M, mr) < kMinItems && M * K * fb <= kDirectBBytes;
+  // Rows of A 4 KiB or more apart fall in one L1 set: read in place, the 14 rows of a
+  // micro-panel evict each other (LSTM dh = dG @ W_hh, 64 x 2048 x 512, ran 0.6x the packed
+  // path), so larger problems with such an A take the packed path.
+  if (!alone && a.cs == 1 && a.rs * fb >= 4096) return false;
   if (!alone && !skinny &&
       (batch > 1 || (M * K + K * N) * fb > kDirectBytes || K * N * fb > kDirectBBytes))
     return false;
