@@ -255,6 +255,34 @@ def test_threads_bitwise(isa, rng, B, M, N, K):
         assert np.array_equal(results[i], results[1])
 
 
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("K", [70, 300])
+@pytest.mark.parametrize("N", [45, 400])
+def test_small_form_matches_packed(isa, rng, ta, tb, K, N):
+    # The first rows of a product big enough for the packed path, computed alone in smaller
+    # products (on one thread, or split between threads, without packing A) give the same
+    # bits, epilogue and K blocks included, for 1 and 2 threads.
+    big_m = 2000
+    big_a = transposed(rng.standard_normal((1, big_m, K)).astype(np.float32), ta)
+    b = transposed(rng.standard_normal((1, K, N)).astype(np.float32), tb)
+    bias = rng.standard_normal(N).astype(np.float32)
+    c0 = rng.standard_normal((1, big_m, N)).astype(np.float32)
+    kw = dict(alpha=0.75, beta=0.5, bias=bias, activation="gelu")
+    previous = _C.get_num_threads()
+    try:
+        for threads in (1, 2):
+            _C.set_num_threads(threads)
+            big = gemm(big_a, b, c0.copy(), **kw)
+            for M in (13, 60, 600):
+                small = gemm(big_a[:, :M], b, c0[:, :M].copy(), **kw)
+                assert np.array_equal(small, big[:, :M]), (threads, M)
+    finally:
+        _C.set_num_threads(previous)
+    ref, scale = reference(big_a[:, :600], b, 0.75, 0.5, c0[:, :600], bias, "gelu")
+    assert_close(small, ref, scale, K, "gelu")
+
+
 # ---------------------------------------------------------------- bf16
 
 
@@ -376,6 +404,8 @@ def test_errors():
         _C.gemm(T(a), T(b.astype(np.float64)), T(out))
     with pytest.raises(TypeError, match=r"unsupported dtypes \(a float64, b float64, out float32"):
         _C.gemm(T(a.astype(np.float64)), T(b.astype(np.float64)), T(out))
+    with pytest.raises(TypeError, match=r"ember\.matmul: bias must be a TensorImpl or None"):
+        _C.gemm(T(a), T(b), T(out), bias=np.ones(5, np.float32))
     with pytest.raises(TypeError, match=r"unsupported dtypes \(a int64"):
         _C.gemm(T(a.astype(np.int64)), T(b.astype(np.int64)), T(out.astype(np.int64)))
     hb = np.ones((2, 4, 5), np.uint16)

@@ -37,6 +37,13 @@ constexpr int64_t kParallelFlops = int64_t{3} << 21;
 // (small items balance the team at each block's barrier; a shape-only rule).
 constexpr int64_t kMinItems = 8;
 constexpr int64_t kItemPanels = 4;
+// The small-GEMM form (try_direct) for problems past kParallelFlops whose A and B together
+// fit in kDirectBytes and B alone in kDirectBBytes (half an L2): measured on one thread, it
+// matched or beat the packed path on those (768 x 128..512 x 128..512, 256^3) and lost
+// 7-40% where a 1-4 MiB B in place streamed from L3 for a short A (32 x 1024 x 256,
+// 64 x 2048 x 512).
+constexpr int64_t kDirectBytes = int64_t{2} << 20;
+constexpr int64_t kDirectBBytes = int64_t{512} << 10;
 // GEMV: columns per parallel piece (the AVX-512 row-streaming form works on 2048).
 constexpr int64_t kGemvChunk = 2048;
 
@@ -113,6 +120,23 @@ struct Counters {
   std::atomic<int64_t> pack{0}, items{0};
 };
 
+// Work items of a C block: runs of A micro-panels, and of B micro-panels when M is short, at
+// least kMinItems of them (small items balance the team; who computes an item never changes
+// its bits).
+struct ItemGrid {
+  int64_t run_m, items_m, run_n, items_n;
+  int64_t count() const { return items_m * items_n; }
+};
+ItemGrid item_grid(int64_t mpanels, int64_t npanels) {
+  ItemGrid g;
+  g.run_m = min64(kItemPanels, cdiv(mpanels, kMinItems));
+  g.items_m = cdiv(mpanels, g.run_m);
+  g.run_n = npanels;
+  if (g.items_m < kMinItems) g.run_n = cdiv(npanels, min64(npanels, cdiv(kMinItems, g.items_m)));
+  g.items_n = cdiv(npanels, g.run_n);
+  return g;
+}
+
 // Runs the five-loop GEMM of one matrix on thread `tid` of `nt` (all threads of the team
 // call it with the same job, buffers and counters; nt == 1: alone, no barriers). Both packed
 // blocks are shared: the threads pack them together, meet at a barrier, then share out the
@@ -155,14 +179,8 @@ void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Cou
           }
         }
         team_barrier(nt);  // both blocks packed, the item counter reset
-        // Items: runs of A micro-panels, and of B micro-panels when M is short (a rule on
-        // the shape only).
-        const int64_t run_m = min64(kItemPanels, cdiv(mpanels, kMinItems));
-        const int64_t items_m = cdiv(mpanels, run_m);
-        int64_t run_n = npanels;
-        if (items_m < kMinItems) run_n = cdiv(npanels, min64(npanels, cdiv(kMinItems, items_m)));
-        const int64_t items_n = cdiv(npanels, run_n);
-        const int64_t items = items_m * items_n;
+        const ItemGrid g = item_grid(mpanels, npanels);
+        const int64_t run_m = g.run_m, run_n = g.run_n, items_n = g.items_n, items = g.count();
         if (nt > 1 && tid == 0) cnt->pack.store(0, std::memory_order_relaxed);
         for (int64_t it = nt > 1 ? cnt->items.fetch_add(1) : 0; it < items;
              it = nt > 1 ? cnt->items.fetch_add(1) : it + 1) {
@@ -239,6 +257,130 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
   }
 }
 
+// One float32 matrix in the small-GEMM form (GemmDirectFn): A read in place, and B too when
+// its rows are contiguous, else from bp, B packed whole: K block pc at bp + pc * np (np: N
+// rounded up to whole panels). The K blocks and kernels are the packed path's, so the bits
+// are the same as there.
+struct DirectJob {
+  const Plan<float>* pl;
+  int64_t M, N, K;
+  float alpha;
+  const float* a;
+  int64_t a_rs, a_cs;
+  const float* b;
+  int64_t b_rs, b_cs;
+  float beta;
+  float* c;
+  int64_t ldc;
+  const float* bias;
+  GemmAct act;
+  float* bp;  // null: B read in place
+  int64_t np;
+
+  // Chunk q of packing B (kPackPanels panels of one K block).
+  static constexpr int64_t kPackPanels = 4;
+  int64_t pack_chunks() const { return cdiv(K, pl->kc) * cdiv(cdiv(N, pl->ks->nr), kPackPanels); }
+  void pack(int64_t q) const {
+    const int64_t nr = pl->ks->nr, per_k = cdiv(cdiv(N, nr), kPackPanels);
+    const int64_t pc = q / per_k * pl->kc, kb = min64(pl->kc, K - pc);
+    const int64_t j0 = q % per_k * kPackPanels * nr;
+    pl->ks->pack_b(b + pc * b_rs + j0 * b_cs, b_rs, b_cs, kb, min64(kPackPanels * nr, N - j0),
+                   bp + pc * np + j0 * kb);
+  }
+  // C rows [i0, i0 + m) x columns [j0, j0 + n) (j0 on a panel boundary), every K block.
+  // own: null, or room for kc x n packed, where each K block of these columns of B is
+  // packed first (items that own their columns of B: nothing shared, no barrier).
+  void run(int64_t i0, int64_t m, int64_t j0, int64_t n, float* own = nullptr) const {
+    const GemmDirectFn direct = gemm_table().direct;
+    const int64_t nr = pl->ks->nr;
+    // K == 0: one empty K block, so the epilogue still runs.
+    for (int64_t pc = 0; pc == 0 || pc < K; pc += pl->kc) {
+      const int64_t kb = min64(pl->kc, K - pc);
+      const bool last = pc + kb >= K;
+      const GemmEpilogue<float> ep{alpha, pc == 0 ? beta : 1.0f, last && bias ? bias + j0 : nullptr,
+                                   last ? act : GemmAct::None};
+      const float* ai = a + i0 * a_rs + pc * a_cs;
+      float* ci = c + i0 * ldc + j0;
+      if (own) {
+        if (kb > 0) pl->ks->pack_b(b + pc * b_rs + j0 * b_cs, b_rs, b_cs, kb, n, own);
+        direct(m, n, kb, ai, a_rs, a_cs, own, nr, nr * kb, ci, ldc, ep);
+      } else if (bp) {
+        direct(m, n, kb, ai, a_rs, a_cs, bp + pc * np + j0 * kb, nr, nr * kb, ci, ldc, ep);
+      } else {
+        direct(m, n, kb, ai, a_rs, a_cs, b + pc * b_rs + j0, b_rs, nr, ci, ldc, ep);
+      }
+    }
+  }
+};
+
+// Float32 problems whose operands sit in L2 / L3 run in the small-GEMM form: packing costs
+// about as much as a pass of the micro-kernel over them, and the packed path's shared
+// blocks need two barriers per block. Small ones (below two threads' worth of flops) run on
+// the calling thread; a team claims items of C (all K blocks each) from a counter, with one
+// barrier after packing B when its rows are not contiguous, none otherwise.
+bool try_direct(const Plan<float>& pl, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                const GemmOperand<float>& a, const GemmOperand<float>& b, float beta,
+                const GemmOut<float>& c, const float* bias, GemmAct act) {
+  if (!gemm_table().direct || (a.rs != 1 && a.cs != 1)) return false;
+  const int64_t mr = pl.ks->mr, nr = pl.ks->nr, np = round_up(N, nr);
+  const int64_t flops = 2 * M * N * max64(K, 1), fb = int64_t{sizeof(float)};
+  const bool alone = flops * batch < 2 * kParallelFlops;
+  // A short A (too few micro-panels to share out) with a large B: items are runs of B panels
+  // over all rows, each packing its own columns of B, so no packed panel is shared (the
+  // packed path's shared B block crossed between the cores' L2s).
+  const bool skinny =
+      !alone && batch == 1 && cdiv(M, mr) < kMinItems && M * K * fb <= kDirectBBytes;
+  // Rows of A 4 KiB or more apart fall in one L1 set: read in place, the 14 rows of a
+  // micro-panel evict each other (LSTM dh = dG @ W_hh, 64 x 2048 x 512, ran 0.6x the packed
+  // path), so larger problems with such an A take the packed path.
+  if (!alone && a.cs == 1 && a.rs * fb >= 4096) return false;
+  if (!alone && !skinny &&
+      (batch > 1 || (M * K + K * N) * fb > kDirectBytes || K * N * fb > kDirectBBytes))
+    return false;
+  const int nt = alone ? 1 : static_cast<int>(min64(get_num_threads(), flops / kParallelFlops));
+  DirectJob jb{&pl,  M,    N,    K,      alpha, a.data, a.rs, a.cs,    b.data,
+               b.rs, b.cs, beta, c.data, c.rs,  bias,   act,  nullptr, np};
+  if (skinny) {
+    const int64_t run = max64(1, cdiv(N, nr) / kMinItems), items = cdiv(cdiv(N, nr), run);
+    const int64_t own = run * nr * min64(pl.kc, max64(K, 1));
+    float* buf = static_cast<float*>(tl_scratch.get(static_cast<size_t>(own * nt) * 4));
+    std::atomic<int64_t> next{0};
+#pragma omp parallel num_threads(nt)
+    {
+      float* mine = buf + own * omp_get_thread_num();
+      for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1))
+        jb.run(0, M, it * run * nr, min64(run * nr, N - it * run * nr), mine);
+    }
+    return true;
+  }
+  const bool pack = b.cs != 1 && K > 0;
+  if (pack) jb.bp = static_cast<float*>(tl_scratch.get(static_cast<size_t>(np * K) * 4));
+  if (nt <= 1) {
+    for (int64_t bi = 0; bi < batch; ++bi) {
+      jb.a = a.data + bi * a.bs, jb.b = b.data + bi * b.bs, jb.c = c.data + bi * c.bs;
+      if (pack)
+        for (int64_t q = 0; q < jb.pack_chunks(); ++q) jb.pack(q);
+      jb.run(0, M, 0, N);
+    }
+    return true;
+  }
+  const ItemGrid g = item_grid(cdiv(M, mr), cdiv(N, nr));
+  Counters cnt;
+#pragma omp parallel num_threads(nt)
+  {
+    if (pack) {
+      for (int64_t q = cnt.pack.fetch_add(1); q < jb.pack_chunks(); q = cnt.pack.fetch_add(1))
+        jb.pack(q);
+#pragma omp barrier
+    }
+    for (int64_t it = cnt.items.fetch_add(1); it < g.count(); it = cnt.items.fetch_add(1)) {
+      const int64_t i0 = it / g.items_n * g.run_m * mr, j0 = it % g.items_n * g.run_n * nr;
+      jb.run(i0, min64(g.run_m * mr, M - i0), j0, min64(g.run_n * nr, N - j0));
+    }
+  }
+  return true;
+}
+
 // Float32 GEMV (M == 1 or N == 1): y[j * ys] = epilogue(sum_p x[p * xs] * B(p, j)).
 bool try_gemv(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
               const GemmOperand<float>& a, const GemmOperand<float>& b, float beta,
@@ -289,6 +431,7 @@ void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmO
   if (batch <= 0 || M <= 0 || N <= 0) return;
   if (try_gemv(batch, M, N, K, alpha, a, b, beta, c, bias, act)) return;
   const Plan<float> pl = make_plan(gemm_table().f32, sizeof(float), 0);
+  if (try_direct(pl, batch, M, N, K, alpha, a, b, beta, c, bias, act)) return;
   run_packed<float>(pl, batch, M, N, K, alpha, reinterpret_cast<const char*>(a.data), a.bs, a.rs,
                     a.cs, reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta, c.data,
                     c.bs, c.rs, bias, act);

@@ -7,6 +7,9 @@
 //         for ir in MC step MR:          A micro-panel: MR x KC, in L1      <- threads
 //           for jr in NC step NR:  micro-kernel  (MR x NR tile of C in registers)
 //
+// Problems that fit in cache skip the packing of A (and of a row-major B): the small-GEMM
+// form (GemmDirectFn) runs the same micro-kernel arithmetic on A read in place.
+//
 // Only packing and the micro-kernel are ISA-specific (gemm_<isa>.inc, included by
 // gemm_kernels.cpp, which is compiled once per ISA); the driver (gemm.cpp) owns blocking and
 // threading and calls them through the current ISA's table of function pointers.
@@ -102,6 +105,16 @@ using GemvFn = void (*)(int64_t n, int64_t k, const float* x, int64_t xs, const 
                         int64_t rs, int64_t cs, float* y, int64_t ys, const float* bias,
                         int64_t bias_s, const GemmEpilogue<float>& e);
 
+// The small-GEMM form (float32, no packing of A): C block (m x n, row stride ldc) =
+// epilogue(A (m x k) @ B (k x n)) with A read in place (element (i, p) at a[i * rs + p * cs],
+// rs == 1 or cs == 1) and B read as nr-column panels: row p of the panel holding column j
+// at b[(j / nr) * b_ps + p * b_rs + j % nr] (unit column stride). A row-major B is its own
+// panels (b_ps = nr); packed panels have b_rs = nr, b_ps = nr * k. Same per-element
+// arithmetic as the packed macro-kernel, so either form gives the same bits.
+using GemmDirectFn = void (*)(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs,
+                              int64_t cs, const float* b, int64_t b_rs, int64_t b_ps, float* c,
+                              int64_t ldc, const GemmEpilogue<float>& e);
+
 template <typename TC>
 struct GemmKernelSet {
   int mr, nr;          // micro-tile
@@ -117,6 +130,7 @@ struct GemmTable {
   GemmKernelSet<float> bf16_widen;  // bf16 sources widened to float32 panels, f32 kernel
   GemmKernelSet<float> bf16;        // native vdpbf16ps (avx512 only; macro null elsewhere)
   GemvFn gemv;
+  GemmDirectFn direct;  // the f32 set's small-GEMM form; null where the ISA has none
 };
 
 const GemmTable& gemm_table();

@@ -93,6 +93,28 @@ void macro_kernel(int64_t m, int64_t n, int64_t k, const void* pav, const void* 
   }
 }
 
+// The small-GEMM form's micro-kernel: C tile (M rows, n <= NR columns) = epilogue(A rows in
+// place (row r at a + r * as, unit k step; or k step as, rows adjacent) . B panel (row p at
+// b + p * b_rs)).
+using DirectUkernel = void (*)(int64_t k, const float* a, int64_t as, const float* b, int64_t b_rs,
+                               float* c, int64_t ldc, int64_t n, const Epi& e, const float* bias);
+
+// GemmDirectFn (gemm.h): the loops of macro_kernel over tiles, A read in place. kRows serves
+// A with unit column stride (cs == 1), kCols A with unit row stride.
+template <int MR, int NR, const DirectUkernel (&kRows)[MR + 1],
+          const DirectUkernel (&kCols)[MR + 1]>
+void direct_macro(int64_t m, int64_t n, int64_t k, const float* a, int64_t rs, int64_t cs,
+                  const float* b, int64_t b_rs, int64_t b_ps, float* c, int64_t ldc, const Epi& e) {
+  const bool rows = cs == 1;
+  for (int64_t i = 0; i < m; i += MR) {
+    const int64_t mm = min64(MR, m - i);
+    const DirectUkernel uk = rows ? kRows[mm] : kCols[mm];
+    for (int64_t j = 0; j < n; j += NR)
+      uk(k, a + i * rs, rows ? rs : cs, b + j / NR * b_ps, b_rs, c + i * ldc + j, ldc,
+         min64(NR, n - j), e, e.bias ? e.bias + j : nullptr);
+  }
+}
+
 // ---- packing (see gemm.h for the panel layouts): float32 panels from float32 or bf16
 // sources, float64 panels from float64. The ISAs with faster forms for some strides (avx512
 // transposes in registers) call these for the others.
