@@ -1,7 +1,8 @@
 """ember.amp: torch's mixed-precision API (``torch.amp``).
 
 ``GradScaler`` implements loss scaling for real (scale, unscale, skip inf/NaN steps,
-grow and back off). ``autocast`` records the region but ops keep their dtypes (see
+grow and back off). ``autocast`` runs the matrix products and attention in
+bfloat16 (float16) and the losses in float32 inside its region (see
 ``ember.amp.autocast_mode``).
 """
 
