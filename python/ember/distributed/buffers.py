@@ -31,9 +31,10 @@ def host_buffer(t: Tensor) -> tuple[np.ndarray, Callable[[], None] | None]:
     t = t.detach()
     if not t.is_cuda and t.is_contiguous() and t.dtype not in _STAGED_AS_FLOAT32:
         return t.numpy(), None
-    staged = np.ascontiguousarray(
-        t.cpu().to(D.float32 if t.dtype in _STAGED_AS_FLOAT32 else t.dtype).numpy()
-    ).copy()
+    # one copy, always a fresh array: the host tensor may share t's memory (a strided view)
+    staged = np.array(
+        t.cpu().to(D.float32 if t.dtype in _STAGED_AS_FLOAT32 else t.dtype).numpy(), order="C"
+    )
 
     def writeback() -> None:
         write(t, staged)
