@@ -64,6 +64,6 @@ def cache_enabled(device_type: str) -> bool:
 
 def cached_casts() -> dict:
     """This thread's casts of parameters made in the current outermost region:
-    (id(tensor), grad mode, version) -> (tensor, its cast)."""
+    (id(tensor), grad mode) -> (tensor, its version when cast, the cast)."""
     regions()
     return _state.casts

@@ -4,7 +4,7 @@ The ops that run in lower precision (linear, matmul and the products built on th
 float32 operands to the region's dtype; autograd records the casts, so gradients reach the
 float32 tensors, and other dtypes are left alone. A parameter (a leaf that requires grad)
 is cast once per outermost region and the cast reused, as torch's weight cache does;
-unlike torch's, the cache also keys on grad mode and the tensor's version, so a cast made
+unlike torch's, the cache also keys on grad mode and checks the tensor's version, so a cast made
 under no_grad never stands in for one that must carry gradients, and an in-place update
 (an optimizer step) recasts. The losses (torch's float32 list) cast bfloat16 / float16
 arguments up to float32.
@@ -28,11 +28,12 @@ def _cast(t: Tensor | None, dtype: D.dtype, device_type: str) -> Tensor | None:
     if not (t.requires_grad and t.grad_fn is None and state.cache_enabled(device_type)):
         return t.to(dtype)
     casts = state.cached_casts()
-    key = (id(t), is_grad_enabled(), t._version)
+    key = (id(t), is_grad_enabled())
     hit = casts.get(key)
-    if hit is None or hit[0] is not t:
-        hit = casts[key] = (t, t.to(dtype))
-    return hit[1]
+    if hit is None or hit[0] is not t or hit[1] != t._version:
+        # replaced, not added: a training loop inside one region keeps one cast per weight
+        hit = casts[key] = (t, t._version, t.to(dtype))
+    return hit[2]
 
 
 def autocast_operands(device_type: str, *tensors: Tensor | None) -> tuple | None:
