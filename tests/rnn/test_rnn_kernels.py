@@ -21,6 +21,7 @@ SIZES = [
     (3, 4, 0, 3),
     (3, 3, 5, 129),  # several hidden-unit chunks per step
     (2, 1, 3, 65),  # batch 1 (the GEMV path) with several chunks
+    (3, 1, 4, 300),  # batch 1 with GEMV panels in several items, threaded steps
     (3, 14, 5, 17),  # a micro-tile of batch rows: the x projection runs inside the steps
     (2, 17, 300, 33),  # ... with W_ih over two K blocks and a partial row tile
 ]
@@ -205,7 +206,8 @@ def test_backward_float32_matches_float64(isa, rng, mode, size, reverse, use_len
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("size", [(9, 7, 33, 40), (3, 33, 17, 257)])  # the 2nd: threaded steps
+# the 2nd: threaded steps; the 3rd: threaded batch-1 steps (GEMV panels split between threads)
+@pytest.mark.parametrize("size", [(9, 7, 33, 40), (3, 33, 17, 257), (4, 1, 9, 600)])
 def test_threads_bitwise(rng, mode, size):
     T, B, I, H = size
     lengths = random_lengths(rng, T, B)

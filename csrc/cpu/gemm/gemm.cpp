@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "core/spin_barrier.h"
 #include "cpu/driver_util.h"
 
 namespace ember::cpu {
@@ -107,17 +108,15 @@ Sizes<TC> sizes(const Plan<TC>& pl, int64_t M, int64_t N, int64_t K) {
   return s;
 }
 
-inline void team_barrier(int nt) {
-  if (nt > 1) {
-#pragma omp barrier
-  }
-}
-
 // Work counters shared by a team: threads claim pack chunks and tile items with fetch_add,
 // so a thread that the OS deschedules (these machines are shared) does not hold the others
 // up until the next barrier. Who computes an item never changes its bits.
+// The team meets at a SpinBarrier: an OpenMP barrier sleeps at once under
+// OMP_WAIT_POLICY=PASSIVE, and the wake-up cost more than a small block's compute.
 struct Counters {
+  explicit Counters(int nt) : barrier(nt) {}
   std::atomic<int64_t> pack{0}, items{0};
+  SpinBarrier barrier;
 };
 
 // Work items of a C block: runs of A micro-panels, and of B micro-panels when M is short, at
@@ -138,12 +137,16 @@ ItemGrid item_grid(int64_t mpanels, int64_t npanels) {
 }
 
 // Runs the five-loop GEMM of one matrix on thread `tid` of `nt` (all threads of the team
-// call it with the same job, buffers and counters; nt == 1: alone, no barriers). Both packed
+// call it with the same job, buffers and counters, each with its own barrier `phase`, kept
+// from call to call; nt == 1: alone, no barriers). Both packed
 // blocks are shared: the threads pack them together, meet at a barrier, then share out the
 // micro-tiles of the block pair as items of whole micro-panels.
 template <typename TC>
 void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Counters* cnt, int tid,
-              int nt, bool ends_region) {
+              int nt, int& phase, bool ends_region) {
+  auto team_barrier = [&] {
+    if (nt > 1) cnt->barrier.wait(phase);
+  };
   const GemmKernelSet<TC>& ks = *pl.ks;
   const int64_t mr = ks.mr, nr = ks.nr, eb = ks.packed_bytes;
   const int64_t sb = static_cast<int64_t>(pl.src_bytes);
@@ -178,7 +181,7 @@ void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Cou
             }
           }
         }
-        team_barrier(nt);  // both blocks packed, the item counter reset
+        team_barrier();  // both blocks packed, the item counter reset
         const ItemGrid g = item_grid(mpanels, npanels);
         const int64_t run_m = g.run_m, run_n = g.run_n, items_n = g.items_n, items = g.count();
         if (nt > 1 && tid == 0) cnt->pack.store(0, std::memory_order_relaxed);
@@ -191,7 +194,7 @@ void gemm_one(const Plan<TC>& pl, const Job<TC>& jb, char* abuf, char* bbuf, Cou
                    jb.ldc, ep);
         }
         // The buffers are repacked next (after the region's last block its join waits anyway).
-        if (!ends_region || ic + mb < M || pc + kb < K || jc + nb < N) team_barrier(nt);
+        if (!ends_region || ic + mb < M || pc + kb < K || jc + nb < N) team_barrier();
       }
     }
   }
@@ -231,8 +234,9 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
   };
   if (max_threads == 1 || flops * batch < 2 * kParallelFlops) {
     char* buf = static_cast<char*>(tl_scratch.get(per));
+    int phase = 0;
     for (int64_t bi = 0; bi < batch; ++bi)
-      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, nullptr, 0, 1, true);
+      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, nullptr, 0, 1, phase, true);
     return;
   }
   if (batch > 1 && flops < 8 * kParallelFlops) {
@@ -242,18 +246,21 @@ void run_packed(const Plan<TC>& pl, int64_t batch, int64_t M, int64_t N, int64_t
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t bi = 0; bi < batch; ++bi) {
       char* mine = buf + per * omp_get_thread_num();
-      gemm_one(pl, job_of(bi), mine, mine + sz.a_bytes, nullptr, 0, 1, true);
+      int phase = 0;
+      gemm_one(pl, job_of(bi), mine, mine + sz.a_bytes, nullptr, 0, 1, phase, true);
     }
     return;
   }
   const int nt = static_cast<int>(min64(max_threads, max64(1, flops / kParallelFlops)));
   char* buf = static_cast<char*>(tl_scratch.get(per));
-  Counters cnt;
+  Counters cnt(nt);
 #pragma omp parallel num_threads(nt)
   {
+    cnt.barrier.fit_team();
     const int tid = omp_get_thread_num(), n = omp_get_num_threads();
+    int phase = 0;
     for (int64_t bi = 0; bi < batch; ++bi)
-      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, &cnt, tid, n, bi == batch - 1);
+      gemm_one(pl, job_of(bi), buf, buf + sz.a_bytes, &cnt, tid, n, phase, bi == batch - 1);
   }
 }
 
@@ -365,13 +372,15 @@ bool try_direct(const Plan<float>& pl, int64_t batch, int64_t M, int64_t N, int6
     return true;
   }
   const ItemGrid g = item_grid(cdiv(M, mr), cdiv(N, nr));
-  Counters cnt;
+  Counters cnt(nt);
 #pragma omp parallel num_threads(nt)
   {
     if (pack) {
+      cnt.barrier.fit_team();
       for (int64_t q = cnt.pack.fetch_add(1); q < jb.pack_chunks(); q = cnt.pack.fetch_add(1))
         jb.pack(q);
-#pragma omp barrier
+      int phase = 0;
+      cnt.barrier.wait(phase);
     }
     for (int64_t it = cnt.items.fetch_add(1); it < g.count(); it = cnt.items.fetch_add(1)) {
       const int64_t i0 = it / g.items_n * g.run_m * mr, j0 = it % g.items_n * g.run_n * nr;

@@ -8,6 +8,8 @@
 // A time loop is one parallel region with one barrier per step.
 #include "cpu/rnn/rnn.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -16,6 +18,7 @@
 
 #include "core/isa.h"
 #include "core/parallel.h"
+#include "core/spin_barrier.h"
 #include "cpu/driver_util.h"
 #include "cpu/gemm/gemm.h"
 
@@ -282,12 +285,11 @@ class Recur<double> {
   std::vector<Seg> segs_;
 };
 
-// Hidden units per work item: whole GEMM micro-panels, about 8 items (a rule on the shape).
-// Batch 1: one item, so the GEMV panels are as wide as possible.
+// Hidden units per work item: whole GEMM micro-panels (batch 1: GEMV panels), about 8
+// items (batch 1: 4, as GEMV panels are wide). A rule on the shape, never the thread count.
 int64_t unit_chunk(int64_t H, int64_t B) {
-  if (B == 1) return H;
-  const int64_t nr = gemm_table().f32.nr;
-  return round_up(cdiv(H, 8), nr);
+  if (B == 1) return round_up(cdiv(H, 4), rnn_kernels().gemv_width);
+  return round_up(cdiv(H, 8), gemm_table().f32.nr);
 }
 
 // Whether the x projection (forward: x_t @ W_ih^T; backward: dx_t = dg_t @ W_ih) runs
@@ -304,10 +306,11 @@ bool x_in_steps(int64_t I, int64_t H, int64_t GH, int64_t B) {
          GH * (I + H) * int64_t{sizeof(float)} <= kStepWeightBytes;
 }
 
-// Steps whose recurrent GEMM has fewer flops than this run on the calling thread: a
-// fork/join or barrier per step costs microseconds, and on a shared machine a descheduled
-// team member stalls the step for a scheduler tick.
-constexpr int64_t kStepParallelFlops = int64_t{12} << 20;
+// Steps whose recurrent GEMM has fewer flops than this run on the calling thread: below it
+// the SpinBarrier's handoff (about a microsecond with the cache lines it moves) outweighs
+// the split. Batch-1 LSTM H = 256 (0.5 MFLOP a step) gains from two threads, each keeping
+// its half of W_hh in its own L2.
+constexpr int64_t kStepParallelFlops = int64_t{1} << 18;
 
 int step_threads(int64_t step_flops, int64_t items) {
   const int nt = get_num_threads();
@@ -335,8 +338,9 @@ inline bool valid(const int64_t* lengths, int64_t t, int64_t b) {
 }
 
 // Runs body(step, item, abuf) for every step and item, steps in order, after
-// pack(step, abuf) on each thread; items of a step in parallel (static schedule: a thread
-// keeps the same items, and their weight panels in its cache, across steps).
+// pack(step, abuf) on each thread; items of a step in parallel. A thread keeps the same run
+// of items, and their weight panels in its cache, across steps; a SpinBarrier (not an
+// OpenMP one, which sleeps under OMP_WAIT_POLICY=PASSIVE) separates the steps.
 template <typename T, typename Pack, typename Body>
 void time_loop(int64_t steps, int64_t items, int nt, int64_t a_elems, Pack&& pack, Body&& body) {
   if (nt <= 1) {
@@ -347,13 +351,18 @@ void time_loop(int64_t steps, int64_t items, int nt, int64_t a_elems, Pack&& pac
     }
     return;
   }
+  SpinBarrier barrier(nt);
 #pragma omp parallel num_threads(nt)
   {
+    barrier.fit_team();
+    const int team = omp_get_num_threads(), tid = omp_get_thread_num();
+    const int64_t i0 = items * tid / team, i1 = items * (tid + 1) / team;
     AlignedBuffer<T> abuf(a_elems);
+    int phase = 0;
     for (int64_t s = 0; s < steps; ++s) {
       pack(s, abuf.get());
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < items; ++i) body(s, i, abuf.get());
+      for (int64_t i = i0; i < i1; ++i) body(s, i, abuf.get());
+      barrier.wait(phase);
     }
   }
 }
