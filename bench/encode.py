@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 
-# ember and torch each load their own OpenMP runtime; with the default (active) wait
-# policy the idle threads of one spin while the other computes and the interleaved timings
-# become meaningless. Passive waiting must be set before either library loads.
+# Measured as `ember serve` runs: OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep).
+# ember and torch share one libgomp here (the loader maps the soname libgomp.so.1
+# once), so the policy applies to both sides alike. Set before either loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402

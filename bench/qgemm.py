@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 
-# ember and torch each load their own OpenMP runtime; with active waiting the idle threads
-# of one spin while the other computes (as in bench/encode.py). Set before either loads.
+# Measured as `ember serve` runs: OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep).
+# ember and torch share one libgomp here (the loader maps the soname libgomp.so.1
+# once), so the policy applies to both sides alike. Set before either loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 
-# As in bench/train_gpt.py: idle OpenMP threads must not spin while the other side computes.
+# Measured as `ember serve` runs: OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep).
+# ember and torch share one libgomp here (the loader maps the soname libgomp.so.1
+# once), so the policy applies to both sides alike. Set before either loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
