@@ -283,6 +283,31 @@ def test_small_form_matches_packed(isa, rng, ta, tb, K, N):
     assert_close(small, ref, scale, K, "gelu")
 
 
+@pytest.mark.parametrize("K,row", [(1024, 1024), (300, 1100)])
+def test_small_form_restrided_a(isa, rng, K, row):
+    # A skinny A whose rows lie 4 KiB or more apart (a slice of a wider matrix too) is copied
+    # to shorter rows before the small-GEMM form: the same bits as the packed path.
+    big_m, N = 2000, 256
+    wide = rng.standard_normal((1, big_m, row)).astype(np.float32)
+    big_a = wide[:, :, :K]
+    b = rng.standard_normal((1, K, N)).astype(np.float32)
+    bias = rng.standard_normal(N).astype(np.float32)
+    c0 = rng.standard_normal((1, big_m, N)).astype(np.float32)
+    kw = dict(alpha=0.5, beta=1.0, bias=bias)
+    previous = _C.get_num_threads()
+    try:
+        for threads in (1, 2):
+            _C.set_num_threads(threads)
+            big = gemm(big_a, b, c0.copy(), **kw)
+            for M in (13, 32, 64, 90):  # 13: alone; the rest skinny for K = 1024, 90 for 300
+                small = gemm(big_a[:, :M], b, c0[:, :M].copy(), **kw)
+                assert np.array_equal(small, big[:, :M]), (threads, M)
+    finally:
+        _C.set_num_threads(previous)
+    ref, scale = reference(big_a[:, :90], b, 0.5, 1.0, c0[:, :90], bias)
+    assert_close(small, ref, scale, K)
+
+
 # ---------------------------------------------------------------- bf16
 
 
