@@ -95,7 +95,8 @@ def main(
     print(
         f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, ember ISA "
         f"{ember._C.get_isa()}, {ember.get_num_threads()} threads, peer "
-        f"{peer_detail or peer}; load average before {load0[0]:.2f}, after {load1[0]:.2f}\n"
+        f"{peer_detail or peer}; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
+        f"load average before {load0[0]:.2f}, after {load1[0]:.2f}\n"
     )
     print(table(rows, peer))
     if args.json:

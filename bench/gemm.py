@@ -230,6 +230,7 @@ def main():
         f"{header['date']}; {header['machine']}; ember ISA {header['ember_isa']} "
         f"(micro-tile {mr}x{nr}, mc {mc} kc {kc} nc {nc}); peers {header['numpy']}, "
         f"{header['torch'] or 'no torch'}; "
+        f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}; "
         f"load average at start {header['loadavg_start']:.2f}\n"
     )
 
