@@ -197,6 +197,24 @@ def test_model_gemm_agrees_with_widen_path(rng, bf16_path, M, N, K):
     assert (np.abs(model.astype(np.float64) - widen) <= tol).all()
 
 
+def test_model_gemm_threads_bitwise(rng):
+    # A fixed task split (96 rows x 128 channels) and all of K per tile: the same bits for
+    # any thread count.
+    M, N, K = 200, 300, 70
+    a, b = operands(rng, 1, M, N, K)
+    ha, hb = bf16_round(a), bf16_round(b)
+    previous = _C.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 1):
+            _C.set_num_threads(n)
+            out = np.full((1, M, N), np.nan, np.float32)
+            results.append(model_gemm(T_bf16(ha), T_bf16(transposed(hb, True)), out))
+    finally:
+        _C.set_num_threads(previous)
+    assert np.array_equal(results[1], results[0]) and np.array_equal(results[2], results[0])
+
+
 def test_model_gemm_k_zero_and_nan_propagation():
     # K == 0: the epilogue alone (beta * c + bias); a NaN in A reaches only its row.
     out = np.ones((1, 3, 4), np.float32)
