@@ -6,7 +6,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = ROOT / "csrc" / "cpu"
-NOT_FAMILIES = {"simd"}  # the Vec API every family's kernels are written on
+# simd: the Vec API every family's kernels are written on; amx: the AMX tile loop that the
+# gemm and qgemm families share.
+NOT_FAMILIES = {"simd", "amx"}
 
 # family -> (its binding file, its Python home) where they are not bind_<f>.cpp / ops/<f>.py
 ELSEWHERE = {

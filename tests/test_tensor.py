@@ -200,6 +200,7 @@ def test_config_and_threads():
     assert cfg["cpu_isa"] in ("avx512", "avx2", "generic")
     assert "generic" in cfg["cpu_isas_available"]
     assert "cpu_isa" in str(cfg)
+    assert cfg["bf16_gemm"].split(" (AMX: ")[0] in ("amx", "native", "widen")
     n = ember.get_num_threads()
     ember.set_num_threads(1)
     assert ember.get_num_threads() == 1

@@ -248,6 +248,9 @@ void bind_core(py::module_& m) {
     py::dict d;
     d["avx512_bf16"] = cpu_has_avx512_bf16();
     d["avx512_vnni"] = cpu_has_avx512_vnni();
+    // Usable by this process: the CPU has them and the OS granted the tile state.
+    d["amx_int8"] = cpu_amx_missing(AmxFeature::Int8) == nullptr;
+    d["amx_bf16"] = cpu_amx_missing(AmxFeature::Bf16) == nullptr;
     return d;
   });
   m.def("_may_overlap", &may_overlap, py::arg("a"), py::arg("b"),

@@ -4,11 +4,14 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
 #include "core/error.h"
+#include "cpu/amx/amx.h"
 #include "cpu/gemm/gemm.h"
+#include "cpu/gemm/gemm_amx.h"
 
 namespace ember::bindings {
 namespace {
@@ -59,8 +62,9 @@ cpu::GemmOperand<T> operand(const TensorImpl& t) {
   return {t.data_as<T>(), t.strides[0], t.strides[1], t.strides[2]};
 }
 
+// tile_model: bf16 only, on the AMX path's software tile model (gemm_bf16_tile_model).
 void gemm(TensorRef a, TensorRef b, TensorRef out, double alpha, double beta,
-          const TensorImpl* bias, const std::string& activation) {
+          const TensorImpl* bias, const std::string& activation, bool tile_model = false) {
   check_operands(a, b, out);
   const bool f32 =
       a.dtype == DType::Float32 && b.dtype == DType::Float32 && out.dtype == DType::Float32;
@@ -71,6 +75,9 @@ void gemm(TensorRef a, TensorRef b, TensorRef out, double alpha, double beta,
   EMBER_CHECK(f32 || f64 || bf16, TypeError, kMatmul, ": unsupported dtypes (a ",
               dtype_name(a.dtype), ", b ", dtype_name(b.dtype), ", out ", dtype_name(out.dtype),
               "); expected all float32, all float64, or bfloat16 a and b with a float32 out");
+  EMBER_CHECK(bf16 || !tile_model, TypeError, kMatmul,
+              ": the AMX tile model computes bfloat16 a and b with a float32 out, got a ",
+              dtype_name(a.dtype), ", b ", dtype_name(b.dtype), ", out ", dtype_name(out.dtype));
   const int64_t N = out.shape[2];
   if (bias) {
     check_device(*bias, DeviceType::CPU, kMatmul, "bias");
@@ -97,10 +104,10 @@ void gemm(TensorRef a, TensorRef b, TensorRef out, double alpha, double beta,
                   {out.data_as<double>(), out.strides[0], out.strides[1]},
                   bias ? bias->data_as<double>() : nullptr, act);
   } else {
-    cpu::gemm_bf16(B, M, N, K, static_cast<float>(alpha), operand<uint16_t>(a),
-                   operand<uint16_t>(b), static_cast<float>(beta),
-                   {out.data_as<float>(), out.strides[0], out.strides[1]},
-                   bias ? bias->data_as<float>() : nullptr, act);
+    (tile_model ? cpu::gemm_bf16_tile_model : cpu::gemm_bf16)(
+        B, M, N, K, static_cast<float>(alpha), operand<uint16_t>(a), operand<uint16_t>(b),
+        static_cast<float>(beta), {out.data_as<float>(), out.strides[0], out.strides[1]},
+        bias ? bias->data_as<float>() : nullptr, act);
   }
 }
 
@@ -154,12 +161,29 @@ py::tuple blocking(bool bf16) {
 // only after looking for a foreign-module conduit attribute on None, a raised and discarded
 // AttributeError that cost 0.7 us per call (a 64^3 GEMM takes 7 us).
 void gemm_py(TensorRef a, TensorRef b, TensorRef out, double alpha, double beta,
-             const py::object& bias, const std::string& activation) {
-  if (bias.is_none()) return gemm(a, b, out, alpha, beta, nullptr, activation);
+             const py::object& bias, const std::string& activation, bool tile_model = false) {
+  if (bias.is_none()) return gemm(a, b, out, alpha, beta, nullptr, activation, tile_model);
   EMBER_CHECK(py::isinstance<TensorImpl>(bias), TypeError, kMatmul,
               ": bias must be a TensorImpl or None, got ",
               std::string(py::str(py::type::of(bias).attr("__name__"))));
-  gemm(a, b, out, alpha, beta, &bias.cast<TensorRef>(), activation);
+  gemm(a, b, out, alpha, beta, &bias.cast<TensorRef>(), activation, tile_model);
+}
+
+// Test hook: c (16, 16) float32 += one TDPBF16PS of the software tile model with a and b
+// (16, 32) bfloat16 (b: a B tile, 16 pairs of k x 16 channels x 2).
+void tile_model_dpbf16ps(TensorRef c, TensorRef a, TensorRef b) {
+  constexpr const char* op = "ember._C._gemm_tile_model_dpbf16ps";
+  check_cpu_contiguous(c, op, "c");
+  check_dtype(c, DType::Float32, op, "c");
+  check_shape(c, Shape{16, 16}, op, "c");
+  check_writable(c, op, "c");
+  for (auto [t, name] : {std::pair{&a, "a"}, std::pair{&b, "b"}}) {
+    check_cpu_contiguous(*t, op, name);
+    check_dtype(*t, DType::BFloat16, op, name);
+    check_shape(*t, Shape{16, 32}, op, name);
+    check_no_overlap(c, *t, op, "c", name);
+  }
+  cpu::amx_tile_model_dpbf16ps(c.data_as<float>(), a.data_as<uint16_t>(), b.data_as<uint16_t>());
 }
 
 }  // namespace
@@ -167,12 +191,16 @@ void gemm_py(TensorRef a, TensorRef b, TensorRef out, double alpha, double beta,
 void bind_gemm(py::module_& m) {
   m.def("matmul2d", &matmul2d, py::arg("a"), py::arg("b"),
         "a (M, K) @ b (K, N) -> a new (M, N) tensor; float32 or float64, any strides.");
-  m.def("gemm", &gemm_py, py::arg("a"), py::arg("b"), py::arg("out"), py::arg("alpha") = 1.0,
-        py::arg("beta") = 0.0, py::arg("bias") = py::none(), py::arg("activation") = "none",
-        "out = act(alpha * a @ b + beta * out + bias) for (B, M, K) a and (B, K, N) b views with "
-        "any strides (batch stride 0 broadcasts); out (B, M, N) with unit last stride. float32, "
-        "float64, or bfloat16 a/b with float32 out. beta == 0: out is not read. activation: "
-        "none, relu, gelu, gelu_tanh.");
+  m.def(
+      "gemm",
+      [](TensorRef a, TensorRef b, TensorRef out, double alpha, double beta, const py::object& bias,
+         const std::string& activation) { gemm_py(a, b, out, alpha, beta, bias, activation); },
+      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+      py::arg("bias") = py::none(), py::arg("activation") = "none",
+      "out = act(alpha * a @ b + beta * out + bias) for (B, M, K) a and (B, K, N) b views with "
+      "any strides (batch stride 0 broadcasts); out (B, M, N) with unit last stride. float32, "
+      "float64, or bfloat16 a/b with float32 out. beta == 0: out is not read. activation: "
+      "none, relu, gelu, gelu_tanh.");
   m.def("matmul", &matmul, py::arg("a"), py::arg("b"), py::arg("out"),
         "out = a @ b for contiguous (B, M, K) and (B, K, N) float32/float64 tensors.");
   m.def(
@@ -200,11 +228,35 @@ void bind_gemm(py::module_& m) {
       },
       py::arg("k") = 256, py::arg("iters") = 20000, py::arg("bf16") = false,
       "GFLOP/s of the GEMM micro-kernel on L1-resident data, all threads (the FMA peak).");
+  m.def(
+      "_gemm_bf16_tile_model",
+      [](TensorRef a, TensorRef b, TensorRef out, double alpha, double beta, const py::object& bias,
+         const std::string& activation) {
+        gemm_py(a, b, out, alpha, beta, bias, activation, true);
+      },
+      py::arg("a"), py::arg("b"), py::arg("out"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+      py::arg("bias") = py::none(), py::arg("activation") = "none",
+      "Test hook: gemm for bfloat16 a/b on the AMX path run by the software tile model.");
+  m.def("_gemm_tile_model_dpbf16ps", &tile_model_dpbf16ps, py::arg("c"), py::arg("a"), py::arg("b"),
+        "Test hook: c += one TDPBF16PS of the software tile model.");
+  m.def(
+      "_gemm_bf16_self_check_tile_model",
+      [] {
+        py::gil_scoped_release nogil;
+        return cpu::gemm_bf16_amx_self_check(cpu::amx_model_run_dpbf16ps);
+      },
+      "Test hook: the AMX self-check run on the software tile model ('' when it passes).");
   m.def("_gemm_bf16_native", &cpu::gemm_bf16_native,
         "Whether bf16 GEMM runs on vdpbf16ps under the current ISA.");
+  m.def("_gemm_bf16_kernel", &cpu::gemm_bf16_kernel_name,
+        "The kernels a bf16 GEMM runs now: 'amx', 'native' (vdpbf16ps) or 'widen'.");
+  m.def("_gemm_bf16_amx_status", &cpu::gemm_bf16_amx_status,
+        "Why the auto bf16 path does or does not use AMX (runs its one-time self-check).");
   m.def(
       "_gemm_set_bf16_path", [](const std::string& path) { cpu::gemm_set_bf16_path(path.c_str()); },
-      py::arg("path"), "bf16 GEMM path preference: 'auto', 'native' (vdpbf16ps) or 'widen'.");
+      py::arg("path"),
+      "bf16 GEMM path preference: 'auto', 'native' (vdpbf16ps), 'widen' or 'amx' (AMX-BF16 "
+      "tiles; ValueError where the CPU or OS lacks them).");
   m.def("_gemm_bf16_path", &cpu::gemm_bf16_path, "The bf16 GEMM path preference.");
   if (const char* env = std::getenv("EMBER_GEMM_BF16"); env != nullptr && *env != 0) {
     try {

@@ -172,7 +172,7 @@ void tile_model_dpbusd(TensorRef c, TensorRef a, TensorRef b) {
     check_shape(*t, Shape{16, 64}, op, name);
     check_no_overlap(c, *t, op, "c", name);
   }
-  cpu::qgemm_tile_model_dpbusd(c.data_as<int32_t>(), u8(a), b.data_as<int8_t>());
+  cpu::amx_tile_model_dpbusd(c.data_as<int32_t>(), u8(a), b.data_as<int8_t>());
 }
 
 }  // namespace

@@ -31,24 +31,35 @@ bool detect(Isa isa) {
 
 std::atomic<int> g_isa{-1};
 
-bool detect_amx_int8() {
+constexpr unsigned kAmxInt8 = 1u << 25, kAmxBf16 = 1u << 22;
+
+// Why AMX feature bit `feature` (cpuid 7.0 EDX) is not usable, or null (isa.h).
+const char* detect_amx(unsigned feature) {
 #if defined(__linux__) && defined(__x86_64__)
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_OSXSAVE)) return false;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  const unsigned amx_tile = 1u << 24, amx_int8 = 1u << 25;
-  if ((edx & (amx_tile | amx_int8)) != (amx_tile | amx_int8)) return false;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_OSXSAVE))
+    return "the OS does not enable XSAVE";
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return "the CPU lacks AMX";
+  const unsigned amx_tile = 1u << 24;
+  if ((edx & (amx_tile | feature)) != (amx_tile | feature))
+    return feature == kAmxInt8 ? "the CPU lacks AMX-INT8" : "the CPU lacks AMX-BF16";
   // xgetbv in asm: this file is built with baseline flags (no -mxsave for _xgetbv).
   uint32_t xcr0_lo = 0, xcr0_hi = 0;
   __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
   const uint32_t xtilecfg = 1u << 17, xtiledata = 1u << 18;
-  if ((xcr0_lo & (xtilecfg | xtiledata)) != (xtilecfg | xtiledata)) return false;
+  if ((xcr0_lo & (xtilecfg | xtiledata)) != (xtilecfg | xtiledata))
+    return "the OS does not enable the AMX tile state (XCR0)";
   // Linux (5.16+) hands out the 8 KiB tile state per process on request; without it the
-  // first tile instruction faults.
-  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
-  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  // first tile instruction faults. Asked once for both features.
+  static const bool granted = [] {
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  if (!granted) return "Linux refused the AMX tile data permission (arch_prctl)";
+  return nullptr;
 #else
-  return false;
+  (void)feature;
+  return "AMX is used on x86-64 Linux only";
 #endif
 }
 
@@ -130,9 +141,9 @@ bool cpu_bf16_dot_full_rate() {
   }();
   return amd;
 }
-bool cpu_has_amx_int8() {
-  static const bool usable = detect_amx_int8();
-  return usable;
+const char* cpu_amx_missing(AmxFeature f) {
+  static const char* const missing[2] = {detect_amx(kAmxInt8), detect_amx(kAmxBf16)};
+  return missing[static_cast<int>(f)];
 }
 
 }  // namespace ember

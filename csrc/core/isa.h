@@ -29,10 +29,13 @@ bool cpu_has_avx512_vnni();
 // as fp32: AMD's AVX512_BF16 parts (Zen 4: 1.9x our fp32 GEMM at 2048). Intel's issue it at
 // half rate (Sapphire Rapids: 0.62x), where widening bf16 to fp32 while packing is faster.
 bool cpu_bf16_dot_full_rate();
-// AMX-INT8 usable by this process: the CPU has AMX-TILE and AMX-INT8 (cpuid 7.0 EDX bits 24,
-// 25), the OS saves the tile state (XCR0 bits 17, 18) and, on Linux, granted this process the
-// tile data permission (arch_prctl ARCH_REQ_XCOMP_PERM). Checked once; false off Linux.
-bool cpu_has_amx_int8();
+// AMX features. One is usable by this process when the CPU has AMX-TILE and it (cpuid 7.0
+// EDX bit 24, and 25 for INT8 or 22 for BF16), the OS saves the tile state (XCR0 bits 17, 18)
+// and, on Linux, granted this process the tile data permission (arch_prctl
+// ARCH_REQ_XCOMP_PERM, requested once). Off Linux it is never usable.
+enum class AmxFeature : int { Int8 = 0, Bf16 = 1 };
+// Null when `f` is usable, else why not (a static sentence).
+const char* cpu_amx_missing(AmxFeature f);
 
 // The table of the current ISA among one family's per-ISA tables (driver code only: an ISA
 // object must not instantiate it, see the one-definition trap in docs/architecture.md).

@@ -18,12 +18,14 @@ class Config(dict):
 
 
 def config() -> Config:
-    """Version, chosen and available CPU ISAs, CPU features, threads and CUDA status."""
+    """Version, chosen and available CPU ISAs, CPU features, the bf16 GEMM's kernels (and
+    why AMX is or is not among them), threads and CUDA status."""
     info: dict[str, Any] = {
         "version": _C.__version__,
         "cpu_isa": _C.get_isa(),
         "cpu_isas_available": ", ".join(_C.available_isas()),
         "cpu_features": ", ".join(k for k, v in _C.cpu_features().items() if v) or "-",
+        "bf16_gemm": f"{_C._gemm_bf16_kernel()} (AMX: {_C._gemm_bf16_amx_status()})",
         "threads": _C.get_num_threads(),
         "cuda_built": cuda.is_built(),
         "cuda_available": cuda.is_available(),

@@ -61,7 +61,7 @@ def test_auto_follows_the_cpu(isa):
 
 
 def test_bad_path_names():
-    with pytest.raises(ValueError, match="must be auto, native or widen, got 'fast'"):
+    with pytest.raises(ValueError, match="must be auto, native, widen or amx, got 'fast'"):
         _C._gemm_set_bf16_path("fast")
     env = dict(os.environ, EMBER_GEMM_BF16="fast")
     run = subprocess.run([sys.executable, "-c", "import ember"], env=env, capture_output=True)

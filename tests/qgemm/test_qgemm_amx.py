@@ -1,4 +1,4 @@
-"""The int8 GEMM's AMX-INT8 path (csrc/cpu/qgemm/qgemm_amx*).
+"""The int8 GEMM's AMX-INT8 path (csrc/cpu/qgemm/qgemm_amx*, the shared tile loop cpu/amx).
 
 The tile loop is one template instantiated on the AMX instructions and on a software model
 of them. The model runs on every CPU: it is checked against a naive TDPBUSD on one tile,

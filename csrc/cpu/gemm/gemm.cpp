@@ -15,12 +15,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/isa.h"
 #include "core/parallel.h"
 #include "core/spin_barrier.h"
 #include "cpu/driver_util.h"
+#include "cpu/gemm/gemm_amx.h"
 
 namespace ember::cpu {
 
@@ -469,25 +472,114 @@ void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha, Gemm
 
 namespace {
 
-constexpr const char* kBf16Paths[] = {"auto", "native", "widen"};
+constexpr const char* kBf16Paths[] = {"auto", "native", "widen", "amx"};
+constexpr int kAuto = 0, kNative = 1, kWiden = 2, kAmx = 3;
 
-std::atomic<int> g_bf16_path{0};
+std::atomic<int> g_bf16_path{kAuto};
+
+void gemm_bf16_widen(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                     const GemmOperand<uint16_t>& a, const GemmOperand<uint16_t>& b, float beta,
+                     const GemmOut<float>& c, const float* bias, GemmAct act) {
+  const Plan<float> pl = make_plan(gemm_table().bf16_widen, 2, 0);
+  run_packed<float>(pl, batch, M, N, K, alpha, reinterpret_cast<const char*>(a.data), a.bs, a.rs,
+                    a.cs, reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta, c.data,
+                    c.bs, c.rs, bias, act);
+}
 
 }  // namespace
 
-bool gemm_bf16_native() {
-  const int path = g_bf16_path.load(std::memory_order_relaxed);
-  return current_isa() == Isa::Avx512 && cpu_has_avx512_bf16() &&
-         gemm_table().bf16.macro != nullptr &&
-         (path == 1 || (path == 0 && cpu_bf16_dot_full_rate()));
+// Runs the AMX path's tile loop `run` on one small GEMM with K, M and N tails (odd K, a short
+// K chunk, a 5-row block, an odd panel) and compares it with the widen path. The values are
+// multiples of 1/8 in [-1, 1], so every product and partial sum is exact in fp32 and a
+// correct tile layout gives exactly the widen path's result. Empty when they agree, else
+// what differed.
+std::string gemm_bf16_amx_self_check(AmxRunFn run) {
+  constexpr int64_t M = 37, N = 45, K = 133;
+  std::vector<uint16_t> a(M * K), b(K * N);
+  uint32_t state = 12345;
+  auto next = [&state] {
+    state = state * 1664525u + 1013904223u;
+    const float v = static_cast<float>(static_cast<int>((state >> 16) % 17) - 8) / 8.0f;
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    return static_cast<uint16_t>(bits >> 16);  // exact: at most 4 significant bits
+  };
+  for (auto& v : a) v = next();
+  for (auto& v : b) v = next();
+  std::vector<float> amx(M * N), widen(M * N), bias(N, 0.5f);
+  const GemmOperand<uint16_t> ao{a.data(), 0, K, 1}, bo{b.data(), 0, N, 1};
+  gemm_bf16_amx(run, 1, M, N, K, 1.0f, ao, bo, 0.0f, {amx.data(), 0, N}, bias.data(),
+                GemmAct::None);
+  gemm_bf16_widen(1, M, N, K, 1.0f, ao, bo, 0.0f, {widen.data(), 0, N}, bias.data(), GemmAct::None);
+  for (int64_t i = 0; i < M * N; ++i)
+    if (!(amx[i] == widen[i]))
+      return cat_str("element (", i / N, ", ", i % N, ") of a ", M, " x ", N, " x ", K,
+                     " product was ", amx[i], " on AMX and ", widen[i], " on the widen path");
+  return {};
 }
 
+namespace {
+
+// The auto choice's AMX verdict, made once at the first need: usable, and the self-check
+// passed. `why` says which (gemm_bf16_amx_status).
+struct AmxVerdict {
+  bool use;
+  std::string why;
+};
+const AmxVerdict& amx_verdict() {
+  static const AmxVerdict v = []() -> AmxVerdict {
+    if (const char* missing = gemm_bf16_amx_missing()) return {false, missing};
+#ifdef EMBER_HAVE_AMX_BUILD
+    const std::string failed = gemm_bf16_amx_self_check(amx_hw_run_dpbf16ps);
+#else
+    const std::string failed = "no AMX object in this build";
+#endif
+    if (!failed.empty()) return {false, "the AMX self-check failed: " + failed};
+    return {true, "AMX-BF16 usable, the self-check passed"};
+  }();
+  return v;
+}
+
+enum class Bf16Kernel { Widen, Native, Amx };
+
+// The kernels a bf16 GEMM runs now (gemm.h: gemm_bf16_native, gemm_set_bf16_path).
+Bf16Kernel bf16_kernel() {
+  const int path = g_bf16_path.load(std::memory_order_relaxed);
+  if (current_isa() != Isa::Avx512 || path == kWiden) return Bf16Kernel::Widen;
+  if (path == kAmx || (path == kAuto && amx_verdict().use)) return Bf16Kernel::Amx;
+  const bool native = cpu_has_avx512_bf16() && gemm_table().bf16.macro != nullptr;
+  if (native && (path == kNative || cpu_bf16_dot_full_rate())) return Bf16Kernel::Native;
+  return Bf16Kernel::Widen;
+}
+
+}  // namespace
+
+bool gemm_bf16_native() { return bf16_kernel() == Bf16Kernel::Native; }
+
+const char* gemm_bf16_kernel_name() {
+  switch (bf16_kernel()) {
+    case Bf16Kernel::Amx:
+      return "amx";
+    case Bf16Kernel::Native:
+      return "native";
+    case Bf16Kernel::Widen:
+      break;
+  }
+  return "widen";
+}
+
+const char* gemm_bf16_amx_status() { return amx_verdict().why.c_str(); }
+
 void gemm_set_bf16_path(const char* path) {
-  for (int i = 0; i < 3; ++i) {
-    if (std::strcmp(path, kBf16Paths[i]) == 0) return g_bf16_path.store(i);
+  for (int i = 0; i < 4; ++i) {
+    if (std::strcmp(path, kBf16Paths[i]) != 0) continue;
+    if (i == kAmx)
+      if (const char* missing = gemm_bf16_amx_missing())
+        throw ValueError(cat_str("ember: the bf16 GEMM path 'amx' is not available: ", missing));
+    return g_bf16_path.store(i);
   }
   throw ValueError(
-      cat_str("ember: the bf16 GEMM path must be auto, native or widen, got '", path, "'"));
+      cat_str("ember: the bf16 GEMM path must be auto, native, widen or amx, got '", path, "'"));
 }
 
 const char* gemm_bf16_path() { return kBf16Paths[g_bf16_path.load()]; }
@@ -496,12 +588,25 @@ void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, Gemm
                GemmOperand<uint16_t> b, float beta, GemmOut<float> c, const float* bias,
                GemmAct act) {
   if (batch <= 0 || M <= 0 || N <= 0) return;
-  const bool native = gemm_bf16_native();
-  const Plan<float> pl =
-      native ? make_plan(gemm_table().bf16, 2, 1) : make_plan(gemm_table().bf16_widen, 2, 0);
-  run_packed<float>(pl, batch, M, N, K, alpha, reinterpret_cast<const char*>(a.data), a.bs, a.rs,
-                    a.cs, reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta, c.data,
-                    c.bs, c.rs, bias, act);
+  switch (bf16_kernel()) {
+#ifdef EMBER_HAVE_AMX_BUILD
+    case Bf16Kernel::Amx:
+      return gemm_bf16_amx(amx_hw_run_dpbf16ps, batch, M, N, K, alpha, a, b, beta, c, bias, act);
+#endif
+    case Bf16Kernel::Native:
+      return run_packed<float>(make_plan(gemm_table().bf16, 2, 1), batch, M, N, K, alpha,
+                               reinterpret_cast<const char*>(a.data), a.bs, a.rs, a.cs,
+                               reinterpret_cast<const char*>(b.data), b.bs, b.rs, b.cs, beta,
+                               c.data, c.bs, c.rs, bias, act);
+    default:
+      return gemm_bf16_widen(batch, M, N, K, alpha, a, b, beta, c, bias, act);
+  }
+}
+
+void gemm_bf16_tile_model(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                          GemmOperand<uint16_t> a, GemmOperand<uint16_t> b, float beta,
+                          GemmOut<float> c, const float* bias, GemmAct act) {
+  gemm_bf16_amx(amx_model_run_dpbf16ps, batch, M, N, K, alpha, a, b, beta, c, bias, act);
 }
 
 void gemm_set_blocking(int64_t mc, int64_t kc, int64_t nc, bool bf16) {

@@ -50,11 +50,17 @@ void gemm_f32(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmO
 void gemm_f64(int64_t batch, int64_t M, int64_t N, int64_t K, double alpha, GemmOperand<double> a,
               GemmOperand<double> b, double beta, GemmOut<double> c, const double* bias,
               GemmAct act);
-// a, b: bfloat16 bit patterns; float32 accumulation and output. Uses vdpbf16ps where it is
-// the faster path (gemm_bf16_native), else widens to float32 while packing.
+// a, b: bfloat16 bit patterns; float32 accumulation and output. Runs the kernels
+// gemm_bf16_kernel_name() names: AMX-BF16 tiles (gemm_amx.h), vdpbf16ps (the native
+// kernel), or float32 kernels on operands widened while packing.
 void gemm_bf16(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha, GemmOperand<uint16_t> a,
                GemmOperand<uint16_t> b, float beta, GemmOut<float> c, const float* bias,
                GemmAct act);
+// The same product on the AMX path's tile loop run by the software tile model (tests: the
+// AMX layout on any CPU).
+void gemm_bf16_tile_model(int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
+                          GemmOperand<uint16_t> a, GemmOperand<uint16_t> b, float beta,
+                          GemmOut<float> c, const float* bias, GemmAct act);
 
 // Blocking overrides for tuning; 0 restores the ISA default. `bf16` picks
 // the native bf16 kernel's set, else the float32 set (also used by widened bf16). Results
@@ -65,15 +71,23 @@ void gemm_get_blocking(int64_t out[5], bool bf16);
 // GFLOP/s of the micro-kernel on L1-resident packed panels (one mr x nr tile, depth k,
 // `iters` times), every thread of the team at once: the machine's attainable FMA peak.
 double gemm_microkernel_gflops(int64_t k, int64_t iters, bool bf16);
-// Which bf16 path runs: true when the AVX512_BF16 kernel does. By default (path "auto") it
-// runs where the avx512 ISA is selected, the CPU has AVX512_BF16 and issues vdpbf16ps at full
-// rate (cpu_bf16_dot_full_rate); "native" runs it wherever the CPU has it, "widen" never.
-// The two paths round differently (vdpbf16ps sums pairs of products before accumulating).
+// Which bf16 kernels run, under the avx512 ISA (the others always widen): with the path
+// preference "auto" (the default), AMX where the CPU has AMX-BF16, the OS grants the tile
+// state and a one-time self-check of the hardware path against the widen path passes; else
+// vdpbf16ps where the CPU has AVX512_BF16 and issues it at full rate
+// (cpu_bf16_dot_full_rate); else widen. "amx", "native" and "widen" force one (native needs
+// AVX512_BF16, else widen). The paths round differently (vdpbf16ps sums pairs of products
+// before accumulating; TDPBF16PS keeps even and odd k in separate sums per tile step).
+// Returns "amx", "native" or "widen".
+const char* gemm_bf16_kernel_name();
+// True when the vdpbf16ps kernel runs.
 bool gemm_bf16_native();
-// Path preference: "auto", "native" or "widen" (ValueError else); EMBER_GEMM_BF16 sets it at
-// import.
+// Path preference: "auto", "native", "widen" or "amx" (ValueError else, and for "amx" where
+// gemm_bf16_amx_missing() says why not); EMBER_GEMM_BF16 sets it at import.
 void gemm_set_bf16_path(const char* path);
 const char* gemm_bf16_path();
+// Why auto does or does not pick AMX (runs the self-check if it has not run).
+const char* gemm_bf16_amx_status();
 
 // ---- per-ISA kernels (internal)
 
@@ -115,6 +129,11 @@ using GemmDirectFn = void (*)(int64_t m, int64_t n, int64_t k, const float* a, i
                               int64_t cs, const float* b, int64_t b_rs, int64_t b_ps, float* c,
                               int64_t ldc, const GemmEpilogue<float>& e);
 
+// Rows of C = epilogue(rows of float accumulators): c[r * ldc + j] = act(alpha * acc[r * ld +
+// j] + beta * c[r * ldc + j] + e.bias[j]) for r < rows, j < n (the AMX path's blocks).
+using GemmEpilogueRowsFn = void (*)(const float* acc, int64_t ld, int64_t rows, int64_t n, float* c,
+                                    int64_t ldc, const GemmEpilogue<float>& e);
+
 template <typename TC>
 struct GemmKernelSet {
   int mr, nr;          // micro-tile
@@ -131,6 +150,7 @@ struct GemmTable {
   GemmKernelSet<float> bf16;        // native vdpbf16ps (avx512 only; macro null elsewhere)
   GemvFn gemv;
   GemmDirectFn direct;  // the f32 set's small-GEMM form; null where the ISA has none
+  GemmEpilogueRowsFn epilogue_rows;
 };
 
 const GemmTable& gemm_table();

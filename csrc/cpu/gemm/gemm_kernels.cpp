@@ -51,6 +51,16 @@ __attribute__((noinline)) void epi_tile(const float* tile, int rows, float* c, i
       epi_store(c + r * ldc + v, vload(tile + r * NR + v), n - v, e, bias ? bias + v : nullptr);
 }
 
+void epilogue_rows(const float* acc, int64_t ld, int64_t rows, int64_t n, float* c, int64_t ldc,
+                   const Epi& e) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t v = 0; v < n; v += kW) {
+      const int m = n - v >= kW ? kW : static_cast<int>(n - v);
+      epi_store(c + r * ldc + v, vload_n(acc + r * ld + v, m, 0.0f), n - v, e,
+                e.bias ? e.bias + v : nullptr);
+    }
+}
+
 // y[i * ys] for i < cnt (<= kW) = act(alpha * acc + beta * y + bias[i * bias_s]).
 static inline void epi_store_strided(float* y, int64_t ys, VecF acc, int64_t cnt, const Epi& e,
                                      const float* bias, int64_t bias_s) {

@@ -2,6 +2,7 @@
 #include "cpu/qgemm/qgemm.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "core/parallel.h"
 #include "cpu/driver_util.h"
@@ -49,10 +50,10 @@ void for_each_tile(const uint8_t* a, int64_t m, int64_t k, int64_t lda, const in
 }
 
 // The AMX tile loop to run for `path`, or null for the micro-kernels.
-QgemmAmxRunFn amx_run(QgemmPath path) {
-  if (path == QgemmPath::TileModel) return qgemm_amx_model_run;
+AmxRunFn amx_run(QgemmPath path) {
+  if (path == QgemmPath::TileModel) return amx_model_run_dpbusd;
 #ifdef EMBER_HAVE_AMX_BUILD
-  if (qgemm_uses_amx()) return qgemm_amx_hw_run;
+  if (qgemm_uses_amx()) return amx_hw_run_dpbusd;
 #endif
   return nullptr;
 }
@@ -62,24 +63,33 @@ QgemmAmxRunFn amx_run(QgemmPath path) {
 template <typename Fn>
 void for_each_block(QgemmPath path, const uint8_t* a, int64_t m, int64_t k, int64_t lda,
                     const int8_t* packed, int64_t n, Fn&& fn) {
-  const QgemmAmxRunFn run = amx_run(path);
+  const AmxRunFn run = amx_run(path);
   if (!run) return for_each_tile(a, m, k, lda, packed, n, fn);
-  static_assert(kTileLd == 2 * kQgemmAmxPanelChannels, "AMX blocks share the tile row stride");
+  static_assert(kTileLd == kAmxBlockLd && kQgemmNR == kAmxPanelChannels,
+                "AMX blocks share the tile row stride, a panel is one B tile wide");
   const QgemmTable& t = table();
-  auto emit = [&](const int32_t* block, int64_t i, int64_t mr, int64_t j0, int64_t nc) {
-    fn(t, block, i, mr, j0, nc);
-  };
-  using Emit = decltype(emit);
-  const QgemmAmxJob job{a,
-                        m,
-                        k,
-                        lda,
-                        packed,
-                        n,
-                        [](void* ctx, const int32_t* block, int64_t i, int64_t mr, int64_t j0,
-                           int64_t nc) { (*static_cast<Emit*>(ctx))(block, i, mr, j0, nc); },
-                        &emit};
-  qgemm_amx_blocks(run, job);
+  auto* const fn_ptr = &fn;
+  struct Ctx {
+    const uint8_t* a;
+    int64_t lda, k;
+    const QgemmTable* t;
+    decltype(fn_ptr) fn;
+  } ctx{a, lda, k, &t, fn_ptr};
+  const AmxJob job{m,
+                   n,
+                   k,
+                   [](void* c, int64_t i, int64_t rows, uint8_t* dst, int64_t ld) {
+                     const Ctx& x = *static_cast<const Ctx*>(c);
+                     for (int64_t r = 0; r < rows; ++r)
+                       std::memcpy(dst + r * ld, x.a + (i + r) * x.lda, x.k);
+                   },
+                   reinterpret_cast<const uint8_t*>(packed),
+                   [](void* c, const void* block, int64_t i, int64_t mr, int64_t j0, int64_t nc) {
+                     const Ctx& x = *static_cast<const Ctx*>(c);
+                     (*x.fn)(*x.t, static_cast<const int32_t*>(block), i, mr, j0, nc);
+                   },
+                   &ctx};
+  amx_blocks(run, job);
 }
 
 }  // namespace

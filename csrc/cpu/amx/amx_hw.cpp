@@ -1,10 +1,11 @@
-// The AMX-INT8 instantiation of the int8 GEMM's tile loop (qgemm_amx.h). Compiled only where
-// the compiler takes -mamx-tile -mamx-int8 (plus the AVX-512 flags), and run only where
-// qgemm_amx_available(); the software model (qgemm_amx_model.cpp) instantiates the same loop
+// The AMX instantiations of the tile loop (amx.h): TDPBUSD for the int8 GEMM, TDPBF16PS for
+// the bf16 GEMM. Compiled only where the compiler takes -mamx-tile -mamx-int8 -mamx-bf16
+// (plus the AVX-512 flags), and run only where the CPU has the instruction's feature and the
+// OS granted the tile state; the software model (amx_model.cpp) instantiates the same loop
 // and is what the tests check on CPUs without AMX.
 #include <immintrin.h>
 
-#include "cpu/qgemm/qgemm_amx_driver.h"
+#include "cpu/amx/amx_driver.h"
 
 namespace ember::cpu {
 namespace {
@@ -28,6 +29,8 @@ struct HwTiles {
   void store(void* base, int64_t stride);
   template <int C, int A, int B>
   void dpbusd();
+  template <int C, int A, int B>
+  void dpbf16ps();
 };
 
 // Only the tiles the loop uses that way: C tiles 0-3 are zeroed and stored, A / B tiles 4-7
@@ -59,22 +62,31 @@ EMBER_AMX_IN_TILE(7)
 #undef EMBER_AMX_IN_TILE
 #undef EMBER_AMX_C_TILE
 
-#define EMBER_AMX_DPBUSD(C, A, B)   \
-  template <>                       \
-  void HwTiles::dpbusd<C, A, B>() { \
-    _tile_dpbusd(C, A, B);          \
+#define EMBER_AMX_DOT(C, A, B)        \
+  template <>                         \
+  void HwTiles::dpbusd<C, A, B>() {   \
+    _tile_dpbusd(C, A, B);            \
+  }                                   \
+  template <>                         \
+  void HwTiles::dpbf16ps<C, A, B>() { \
+    _tile_dpbf16ps(C, A, B);          \
   }
-EMBER_AMX_DPBUSD(0, 4, 6)
-EMBER_AMX_DPBUSD(1, 4, 7)
-EMBER_AMX_DPBUSD(2, 5, 6)
-EMBER_AMX_DPBUSD(3, 5, 7)
-#undef EMBER_AMX_DPBUSD
+EMBER_AMX_DOT(0, 4, 6)
+EMBER_AMX_DOT(1, 4, 7)
+EMBER_AMX_DOT(2, 5, 6)
+EMBER_AMX_DOT(3, 5, 7)
+#undef EMBER_AMX_DOT
 
 }  // namespace
 
-void qgemm_amx_hw_run(const QgemmAmxJob& job, int64_t begin, int64_t end, uint8_t* abuf,
-                      int8_t* tails) {
-  amx_run_tasks<HwTiles>(job, begin, end, abuf, tails);
+void amx_hw_run_dpbusd(const AmxJob& job, int64_t begin, int64_t end, uint8_t* abuf,
+                       uint8_t* tails) {
+  amx_run_tasks<HwTiles, AmxOp::Dpbusd>(job, begin, end, abuf, tails);
+}
+
+void amx_hw_run_dpbf16ps(const AmxJob& job, int64_t begin, int64_t end, uint8_t* abuf,
+                         uint8_t* tails) {
+  amx_run_tasks<HwTiles, AmxOp::Dpbf16ps>(job, begin, end, abuf, tails);
 }
 
 }  // namespace ember::cpu
