@@ -22,7 +22,6 @@
 #include "core/isa.h"
 #include "core/parallel.h"
 #include "cpu/batchnorm/batchnorm.h"
-#include "cpu/conv/conv_taps.h"
 #include "cpu/driver_util.h"
 
 namespace ember::cpu {
@@ -83,10 +82,7 @@ constexpr int64_t kParallelFlops = int64_t{1} << 21;
 constexpr int64_t kTargetItems = 8;
 
 thread_local Scratch tl_pack;  // packed B tiles
-thread_local Scratch tl_aux;   // column tiles, padded planes, a tile's tap planes
-// A batch's tap planes (grad weight), kept between calls: a fresh buffer of that size
-// page-faults on every call.
-thread_local Scratch tl_taps;
+thread_local Scratch tl_aux;   // column tiles, padded planes
 
 template <typename T>
 const GemmKernelSet<T>& kernel_set();
@@ -305,87 +301,18 @@ void pack_im2col_t(const ConvShape& s, const T* xg, int64_t pix0, int64_t kb, in
   }
 }
 
-// ---- im2col from tap planes (conv_taps.h)
-
-// K rows [row0, row0 + rows) of one image and group: one tap's row-major matrix, row k at
-// src + (k - row0) rs, pixels contiguous.
-template <typename T>
-struct TapPiece {
-  const T* src;
-  int64_t rs, row0, rows;
-};
-
-// The taps of image n, group g (cg channels each) from its planes at buf; K row t cg + c is
-// tap t, channel c.
-template <typename T>
-std::vector<TapPiece<T>> tap_pieces(const TapPlanes& tp, const T* buf, int64_t n, int64_t g,
-                                    int64_t cg) {
-  std::vector<TapPiece<T>> out;
-  const T* img = buf + n * tp.image_size;
-  for (size_t t = 0; t < tp.off.size(); ++t)
-    out.push_back(
-        {img + tp.off[t] + g * cg * tp.cs[t], tp.cs[t], static_cast<int64_t>(t) * cg, cg});
-  return out;
-}
-
-// As pack_im2col, from tap pieces: each piece's rows packed like a row-major GEMM B.
-template <typename T>
-void pack_taps(const GemmKernelSet<T>& ks, const std::vector<TapPiece<T>>& pieces, int64_t k0,
-               int64_t kb, int64_t kbp, int64_t j0, int64_t nt, int64_t nr, T* dst) {
-  for (int64_t q = 0; q * nr < nt; ++q) {
-    T* panel = dst + q * kbp * nr;
-    const int64_t nn = min64(nr, nt - q * nr);
-    for (const TapPiece<T>& pc : pieces) {
-      const int64_t lo = max64(k0, pc.row0), hi = min64(k0 + kb, pc.row0 + pc.rows);
-      if (hi > lo)  // kalign is 1 for float32 / float64: the rows land where they belong
-        ks.pack_b(pc.src + (lo - pc.row0) * pc.rs + j0 + q * nr, pc.rs, 1, hi - lo, nn,
-                  panel + (lo - k0) * nr);
-    }
-    for (int64_t p = kb; p < kbp; ++p)
-      for (int64_t t = 0; t < nr; ++t) panel[p * nr + t] = T(0);
-  }
-}
-
-// As pack_im2col_t, from tap pieces: B(p, j) = K row kk0 + j at pixel pix0 + p.
-template <typename T>
-void pack_taps_t(const std::vector<TapPiece<T>>& pieces, int64_t pix0, int64_t kb, int64_t kbp,
-                 int64_t kk0, int64_t nb, int64_t nr, T* dst) {
-  for (int64_t q = 0; q * nr < nb; ++q) {
-    T* panel = dst + q * kbp * nr;
-    const int64_t c0 = kk0 + q * nr, nn = min64(nr, nb - q * nr);
-    for (const TapPiece<T>& pc : pieces) {
-      const int64_t lo = max64(c0, pc.row0), hi = min64(c0 + nn, pc.row0 + pc.rows);
-      if (hi <= lo) continue;
-      const T* src = pc.src + (lo - pc.row0) * pc.rs + pix0;
-      T* d = panel + (lo - c0);
-      if constexpr (sizeof(T) == 4) {
-        conv_table().transpose(src, pc.rs, hi - lo, kb, d, nr);
-      } else {
-        for (int64_t r = 0; r < hi - lo; ++r)
-          for (int64_t p = 0; p < kb; ++p) d[p * nr + r] = src[r * pc.rs + p];
-      }
-    }
-    for (int64_t p = 0; p < kb; ++p)
-      for (int64_t t = nn; t < nr; ++t) panel[p * nr + t] = T(0);
-    for (int64_t p = kb; p < kbp; ++p)
-      for (int64_t t = 0; t < nr; ++t) panel[p * nr + t] = T(0);
-  }
-}
-
 // ---- forward implicit GEMM over prepacked weights
 
-// y = act(conv(x, A) + bias) where A holds the packed (Mg x Kd) weights of every group. With
-// tg (s's taps), A's K rows are tap-major (tap, channel) and each item first lays out the
-// tap planes of its tile (cache-sized, in tl_aux), then packs B from them.
+// y = act(conv(x, A) + bias) where A holds the packed (Mg x Kd) weights of every group.
 template <typename T>
 void gemm_conv(const ConvShape& s, const T* x, const PackedA<T>& pa, const T* bias, T* y,
-               GemmAct act, const TapGeom* tg = nullptr) {
+               GemmAct act) {
   const GemmKernelSet<T>& ks = kernel_set<T>();
   const int64_t G = s.groups, cg = s.c / G, mg = s.k / G, kd = cg * s.kh * s.kw;
   const int64_t P = s.oh * s.ow, hw = s.h * s.w;
   const int64_t nr = ks.nr, mr = ks.mr;
   const int64_t mc = max64(mr, ks.mc / mr * mr);
-  const bool direct = !tg && conv_algo(s) == ConvAlgo::Gemm1x1;
+  const bool direct = conv_algo(s) == ConvAlgo::Gemm1x1;
   // Pixel tile: a multiple of nr whose packed K block fits kTileBytes, tiles of equal size.
   const int64_t kcp = pa.kcp;
   const int64_t nt_cap = max64(nr, kTileBytes / (kcp * static_cast<int64_t>(sizeof(T))) / nr * nr);
@@ -415,21 +342,6 @@ void gemm_conv(const ConvShape& s, const T* x, const PackedA<T>& pa, const T* bi
     T* pb = static_cast<T*>(tl_pack.get(pack_bytes));
     T* yb = y + (n * s.k + g * mg) * P + j0;
     const T* xg = x + (n * s.c + g * cg) * hw;
-    std::vector<TapPiece<T>> pieces;
-    int64_t jt = j0;  // the tile's first pixel in its tap planes
-    if (tg) {
-      // Output rows [o0, o1) of the tile: the same taps with rows shifted by o0 sh.
-      const int64_t o0 = j0 / s.ow, o1 = cdiv(j0 + jn, s.ow);
-      TapGeom gt = *tg;
-      gt.c = cg;
-      gt.oh = o1 - o0;
-      for (int64_t& e : gt.e) e += o0 * gt.sh;
-      const TapPlanes tpl = tap_planes(gt);
-      T* planes = static_cast<T*>(tl_aux.get(static_cast<size_t>(tpl.image_size) * sizeof(T)));
-      build_tap_planes(gt, 1, tpl, xg, planes, false);
-      pieces = tap_pieces(tpl, static_cast<const T*>(planes), 0, 0, cg);
-      jt = j0 - o0 * s.ow;
-    }
     if (bias) {
       for (int64_t i = m0; i < m1; ++i) {
         const T b = bias[g * mg + i];
@@ -441,9 +353,7 @@ void gemm_conv(const ConvShape& s, const T* x, const PackedA<T>& pa, const T* bi
       const int64_t k0 = b * pa.kc, kb = min64(pa.kc, kd - k0);
       const int64_t kbp = round_up(max64(kb, 0), ks.kalign);
       if (kb > 0) {
-        if (tg)
-          pack_taps(ks, pieces, k0, kb, kbp, jt, jn, nr, pb);
-        else if (direct)
+        if (direct)
           ks.pack_b(xg + k0 * hw + j0, hw, 1, kb, jn, pb);
         else
           pack_im2col(s, xg, k0, kb, kbp, j0, jn, nr, pb);
@@ -689,16 +599,14 @@ void backward_input_col2im(const ConvShape& s, const T* gy, const T* w, T* gx) {
 
 // ---- grad weight: gw_g (mg x kd) = sum over images and pixels of gy_g (mg x P) @ col^T
 
-// With tp, x holds the tap planes of the input and gw's columns come out tap-major.
 template <typename T>
-void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw,
-                          const TapPlanes* tp = nullptr) {
+void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw) {
   const GemmKernelSet<T>& ks = kernel_set<T>();
   const int64_t G = s.groups, cg = s.c / G, mg = s.k / G, kd = cg * s.kh * s.kw;
   const int64_t P = s.oh * s.ow, hw = s.h * s.w;
   const int64_t nr = ks.nr, mr = ks.mr;
   const int64_t mc = max64(mr, ks.mc / mr * mr);
-  const bool direct = !tp && conv_algo(s) == ConvAlgo::Gemm1x1;
+  const bool direct = conv_algo(s) == ConvAlgo::Gemm1x1;
   const int64_t kc = max64(1, min64(ks.kc, P));
   const int64_t kcp = round_up(kc, ks.kalign);
   const int64_t pblocks = cdiv(P, kc);
@@ -729,16 +637,12 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw,
     bool first = true;
     for (int64_t n = ch * ipc; n < min64(s.n, (ch + 1) * ipc); ++n) {
       const T* gyg = gy + (n * s.k + g * mg) * P;
-      const T* xg = tp ? nullptr : x + (n * s.c + g * cg) * hw;
-      const std::vector<TapPiece<T>> pieces =
-          tp ? tap_pieces(*tp, x, n, g, cg) : std::vector<TapPiece<T>>{};
+      const T* xg = x + (n * s.c + g * cg) * hw;
       for (int64_t pbk = 0; pbk < pblocks; ++pbk) {
         const int64_t p0 = pbk * kc, kb = min64(kc, P - p0);
         const int64_t kbp = round_up(kb, ks.kalign);
         ks.pack_a(gyg + p0, P, 1, mg, kb, pa);
-        if (tp)
-          pack_taps_t(pieces, p0, kb, kbp, c0, cn, nr, pb);
-        else if (direct)
+        if (direct)
           ks.pack_b(xg + c0 * hw + p0, 1, hw, kb, cn, pb);
         else
           pack_im2col_t(s, xg, p0, kb, kbp, c0, cn, nr, pb, rowbuf);
@@ -760,46 +664,6 @@ void backward_weight_gemm(const ConvShape& s, const T* gy, const T* x, T* gw,
       }
     });
   }
-}
-
-// ---- strided convolutions on tap planes (conv_taps.h)
-
-// Weights (k x cg khw, kernel order) -> dst (k x khw cg, tap-major), or back.
-template <typename T>
-void tap_major(int64_t k, int64_t cg, int64_t khw, const T* src, T* dst, bool back) {
-  for (int64_t r = 0; r < k; ++r)
-    for (int64_t c = 0; c < cg; ++c)
-      for (int64_t t = 0; t < khw; ++t) {
-        const int64_t a = (r * cg + c) * khw + t, b = (r * khw + t) * cg + c;
-        if (back)
-          dst[a] = src[b];
-        else
-          dst[b] = src[a];
-      }
-}
-
-template <typename T>
-void taps_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, GemmAct act) {
-  const int64_t mg = s.k / s.groups, cg = s.c / s.groups, khw = s.kh * s.kw, kd = cg * khw;
-  const TapGeom geom = conv_taps(s);
-  AlignedBuffer<T> wb(s.k * kd);
-  tap_major(s.k, cg, khw, w, wb.get(), false);
-  PackedA<T> pa;
-  pack_weights(kernel_set<T>(), s.groups, mg, kd, static_cast<const T*>(wb.get()), mg * kd, kd, 1,
-               &pa);
-  gemm_conv(s, x, pa, bias, y, act, &geom);
-}
-
-template <typename T>
-void taps_backward_weight(const ConvShape& s, const T* gy, const T* x, T* gw) {
-  const int64_t cg = s.c / s.groups, khw = s.kh * s.kw;
-  const TapGeom geom = conv_taps(s);
-  const TapPlanes tp = tap_planes(geom);
-  T* xb = static_cast<T*>(tl_taps.get(static_cast<size_t>(s.n * tp.image_size) * sizeof(T)));
-  AlignedBuffer<T> gb(s.k * cg * khw);
-  build_tap_planes(geom, s.n, tp, x, xb, true);
-  backward_weight_gemm(s, gy, static_cast<const T*>(xb), gb.get(), &tp);
-  tap_major(s.k, cg, khw, static_cast<const T*>(gb.get()), gw, true);
 }
 
 }  // namespace
@@ -829,10 +693,6 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T
       winograd_conv2d(s, x, w, bias, y, act);
       return;
     }
-  }
-  if (tap_planes_apply(s)) {
-    taps_forward(s, x, w, bias, y, act);
-    return;
   }
   PackedA<T> pa;
   pack_weights(ks, G, mg, kd, w, mg * kd, kd, 1, &pa);
@@ -898,10 +758,6 @@ void conv2d_backward_weight(const ConvShape& s, const T* gy, const T* x, T* gw) 
   }
   if (conv_algo(s) == ConvAlgo::Depthwise) {
     depthwise_backward_weight(s, gy, x, gw);
-    return;
-  }
-  if (tap_planes_apply(s)) {
-    taps_backward_weight(s, gy, x, gw);
     return;
   }
   backward_weight_gemm(s, gy, x, gw);

@@ -16,6 +16,23 @@ static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
 constexpr int kMaxCache = 512;  // precomputed (segment, tap) entries per panel
 
+#if defined(EMBER_ISA_AVX512)
+// Bit i of b (i < 8) to bit 2 i.
+static inline unsigned spread8(unsigned b) {
+  b = (b | b << 4) & 0x0f0fu;
+  b = (b | b << 2) & 0x3333u;
+  return (b | b << 1) & 0x5555u;
+}
+// dst with the lanes set in bits replaced by base[2 l]; only those elements are read.
+static inline VecF even_lanes(VecF dst, const float* base, unsigned bits) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(spread8(bits & 0xffu)), base);
+  const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(spread8(bits >> 8)), base + 16);
+  return {_mm512_mask_mov_ps(dst.v, static_cast<__mmask16>(bits),
+                             _mm512_permutex2var_ps(lo, even, hi))};
+}
+#endif
+
 // NV vectors per panel row, a compile-time count so the row lives in registers.
 template <int NV>
 void im2col_panel_t(const float* xg, const cpu::ConvShape& s, int64_t k0, int64_t kb,
@@ -83,7 +100,14 @@ void im2col_panel_t(const float* xg, const cpu::ConvShape& s, int64_t k0, int64_
       } else {
         for (int q = 0; q < nv; ++q) {
           const unsigned bits = static_cast<unsigned>(m >> (q * kW) & vmask);
-          if (bits) v[q] = vgather_lanes(v[q], base + q * kW * st, bits, static_cast<int>(st));
+          if (!bits) continue;
+#if defined(EMBER_ISA_AVX512)
+          if (st == 2) {  // two masked loads and a permute beat a gather
+            v[q] = even_lanes(v[q], base + q * kW * 2, bits);
+            continue;
+          }
+#endif
+          v[q] = vgather_lanes(v[q], base + q * kW * st, bits, static_cast<int>(st));
         }
       }
     }
