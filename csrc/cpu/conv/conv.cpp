@@ -539,7 +539,11 @@ void col2im_add(const ConvShape& s, const T* col, int64_t ld, int64_t r0, int64_
         valid_run(i0, s.sw, s.w, len, &lo, &hi);
         T* gr = gc + ih * s.w + i0;
         const T* sr = src + j;
-        for (int64_t t = lo; t < hi; ++t) gr[t * s.sw] += sr[t];
+        if constexpr (sizeof(T) == 4) {
+          if (hi > lo) conv_table().strided_add(gr + lo * s.sw, s.sw, sr + lo, hi - lo);
+        } else {
+          for (int64_t t = lo; t < hi; ++t) gr[t * s.sw] += sr[t];
+        }
       }
       j += len;
     }

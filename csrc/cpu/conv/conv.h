@@ -89,6 +89,8 @@ struct ConvTable {
   // nr must be a multiple of the ISA's vector width.
   void (*im2col_panel)(const float* xg, const ConvShape& s, int64_t k0, int64_t kb,
                        const Im2colSeg* segs, int nseg, int64_t nr, float* panel);
+  // dst[t * st] += src[t] for t < n (col2im of the strided grad input), one add each.
+  void (*strided_add)(float* dst, int64_t st, const float* src, int64_t n);
   // dst[c * ds + r] = src[r * ss + c] for r < rows, c < cols.
   void (*transpose)(const float* src, int64_t ss, int64_t rows, int64_t cols, float* dst,
                     int64_t ds);

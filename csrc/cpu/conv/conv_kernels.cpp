@@ -16,6 +16,23 @@ static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
 constexpr int kMaxCache = 512;  // precomputed (segment, tap) entries per panel
 
+#if defined(EMBER_ISA_AVX512)
+// Bit i of b (i < 8) to bit 2 i.
+static inline unsigned spread8(unsigned b) {
+  b = (b | b << 4) & 0x0f0fu;
+  b = (b | b << 2) & 0x3333u;
+  return (b | b << 1) & 0x5555u;
+}
+// dst with the lanes set in bits replaced by base[2 l]; only those elements are read.
+static inline VecF even_lanes(VecF dst, const float* base, unsigned bits) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(spread8(bits & 0xffu)), base);
+  const __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(spread8(bits >> 8)), base + 16);
+  return {_mm512_mask_mov_ps(dst.v, static_cast<__mmask16>(bits),
+                             _mm512_permutex2var_ps(lo, even, hi))};
+}
+#endif
+
 // NV vectors per panel row, a compile-time count so the row lives in registers.
 template <int NV>
 void im2col_panel_t(const float* xg, const cpu::ConvShape& s, int64_t k0, int64_t kb,
@@ -83,7 +100,14 @@ void im2col_panel_t(const float* xg, const cpu::ConvShape& s, int64_t k0, int64_
       } else {
         for (int q = 0; q < nv; ++q) {
           const unsigned bits = static_cast<unsigned>(m >> (q * kW) & vmask);
-          if (bits) v[q] = vgather_lanes(v[q], base + q * kW * st, bits, static_cast<int>(st));
+          if (!bits) continue;
+#if defined(EMBER_ISA_AVX512)
+          if (st == 2) {  // two masked loads and a permute beat a gather
+            v[q] = even_lanes(v[q], base + q * kW * 2, bits);
+            continue;
+          }
+#endif
+          v[q] = vgather_lanes(v[q], base + q * kW * st, bits, static_cast<int>(st));
         }
       }
     }
@@ -112,6 +136,37 @@ void im2col_panel(const float* xg, const cpu::ConvShape& s, int64_t k0, int64_t 
     default:
       return im2col_panel_t<8>(xg, s, k0, kb, segs, nseg, panel);
   }
+}
+
+// ---- col2im rows: stride 2 (avx512) spreads 16 values (fewer at the end, masked) to the
+// even lanes of two vectors and adds them there (odd lanes are neither read nor written);
+// other strides one by one.
+
+#if defined(EMBER_ISA_AVX512)
+// dst[2 t] += src[t] for the t < 16 set in bits.
+static inline void add_even_lanes(float* dst, const float* src, unsigned bits) {
+  const __m512i lo_idx = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m512i hi_idx =
+      _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  const __m512 s = _mm512_maskz_loadu_ps(static_cast<__mmask16>(bits), src);
+  const __mmask16 ml = static_cast<__mmask16>(spread8(bits & 0xffu));
+  const __mmask16 mh = static_cast<__mmask16>(spread8(bits >> 8));
+  const __m512 lo = _mm512_maskz_loadu_ps(ml, dst), hi = _mm512_maskz_loadu_ps(mh, dst + 16);
+  _mm512_mask_storeu_ps(dst, ml, _mm512_add_ps(lo, _mm512_permutexvar_ps(lo_idx, s)));
+  _mm512_mask_storeu_ps(dst + 16, mh, _mm512_add_ps(hi, _mm512_permutexvar_ps(hi_idx, s)));
+}
+#endif
+
+void strided_add(float* dst, int64_t st, const float* src, int64_t n) {
+  int64_t t = 0;
+#if defined(EMBER_ISA_AVX512)
+  if (st == 2) {
+    for (; t + 16 <= n; t += 16) add_even_lanes(dst + 2 * t, src + t, 0xffffu);
+    if (t < n) add_even_lanes(dst + 2 * t, src + t, (1u << (n - t)) - 1);
+    return;
+  }
+#endif
+  for (; t < n; ++t) dst[t * st] += src[t];
 }
 
 // ---- transpose (the k-major panels of the grad-weight GEMM)
@@ -328,7 +383,7 @@ void wino_output(const float* m, int64_t ms, int64_t n, float bias, bool relu, f
 
 }  // namespace
 
-const cpu::ConvTable conv_table = {im2col_panel, transpose,  dw_forward,
-                                   dw_weight,    wino_input, wino_output};
+const cpu::ConvTable conv_table = {im2col_panel, strided_add, transpose,  dw_forward,
+                                   dw_weight,    wino_input,  wino_output};
 
 }  // namespace ember::EMBER_ISA_NS
