@@ -205,7 +205,9 @@ void attention_forward<float>(const AttnArgs& a) {
       });
 }
 
-bool attention_bf16_native() { return gemm_bf16_native() && attn_table().fwd_block_bf16; }
+bool attention_bf16_native() {
+  return gemm_bf16_native() && attn_table().fwd_block_bf16 != nullptr;
+}
 
 void attention_forward_bf16(const AttnArgs& a) {
   const AttnTable& t = attn_table();
