@@ -139,6 +139,28 @@ def test_scale_and_rounding_visible(rng):
 
 
 @needs_native
+def test_views_of_a_kv_cache_and_a_fused_projection(rng):
+    """Tq = 1 against key/value prefixes [:, :, :t] of a preallocated bf16 cache, and q, k, v
+    as strided views of one fused (B, T, 3, H, D) projection: read in place."""
+    B, H, Tmax, D = 2, 4, 300, 40
+    (kc, kv), (vc, vv) = (
+        _bf16(rng.standard_normal((B, H, Tmax, D))),
+        _bf16(rng.standard_normal((B, H, Tmax, D))),
+    )
+    for t in (1, 2, 129, 257):
+        tq, q = _bf16(rng.standard_normal((B, H, 1, D)))
+        out = F.scaled_dot_product_attention(tq, kc[:, :, :t], vc[:, :, :t])
+        got = out.float().numpy().astype(np.float64)
+        _check(got, q, kv[:, :, :t], vv[:, :, :t], 1 / np.sqrt(D))
+    tqkv, qkv = _bf16(rng.standard_normal((B, 70, 3, H, D)))
+    views = [tqkv[:, :, i] for i in range(3)]
+    out = F.scaled_dot_product_attention(*views, is_causal=True, layout="BTHD")
+    got = out.float().numpy().astype(np.float64).transpose(0, 2, 1, 3)
+    q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+    _check(got, q, k, v, 1 / np.sqrt(D), True)
+
+
+@needs_native
 def test_varlen(rng):
     lens_q, lens_k = [5, 0, 1, 131, 67], [9, 3, 1, 140, 0]
     cu_q = np.concatenate([[0], np.cumsum(lens_q)]).astype(np.int64)
