@@ -12,18 +12,19 @@ namespace {
 
 constexpr const char* kOp = "ember.scaled_dot_product_attention";
 
-void check_operand(TensorRef t, const char* arg, const char* layout) {
+// bf16: the forward's operands where attention_bf16_native() (checked by the forward).
+void check_operand(TensorRef t, const char* arg, const char* layout, bool bf16_ok) {
   check_device(t, DeviceType::CPU, kOp, arg);
   EMBER_CHECK(t.ndim() == 4, ValueError, kOp, ": expected a 4-D ", arg, " ", layout, ", got shape ",
               shape_str(t.shape));
-  check_float(t, kOp, arg);
+  if (!(bf16_ok && t.dtype == DType::BFloat16)) check_float(t, kOp, arg);
   EMBER_CHECK(t.shape[3] <= 1 || t.strides[3] == 1, ValueError, kOp, ": ", arg, " of shape ",
               shape_str(t.shape), " and strides ", shape_str(t.strides),
               " needs unit stride along the head dim");
 }
 
 void check_like(TensorRef t, TensorRef ref, const Shape& want, const char* arg) {
-  check_operand(t, arg, "");
+  check_operand(t, arg, "", true);  // of ref's dtype, which its own check admitted
   EMBER_CHECK(t.dtype == ref.dtype, TypeError, kOp, ": ", arg, " has dtype ", dtype_name(t.dtype),
               ", expected ", dtype_name(ref.dtype), " (the dtype of query)");
   EMBER_CHECK(t.shape == want, ValueError, kOp, ": ", arg, " has shape ", shape_str(t.shape),
@@ -31,11 +32,17 @@ void check_like(TensorRef t, TensorRef ref, const Shape& want, const char* arg) 
 }
 
 // Shapes and strides of q, k, v, mask and the output; lse (B, Hq, Tq) float32 contiguous.
+// bf16_ok: the forward also takes bfloat16 q, k, v, out (an additive mask then float32).
 cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* mask,
-                        TensorRef out, TensorRef lse, bool causal, double scale) {
-  check_operand(q, "query", "(B, Hq, Tq, D)");
-  check_operand(k, "key", "(B, Hkv, Tk, D)");
-  check_operand(v, "value", "(B, Hkv, Tk, D)");
+                        TensorRef out, TensorRef lse, bool causal, double scale,
+                        bool bf16_ok = false) {
+  check_operand(q, "query", "(B, Hq, Tq, D)", bf16_ok);
+  check_operand(k, "key", "(B, Hkv, Tk, D)", bf16_ok);
+  check_operand(v, "value", "(B, Hkv, Tk, D)", bf16_ok);
+  const bool bf16 = q.dtype == DType::BFloat16;
+  EMBER_CHECK(!bf16 || cpu::attention_bf16_native(), TypeError, kOp,
+              ": bfloat16 operands need the native bf16 path (AVX512_BF16 at full rate, "
+              "ember._C._gemm_bf16_native()); pass float32");
   EMBER_CHECK(k.dtype == q.dtype && v.dtype == q.dtype, TypeError, kOp,
               ": query, key and value must have one dtype, got ", dtype_name(q.dtype), ", ",
               dtype_name(k.dtype), " and ", dtype_name(v.dtype));
@@ -76,9 +83,10 @@ cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl*
   if (mask != nullptr) {
     const TensorImpl& m = *mask;
     check_device(m, DeviceType::CPU, kOp, "attn_mask");
-    EMBER_CHECK(m.dtype == DType::Bool || m.dtype == q.dtype, TypeError, kOp,
-                ": attn_mask has dtype ", dtype_name(m.dtype), ", expected bool or ",
-                dtype_name(q.dtype), " (the dtype of query)");
+    const DType add = bf16 ? DType::Float32 : q.dtype;  // the dtype the scores are summed in
+    EMBER_CHECK(m.dtype == DType::Bool || m.dtype == add, TypeError, kOp, ": attn_mask has dtype ",
+                dtype_name(m.dtype), ", expected bool or ", dtype_name(add), " (query is ",
+                dtype_name(q.dtype), ")");
     const Shape full = {B, Hq, Tq, Tk};
     bool ok = m.ndim() == 4;
     for (int d = 0; ok && d < 4; ++d) ok = m.shape[d] == 1 || m.shape[d] == full[d];
@@ -115,11 +123,12 @@ void set_grads(cpu::AttnArgs& a, TensorRef q, TensorRef k, TensorRef out, Tensor
 
 void attention_forward(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* mask, TensorRef out,
                        TensorRef lse, bool is_causal, double scale) {
-  const cpu::AttnArgs a = make_args(q, k, v, mask, out, lse, is_causal, scale);
+  const cpu::AttnArgs a = make_args(q, k, v, mask, out, lse, is_causal, scale, true);
   // The forward also writes lse (the backward reads it).
   check_outputs({{&out, "out"}, {&lse, "lse"}},
                 {{&q, "query"}, {&k, "key"}, {&v, "value"}, {mask, "attn_mask"}}, kOp);
   py::gil_scoped_release nogil;
+  if (q.dtype == DType::BFloat16) return cpu::attention_forward_bf16(a);
   visit_float(q.dtype, [&](auto tag) { cpu::attention_forward<decltype(tag)>(a); });
 }
 
@@ -165,8 +174,8 @@ void check_offsets(TensorRef cu, int64_t total, const char* arg) {
 
 cpu::AttnArgs make_varlen_args(TensorRef q, TensorRef k, TensorRef v, TensorRef cu_q,
                                TensorRef cu_k, TensorRef out, TensorRef lse, bool causal,
-                               double scale) {
-  const cpu::AttnArgs a = make_args(q, k, v, nullptr, out, lse, causal, scale);
+                               double scale, bool bf16_ok = false) {
+  const cpu::AttnArgs a = make_args(q, k, v, nullptr, out, lse, causal, scale, bf16_ok);
   EMBER_CHECK(a.B == 1, ValueError, kVarlenOp,
               ": expected the packed operands as batch-1 views, got query ", shape_str(q.shape));
   check_offsets(cu_q, a.Tq, "cu_seqlens_q");
@@ -179,7 +188,7 @@ cpu::AttnArgs make_varlen_args(TensorRef q, TensorRef k, TensorRef v, TensorRef 
 
 void attention_varlen_forward(TensorRef q, TensorRef k, TensorRef v, TensorRef cu_q, TensorRef cu_k,
                               TensorRef out, TensorRef lse, bool is_causal, double scale) {
-  const cpu::AttnArgs a = make_varlen_args(q, k, v, cu_q, cu_k, out, lse, is_causal, scale);
+  const cpu::AttnArgs a = make_varlen_args(q, k, v, cu_q, cu_k, out, lse, is_causal, scale, true);
   check_outputs(
       {{&out, "out"}, {&lse, "lse"}},
       {{&q, "query"}, {&k, "key"}, {&v, "value"}, {&cu_q, "cu_seqlens_q"}, {&cu_k, "cu_seqlens_k"}},
@@ -188,6 +197,7 @@ void attention_varlen_forward(TensorRef q, TensorRef k, TensorRef v, TensorRef c
   const int64_t* ok = cu_k.data_as<int64_t>();
   const int64_t S = cu_q.shape[0] - 1;
   py::gil_scoped_release nogil;
+  if (q.dtype == DType::BFloat16) return cpu::attention_varlen_forward_bf16(a, oq, ok, S);
   visit_float(q.dtype,
               [&](auto tag) { cpu::attention_varlen_forward<decltype(tag)>(a, oq, ok, S); });
 }
@@ -223,7 +233,8 @@ void bind_attention(py::module_& m) {
         py::arg("attn_mask"), py::arg("out"), py::arg("lse"), py::arg("is_causal"),
         py::arg("scale"),
         "out = softmax(scale * query key^T + mask) value over 4-D (B, H, T, D) strided views "
-        "(unit stride on D), float32/float64; lse (B, Hq, Tq) float32 gets the row "
+        "(unit stride on D), float32/float64, or bfloat16 (vdpbf16ps products, float32 "
+        "softmax; where _attention_bf16_native()); lse (B, Hq, Tq) float32 gets the row "
         "log-sum-exp. attn_mask: None, bool (True = attend) or additive, 4-D broadcastable "
         "to (B, Hq, Tq, Tk). Fully masked rows give zeros (lse = inf).");
   m.def("attention_backward", &attention_backward, py::arg("grad_out"), py::arg("query"),
@@ -243,6 +254,9 @@ void bind_attention(py::module_& m) {
         py::arg("cu_seqlens_k"), py::arg("out"), py::arg("lse"), py::arg("grad_query"),
         py::arg("grad_key"), py::arg("grad_value"), py::arg("is_causal"), py::arg("scale"),
         "grad_query, grad_key, grad_value (overwritten) of attention_varlen_forward.");
+  m.def("_attention_bf16_native", &cpu::attention_bf16_native,
+        "Whether the attention forward takes bfloat16 operands (vdpbf16ps products): the bf16 "
+        "GEMM's path choice (_gemm_bf16_native), where this build has the kernel.");
   m.attr("attention_max_head_dim") = cpu::kAttnMaxHeadDim;
 }
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def _probs(q, k, scale, causal, mask):
+def probs(q, k, scale, causal, mask):
+    """softmax(q k^T * scale + mask) over the key dim (k already repeated per q head)."""
     s = np.einsum("bhid,bhjd->bhij", q, k) * scale
     if mask is not None:
         s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + mask
@@ -32,7 +33,7 @@ def attention(q, k, v, scale=None, causal=False, mask=None, go=None):
     kr, vr = np.repeat(k, g, 1), np.repeat(v, g, 1)
     if mask is not None and mask.dtype != bool:
         mask = mask.astype(np.float64)
-    p = _probs(q, kr, scale, causal, mask)
+    p = probs(q, kr, scale, causal, mask)
     out = p @ vr
     if go is None:
         return out

@@ -9,6 +9,7 @@
 #include "core/isa.h"
 #include "core/parallel.h"
 #include "cpu/driver_util.h"
+#include "cpu/gemm/gemm.h"
 
 namespace ember::cpu {
 namespace {
@@ -31,9 +32,10 @@ bool one_pass(int64_t heads) {
 
 // A per-thread scratch buffer that only grows: packing into it per work item touches no
 // fresh pages (a fresh buffer per call pays a page fault per 4 KiB).
-float* scratch(int slot, int64_t n) {
-  thread_local std::vector<float> bufs[3];
-  std::vector<float>& b = bufs[slot];
+template <typename E>
+E* scratch(int slot, int64_t n) {
+  thread_local std::vector<E> bufs[3];
+  std::vector<E>& b = bufs[slot];
   if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
   return b.data();
 }
@@ -42,19 +44,54 @@ float* scratch(int slot, int64_t n) {
 // panels into scratch (in cache, no shared buffer). Results do not depend on this choice.
 bool head_parallel(const AttnArgs& a) { return a.B * a.Hkv >= 4 * get_num_threads(); }
 
-// k^T (and v^T) panels of every (batch, kv head), shared by the threads.
-std::vector<float> pack_all(const AttnTable& t, const AttnArgs& a, const void* src, int64_t sb,
-                            int64_t sh, int64_t st) {
-  const int64_t panel = cdiv(a.Tk, kAttnBk) * a.D * kAttnBk;
-  std::vector<float> buf(static_cast<size_t>(a.B * a.Hkv * panel));
-  const float* s = static_cast<const float*>(src);
+// The panels of every (batch, kv head), `panel` elements each, shared by the threads:
+// pack(b, hk, dst) fills one.
+template <typename E, typename Pack>
+std::vector<E> pack_all(const AttnArgs& a, int64_t panel, Pack&& pack) {
+  std::vector<E> buf(static_cast<size_t>(a.B * a.Hkv * panel));
   parallel_chunks(a.B * a.Hkv, 1, a.Tk * a.D, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t b = p / a.Hkv, h = p % a.Hkv;
-      t.pack_t(s + b * sb + h * sh, st, a.Tk, a.D, buf.data() + p * panel);
-    }
+    for (int64_t p = p0; p < p1; ++p) pack(p / a.Hkv, p % a.Hkv, buf.data() + p * panel);
   });
   return buf;
+}
+
+// k^T (or v^T) panels of float32 operand src (strides sb, sh, st) for every kv head.
+std::vector<float> pack_all_t(const AttnTable& t, const AttnArgs& a, const void* src, int64_t sb,
+                              int64_t sh, int64_t st) {
+  const float* s = static_cast<const float*>(src);
+  return pack_all<float>(
+      a, cdiv(a.Tk, kAttnBk) * a.D * kAttnBk,
+      [&](int64_t b, int64_t h, float* dst) { t.pack_t(s + b * sb + h * sh, st, a.Tk, a.D, dst); });
+}
+
+// The forward's work split, whatever the element type E of the panels: pack(b, hk, dst)
+// fills the `panel` elements of one kv head, block(panels, b, h, i0, i1) runs one query block.
+template <typename E, typename Pack, typename Block>
+void forward_split(const AttnArgs& a, int64_t panel, Pack&& pack, Block&& block) {
+  if (a.B * a.Hq * a.Tq == 0) return;
+  const int64_t G = a.Hq / a.Hkv, nqb = cdiv(a.Tq, kAttnBq), n = a.B * a.Hq * nqb;
+  if (head_parallel(a)) {
+    parallel_chunks(a.B * a.Hkv, 1, G * a.Tq * a.Tk * a.D, [&](int64_t p0, int64_t p1) {
+      E* kt = scratch<E>(0, panel);
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t b = p / a.Hkv, hk = p % a.Hkv;
+        pack(b, hk, kt);
+        for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
+          for (int64_t i0 = 0; i0 < a.Tq; i0 += kAttnBq)
+            block(kt, b, h, i0, i0 + kAttnBq < a.Tq ? i0 + kAttnBq : a.Tq);
+      }
+    });
+    return;
+  }
+  const std::vector<E> kt = pack_all<E>(a, panel, pack);
+  parallel_chunks(n, 1, kAttnBq * a.Tk * a.D, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t it = a.causal ? zigzag(p, n) : p;
+      const int64_t bh = it / nqb, qb = it % nqb, b = bh / a.Hq, h = bh % a.Hq;
+      const int64_t i0 = qb * kAttnBq, i1 = i0 + kAttnBq < a.Tq ? i0 + kAttnBq : a.Tq;
+      block(kt.data() + (b * a.Hkv + h / G) * panel, b, h, i0, i1);
+    }
+  });
 }
 
 // ---- float64: one query row at a time, exact softmax per row (O(Tk) scratch per row).
@@ -157,32 +194,29 @@ void backward_rows(const AttnArgs& a) {
 
 template <>
 void attention_forward<float>(const AttnArgs& a) {
-  if (a.B * a.Hq * a.Tq == 0) return;
   const AttnTable& t = attn_table();
-  const int64_t panel = cdiv(a.Tk, kAttnBk) * a.D * kAttnBk, G = a.Hq / a.Hkv;
-  const int64_t nqb = cdiv(a.Tq, kAttnBq), n = a.B * a.Hq * nqb;
-  if (head_parallel(a)) {
-    parallel_chunks(a.B * a.Hkv, 1, G * a.Tq * a.Tk * a.D, [&](int64_t p0, int64_t p1) {
-      float* kt = scratch(0, panel);
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t b = p / a.Hkv, hk = p % a.Hkv;
-        t.pack_t(static_cast<const float*>(a.k) + b * a.skb + hk * a.skh, a.skt, a.Tk, a.D, kt);
-        for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
-          for (int64_t i0 = 0; i0 < a.Tq; i0 += kAttnBq)
-            t.fwd_block(a, kt, b, h, i0, i0 + kAttnBq < a.Tq ? i0 + kAttnBq : a.Tq);
-      }
-    });
-    return;
-  }
-  const std::vector<float> kt = pack_all(t, a, a.k, a.skb, a.skh, a.skt);
-  parallel_chunks(n, 1, kAttnBq * a.Tk * a.D, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t it = a.causal ? zigzag(p, n) : p;
-      const int64_t bh = it / nqb, qb = it % nqb, b = bh / a.Hq, h = bh % a.Hq;
-      const int64_t i0 = qb * kAttnBq, i1 = i0 + kAttnBq < a.Tq ? i0 + kAttnBq : a.Tq;
-      t.fwd_block(a, kt.data() + (b * a.Hkv + h / G) * panel, b, h, i0, i1);
-    }
-  });
+  forward_split<float>(
+      a, cdiv(a.Tk, kAttnBk) * a.D * kAttnBk,
+      [&](int64_t b, int64_t hk, float* dst) {
+        t.pack_t(static_cast<const float*>(a.k) + b * a.skb + hk * a.skh, a.skt, a.Tk, a.D, dst);
+      },
+      [&](const float* kt, int64_t b, int64_t h, int64_t i0, int64_t i1) {
+        t.fwd_block(a, kt, b, h, i0, i1);
+      });
+}
+
+bool attention_bf16_native() {
+  return gemm_bf16_native() && attn_table().fwd_block_bf16 != nullptr;
+}
+
+void attention_forward_bf16(const AttnArgs& a) {
+  const AttnTable& t = attn_table();
+  forward_split<uint16_t>(
+      a, cdiv(a.Tk, kAttnBk) * attn_bf16_block_elems(a.D),
+      [&](int64_t b, int64_t hk, uint16_t* dst) { t.pack_bf16(a, b, hk, dst); },
+      [&](const uint16_t* kt, int64_t b, int64_t h, int64_t i0, int64_t i1) {
+        t.fwd_block_bf16(a, kt, b, h, i0, i1);
+      });
 }
 
 template <>
@@ -208,9 +242,9 @@ void attention_backward<float>(const AttnArgs& a) {
   if (one_pass(heads) && head_parallel(a)) {
     // One pass per (batch, kv head); delta rows of its q heads, k^T and v^T in scratch.
     parallel_chunks(heads, 1, G * a.Tq * a.Tk * D, [&](int64_t p0, int64_t p1) {
-      float* kt = scratch(0, panel);
-      float* vt = scratch(1, panel);
-      float* delta = scratch(2, a.B * a.Hq * a.Tq);
+      float* kt = scratch<float>(0, panel);
+      float* vt = scratch<float>(1, panel);
+      float* delta = scratch<float>(2, a.B * a.Hq * a.Tq);
       for (int64_t p = p0; p < p1; ++p) {
         const int64_t b = p / a.Hkv, hk = p % a.Hkv;
         for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
@@ -226,8 +260,8 @@ void attention_backward<float>(const AttnArgs& a) {
   parallel_chunks(a.B * a.Hq, 1, a.Tq * D, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) t.row_delta(a, p / a.Hq, p % a.Hq, delta.data() + p * a.Tq);
   });
-  const std::vector<float> kt = pack_all(t, a, a.k, a.skb, a.skh, a.skt);
-  const std::vector<float> vt = pack_all(t, a, a.v, a.svb, a.svh, a.svt);
+  const std::vector<float> kt = pack_all_t(t, a, a.k, a.skb, a.skh, a.skt);
+  const std::vector<float> vt = pack_all_t(t, a, a.v, a.svb, a.svh, a.svt);
   if (one_pass(heads)) {
     parallel_chunks(heads, 1, G * a.Tq * a.Tk * D, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p)
@@ -296,13 +330,13 @@ std::vector<int64_t> item_costs(const AttnArgs& a, const int64_t* cu_q, const in
   return prefix;
 }
 
-// fn(sequence args, kv head) for every (sequence, kv head) work item, the items split
-// between threads by cost.
-template <typename Fn>
+// fn(sequence args, kv head) for every (sequence, kv head) work item of element type E, the
+// items split between threads by cost.
+template <typename E, typename Fn>
 void for_each_item(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k, int64_t S,
                    Fn&& fn) {
   parallel_items_by_cost(item_costs(a, cu_q, cu_k, S), [&](int64_t item) {
-    fn(sequence_args<float>(a, cu_q, cu_k, item / a.Hkv), item % a.Hkv);
+    fn(sequence_args<E>(a, cu_q, cu_k, item / a.Hkv), item % a.Hkv);
   });
 }
 
@@ -313,12 +347,25 @@ void attention_varlen_forward<float>(const AttnArgs& a, const int64_t* cu_q, con
                                      int64_t S) {
   const AttnTable& t = attn_table();
   const int64_t G = a.Hq / a.Hkv;
-  for_each_item(a, cu_q, cu_k, S, [&](const AttnArgs& r, int64_t hk) {
-    float* kt = scratch(0, cdiv(r.Tk, kAttnBk) * r.D * kAttnBk);
+  for_each_item<float>(a, cu_q, cu_k, S, [&](const AttnArgs& r, int64_t hk) {
+    float* kt = scratch<float>(0, cdiv(r.Tk, kAttnBk) * r.D * kAttnBk);
     t.pack_t(static_cast<const float*>(r.k) + hk * r.skh, r.skt, r.Tk, r.D, kt);
     for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
       for (int64_t i0 = 0; i0 < r.Tq; i0 += kAttnBq)
         t.fwd_block(r, kt, 0, h, i0, i0 + kAttnBq < r.Tq ? i0 + kAttnBq : r.Tq);
+  });
+}
+
+void attention_varlen_forward_bf16(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k,
+                                   int64_t S) {
+  const AttnTable& t = attn_table();
+  const int64_t G = a.Hq / a.Hkv;
+  for_each_item<uint16_t>(a, cu_q, cu_k, S, [&](const AttnArgs& r, int64_t hk) {
+    uint16_t* kt = scratch<uint16_t>(0, cdiv(r.Tk, kAttnBk) * attn_bf16_block_elems(r.D));
+    t.pack_bf16(r, 0, hk, kt);
+    for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
+      for (int64_t i0 = 0; i0 < r.Tq; i0 += kAttnBq)
+        t.fwd_block_bf16(r, kt, 0, h, i0, i0 + kAttnBq < r.Tq ? i0 + kAttnBq : r.Tq);
   });
 }
 
@@ -327,7 +374,7 @@ void attention_varlen_backward<float>(const AttnArgs& a, const int64_t* cu_q, co
                                       int64_t S) {
   const AttnTable& t = attn_table();
   const int64_t G = a.Hq / a.Hkv;
-  for_each_item(a, cu_q, cu_k, S, [&](const AttnArgs& r, int64_t hk) {
+  for_each_item<float>(a, cu_q, cu_k, S, [&](const AttnArgs& r, int64_t hk) {
     if (r.Tq == 0 || r.Tk == 0) {  // no scores: the item's gradients are zero
       for (int64_t h = hk * G; h < (hk + 1) * G; ++h)
         for (int64_t i = 0; i < r.Tq; ++i)
@@ -340,9 +387,9 @@ void attention_varlen_backward<float>(const AttnArgs& a, const int64_t* cu_q, co
       return;
     }
     const int64_t panel = cdiv(r.Tk, kAttnBk) * r.D * kAttnBk;
-    float* kt = scratch(0, panel);
-    float* vt = scratch(1, panel);
-    float* delta = scratch(2, r.Hq * r.Tq);
+    float* kt = scratch<float>(0, panel);
+    float* vt = scratch<float>(1, panel);
+    float* delta = scratch<float>(2, r.Hq * r.Tq);
     for (int64_t h = hk * G; h < (hk + 1) * G; ++h) t.row_delta(r, 0, h, delta + h * r.Tq);
     t.pack_t(static_cast<const float*>(r.k) + hk * r.skh, r.skt, r.Tk, r.D, kt);
     t.pack_t(static_cast<const float*>(r.v) + hk * r.svh, r.svt, r.Tk, r.D, vt);

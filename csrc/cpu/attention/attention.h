@@ -26,9 +26,15 @@
 // Speed notes: the score and value products run on a register-blocked tile GEMM (6 x 64 on
 // AVX-512) over k^T panels packed once per (batch, kv head); unmasked rows fold the scale
 // into a degree-6 exp2; causal tiles stop at the diagonal of their last row.
-// float64 runs a plain row-at-a-time path (same semantics, used by gradcheck). bfloat16 /
-// float16 tensors are converted to float32 by the Python op (vdpbf16ps issues at half the
-// fp32 FMA rate on the Intel CPUs of this project's machines, so it would not be faster).
+// float64 runs a plain row-at-a-time path (same semantics, used by gradcheck).
+//
+// bfloat16: where the GEMM's bf16 path is native (gemm_bf16_native: vdpbf16ps at the fp32
+// FMA rate, AMD's AVX512_BF16 parts, or forced with EMBER_GEMM_BF16=native) the forward runs
+// both products on vdpbf16ps: S = q k^T from the bf16 operands, P rounded to bf16 after the
+// fp32 online softmax (as FlashAttention does), O += P v; fp32 accumulation, running max /
+// sum and lse, output bf16 (attention_forward_bf16). Elsewhere (Intel without AMX, where
+// vdpbf16ps runs at half rate; AVX2; portable) and for float16, the Python op converts to
+// float32. The backward always runs in float32 (the op widens the saved bf16 tensors).
 // Arguments are validated by csrc/bindings/bind_attention.cpp; kernels trust them.
 #pragma once
 #include <cstdint>
@@ -74,6 +80,10 @@ struct AttnArgs {
 // Forward: writes o and lse.
 template <typename T>
 void attention_forward(const AttnArgs& a);
+// bf16 forward (q, k, v, o bfloat16 bit patterns; an additive mask float32): needs
+// attention_bf16_native().
+bool attention_bf16_native();
+void attention_forward_bf16(const AttnArgs& a);
 // Backward: from go, q, k, v, o and lse writes gq, gk, gv (overwritten).
 template <typename T>
 void attention_backward(const AttnArgs& a);
@@ -90,6 +100,16 @@ void attention_varlen_forward(const AttnArgs& a, const int64_t* cu_q, const int6
 template <typename T>
 void attention_varlen_backward(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k,
                                int64_t S);
+void attention_varlen_forward_bf16(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu_k,
+                                   int64_t S);
+
+// bf16 panels of one (batch, kv head) for the vdpbf16ps forward, per key block: k^T as d
+// pairs [D2 / 2][kAttnBk][2], then v as key pairs [kAttnBk / 2][D16][2] (D2, D16: D rounded
+// up to 2, 16; zero padded), so each vdpbf16ps multiplies 16 columns by one broadcast pair.
+inline int64_t attn_bf16_k_elems(int64_t D) { return (D + 1) / 2 * 2 * kAttnBk; }
+inline int64_t attn_bf16_block_elems(int64_t D) {
+  return attn_bf16_k_elems(D) + kAttnBk * ((D + 15) / 16 * 16);
+}
 
 // ---- per-ISA float32 kernels (attention_kernels.cpp)
 
@@ -110,6 +130,12 @@ struct AttnTable {
   // dQ of query block [i0, i1) of q head (b, h).
   void (*bwd_q)(const AttnArgs& a, const float* kt, const float* vt, const float* delta, int64_t b,
                 int64_t h, int64_t i0, int64_t i1);
+  // bf16 forward on vdpbf16ps (null where the ISA object lacks AVX512_BF16): pack_bf16 fills
+  // the panels of kv head (b, hk) (cdiv(Tk, kAttnBk) blocks of attn_bf16_block_elems(D));
+  // fwd_block_bf16 is fwd_block on them.
+  void (*pack_bf16)(const AttnArgs& a, int64_t b, int64_t hk, uint16_t* dst);
+  void (*fwd_block_bf16)(const AttnArgs& a, const uint16_t* panels, int64_t b, int64_t h,
+                         int64_t i0, int64_t i1);
 };
 
 }  // namespace ember::cpu

@@ -284,6 +284,49 @@ int64_t key_blocks(const AttnArgs& a, int64_t i1) {
   return nkb;
 }
 
+// Online softmax over the score tile S (query rows [i0, i0 + M) of head (b, h), computed
+// columns [0, nc) of the key block at j0): S becomes P = exp(s - m_new) (zero where masked
+// or not visible), the running max / sum of each row move on and its output accumulator
+// (row r at O + r * ldo, D columns) is rescaled. Shared by the float32 and bf16 forwards.
+void softmax_tile(const AttnArgs& a, int64_t b, int64_t h, int64_t i0, int64_t M, int64_t j0,
+                  int64_t nc, float* S, float* O, int64_t ldo, float* mrow, float* lrow) {
+  const bool slow = slow_rows(a);
+  float mbuf[kAttnBk];
+  const float* madd = slow ? mask_tile_row(a, b, h, j0, nc, mbuf) : nullptr;
+  for (int64_t r = 0; r < M; ++r) {
+    float* s = S + r * kAttnBk;
+    float mnew, sum;
+    if (slow) {
+      mask_row(a, b, h, i0 + r, j0, nc, madd, s);
+      mnew = __builtin_fmaxf(mrow[r], row_max(s, nc));
+      if (mnew == kNegInf) {  // nothing visible yet: p = 0
+        row_zero(s, nc);
+        continue;
+      }
+      sum = row_exp_sum_scaled(s, nc, 1.0f, mnew);
+    } else {
+      const int64_t vis = visible(a, i0 + r, j0, nc);
+      if (vis == 0) {
+        row_zero(s, nc);
+        continue;
+      }
+      // scale > 0: max(scale * s) = scale * max(s), exactly.
+      mnew = __builtin_fmaxf(mrow[r], static_cast<float>(a.scale) * row_max(s, vis));
+      sum = row_exp_sum_scaled(s, vis, static_cast<float>(a.scale), mnew);
+      if (vis < nc) row_zero(s + vis, nc - vis);
+    }
+    const float alpha = mrow[r] == mnew      ? 1.0f
+                        : mrow[r] == kNegInf ? 0.0f
+                                             : __builtin_expf(mrow[r] - mnew);
+    lrow[r] = lrow[r] * alpha + sum;
+    mrow[r] = mnew;
+    if (alpha != 1.0f) row_scale(O + r * ldo, a.D, alpha);
+  }
+}
+
+// A row's log-sum-exp from its final max and sum (+inf when every key is masked).
+float row_lse(float m, float l) { return l > 0.0f ? m + __builtin_logf(l) : __builtin_inff(); }
+
 void fwd_block(const AttnArgs& a, const float* kt, int64_t b, int64_t h, int64_t i0, int64_t i1) {
   const int64_t D = a.D, M = i1 - i0, hk = h / (a.Hq / a.Hkv);
   const float* q = static_cast<const float*>(a.q) + b * a.sqb + h * a.sqh + i0 * a.sqt;
@@ -299,48 +342,16 @@ void fwd_block(const AttnArgs& a, const float* kt, int64_t b, int64_t h, int64_t
     lrow[r] = 0.0f;
   }
   const int64_t nkb = key_blocks(a, i1);
-  const bool slow = slow_rows(a);
   for (int64_t kb = 0; kb < nkb; ++kb) {
     const int64_t j0 = kb * kAttnBk, nc = tile_cols(a, j0, imin(kAttnBk, a.Tk - j0), i1);
     tile_gemm(M, nc, D, q, a.sqt, 1, kt + kb * D * kAttnBk, kAttnBk, S, kAttnBk, false);
-    float mbuf[kAttnBk];
-    const float* madd = slow ? mask_tile_row(a, b, h, j0, nc, mbuf) : nullptr;
-    for (int64_t r = 0; r < M; ++r) {
-      float* s = S + r * kAttnBk;
-      float mnew, sum;
-      if (slow) {
-        mask_row(a, b, h, i0 + r, j0, nc, madd, s);
-        mnew = __builtin_fmaxf(mrow[r], row_max(s, nc));
-        if (mnew == kNegInf) {  // nothing visible yet: p = 0
-          row_zero(s, nc);
-          continue;
-        }
-        sum = row_exp_sum_scaled(s, nc, 1.0f, mnew);
-      } else {
-        const int64_t vis = visible(a, i0 + r, j0, nc);
-        if (vis == 0) {
-          row_zero(s, nc);
-          continue;
-        }
-        // scale > 0: max(scale * s) = scale * max(s), exactly.
-        mnew = __builtin_fmaxf(mrow[r], static_cast<float>(a.scale) * row_max(s, vis));
-        sum = row_exp_sum_scaled(s, vis, static_cast<float>(a.scale), mnew);
-        if (vis < nc) row_zero(s + vis, nc - vis);
-      }
-      const float alpha = mrow[r] == mnew      ? 1.0f
-                          : mrow[r] == kNegInf ? 0.0f
-                                               : __builtin_expf(mrow[r] - mnew);
-      lrow[r] = lrow[r] * alpha + sum;
-      mrow[r] = mnew;
-      if (alpha != 1.0f) row_scale(O + r * D, D, alpha);
-    }
+    softmax_tile(a, b, h, i0, M, j0, nc, S, O, D, mrow, lrow);
     const float* vb = v + j0 * a.svt;
     tile_gemm(M, D, nc, S, kAttnBk, 1, vb, a.svt, O, D, true);
   }
   for (int64_t r = 0; r < M; ++r) {
     const float l = lrow[r];
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    const VecF iv = vset1(inv);
+    const VecF iv = vset1(l > 0.0f ? 1.0f / l : 0.0f);
     float* orow = o + r * a.sot;
     const float* acc = O + r * D;
     int64_t d = 0;
@@ -349,7 +360,7 @@ void fwd_block(const AttnArgs& a, const float* kt, int64_t b, int64_t h, int64_t
       const int rr = static_cast<int>(D - d);
       vstore_partial(orow + d, vmul(vload_partial(acc + d, rr, 0.0f), iv), rr);
     }
-    lse[r] = l > 0.0f ? mrow[r] + __builtin_logf(l) : __builtin_inff();
+    lse[r] = row_lse(mrow[r], l);
   }
 }
 
@@ -473,8 +484,19 @@ void bwd_q(const AttnArgs& a, const float* kt, const float* vt, const float* del
   }
 }
 
+// The bf16 forward on vdpbf16ps, hand-written for AVX512_BF16: only in the avx512 object
+// where the compiler has it; elsewhere its table entries are null.
+#if defined(EMBER_ISA_AVX512) && defined(__AVX512BF16__)
+#include "cpu/attention/attention_bf16.inc"
+#else
+constexpr void (*pack_bf16)(const AttnArgs&, int64_t, int64_t, uint16_t*) = nullptr;
+constexpr void (*fwd_block_bf16)(const AttnArgs&, const uint16_t*, int64_t, int64_t, int64_t,
+                                 int64_t) = nullptr;
+#endif
+
 }  // namespace
 
-const cpu::AttnTable attn_table = {pack_t, fwd_block, row_delta, bwd_kv, bwd_q};
+const cpu::AttnTable attn_table = {pack_t, fwd_block, row_delta,     bwd_kv,
+                                   bwd_q,  pack_bf16, fwd_block_bf16};
 
 }  // namespace ember::EMBER_ISA_NS

@@ -3,10 +3,11 @@
 Inside ``autocast("cpu", dtype=ember.bfloat16)`` the matrix products (``F.linear`` /
 ``nn.Linear``, ``matmul``, ``@``, ``bmm``, ``addmm``, ``baddbmm``) and
 ``scaled_dot_product_attention`` cast their float32 operands to bfloat16 and return
-bfloat16, as torch's CPU autocast does (attention computes its tiles in float32;
-convolution is not cast and stays float32). The GEMM accumulates in float32: vdpbf16ps
-where the CPU runs it at full rate, else bf16 widened to float32 while packing
-(ember.ops.gemm). The losses cast bfloat16 inputs up to float32. Every other op computes
+bfloat16, as torch's CPU autocast does (convolution is not cast and stays float32). The
+GEMM accumulates in float32: vdpbf16ps where the CPU runs it at full rate, else bf16
+widened to float32 while packing (ember.ops.gemm); attention's forward follows the same
+choice (bf16 products, float32 softmax, else float32 tiles) and its backward runs in
+float32. The losses cast bfloat16 inputs up to float32. Every other op computes
 in its inputs' dtype, so ops after a product see bfloat16 unless a float32 operand
 promotes them. Gradients flow through the casts to the float32 parameters (the master
 weights). Parameters are cast once per outermost region (the weight cache,

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import _C
 from .. import _dtype as D
 from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
@@ -61,9 +62,19 @@ def _empty_like_layout(shape_bhtd: tuple, dtype: D.dtype, dev, layout: str) -> T
     return _swap12(empty((b, t, h, d), dtype, dev))
 
 
+def _kernel_dtype(dtype: D.dtype, dev) -> D.dtype:
+    """The forward kernel's dtype: bfloat16 itself where the CPU kernel runs its products on
+    vdpbf16ps (the bf16 GEMM's path choice, ``_C._gemm_bf16_native()``), else the compute
+    dtype (float32 for float16 / bfloat16)."""
+    if dtype is D.bfloat16 and dev.type == "cpu" and _C._attention_bf16_native():
+        return dtype
+    return compute_dtype(dtype)
+
+
 class ScaledDotProductAttention(Function):
     """Forward: one kernel call writing the output and the row log-sum-exp. Backward: one
-    kernel call writing dQ, dK, dV. Inputs are (B, H, T, D) views in the compute dtype."""
+    kernel call writing dQ, dK, dV, in float32 for bf16 inputs (the saved bf16 operands and
+    output are widened). Inputs are (B, H, T, D) views."""
 
     @staticmethod
     def forward(
@@ -77,7 +88,7 @@ class ScaledDotProductAttention(Function):
         layout: str,
         dtype: D.dtype,
     ) -> Tensor:
-        cdt = compute_dtype(dtype)
+        cdt = _kernel_dtype(dtype, q.device)
         qb = _kernel_operand(_bhtd(q, layout), cdt)
         kb = _kernel_operand(_bhtd(k, layout), cdt)
         vb = _kernel_operand(_bhtd(v, layout), cdt)
@@ -101,9 +112,10 @@ class ScaledDotProductAttention(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        qb, kb, vb, out, lse, mask = ctx.saved_tensors
         is_causal, scale, layout, dtype = ctx.args
-        cdt = qb.dtype
+        cdt = compute_dtype(dtype)
+        *saved, lse, mask = ctx.saved_tensors
+        qb, kb, vb, out = (_kernel_operand(x, cdt) for x in saved)
         gb = _kernel_operand(_bhtd(g, layout), cdt)
         gq = _empty_like_layout(tuple(qb.shape), cdt, qb.device, layout)
         gk = _empty_like_layout(tuple(kb.shape), cdt, qb.device, layout)
@@ -184,14 +196,18 @@ def scaled_dot_product_attention(
         layout: "BHTD" or "BTHD".
 
     Rows whose keys are all masked give a zero output and zero gradients (PyTorch: NaN).
-    float32 and float64 run natively; float16 / bfloat16 are computed in float32 and the
-    output returned in the input dtype. Head dims 1 .. 256.
+    float32 and float64 run natively. bfloat16 (also what autocast gives): where the bf16
+    GEMM runs on vdpbf16ps (``ember._C._gemm_bf16_native()``, e.g. AMD Zen 4) both products
+    take the bf16 operands with float32 accumulation, the softmax runs in float32 and its
+    probabilities are rounded to bf16 for the value product (as FlashAttention); elsewhere,
+    and for float16, the forward computes in float32. The output has the input dtype; the
+    backward computes in float32. Head dims 1 .. 256.
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         check_tensor(t, _OP, name)
     dev = same_device(_OP, query, key, value)
     cast = autocast_operands(dev.type, query, key, value)
-    if cast is not None:  # bf16 in and out, computed in float32 (more exact than bf16 tiles)
+    if cast is not None:  # bf16 in and out (bf16 products where the CPU has them at full rate)
         query, key, value = cast
     if dropout_p != 0.0:
         raise ValueError(
@@ -263,7 +279,7 @@ class VarlenAttention(Function):
         scale: float,
         dtype: D.dtype,
     ) -> Tensor:
-        cdt = compute_dtype(dtype)
+        cdt = _kernel_dtype(dtype, q.device)
         qc, kc, vc = (_kernel_operand(x, cdt) for x in (q, k, v))
         n, h, dh = qc.shape
         out = empty((n, h, dh), cdt, q.device)
@@ -283,10 +299,12 @@ class VarlenAttention(Function):
 
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
-        qc, kc, vc, cu_q, cu_k, out, lse = ctx.saved_tensors
+        *saved, cu_q, cu_k, out, lse = ctx.saved_tensors
         is_causal, scale, dtype = ctx.args
-        gc = _kernel_operand(g, qc.dtype)
-        gq, gk, gv = (empty(tuple(x.shape), qc.dtype, qc.device) for x in (qc, kc, vc))
+        cdt = compute_dtype(dtype)
+        qc, kc, vc, out = (_kernel_operand(x, cdt) for x in (*saved, out))
+        gc = _kernel_operand(g, cdt)
+        gq, gk, gv = (empty(tuple(x.shape), cdt, qc.device) for x in (qc, kc, vc))
         kernels(qc.device, _OP, "attention_varlen_backward").attention_varlen_backward(
             _packed_bhtd(gc)._impl,
             *(_packed_bhtd(x)._impl for x in (qc, kc, vc)),
@@ -345,7 +363,8 @@ def varlen_attention(
         enable_gqa: allow Hq a multiple of Hkv (grouped-query attention).
 
     Equal to scaled_dot_product_attention run on each sequence alone. A query row of a
-    sequence with no keys gives zeros. float32 and float64 natively; float16 / bfloat16 are
+    sequence with no keys gives zeros. float32 and float64 natively; bfloat16 as
+    scaled_dot_product_attention (bf16 products where native, else float32); float16 is
     computed in float32.
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
