@@ -357,7 +357,8 @@ bool try_direct(const Plan<float>& pl, int64_t batch, int64_t M, int64_t N, int6
                b.rs, b.cs, beta, c.data, c.rs,  bias,   act,  nullptr, np};
   if (skinny) {
     const int64_t run = max64(1, cdiv(N, nr) / kMinItems), items = cdiv(cdiv(N, nr), run);
-    const int64_t own = run * nr * min64(pl.kc, max64(K, 1));
+    // Contiguous rows of B are read in place; else each thread packs its items' columns.
+    const int64_t own = b.cs == 1 ? 0 : run * nr * min64(pl.kc, max64(K, 1));
     const int64_t lda = round_up(K, 16) + 16, a_elems = restride ? M * lda : 0;
     float* buf = static_cast<float*>(tl_scratch.get(static_cast<size_t>(own * nt + a_elems) * 4));
     if (restride) {
@@ -370,7 +371,7 @@ bool try_direct(const Plan<float>& pl, int64_t batch, int64_t M, int64_t N, int6
     {
       float* mine = buf + own * omp_get_thread_num();
       for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1))
-        jb.run(0, M, it * run * nr, min64(run * nr, N - it * run * nr), b.cs == 1 ? nullptr : mine);
+        jb.run(0, M, it * run * nr, min64(run * nr, N - it * run * nr), own ? mine : nullptr);
     }
     return true;
   }
