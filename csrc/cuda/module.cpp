@@ -38,6 +38,7 @@ void check_stat_device(int device, const char* op) {
 
 // Bindings kept beside their code (one file each).
 void bind_event(py::module_& m);
+void bind_index(py::module_& m);
 
 }  // namespace ember::cuda
 
@@ -105,6 +106,7 @@ PYBIND11_MODULE(_C_cuda, m) {
       },
       py::arg("device") = 0, "Restart the peak counters from the current values.");
   bind_event(m);
+  bind_index(m);
   m.def(
       "empty_cache",
       [] {
