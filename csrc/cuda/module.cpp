@@ -35,6 +35,11 @@ void check_stat_device(int device, const char* op) {
 }
 
 }  // namespace
+
+void bind_conv(py::module_& m);       // bind_conv.cpp
+void bind_pool(py::module_& m);       // bind_pool.cpp
+void bind_batchnorm(py::module_& m);  // bind_batchnorm.cpp
+
 }  // namespace ember::cuda
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -149,4 +154,7 @@ PYBIND11_MODULE(_C_cuda, m) {
         cuda::where(cond, a, b, out);
       },
       py::arg("cond"), py::arg("a"), py::arg("b"), py::arg("out"), "out = cond ? a : b.");
+  bind_conv(m);
+  bind_pool(m);
+  bind_batchnorm(m);
 }
