@@ -160,7 +160,9 @@ py::dict plan_dict(const ConvPlan& p) {
   d["workspace"] = p.workspace;
   d["smem_bytes"] = p.smem_bytes;
   d["threads"] = kConvThreads;
-  d["tile"] = py::make_tuple(kConvBM, kConvBN, kConvBK);
+  d["tile"] = py::make_tuple(p.tile.bm, p.tile.bn, p.tile.bk);
+  d["micro_tile"] = py::make_tuple(p.tile.tm, p.tile.tn);
+  d["large"] = p.large;
   return d;
 }
 

@@ -182,8 +182,12 @@ def test_plans_cover_the_gemm(shape, pass_):
     assert 1 <= p["splits"] <= 64
     assert p["workspace"] == (p["splits"] * groups * p["m"] * p["n"] if p["splits"] > 1 else 0)
     assert p["smem_bytes"] == bk * (bm + bn) * 4 <= 48 * 1024
+    assert p["large"] == (p["m"] >= 128 and p["n"] >= 128)
+    tm, tn = p["micro_tile"]
+    assert (bm // tm) * (bn // tn) == p["threads"] and bm * bk == bn * bk == 4 * p["threads"]
     d = C._conv_plan(pass_, xs, ws, stride, padding, dilation, groups, elem_size=8)
-    assert d["smem_bytes"] == 2 * p["smem_bytes"] and d["splits"] == p["splits"]
+    assert not d["large"] and d["tile"] == (64, 64, 16)  # float64: the small tile only
+    assert d["smem_bytes"] == 16 * (64 + 64) * 8
 
 
 def test_long_grad_weight_reductions_are_split():
@@ -473,6 +477,8 @@ GPU_CONV_SHAPES = CONV_SHAPES + [
     ((2, 16, 33, 31), (24, 5, 3), (2, 1), (2, 1), (1, 2), 4),
     ((4, 64, 28, 28), (96, 3, 3), (1, 1), (1, 1), (1, 1), 1),  # split grad weight
     ((1, 130, 9, 9), (130, 3, 3), (2, 2), (1, 1), (1, 1), 130),
+    ((2, 24, 19, 23), (160, 3, 3), (1, 1), (1, 1), (1, 1), 1),  # the large tile, tails
+    ((4, 130, 20, 20), (136, 3, 3), (1, 1), (1, 1), (1, 1), 1),  # large, split grad weight
 ]
 
 

@@ -20,17 +20,26 @@ int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 // conv_b_offset) go through registers into shared memory, the next stage's global loads in
 // flight while the current one is multiplied. Every tail (M, N, R) reads zeros and writes
 // nothing. With splits > 1, c is the partial-sum workspace, one groups x M x N slice per
-// split.
-template <typename T, ConvPass P>
-__global__ void __launch_bounds__(kConvThreads)
+// split. Thread (tx, ty) owns rows ty * 4 + i + 4 (BM / TM) u and columns likewise: 4 x 4
+// pieces, so a warp reads contiguous runs of shared memory.
+// Blocks per SM the register allocation must allow: the large tile needs ~140 registers
+// (one block), the small one fits four float32 (two float64) blocks without spilling.
+template <typename T, int BM>
+constexpr int conv_min_blocks() {
+  return BM > 64 ? 1 : (sizeof(T) == 4 ? 4 : 2);
+}
+
+template <typename T, ConvPass P, int BM, int BN, int BK, int TM, int TN>
+__global__ void __launch_bounds__(kConvThreads, conv_min_blocks<T, BM>())
     conv_gemm_kernel(ConvGeom g, ConvPlan plan, const T* __restrict__ a, const T* __restrict__ b,
                      const T* __restrict__ bias, T* __restrict__ c, bool relu) {
-  constexpr int BM = kConvBM, BN = kConvBN, BK = kConvBK;
-  // Loader: each thread fetches 4 A elements along r and 4 B elements along r.
-  constexpr int kLoad = BM * BK / kConvThreads;
-  static_assert(kLoad == 4 && BN * BK / kConvThreads == 4, "loader mapping assumes 4 each");
-  __shared__ T As[BK][BM];
-  __shared__ T Bs[BK][BN];
+  constexpr int kLoad = BM * BK / kConvThreads;  // A and B elements per thread per stage
+  static_assert(kLoad == 4 && BN * BK / kConvThreads == 4, "the loader fetches 4 of each");
+  static_assert((BM / TM) * (BN / TN) == kConvThreads && TM % 4 == 0 && TN % 4 == 0,
+                "one micro-tile per thread, in 4 x 4 pieces");
+  constexpr int kRowStep = 4 * (BM / TM), kColStep = 4 * (BN / TN);  // between pieces
+  __shared__ alignas(16) T As[BK][BM];
+  __shared__ alignas(16) T Bs[BK][BN];
 
   const int tid = threadIdx.x;
   const int tn = blockIdx.x;
@@ -57,12 +66,14 @@ __global__ void __launch_bounds__(kConvThreads)
     }
   };
 
-  const int tx = tid % (BN / kConvTn), ty = tid / (BN / kConvTn);
-  T acc[kConvTm][kConvTn];
+  const int tx = tid % (BN / TN), ty = tid / (BN / TN);
+  auto row = [&](int i) { return (i / 4) * kRowStep + ty * 4 + i % 4; };
+  auto col = [&](int j) { return (j / 4) * kColStep + tx * 4 + j % 4; };
+  T acc[TM][TN];
 #pragma unroll
-  for (int i = 0; i < kConvTm; ++i)
+  for (int i = 0; i < TM; ++i)
 #pragma unroll
-    for (int j = 0; j < kConvTn; ++j) acc[i][j] = T(0);
+    for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
 
   if (r_begin < r_end) load(r_begin);
   for (int k0 = r_begin; k0 < r_end; k0 += BK) {
@@ -75,28 +86,28 @@ __global__ void __launch_bounds__(kConvThreads)
     if (k0 + BK < r_end) load(k0 + BK);  // in flight during the products below
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
-      T av[kConvTm], bv[kConvTn];
+      T av[TM], bv[TN];
 #pragma unroll
-      for (int i = 0; i < kConvTm; ++i) av[i] = As[kk][ty * kConvTm + i];
+      for (int i = 0; i < TM; ++i) av[i] = As[kk][row(i)];
 #pragma unroll
-      for (int j = 0; j < kConvTn; ++j) bv[j] = Bs[kk][tx * kConvTn + j];
+      for (int j = 0; j < TN; ++j) bv[j] = Bs[kk][col(j)];
 #pragma unroll
-      for (int i = 0; i < kConvTm; ++i)
+      for (int i = 0; i < TM; ++i)
 #pragma unroll
-        for (int j = 0; j < kConvTn; ++j) acc[i][j] += av[i] * bv[j];
+        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
     }
     __syncthreads();  // the tiles are overwritten next stage
   }
 
   T* out = c + static_cast<int64_t>(split) * g.groups * plan.m * plan.n;
 #pragma unroll
-  for (int i = 0; i < kConvTm; ++i) {
-    const int m = m0 + ty * kConvTm + i;
+  for (int i = 0; i < TM; ++i) {
+    const int m = m0 + row(i);
     if (m >= plan.m) continue;
     const T bv = (P == ConvPass::Forward && bias) ? bias[grp * g.kg + m] : T(0);
 #pragma unroll
-    for (int j = 0; j < kConvTn; ++j) {
-      const int p = p0 + tx * kConvTn + j;
+    for (int j = 0; j < TN; ++j) {
+      const int p = p0 + col(j);
       if (p >= plan.n) continue;
       T v = acc[i][j] + bv;
       if (relu && v < T(0)) v = T(0);
@@ -126,7 +137,18 @@ void launch_gemm(const char* op, const ConvGeom& g, const T* a, const T* b, cons
   Scratch scratch(device, plan.splits > 1 ? plan.workspace * sizeof(T) : 0);
   T* dst = plan.splits > 1 ? scratch.as<T>() : c;
   const dim3 grid(static_cast<unsigned>(plan.grid_x), static_cast<unsigned>(plan.grid_y));
-  conv_gemm_kernel<T, P><<<grid, kConvThreads>>>(g, plan, a, b, bias, dst, relu);
+  constexpr ConvTile S = kConvSmall, L = kConvLarge;
+  if constexpr (sizeof(T) == 4) {
+    if (plan.large)
+      conv_gemm_kernel<T, P, L.bm, L.bn, L.bk, L.tm, L.tn>
+          <<<grid, kConvThreads>>>(g, plan, a, b, bias, dst, relu);
+    else
+      conv_gemm_kernel<T, P, S.bm, S.bn, S.bk, S.tm, S.tn>
+          <<<grid, kConvThreads>>>(g, plan, a, b, bias, dst, relu);
+  } else {
+    conv_gemm_kernel<T, P, S.bm, S.bn, S.bk, S.tm, S.tn>
+        <<<grid, kConvThreads>>>(g, plan, a, b, bias, dst, relu);
+  }
   EMBER_CUDA_CHECK_LAUNCH(op);
   if (plan.splits > 1) {
     const int64_t total = static_cast<int64_t>(g.groups) * plan.m * plan.n;
@@ -177,8 +199,10 @@ ConvPlan conv_plan(const ConvGeom& g, ConvPass pass, int elem_size) {
   p.m = d.m;
   p.n = d.n;
   p.r = d.r;
-  p.tiles_m = ceil_div(d.m, kConvBM);
-  p.tiles_n = ceil_div(d.n, kConvBN);
+  p.large = elem_size == 4 && d.m >= kConvLarge.bm && d.n >= kConvLarge.bn;
+  p.tile = p.large ? kConvLarge : kConvSmall;
+  p.tiles_m = ceil_div(d.m, p.tile.bm);
+  p.tiles_n = ceil_div(d.n, p.tile.bn);
   p.splits = 1;
   if (pass == ConvPass::BackwardWeight && d.r > kConvMinChunk) {
     const int64_t tiles = static_cast<int64_t>(p.tiles_m) * p.tiles_n * g.groups;
@@ -187,12 +211,12 @@ ConvPlan conv_plan(const ConvGeom& g, ConvPass pass, int elem_size) {
         std::clamp<int64_t>(want, 1, std::min<int64_t>(kConvMaxSplits, d.r / kConvMinChunk)));
   }
   // Chunks of whole BK stages; recount the splits so none is empty.
-  p.chunk = ceil_div(ceil_div(std::max(d.r, 1), p.splits), kConvBK) * kConvBK;
+  p.chunk = ceil_div(ceil_div(std::max(d.r, 1), p.splits), p.tile.bk) * p.tile.bk;
   p.splits = std::max(1, ceil_div(d.r, p.chunk));
   p.grid_x = p.tiles_n;
   p.grid_y = static_cast<int64_t>(p.tiles_m) * g.groups * p.splits;
   p.workspace = p.splits > 1 ? static_cast<int64_t>(p.splits) * g.groups * d.m * d.n : 0;
-  p.smem_bytes = (kConvBK * kConvBM + kConvBK * kConvBN) * elem_size;
+  p.smem_bytes = p.tile.bk * (p.tile.bm + p.tile.bn) * elem_size;
   return p;
 }
 

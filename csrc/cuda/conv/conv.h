@@ -34,19 +34,28 @@ struct ConvGeom {
 
 enum class ConvPass : int { Forward = 0, BackwardInput = 1, BackwardWeight = 2 };
 
-// Tile sizes of the SIMT kernel: BM x BN outputs per block of kThreads, BK reduction steps
-// per shared-memory stage, each thread a kTm x kTn micro-tile.
-constexpr int kConvBM = 64, kConvBN = 64, kConvBK = 16, kConvThreads = 256;
-constexpr int kConvTm = 4, kConvTn = 4;
+// Tiles of the SIMT kernel: bm x bn outputs per block of kConvThreads, bk reduction steps
+// per shared-memory stage, each thread a tm x tn micro-tile (in 4 x 4 pieces spread over
+// the tile, so a warp's shared-memory reads are contiguous). The large tile does twice the
+// products per shared-memory load; it runs float32 GEMMs with M and N >= 128. Both load 4 A
+// and 4 B elements per thread per stage.
+struct ConvTile {
+  int bm, bn, bk, tm, tn;
+};
+constexpr int kConvThreads = 256;
+constexpr ConvTile kConvSmall{64, 64, 16, 4, 4};
+constexpr ConvTile kConvLarge{128, 128, 8, 8, 8};
 // Grad weight splits its reduction until about this many blocks run (shape-only rule, so
 // the summation order, and the result, is the same on every GPU), at most kConvMaxSplits
 // chunks of at least kConvMinChunk reduction steps.
 constexpr int kConvTargetBlocks = 256, kConvMaxSplits = 64, kConvMinChunk = 512;
 
 struct ConvPlan {
-  int m, n, r;             // the GEMM of one group
-  int tiles_m, tiles_n;    // BM x BN tiles per group
-  int splits, chunk;       // reduction chunks (chunk a multiple of kConvBK), splits >= 1
+  int m, n, r;  // the GEMM of one group
+  bool large;   // the tile: kConvLarge, else kConvSmall
+  ConvTile tile;
+  int tiles_m, tiles_n;    // bm x bn tiles per group
+  int splits, chunk;       // reduction chunks (chunk a multiple of bk), splits >= 1
   int64_t grid_x, grid_y;  // grid: x = tiles_n, y = tiles_m * groups * splits
   int64_t workspace;       // elements of split partial sums (0 when splits == 1)
   int smem_bytes;          // per block, for the element size given
