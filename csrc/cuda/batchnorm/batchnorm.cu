@@ -195,6 +195,9 @@ unsigned grid_for(int64_t n, int threads) {
   return static_cast<unsigned>(std::clamp<int64_t>((n + threads - 1) / threads, 1, 65536));
 }
 
+// One thread per channel (c <= INT_MAX: the grid needs no stride loop).
+unsigned channel_blocks(int64_t c) { return static_cast<unsigned>((c + 127) / 128); }
+
 // The (channel, chunk) grid of the partial kernels.
 dim3 partial_grid(int64_t C, const BnPlan& p) {
   return dim3(static_cast<unsigned>(C), static_cast<unsigned>(p.nchunks));
@@ -240,7 +243,7 @@ void batch_norm_forward(const cpu::BatchNormArgs& a, bool training, const T* x, 
         <<<partial_grid(a.c, p), kBnThreads>>>(x, a.c, a.s, p, part.as<double>());
     EMBER_CUDA_CHECK_LAUNCH(op);
   }
-  stats_finalize_kernel<T><<<grid_for(a.c, 128), 128>>>(
+  stats_finalize_kernel<T><<<channel_blocks(a.c), 128>>>(
       a.c, p, part.as<double>(), training, a.momentum, a.eps, weight, bias, running_mean,
       running_var, save_mean, save_invstd, coef.as<T>());
   EMBER_CUDA_CHECK_LAUNCH(op);
@@ -269,9 +272,9 @@ void batch_norm_backward(const cpu::BatchNormArgs& a, bool training, const T* gy
         <<<partial_grid(a.c, q), kBnThreads>>>(gy, x, save_mean, a.c, a.s, q, part.as<double>());
     EMBER_CUDA_CHECK_LAUNCH(op);
   }
-  grad_finalize_kernel<T><<<grid_for(a.c, 128), 128>>>(a.c, q, part.as<double>(), training, weight,
-                                                       save_mean, save_invstd, gw, gb,
-                                                       gx ? coef.as<T>() : nullptr);
+  grad_finalize_kernel<T><<<channel_blocks(a.c), 128>>>(a.c, q, part.as<double>(), training, weight,
+                                                        save_mean, save_invstd, gw, gb,
+                                                        gx ? coef.as<T>() : nullptr);
   EMBER_CUDA_CHECK_LAUNCH(op);
   const int64_t total = a.n * a.c * a.s;
   if (!gx || total == 0) return;
@@ -291,8 +294,8 @@ void channel_sum(int64_t n, int64_t c, int64_t s, const T* x, T* out, int device
         <<<partial_grid(c, p), kBnThreads>>>(x, nullptr, nullptr, c, s, p, part.as<double>());
     EMBER_CUDA_CHECK_LAUNCH(op);
   }
-  grad_finalize_kernel<T><<<grid_for(c, 128), 128>>>(c, p, part.as<double>(), false, nullptr,
-                                                     nullptr, nullptr, nullptr, out, nullptr);
+  grad_finalize_kernel<T><<<channel_blocks(c), 128>>>(c, p, part.as<double>(), false, nullptr,
+                                                      nullptr, nullptr, nullptr, out, nullptr);
   EMBER_CUDA_CHECK_LAUNCH(op);
 }
 
