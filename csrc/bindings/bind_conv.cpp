@@ -5,6 +5,7 @@
 
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
+#include "bindings/geometry.h"
 #include "core/error.h"
 #include "cpu/conv/conv.h"
 
@@ -12,87 +13,6 @@ namespace ember::bindings {
 namespace {
 
 constexpr const char* kConv = "ember.conv2d";
-
-// The output shape of a convolution over nd = 1 or 2 spatial dims: x (N, C, *spatial),
-// w (K, C / groups, *kernel), stride / padding / dilation nd values each. Validated, with
-// messages naming `op` (the caller's name: ember.conv1d, ember.nn.Conv2d, ...) and the shapes.
-Shape conv_output_shape(const char* op, const Shape& x, const Shape& w, const Shape& stride,
-                        const Shape& padding, const Shape& dilation, int64_t groups) {
-  const size_t nd = stride.size();
-  EMBER_CHECK(
-      x.size() == nd + 2 && w.size() == nd + 2 && padding.size() == nd && dilation.size() == nd,
-      ValueError, op, ": expected input and weight of ", nd + 2, " dims, got shapes ", shape_str(x),
-      " and ", shape_str(w));
-  EMBER_CHECK(groups >= 1, ValueError, op, ": groups must be positive, got ", groups);
-  checked_numel(x, op);  // shapes from Python: sizes non-negative, products fit
-  checked_numel(w, op);
-  const auto all = [nd](const Shape& v, int64_t lo) {
-    for (size_t i = 0; i < nd; ++i)
-      if (v[i] < lo) return false;
-    return true;
-  };
-  EMBER_CHECK(all(stride, 1), ValueError, op, ": stride must be positive, got ", shape_str(stride));
-  EMBER_CHECK(all(dilation, 1), ValueError, op, ": dilation must be positive, got ",
-              shape_str(dilation));
-  EMBER_CHECK(all(padding, 0), ValueError, op, ": padding must be non-negative, got ",
-              shape_str(padding));
-  const int64_t c = x[1], k = w[0];
-  EMBER_CHECK(k % groups == 0, ValueError, op, ": out_channels ", k, " (weight of shape ",
-              shape_str(w), ") is not divisible by groups ", groups);
-  const int64_t want_c = checked_mul(w[1], groups, op, "in_channels per group x groups");
-  EMBER_CHECK(want_c == c, ValueError, op, ": weight of shape ", shape_str(w), " expects ", want_c,
-              " input channels (", w[1], " per group x ", groups,
-              " groups), but the input of shape ", shape_str(x), " has ", c);
-  const Shape ksize(w.begin() + 2, w.end());
-  EMBER_CHECK(all(ksize, 1), ValueError, op, ": kernel size must be positive, got ",
-              shape_str(ksize));
-  Shape dilated(nd), padded(nd), out = {x[0], k};
-  for (size_t i = 0; i < nd; ++i) {
-    dilated[i] = checked_add(checked_mul(dilation[i], ksize[i] - 1, op, "the dilated kernel size"),
-                             1, op, "the dilated kernel size");
-    padded[i] = checked_add(x[2 + i], checked_mul(2, padding[i], op, "the padding"), op,
-                            "the padded input size");
-  }
-  for (size_t i = 0; i < nd; ++i) {
-    EMBER_CHECK(dilated[i] <= padded[i], ValueError, op, ": kernel size ", shape_str(ksize),
-                " (dilated ", shape_str(dilated), ") is larger than the padded input ",
-                shape_str(padded), ": input of shape ", shape_str(x), ", padding ",
-                shape_str(padding));
-    out.push_back(cpu::conv_out_size(x[2 + i], ksize[i], stride[i], padding[i], dilation[i]));
-  }
-  return out;
-}
-
-// The geometry of a conv2d kernel call, validated.
-cpu::ConvShape conv_shape(TensorRef x, TensorRef w, const Pair& stride, const Pair& padding,
-                          const Pair& dilation, int64_t groups) {
-  EMBER_CHECK(x.ndim() == 4, ValueError, kConv, ": expected a 4-D input (N, C, H, W), got shape ",
-              shape_str(x.shape));
-  EMBER_CHECK(w.ndim() == 4, ValueError, kConv,
-              ": expected a 4-D weight (out_channels, in_channels / groups, kH, kW), got shape ",
-              shape_str(w.shape));
-  const Shape out =
-      conv_output_shape(kConv, x.shape, w.shape, {stride.first, stride.second},
-                        {padding.first, padding.second}, {dilation.first, dilation.second}, groups);
-  cpu::ConvShape s{};
-  s.n = x.shape[0];
-  s.c = x.shape[1];
-  s.h = x.shape[2];
-  s.w = x.shape[3];
-  s.k = w.shape[0];
-  s.kh = w.shape[2];
-  s.kw = w.shape[3];
-  s.oh = out[2];
-  s.ow = out[3];
-  s.sh = stride.first;
-  s.sw = stride.second;
-  s.ph = padding.first;
-  s.pw = padding.second;
-  s.dh = dilation.first;
-  s.dw = dilation.second;
-  s.groups = groups;
-  return s;
-}
 
 void check_conv_operands(TensorRef x, TensorRef w, const char* xname) {
   check_cpu_contiguous(x, kConv, xname);
@@ -109,7 +29,7 @@ cpu::GemmAct parse_act(const std::string& a) {
 void conv2d_forward(TensorRef x, TensorRef w, const TensorImpl* bias, TensorRef out,
                     const Pair& stride, const Pair& padding, const Pair& dilation, int64_t groups,
                     const std::string& activation) {
-  const cpu::ConvShape s = conv_shape(x, w, stride, padding, dilation, groups);
+  const cpu::ConvShape s = conv2d_shape(kConv, x.shape, w.shape, stride, padding, dilation, groups);
   check_conv_operands(x, w, "input");
   check_contiguous_like(out, x, kConv, "out");
   check_shape(out, Shape{s.n, s.k, s.oh, s.ow}, kConv, "out");
@@ -130,7 +50,8 @@ void conv2d_forward(TensorRef x, TensorRef w, const TensorImpl* bias, TensorRef 
 
 void conv2d_backward_input(TensorRef grad_out, TensorRef w, TensorRef grad_in, const Pair& stride,
                            const Pair& padding, const Pair& dilation, int64_t groups) {
-  const cpu::ConvShape s = conv_shape(grad_in, w, stride, padding, dilation, groups);
+  const cpu::ConvShape s =
+      conv2d_shape(kConv, grad_in.shape, w.shape, stride, padding, dilation, groups);
   check_conv_operands(grad_in, w, "grad_input");
   check_contiguous_like(grad_out, grad_in, kConv, "grad_output");
   check_shape(grad_out, Shape{s.n, s.k, s.oh, s.ow}, kConv, "grad_output");
@@ -144,7 +65,8 @@ void conv2d_backward_input(TensorRef grad_out, TensorRef w, TensorRef grad_in, c
 
 void conv2d_backward_weight(TensorRef grad_out, TensorRef x, TensorRef grad_w, const Pair& stride,
                             const Pair& padding, const Pair& dilation, int64_t groups) {
-  const cpu::ConvShape s = conv_shape(x, grad_w, stride, padding, dilation, groups);
+  const cpu::ConvShape s =
+      conv2d_shape(kConv, x.shape, grad_w.shape, stride, padding, dilation, groups);
   check_conv_operands(x, grad_w, "input");
   check_contiguous_like(grad_out, x, kConv, "grad_output");
   check_shape(grad_out, Shape{s.n, s.k, s.oh, s.ow}, kConv, "grad_output");

@@ -6,65 +6,12 @@
 
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
+#include "bindings/geometry.h"
 #include "core/error.h"
 #include "cpu/pool/pool.h"
 
 namespace ember::bindings {
 namespace {
-
-// The sums pool_out_size forms along one dim (padded size, dilated kernel, ceil_mode's
-// rounding) fit in int64; the caller checked the signs.
-void check_pool_sums(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil,
-                     const char* op) {
-  const int64_t padded =
-      checked_add(in, checked_mul(2, pad, op, "the padding"), op, "the padded input size");
-  checked_add(checked_mul(dil, k - 1, op, "the dilated kernel size"), 1, op,
-              "the dilated kernel size");
-  checked_add(padded, stride, op, "the padded input size plus the stride");
-}
-
-// The geometry of a pooling over an input of shape x (N, C, H, W), validated; messages name
-// `op` and the shapes.
-cpu::PoolShape pool_shape(const Shape& x, const Pair& kernel, const Pair& stride,
-                          const Pair& padding, const Pair& dilation, bool ceil_mode,
-                          const char* op) {
-  EMBER_CHECK(x.size() == 4, ValueError, op, ": expected a 4-D input (N, C, H, W), got shape ",
-              shape_str(x));
-  checked_numel(x, op);  // a shape from Python: sizes non-negative, N * C fits
-  EMBER_CHECK(kernel.first >= 1 && kernel.second >= 1, ValueError, op,
-              ": kernel_size must be positive, got ", pair_str(kernel));
-  EMBER_CHECK(stride.first >= 1 && stride.second >= 1, ValueError, op,
-              ": stride must be positive, got ", pair_str(stride));
-  EMBER_CHECK(dilation.first >= 1 && dilation.second >= 1, ValueError, op,
-              ": dilation must be positive, got ", pair_str(dilation));
-  EMBER_CHECK(padding.first >= 0 && padding.second >= 0, ValueError, op,
-              ": padding must be non-negative, got ", pair_str(padding));
-  check_pool_sums(x[2], kernel.first, stride.first, padding.first, dilation.first, op);
-  check_pool_sums(x[3], kernel.second, stride.second, padding.second, dilation.second, op);
-  const int64_t eh = dilation.first * (kernel.first - 1) + 1;
-  const int64_t ew = dilation.second * (kernel.second - 1) + 1;
-  EMBER_CHECK(2 * padding.first <= eh && 2 * padding.second <= ew, ValueError, op, ": padding ",
-              pair_str(padding), " must be at most half the (dilated) kernel size (", eh, ", ", ew,
-              ")");
-  cpu::PoolShape s{};
-  s.planes = x[0] * x[1];
-  s.h = x[2];
-  s.w = x[3];
-  s.kh = kernel.first;
-  s.kw = kernel.second;
-  s.sh = stride.first;
-  s.sw = stride.second;
-  s.ph = padding.first;
-  s.pw = padding.second;
-  s.dh = dilation.first;
-  s.dw = dilation.second;
-  s.oh = cpu::pool_out_size(s.h, s.kh, s.sh, s.ph, s.dh, ceil_mode);
-  s.ow = cpu::pool_out_size(s.w, s.kw, s.sw, s.pw, s.dw, ceil_mode);
-  EMBER_CHECK(s.oh > 0 && s.ow > 0, ValueError, op, ": input of shape ", shape_str(x),
-              " is too small for kernel_size ", pair_str(kernel), ", padding ", pair_str(padding),
-              " and dilation ", pair_str(dilation), " (output size ", s.oh, " x ", s.ow, ")");
-  return s;
-}
 
 void max_pool2d(TensorRef x, TensorRef out, TensorRef indices, const Pair& kernel,
                 const Pair& stride, const Pair& padding, const Pair& dilation, bool ceil_mode) {

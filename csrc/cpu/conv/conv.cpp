@@ -28,10 +28,6 @@ namespace ember::cpu {
 
 const ConvTable& conv_table() { return EMBER_ISA_TABLE(conv_table); }
 
-int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
-}
-
 namespace {
 
 // Whether Winograd F(4x4, 3x3) runs for s (the rule in conv.h).

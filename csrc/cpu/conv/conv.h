@@ -49,7 +49,9 @@ struct ConvShape {
 };
 
 // Output size of one spatial dimension: (in + 2 pad - dil (k - 1) - 1) / stride + 1.
-int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil);
+inline int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
+  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+}
 
 enum class ConvAlgo : int { Depthwise = 0, Gemm1x1 = 1, ImplicitGemm = 2, Winograd = 3 };
 // The algorithm of a float32 forward with these shapes (float64 reads Winograd as

@@ -42,15 +42,6 @@ int64_t adaptive_end(int64_t o, int64_t in, int64_t out) { return ((o + 1) * in 
 
 }  // namespace
 
-int64_t pool_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil,
-                      bool ceil_mode) {
-  const int64_t span = in + 2 * pad - dil * (k - 1) - 1;
-  if (span < 0) return 0;
-  int64_t out = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;
-  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
-  return out;
-}
-
 template <typename T>
 void max_pool2d_forward(const PoolShape& s, const T* x, T* y, int64_t* idx) {
   const int64_t in_plane = s.h * s.w, out_plane = s.oh * s.ow;

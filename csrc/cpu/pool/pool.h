@@ -15,8 +15,15 @@ struct PoolShape {
 };
 // Output size with PyTorch's rule (ceil_mode: the last window must start inside the input
 // or its left padding).
-int64_t pool_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil,
-                      bool ceil_mode);
+// (Inline: the CUDA bindings share it.)
+inline int64_t pool_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil,
+                             bool ceil_mode) {
+  const int64_t span = in + 2 * pad - dil * (k - 1) - 1;
+  if (span < 0) return 0;
+  int64_t out = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
 
 // y = max over the window (padding is -inf; NaN wins), idx = flat h * w index of the
 // first maximum in the plane (int64).

@@ -1,0 +1,163 @@
+"""conv2d, pooling and batch norm on CUDA: ember's kernels (implicit GEMM, SIMT fp32) vs
+torch (cuDNN, TF32 off so both do fp32 arithmetic) on ResNet-ish layers, float32 NCHW.
+Interleaved rounds, medians, CUDA synchronised after every call; the ratio is
+torch / ember (> 1: ember is faster). GFLOP/s count 2 N K C/groups kh kw oh ow per
+convolution (x2 for the backward: grad input and grad weight).
+
+    python bench/gpu/conv.py [--rounds 5] [--only substring] [--json out.json]
+
+Importing this module needs no GPU (and runs nothing); make_cases needs one, and torch.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: the shared harness
+from _harness import Case, main  # noqa: E402
+
+# name, (n, c, h, w), k, kernel, stride, padding, groups
+SHAPES = [
+    ("ResNet stem N32 C3 224 -> 64, 7x7 s2 p3", (32, 3, 224, 224), 64, 7, 2, 3, 1),
+    ("N32 C64 56 -> 64, 3x3 p1", (32, 64, 56, 56), 64, 3, 1, 1, 1),
+    ("N32 C64 56 -> 256, 1x1", (32, 64, 56, 56), 256, 1, 1, 0, 1),
+    ("N32 C128 28 -> 128, 3x3 p1", (32, 128, 28, 28), 128, 3, 1, 1, 1),
+    ("N32 C256 14 -> 256, 3x3 p1", (32, 256, 14, 14), 256, 3, 1, 1, 1),
+    ("N32 C128 56 -> 128, 3x3 s2 p1", (32, 128, 56, 56), 128, 3, 2, 1, 1),
+    ("N32 C512 7 -> 512, 3x3 p1", (32, 512, 7, 7), 512, 3, 1, 1, 1),
+    ("N32 C256 28 depthwise 3x3 p1", (32, 256, 28, 28), 256, 3, 1, 1, 256),
+]
+F32 = 6
+
+
+def _out(size: int, k: int, s: int, p: int) -> int:
+    return (size + 2 * p - k) // s + 1
+
+
+def make_cases(only: str | None = None) -> list[Case]:
+    import ember._C as _C
+    import ember._C_cuda as C
+    import torch
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    rng = np.random.default_rng(0)
+
+    def up(a: np.ndarray):
+        d = C.empty(list(a.shape), F32, 0)
+        C.copy(_C.TensorImpl.from_buffer(np.ascontiguousarray(a)), d)
+        return d
+
+    def timed(fn, sync):
+        def call():
+            fn()
+            sync()
+
+        return call
+
+    cases = []
+    for name, (n, c, h, w), k, ks, s, p, g in SHAPES:
+        if only and only not in name:
+            continue
+        oh, ow = _out(h, ks, s, p), _out(w, ks, s, p)
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+        wt = (rng.standard_normal((k, c // g, ks, ks)) * 0.1).astype(np.float32)
+        b = rng.standard_normal(k).astype(np.float32)
+        gy = rng.standard_normal((n, k, oh, ow)).astype(np.float32)
+        dx, dw, db, dgy = up(x), up(wt), up(b), up(gy)
+        dy, dgx, dgw, dgb = (
+            C.empty(list(t), F32, 0) for t in ((n, k, oh, ow), x.shape, wt.shape, (k,))
+        )
+        tx, tw, tb, tgy = (torch.from_numpy(a).cuda() for a in (x, wt, b, gy))
+        geo = ((s, s), (p, p), (1, 1), g)
+        flops = 2.0 * n * k * (c // g) * ks * ks * oh * ow
+
+        def ours_fwd(dx=dx, dw=dw, db=db, dy=dy, geo=geo):
+            C.conv2d_forward(dx, dw, db, dy, *geo)
+
+        def peer_fwd(tx=tx, tw=tw, tb=tb, s=s, p=p, g=g):
+            torch.nn.functional.conv2d(tx, tw, tb, s, p, 1, g)
+
+        def ours_bwd(dgy=dgy, dw=dw, dx=dx, dgx=dgx, dgw=dgw, dgb=dgb, geo=geo):
+            C.conv2d_backward_input(dgy, dw, dgx, *geo)
+            C.conv2d_backward_weight(dgy, dx, dgw, *geo)
+            C.conv2d_backward_bias(dgy, dgb)
+
+        def peer_bwd(tgy=tgy, tx=tx, tw=tw, k=k, s=s, p=p, g=g):
+            torch.ops.aten.convolution_backward(
+                tgy, tx, tw, [k], [s, s], [p, p], [1, 1], False, [0, 0], g, [True, True, True]
+            )
+
+        cases.append(
+            Case(
+                f"{name} fwd",
+                timed(ours_fwd, C.synchronize),
+                timed(peer_fwd, torch.cuda.synchronize),
+                flops,
+                "GFLOP/s",
+            )
+        )
+        cases.append(
+            Case(
+                f"{name} bwd",
+                timed(ours_bwd, C.synchronize),
+                timed(peer_bwd, torch.cuda.synchronize),
+                2 * flops,
+                "GFLOP/s",
+            )
+        )
+
+    if not only or "pool" in only or "batch" in only:
+        x = rng.standard_normal((32, 64, 112, 112)).astype(np.float32)
+        dx, tx = up(x), torch.from_numpy(x).cuda()
+        dy, idx = C.empty([32, 64, 56, 56], F32, 0), C.empty([32, 64, 56, 56], 3, 0)
+        cases.append(
+            Case(
+                "max_pool2d 3x3 s2 p1 N32 C64 112",
+                timed(
+                    lambda: C.max_pool2d(dx, dy, idx, (3, 3), (2, 2), (1, 1), (1, 1), False),
+                    C.synchronize,
+                ),
+                timed(
+                    lambda: torch.nn.functional.max_pool2d(tx, 3, 2, 1, return_indices=True),
+                    torch.cuda.synchronize,
+                ),
+                x.nbytes * 1.25,
+                "GB/s",
+            )
+        )
+        wv, bv = up(np.ones(64, np.float32)), up(np.zeros(64, np.float32))
+        rm, rv = up(np.zeros(64, np.float32)), up(np.ones(64, np.float32))
+        out, sm, si = C.empty(list(x.shape), F32, 0), C.empty([64], F32, 0), C.empty([64], F32, 0)
+        tw, tbb = torch.ones(64, device="cuda"), torch.zeros(64, device="cuda")
+        trm, trv = torch.zeros(64, device="cuda"), torch.ones(64, device="cuda")
+        cases.append(
+            Case(
+                "batch_norm train fwd N32 C64 112",
+                timed(
+                    lambda: C.batch_norm_forward(dx, wv, bv, rm, rv, out, sm, si, True, 0.1, 1e-5),
+                    C.synchronize,
+                ),
+                timed(
+                    lambda: torch.nn.functional.batch_norm(tx, trm, trv, tw, tbb, True, 0.1, 1e-5),
+                    torch.cuda.synchronize,
+                ),
+                x.nbytes * 4,
+                "GB/s",
+            )
+        )  # stats pass (2 reads in ember's chunks), normalise r + w
+    return cases
+
+
+if __name__ == "__main__":
+    import torch
+
+    main(
+        "Convolution on CUDA (float32, NCHW)",
+        "torch",
+        make_cases,
+        f"torch {torch.__version__} (cuDNN, TF32 off)",
+    )
