@@ -5,9 +5,9 @@ GPT-2-small layers (168 tensors), and the device copy bandwidth measured the sam
 fraction of the copy's (the issue's target: >= 0.8).
 
 Each timed call is a full ``optimizer.step()`` (Python included) on fixed gradients;
-rounds interleave ember and torch, each timing ends with a device synchronisation, and
-medians are reported. Adam moves 28 bytes per parameter (p, g, exp_avg, exp_avg_sq read;
-p, exp_avg, exp_avg_sq written), a copy 8 bytes per float.
+rounds interleave ember and torch, each timing is a batch of calls between two device
+synchronisations, and medians are reported. Adam moves 28 bytes per parameter (p, g,
+exp_avg, exp_avg_sq read; p, exp_avg, exp_avg_sq written), a copy 8 bytes per float.
 
     python bench/gpu/optim.py [--rounds 5] [--json out.json]
 
@@ -35,17 +35,20 @@ LAYERS = 14  # 14 * 7.08M = 99.2M parameters
 
 
 def _timed(fn: Callable[[], object], sync: Callable[[], object], min_time: float) -> float:
-    """Seconds per call: calls until min_time has passed, synchronised at both ends."""
+    """Seconds per call over a batch of calls that lasts about min_time, synchronised only
+    at its ends, so the host's work for one call overlaps the device's for the last (as in
+    a training loop)."""
     fn()
     sync()
-    n, start = 0, time.perf_counter()
-    while True:
+    start = time.perf_counter()
+    fn()
+    sync()
+    reps = max(3, int(min_time / max(time.perf_counter() - start, 1e-6)))
+    start = time.perf_counter()
+    for _ in range(reps):
         fn()
-        n += 1
-        sync()
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time:
-            return elapsed / n
+    sync()
+    return (time.perf_counter() - start) / reps
 
 
 def _row(name: str, ours: list[float], peer: list[float], nbytes: float) -> dict:
