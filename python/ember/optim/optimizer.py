@@ -286,12 +286,15 @@ class Optimizer:
                     grads.append(g._impl)
             if not params:
                 continue
-            self._check_device(index, params)
+            if not self._cuda:
+                self._check_device(index, params)
             try:
                 ok = self._fused_step(group, params, grads)
             except (ValueError, TypeError):
-                # The binding checked everything before writing: nothing changed. The two
-                # fixable cases are checked here, off the fast path.
+                # The binding checked everything before writing: nothing changed. The
+                # fixable case, and mixed devices (for a message naming the optimizer and
+                # group), are checked here, off the fast path.
+                self._check_device(index, params)
                 grads = self._repair_grads(params)
                 if grads is None:
                     raise
@@ -311,7 +314,8 @@ class Optimizer:
 
     def _check_device(self, index: int, params: list[Tensor]) -> None:
         """One kernel call updates a group: its parameters must share a device (ValueError
-        naming the optimizer otherwise), one this optimizer runs on."""
+        naming the optimizer otherwise; the kernels reject mixed devices too, so the fused
+        optimizers check only after a failed call), one this optimizer runs on."""
         dev = params[0].device
         for i, p in enumerate(params):
             if p.device != dev:
