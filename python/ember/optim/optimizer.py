@@ -4,9 +4,8 @@ API: param groups, per-parameter state, ``zero_grad``, ``state_dict`` /
 
 Every subclass updates a whole param group with ONE call into the fused kernels of the
 group's device (csrc/cpu/optim, csrc/cuda/optim): params, grads and state buffers go in as
-lists, and each element is
-read and written once, in place, under no autograd. Parameters with ``grad is None`` are
-skipped, as in PyTorch.
+lists, and each element is read and written once, in place, under no autograd. Parameters
+with ``grad is None`` are skipped, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -59,8 +58,8 @@ def _step_tensor(value: float = 0.0) -> Tensor:
 
 
 def _kernels(params: list[Tensor]) -> Any:
-    """The fused kernels (ember._C or ember._C_cuda) of a step's parameters, which
-    Optimizer.step checked are on one device."""
+    """The fused kernels (ember._C or ember._C_cuda) of the first parameter's device; they
+    reject tensors on any other device."""
     return kernels(params[0].device, "optim")
 
 
