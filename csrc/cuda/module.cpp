@@ -41,8 +41,8 @@ void bind_batchnorm(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_event(py::module_& m);
 void bind_index(py::module_& m);
+void bind_optim(py::module_& m);
 void bind_pool(py::module_& m);
-
 }  // namespace ember::cuda
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -52,6 +52,7 @@ PYBIND11_MODULE(_C_cuda, m) {
   py::module_::import("ember._C");  // registers TensorImpl with pybind11
 
   bindings::register_exception_translator();
+  bind_optim(m);
 
   m.def(
       "is_available", [] { return device_count() > 0; },

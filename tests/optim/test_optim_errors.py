@@ -124,12 +124,6 @@ def test_dtypes_layouts_and_leaves():
     assert (p.detach().numpy() == 1).all()
 
 
-@pytest.mark.skipif(not ember.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_params_not_supported_yet():
-    with pytest.raises(NotImplementedError, match="CUDA optimizers come in a later issue"):
-        optim.Adam([nn.Parameter(ember.ones(3, device="cuda"))])
-
-
 def test_load_state_dict_validation():
     a, b = param(3), param(4)
     opt = optim.Adam([a, b])

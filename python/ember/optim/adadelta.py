@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._device import CPU
-from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _state_columns
+from .optimizer import Optimizer, ParamsT, _kernels, _state_columns
 
 
 class Adadelta(Optimizer):
@@ -37,7 +35,7 @@ class Adadelta(Optimizer):
             :class:`ember.optim.SGD`).
 
     Shape:
-        parameters of any shape, float32 or float64, contiguous, on the CPU; state
+        parameters of any shape, float32 or float64, contiguous, on one device; state
         buffers have the parameter's shape and dtype.
     """
 
@@ -66,7 +64,7 @@ class Adadelta(Optimizer):
 
     def _fused_step(self, group: dict[str, Any], params: list[Tensor], grads: list) -> bool:
         sq, acc, steps = _state_columns(self.state, params, ("square_avg", "acc_delta"))
-        return kernels(CPU, "optim").adadelta_step(
+        return _kernels(params).adadelta_step(
             [p._impl for p in params],
             grads,
             sq,

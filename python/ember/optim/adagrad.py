@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._device import CPU
-from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _step_tensor, _zeros_like
+from .optimizer import Optimizer, ParamsT, _kernels, _step_tensor, _zeros_like
 
 
 class Adagrad(Optimizer):
@@ -36,7 +34,7 @@ class Adagrad(Optimizer):
             :class:`ember.optim.SGD`).
 
     Shape:
-        parameters of any shape, float32 or float64, contiguous, on the CPU; ``sum`` has
+        parameters of any shape, float32 or float64, contiguous, on one device; ``sum`` has
         the parameter's shape and dtype.
     """
 
@@ -86,7 +84,7 @@ class Adagrad(Optimizer):
                 st = self._init_state(p, group)
             sums.append(st["sum"]._impl)
             steps.append(st["step"]._impl)
-        return kernels(CPU, "optim").adagrad_step(
+        return _kernels(params).adagrad_step(
             [p._impl for p in params],
             grads,
             sums,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._device import CPU
-from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _step_tensor, _zeros_like
+from .optimizer import Optimizer, ParamsT, _kernels, _step_tensor, _zeros_like
 
 
 class Adam(Optimizer):
@@ -42,7 +40,7 @@ class Adam(Optimizer):
             :class:`ember.optim.SGD`).
 
     Shape:
-        parameters of any shape, float32 or float64, contiguous, on the CPU; state
+        parameters of any shape, float32 or float64, contiguous, on one device; state
         buffers have the parameter's shape and dtype.
     """
 
@@ -94,7 +92,7 @@ class Adam(Optimizer):
                     mx = st["max_exp_avg_sq"] = _zeros_like(p)
                 vmax.append(mx._impl)
         beta1, beta2 = group["betas"]
-        return kernels(CPU, "optim").adam_step(
+        return _kernels(params).adam_step(
             [p._impl for p in params],
             grads,
             m,
@@ -119,7 +117,7 @@ class AdamW(Adam):
     Arguments as :class:`Adam`; the default weight_decay is 1e-2.
 
     Shape:
-        parameters of any shape, float32 or float64, contiguous, on the CPU; state
+        parameters of any shape, float32 or float64, contiguous, on one device; state
         buffers have the parameter's shape and dtype.
     """
 

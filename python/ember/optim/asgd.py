@@ -42,6 +42,8 @@ class ASGD(Optimizer):
         the parameter's shape and dtype.
     """
 
+    _cuda = False  # per-tensor ops and host-side scalars, written for the CPU
+
     def __init__(
         self,
         params: ParamsT,

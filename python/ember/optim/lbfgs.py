@@ -56,6 +56,8 @@ class LBFGS(Optimizer):
         the CPU; the state's vectors have shape ``(total number of elements,)``.
     """
 
+    _cuda = False  # flat CPU vectors and a host-side line search
+
     def __init__(
         self,
         params: ParamsT,

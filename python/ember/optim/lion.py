@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._device import CPU
-from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _zeros_like
+from .optimizer import Optimizer, ParamsT, _kernels, _zeros_like
 
 
 class Lion(Optimizer):
@@ -36,7 +34,7 @@ class Lion(Optimizer):
             :class:`ember.optim.SGD`).
 
     Shape:
-        parameters of any shape, float32 or float64, contiguous, on the CPU; ``exp_avg``
+        parameters of any shape, float32 or float64, contiguous, on one device; ``exp_avg``
         has the parameter's shape and dtype.
     """
 
@@ -72,7 +70,7 @@ class Lion(Optimizer):
                 st["exp_avg"] = _zeros_like(p)
             m.append(st["exp_avg"]._impl)
         beta1, beta2 = group["betas"]
-        return kernels(CPU, "optim").lion_step(
+        return _kernels(params).lion_step(
             [p._impl for p in params],
             grads,
             m,

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._device import CPU
-from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _state_columns
+from .optimizer import Optimizer, ParamsT, _kernels, _state_columns
 
 
 class NAdam(Optimizer):
@@ -45,7 +43,7 @@ class NAdam(Optimizer):
             :class:`ember.optim.SGD`).
 
     Shape:
-        parameters of any shape, float32 or float64, contiguous, on the CPU; state
+        parameters of any shape, float32 or float64, contiguous, on one device; state
         buffers have the parameter's shape and dtype.
     """
 
@@ -81,7 +79,7 @@ class NAdam(Optimizer):
             self.state, params, ("exp_avg", "exp_avg_sq"), (("step", 0.0), ("mu_product", 1.0))
         )
         beta1, beta2 = group["betas"]
-        return kernels(CPU, "optim").nadam_step(
+        return _kernels(params).nadam_step(
             [p._impl for p in params],
             grads,
             m,

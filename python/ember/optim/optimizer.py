@@ -2,10 +2,10 @@
 API: param groups, per-parameter state, ``zero_grad``, ``state_dict`` /
 ``load_state_dict``, ``add_param_group``).
 
-Every subclass updates a whole param group with ONE call into the C++ kernels
-(csrc/cpu/optim): params, grads and state buffers go in as lists, and each element is
-read and written once, in place, under no autograd. Parameters with ``grad is None`` are
-skipped, as in PyTorch.
+Every subclass updates a whole param group with ONE call into the fused kernels of the
+group's device (csrc/cpu/optim, csrc/cuda/optim): params, grads and state buffers go in as
+lists, and each element is read and written once, in place, under no autograd. Parameters
+with ``grad is None`` are skipped, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ import numpy as np
 
 from .. import _dtype as D
 from .._device import CPU
-from .._primitives import copy_into, full
+from .._primitives import copy_into, full, kernels
 from ..autograd.grad_mode import enable_grad
 from ..ops.creation import tensor
 from ..tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
 
-_CUDA_MSG = "ember.optim: CUDA optimizers come in a later issue"
 _FLOAT_CODES = (D.float32.code, D.float64.code)
 
 
@@ -48,13 +47,20 @@ required = _RequiredParameter()
 
 
 def _zeros_like(p: Tensor, value: float = 0.0) -> Tensor:
-    """A contiguous CPU tensor of p's shape and dtype filled with value (state buffer)."""
-    return full(p.shape, float(value), p.dtype, CPU)
+    """A contiguous tensor of p's shape, dtype and device filled with value (state buffer)."""
+    return full(p.shape, float(value), p.dtype, p.device)
 
 
 def _step_tensor(value: float = 0.0) -> Tensor:
-    """A 0-d float32 step counter, as PyTorch keeps ``state["step"]``."""
+    """A 0-d float32 CPU step counter, as PyTorch keeps ``state["step"]`` (on the CPU for
+    CUDA parameters too: the host derives the bias corrections from it)."""
     return full((), float(value), D.float32, CPU)
+
+
+def _kernels(params: list[Tensor]) -> Any:
+    """The fused kernels (ember._C or ember._C_cuda) of the first parameter's device; they
+    reject tensors on any other device."""
+    return kernels(params[0].device, "optim")
 
 
 def _param_state(
@@ -110,6 +116,9 @@ class Optimizer:
             inf (only counted for groups with ``skip_nonfinite=True``).
     """
 
+    # Whether the subclass's step runs on CUDA parameters (the fused kernels do).
+    _cuda = True
+
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
@@ -153,8 +162,9 @@ class Optimizer:
 
     def _fused_step(self, group: dict[str, Any], params: list[Tensor], grads: list) -> bool:
         """Update params (all with a grad; grads: their TensorImpls) in one kernel call;
-        return False when the step was skipped for a non-finite gradient. The state
-        lives on the CPU (CUDA optimizers come later): the kernel is the CPU one."""
+        return False when the step was skipped for a non-finite gradient. Buffers live on
+        the parameters' device and the kernels are that device's (_kernels); step
+        counters stay on the CPU."""
         raise NotImplementedError
 
     @classmethod
@@ -199,8 +209,8 @@ class Optimizer:
                 )
             if not p.is_leaf:
                 raise ValueError(f"{name}: can't optimize a non-leaf Tensor (params[{i}])")
-            if p.is_cuda:
-                raise NotImplementedError(_CUDA_MSG)
+            if p.is_cuda and not self._cuda:
+                raise NotImplementedError(f"{name}: not implemented for CUDA parameters")
             if p._impl.dtype not in _FLOAT_CODES:
                 raise TypeError(
                     f"{name}: params[{i}] has dtype {p.dtype.name}; ember optimizers support "
@@ -275,11 +285,15 @@ class Optimizer:
                     grads.append(g._impl)
             if not params:
                 continue
+            if not self._cuda:
+                self._check_device(index, params)
             try:
                 ok = self._fused_step(group, params, grads)
             except (ValueError, TypeError):
-                # The binding checked everything before writing: nothing changed. The two
-                # fixable cases are checked here, off the fast path.
+                # The binding checked everything before writing: nothing changed. The
+                # fixable case, and mixed devices (for a message naming the optimizer and
+                # group), are checked here, off the fast path.
+                self._check_device(index, params)
                 grads = self._repair_grads(params)
                 if grads is None:
                     raise
@@ -297,12 +311,25 @@ class Optimizer:
                 )
         return loss
 
+    def _check_device(self, index: int, params: list[Tensor]) -> None:
+        """One kernel call updates a group: its parameters must share a device (ValueError
+        naming the optimizer otherwise; the kernels reject mixed devices too, so the fused
+        optimizers check only after a failed call), one this optimizer runs on."""
+        dev = params[0].device
+        for i, p in enumerate(params):
+            if p.device != dev:
+                raise ValueError(
+                    f"{self._name()}: the parameters of param group {index} are on different "
+                    f"devices ({dev} and {p.device}, parameter {i}); one fused step updates a "
+                    "group on one device"
+                )
+        if dev.type == "cuda" and not self._cuda:
+            raise NotImplementedError(f"{self._name()}: not implemented for CUDA parameters")
+
     @staticmethod
     def _repair_grads(params: list[Tensor]) -> list | None:
-        """After a failed kernel call: NotImplementedError for CUDA tensors; compact copies
-        of non-contiguous gradients (they are only read), or None if that is not it."""
-        if any(p.is_cuda or p.grad.is_cuda for p in params):
-            raise NotImplementedError(_CUDA_MSG)
+        """After a failed kernel call: compact copies of non-contiguous gradients (they are
+        only read), or None if that is not it."""
         if all(p.grad.is_contiguous() for p in params):
             return None
         return [p.grad.contiguous()._impl for p in params]

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._device import CPU
-from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _state_columns
+from .optimizer import Optimizer, ParamsT, _kernels, _state_columns
 
 
 class RAdam(Optimizer):
@@ -46,7 +44,7 @@ class RAdam(Optimizer):
             :class:`ember.optim.SGD`).
 
     Shape:
-        parameters of any shape, float32 or float64, contiguous, on the CPU; state
+        parameters of any shape, float32 or float64, contiguous, on one device; state
         buffers have the parameter's shape and dtype.
     """
 
@@ -78,7 +76,7 @@ class RAdam(Optimizer):
     def _fused_step(self, group: dict[str, Any], params: list[Tensor], grads: list) -> bool:
         m, v, steps = _state_columns(self.state, params, ("exp_avg", "exp_avg_sq"))
         beta1, beta2 = group["betas"]
-        return kernels(CPU, "optim").radam_step(
+        return _kernels(params).radam_step(
             [p._impl for p in params],
             grads,
             m,

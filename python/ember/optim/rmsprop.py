@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._device import CPU
-from .._primitives import kernels
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT, _step_tensor, _zeros_like
+from .optimizer import Optimizer, ParamsT, _kernels, _step_tensor, _zeros_like
 
 
 class RMSprop(Optimizer):
@@ -45,7 +43,7 @@ class RMSprop(Optimizer):
             :class:`ember.optim.SGD`).
 
     Shape:
-        parameters of any shape, float32 or float64, contiguous, on the CPU; state
+        parameters of any shape, float32 or float64, contiguous, on one device; state
         buffers have the parameter's shape and dtype.
     """
 
@@ -99,7 +97,7 @@ class RMSprop(Optimizer):
                 if avg is None:
                     avg = st["grad_avg"] = _zeros_like(p)
                 ga.append(avg._impl)
-        return kernels(CPU, "optim").rmsprop_step(
+        return _kernels(params).rmsprop_step(
             [p._impl for p in params],
             grads,
             sq,

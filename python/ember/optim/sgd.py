@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._device import CPU
-from .._primitives import empty, kernels
+from .._primitives import empty
 from ..tensor import Tensor
-from .optimizer import Optimizer, ParamsT
+from .optimizer import Optimizer, ParamsT, _kernels
 
 
 class SGD(Optimizer):
@@ -37,7 +36,7 @@ class SGD(Optimizer):
             inf; skipped steps are counted in ``optimizer.skipped_steps``.
 
     Shape:
-        parameters of any shape, float32 or float64, contiguous, on the CPU; the state
+        parameters of any shape, float32 or float64, contiguous, on one device; the state
         ``momentum_buffer`` has the parameter's shape and dtype.
     """
 
@@ -86,13 +85,13 @@ class SGD(Optimizer):
                 buf = state[p].get("momentum_buffer")
                 if buf is None:
                     # Uninitialized is fine: the kernel writes buf = grad on its first step.
-                    buf = empty(p.shape, p.dtype, CPU)
+                    buf = empty(p.shape, p.dtype, p.device)
                     fresh.append((p, buf))
                     new.append(True)
                 else:
                     new.append(False)
                 bufs.append(buf._impl)
-        ok = kernels(CPU, "optim").sgd_step(
+        ok = _kernels(params).sgd_step(
             [p._impl for p in params],
             grads,
             bufs,

@@ -1,5 +1,6 @@
 """Gradient clipping (``torch.nn.utils.clip_grad_norm_`` and friends), each one fused
-kernel call over all the gradients (csrc/cpu/optim/grad_norm.cpp)."""
+kernel call over all the gradients (csrc/cpu/optim/grad_norm.cpp, or
+csrc/cuda/optim/grad_norm.cu for gradients on one CUDA device)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from ... import _dtype as D
 from ..._device import CPU
 from ..._primitives import full, kernels
 from ...tensor import Tensor
-
-_CUDA_MSG = "ember.optim: CUDA optimizers come in a later issue"
 
 
 def _grads(parameters: Tensor | Iterable[Tensor], op: str) -> list[Tensor]:
@@ -31,8 +30,6 @@ def _impls(tensors: list[Tensor], op: str, writable: bool) -> list:
     for i, t in enumerate(tensors):
         if not isinstance(t, Tensor):
             raise TypeError(f"ember.nn.utils.{op}: tensors[{i}] is a {type(t).__name__}")
-        if t.is_cuda:
-            raise NotImplementedError(_CUDA_MSG)
         if t.dtype not in (D.float32, D.float64):
             raise TypeError(
                 f"ember.nn.utils.{op}: gradient {i} has dtype {t.dtype.name} (expected "
