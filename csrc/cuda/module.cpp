@@ -35,6 +35,9 @@ void check_stat_device(int device, const char* op) {
 }
 
 }  // namespace
+
+void bind_attention(py::module_& m);
+
 }  // namespace ember::cuda
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -149,4 +152,6 @@ PYBIND11_MODULE(_C_cuda, m) {
         cuda::where(cond, a, b, out);
       },
       py::arg("cond"), py::arg("a"), py::arg("b"), py::arg("out"), "out = cond ? a : b.");
+
+  bind_attention(m);
 }
