@@ -142,19 +142,25 @@ void attention_forward(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* 
   require_device(device, kOp);
   py::gil_scoped_release nogil;
   DeviceGuard guard(device);
-  attn::forward(q.dtype, p, kOp);
+  attn::forward(q.dtype, p, attn::query_blocks(p), kOp);
 }
 
-void attention_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef v,
-                        const TensorImpl* mask, TensorRef out, TensorRef lse, TensorRef grad_q,
-                        TensorRef grad_k, TensorRef grad_v, bool is_causal, double scale) {
-  Params p = make_params(q, k, v, mask, out, lse, is_causal, scale);
+// The backward's gradient arguments, shaped like what they are gradients of, into p; their
+// overlap and device checks are the caller's.
+void set_grads(Params& p, TensorRef q, TensorRef k, TensorRef out, TensorRef grad_out,
+               TensorRef grad_q, TensorRef grad_k, TensorRef grad_v) {
   check_like(grad_out, q, out.shape, "grad_out");
   check_like(grad_q, q, q.shape, "grad_query");
   check_like(grad_k, q, k.shape, "grad_key");
   check_like(grad_v, q, k.shape, "grad_value");
   p.go = operand(grad_out), p.gq = operand(grad_q), p.gk = operand(grad_k);
   p.gv = operand(grad_v);
+}
+
+// Outputs apart from the inputs and each other, everything on one device (returned).
+int check_backward_tensors(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef v,
+                           const TensorImpl* mask, TensorRef out, TensorRef lse, TensorRef grad_q,
+                           TensorRef grad_k, TensorRef grad_v, const char* op) {
   check_outputs({{&grad_q, "grad_query"}, {&grad_k, "grad_key"}, {&grad_v, "grad_value"}},
                 {{&q, "query"},
                  {&k, "key"},
@@ -163,21 +169,96 @@ void attention_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef 
                  {&grad_out, "grad_out"},
                  {&lse, "lse"},
                  {mask, "attn_mask"}},
-                kOp);
-  const int device = common_device(kOp, {{"grad_out", &grad_out},
-                                         {"query", &q},
-                                         {"key", &k},
-                                         {"value", &v},
-                                         {"out", &out},
-                                         {"lse", &lse},
-                                         {"grad_query", &grad_q},
-                                         {"grad_key", &grad_k},
-                                         {"grad_value", &grad_v},
-                                         {"attn_mask", mask != nullptr ? mask : &q}});
+                op);
+  return common_device(op, {{"grad_out", &grad_out},
+                            {"query", &q},
+                            {"key", &k},
+                            {"value", &v},
+                            {"out", &out},
+                            {"lse", &lse},
+                            {"grad_query", &grad_q},
+                            {"grad_key", &grad_k},
+                            {"grad_value", &grad_v},
+                            {"attn_mask", mask != nullptr ? mask : &q}});
+}
+
+void attention_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef v,
+                        const TensorImpl* mask, TensorRef out, TensorRef lse, TensorRef grad_q,
+                        TensorRef grad_k, TensorRef grad_v, bool is_causal, double scale) {
+  Params p = make_params(q, k, v, mask, out, lse, is_causal, scale);
+  set_grads(p, q, k, out, grad_out, grad_q, grad_k, grad_v);
+  const int device =
+      check_backward_tensors(grad_out, q, k, v, mask, out, lse, grad_q, grad_k, grad_v, kOp);
   require_device(device, kOp);
   py::gil_scoped_release nogil;
   DeviceGuard guard(device);
-  attn::backward(q.dtype, device, p, kOp);
+  attn::backward(q.dtype, device, p, attn::query_blocks(p), attn::key_blocks(p), kOp);
+}
+
+// ---- variable-length (packed) attention: q (1, Hq, Nq, D), k / v (1, Hkv, Nk, D) views of
+// the packed (N, H, D) tensors, sequence s owning rows [cu[s], cu[s + 1]); the offsets are
+// int64 CPU tensors, as for the CPU binding.
+
+constexpr const char* kVarlenOp = "ember.nn.functional.varlen_attention";
+
+// One cu_seqlens tensor: 1-D int64 on the CPU, S + 1 offsets from 0 to `total`,
+// non-decreasing.
+void check_offsets(TensorRef cu, int64_t total, const char* arg) {
+  check_device(cu, DeviceType::CPU, kVarlenOp, arg);
+  check_dtype(cu, DType::Int64, kVarlenOp, arg);
+  check_contiguous(cu, kVarlenOp, arg);
+  EMBER_CHECK(cu.ndim() == 1 && cu.shape[0] >= 1, ValueError, kVarlenOp, ": ", arg,
+              " must be 1-D with (sequences + 1) offsets, got shape ", shape_str(cu.shape));
+  const int64_t* c = cu.data_as<int64_t>();
+  const int64_t n = cu.shape[0];
+  EMBER_CHECK(c[0] == 0 && c[n - 1] == total, ValueError, kVarlenOp, ": ", arg,
+              " must start at 0 and end at the packed length ", total, ", got ", c[0], " .. ",
+              c[n - 1]);
+  for (int64_t s = 0; s + 1 < n; ++s)
+    EMBER_CHECK(c[s + 1] >= c[s], ValueError, kVarlenOp, ": ", arg, " must be non-decreasing, got ",
+                c[s], " then ", c[s + 1], " at index ", s);
+}
+
+Params make_varlen_params(TensorRef q, TensorRef k, TensorRef v, TensorRef cu_q, TensorRef cu_k,
+                          TensorRef out, TensorRef lse, bool causal, double scale) {
+  const Params p = make_params(q, k, v, nullptr, out, lse, causal, scale);
+  EMBER_CHECK(p.B == 1, ValueError, kVarlenOp,
+              ": expected the packed operands as batch-1 views, got query ", shape_str(q.shape));
+  check_offsets(cu_q, p.Tq, "cu_seqlens_q");
+  check_offsets(cu_k, p.Tk, "cu_seqlens_k");
+  EMBER_CHECK(cu_q.shape[0] == cu_k.shape[0], ValueError, kVarlenOp,
+              ": cu_seqlens_q and cu_seqlens_k must count the same sequences, got ",
+              cu_q.shape[0] - 1, " and ", cu_k.shape[0] - 1);
+  return p;
+}
+
+void attention_varlen_forward(TensorRef q, TensorRef k, TensorRef v, TensorRef cu_q, TensorRef cu_k,
+                              TensorRef out, TensorRef lse, bool is_causal, double scale) {
+  const Params p = make_varlen_params(q, k, v, cu_q, cu_k, out, lse, is_causal, scale);
+  check_outputs({{&out, "out"}, {&lse, "lse"}}, {{&q, "query"}, {&k, "key"}, {&v, "value"}},
+                kVarlenOp);
+  const int device = common_device(
+      kVarlenOp, {{"query", &q}, {"key", &k}, {"value", &v}, {"out", &out}, {"lse", &lse}});
+  require_device(device, kVarlenOp);
+  py::gil_scoped_release nogil;
+  DeviceGuard guard(device);
+  attn::varlen_forward(q.dtype, device, p, cu_q.data_as<int64_t>(), cu_k.data_as<int64_t>(),
+                       cu_q.shape[0] - 1, kVarlenOp);
+}
+
+void attention_varlen_backward(TensorRef grad_out, TensorRef q, TensorRef k, TensorRef v,
+                               TensorRef cu_q, TensorRef cu_k, TensorRef out, TensorRef lse,
+                               TensorRef grad_q, TensorRef grad_k, TensorRef grad_v, bool is_causal,
+                               double scale) {
+  Params p = make_varlen_params(q, k, v, cu_q, cu_k, out, lse, is_causal, scale);
+  set_grads(p, q, k, out, grad_out, grad_q, grad_k, grad_v);
+  const int device = check_backward_tensors(grad_out, q, k, v, nullptr, out, lse, grad_q, grad_k,
+                                            grad_v, kVarlenOp);
+  require_device(device, kVarlenOp);
+  py::gil_scoped_release nogil;
+  DeviceGuard guard(device);
+  attn::varlen_backward(q.dtype, device, p, cu_q.data_as<int64_t>(), cu_k.data_as<int64_t>(),
+                        cu_q.shape[0] - 1, kVarlenOp);
 }
 
 }  // namespace
@@ -199,6 +280,18 @@ void bind_attention(py::module_& m) {
         py::arg("scale"),
         "grad_query, grad_key, grad_value (overwritten) from grad_out and the forward's "
         "out and lse; deterministic (no atomics).");
+  m.def("attention_varlen_forward", &attention_varlen_forward, py::arg("query"), py::arg("key"),
+        py::arg("value"), py::arg("cu_seqlens_q"), py::arg("cu_seqlens_k"), py::arg("out"),
+        py::arg("lse"), py::arg("is_causal"), py::arg("scale"),
+        "Packed variable-length attention: query (1, Hq, Nq, D), key / value (1, Hkv, Nk, D) "
+        "CUDA views, sequence s owning rows [cu[s], cu[s + 1]) (cu_seqlens int64 CPU tensors, "
+        "S + 1 offsets); out like query, lse (1, Hq, Nq) float32. Each sequence attends "
+        "within itself.");
+  m.def("attention_varlen_backward", &attention_varlen_backward, py::arg("grad_out"),
+        py::arg("query"), py::arg("key"), py::arg("value"), py::arg("cu_seqlens_q"),
+        py::arg("cu_seqlens_k"), py::arg("out"), py::arg("lse"), py::arg("grad_query"),
+        py::arg("grad_key"), py::arg("grad_value"), py::arg("is_causal"), py::arg("scale"),
+        "grad_query, grad_key, grad_value (overwritten) of attention_varlen_forward.");
   m.attr("attention_max_head_dim") = attn::kMaxHeadDim;
   bind_attention_test_hooks(m);
 }

@@ -1,10 +1,11 @@
 """CUDA flash attention (ember._C_cuda.attention_forward / attention_backward).
 
 Without a GPU: the tiling plan (tile sizes, shared memory per configuration), which
-(query tile, key tile) pairs each pass visits under causal masking on awkward lengths, what
-each block of a launch owns (GQA head map), the online-softmax step against numpy float64,
-and every argument check with "fake" CUDA tensors. With a GPU (`-m cuda`): both kernels
-against ember's CPU kernels on the same inputs (layouts, masks, causal, GQA, Tq != Tk,
+(query tile, key tile) pairs each pass visits under causal masking on awkward lengths (masks
+change no tile choice: they are read per element), what each block of a launch owns (GQA
+head map, varlen work items), the online-softmax step against numpy float64, and every
+argument check with "fake" CUDA tensors. With a GPU (`-m cuda`): the kernels against
+ember's CPU kernels on the same inputs (layouts, masks, causal, GQA, Tq != Tk, varlen,
 float32 / float64 / float16 / bfloat16) and through the Python op with autograd.
 """
 
@@ -138,6 +139,16 @@ def test_blocks_cover_every_head_and_tile_once(b, hq, hkv, tq, tk):
     assert owned == want
     for _, hk, _, heads in kv:  # each kv head sums exactly the q heads that read it
         assert heads == [h for h in range(hq) if h // (hq // hkv) == hk]
+
+
+@pytest.mark.parametrize("cu", [[0], [0, 0], [0, 1], [0, 5, 5, 70, 71, 200], [0, 32, 64, 97]])
+def test_varlen_items_cover_each_sequence_once(cu):
+    items = C._attention_varlen_items(cu)
+    want = [(s, t) for s in range(len(cu) - 1) for t in range(math.ceil((cu[s + 1] - cu[s]) / 32))]
+    assert sorted(items) == want
+    for s in range(len(cu) - 1):  # per sequence, the last tile first
+        ts = [t for ss, t in items if ss == s]
+        assert ts == sorted(ts, reverse=True)
 
 
 # ------------------------------------------------ online softmax (no GPU)
@@ -296,6 +307,76 @@ def test_valid_arguments_reach_the_device(code):
             C.attention_backward(**a)
 
 
+VARLEN = "ember.nn.functional.varlen_attention"
+
+
+def varlen_args(**over):
+    a = dict(
+        query=fake((1, 4, 9, 8)),
+        key=fake((1, 2, 11, 8)),
+        value=fake((1, 2, 11, 8)),
+        cu_seqlens_q=cpu(np.array([0, 4, 9], np.int64)),
+        cu_seqlens_k=cpu(np.array([0, 0, 11], np.int64)),
+        out=fake((1, 4, 9, 8)),
+        lse=fake((1, 4, 9)),
+        is_causal=True,
+        scale=0.5,
+    )
+    a.update(over)
+    return a
+
+
+def cu(*v):
+    return cpu(np.array(v, np.int64))
+
+
+@no_gpu
+@pytest.mark.parametrize(
+    "over, exc, msg",
+    [
+        (
+            dict(cu_seqlens_q=cu(0, 4, 8)),
+            ValueError,
+            "must start at 0 and end at the packed length 9",
+        ),
+        (dict(cu_seqlens_q=cu(0, 10, 9)), ValueError, "must be non-decreasing"),
+        (dict(cu_seqlens_q=cpu(np.array([0, 9], np.int32))), TypeError, "cu_seqlens_q"),
+        (dict(cu_seqlens_k=cu(0, 11)), ValueError, "must count the same sequences"),
+        (dict(cu_seqlens_k=fake((3,), np.int64)), ValueError, "cu_seqlens_k is on cuda"),
+        (
+            {k: fake((2, 4, 9, 8)) for k in ("query", "out")} | dict(lse=fake((2, 4, 9))),
+            ValueError,
+            "batch sizes differ|batch-1 views",
+        ),
+    ],
+)
+def test_varlen_argument_checks(over, exc, msg):
+    with pytest.raises(exc, match=f"ember.*: .*({msg})"):
+        C.attention_varlen_forward(**varlen_args(**over))
+    grads = dict(
+        grad_out=fake((1, 4, 9, 8)),
+        grad_query=fake((1, 4, 9, 8)),
+        grad_key=fake((1, 2, 11, 8)),
+        grad_value=fake((1, 2, 11, 8)),
+    )
+    with pytest.raises(exc, match=f"ember.*: .*({msg})"):
+        C.attention_varlen_backward(**varlen_args(**over), **grads)
+
+
+@no_gpu
+def test_varlen_valid_arguments_reach_the_device():
+    with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
+        C.attention_varlen_forward(**varlen_args())
+    grads = dict(
+        grad_out=fake((1, 4, 9, 8)),
+        grad_query=fake((1, 4, 9, 8)),
+        grad_key=fake((1, 2, 11, 8)),
+        grad_value=fake((1, 2, 11, 8)),
+    )
+    with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
+        C.attention_varlen_backward(**varlen_args(), **grads)
+
+
 # ------------------------------------------------------------- with a GPU
 
 NP = {F32: np.float32, F64: np.float64}
@@ -437,6 +518,53 @@ class TestAgainstCpu:
             assert np.array_equal(a, host_bhtd(x, code))
 
 
+@pytest.mark.parametrize("code", [F32, BF16])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize(
+    "lens_q, lens_k",
+    [([1], [1]), ([5, 0, 70, 33], [5, 3, 70, 0]), ([97, 1, 40], [31, 64, 40])],
+)
+class TestVarlenAgainstCpu:
+    pytestmark = GPU
+
+    def test_forward_backward(self, rng, code, causal, lens_q, lens_k):
+        hq, hkv, d = 4, 2, 40
+        cq, ck = np.cumsum([0, *lens_q]), np.cumsum([0, *lens_k])
+        nq, nk = int(cq[-1]), int(ck[-1])
+        vals = [rng.normal(0, 1, s) for s in ((1, hq, nq, d), (1, hkv, nk, d), (1, hkv, nk, d))]
+        vals = [from_bits(to_bits(x, code), code).astype(np.float64) for x in vals]
+        go = from_bits(to_bits(rng.normal(0, 1, (1, hq, nq, d)), code), code).astype(np.float64)
+        scale = 0.3
+        cu_q, cu_k = cpu(cq.astype(np.int64)), cpu(ck.astype(np.int64))
+        # The CPU reference (float32).
+        ref = [np.ascontiguousarray(x, np.float32) for x in vals]
+        r_out = _C.TensorImpl.empty([1, hq, nq, d], F32)
+        r_lse = _C.TensorImpl.empty([1, hq, nq], F32)
+        _C.attention_varlen_forward(*(cpu(x) for x in ref), cu_q, cu_k, r_out, r_lse, causal, scale)
+        r_grads = [_C.TensorImpl.empty(list(x.shape), F32) for x in ref]
+        r_go = cpu(np.ascontiguousarray(go, np.float32))
+        r_in = [cpu(x) for x in ref]
+        _C.attention_varlen_backward(r_go, *r_in, cu_q, cu_k, r_out, r_lse, *r_grads, causal, scale)
+
+        q, k, v = (device_view(x, code, "BHTD") for x in vals)
+        out = device_empty((1, hq, nq, d), code, "BHTD")
+        lse = C.empty([1, hq, nq], F32, 0)
+        C.attention_varlen_forward(q, k, v, cu_q, cu_k, out, lse, causal, scale)
+        tol = TOLS[code]
+        np.testing.assert_allclose(host_bhtd(out, code), np.asarray(r_out), **tol)
+        got_lse, want_lse = download(lse), np.asarray(r_lse)
+        assert np.array_equal(np.isinf(got_lse), np.isinf(want_lse))
+        fin = np.isfinite(want_lse)
+        np.testing.assert_allclose(got_lse[fin], want_lse[fin], rtol=1e-5, atol=1e-5)
+        grads = [device_empty(x.shape, code, "BHTD") for x in vals]
+        g = device_view(go, code, "BHTD")
+        C.attention_varlen_backward(g, q, k, v, cu_q, cu_k, out, lse, *grads, causal, scale)
+        for got, want in zip(grads, r_grads):
+            np.testing.assert_allclose(
+                host_bhtd(got, code), np.asarray(want), rtol=tol["rtol"] * 5, atol=tol["atol"] * 5
+            )
+
+
 class TestPythonOp:
     pytestmark = GPU
 
@@ -446,13 +574,14 @@ class TestPythonOp:
         if layout == "BHTD":
             shapes = [(s[0], s[2], s[1], s[3]) for s in shapes]
         arrays = [rng.normal(0, 1, s).astype(np.float32) for s in shapes]
+        g = rng.normal(0, 1, shapes[0]).astype(np.float32)
         res = {}
         for dev in ("cpu", "cuda"):
             ts = [ember.tensor(a, device=dev, requires_grad=True) for a in arrays]
             y = ember.nn.functional.scaled_dot_product_attention(
                 *ts, is_causal=True, enable_gqa=True, layout=layout
             )
-            (y * y).sum().backward()
-            res[dev] = [y.to("cpu").numpy()] + [t.grad.to("cpu").numpy() for t in ts]
+            y.backward(ember.tensor(g, device=dev))
+            res[dev] = [y.cpu().numpy()] + [t.grad.cpu().numpy() for t in ts]
         for a, b in zip(res["cuda"], res["cpu"]):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "cuda/allocator.h"
 #include "cuda/attention/attention_plan.h"
 
 namespace ember::cuda::attn {
@@ -30,17 +31,46 @@ struct Params {
                      // 16-bit operands, else the operand dtype), added to the scaled scores
   int64_t smb, smh, smq, smk;
   Operand go, gq, gk, gv;  // backward only
+  // Variable-length attention (B = 1, Tq / Tk the packed totals), else null: device copies of
+  // the S + 1 offsets of each side and the launch's (sequence, tile) items (varlen_items).
+  const int64_t* cu_q;
+  const int64_t* cu_k;
+  const int64_t* items_q;  // forward and dQ: tiles of kRows queries
+  const int64_t* items_k;  // dK / dV: tiles of kRows keys
 };
 
 // Whether this (dtype, head dim) has kernels (every D in 1..256 for float32 / 16-bit types,
 // up to 128 for float64, whose tiles would not fit the shared-memory budget).
 bool supported(DType dtype, int64_t D);
 
+// Blocks of the forward / dQ launches and of the dK / dV launch: B * Hq (B * Hkv) per tile of
+// kRows queries (keys), or Hq (Hkv) per varlen work item.
+int64_t query_blocks(const Params& p);
+int64_t key_blocks(const Params& p);
+
 // Launch on the current device's legacy stream (the caller set the device). dtype: float32,
 // float64, float16 or bfloat16.
-void forward(DType dtype, const Params& p, const char* op);
+void forward(DType dtype, const Params& p, int64_t q_blocks, const char* op);
 // dQ, dK, dV (overwritten) of p.go; allocates a (B, Hq, Tq) scratch for rowsum(dO * O).
-void backward(DType dtype, int device, const Params& p, const char* op);
+void backward(DType dtype, int device, const Params& p, int64_t q_blocks, int64_t kv_blocks,
+              const char* op);
+
+// The varlen forms: cu_q / cu_k are the host's S + 1 offsets (validated by the caller); they
+// and the work items are copied to device scratch for the launches.
+void varlen_forward(DType dtype, int device, Params p, const int64_t* cu_q, const int64_t* cu_k,
+                    int64_t S, const char* op);
+void varlen_backward(DType dtype, int device, Params p, const int64_t* cu_q, const int64_t* cu_k,
+                     int64_t S, const char* op);
+
+// A device block returned to the allocator when the scope ends (stream-ordered reuse).
+struct Scratch {
+  int device;
+  Block block;
+  Scratch(int dev, size_t bytes) : device(dev), block(device_alloc(dev, bytes)) {}
+  ~Scratch() { device_free(device, block); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
 
 // Lets `kernel` take `bytes` of dynamic shared memory on the current device (above the
 // 48 KiB default); CudaError naming op if the device allows less.

@@ -7,7 +7,6 @@
 //      dV += P^T dO, dK += scale * dS^T Q with dS = P (dO V^T - delta);
 //   3. dQ: one block per (batch * query head, query tile), streaming key tiles as the
 //      forward does: dQ += scale * dS K.
-#include "cuda/allocator.h"
 #include "cuda/attention/attention_tile.cuh"
 #include "cuda/cuda_check.h"
 
@@ -15,7 +14,7 @@ namespace ember::cuda::attn {
 namespace {
 
 template <typename T, typename A>
-__global__ void __launch_bounds__(kThreads) delta_kernel(const Params p, A* delta) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks) delta_kernel(const Params p, A* delta) {
   const int row = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   const int64_t r = static_cast<int64_t>(blockIdx.x) * kRows + row;  // over (B, Hq, Tq)
   const bool live = r < p.B * p.Hq * p.Tq;
@@ -23,8 +22,8 @@ __global__ void __launch_bounds__(kThreads) delta_kernel(const Params p, A* delt
   const int64_t b = bh / p.Hq, h = bh % p.Hq;
   A s = A(0);
   if (live) {
-    const T* go = head_ptr<T>(p.go, b, h) + i * p.go.st;
-    const T* o = head_ptr<T>(p.o, b, h) + i * p.o.st;
+    const T* go = head_ptr<T>(p.go, b, h, i);
+    const T* o = head_ptr<T>(p.o, b, h, i);
     for (int64_t d = lane; d < p.D; d += kLanes) s += to_acc<A>(go[d]) * to_acc<A>(o[d]);
   }
   s = group_sum(s);
@@ -32,7 +31,7 @@ __global__ void __launch_bounds__(kThreads) delta_kernel(const Params p, A* delt
 }
 
 template <typename T, int KD>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     grad_q_kernel(const Params p, const typename Config<T, KD>::A* delta) {
   using C = Config<T, KD>;
   using A = typename C::A;
@@ -46,34 +45,35 @@ __global__ void __launch_bounds__(kThreads)
   A* sds = reinterpret_cast<A*>(sv + kTile * kPitch);  // dS tile, row group r owns row r
 
   const int row = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  const TileCoord tc = tile_coord(blockIdx.x, cdiv(p.Tq, kRows));
-  const int64_t b = tc.head / p.Hq, h = tc.head % p.Hq, hk = kv_head(h, p.Hq, p.Hkv);
-  const int64_t q0 = tc.tile * kRows, i = q0 + row;
-  const T* k = head_ptr<T>(p.k, b, hk);
-  const T* v = head_ptr<T>(p.v, b, hk);
+  const Segment sg = segment(p, false);
+  const int64_t b = sg.b, h = sg.h, hk = kv_head(h, p.Hq, p.Hkv);
+  const int64_t q0 = sg.tile * kRows, i = q0 + row;  // rows within the sequence
+  const T* k = head_ptr<T>(p.k, b, hk, sg.k_begin);
+  const T* v = head_ptr<T>(p.v, b, hk, sg.k_begin);
   const A scale = static_cast<A>(p.scale);
-  const bool live = i < p.Tq;
-  const A lse = live ? static_cast<A>(p.lse[tc.head * p.Tq + i]) : static_cast<A>(INFINITY);
-  const A dl = live ? delta[tc.head * p.Tq + i] : A(0);
+  const bool live = i < sg.tq;
+  const int64_t r = (b * p.Hq + h) * p.Tq + sg.q_begin + i;  // lse / delta index
+  const A lse = live ? static_cast<A>(p.lse[r]) : static_cast<A>(INFINITY);
+  const A dl = live ? delta[r] : A(0);
 
-  load_rows<T, KD>(sq, head_ptr<T>(p.q, b, h), p.q.st, q0, p.Tq, kRows, p.D);
-  load_rows<T, KD>(sdo, head_ptr<T>(p.go, b, h), p.go.st, q0, p.Tq, kRows, p.D);
+  load_rows<T, KD>(sq, head_ptr<T>(p.q, b, h, sg.q_begin), p.q.st, q0, sg.tq, kRows, p.D);
+  load_rows<T, KD>(sdo, head_ptr<T>(p.go, b, h, sg.q_begin), p.go.st, q0, sg.tq, kRows, p.D);
   A dq[kCols];
 #pragma unroll
   for (int c = 0; c < kCols; ++c) dq[c] = A(0);
 
-  const int64_t ntiles = key_tiles(q0, p.Tq, p.Tk, kTile, p.causal);
+  const int64_t ntiles = key_tiles(q0, sg.tq, sg.tk, kTile, p.causal);
   for (int64_t t = 0; t < ntiles; ++t) {
     const int64_t k0 = t * kTile;
     __syncthreads();  // every thread is done with the previous K / V / dS tiles
-    load_rows<T, KD>(sk, k, p.k.st, k0, p.Tk, kTile, p.D);
-    load_rows<T, KD>(sv, v, p.v.st, k0, p.Tk, kTile, p.D);
+    load_rows<T, KD>(sk, k, p.k.st, k0, sg.tk, kTile, p.D);
+    load_rows<T, KD>(sv, v, p.v.st, k0, sg.tk, kTile, p.D);
     __syncthreads();
 #pragma unroll
     for (int u = 0; u < kPer; ++u) {
       const int j = lane + u * kLanes;
       const A raw = dot_rows<A, T, KD>(sq + row * kPitch, sk + j * kPitch);
-      const A s = masked_score(p, raw, scale, b, h, i, k0 + j);
+      const A s = masked_score(p, sg, h, raw, scale, i, k0 + j);
       const A pr = s == neg_inf<A>() ? A(0) : exp_acc(s - lse);
       const A dp = dot_rows<A, T, KD>(sdo + row * kPitch, sv + j * kPitch);
       sds[row * kTile + j] = pr * (dp - dl);
@@ -87,7 +87,7 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   if (!live) return;  // after the last barrier
-  T* gq = head_ptr_mut<T>(p.gq, b, h) + i * p.gq.st;
+  T* gq = head_ptr_mut<T>(p.gq, b, h, sg.q_begin + i);
 #pragma unroll
   for (int c = 0; c < kCols; ++c) {
     const int col = lane + c * kLanes;
@@ -96,7 +96,7 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 template <typename T, int KD>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     grad_kv_kernel(const Params p, const typename Config<T, KD>::A* delta) {
   using C = Config<T, KD>;
   using A = typename C::A;
@@ -113,30 +113,30 @@ __global__ void __launch_bounds__(kThreads)
   A* sdl = slse + kTile;
 
   const int row = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  const TileCoord tc = tile_coord(blockIdx.x, cdiv(p.Tk, kRows));
-  const int64_t b = tc.head / p.Hkv, hk = tc.head % p.Hkv;
-  const int64_t k0 = tc.tile * kRows, j = k0 + row;
+  const Segment sg = segment(p, true);
+  const int64_t b = sg.b, hk = sg.h;
+  const int64_t k0 = sg.tile * kRows, j = k0 + row;  // keys within the sequence
   const A scale = static_cast<A>(p.scale);
-  load_rows<T, KD>(sk, head_ptr<T>(p.k, b, hk), p.k.st, k0, p.Tk, kRows, p.D);
-  load_rows<T, KD>(sv, head_ptr<T>(p.v, b, hk), p.v.st, k0, p.Tk, kRows, p.D);
+  load_rows<T, KD>(sk, head_ptr<T>(p.k, b, hk, sg.k_begin), p.k.st, k0, sg.tk, kRows, p.D);
+  load_rows<T, KD>(sv, head_ptr<T>(p.v, b, hk, sg.k_begin), p.v.st, k0, sg.tk, kRows, p.D);
   A dk[kCols], dv[kCols];
 #pragma unroll
   for (int c = 0; c < kCols; ++c) dk[c] = dv[c] = A(0);
 
-  const int64_t group = p.Hq / p.Hkv, nq = cdiv(p.Tq, kTile);
+  const int64_t group = p.Hq / p.Hkv, nq = cdiv(sg.tq, kTile);
   for (int64_t g = 0; g < group; ++g) {
     const int64_t h = hk * group + g;
-    const T* q = head_ptr<T>(p.q, b, h);
-    const T* go = head_ptr<T>(p.go, b, h);
-    const float* lse = p.lse + (b * p.Hq + h) * p.Tq;
-    const A* dl = delta + (b * p.Hq + h) * p.Tq;
-    for (int64_t qt = first_query_tile(k0, p.Tq, kTile, p.causal); qt < nq; ++qt) {
+    const T* q = head_ptr<T>(p.q, b, h, sg.q_begin);
+    const T* go = head_ptr<T>(p.go, b, h, sg.q_begin);
+    const float* lse = p.lse + (b * p.Hq + h) * p.Tq + sg.q_begin;
+    const A* dl = delta + (b * p.Hq + h) * p.Tq + sg.q_begin;
+    for (int64_t qt = first_query_tile(k0, sg.tq, kTile, p.causal); qt < nq; ++qt) {
       const int64_t i0 = qt * kTile;
       __syncthreads();  // every thread is done with the previous Q / dO / P / dS tiles
-      load_rows<T, KD>(sq, q, p.q.st, i0, p.Tq, kTile, p.D);
-      load_rows<T, KD>(sdo, go, p.go.st, i0, p.Tq, kTile, p.D);
+      load_rows<T, KD>(sq, q, p.q.st, i0, sg.tq, kTile, p.D);
+      load_rows<T, KD>(sdo, go, p.go.st, i0, sg.tq, kTile, p.D);
       for (int r = threadIdx.x; r < kTile; r += kThreads) {
-        const bool in = i0 + r < p.Tq;
+        const bool in = i0 + r < sg.tq;
         slse[r] = in ? static_cast<A>(lse[i0 + r]) : static_cast<A>(INFINITY);
         sdl[r] = in ? dl[i0 + r] : A(0);
       }
@@ -145,7 +145,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int u = 0; u < kPer; ++u) {
         const int ii = lane + u * kLanes;
         const A raw = dot_rows<A, T, KD>(sq + ii * kPitch, sk + row * kPitch);
-        const A s = masked_score(p, raw, scale, b, h, i0 + ii, j);
+        const A s = masked_score(p, sg, h, raw, scale, i0 + ii, j);
         const A pr = s == neg_inf<A>() ? A(0) : exp_acc(s - slse[ii]);
         const A dp = dot_rows<A, T, KD>(sdo + ii * kPitch, sv + row * kPitch);
         sp[row * kTile + ii] = pr;
@@ -164,9 +164,9 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
   }
-  if (j >= p.Tk) return;  // after the last barrier
-  T* gk = head_ptr_mut<T>(p.gk, b, hk) + j * p.gk.st;
-  T* gv = head_ptr_mut<T>(p.gv, b, hk) + j * p.gv.st;
+  if (j >= sg.tk) return;  // after the last barrier
+  T* gk = head_ptr_mut<T>(p.gk, b, hk, sg.k_begin + j);
+  T* gv = head_ptr_mut<T>(p.gv, b, hk, sg.k_begin + j);
 #pragma unroll
   for (int c = 0; c < kCols; ++c) {
     const int col = lane + c * kLanes;
@@ -177,38 +177,34 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Returns the scratch block to the allocator however the launches end (stream-ordered reuse).
-struct Scratch {
-  int device;
-  Block block;
-  ~Scratch() { device_free(device, block); }
-};
-
 }  // namespace
 
-void backward(DType dtype, int device, const Params& p, const char* op) {
+void backward(DType dtype, int device, const Params& p, int64_t q_blocks, int64_t kv_blocks,
+              const char* op) {
   visit_config(dtype, p.D, [&](auto cfg) {
     using C = decltype(cfg);
     using T = typename C::Elem;
     using A = typename C::A;
     constexpr int kd = C::kD, eb = sizeof(T), ab = sizeof(A);
     const int64_t rows = p.B * p.Hq * p.Tq;
-    Scratch scratch{device, device_alloc(device, static_cast<size_t>(rows) * sizeof(A))};
+    Scratch scratch(device, static_cast<size_t>(rows) * sizeof(A));
     A* delta = static_cast<A*>(scratch.block.ptr);
     if (rows > 0) {
       delta_kernel<T, A><<<static_cast<unsigned>(cdiv(rows, kRows)), kThreads>>>(p, delta);
       EMBER_CUDA_CHECK_LAUNCH(op);
+    }
+    if (q_blocks > 0) {
       constexpr int64_t smem = smem_bytes(Pass::GradQ, kd, eb, ab, C::kDqTile);
       auto* kernel = grad_q_kernel<T, kd>;
       set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-      kernel<<<static_cast<unsigned>(p.B * p.Hq * cdiv(p.Tq, kRows)), kThreads, smem>>>(p, delta);
+      kernel<<<static_cast<unsigned>(q_blocks), kThreads, smem>>>(p, delta);
       EMBER_CUDA_CHECK_LAUNCH(op);
     }
-    if (p.B * p.Hkv * p.Tk > 0) {
+    if (kv_blocks > 0) {
       constexpr int64_t smem = smem_bytes(Pass::GradKV, kd, eb, ab, C::kKvTile);
       auto* kernel = grad_kv_kernel<T, kd>;
       set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-      kernel<<<static_cast<unsigned>(p.B * p.Hkv * cdiv(p.Tk, kRows)), kThreads, smem>>>(p, delta);
+      kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem>>>(p, delta);
       EMBER_CUDA_CHECK_LAUNCH(op);
     }
   });

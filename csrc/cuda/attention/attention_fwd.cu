@@ -10,7 +10,7 @@ namespace ember::cuda::attn {
 namespace {
 
 template <typename T, int KD>
-__global__ void __launch_bounds__(kThreads) forward_kernel(const Params p) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks) forward_kernel(const Params p) {
   using C = Config<T, KD>;
   using A = typename C::A;
   constexpr int kTile = C::kFwdTile, kPitch = C::kPitch, kCols = C::kCols;
@@ -22,24 +22,24 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Params p) {
   A* sp = reinterpret_cast<A*>(sv + kTile * kPitch);  // P tile, row group r owns row r
 
   const int row = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
-  const TileCoord tc = tile_coord(blockIdx.x, cdiv(p.Tq, kRows));
-  const int64_t b = tc.head / p.Hq, h = tc.head % p.Hq, hk = kv_head(h, p.Hq, p.Hkv);
-  const int64_t q0 = tc.tile * kRows, i = q0 + row;
-  const T* k = head_ptr<T>(p.k, b, hk);
-  const T* v = head_ptr<T>(p.v, b, hk);
+  const Segment sg = segment(p, false);
+  const int64_t b = sg.b, h = sg.h, hk = kv_head(h, p.Hq, p.Hkv);
+  const int64_t q0 = sg.tile * kRows, i = q0 + row;  // rows within the sequence
+  const T* k = head_ptr<T>(p.k, b, hk, sg.k_begin);
+  const T* v = head_ptr<T>(p.v, b, hk, sg.k_begin);
   const A scale = static_cast<A>(p.scale);
 
-  load_rows<T, KD>(sq, head_ptr<T>(p.q, b, h), p.q.st, q0, p.Tq, kRows, p.D);
+  load_rows<T, KD>(sq, head_ptr<T>(p.q, b, h, sg.q_begin), p.q.st, q0, sg.tq, kRows, p.D);
   A m = neg_inf<A>(), l = A(0), o[kCols];
 #pragma unroll
   for (int c = 0; c < kCols; ++c) o[c] = A(0);
 
-  const int64_t ntiles = key_tiles(q0, p.Tq, p.Tk, kTile, p.causal);
+  const int64_t ntiles = key_tiles(q0, sg.tq, sg.tk, kTile, p.causal);
   for (int64_t t = 0; t < ntiles; ++t) {
     const int64_t k0 = t * kTile;
     __syncthreads();  // every thread is done with the previous K / V / P tiles
-    load_rows<T, KD>(sk, k, p.k.st, k0, p.Tk, kTile, p.D);
-    load_rows<T, KD>(sv, v, p.v.st, k0, p.Tk, kTile, p.D);
+    load_rows<T, KD>(sk, k, p.k.st, k0, sg.tk, kTile, p.D);
+    load_rows<T, KD>(sv, v, p.v.st, k0, sg.tk, kTile, p.D);
     __syncthreads();
 
     A s[kPer];
@@ -48,7 +48,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Params p) {
     for (int u = 0; u < kPer; ++u) {
       const int j = lane + u * kLanes;
       const A raw = dot_rows<A, T, KD>(sq + row * kPitch, sk + j * kPitch);
-      s[u] = masked_score(p, raw, scale, b, h, i, k0 + j);
+      s[u] = masked_score(p, sg, h, raw, scale, i, k0 + j);
       tmax = s[u] > tmax ? s[u] : tmax;
     }
     const A alpha = softmax_rescale(m, l, group_max(tmax));
@@ -71,29 +71,32 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const Params p) {
     }
   }
 
-  if (i >= p.Tq) return;                     // after the last barrier
+  if (i >= sg.tq) return;                    // after the last barrier
   const A inv = l > A(0) ? A(1) / l : A(0);  // every key masked: zeros
-  T* out = head_ptr_mut<T>(p.o, b, h) + i * p.o.st;
+  T* out = head_ptr_mut<T>(p.o, b, h, sg.q_begin + i);
 #pragma unroll
   for (int c = 0; c < kCols; ++c) {
     const int col = lane + c * kLanes;
     if (col < p.D) out[col] = from_acc<T>(o[c] * inv);
   }
-  if (lane == 0) p.lse[(b * p.Hq + h) * p.Tq + i] = row_lse(m, l);
+  if (lane == 0) p.lse[(b * p.Hq + h) * p.Tq + sg.q_begin + i] = row_lse(m, l);
 }
 
 }  // namespace
 
-void forward(DType dtype, const Params& p, const char* op) {
-  if (p.B * p.Hq * p.Tq == 0) return;
+int64_t query_blocks(const Params& p) { return p.B * p.Hq * cdiv(p.Tq, kRows); }
+int64_t key_blocks(const Params& p) { return p.B * p.Hkv * cdiv(p.Tk, kRows); }
+
+void forward(DType dtype, const Params& p, int64_t q_blocks, const char* op) {
+  if (q_blocks == 0) return;
   visit_config(dtype, p.D, [&](auto cfg) {
     using C = decltype(cfg);
-    constexpr int64_t smem = smem_bytes(Pass::Forward, C::kD, sizeof(typename C::Elem),
-                                        sizeof(typename C::A), C::kFwdTile);
-    auto* kernel = forward_kernel<typename C::Elem, C::kD>;
+    using T = typename C::Elem;
+    constexpr int64_t smem =
+        smem_bytes(Pass::Forward, C::kD, sizeof(T), sizeof(typename C::A), C::kFwdTile);
+    auto* kernel = forward_kernel<T, C::kD>;
     set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-    const int64_t blocks = p.B * p.Hq * cdiv(p.Tq, kRows);
-    kernel<<<static_cast<unsigned>(blocks), kThreads, smem>>>(p);
+    kernel<<<static_cast<unsigned>(q_blocks), kThreads, smem>>>(p);
     EMBER_CUDA_CHECK_LAUNCH(op);
   });
 }

@@ -178,6 +178,20 @@ void bind_attention_test_hooks(py::module_& m) {
   m.def("_attention_blocks", &blocks, py::arg("pass_name"), py::arg("batch"), py::arg("hq"),
         py::arg("hkv"), py::arg("tq"), py::arg("tk"), "What each block of a pass's grid owns.");
   m.def(
+      "_attention_varlen_items",
+      [](const std::vector<int64_t>& cu) {
+        EMBER_CHECK(!cu.empty(), ValueError, kHook, ": need S + 1 offsets");
+        for (size_t s = 0; s + 1 < cu.size(); ++s)
+          EMBER_CHECK(cu[s + 1] >= cu[s] && cu[s + 1] - cu[s] <= (1 << 20), ValueError, kHook,
+                      ": offsets must be non-decreasing (steps up to 2^20)");
+        const std::vector<int64_t> flat =
+            varlen_items(cu.data(), static_cast<int64_t>(cu.size()) - 1);
+        std::vector<std::pair<int64_t, int64_t>> out;
+        for (size_t i = 0; i < flat.size(); i += 2) out.emplace_back(flat[i], flat[i + 1]);
+        return out;
+      },
+      py::arg("cu_seqlens"), "The (sequence, tile) work items of a varlen pass, in launch order.");
+  m.def(
       "_attention_online_softmax",
       [](const std::vector<double>& s, const std::vector<std::vector<double>>& v, int64_t tile,
          bool f64) {

@@ -14,10 +14,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace ember::cuda::attn {
 
 constexpr int kThreads = 256;
+// Blocks per SM the kernels are compiled for (__launch_bounds__): at most 128 registers per
+// thread, where every configuration fits without spills; ptxas's own choice spilled some.
+constexpr int kMinBlocks = 2;
 constexpr int kLanes = 8;                   // threads per row group (a power of 2 <= 32)
 constexpr int kRows = kThreads / kLanes;    // rows a block owns
 constexpr int kMaxHeadDim = 256;            // as the CPU kernels (kAttnMaxHeadDim)
@@ -74,6 +78,20 @@ struct TileCoord {
 };
 __host__ __device__ constexpr TileCoord tile_coord(int64_t block, int64_t ntiles) {
   return {block / ntiles, ntiles - 1 - block % ntiles};
+}
+
+// Variable-length (packed) attention: the work items of a pass as (sequence, tile) pairs,
+// flattened, for sequences s owning rows [cu[s], cu[s + 1]) of the dim the pass tiles by kRows
+// (queries for the forward and dQ, keys for dK / dV). Per sequence the last tile comes first,
+// as tile_coord orders them; empty sequences have none.
+inline std::vector<int64_t> varlen_items(const int64_t* cu, int64_t sequences) {
+  std::vector<int64_t> items;
+  for (int64_t s = 0; s < sequences; ++s)
+    for (int64_t t = cdiv(cu[s + 1] - cu[s], kRows) - 1; t >= 0; --t) {
+      items.push_back(s);
+      items.push_back(t);
+    }
+  return items;
 }
 
 // GQA: the kv head query head h reads (Hq a multiple of Hkv).

@@ -116,15 +116,37 @@ __device__ __forceinline__ A group_sum(A x) {
   return x;
 }
 
-// The score of query i, key j of head (b, h) from the raw product q.k: scale * raw plus the
-// additive mask, -inf where the bool mask, causality or a sequence end hides the key.
+// What a block works on: batch b, head h (the query head; the kv head in the dK / dV pass),
+// its sequence's query rows [q_begin, q_begin + tq) and key rows [k_begin, k_begin + tk),
+// and its tile of kRows rows (queries; keys for dK / dV) within the sequence. Dense
+// attention has one sequence per batch entry, starting at row 0.
+struct Segment {
+  int64_t b, h, q_begin, tq, k_begin, tk, tile;
+};
+
+__device__ __forceinline__ Segment segment(const Params& p, bool kv_pass) {
+  const int64_t heads = kv_pass ? p.Hkv : p.Hq, blk = blockIdx.x;
+  if (p.cu_q == nullptr) {
+    const TileCoord tc = tile_coord(blk, cdiv(kv_pass ? p.Tk : p.Tq, kRows));
+    return {tc.head / heads, tc.head % heads, 0, p.Tq, 0, p.Tk, tc.tile};
+  }
+  const int64_t* it = (kv_pass ? p.items_k : p.items_q) + 2 * (blk / heads);
+  const int64_t s = it[0];
+  return {
+      0,    blk % heads, p.cu_q[s], p.cu_q[s + 1] - p.cu_q[s], p.cu_k[s], p.cu_k[s + 1] - p.cu_k[s],
+      it[1]};
+}
+
+// The score of query i, key j of the segment (rows within its sequence) under head h from
+// the raw product q.k: scale * raw plus the additive mask, -inf where the bool mask,
+// causality or a sequence end hides the key.
 template <typename A>
-__device__ __forceinline__ A masked_score(const Params& p, A raw, A scale, int64_t b, int64_t h,
-                                          int64_t i, int64_t j) {
-  if (!visible(i, j, p.Tq, p.Tk, p.causal)) return neg_inf<A>();
+__device__ __forceinline__ A masked_score(const Params& p, const Segment& sg, int64_t h, A raw,
+                                          A scale, int64_t i, int64_t j) {
+  if (!visible(i, j, sg.tq, sg.tk, p.causal)) return neg_inf<A>();
   A s = raw * scale;
-  if (p.mask_kind != MaskKind::None) {
-    const int64_t off = b * p.smb + h * p.smh + i * p.smq + j * p.smk;
+  if (p.mask_kind != MaskKind::None) {  // never with varlen
+    const int64_t off = sg.b * p.smb + h * p.smh + i * p.smq + j * p.smk;
     if (p.mask_kind == MaskKind::Bool) {
       if (static_cast<const uint8_t*>(p.mask)[off] == 0) return neg_inf<A>();
     } else {
@@ -134,14 +156,15 @@ __device__ __forceinline__ A masked_score(const Params& p, A raw, A scale, int64
   return s;
 }
 
+// Row `row0` of head (b, h) of an operand.
 template <typename T>
-__device__ __forceinline__ const T* head_ptr(const Operand& x, int64_t b, int64_t h) {
-  return static_cast<const T*>(x.p) + b * x.sb + h * x.sh;
+__device__ __forceinline__ const T* head_ptr(const Operand& x, int64_t b, int64_t h, int64_t row0) {
+  return static_cast<const T*>(x.p) + b * x.sb + h * x.sh + row0 * x.st;
 }
 
 template <typename T>
-__device__ __forceinline__ T* head_ptr_mut(const Operand& x, int64_t b, int64_t h) {
-  return static_cast<T*>(x.p) + b * x.sb + h * x.sh;
+__device__ __forceinline__ T* head_ptr_mut(const Operand& x, int64_t b, int64_t h, int64_t row0) {
+  return static_cast<T*>(x.p) + b * x.sb + h * x.sh + row0 * x.st;
 }
 
 }  // namespace ember::cuda::attn
