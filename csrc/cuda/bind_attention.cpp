@@ -7,8 +7,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <limits>
-#include <vector>
 
 #include "core/error.h"
 #include "core/overlap.h"
@@ -271,7 +271,8 @@ void bind_attention(py::module_& m) {
         py::arg("scale"),
         "out = softmax(scale * query key^T + mask) value over 4-D (B, H, T, D) CUDA views "
         "(unit stride on D), float32, float64 (D <= 128), float16 or bfloat16 (float32 "
-        "accumulation); lse (B, Hq, Tq) float32 gets the row log-sum-exp. attn_mask: None, "
+        "accumulation; tensor cores for D <= 128); lse (B, Hq, Tq) float32 gets the row "
+        "log-sum-exp. attn_mask: None, "
         "bool (True = attend) or additive (float32; float64 for float64), 4-D broadcastable "
         "to (B, Hq, Tq, Tk). Fully masked rows give zeros (lse = inf).");
   m.def("attention_backward", &attention_backward, py::arg("grad_out"), py::arg("query"),

@@ -47,7 +47,17 @@ def test_plan_fits_the_budget_and_is_maximal(code, d):
     assert plan["supported"]
     elem = {F32: 4, F64: 8, F16: 2, BF16: 2}[code]
     assert (plan["pitch"] * elem) % 4 == 0 and plan["pitch"] > kd  # padded by one bank
+    assert plan["forward_mma"] == (code in (F16, BF16) and kd <= 128)
+    if plan["forward_mma"]:  # tensor cores: Q (32) + K, V (64) rows at a 16-byte-padded pitch
+        assert plan["forward_tile"] == 64 and plan["forward_threads"] == 64
+        pitch = plan["forward_pitch"]
+        words = pitch * 2 // 4  # a fragment load: 8 rows x 4 words hit 32 distinct banks
+        banks = {(g * words + t) % 32 for g in range(8) for t in range(4)}
+        assert pitch == kd + 8 and len(banks) == 32
+        assert plan["forward_smem"] == (32 + 128) * pitch * 2 <= plan["smem_budget"]
     for p in PASSES:
+        if p == "forward" and plan["forward_mma"]:
+            continue
         tile, smem = plan[f"{p}_tile"], plan[f"{p}_smem"]
         assert tile in (8, 16, 32, 64)
         assert smem == C._attention_smem(p, kd, code, tile) <= plan["smem_budget"]
@@ -116,6 +126,39 @@ def test_tile_order_streams_key_tiles_in_order():
     for r in rows:
         ks = [k0 for q0, q1, k0, _ in v if (q0, q1) == r]
         assert ks == sorted(ks) and ks[0] == 0
+
+
+# ------------------------------------------------ tensor-core fragments (no GPU)
+
+
+def test_mma_fragments_cover_their_tiles_once():
+    lay = C._attention_mma_layout()
+    for name, shape, n in (("a", (16, 16), 8), ("b", (16, 8), 4), ("c", (16, 8), 4)):
+        seen = np.zeros(shape, np.int64)
+        for lane in range(32):
+            assert len(lay[name][lane]) == n
+            for r, c in lay[name][lane]:
+                seen[r, c] += 1
+        assert (seen == 1).all(), name
+
+
+def test_mma_register_pairs_are_adjacent_in_memory():
+    lay = C._attention_mma_layout()
+    for lane in range(32):
+        a, b = lay["a"][lane], lay["b"][lane]
+        for r in range(4):  # A: one row of Q, two adjacent (even-aligned) columns
+            assert a[2 * r + 1] == (a[2 * r][0], a[2 * r][1] + 1) and a[2 * r][1] % 2 == 0
+        for r in range(2):  # B of Q K^T: one key row (n), two adjacent (even-aligned) dims (k)
+            assert b[2 * r + 1] == (b[2 * r][0] + 1, b[2 * r][1]) and b[2 * r][0] % 2 == 0
+
+
+def test_p_fragments_come_from_the_same_lanes_s_accumulators():
+    lay = C._attention_mma_layout()
+    for lane in range(32):
+        for kb, e, blk, el in lay["p"][lane]:
+            ra, ca = lay["a"][lane][e]  # P[row, 16 kb + ca] as the A operand
+            rc, cc = lay["c"][lane][el]  # S[row, 8 blk + cc] in this lane's accumulators
+            assert (ra, 16 * kb + ca) == (rc, 8 * blk + cc)
 
 
 # ------------------------------------------------------ blocks, GQA (no GPU)

@@ -5,6 +5,9 @@
 // query head h reads kv head h / (Hq / Hkv), causal is top-left aligned, a bool mask keeps
 // the True keys and an additive one is added to the scaled scores, rows with every key
 // masked give zeros (lse = +inf). lse is float32 (B, Hq, Tq), contiguous.
+// Kernels: attention_fwd.cu (SIMT forward; float16 / bfloat16 at D <= 128 on the tensor
+// cores, attention_fwd_mma.cuh), attention_bwd.cu (SIMT backward), attention_varlen.cpp
+// (packed sequences); attention_plan.h holds the tiling arithmetic the CPU tests check.
 #pragma once
 #include <cstdint>
 

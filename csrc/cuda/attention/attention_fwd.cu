@@ -1,8 +1,10 @@
-// Flash attention forward (FlashAttention-2): one block per (batch * query head, query tile of
-// kRows rows); key / value tiles stream through shared memory while each row group keeps its
-// row's running max, sum and output accumulator in registers (online softmax, accumulation
-// in float32, float64 for float64). The Tq x Tk score matrix is never formed; under causal
-// masking key tiles past the block's last diagonal are skipped.
+// Flash attention forward (FlashAttention-2), SIMT (float32, float64, and 16-bit operands at
+// head dims above 128; the others run attention_fwd_mma.cuh's tensor-core kernel): one block per
+// (batch * query head, query tile of kRows rows); key / value tiles stream through shared memory
+// while each row group keeps its row's running max, sum and output accumulator in registers (online
+// softmax, accumulation in float32, float64 for float64). The Tq x Tk score matrix is never formed;
+// under causal masking key tiles past the block's last diagonal are skipped.
+#include "cuda/attention/attention_fwd_mma.cuh"
 #include "cuda/attention/attention_tile.cuh"
 #include "cuda/cuda_check.h"
 
@@ -92,12 +94,16 @@ void forward(DType dtype, const Params& p, int64_t q_blocks, const char* op) {
   visit_config(dtype, p.D, [&](auto cfg) {
     using C = decltype(cfg);
     using T = typename C::Elem;
-    constexpr int64_t smem =
-        smem_bytes(Pass::Forward, C::kD, sizeof(T), sizeof(typename C::A), C::kFwdTile);
-    auto* kernel = forward_kernel<T, C::kD>;
-    set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-    kernel<<<static_cast<unsigned>(q_blocks), kThreads, smem>>>(p);
-    EMBER_CUDA_CHECK_LAUNCH(op);
+    if constexpr (mma_forward(sizeof(T), C::kD)) {
+      launch_forward_mma<T, C::kD>(p, q_blocks, op);
+    } else {
+      constexpr int64_t smem =
+          smem_bytes(Pass::Forward, C::kD, sizeof(T), sizeof(typename C::A), C::kFwdTile);
+      auto* kernel = forward_kernel<T, C::kD>;
+      set_smem(reinterpret_cast<const void*>(kernel), smem, op);
+      kernel<<<static_cast<unsigned>(q_blocks), kThreads, smem>>>(p);
+      EMBER_CUDA_CHECK_LAUNCH(op);
+    }
   });
 }
 

@@ -65,6 +65,15 @@ py::dict plan(int64_t D, int dtype_code) {
     r[py::str(std::string(name) + "_tile")] = tile;
     r[py::str(std::string(name) + "_smem")] = tile > 0 ? smem_bytes(pass, kd, eb, ab, tile) : 0;
   }
+  // The forward of 16-bit operands at head dims up to 128 runs on the tensor cores instead.
+  const bool mma = kd > 0 && mma_forward(eb, kd);
+  r["forward_mma"] = mma;
+  if (mma) {
+    r["forward_tile"] = kMmaKeys;
+    r["forward_smem"] = mma_smem_bytes(kd);
+    r["forward_threads"] = kMmaThreads;
+    r["forward_pitch"] = mma_pitch(kd);
+  }
   return r;
 }
 
@@ -87,7 +96,10 @@ std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>> visits(const std::st
   const DType dt = attn_dtype(dtype_code);
   EMBER_CHECK(supported(dt, D), ValueError, kHook, ": no kernels for D = ", D);
   const Pass pass = parse_pass(pass_name);
-  const int tile = stream_tile(pass, padded_head_dim(D), elem_bytes(dt), acc_bytes(dt));
+  const int kd = padded_head_dim(D);
+  const int tile = pass == Pass::Forward && mma_forward(elem_bytes(dt), kd)
+                       ? kMmaKeys
+                       : stream_tile(pass, kd, elem_bytes(dt), acc_bytes(dt));
   std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>> out;
   if (pass == Pass::GradKV) {
     for (int64_t kt = 0; kt < cdiv(Tk, kRows); ++kt) {
@@ -164,12 +176,42 @@ py::tuple online_softmax(const std::vector<double>& scores,
   return py::make_tuple(out, static_cast<double>(row_lse(m, l)));
 }
 
+// Per lane, the (row, col) of every element of the mma.m16n8k16 A, B and C fragments the
+// tensor-core forward addresses, and where its P operand elements come from.
+py::dict mma_layout() {
+  py::list a, b, c, p;
+  for (int lane = 0; lane < 32; ++lane) {
+    py::list la, lb, lc, lp;
+    for (int e = 0; e < 8; ++e) la.append(py::make_tuple(mma_a(lane, e).r, mma_a(lane, e).c));
+    for (int e = 0; e < 4; ++e) {
+      lb.append(py::make_tuple(mma_b(lane, e).r, mma_b(lane, e).c));
+      lc.append(py::make_tuple(mma_c(lane, e).r, mma_c(lane, e).c));
+    }
+    for (int kb = 0; kb < kMmaKeys / 16; ++kb)
+      for (int e = 0; e < 8; ++e)
+        lp.append(py::make_tuple(kb, e, mma_p_block(kb, e), mma_p_elem(e)));
+    a.append(la);
+    b.append(lb);
+    c.append(lc);
+    p.append(lp);
+  }
+  py::dict r;
+  r["a"] = a;
+  r["b"] = b;
+  r["c"] = c;
+  r["p"] = p;
+  return r;
+}
+
 }  // namespace
 
 void bind_attention_test_hooks(py::module_& m) {
   m.def("_attention_plan", &plan, py::arg("head_dim"), py::arg("dtype"),
         "Tiling plan of the attention kernels for a head dim and dtype code: padded head dim, "
         "threads, rows per block, streamed tile and shared-memory bytes of each pass.");
+  m.def("_attention_mma_layout", &mma_layout,
+        "Fragment coordinates of mma.m16n8k16 per lane (a: 8, b: 4, c: 4 elements) and the "
+        "(k block, element) -> (S block, element) map of the P operand.");
   m.def("_attention_smem", &smem, py::arg("pass_name"), py::arg("head_dim"), py::arg("dtype"),
         py::arg("tile"), "Shared-memory bytes of a pass at a given streamed tile.");
   m.def("_attention_visits", &visits, py::arg("pass_name"), py::arg("tq"), py::arg("tk"),

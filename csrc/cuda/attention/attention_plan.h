@@ -125,6 +125,50 @@ __host__ __device__ constexpr bool visible(int64_t i, int64_t j, int64_t tq, int
   return i < tq && j < tk && (!causal || j <= i);
 }
 
+// ---- tensor-core forward (float16 / bfloat16, head dims up to 128): mma.sync m16n8k16 with
+// float32 accumulation. A block owns the same kRows query rows (kMmaWarps warps of 16 rows)
+// and streams key tiles of kMmaKeys; S = Q K^T and O += P V run on the tensor cores, the
+// online softmax on the S fragments in registers (P never leaves them).
+
+constexpr int kMmaWarps = kRows / 16;
+constexpr int kMmaThreads = kMmaWarps * 32;
+constexpr int kMmaKeys = 64;
+constexpr int kMmaMaxHeadDim = 128;  // the O accumulator of 256 columns would not fit
+
+// Whether the forward of this operand size (2: float16 / bfloat16) and padded head dim runs
+// on the tensor cores.
+__host__ __device__ constexpr bool mma_forward(int elem_bytes, int kd) {
+  return elem_bytes == 2 && kd <= kMmaMaxHeadDim;
+}
+
+// Its shared-memory row pitch (16 bytes past kd: the 8 rows of a fragment load start in
+// different banks) and bytes: Q (kRows) + K, V (kMmaKeys) rows.
+__host__ __device__ constexpr int mma_pitch(int kd) { return kd + 8; }
+__host__ __device__ constexpr int64_t mma_smem_bytes(int kd) {
+  return int64_t{kRows + 2 * kMmaKeys} * mma_pitch(kd) * 2;
+}
+
+// Fragment coordinates of mma.m16n8k16 (PTX ISA, "matrix fragments for mma.m16n8k16" with
+// 16-bit inputs) for lane `lane`: element e of A (16 x 16, e < 8, two per 32-bit register,
+// low half first), of B (16 x 8 as (k, n), e < 4) and of the float32 C / D (16 x 8, e < 4).
+struct RowCol {
+  int r, c;
+};
+__host__ __device__ constexpr RowCol mma_a(int lane, int e) {
+  return {(lane >> 2) + 8 * ((e >> 1) & 1), (lane & 3) * 2 + (e & 1) + 8 * (e >> 2)};
+}
+__host__ __device__ constexpr RowCol mma_b(int lane, int e) {
+  return {(lane & 3) * 2 + (e & 1) + 8 * (e >> 1), lane >> 2};
+}
+__host__ __device__ constexpr RowCol mma_c(int lane, int e) {
+  return {(lane >> 2) + 8 * (e >> 1), (lane & 3) * 2 + (e & 1)};
+}
+// P as the A operand of O += P V over keys [16 kb, 16 kb + 16): its element e is element
+// e & 3 of the S accumulator of key columns [8 n, 8 n + 8), n = 2 kb + (e >> 2), the same
+// lane's (the C and A layouts agree, so P stays in registers).
+__host__ __device__ constexpr int mma_p_block(int kb, int e) { return 2 * kb + (e >> 2); }
+__host__ __device__ constexpr int mma_p_elem(int e) { return e & 3; }
+
 // ---- online softmax, one row: running max m and sum l of exp(s - m) over the tiles so far.
 
 template <typename A>

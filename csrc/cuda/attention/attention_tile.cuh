@@ -76,16 +76,16 @@ void visit_config(DType dtype, int64_t D, Fn&& fn) {
 }
 
 // Rows [r0, r0 + rows) of one head's (T, D) slice (row stride st) into dst at the
-// shared-memory pitch; rows at or past n and columns at or past D are zero.
-template <typename T, int KD>
+// shared-memory pitch, by a block of NThreads; rows at or past n and columns at or past D are
+// zero.
+template <typename T, int KD, int Pitch = Config<T, KD>::kPitch, int NThreads = kThreads>
 __device__ __forceinline__ void load_rows(T* dst, const T* src, int64_t st, int64_t r0, int64_t n,
                                           int rows, int64_t D) {
-  constexpr int kPitch = Config<T, KD>::kPitch;
-  for (int idx = threadIdx.x; idx < rows * KD; idx += kThreads) {
+  for (int idx = threadIdx.x; idx < rows * KD; idx += NThreads) {
     const int r = idx / KD, c = idx % KD;
     T v{};
     if (r0 + r < n && c < D) v = src[(r0 + r) * st + c];
-    dst[r * kPitch + c] = v;
+    dst[r * Pitch + c] = v;
   }
 }
 
