@@ -44,65 +44,75 @@ def _batched(fn: Callable[[], object], sync: Callable[[], object]) -> Callable[[
     return run
 
 
-def cases(only: str | None = None) -> list[Case]:
-    """The benchmark cases (needs a CUDA GPU and torch with CUDA)."""
+def _callables(shape: tuple, code: int, rng: np.random.Generator) -> dict[str, Callable]:
+    """Ours and torch's forward and forward + backward on one set of inputs (the same device
+    memory: ember sees torch's tensors through DLPack)."""
     import ember._C as _C
     import ember._C_cuda as C
     import torch
     import torch.nn.functional as F
 
+    b, hq, hkv, t, d, causal = shape
+    tdt = torch.bfloat16 if code == BF16 else torch.float32
+
+    def tt(s: tuple) -> torch.Tensor:
+        a = torch.from_numpy(rng.standard_normal(s, dtype=np.float32))
+        return a.cuda().to(tdt).requires_grad_(True)
+
     def dl(x: torch.Tensor):
-        """ember's view of a torch CUDA tensor's memory (zero-copy, via DLPack)."""
         return _C.from_dlpack(x.detach().__dlpack__())
+
+    tq, tk, tv = tt((b, hq, t, d)), tt((b, hkv, t, d)), tt((b, hkv, t, d))
+    tg = tt((b, hq, t, d)).detach()
+    eq, ek, ev, eg = (dl(x) for x in (tq, tk, tv, tg))
+    eo = dl(torch.empty_like(tg))
+    lse = dl(torch.empty((b, hq, t), device="cuda", dtype=torch.float32))
+    grads = [dl(torch.empty_like(x)) for x in (tq, tk, tv)]
+    scale, gqa = 1.0 / d**0.5, hq != hkv
+
+    def ours_fwd() -> None:
+        C.attention_forward(eq, ek, ev, None, eo, lse, causal, scale)
+
+    def ours_both() -> None:
+        ours_fwd()
+        C.attention_backward(eg, eq, ek, ev, None, eo, lse, *grads, causal, scale)
+
+    def peer_fwd() -> None:
+        with torch.no_grad():
+            F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal, enable_gqa=gqa)
+
+    def peer_both() -> None:
+        y = F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal, enable_gqa=gqa)
+        torch.autograd.grad(y, (tq, tk, tv), tg)
+
+    return {
+        "ours fwd": ours_fwd,
+        "ours fwd+bwd": ours_both,
+        "peer fwd": peer_fwd,
+        "peer fwd+bwd": peer_both,
+    }
+
+
+def cases(only: str | None = None) -> list[Case]:
+    """The benchmark cases (needs a CUDA GPU and torch with CUDA)."""
+    import ember._C_cuda as C
+    import torch
 
     rng = np.random.default_rng(0)
     out: list[Case] = []
     for name, code, b, hq, hkv, t, d, causal in SHAPES:
-        for kind in ("fwd", "fwd+bwd"):
-            full = f"{name} {kind}"
-            if only and only not in full:
-                continue
-            tdt = torch.bfloat16 if code == BF16 else torch.float32
-
-            def tt(shape, grad=False, tdt=tdt):
-                a = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32))
-                return a.cuda().to(tdt).requires_grad_(grad)
-
-            shapes = [(b, hq, t, d), (b, hkv, t, d), (b, hkv, t, d)]
-            tq, tk, tv = (tt(s, grad=kind != "fwd") for s in shapes)
-            tg = tt((b, hq, t, d))
-            # ember works on the same device memory.
-            eq, ek, ev, eg = (dl(x) for x in (tq, tk, tv, tg))
-            eo = dl(torch.empty_like(tg))
-            lse = dl(torch.empty((b, hq, t), device="cuda", dtype=torch.float32))
-            grads = [dl(torch.empty_like(x)) for x in (tq, tk, tv)]
-            scale = 1.0 / d**0.5
-            gqa = hq != hkv
-
-            def ours_fwd(eq=eq, ek=ek, ev=ev, eo=eo, lse=lse, causal=causal, scale=scale):
-                C.attention_forward(eq, ek, ev, None, eo, lse, causal, scale)
-
-            def peer_fwd(tq=tq, tk=tk, tv=tv, causal=causal, gqa=gqa):
-                with torch.no_grad():
-                    F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal, enable_gqa=gqa)
-
-            def ours_both(ours_fwd=ours_fwd, eg=eg, eq=eq, ek=ek, ev=ev, eo=eo, lse=lse,
-                          grads=grads, causal=causal, scale=scale):  # fmt: skip
-                ours_fwd()
-                C.attention_backward(eg, eq, ek, ev, None, eo, lse, *grads, causal, scale)
-
-            def peer_both(tq=tq, tk=tk, tv=tv, tg=tg, causal=causal, gqa=gqa):
-                y = F.scaled_dot_product_attention(tq, tk, tv, is_causal=causal, enable_gqa=gqa)
-                y.backward(tg)
-
-            flops = 4.0 * b * hq * t * t * d * (0.5 if causal else 1.0)
-            fwd = kind == "fwd"
+        kinds = [k for k in ("fwd", "fwd+bwd") if not only or only in f"{name} {k}"]
+        if not kinds:
+            continue
+        fns = _callables((b, hq, hkv, t, d, causal), code, rng)
+        flops = 4.0 * b * hq * t * t * d * (0.5 if causal else 1.0)
+        for kind in kinds:
             out.append(
                 Case(
-                    full,
-                    _batched(ours_fwd if fwd else ours_both, C.synchronize),
-                    _batched(peer_fwd if fwd else peer_both, torch.cuda.synchronize),
-                    flops * (1.0 if fwd else 3.5) * REPS,
+                    f"{name} {kind}",
+                    _batched(fns[f"ours {kind}"], C.synchronize),
+                    _batched(fns[f"peer {kind}"], torch.cuda.synchronize),
+                    flops * (1.0 if kind == "fwd" else 3.5) * REPS,
                     "GFLOP/s",
                 )
             )
