@@ -37,6 +37,7 @@ void check_stat_device(int device, const char* op) {
 }  // namespace
 
 // Bindings kept beside their code (bind_<family>.cpp, one file each).
+void bind_attention(py::module_& m);
 void bind_batchnorm(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_event(py::module_& m);
@@ -185,7 +186,5 @@ PYBIND11_MODULE(_C_cuda, m) {
         cuda::where(cond, a, b, out);
       },
       py::arg("cond"), py::arg("a"), py::arg("b"), py::arg("out"), "out = cond ? a : b.");
-  bind_conv(m);
-  bind_pool(m);
-  bind_batchnorm(m);
+// Bindings kept beside their code (bind_<family>.cpp, one file each).
 }
