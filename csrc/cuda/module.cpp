@@ -53,7 +53,6 @@ PYBIND11_MODULE(_C_cuda, m) {
   py::module_::import("ember._C");  // registers TensorImpl with pybind11
 
   bindings::register_exception_translator();
-  bind_optim(m);
 
   m.def(
       "is_available", [] { return device_count() > 0; },
@@ -110,8 +109,13 @@ PYBIND11_MODULE(_C_cuda, m) {
         reset_peak_stats(device);
       },
       py::arg("device") = 0, "Restart the peak counters from the current values.");
+  bind_attention(m);
+  bind_batchnorm(m);
+  bind_conv(m);
   bind_event(m);
   bind_index(m);
+  bind_optim(m);
+  bind_pool(m);
   m.def(
       "empty_cache",
       [] {
@@ -186,5 +190,4 @@ PYBIND11_MODULE(_C_cuda, m) {
         cuda::where(cond, a, b, out);
       },
       py::arg("cond"), py::arg("a"), py::arg("b"), py::arg("out"), "out = cond ? a : b.");
-// Bindings kept beside their code (bind_<family>.cpp, one file each).
 }
