@@ -72,12 +72,11 @@ void check_row_vec(Opt t, int64_t n, DType dt, const char* op, const char* arg) 
 
 // ---- reductions
 bool parse_reduce(const std::string& name, rows::ReduceKind* op) {
-  static const std::pair<const char*, rows::ReduceKind> kOps[] = {
-      {"sum", rows::ReduceKind::Sum},
-      {"mean", rows::ReduceKind::Mean},
-      {"prod", rows::ReduceKind::Prod},
-      {"max", rows::ReduceKind::Max},
-      {"min", rows::ReduceKind::Min}};
+  static const std::pair<const char*, rows::ReduceKind> kOps[] = {{"sum", rows::ReduceKind::Sum},
+                                                                  {"mean", rows::ReduceKind::Mean},
+                                                                  {"prod", rows::ReduceKind::Prod},
+                                                                  {"max", rows::ReduceKind::Max},
+                                                                  {"min", rows::ReduceKind::Min}};
   for (const auto& [n, k] : kOps) {
     if (name == n) {
       *op = k;
@@ -151,8 +150,7 @@ void reduce_arg(const std::string& name, TensorRef x, TensorRef values, TensorRe
               "' (expected max or min)");
   const std::string opname = "ember.arg" + name;
   const char* opn = opname.c_str();
-  const int dev =
-      check_cuda_args(opn, {{"input", &x}, {"values", &values}, {"indices", &indices}});
+  const int dev = check_cuda_args(opn, {{"input", &x}, {"values", &values}, {"indices", &indices}});
   EMBER_CHECK(x.dtype == DType::Float32 || x.dtype == DType::Float64 || x.dtype == DType::Int32 ||
                   x.dtype == DType::Int64,
               TypeError, opn, ": unsupported dtype ", dtype_name(x.dtype));
@@ -188,7 +186,6 @@ void softmax_backward(TensorRef y, TensorRef grad_out, TensorRef grad_in, bool l
   const char* op = log ? "ember.log_softmax_backward" : "ember.softmax_backward";
   const int dev = check_softmax_args(y, grad_out, op, "y", "grad_out");
   check_softmax_args(y, grad_in, op, "y", "grad_in");
-  check_cuda_args(op, {{"y", &y}, {"grad_in", &grad_in}});
   check_writable(grad_in, op, "grad_in");
   check_no_overlap(grad_in, y, op, "grad_in", "y");
   check_no_overlap(grad_in, grad_out, op, "grad_in", "grad_out");
@@ -244,8 +241,8 @@ void layer_norm_forward(TensorRef x, int64_t n, Opt weight, Opt bias, TensorRef 
 
 void rms_norm_forward(TensorRef x, int64_t n, Opt weight, TensorRef y, TensorRef rstd, double eps) {
   const char* op = "ember.rms_norm";
-  const int dev = check_cuda_args(
-      op, {{"input", &x}, {"weight", weight}, {"out", &y}, {"rstd", &rstd}});
+  const int dev =
+      check_cuda_args(op, {{"input", &x}, {"weight", weight}, {"out", &y}, {"rstd", &rstd}});
   const int64_t rows = check_rows(x, n, op);
   check_param(weight, n, x.dtype, op, "weight");
   check_numel_like(y, x, op, "out");
@@ -290,10 +287,8 @@ constexpr const char* kCe = "ember.cross_entropy";
 
 py::tuple cross_entropy_forward(TensorRef logits, TensorRef target, TensorRef losses,
                                 TensorRef dlogits, int64_t ignore_index, double label_smoothing) {
-  const int dev = check_cuda_args(kCe, {{"input", &logits},
-                                        {"target", &target},
-                                        {"losses", &losses},
-                                        {"dlogits", &dlogits}});
+  const int dev = check_cuda_args(
+      kCe, {{"input", &logits}, {"target", &target}, {"losses", &losses}, {"dlogits", &dlogits}});
   EMBER_CHECK(is_row_float(logits.dtype), TypeError, kCe,
               ": expected float32, float64 or bfloat16 logits, got ", dtype_name(logits.dtype));
   EMBER_CHECK(logits.ndim() == 2, ValueError, kCe, ": expected logits of shape (N, C), got ",
@@ -394,8 +389,14 @@ void bind_reduce(py::module_& m) {
 
   // Host-side pieces of the kernels, for the CPU tests.
   m.def(
-      "_row_plan", [](int64_t rows, int64_t n) { return row_plan_dict(rows::row_plan(rows, n)); },
-      py::arg("rows"), py::arg("n"));
+      "_row_plan",
+      [](int64_t rows, int64_t n, int max_threads) {
+        EMBER_CHECK(max_threads >= rows::kWarp && max_threads <= rows::kMaxThreads &&
+                        (max_threads & (max_threads - 1)) == 0,
+                    ValueError, "_row_plan: max_threads must be a power of two in [32, 1024]");
+        return row_plan_dict(rows::row_plan(rows, n, max_threads));
+      },
+      py::arg("rows"), py::arg("n"), py::arg("max_threads") = rows::kMaxThreads);
   m.def(
       "_reduce_plan",
       [](int64_t outer, int64_t r, int64_t inner) {
@@ -425,8 +426,8 @@ void bind_reduce(py::module_& m) {
       py::arg("rows"), py::arg("n"));
   m.def("_softmax_fold", &rows::softmax_fold, py::arg("values"), py::arg("lanes"), py::arg("f32"),
         "(max, sum of exp(x - max)) folded like a row group of `lanes` threads.");
-  m.def("_welford_fold", &rows::welford_fold, py::arg("values"), py::arg("lanes"),
-        py::arg("f32"), "(count, mean, M2) folded like a row group of `lanes` threads.");
+  m.def("_welford_fold", &rows::welford_fold, py::arg("values"), py::arg("lanes"), py::arg("f32"),
+        "(count, mean, M2) folded like a row group of `lanes` threads.");
   m.def("_arg_fold", &rows::arg_fold, py::arg("values"), py::arg("lanes"), py::arg("is_max"),
         "(value, index) of the first extreme, folded like a row group of `lanes` threads.");
   m.def("_cross_entropy_row", &rows::cross_entropy_row, py::arg("values"), py::arg("target"),

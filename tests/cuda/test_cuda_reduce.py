@@ -28,14 +28,15 @@ ROW_LENGTHS = [0, 1, 2, 7, 31, 32, 33, 255, 256, 257, 1000, 8191, 8192, 8193, 10
 
 @pytest.mark.parametrize("n", ROW_LENGTHS)
 @pytest.mark.parametrize("rows", [0, 1, 5, 4097, 10**8])
-def test_row_plan(rows, n):
-    p = C._row_plan(rows, n)
+@pytest.mark.parametrize("max_threads", [512, 1024])  # float64 rows: 512
+def test_row_plan(rows, n, max_threads):
+    p = C._row_plan(rows, n, max_threads)
     tpr, rpb = p["threads_per_row"], p["rows_per_block"]
-    assert tpr & (tpr - 1) == 0 and 32 <= tpr <= 1024
+    assert tpr & (tpr - 1) == 0 and 32 <= tpr <= max_threads
     want = max(1, math.ceil(n / 8))  # about 8 values per thread
-    assert tpr >= min(want, 1024) and (tpr == 32 or tpr // 2 < want)
+    assert tpr >= min(want, max_threads) and (tpr == 32 or tpr // 2 < want)
     assert rpb == (8 if tpr == 32 else 1)
-    assert p["block"] == tpr * rpb <= 1024
+    assert p["block"] == tpr * rpb <= max_threads  # within the kernels' launch bounds
     assert 1 <= p["grid"] <= 1 << 20
     assert p["grid"] * rpb >= rows or p["grid"] == 1 << 20  # grid-stride beyond
 

@@ -17,7 +17,7 @@
 namespace ember::cuda::rows {
 namespace {
 
-constexpr int kBlock = 1024;  // the single-block kernels (target check, loss total)
+constexpr int kBlock = kFlatBlock;  // the single-block kernels (target check, loss total)
 
 struct TargetScan {
   int64_t count;  // targets that are not ignore_index
@@ -31,8 +31,9 @@ struct TargetScanOp {
 };
 
 template <typename I>
-__global__ void check_targets_kernel(const I* __restrict__ target, int64_t N, int64_t C,
-                                     int64_t ignore, TargetScan* out) {
+__global__ void __launch_bounds__(kBlock, 1)
+    check_targets_kernel(const I* __restrict__ target, int64_t N, int64_t C, int64_t ignore,
+                         TargetScan* out) {
   TargetScan* smem = state_smem<TargetScan, kWarp>();
   TargetScan st{0, N};
   for (int64_t i = threadIdx.x; i < N; i += kBlock) {
@@ -48,9 +49,10 @@ __global__ void check_targets_kernel(const I* __restrict__ target, int64_t N, in
 }
 
 template <typename T, typename A, typename I>
-__global__ void cross_entropy_kernel(const T* __restrict__ x, const I* __restrict__ target,
-                                     A* __restrict__ losses, T* __restrict__ d, int64_t N,
-                                     int64_t C, int64_t ignore, A eps, int tpr, int rpb) {
+__global__ void __launch_bounds__(max_row_threads<A>(), 1)
+    cross_entropy_kernel(const T* __restrict__ x, const I* __restrict__ target,
+                         A* __restrict__ losses, T* __restrict__ d, int64_t N, int64_t C,
+                         int64_t ignore, A eps, int tpr, int rpb) {
   using Op = CeOp<A>;
   using S = typename Op::State;
   S* smem = state_smem<S, kWarp>();
@@ -80,7 +82,8 @@ __global__ void cross_entropy_kernel(const T* __restrict__ x, const I* __restric
 }
 
 template <typename A>
-__global__ void loss_total_kernel(const A* __restrict__ losses, int64_t N, double* out) {
+__global__ void __launch_bounds__(kBlock, 1)
+    loss_total_kernel(const A* __restrict__ losses, int64_t N, double* out) {
   double* smem = state_smem<double, kWarp>();
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < N; i += kBlock) s += static_cast<double>(losses[i]);
@@ -90,9 +93,9 @@ __global__ void loss_total_kernel(const A* __restrict__ losses, int64_t N, doubl
 
 // grad_in[i, j] = d[i, j] * s_i, s_i = grad[i or 0] * scale rounded to A as on the CPU.
 template <typename T, typename A>
-__global__ void scale_rows_kernel(const T* __restrict__ d, const A* __restrict__ grad,
-                                  bool per_row, double scale, T* __restrict__ out, int64_t total,
-                                  int64_t C) {
+__global__ void __launch_bounds__(kFlatBlock, 1)
+    scale_rows_kernel(const T* __restrict__ d, const A* __restrict__ grad, bool per_row,
+                      double scale, T* __restrict__ out, int64_t total, int64_t C) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
        i += int64_t{gridDim.x} * blockDim.x) {
     const A s = static_cast<A>(static_cast<double>(grad[per_row ? i / C : 0]) * scale);
@@ -112,7 +115,7 @@ template <typename T, typename A, typename I>
 void forward_typed(const TensorImpl& logits, const TensorImpl& target, const TensorImpl& losses,
                    const TensorImpl& dlogits, int64_t ignore, double eps) {
   const int64_t N = logits.shape[0], C = logits.shape[1];
-  const RowPlan p = row_plan(N, C);
+  const RowPlan p = row_plan(N, C, max_row_threads<A>());
   cross_entropy_kernel<T, A, I><<<static_cast<unsigned>(p.grid), p.block>>>(
       logits.data_as<T>(), target.data_as<I>(), losses.data_as<A>(), dlogits.data_as<T>(), N, C,
       ignore, static_cast<A>(eps), p.threads_per_row, p.rows_per_block);
@@ -152,17 +155,17 @@ void backward_typed(const TensorImpl& dlogits, const TensorImpl& grad, const Ten
                     double scale) {
   const int64_t N = dlogits.shape[0], C = dlogits.shape[1];
   const int64_t total = N * C;
-  const auto blocks = static_cast<unsigned>(std::min(cdiv(total, 256), kMaxGrid));
-  scale_rows_kernel<T, A><<<blocks, 256>>>(dlogits.data_as<T>(), grad.data_as<A>(),
-                                           grad.numel() != 1, scale, grad_in.data_as<T>(), total,
-                                           C);
+  const auto blocks = static_cast<unsigned>(std::min(cdiv(total, kFlatBlock), kMaxGrid));
+  scale_rows_kernel<T, A><<<blocks, kFlatBlock>>>(dlogits.data_as<T>(), grad.data_as<A>(),
+                                                  grad.numel() != 1, scale, grad_in.data_as<T>(),
+                                                  total, C);
   EMBER_CUDA_CHECK_LAUNCH("ember.cross_entropy_backward");
 }
 
 }  // namespace
 
-int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes,
-                                    int64_t ignore_index, const char* op) {
+int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes, int64_t ignore_index,
+                                    const char* op) {
   const int64_t N = target.numel();
   if (N == 0) return 0;
   auto scratch = allocate_storage(target.device().index, sizeof(TargetScan));

@@ -47,9 +47,10 @@ Param<A> param(const TensorImpl* t) {
 
 // mean_out null: RMS norm.
 template <typename T, typename A>
-__global__ void norm_forward_kernel(const T* __restrict__ x, Param<A> w, Param<A> b,
-                                    T* __restrict__ y, A* mean_out, A* __restrict__ rstd_out,
-                                    int64_t rows, int64_t n, A eps, int tpr, int rpb) {
+__global__ void __launch_bounds__(max_row_threads<A>(), 1)
+    norm_forward_kernel(const T* __restrict__ x, Param<A> w, Param<A> b, T* __restrict__ y,
+                        A* mean_out, A* __restrict__ rstd_out, int64_t rows, int64_t n, A eps,
+                        int tpr, int rpb) {
   WelfordState<A>* wsm = state_smem<WelfordState<A>, kWarp>();
   A* ssm = state_smem<A, kWarp>();
   const int t = threadIdx.x % tpr;
@@ -86,9 +87,10 @@ __global__ void norm_forward_kernel(const T* __restrict__ x, Param<A> w, Param<A
 // dx = rstd * (g*w - mean(g*w) - xhat * mean(g*w*xhat)); RMS norm (mean null) drops the
 // mean(g*w) term.
 template <typename T, typename A>
-__global__ void norm_dx_kernel(const T* __restrict__ g, const T* __restrict__ x, Param<A> w,
-                               const A* mean, const A* __restrict__ rstd, T* __restrict__ dx,
-                               int64_t rows, int64_t n, int tpr, int rpb) {
+__global__ void __launch_bounds__(max_row_threads<A>(), 1)
+    norm_dx_kernel(const T* __restrict__ g, const T* __restrict__ x, Param<A> w, const A* mean,
+                   const A* __restrict__ rstd, T* __restrict__ dx, int64_t rows, int64_t n, int tpr,
+                   int rpb) {
   Sum2<A>* smem = state_smem<Sum2<A>, kWarp>();
   const int t = threadIdx.x % tpr;
   for (int64_t row = blockIdx.x * int64_t{rpb} + threadIdx.x / tpr; row < rows;
@@ -114,10 +116,10 @@ __global__ void norm_dx_kernel(const T* __restrict__ g, const T* __restrict__ x,
 // Partials (chunks, n) of sum g * xhat (pw) and sum g (pb) over each chunk's rows; one
 // task per (chunk, 32-column tile), blockDim (32, by) merged by a fixed tree.
 template <typename T, typename A>
-__global__ void norm_param_partial_kernel(const T* __restrict__ g, const T* __restrict__ x,
-                                          const A* mean, const A* __restrict__ rstd, A* pw, A* pb,
-                                          int64_t rows, int64_t n, int64_t chunk_rows,
-                                          int64_t chunks, int64_t tiles) {
+__global__ void __launch_bounds__(kMaxThreads, 1)
+    norm_param_partial_kernel(const T* __restrict__ g, const T* __restrict__ x, const A* mean,
+                              const A* __restrict__ rstd, A* pw, A* pb, int64_t rows, int64_t n,
+                              int64_t chunk_rows, int64_t chunks, int64_t tiles) {
   Sum2<A>* sm = state_smem<Sum2<A>, kWarp * kWarp>();
   const int tx = threadIdx.x, ty = threadIdx.y, by = blockDim.y;
   for (int64_t task = blockIdx.x; task < chunks * tiles; task += gridDim.x) {
@@ -127,7 +129,7 @@ __global__ void norm_param_partial_kernel(const T* __restrict__ g, const T* __re
     if (k < n) {
       for (int64_t r = r0 + ty; r < r1; r += by) {
         const A gv = widen<A>(g[r * n + k]);
-        acc.a += gv * (widen<A>(x[r * n + k]) - (mean ? mean[r] : A(0))) * rstd[r];
+        acc.a += gv * ((widen<A>(x[r * n + k]) - (mean ? mean[r] : A(0))) * rstd[r]);
         acc.b += gv;
       }
     }
@@ -147,8 +149,8 @@ __global__ void norm_param_partial_kernel(const T* __restrict__ g, const T* __re
 }
 
 template <typename A>
-__global__ void sum_partials_kernel(const A* __restrict__ part, int64_t chunks, int64_t n,
-                                    ParamOut<A> out) {
+__global__ void __launch_bounds__(kFlatBlock, 1)
+    sum_partials_kernel(const A* __restrict__ part, int64_t chunks, int64_t n, ParamOut<A> out) {
   for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < n;
        k += int64_t{gridDim.x} * blockDim.x) {
     A s = part[k];
@@ -166,7 +168,7 @@ template <typename T, typename A>
 void forward_typed(const TensorImpl& x, const TensorImpl* weight, const TensorImpl* bias,
                    const TensorImpl& y, const TensorImpl* mean, const TensorImpl& rstd,
                    int64_t rows, int64_t n, double eps) {
-  const RowPlan p = row_plan(rows, n);
+  const RowPlan p = row_plan(rows, n, max_row_threads<A>());
   norm_forward_kernel<T, A><<<static_cast<unsigned>(p.grid), p.block>>>(
       x.data_as<T>(), param<A>(weight), param<A>(bias), y.data_as<T>(),
       mean ? mean->data_as<A>() : nullptr, rstd.data_as<A>(), rows, n, static_cast<A>(eps),
@@ -183,10 +185,10 @@ void backward_typed(const TensorImpl& grad_out, const TensorImpl& x, const Tenso
   const T* g = grad_out.data_as<T>();
   const T* xp = x.data_as<T>();
   if (grad_in && rows > 0) {
-    const RowPlan p = row_plan(rows, n);
+    const RowPlan p = row_plan(rows, n, max_row_threads<A>());
     norm_dx_kernel<T, A><<<static_cast<unsigned>(p.grid), p.block>>>(
-        g, xp, param<A>(weight), stat<A>(mean), rstd.data_as<A>(), grad_in->data_as<T>(), rows,
-        n, p.threads_per_row, p.rows_per_block);
+        g, xp, param<A>(weight), stat<A>(mean), rstd.data_as<A>(), grad_in->data_as<T>(), rows, n,
+        p.threads_per_row, p.rows_per_block);
     EMBER_CUDA_CHECK_LAUNCH(name);
   }
   if (!grad_weight && !grad_bias) return;
@@ -201,10 +203,11 @@ void backward_typed(const TensorImpl& grad_out, const TensorImpl& x, const Tenso
   norm_param_partial_kernel<T, A><<<static_cast<unsigned>(tasks), dim3(kWarp, q.block_y)>>>(
       g, xp, stat<A>(mean), rstd.data_as<A>(), pw, pb, rows, n, q.chunk_rows, q.chunks, q.tiles);
   EMBER_CUDA_CHECK_LAUNCH(name);
-  const auto blocks = static_cast<unsigned>(std::min(cdiv(n, 256), kMaxGrid));
-  for (const auto& [part, t] : {std::pair<A*, const TensorImpl*>{pw, grad_weight}, {pb, grad_bias}}) {
+  const auto blocks = static_cast<unsigned>(std::min(cdiv(n, kFlatBlock), kMaxGrid));
+  for (const auto& [part, t] :
+       {std::pair<A*, const TensorImpl*>{pw, grad_weight}, {pb, grad_bias}}) {
     if (!t) continue;
-    sum_partials_kernel<A><<<blocks, 256>>>(
+    sum_partials_kernel<A><<<blocks, kFlatBlock>>>(
         part, q.chunks, n, ParamOut<A>{t->data(), t->dtype == DType::BFloat16});
     EMBER_CUDA_CHECK_LAUNCH(name);
   }
@@ -233,8 +236,8 @@ void norm_backward(const TensorImpl& grad_out, const TensorImpl& x, const Tensor
     backward_typed<float, float>(grad_out, x, weight, mean, rstd, grad_in, grad_weight, grad_bias,
                                  rows, n);
   else if (x.dtype == DType::Float64)
-    backward_typed<double, double>(grad_out, x, weight, mean, rstd, grad_in, grad_weight,
-                                   grad_bias, rows, n);
+    backward_typed<double, double>(grad_out, x, weight, mean, rstd, grad_in, grad_weight, grad_bias,
+                                   rows, n);
   else
     backward_typed<BFloat16, float>(grad_out, x, weight, mean, rstd, grad_in, grad_weight,
                                     grad_bias, rows, n);

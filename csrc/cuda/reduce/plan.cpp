@@ -39,10 +39,10 @@ int64_t choose_splits(int64_t r, int64_t base, int64_t min_chunk, int64_t* chunk
 
 int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-RowPlan row_plan(int64_t rows, int64_t n) {
+RowPlan row_plan(int64_t rows, int64_t n, int max_threads) {
   RowPlan p;
-  p.threads_per_row =
-      static_cast<int>(std::clamp<int64_t>(pow2_ceil(cdiv(n, kValuesPerThread)), kWarp, kMaxThreads));
+  p.threads_per_row = static_cast<int>(
+      std::clamp<int64_t>(pow2_ceil(cdiv(n, kValuesPerThread)), kWarp, max_threads));
   p.rows_per_block = p.threads_per_row == kWarp ? kWarpRowsPerBlock : 1;
   p.block = p.threads_per_row * p.rows_per_block;
   p.grid = std::clamp<int64_t>(cdiv(rows, p.rows_per_block), 1, kMaxGrid);
@@ -62,7 +62,8 @@ ReducePlan reduce_plan(int64_t outer, int64_t r, int64_t inner) {
     p.tiles = cdiv(inner, kWarp);
     p.splits = choose_splits(r, outer * p.tiles, kColChunkMin, &p.chunk);
     p.row = row_plan(0, 0);
-    p.block_y = static_cast<int>(std::min<int64_t>(pow2_floor(std::max<int64_t>(p.chunk, 1)), kWarp));
+    p.block_y =
+        static_cast<int>(std::min<int64_t>(pow2_floor(std::max<int64_t>(p.chunk, 1)), kWarp));
     p.grid = std::clamp<int64_t>(outer * p.tiles * p.splits, 1, kMaxGrid);
   }
   return p;
@@ -72,7 +73,8 @@ ParamGradPlan param_grad_plan(int64_t rows, int64_t n) {
   ParamGradPlan p;
   p.tiles = cdiv(n, kWarp);
   p.block_y = 8;
-  const int64_t want = std::clamp<int64_t>(std::min(cdiv(rows, 64), cdiv(kTargetTasks, p.tiles)), 1, 256);
+  const int64_t want =
+      std::clamp<int64_t>(std::min(cdiv(rows, 64), cdiv(kTargetTasks, p.tiles)), 1, 256);
   p.chunk_rows = cdiv(rows, want);
   p.chunks = p.chunk_rows > 0 ? cdiv(rows, p.chunk_rows) : 1;
   return p;

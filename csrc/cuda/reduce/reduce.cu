@@ -40,8 +40,9 @@ struct StoreArg {
 
 // One task per (o, split) of a (outer, r) view; the result goes to index o * splits + split.
 template <class Op, typename In, class Store>
-__global__ void reduce_rows_kernel(const In* __restrict__ x, Store store, int64_t outer,
-                                   int64_t r, int64_t splits, int64_t chunk, int tpr, int rpb) {
+__global__ void __launch_bounds__(kMaxThreads, 1)
+    reduce_rows_kernel(const In* __restrict__ x, Store store, int64_t outer, int64_t r,
+                       int64_t splits, int64_t chunk, int tpr, int rpb) {
   using S = typename Op::State;
   S* smem = state_smem<S, kWarp>();
   const int t = threadIdx.x % tpr;
@@ -61,9 +62,9 @@ __global__ void reduce_rows_kernel(const In* __restrict__ x, Store store, int64_
 // One task per (o, split, 32-column tile); the result of column k goes to
 // (o * splits + split) * inner + k. blockDim = (32, by).
 template <class Op, typename In, class Store>
-__global__ void reduce_cols_kernel(const In* __restrict__ x, Store store, int64_t outer,
-                                   int64_t r, int64_t inner, int64_t splits, int64_t chunk,
-                                   int64_t tiles) {
+__global__ void __launch_bounds__(kMaxThreads, 1)
+    reduce_cols_kernel(const In* __restrict__ x, Store store, int64_t outer, int64_t r,
+                       int64_t inner, int64_t splits, int64_t chunk, int64_t tiles) {
   using S = typename Op::State;
   S* sm = state_smem<S, kWarp * kWarp>();
   const int tx = threadIdx.x, ty = threadIdx.y, by = blockDim.y;
@@ -111,7 +112,8 @@ void run(const In* x, Store store, int64_t outer, int64_t r, int64_t inner, int 
   const ReducePlan p = reduce_plan(outer, r, inner);
   if (p.splits == 1) return launch_pass<Op>(x, store, outer, r, inner, p, name);
   using S = typename Op::State;
-  auto scratch = allocate_storage(device, static_cast<size_t>(outer * p.splits * inner) * sizeof(S));
+  auto scratch =
+      allocate_storage(device, static_cast<size_t>(outer * p.splits * inner) * sizeof(S));
   S* part = static_cast<S*>(scratch->data());
   launch_pass<Op>(x, StoreState<S>{part}, outer, r, inner, p, name);
   launch_pass<Op>(static_cast<const S*>(part), store, outer, p.splits, inner,

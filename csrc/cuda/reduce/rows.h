@@ -34,8 +34,8 @@ void norm_backward(const TensorImpl& grad_out, const TensorImpl& x, const Tensor
 
 // Counts the targets that are not ignore_index; IndexError (the CPU's message) naming the
 // first one outside [0, classes). Waits for the device.
-int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes,
-                                    int64_t ignore_index, const char* op);
+int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes, int64_t ignore_index,
+                                    const char* op);
 // Writes losses and dlogits; returns the sum of the losses (float64, fixed order).
 double cross_entropy_forward(const TensorImpl& logits, const TensorImpl& target,
                              const TensorImpl& losses, const TensorImpl& dlogits,

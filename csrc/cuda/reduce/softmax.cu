@@ -10,8 +10,9 @@ namespace ember::cuda::rows {
 namespace {
 
 template <typename T>
-__global__ void softmax_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t n,
-                               bool log, int tpr, int rpb) {
+__global__ void __launch_bounds__(max_row_threads<T>(), 1)
+    softmax_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t n, bool log,
+                   int tpr, int rpb) {
   using Op = SoftmaxOp<T>;
   using S = typename Op::State;
   S* smem = state_smem<S, kWarp>();
@@ -35,9 +36,9 @@ __global__ void softmax_kernel(const T* __restrict__ x, T* __restrict__ y, int64
 
 // softmax: gi = y * (g - sum(g * y)); log_softmax: gi = g - exp(y) * sum(g).
 template <typename T>
-__global__ void softmax_backward_kernel(const T* __restrict__ y, const T* __restrict__ g,
-                                        T* __restrict__ gi, int64_t rows, int64_t n, bool log,
-                                        int tpr, int rpb) {
+__global__ void __launch_bounds__(max_row_threads<T>(), 1)
+    softmax_backward_kernel(const T* __restrict__ y, const T* __restrict__ g, T* __restrict__ gi,
+                            int64_t rows, int64_t n, bool log, int tpr, int rpb) {
   using Op = SumOp<T>;
   T* smem = state_smem<T, kWarp>();
   const int t = threadIdx.x % tpr;
@@ -60,21 +61,34 @@ void rows_of(const TensorImpl& t, int64_t* rows, int64_t* n) {
   *rows = *n == 0 ? 0 : t.numel() / *n;
 }
 
+template <typename T>
+void softmax_typed(const TensorImpl& x, const TensorImpl& out, int64_t rows, int64_t n, bool log) {
+  const RowPlan p = row_plan(rows, n, max_row_threads<T>());
+  softmax_kernel<<<static_cast<unsigned>(p.grid), p.block>>>(
+      x.data_as<T>(), out.data_as<T>(), rows, n, log, p.threads_per_row, p.rows_per_block);
+  EMBER_CUDA_CHECK_LAUNCH(log ? "ember.log_softmax" : "ember.softmax");
+}
+
+template <typename T>
+void softmax_backward_typed(const TensorImpl& y, const TensorImpl& g, const TensorImpl& gi,
+                            int64_t rows, int64_t n, bool log) {
+  const RowPlan p = row_plan(rows, n, max_row_threads<T>());
+  softmax_backward_kernel<<<static_cast<unsigned>(p.grid), p.block>>>(
+      y.data_as<T>(), g.data_as<T>(), gi.data_as<T>(), rows, n, log, p.threads_per_row,
+      p.rows_per_block);
+  EMBER_CUDA_CHECK_LAUNCH(log ? "ember.log_softmax_backward" : "ember.softmax_backward");
+}
+
 }  // namespace
 
 void softmax(const TensorImpl& x, const TensorImpl& out, bool log) {
   int64_t rows, n;
   rows_of(x, &rows, &n);
   if (rows == 0) return;
-  const RowPlan p = row_plan(rows, n);
-  const auto grid = static_cast<unsigned>(p.grid);
   if (x.dtype == DType::Float32)
-    softmax_kernel<<<grid, p.block>>>(x.data_as<float>(), out.data_as<float>(), rows, n, log,
-                                      p.threads_per_row, p.rows_per_block);
+    softmax_typed<float>(x, out, rows, n, log);
   else
-    softmax_kernel<<<grid, p.block>>>(x.data_as<double>(), out.data_as<double>(), rows, n, log,
-                                      p.threads_per_row, p.rows_per_block);
-  EMBER_CUDA_CHECK_LAUNCH(log ? "ember.log_softmax" : "ember.softmax");
+    softmax_typed<double>(x, out, rows, n, log);
 }
 
 void softmax_backward(const TensorImpl& y, const TensorImpl& grad_out, const TensorImpl& grad_in,
@@ -82,17 +96,10 @@ void softmax_backward(const TensorImpl& y, const TensorImpl& grad_out, const Ten
   int64_t rows, n;
   rows_of(y, &rows, &n);
   if (rows == 0) return;
-  const RowPlan p = row_plan(rows, n);
-  const auto grid = static_cast<unsigned>(p.grid);
   if (y.dtype == DType::Float32)
-    softmax_backward_kernel<<<grid, p.block>>>(y.data_as<float>(), grad_out.data_as<float>(),
-                                               grad_in.data_as<float>(), rows, n, log,
-                                               p.threads_per_row, p.rows_per_block);
+    softmax_backward_typed<float>(y, grad_out, grad_in, rows, n, log);
   else
-    softmax_backward_kernel<<<grid, p.block>>>(y.data_as<double>(), grad_out.data_as<double>(),
-                                               grad_in.data_as<double>(), rows, n, log,
-                                               p.threads_per_row, p.rows_per_block);
-  EMBER_CUDA_CHECK_LAUNCH(log ? "ember.log_softmax_backward" : "ember.softmax_backward");
+    softmax_backward_typed<double>(y, grad_out, grad_in, rows, n, log);
 }
 
 }  // namespace ember::cuda::rows
