@@ -18,13 +18,14 @@ struct StoreState {
   __device__ void operator()(int64_t i, S s) const { out[i] = s; }
 };
 
-// Final values; mean divides by r in double, as the CPU does.
+// Final values; mean divides by r in double, as the CPU does (r == 0: 0 / 0 = NaN).
 template <typename T, typename A>
 struct StoreValue {
   T* out;
-  double divisor;  // 0: none
+  bool mean;
+  double r;
   __device__ void operator()(int64_t i, A s) const {
-    out[i] = divisor != 0.0 ? narrow<T>(static_cast<double>(s) / divisor) : narrow<T>(s);
+    out[i] = mean ? narrow<T>(static_cast<double>(s) / r) : narrow<T>(s);
   }
 };
 
@@ -125,8 +126,7 @@ void reduce_typed(ReduceKind op, const TensorImpl& x, const TensorImpl& out, int
                   int64_t r, int64_t inner, const char* name) {
   const T* xp = x.data_as<T>();
   const int dev = x.device().index;
-  const StoreValue<T, A> store{out.data_as<T>(),
-                               op == ReduceKind::Mean ? static_cast<double>(r) : 0.0};
+  const StoreValue<T, A> store{out.data_as<T>(), op == ReduceKind::Mean, static_cast<double>(r)};
   switch (op) {
     case ReduceKind::Sum:
     case ReduceKind::Mean:
