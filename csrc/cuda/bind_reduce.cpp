@@ -424,6 +424,8 @@ void bind_reduce(py::module_& m) {
         return d;
       },
       py::arg("rows"), py::arg("n"));
+  m.def("_reduce_tasks", &rows::reduce_tasks, py::arg("outer"), py::arg("r"), py::arg("inner"),
+        "The first pass's tasks: (o, split, first column, j0, j1) each.");
   m.def("_softmax_fold", &rows::softmax_fold, py::arg("values"), py::arg("lanes"), py::arg("f32"),
         "(max, sum of exp(x - max)) folded like a row group of `lanes` threads.");
   m.def("_welford_fold", &rows::welford_fold, py::arg("values"), py::arg("lanes"), py::arg("f32"),

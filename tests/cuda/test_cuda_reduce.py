@@ -90,6 +90,32 @@ def test_reduce_plan(outer, r, inner):
         assert 1 <= p["grid"] <= min(max(outer * tiles * p["splits"], 1), 1 << 20)
 
 
+TASK_SHAPES = [s for s in SHAPES if s[0] * s[2] <= 10**5] + [(3, 100000, 40), (2, 40000, 1)]
+
+
+@pytest.mark.parametrize("outer, r, inner", TASK_SHAPES)
+def test_reduce_tasks_cover_every_value_once(outer, r, inner):
+    """The kernels' task -> (o, split, columns, [j0, j1)) map: every output column gets
+    each j in [0, r) from exactly one task, and the splits of one output are in order."""
+    p = C._reduce_plan(outer, r, inner)
+    tasks = C._reduce_tasks(outer, r, inner)
+    width = 1 if inner == 1 else 32
+    seen = {}
+    for o, s, k0, j0, j1 in tasks:
+        assert 0 <= o < outer and 0 <= s < p["splits"] and k0 % width == 0 and k0 < max(inner, 1)
+        assert j0 == s * p["chunk"] and j1 == min(r, j0 + p["chunk"])
+        assert (o, s, k0) not in seen
+        seen[(o, s, k0)] = (j0, j1)
+    tiles = range(0, inner, width) if inner > 1 else [0]
+    for o in range(outer):
+        for k0 in tiles:
+            ranges = [seen.pop((o, s, k0)) for s in range(p["splits"])]
+            assert ranges[0][0] == 0 and ranges[-1][1] == r
+            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+            assert all(j0 < j1 for j0, j1 in ranges) or r == 0
+    assert not seen
+
+
 @pytest.mark.parametrize("rows", [0, 1, 15, 64, 65, 4096, 10**6])
 @pytest.mark.parametrize("n", [1, 31, 32, 33, 768, 100003])
 def test_param_grad_plan(rows, n):

@@ -2,6 +2,8 @@
 
 #include "core/error.h"
 #include "cuda/reduce/combine.cuh"
+#include "cuda/reduce/plan.h"
+#include "cuda/reduce/tasks.cuh"
 
 namespace ember::cuda::rows {
 namespace {
@@ -65,6 +67,22 @@ std::tuple<int64_t, double, double> welford_fold(const std::vector<double>& xs, 
 
 std::tuple<double, int64_t> arg_fold(const std::vector<double>& xs, int lanes, bool is_max) {
   return is_max ? arg_fold_t<true>(xs, lanes) : arg_fold_t<false>(xs, lanes);
+}
+
+std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>> reduce_tasks(int64_t outer,
+                                                                                  int64_t r,
+                                                                                  int64_t inner) {
+  const ReducePlan p = reduce_plan(outer, r, inner);
+  const int64_t tasks = outer * p.splits * (p.rows ? 1 : p.tiles);
+  EMBER_CHECK(tasks <= (int64_t{1} << 20), ValueError, "reduce_tasks: ", tasks,
+              " tasks is too many to list");
+  std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>> out;
+  for (int64_t t = 0; t < tasks; ++t) {
+    const ReduceTask k =
+        p.rows ? row_task(t, p.splits, p.chunk, r) : col_task(t, p.tiles, p.splits, p.chunk, r);
+    out.emplace_back(k.o, k.s, k.k0, k.j0, k.j1);
+  }
+  return out;
 }
 
 double cross_entropy_row(const std::vector<double>& xs, int64_t target, double eps, int lanes,

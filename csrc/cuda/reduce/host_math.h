@@ -15,6 +15,10 @@ std::tuple<int64_t, double, double> welford_fold(const std::vector<double>& xs, 
                                                  bool f32);
 // (value, index) of the first max / min; NaN wins.
 std::tuple<double, int64_t> arg_fold(const std::vector<double>& xs, int lanes, bool is_max);
+// The first-pass tasks of reduce_plan(outer, r, inner), as (o, split, first column, j0, j1).
+std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>> reduce_tasks(int64_t outer,
+                                                                                  int64_t r,
+                                                                                  int64_t inner);
 // One row's cross-entropy loss with label smoothing eps.
 double cross_entropy_row(const std::vector<double>& xs, int64_t target, double eps, int lanes,
                          bool f32);

@@ -8,6 +8,7 @@
 #include "cuda/reduce/block.cuh"
 #include "cuda/reduce/combine.cuh"
 #include "cuda/reduce/rows.h"
+#include "cuda/reduce/tasks.cuh"
 
 namespace ember::cuda::rows {
 namespace {
@@ -50,11 +51,11 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
   const int64_t tasks = outer * splits;
   for (int64_t task = blockIdx.x * int64_t{rpb} + threadIdx.x / tpr; task < tasks;
        task += int64_t{gridDim.x} * rpb) {
-    const int64_t o = task / splits, j0 = (task % splits) * chunk;
-    const int64_t j1 = j0 + chunk < r ? j0 + chunk : r;
-    const In* row = x + o * r;
+    const ReduceTask tk = row_task(task, splits, chunk, r);
+    const In* row = x + tk.o * r;
     S acc = Op::ident();
-    for (int64_t j = j0 + t; j < j1; j += tpr) acc = Op::combine(acc, lift_state<Op>(row[j], j));
+    for (int64_t j = tk.j0 + t; j < tk.j1; j += tpr)
+      acc = Op::combine(acc, lift_state<Op>(row[j], j));
     acc = group_allreduce<Op>(acc, smem, tpr);
     if (t == 0) store(task, acc);
   }
@@ -71,13 +72,12 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
   const int tx = threadIdx.x, ty = threadIdx.y, by = blockDim.y;
   const int64_t tasks = outer * splits * tiles;
   for (int64_t task = blockIdx.x; task < tasks; task += gridDim.x) {
-    const int64_t os = task / tiles, k = (task % tiles) * kWarp + tx;
-    const int64_t o = os / splits, j0 = (os % splits) * chunk;
-    const int64_t j1 = j0 + chunk < r ? j0 + chunk : r;
+    const ReduceTask tk = col_task(task, tiles, splits, chunk, r);
+    const int64_t k = tk.k0 + tx;
     S acc = Op::ident();
     if (k < inner) {
-      const In* col = x + o * r * inner + k;
-      for (int64_t j = j0 + ty; j < j1; j += by)
+      const In* col = x + tk.o * r * inner + k;
+      for (int64_t j = tk.j0 + ty; j < tk.j1; j += by)
         acc = Op::combine(acc, lift_state<Op>(col[j * inner], j));
     }
     sm[ty * kWarp + tx] = acc;
@@ -86,7 +86,7 @@ __global__ void __launch_bounds__(kMaxThreads, 1)
       if (ty < h) sm[ty * kWarp + tx] = Op::combine(sm[ty * kWarp + tx], sm[(ty + h) * kWarp + tx]);
       __syncthreads();
     }
-    if (ty == 0 && k < inner) store(os * inner + k, sm[tx]);
+    if (ty == 0 && k < inner) store((tk.o * splits + tk.s) * inner + k, sm[tx]);
     __syncthreads();  // the next task reuses sm
   }
 }
