@@ -18,6 +18,10 @@
 namespace py = pybind11;
 
 namespace ember::cuda {
+void bind_reduce(py::module_& m);
+}  // namespace ember::cuda
+
+namespace ember::cuda {
 namespace {
 
 using TensorRef = const TensorImpl&;
@@ -190,4 +194,5 @@ PYBIND11_MODULE(_C_cuda, m) {
         cuda::where(cond, a, b, out);
       },
       py::arg("cond"), py::arg("a"), py::arg("b"), py::arg("out"), "out = cond ? a : b.");
+  bind_reduce(m);
 }

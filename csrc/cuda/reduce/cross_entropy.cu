@@ -1,0 +1,219 @@
+// Fused softmax cross-entropy over (N, C) logits: a warp or a block per row folds the row
+// into an online (max, sum of exp, sum of logits) state in one read, merges the states,
+// then writes dlogits = softmax - smoothed one-hot in a second read. The targets are
+// checked on the device first (a block-wide count and first bad position, copied back),
+// and the loss total is one block's fixed-order float64 sum.
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include "core/error.h"
+#include "cuda/allocator.h"
+#include "cuda/cuda_check.h"
+#include "cuda/reduce/block.cuh"
+#include "cuda/reduce/combine.cuh"
+#include "cuda/reduce/rows.h"
+
+namespace ember::cuda::rows {
+namespace {
+
+constexpr int kBlock = kFlatBlock;  // the single-block kernels (target check, loss total)
+
+struct TargetScan {
+  int64_t count;  // targets that are not ignore_index
+  int64_t bad;    // first position outside [0, C), or N
+};
+struct TargetScanOp {
+  using State = TargetScan;
+  static __device__ State combine(State a, State b) {
+    return {a.count + b.count, a.bad < b.bad ? a.bad : b.bad};
+  }
+};
+
+template <typename I>
+__global__ void __launch_bounds__(kBlock, 1)
+    check_targets_kernel(const I* __restrict__ target, int64_t N, int64_t C, int64_t ignore,
+                         TargetScan* out) {
+  TargetScan* smem = state_smem<TargetScan, kWarp>();
+  TargetScan st{0, N};
+  for (int64_t i = threadIdx.x; i < N; i += kBlock) {
+    const int64_t t = target[i];
+    if (t == ignore) continue;
+    if (t >= 0 && t < C)
+      ++st.count;
+    else if (i < st.bad)
+      st.bad = i;
+  }
+  st = group_allreduce<TargetScanOp>(st, smem, kBlock);
+  if (threadIdx.x == 0) *out = st;
+}
+
+template <typename T, typename A, typename I>
+__global__ void __launch_bounds__(max_row_threads<A>(), 1)
+    cross_entropy_kernel(const T* __restrict__ x, const I* __restrict__ target,
+                         A* __restrict__ losses, T* __restrict__ d, int64_t N, int64_t C,
+                         int64_t ignore, A eps, int tpr, int rpb) {
+  using Op = CeOp<A>;
+  using S = typename Op::State;
+  S* smem = state_smem<S, kWarp>();
+  const int lane = threadIdx.x % tpr;
+  const A off = eps / static_cast<A>(C);
+  for (int64_t row = blockIdx.x * int64_t{rpb} + threadIdx.x / tpr; row < N;
+       row += int64_t{gridDim.x} * rpb) {
+    const T* xr = x + row * C;
+    T* dr = d + row * C;
+    const int64_t t = target[row];
+    if (t == ignore) {  // uniform over the row's group
+      for (int64_t j = lane; j < C; j += tpr) dr[j] = narrow<T>(A(0));
+      if (lane == 0) losses[row] = A(0);
+      continue;
+    }
+    S st = Op::ident();
+    for (int64_t j = lane; j < C; j += tpr) st = Op::step(st, widen<A>(xr[j]));
+    st = group_allreduce<Op>(st, smem, tpr);
+    const A lse = st.sm.m + m_log(st.sm.s);
+    for (int64_t j = lane; j < C; j += tpr) {
+      A v = m_exp(widen<A>(xr[j]) - lse) - off;
+      if (j == t) v -= A(1) - eps;
+      dr[j] = narrow<T>(v);
+    }
+    if (lane == 0) losses[row] = ce_loss(st, widen<A>(xr[t]), eps, C);
+  }
+}
+
+template <typename A>
+__global__ void __launch_bounds__(kBlock, 1)
+    loss_total_kernel(const A* __restrict__ losses, int64_t N, double* out) {
+  double* smem = state_smem<double, kWarp>();
+  double s = 0.0;
+  for (int64_t i = threadIdx.x; i < N; i += kBlock) s += static_cast<double>(losses[i]);
+  s = group_allreduce<SumOp<double>>(s, smem, kBlock);
+  if (threadIdx.x == 0) *out = s;
+}
+
+// grad_in[i, j] = d[i, j] * s_i, s_i = grad[i or 0] * scale rounded to A as on the CPU.
+template <typename T, typename A>
+__global__ void __launch_bounds__(kFlatBlock, 1)
+    scale_rows_kernel(const T* __restrict__ d, const A* __restrict__ grad, bool per_row,
+                      double scale, T* __restrict__ out, int64_t total, int64_t C) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const A s = static_cast<A>(static_cast<double>(grad[per_row ? i / C : 0]) * scale);
+    out[i] = narrow<T>(widen<A>(d[i]) * s);
+  }
+}
+
+// Copies one device value back (synchronizing with the default stream).
+template <typename V>
+V fetch(const V* p, const char* op) {
+  V v;
+  EMBER_CUDA_CHECK(cudaMemcpy(&v, p, sizeof(V), cudaMemcpyDeviceToHost), op);
+  return v;
+}
+
+template <typename T, typename A, typename I>
+void forward_typed(const TensorImpl& logits, const TensorImpl& target, const TensorImpl& losses,
+                   const TensorImpl& dlogits, int64_t ignore, double eps) {
+  const int64_t N = logits.shape[0], C = logits.shape[1];
+  const RowPlan p = row_plan(N, C, max_row_threads<A>());
+  cross_entropy_kernel<T, A, I><<<static_cast<unsigned>(p.grid), p.block>>>(
+      logits.data_as<T>(), target.data_as<I>(), losses.data_as<A>(), dlogits.data_as<T>(), N, C,
+      ignore, static_cast<A>(eps), p.threads_per_row, p.rows_per_block);
+  EMBER_CUDA_CHECK_LAUNCH("ember.cross_entropy");
+}
+
+template <typename A>
+double total_of(const TensorImpl& losses, int64_t N) {
+  auto scratch = allocate_storage(losses.device().index, sizeof(double));
+  double* out = static_cast<double*>(scratch->data());
+  loss_total_kernel<A><<<1, kBlock>>>(losses.data_as<A>(), N, out);
+  EMBER_CUDA_CHECK_LAUNCH("ember.cross_entropy");
+  return fetch(out, "ember.cross_entropy");
+}
+
+template <typename T, typename I>
+void forward_dispatch_acc(const TensorImpl& logits, const TensorImpl& target,
+                          const TensorImpl& losses, const TensorImpl& dlogits, int64_t ignore,
+                          double eps) {
+  if constexpr (std::is_same_v<T, double>)
+    forward_typed<double, double, I>(logits, target, losses, dlogits, ignore, eps);
+  else
+    forward_typed<T, float, I>(logits, target, losses, dlogits, ignore, eps);
+}
+
+template <typename T>
+void forward_dispatch(const TensorImpl& logits, const TensorImpl& target, const TensorImpl& losses,
+                      const TensorImpl& dlogits, int64_t ignore, double eps) {
+  if (target.dtype == DType::Int64)
+    forward_dispatch_acc<T, int64_t>(logits, target, losses, dlogits, ignore, eps);
+  else
+    forward_dispatch_acc<T, int32_t>(logits, target, losses, dlogits, ignore, eps);
+}
+
+template <typename T, typename A>
+void backward_typed(const TensorImpl& dlogits, const TensorImpl& grad, const TensorImpl& grad_in,
+                    double scale) {
+  const int64_t N = dlogits.shape[0], C = dlogits.shape[1];
+  const int64_t total = N * C;
+  const auto blocks = static_cast<unsigned>(std::min(cdiv(total, kFlatBlock), kMaxGrid));
+  scale_rows_kernel<T, A><<<blocks, kFlatBlock>>>(dlogits.data_as<T>(), grad.data_as<A>(),
+                                                  grad.numel() != 1, scale, grad_in.data_as<T>(),
+                                                  total, C);
+  EMBER_CUDA_CHECK_LAUNCH("ember.cross_entropy_backward");
+}
+
+}  // namespace
+
+int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes, int64_t ignore_index,
+                                    const char* op) {
+  const int64_t N = target.numel();
+  if (N == 0) return 0;
+  auto scratch = allocate_storage(target.device().index, sizeof(TargetScan));
+  auto* out = static_cast<TargetScan*>(scratch->data());
+  if (target.dtype == DType::Int64)
+    check_targets_kernel<<<1, kBlock>>>(target.data_as<int64_t>(), N, classes, ignore_index, out);
+  else
+    check_targets_kernel<<<1, kBlock>>>(target.data_as<int32_t>(), N, classes, ignore_index, out);
+  EMBER_CUDA_CHECK_LAUNCH(op);
+  const TargetScan scan = fetch(out, op);
+  if (scan.bad < N) {
+    const int64_t t = target.dtype == DType::Int64
+                          ? fetch(target.data_as<int64_t>() + scan.bad, op)
+                          : fetch(target.data_as<int32_t>() + scan.bad, op);
+    EMBER_CHECK(false, IndexError, op, ": target ", t, " at position ", scan.bad,
+                " is out of range for ", classes, " classes (expected 0 <= target < ", classes,
+                " or ignore_index ", ignore_index, ")");
+  }
+  return scan.count;
+}
+
+double cross_entropy_forward(const TensorImpl& logits, const TensorImpl& target,
+                             const TensorImpl& losses, const TensorImpl& dlogits,
+                             int64_t ignore_index, double label_smoothing) {
+  const int64_t N = logits.shape[0];
+  if (N == 0) return 0.0;
+  switch (logits.dtype) {
+    case DType::Float32:
+      forward_dispatch<float>(logits, target, losses, dlogits, ignore_index, label_smoothing);
+      return total_of<float>(losses, N);
+    case DType::Float64:
+      forward_dispatch<double>(logits, target, losses, dlogits, ignore_index, label_smoothing);
+      return total_of<double>(losses, N);
+    default:
+      forward_dispatch<BFloat16>(logits, target, losses, dlogits, ignore_index, label_smoothing);
+      return total_of<float>(losses, N);
+  }
+}
+
+void cross_entropy_backward(const TensorImpl& dlogits, const TensorImpl& grad,
+                            const TensorImpl& grad_in, double scale) {
+  if (dlogits.shape[0] == 0 || dlogits.shape[1] == 0) return;
+  if (dlogits.dtype == DType::Float32)
+    backward_typed<float, float>(dlogits, grad, grad_in, scale);
+  else if (dlogits.dtype == DType::Float64)
+    backward_typed<double, double>(dlogits, grad, grad_in, scale);
+  else
+    backward_typed<BFloat16, float>(dlogits, grad, grad_in, scale);
+}
+
+}  // namespace ember::cuda::rows
