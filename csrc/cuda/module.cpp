@@ -18,10 +18,6 @@
 namespace py = pybind11;
 
 namespace ember::cuda {
-void bind_reduce(py::module_& m);
-}  // namespace ember::cuda
-
-namespace ember::cuda {
 namespace {
 
 using TensorRef = const TensorImpl&;
@@ -48,6 +44,7 @@ void bind_event(py::module_& m);
 void bind_index(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_pool(py::module_& m);
+void bind_reduce(py::module_& m);
 }  // namespace ember::cuda
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -120,6 +117,7 @@ PYBIND11_MODULE(_C_cuda, m) {
   bind_index(m);
   bind_optim(m);
   bind_pool(m);
+  bind_reduce(m);
   m.def(
       "empty_cache",
       [] {
@@ -194,5 +192,4 @@ PYBIND11_MODULE(_C_cuda, m) {
         cuda::where(cond, a, b, out);
       },
       py::arg("cond"), py::arg("a"), py::arg("b"), py::arg("out"), "out = cond ? a : b.");
-  bind_reduce(m);
 }
