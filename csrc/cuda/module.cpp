@@ -35,6 +35,8 @@ void check_stat_device(int device, const char* op) {
 }
 
 }  // namespace
+
+void bind_gemm(py::module_& m);
 }  // namespace ember::cuda
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -44,6 +46,7 @@ PYBIND11_MODULE(_C_cuda, m) {
   py::module_::import("ember._C");  // registers TensorImpl with pybind11
 
   bindings::register_exception_translator();
+  bind_gemm(m);
 
   m.def(
       "is_available", [] { return device_count() > 0; },
