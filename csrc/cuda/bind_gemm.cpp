@@ -213,6 +213,9 @@ void bind_gemm(py::module_& m) {
   m.def("_gemm_swizzled_offset", &gemm::swizzled_offset_split, py::arg("row0"), py::arg("col0"),
         py::arg("r"), py::arg("c"), py::arg("chunks"), py::arg("vec"),
         "Test hook: element offset of (row0 + r, col0 + c) in a swizzled tile.");
+  m.def("_gemm_tile_offset", &gemm::tile_offset, py::arg("k_contig"), py::arg("vec"), py::arg("bk"),
+        py::arg("mn_extent"), py::arg("mn0"), py::arg("mn"), py::arg("k0"), py::arg("k"),
+        "Test hook: element offset of (mn0 + mn, k0 + k) in a stage tile.");
   m.def(
       "_gemm_ldmatrix_coord",
       [](int lane, bool operand_b, bool k_contig) {

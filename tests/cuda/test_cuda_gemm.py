@@ -229,6 +229,94 @@ def test_ldmatrix_addresses_give_the_mma_b_fragments(k_contig):
         assert [list(r) for r in got[lane]] == want, lane
 
 
+BM = BN = 128
+BK = 32
+WARP_M, WARP_N = 64, 32  # 8 warps, 2 x 4
+
+
+def stage_tile(logical, k_contig, vec):
+    """A (mn_extent, BK) operand tile as the loader stores it in shared memory: stored
+    [mn][k] or [k][mn], each element at its swizzled offset."""
+    stored = logical if k_contig else logical.T
+    rows, cols = stored.shape
+    smem = np.full(rows * cols, -1.0)
+    for r in range(rows):
+        for c in range(cols):
+            smem[C._gemm_swizzled_offset(0, 0, r, c, cols // vec, vec)] = stored[r, c]
+    return smem
+
+
+def ldmatrix_from_smem(smem, offsets, trans):
+    """ldmatrix.x4 per the PTX ISA from the 32 lanes' element offsets (8 elements each)."""
+    rows = [smem[o : o + 8] for o in offsets]
+    out = []
+    for t in LANES:
+        regs = []
+        for j in range(4):
+            mat = np.array(rows[8 * j : 8 * j + 8])
+            pick = (2 * (t % 4), t // 4) if trans else (t // 4, 2 * (t % 4))
+            step = (1, 0) if trans else (0, 1)
+            regs.append([mat[pick], mat[pick[0] + step[0], pick[1] + step[1]]])
+        out.append(regs)
+    return out
+
+
+@pytest.mark.parametrize("k_contig", [True, False])
+@pytest.mark.parametrize("operand_b", [False, True])
+def test_warp_fragments_of_a_whole_stage_16bit(k_contig, operand_b):
+    """The kernel's shared-memory walk for one stage, emulated: the swizzled tile the loader
+    writes, each warp's ldmatrix addresses (tile_offset), the PTX ldmatrix semantics; every
+    lane must end up with exactly the operand elements the mma.sync fragment layout asks
+    for, for every warp, k step and m/n tile."""
+    extent = BN if operand_b else BM
+    logical = np.add.outer(np.arange(extent) * 1000.0, np.arange(BK))  # [mn][k]
+    smem = stage_tile(logical, k_contig, 8)
+    for warp in range(8):
+        w = warp % 4 if operand_b else warp // 4
+        for ks in (0, 16):
+            for t in range((WARP_N if operand_b else WARP_M) // 16):
+                mn0 = w * (WARP_N if operand_b else WARP_M) + t * 16
+                offs = []
+                for lane in LANES:
+                    r, c = C._gemm_ldmatrix_coord(lane, operand_b, k_contig)
+                    mn, k = (r, c) if k_contig else (c, r)
+                    offs.append(C._gemm_tile_offset(k_contig, 8, BK, extent, mn0, mn, ks, k))
+                got = ldmatrix_from_smem(smem, offs, not k_contig)
+                for lane in LANES:
+                    if operand_b:
+                        want = [
+                            [(mn0 + n) * 1000.0 + ks + k for n, k in reg]
+                            for tile in (0, 1)
+                            for reg in ptx_b_16816(lane, tile)
+                        ]
+                    else:
+                        want = [
+                            [(mn0 + m) * 1000.0 + ks + k for m, k in reg]
+                            for reg in ptx_a_16816(lane)
+                        ]
+                    assert [list(x) for x in got[lane]] == want, (warp, ks, t, lane)
+
+
+@pytest.mark.parametrize("k_contig", [True, False])
+@pytest.mark.parametrize("operand_b", [False, True])
+def test_warp_fragments_of_a_whole_stage_tf32(k_contig, operand_b):
+    """The same for the TF32 path's scalar loads of float32 tiles."""
+    extent = BN if operand_b else BM
+    logical = np.add.outer(np.arange(extent) * 1000.0, np.arange(BK))
+    smem = stage_tile(logical, k_contig, 4)
+    for warp in range(8):
+        w = warp % 4 if operand_b else warp // 4
+        for ks in range(0, BK, 8):
+            for t in range(WARP_N // 8 if operand_b else WARP_M // 16):
+                mn0 = w * WARP_N + t * 8 if operand_b else w * WARP_M + t * 16
+                for lane in LANES:
+                    for i in range(2 if operand_b else 4):
+                        rc = C._gemm_tf32_coord(lane, i, operand_b)
+                        mn, k = (rc[1], rc[0]) if operand_b else rc
+                        off = C._gemm_tile_offset(k_contig, 4, BK, extent, mn0, mn, ks, k)
+                        assert smem[off] == (mn0 + mn) * 1000.0 + ks + k
+
+
 def test_accumulator_coords_match_ptx_and_cover_the_tile():
     seen = set()
     for lane in LANES:

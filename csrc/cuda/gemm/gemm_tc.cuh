@@ -76,21 +76,11 @@ __device__ __forceinline__ void load_stage(uint32_t stage, const TcParams& p, co
     load_tile<TIn, kTcBK, kTcBN>(sb, b, p.b_ld, p.k, p.n, k0, n0);
 }
 
-// Element offset of (mn0 + mn, k0 + k) in a stage tile of an operand whose extent along m
-// or n is MN. mn0 and k0 are the warp's and the unrolled loops' origins (multiples of 8),
-// mn and k the lane's part: split so that only the latter costs registers.
+// layout.h's tile_offset for this kernel's tiles.
 template <typename TIn, bool KContig, int MN>
 __device__ __forceinline__ int tile_offset(int mn0, int mn, int k0, int k) {
-  constexpr int kVec = TcTraits<TIn>::kVec;
-  constexpr int kChunks = (KContig ? kTcBK : MN) / kVec;
-  constexpr int kBlock = (kChunks < 8 ? kChunks : 8) * kVec;  // elements of one swizzle block
-  if constexpr (KContig) {
-    static_assert(kTcBK == kBlock, "a k-contiguous row is one swizzle block");
-    return swizzled_offset_split(mn0, 0, mn, k0 + k, kChunks, kVec);
-  } else {
-    const int col0 = mn0 / kBlock * kBlock;
-    return swizzled_offset_split(k0, col0, k, mn0 - col0 + mn, kChunks, kVec);
-  }
+  static_assert(kTcBK / TcTraits<TIn>::kVec <= 8, "a k-contiguous row is one swizzle block");
+  return tile_offset(KContig, TcTraits<TIn>::kVec, kTcBK, MN, mn0, mn, k0, k);
 }
 
 constexpr int kMiTiles = kTcWarpM / 16, kNiTiles = kTcWarpN / 8;

@@ -37,6 +37,19 @@ EMBER_GEMM_HD int swizzled_offset_split(int row0, int col0, int r, int c, int ch
   return row0 * chunks * vec + col0 + swizzled_offset(r, c, chunks, vec);
 }
 
+// Element offset of (mn0 + mn, k0 + k) in a stage tile of an operand with extent mn_extent
+// along m (or n) and bk along k, stored [mn][k] when k_contig, else [k][mn], with `vec`
+// elements per chunk. mn0 and k0 are the warp's and the unrolled loops' origins (multiples
+// of 8), mn and k the lane's part: split so that only the latter costs registers.
+EMBER_GEMM_HD int tile_offset(bool k_contig, int vec, int bk, int mn_extent, int mn0, int mn,
+                              int k0, int k) {
+  const int chunks = (k_contig ? bk : mn_extent) / vec;
+  if (k_contig) return swizzled_offset_split(mn0, 0, mn, k0 + k, chunks, vec);  // bk: one block
+  const int block = (chunks < 8 ? chunks : 8) * vec;
+  const int col0 = mn0 / block * block;
+  return swizzled_offset_split(k0, col0, k, mn0 - col0 + mn, chunks, vec);
+}
+
 // ldmatrix.x4 for one 16x16 (16-bit) fragment pair: lane l supplies the address of row
 // l % 8 of matrix l / 8. For operand A (16 m x 16 k) the matrices are a0..a3 = (m 0-7,
 // k 0-7), (m 8-15, k 0-7), (m 0-7, k 8-15), (m 8-15, k 8-15); for operand B (16 n x 16 k,
