@@ -4,6 +4,8 @@ tensor cores, as in torch; the CPU kernels compute float32 in float32 whatever i
 
 from __future__ import annotations
 
+from .. import cuda as _runtime
+
 __all__ = ["get_float32_matmul_precision", "matmul", "set_float32_matmul_precision"]
 
 _PRECISIONS = ("highest", "high", "medium")
@@ -25,7 +27,7 @@ class _MatmulFlags:
     @precision.setter
     def precision(self, value: str) -> None:
         self._precision = value
-        _push_tf32(value != "highest")
+        _runtime._set_allow_tf32(value != "highest")
 
     @property
     def allow_tf32(self) -> bool:
@@ -40,15 +42,6 @@ class _MatmulFlags:
 
     def __repr__(self) -> str:
         return f"matmul(allow_tf32={self.allow_tf32}, precision={self.precision!r})"
-
-
-def _push_tf32(allow: bool) -> None:
-    """Tell the CUDA GEMM (when ember was built with CUDA) whether TF32 is allowed."""
-    from .. import cuda
-
-    ext = cuda._extension()
-    if ext is not None:
-        ext._set_allow_tf32(allow)
 
 
 matmul = _MatmulFlags()
