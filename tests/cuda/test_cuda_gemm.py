@@ -510,12 +510,14 @@ def decode(s, code):
     return s.astype(np.float64)
 
 
-def operand(rng, batch, rows, cols, code, layout, pad=0, offset=0, bcast=False):
+def operand(rng, batch, rows, cols, code, layout, pad=None, offset=0, bcast=False):
     """Random (batch, rows, cols) values and a flat buffer holding them with the given
-    layout ('row': cols contiguous, 'col': rows contiguous), `pad` extra elements per
-    line, `offset` elements in, batch stride 0 when bcast. Returns (values, flat,
-    shape, strides, offset); the rest of the buffer is junk the GEMM must not read."""
-    ld = (cols if layout == "row" else rows) + pad
+    layout ('row': cols contiguous, 'col': rows contiguous), lines `pad` elements longer
+    than needed (default: rounded up to 8 elements, so 16-byte aligned), `offset`
+    elements in, batch stride 0 when bcast. Returns (values, flat, shape, strides,
+    offset); the rest of the buffer is junk the GEMM must not read."""
+    ld = cols if layout == "row" else rows
+    ld += -ld % 8 if pad is None else pad
     s_r, s_c = (ld, 1) if layout == "row" else (1, ld)
     s_b = 0 if bcast else ld * (rows if layout == "row" else cols)
     size = offset + s_b * (batch - 1) + s_r * (rows - 1) + s_c * (cols - 1) + 1
@@ -551,7 +553,7 @@ def run_case(
     *,
     la="row",
     lb="row",
-    pad=0,
+    pad=None,
     offset=0,
     bcast=False,
     alpha=1.0,
@@ -562,6 +564,13 @@ def run_case(
 ):
     A = operand(rng, b, m, k, code, la, pad, offset)
     B = operand(rng, b, k, n, code, lb, pad, offset, bcast)
+    # The path the plan takes (device buffers are at least 16-byte aligned): aligned
+    # operands must reach the tensor cores.
+    size = np.dtype(NP_STORE[code]).itemsize
+    p = C._gemm_plan(b, m, n, k, code, A[3], B[3], offset * size, offset * size, tf32)
+    if pad is None and offset == 0:
+        want = {F64: "simt", F32: "tf32" if tf32 else "simt"}.get(code, "tensor_core")
+        assert p["path"] == want
     # beta == 0: out starts as NaN, which must not be read.
     old = rng.normal(0, 1, (b, m, n)) if beta else np.full((b, m, n), np.nan)
     out_host = encode(old, out_code)
@@ -650,7 +659,6 @@ def test_gemm_paths_on_awkward_shapes(rng, shape, path, layouts):
         la=layouts[0],
         lb=layouts[1],
         tf32=tf32,
-        pad=8 if layouts[0] == "col" else 0,
     )
 
 
