@@ -19,9 +19,9 @@ LAYERS = [
         "ember._autocast_state",
         "ember._generator",
         "ember.cuda",
-        "ember.backends",
     ],  # runtime
-    ["ember._config", "ember.accelerator"],
+    # backends: torch's flags; matmul.allow_tf32 reaches the CUDA GEMM through ember.cuda
+    ["ember._config", "ember.accelerator", "ember.backends"],
     ["ember.tensor"],
     ["ember._primitives"],  # kernel module per device, allocation, fills, copies
     ["ember.autograd"],

@@ -2,9 +2,10 @@
 ``torch.backends.cudnn.benchmark``, ``torch.backends.mps.is_available()``, ...), so
 scripts that set them run unchanged.
 
-The flags are stored and read back, nothing more: ember's CPU kernels compute float32
-matmuls in float32 whatever they say, ember has no cuDNN (its CUDA kernels are its own)
-and no MPS backend. ``ember.set_float32_matmul_precision`` is linked to
+``cuda.matmul.allow_tf32`` lets float32 GEMMs on CUDA tensors use TF32 tensor cores;
+the other flags are stored and read back, nothing more: ember's CPU kernels compute
+float32 matmuls in float32 whatever they say, ember has no cuDNN (its CUDA kernels are
+its own) and no MPS backend. ``ember.set_float32_matmul_precision`` is linked to
 ``cuda.matmul.allow_tf32`` as in torch ('highest' <-> False).
 """
 

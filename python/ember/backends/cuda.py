@@ -1,7 +1,10 @@
-"""``ember.backends.cuda``: torch's matmul precision flags, stored and read back (ember's
-kernels do not use TF32 or reduced-precision reductions, so they change no result)."""
+"""``ember.backends.cuda``: torch's matmul precision flags. ``matmul.allow_tf32`` (or a
+float32 matmul precision below 'highest') lets float32 GEMMs on CUDA tensors run on TF32
+tensor cores, as in torch; the CPU kernels compute float32 in float32 whatever is set."""
 
 from __future__ import annotations
+
+from .. import cuda as _runtime
 
 __all__ = ["get_float32_matmul_precision", "matmul", "set_float32_matmul_precision"]
 
@@ -13,9 +16,18 @@ class _MatmulFlags:
     'high' (or 'medium' if already set), False is 'highest'."""
 
     def __init__(self) -> None:
-        self.precision = "highest"
+        self._precision = "highest"
         self.allow_fp16_reduced_precision_reduction = True
         self.allow_bf16_reduced_precision_reduction = True
+
+    @property
+    def precision(self) -> str:
+        return self._precision
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self._precision = value
+        _runtime._set_allow_tf32(value != "highest")
 
     @property
     def allow_tf32(self) -> bool:
@@ -36,8 +48,9 @@ matmul = _MatmulFlags()
 
 
 def set_float32_matmul_precision(precision: str) -> None:
-    """Record torch's float32 matmul precision: 'highest', 'high' or 'medium'. ember's
-    float32 matmuls stay full float32 (no TF32 or bfloat16 passes) whatever is set."""
+    """Set torch's float32 matmul precision: 'highest', 'high' or 'medium'. Below
+    'highest', float32 GEMMs on CUDA tensors may use TF32 tensor cores (10-bit mantissa
+    products, float32 accumulation); CPU float32 matmuls stay full float32."""
     if precision not in _PRECISIONS:
         raise ValueError(
             f"ember.set_float32_matmul_precision: precision should be one of {_PRECISIONS}, "

@@ -71,6 +71,14 @@ def _module() -> ModuleType:
     return ext
 
 
+def _set_allow_tf32(allow: bool) -> None:
+    """Whether float32 GEMMs may use TF32 tensor cores (ember.backends.cuda.matmul sets
+    it); nothing to do when ember was built without CUDA."""
+    ext = _extension()
+    if ext is not None:
+        ext._set_allow_tf32(allow)
+
+
 def is_built() -> bool:
     """True if ember was built with CUDA support (ember._C_cuda imports), GPU or not."""
     return _extension() is not None
