@@ -2,8 +2,8 @@
 # The one prepared check for a GPU machine (no internet; it has torch, pybind11,
 # scikit-build-core, cmake, ninja and nvcc): build and install ember with CUDA,
 # print the device, run the CUDA tests, then benchmark every family against torch
-# (bench/gpu/run.py: interleaved rounds, medians) and print one table, also written to
-# bench/results/gpu-<date>.md and $OUT. About 6-8 minutes.
+# (bench/gpu/<family>.py: interleaved rounds, medians, ratio torch/ember) and print the
+# tables, also written to bench/results/gpu-<date>.md and $OUT. About 8-10 minutes.
 #
 #   bash bench/gpu_check.sh            # logs also go to $OUT (default /tmp/ember_gpu_check)
 set -uo pipefail
@@ -32,17 +32,30 @@ echo "== device"
 
 echo "== tests"
 t0=$SECONDS
-"$PY" -m pytest tests/cuda -q -m cuda -p no:cacheprovider -o addopts="" --timeout=240 \
+timeout 300 "$PY" -m pytest tests/cuda -q -m cuda -p no:cacheprovider -o addopts="" --timeout=240 \
   --junitxml="$LOG/junit.xml" 2>&1 | tee "$LOG/pytest.log" | tail -40
 test_rc=${PIPESTATUS[0]}
 echo "tests: $((SECONDS - t0)) s, exit $test_rc"
 
-echo "== benchmarks (every family vs torch; bench/gpu/run.py)"
+echo "== benchmarks (each family vs torch, its own process: a CUDA fault stays in it)"
 stamp=$(date -u +%Y-%m-%d)
+table="bench/results/gpu-$stamp.md"
 mkdir -p bench/results
-timeout 480 "$PY" bench/gpu/run.py --out "bench/results/gpu-$stamp.md" 2>&1 | tee "$LOG/bench.txt" |
-  grep -v "^|" || true
-cp "bench/results/gpu-$stamp.md" "$LOG/" 2>/dev/null
+{
+  echo "# GPU benchmarks, $stamp"
+  echo
+  nvidia-smi -L 2>/dev/null
+  echo
+} >"$table"
+for family in elementwise reduce gemm attention conv optim rnn train; do
+  [ -f "bench/gpu/$family.py" ] || continue
+  t0=$SECONDS
+  timeout 60 "$PY" "bench/gpu/$family.py" --rounds 3 >"$LOG/bench-$family.txt" 2>&1
+  rc=$?
+  { cat "$LOG/bench-$family.txt"; echo; } >>"$table"
+  echo "$family: exit $rc, $((SECONDS - t0)) s"
+done
+cp "$table" "$LOG/"
 echo "== table"
-cat "bench/results/gpu-$stamp.md" 2>/dev/null || echo "(no table written)"
+grep -E "^\||^## |^Adam" "$table"
 exit $test_rc

@@ -10,9 +10,9 @@ import pathlib
 import sys
 
 import numpy as np
-from _timing import GpuCase
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # bench/ for train_gpt
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # bench/, for _harness
+from _harness import Case, main  # noqa: E402
 
 CONFIGS = {
     "GPT baby": (dict(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_size=65), 64),
@@ -20,7 +20,7 @@ CONFIGS = {
 }
 
 
-def _case(name: str, cfg_kwargs: dict, batch: int) -> GpuCase:
+def _case(name: str, cfg_kwargs: dict, batch: int) -> Case:
     import torch
 
     import ember
@@ -56,6 +56,7 @@ def _case(name: str, cfg_kwargs: dict, batch: int) -> GpuCase:
         ember.nn.utils.clip_grad_norm_(e_params, 1.0)
         e_opt.step()
         e_opt.zero_grad(set_to_none=True)
+        ember.cuda.synchronize()
 
     def torch_step() -> None:
         _, loss = theirs(tx, ty)
@@ -63,19 +64,18 @@ def _case(name: str, cfg_kwargs: dict, batch: int) -> GpuCase:
         torch.nn.utils.clip_grad_norm_(t_params, 1.0)
         t_opt.step()
         t_opt.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
 
     n_params = sum(int(np.prod(p.shape)) for p in e_params)
     flops = 6 * n_params * batch * cfg.block_size  # the usual 6 N T estimate, attention aside
-    return GpuCase(
-        "train",
-        f"{name} step (B{batch} T{cfg.block_size})",
-        ember_step,
-        torch_step,
-        flops,
-        "TFLOP/s",
-        ">= 0.67",
+    return Case(
+        f"{name} step (B{batch} T{cfg.block_size})", ember_step, torch_step, flops / 1e3, "TFLOP/s"
     )
 
 
-def cases() -> list[GpuCase]:
+def cases() -> list[Case]:
     return [_case(name, cfg, batch) for name, (cfg, batch) in CONFIGS.items()]
+
+
+if __name__ == "__main__":
+    main("GPU training step (float32, AdamW, clipping)", "torch", cases, "torch eager CUDA")
