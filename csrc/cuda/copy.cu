@@ -15,6 +15,7 @@
 #include "cuda/loops.cuh"
 #include "cuda/ops.h"
 #include "cuda/runtime.h"
+#include "cuda/scratch.h"
 
 namespace ember::cuda {
 namespace {
@@ -30,22 +31,6 @@ template <typename D>
 struct FillFn {
   D value;
   EMBER_HD D operator()() const { return value; }
-};
-
-// A temporary device block, returned to the cache when it goes out of scope.
-// Freeing right after launching the kernels that use it is safe: every later
-// user of the block is ordered after them on the legacy default stream.
-class TempBuffer {
- public:
-  TempBuffer(int device, size_t nbytes) : device_(device), block_(device_alloc(device, nbytes)) {}
-  ~TempBuffer() { device_free(device_, block_); }
-  TempBuffer(const TempBuffer&) = delete;
-  TempBuffer& operator=(const TempBuffer&) = delete;
-  char* data() const { return static_cast<char*>(block_.ptr); }
-
- private:
-  int device_;
-  Block block_;
 };
 
 // Bytes from a view's first element to its last one (strides are non-negative).
@@ -103,9 +88,9 @@ void host_to_device(const TensorImpl& src, const Shape& src_strides, const Tenso
     return;
   }
   const size_t span = span_bytes(src);
-  TempBuffer tmp(dev, span);
-  EMBER_CUDA_CHECK(cudaMemcpy(tmp.data(), src.data(), span, cudaMemcpyHostToDevice), kOp);
-  convert_on_device(dev, dst.shape, dst.dtype, dst.data(), dst.strides, src.dtype, tmp.data(),
+  Scratch tmp(dev, span);
+  EMBER_CUDA_CHECK(cudaMemcpy(tmp.as<char>(), src.data(), span, cudaMemcpyHostToDevice), kOp);
+  convert_on_device(dev, dst.shape, dst.dtype, dst.data(), dst.strides, src.dtype, tmp.as<char>(),
                     src_strides);
 }
 
@@ -118,11 +103,11 @@ void device_to_host(const TensorImpl& src, const Shape& src_strides, const Tenso
     EMBER_CUDA_CHECK(cudaMemcpy(dst.data(), src.data(), nbytes, cudaMemcpyDeviceToHost), kOp);
     return;
   }
-  TempBuffer tmp(dev, nbytes);
-  convert_on_device(dev, dst.shape, dst.dtype, tmp.data(), contiguous_strides(dst.shape), src.dtype,
-                    src.data(), src_strides);
+  Scratch tmp(dev, nbytes);
+  convert_on_device(dev, dst.shape, dst.dtype, tmp.as<char>(), contiguous_strides(dst.shape),
+                    src.dtype, src.data(), src_strides);
   // A pageable destination makes this wait for the kernel and the transfer.
-  EMBER_CUDA_CHECK(cudaMemcpy(dst.data(), tmp.data(), nbytes, cudaMemcpyDeviceToHost), kOp);
+  EMBER_CUDA_CHECK(cudaMemcpy(dst.data(), tmp.as<char>(), nbytes, cudaMemcpyDeviceToHost), kOp);
 }
 
 void device_to_device(const TensorImpl& src, const Shape& src_strides, const TensorImpl& dst,
@@ -133,20 +118,20 @@ void device_to_device(const TensorImpl& src, const Shape& src_strides, const Ten
   if (sdev != ddev) {
     // Across GPUs: pack src on its device, copy the packed bytes peer to peer,
     // then broadcast/convert on the destination's device.
-    TempBuffer packed_dst(ddev, src_bytes);
+    Scratch packed_dst(ddev, src_bytes);
     const char* from = src.data();
     {
       DeviceGuard guard(sdev);
-      TempBuffer packed_src(sdev, src.is_contiguous() ? 0 : src_bytes);
+      Scratch packed_src(sdev, src.is_contiguous() ? 0 : src_bytes);
       if (!src.is_contiguous()) {
-        pack_on_device(sdev, src, packed_src.data());
-        from = packed_src.data();
+        pack_on_device(sdev, src, packed_src.as<char>());
+        from = packed_src.as<char>();
       }
-      EMBER_CUDA_CHECK(cudaMemcpyPeer(packed_dst.data(), ddev, from, sdev, src_bytes), kOp);
+      EMBER_CUDA_CHECK(cudaMemcpyPeer(packed_dst.as<char>(), ddev, from, sdev, src_bytes), kOp);
     }
     DeviceGuard guard(ddev);
     convert_on_device(ddev, dst.shape, dst.dtype, dst.data(), dst.strides, src.dtype,
-                      packed_dst.data(), contiguous_broadcast(src.shape, dst.shape));
+                      packed_dst.as<char>(), contiguous_broadcast(src.shape, dst.shape));
     return;
   }
   DeviceGuard guard(ddev);
@@ -160,10 +145,10 @@ void device_to_device(const TensorImpl& src, const Shape& src_strides, const Ten
   }
   if (overlaps) {
     // Elements would be overwritten before they are read: go through a packed copy.
-    TempBuffer tmp(ddev, src_bytes);
-    pack_on_device(ddev, src, tmp.data());
-    convert_on_device(ddev, dst.shape, dst.dtype, dst.data(), dst.strides, src.dtype, tmp.data(),
-                      contiguous_broadcast(src.shape, dst.shape));
+    Scratch tmp(ddev, src_bytes);
+    pack_on_device(ddev, src, tmp.as<char>());
+    convert_on_device(ddev, dst.shape, dst.dtype, dst.data(), dst.strides, src.dtype,
+                      tmp.as<char>(), contiguous_broadcast(src.shape, dst.shape));
     return;
   }
   convert_on_device(ddev, dst.shape, dst.dtype, dst.data(), dst.strides, src.dtype, src.data(),

@@ -12,8 +12,8 @@
 #include <cstdint>
 
 #include "core/dtype.h"
-#include "cuda/allocator.h"
 #include "cuda/attention/attention_plan.h"
+#include "cuda/scratch.h"
 
 namespace ember::cuda::attn {
 
@@ -64,16 +64,6 @@ void varlen_forward(DType dtype, int device, Params p, const int64_t* cu_q, cons
                     int64_t S, const char* op);
 void varlen_backward(DType dtype, int device, Params p, const int64_t* cu_q, const int64_t* cu_k,
                      int64_t S, const char* op);
-
-// A device block returned to the allocator when the scope ends (stream-ordered reuse).
-struct Scratch {
-  int device;
-  Block block;
-  Scratch(int dev, size_t bytes) : device(dev), block(device_alloc(dev, bytes)) {}
-  ~Scratch() { device_free(device, block); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
 
 // Lets `kernel` take `bytes` of dynamic shared memory on the current device (above the
 // 48 KiB default); CudaError naming op if the device allows less.

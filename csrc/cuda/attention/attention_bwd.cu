@@ -188,7 +188,7 @@ void backward(DType dtype, int device, const Params& p, int64_t q_blocks, int64_
     constexpr int kd = C::kD, eb = sizeof(T), ab = sizeof(A);
     const int64_t rows = p.B * p.Hq * p.Tq;
     Scratch scratch(device, static_cast<size_t>(rows) * sizeof(A));
-    A* delta = static_cast<A*>(scratch.block.ptr);
+    A* delta = scratch.as<A>();
     if (rows > 0) {
       delta_kernel<T, A><<<static_cast<unsigned>(cdiv(rows, kRows)), kThreads>>>(p, delta);
       EMBER_CUDA_CHECK_LAUNCH(op);

@@ -36,10 +36,10 @@ Tables build(const int64_t* cu_q, const int64_t* cu_k, int64_t S) {
 
 // Copies the tables into `scratch` and points p at them.
 void upload(const Tables& t, const Scratch& scratch, int64_t S, Params& p, const char* op) {
-  EMBER_CUDA_CHECK(cudaMemcpy(scratch.block.ptr, t.data.data(), t.data.size() * sizeof(int64_t),
+  EMBER_CUDA_CHECK(cudaMemcpy(scratch.as<void>(), t.data.data(), t.data.size() * sizeof(int64_t),
                               cudaMemcpyHostToDevice),
                    op);
-  const int64_t* d = static_cast<const int64_t*>(scratch.block.ptr);
+  const int64_t* d = scratch.as<const int64_t>();
   p.cu_q = d;
   p.cu_k = d + S + 1;
   p.items_q = d + t.items_q;

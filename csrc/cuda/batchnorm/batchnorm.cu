@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "cuda/batchnorm/batchnorm.h"
-#include "cuda/conv/scratch.h"
+#include "cuda/scratch.h"
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
 

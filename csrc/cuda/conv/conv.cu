@@ -5,7 +5,7 @@
 
 #include "cuda/conv/conv.h"
 #include "cuda/conv/conv_index.cuh"
-#include "cuda/conv/scratch.h"
+#include "cuda/scratch.h"
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
 

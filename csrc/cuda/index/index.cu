@@ -14,6 +14,7 @@
 #include "cuda/index/index_walk.h"
 #include "cuda/loops.cuh"
 #include "cuda/runtime.h"
+#include "cuda/scratch.h"
 
 namespace ember::cuda {
 
@@ -34,23 +35,6 @@ IndexWalk make_index_walk(const Shape& ishape, const Shape& tshape, int64_t dim,
 }
 
 namespace {
-
-// A device block for the scope of one call.
-class Scratch {
- public:
-  Scratch(int device, size_t bytes) : device_(device), block_(device_alloc(device, bytes)) {}
-  ~Scratch() { device_free(device_, block_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(block_.ptr);
-  }
-
- private:
-  int device_;
-  Block block_;
-};
 
 __device__ inline int64_t global_id() {
   return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;

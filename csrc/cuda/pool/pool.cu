@@ -4,7 +4,7 @@
 #include <climits>
 
 #include "core/error.h"
-#include "cuda/conv/scratch.h"
+#include "cuda/scratch.h"
 #include "cuda/cuda_check.h"
 #include "cuda/pool/pool.h"
 #include "cuda/pool/pool_window.cuh"
