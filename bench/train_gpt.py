@@ -131,7 +131,7 @@ def torch_gpt(cfg: GPTConfig):  # noqa: ANN201 - torch types only exist when ins
 
         def forward(self, idx, targets):  # noqa: ANN001, ANN202
             t = idx.size(1)
-            pos = torch.arange(t, dtype=torch.long)
+            pos = torch.arange(t, dtype=torch.long, device=idx.device)
             x = self.transformer.wte(idx) + self.transformer.wpe(pos)
             for block in self.transformer.h:
                 x = block(x)

@@ -2,6 +2,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -16,8 +17,14 @@ struct Pool {
   std::mutex mu;
   std::multimap<size_t, void*> small;  // free blocks <= kSmallLimit, by size
   std::multimap<size_t, void*> large;  // free blocks > kSmallLimit, by size
-  size_t allocated = 0;
-  size_t reserved = 0;
+  MemoryStats stats;
+  // Bookkeeping for a block handed out (from the cache or fresh).
+  void hand_out(size_t size) {
+    stats.allocated += size;
+    stats.allocated_peak = std::max(stats.allocated_peak, stats.allocated);
+    ++stats.active_blocks;
+    ++stats.num_allocs;
+  }
 };
 
 // Leaked on purpose: tensors freed during interpreter shutdown still return their
@@ -40,7 +47,7 @@ void release_cached(Pool& p) {
     for (auto& [size, ptr] : *m) {
       cudaError_t err = cudaFree(ptr);
       if (err != cudaSuccess && first == cudaSuccess) first = err;
-      p.reserved -= size;
+      p.stats.reserved -= size;
     }
     m->clear();
   }
@@ -70,7 +77,7 @@ Block device_alloc(int device, size_t nbytes) {
   if (it != m.end() && it->first / 2 <= size) {
     Block b{it->second, it->first};
     m.erase(it);
-    p.allocated += b.size;
+    p.hand_out(b.size);
     return b;
   }
 
@@ -79,17 +86,21 @@ Block device_alloc(int device, size_t nbytes) {
   cudaError_t err = cudaMalloc(&ptr, size);
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();
+    ++p.stats.num_alloc_retries;
     release_cached(p);
     err = cudaMalloc(&ptr, size);
   }
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();
+    ++p.stats.num_ooms;
     throw CudaError(cat_str("ember.cuda: out of memory allocating ", nbytes, " bytes (allocated ",
-                            p.allocated, ", reserved ", p.reserved, ")"));
+                            p.stats.allocated, ", reserved ", p.stats.reserved, ")"));
   }
   if (err != cudaSuccess) throw_cuda_error(err, "ember.cuda", "cudaMalloc");
-  p.allocated += size;
-  p.reserved += size;
+  ++p.stats.num_cuda_mallocs;
+  p.stats.reserved += size;
+  p.stats.reserved_peak = std::max(p.stats.reserved_peak, p.stats.reserved);
+  p.hand_out(size);
   return {ptr, size};
 }
 
@@ -97,7 +108,8 @@ void device_free(int device, Block block) noexcept {
   if (block.ptr == nullptr || device < 0 || device >= kMaxDevices) return;
   Pool& p = pool(device);
   std::lock_guard<std::mutex> lock(p.mu);
-  p.allocated -= block.size;
+  p.stats.allocated -= block.size;
+  --p.stats.active_blocks;
   (block.size <= kSmallLimit ? p.small : p.large).emplace(block.size, block.ptr);
 }
 
@@ -107,19 +119,24 @@ std::shared_ptr<Storage> allocate_storage(int device, size_t nbytes) {
                                    [device, b] { device_free(device, b); });
 }
 
-size_t memory_allocated(int device) {
-  check_index(device, "ember.cuda.memory_allocated");
+MemoryStats memory_stats(int device) {
+  check_index(device, "ember.cuda.memory_stats");
   Pool& p = pool(device);
   std::lock_guard<std::mutex> lock(p.mu);
-  return p.allocated;
+  return p.stats;
 }
 
-size_t memory_reserved(int device) {
-  check_index(device, "ember.cuda.memory_reserved");
+void reset_peak_stats(int device) {
+  check_index(device, "ember.cuda.reset_peak_memory_stats");
   Pool& p = pool(device);
   std::lock_guard<std::mutex> lock(p.mu);
-  return p.reserved;
+  p.stats.allocated_peak = p.stats.allocated;
+  p.stats.reserved_peak = p.stats.reserved;
 }
+
+size_t memory_allocated(int device) { return memory_stats(device).allocated; }
+
+size_t memory_reserved(int device) { return memory_stats(device).reserved; }
 
 void empty_cache() {
   const int n = device_count();

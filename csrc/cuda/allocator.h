@@ -32,9 +32,22 @@ void device_free(int device, Block block) noexcept;
 // Storage over a fresh block; dropping the last reference returns the block.
 std::shared_ptr<Storage> allocate_storage(int device, size_t nbytes);
 
-// Bytes in blocks handed out (live tensors and temporaries), as rounded sizes.
+// Counters of one device's pool since start (peaks since the last reset_peak_stats).
+struct MemoryStats {
+  size_t allocated = 0;       // bytes in blocks handed out (live tensors, temporaries)
+  size_t allocated_peak = 0;  // the most `allocated` has been
+  size_t reserved = 0;        // bytes obtained from cudaMalloc and not released: live + cached
+  size_t reserved_peak = 0;
+  size_t active_blocks = 0;  // blocks handed out now
+  size_t num_allocs = 0;     // requests served (from the cache or cudaMalloc)
+  size_t num_cuda_mallocs = 0;
+  size_t num_alloc_retries = 0;  // cudaMalloc failures retried after emptying the cache
+  size_t num_ooms = 0;           // requests that failed even then
+};
+MemoryStats memory_stats(int device);
+// Peaks restart from the current values.
+void reset_peak_stats(int device);
 size_t memory_allocated(int device);
-// Bytes obtained from cudaMalloc and not yet released: live plus cached.
 size_t memory_reserved(int device);
 // cudaFree every cached (unused) block on every device.
 void empty_cache();

@@ -36,7 +36,11 @@ void check_stat_device(int device, const char* op) {
 
 }  // namespace
 
+// Bindings kept beside their code (one file each).
+void bind_event(py::module_& m);
 void bind_gemm(py::module_& m);
+void bind_index(py::module_& m);
+
 }  // namespace ember::cuda
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -78,6 +82,33 @@ PYBIND11_MODULE(_C_cuda, m) {
         return memory_reserved(device);
       },
       py::arg("device") = 0, "Bytes held by the caching allocator (live and cached).");
+  m.def(
+      "memory_stats",
+      [](int device) {
+        check_stat_device(device, "ember.cuda.memory_stats");
+        const MemoryStats s = memory_stats(device);
+        py::dict d;
+        d["allocated_bytes.all.current"] = s.allocated;
+        d["allocated_bytes.all.peak"] = s.allocated_peak;
+        d["reserved_bytes.all.current"] = s.reserved;
+        d["reserved_bytes.all.peak"] = s.reserved_peak;
+        d["active.all.current"] = s.active_blocks;
+        d["allocation.all.allocated"] = s.num_allocs;
+        d["segment.all.allocated"] = s.num_cuda_mallocs;
+        d["num_alloc_retries"] = s.num_alloc_retries;
+        d["num_ooms"] = s.num_ooms;
+        return d;
+      },
+      py::arg("device") = 0, "The caching allocator's counters (torch's key names).");
+  m.def(
+      "reset_peak_memory_stats",
+      [](int device) {
+        check_stat_device(device, "ember.cuda.reset_peak_memory_stats");
+        reset_peak_stats(device);
+      },
+      py::arg("device") = 0, "Restart the peak counters from the current values.");
+  bind_event(m);
+  bind_index(m);
   m.def(
       "empty_cache",
       [] {

@@ -83,6 +83,7 @@ constexpr int64_t kTargetItems = 8;
 
 thread_local Scratch tl_pack;  // packed B tiles
 thread_local Scratch tl_aux;   // column tiles, padded planes
+thread_local Scratch tl_tile;  // output tiles that span images
 
 template <typename T>
 const GemmKernelSet<T>& kernel_set();
@@ -156,13 +157,16 @@ void pack_weights(const GemmKernelSet<T>& ks, int64_t groups, int64_t rows, int6
 using Seg = Im2colSeg;
 constexpr int kMaxSegs = 128;  // a panel (nr <= 128 pixels) has at most nr segments
 
-// Pixels [p0, p0 + n) of an (oh x ow) output as runs within output rows.
-int make_segs(int64_t p0, int64_t n, int64_t ow, Seg* segs) {
+// Pixels [p0, p0 + n) as runs within output rows. Pixel p0 + j is pixel (p0 + j) % P of
+// image (p0 + j) / P (P = oh * ow), so a range may span consecutive images.
+int make_segs(const ConvShape& s, int64_t p0, int64_t n, Seg* segs) {
+  const int64_t P = s.oh * s.ow, xstride = s.c * s.h * s.w;
   int ns = 0;
   for (int64_t j = 0; j < n;) {
-    const int64_t o = (p0 + j) / ow, q = (p0 + j) % ow;
-    const int64_t len = min64(n - j, ow - q);
-    segs[ns++] = {o, q, len, j};
+    const int64_t img = (p0 + j) / P, p = (p0 + j) % P;
+    const int64_t o = p / s.ow, q = p % s.ow;
+    const int64_t len = min64(n - j, s.ow - q);
+    segs[ns++] = {o, q, len, j, img * xstride};
     j += len;
   }
   return ns;
@@ -194,8 +198,9 @@ inline void gather_row(T* d, const T* xr, int64_t i0, int64_t st, int64_t w, int
   for (int64_t t = hi; t < len; ++t) d[t] = T(0);
 }
 
-// Rows [k0, k0 + kb) x pixels [j0, j0 + nt) of the im2col matrix of one image and group
-// (xg: its first input channel) into ceil(nt / nr) panels of kbp x nr, k-major, zero padded.
+// Rows [k0, k0 + kb) x pixels [j0, j0 + nt) of the im2col matrix of one group (xg: its first
+// input channel in image 0; pixels past oh * ow belong to the next images, see make_segs)
+// into ceil(nt / nr) panels of kbp x nr, k-major, zero padded.
 // Row k = (c, i, j) reads input channel c at kernel tap (i, j). float32 goes through the
 // ISA's vector panel kernel.
 template <typename T>
@@ -206,7 +211,7 @@ void pack_im2col(const ConvShape& s, const T* xg, int64_t k0, int64_t kb, int64_
   for (int64_t q = 0; q * nr < nt; ++q) {
     T* panel = dst + q * kbp * nr;
     const int64_t nn = min64(nr, nt - q * nr);
-    const int ns = make_segs(j0 + q * nr, nn, s.ow, segs);
+    const int ns = make_segs(s, j0 + q * nr, nn, segs);
     bool done = false;
     if constexpr (sizeof(T) == 4) {
       if (s.sw < (int64_t{1} << 24) && (nr == 16 || nr == 32 || nr == 64)) {  // vector rows
@@ -227,7 +232,8 @@ void pack_im2col(const ConvShape& s, const T* xg, int64_t k0, int64_t kb, int64_
             for (int64_t t = 0; t < sg.len; ++t) d[sg.j + t] = T(0);
             continue;
           }
-          gather_row(d + sg.j, xc + ih * s.w, sg.ow * s.sw - s.pw + kj * s.dw, s.sw, s.w, sg.len);
+          gather_row(d + sg.j, xc + sg.xoff + ih * s.w, sg.ow * s.sw - s.pw + kj * s.dw, s.sw, s.w,
+                     sg.len);
         }
         for (int64_t t = nn; t < nr; ++t) d[t] = T(0);
         if (++kj == s.kw) {
@@ -264,7 +270,7 @@ void pack_im2col_t(const ConvShape& s, const T* xg, int64_t pix0, int64_t kb, in
         for (int64_t t = nn * nr; t < nr * nr; ++t) tmp[t] = 0.0f;
         for (int64_t p0 = 0; p0 < kb; p0 += nr) {
           const int64_t np = min64(nr, kb - p0);
-          const int ns = make_segs(pix0 + p0, np, s.ow, segs);
+          const int ns = make_segs(s, pix0 + p0, np, segs);
           ct.im2col_panel(xg, s, kk0 + q * nr, nn, segs, ns, nr, tmp);
           ct.transpose(tmp, nr, nr, np, panel + p0 * nr, nr);
         }
@@ -304,6 +310,14 @@ void pack_im2col_t(const ConvShape& s, const T* xg, int64_t pix0, int64_t kb, in
 // ---- forward implicit GEMM over prepacked weights
 
 // y = act(conv(x, A) + bias) where A holds the packed (Mg x Kd) weights of every group.
+//
+// Pixel tiles are multiples of nr. Small images (one tile each) whose pixel count leaves much
+// of their last nr-wide panel empty (14x14 = 196 pixels fill 224 columns at nr 32) are tiled
+// across images instead: a tile takes whole panels of the (image, pixel) sequence, runs into
+// a buffer and is copied out image by image. Not for 1x1 convs: they pack each image's rows
+// straight from x, which a tile across images cannot, and packing an im2col panel at a time
+// cost more than the empty columns (measured). Tiles change no result (each element still
+// sums the same K blocks in the same order).
 template <typename T>
 void gemm_conv(const ConvShape& s, const T* x, const PackedA<T>& pa, const T* bias, T* y,
                GemmAct act) {
@@ -312,41 +326,62 @@ void gemm_conv(const ConvShape& s, const T* x, const PackedA<T>& pa, const T* bi
   const int64_t P = s.oh * s.ow, hw = s.h * s.w;
   const int64_t nr = ks.nr, mr = ks.mr;
   const int64_t mc = max64(mr, ks.mc / mr * mr);
-  const bool direct = conv_algo(s) == ConvAlgo::Gemm1x1;
-  // Pixel tile: a multiple of nr whose packed K block fits kTileBytes, tiles of equal size.
+  const int threads = get_num_threads();
+  // Pixel tile: a multiple of nr whose packed K block fits kTileBytes.
   const int64_t kcp = pa.kcp;
   const int64_t nt_cap = max64(nr, kTileBytes / (kcp * static_cast<int64_t>(sizeof(T))) / nr * nr);
-  const int64_t ntiles = cdiv(P, nt_cap);
-  const int64_t nt = round_up(cdiv(P, ntiles), nr);
-  const int64_t ntiles2 = cdiv(P, nt);
-  // Few tiles (small batch): split the rows too, so every thread has work. Splitting
-  // changes no result (each element still sums the same K blocks).
-  int64_t items = s.n * G * ntiles2;
+  const int64_t pr = round_up(P, nr);
+  const bool direct = conv_algo(s) == ConvAlgo::Gemm1x1;
+  const bool cross = !direct && s.n > 1 && P <= nt_cap && (pr - P) * 16 > pr;
+  // Per image: tiles of equal size. Across images: a multiple of the thread count of tiles,
+  // panel counts differing by at most one.
+  const int64_t npan = cdiv(s.n * P, nr);
+  int64_t tiles, nt;
+  if (cross) {
+    tiles = min64(npan, round_up(cdiv(npan * nr, nt_cap), threads));
+    nt = cdiv(npan, tiles) * nr;
+  } else {
+    nt = round_up(cdiv(P, cdiv(P, nt_cap)), nr);
+    tiles = cdiv(P, nt);
+  }
+  const int64_t images = cross ? 1 : s.n;
+  // Few tiles (small batch): split the rows too, so every thread has work.
+  int64_t items = images * G * tiles;
   const int64_t mpanels = cdiv(mg, mr);
   int64_t msplit = 1;
-  const int threads = get_num_threads();
   if (items < 2 * threads) msplit = min64(mpanels, cdiv(2 * threads, items));
   const int64_t rows_per = cdiv(mpanels, msplit) * mr;
   msplit = cdiv(mg, rows_per);
   items *= msplit;
   const int64_t flops = 2 * s.n * s.k * P * kd;
   const size_t pack_bytes = static_cast<size_t>(kcp * round_up(nt, nr)) * sizeof(T);
+  const size_t tile_bytes = static_cast<size_t>(rows_per * nt) * sizeof(T);
   for_items(items, flops, [&](int64_t it) {
     const int64_t ms = it % msplit;
     int64_t rest = it / msplit;
-    const int64_t t = rest % ntiles2;
-    rest /= ntiles2;
+    const int64_t t = rest % tiles;
+    rest /= tiles;
     const int64_t g = rest % G, n = rest / G;
-    const int64_t j0 = t * nt, jn = min64(nt, P - j0);
+    // Pixels [j0, j0 + jn) of image n, or of the (image, pixel) sequence when cross.
+    int64_t j0, jn;
+    if (cross) {
+      j0 = t * npan / tiles * nr;
+      jn = min64((t + 1) * npan / tiles * nr, s.n * P) - j0;
+    } else {
+      j0 = t * nt;
+      jn = min64(nt, P - j0);
+    }
     const int64_t m0 = ms * rows_per, m1 = min64(mg, m0 + rows_per);
     T* pb = static_cast<T*>(tl_pack.get(pack_bytes));
-    T* yb = y + (n * s.k + g * mg) * P + j0;
+    // Output rows m0.. of the tile: in y, or in the buffer when cross.
+    T* cb = cross ? static_cast<T*>(tl_tile.get(tile_bytes)) : y + (n * s.k + g * mg + m0) * P + j0;
+    const int64_t ldc = cross ? nt : P;
     const T* xg = x + (n * s.c + g * cg) * hw;
     if (bias) {
       for (int64_t i = m0; i < m1; ++i) {
         const T b = bias[g * mg + i];
-        T* yr = yb + i * P;
-        for (int64_t j = 0; j < jn; ++j) yr[j] = b;
+        T* cr = cb + (i - m0) * ldc;
+        for (int64_t j = 0; j < jn; ++j) cr[j] = b;
       }
     }
     for (int64_t b = 0; b < pa.kblocks; ++b) {
@@ -363,7 +398,16 @@ void gemm_conv(const ConvShape& s, const T* x, const PackedA<T>& pa, const T* bi
                          last ? act : GemmAct::None};
       const T* ablk = pa.block(g, b);
       for (int64_t i0 = m0; i0 < m1; i0 += mc)
-        ks.macro(min64(mc, m1 - i0), jn, kbp, ablk + i0 * kbp, pb, yb + i0 * P, P, ep);
+        ks.macro(min64(mc, m1 - i0), jn, kbp, ablk + i0 * kbp, pb, cb + (i0 - m0) * ldc, ldc, ep);
+    }
+    if (cross) {  // copy the tile out, one image's run of pixels at a time
+      for (int64_t q = j0; q < j0 + jn;) {
+        const int64_t img = q / P, p = q % P, len = min64(P - p, j0 + jn - q);
+        for (int64_t i = m0; i < m1; ++i)
+          std::memcpy(y + (img * s.k + g * mg + i) * P + p, cb + (i - m0) * ldc + (q - j0),
+                      static_cast<size_t>(len) * sizeof(T));
+        q += len;
+      }
     }
   });
 }

@@ -77,9 +77,10 @@ void conv2d_backward_bias(const ConvShape& s, const T* gy, T* gb);
 // ---- per-ISA float32 kernels (conv_kernels.cpp)
 
 // A run of pixels of one output row inside an im2col panel: output row oh, first output
-// column ow, len pixels, starting at panel column j.
+// column ow, len pixels, starting at panel column j. xoff: where the run's image starts,
+// in elements from the image the panel kernel is given (0 unless a panel spans images).
 struct Im2colSeg {
-  int64_t oh, ow, len, j;
+  int64_t oh, ow, len, j, xoff;
 };
 
 struct ConvTable {

@@ -48,7 +48,7 @@ void im2col_panel_t(const float* xg, const cpu::ConvShape& s, int64_t k0, int64_
   const bool cached = nseg * s.kh <= kMaxCache && nseg * s.kw <= kMaxCache;
   auto row_of = [&](int si, int64_t ki) -> int64_t {
     const int64_t ih = segs[si].oh * s.sh - s.ph + ki * s.dh;
-    return ih < 0 || ih >= s.h ? -1 : ih * s.w;
+    return ih < 0 || ih >= s.h ? -1 : segs[si].xoff + ih * s.w;
   };
   const int64_t st = s.sw;
   auto cols_of = [&](int si, int64_t kj, int64_t* off) -> uint64_t {

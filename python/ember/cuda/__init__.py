@@ -19,6 +19,7 @@ import threading
 from types import ModuleType
 
 __all__ = [
+    "Event",
     "device_count",
     "empty_cache",
     "get_device_name",
@@ -26,8 +27,12 @@ __all__ = [
     "is_built",
     "manual_seed",
     "manual_seed_all",
+    "max_memory_allocated",
+    "max_memory_reserved",
     "memory_allocated",
     "memory_reserved",
+    "memory_stats",
+    "reset_peak_memory_stats",
     "synchronize",
 ]
 
@@ -99,6 +104,65 @@ def memory_allocated(device: int = 0) -> int:
 def memory_reserved(device: int = 0) -> int:
     """Bytes the caching allocator holds on ``device``: live tensors plus cached blocks."""
     return int(_module().memory_reserved(device))
+
+
+def memory_stats(device: int = 0) -> dict[str, int]:
+    """The caching allocator's counters for ``device``, under torch's key names:
+    ``allocated_bytes.all.current`` / ``.peak``, ``reserved_bytes.all.current`` / ``.peak``,
+    ``active.all.current`` (blocks handed out), ``allocation.all.allocated`` (requests),
+    ``segment.all.allocated`` (cudaMalloc calls), ``num_alloc_retries``, ``num_ooms``.
+    All 0 before the first allocation; needs no GPU."""
+    ext = _extension()
+    if ext is None:
+        raise RuntimeError(f"ember was built without CUDA ({_import_error})")
+    return {k: int(v) for k, v in ext.memory_stats(device).items()}
+
+
+def max_memory_allocated(device: int = 0) -> int:
+    """The most bytes live tensors have held on ``device`` since the last peak reset."""
+    return memory_stats(device)["allocated_bytes.all.peak"]
+
+
+def max_memory_reserved(device: int = 0) -> int:
+    """The most bytes the allocator has held on ``device`` since the last peak reset."""
+    return memory_stats(device)["reserved_bytes.all.peak"]
+
+
+def reset_peak_memory_stats(device: int = 0) -> None:
+    """Restart the peaks of :func:`memory_stats` from the current values."""
+    ext = _extension()
+    if ext is None:
+        raise RuntimeError(f"ember was built without CUDA ({_import_error})")
+    ext.reset_peak_memory_stats(device)
+
+
+class Event:
+    """A CUDA event on the default stream, where every ember kernel runs: recorded after
+    some calls, it completes when their kernels have. For timing GPU work::
+
+        start, end = ember.cuda.Event(enable_timing=True), ember.cuda.Event(enable_timing=True)
+        start.record(); y = model(x); end.record(); end.synchronize()
+        ms = start.elapsed_time(end)
+    """
+
+    def __init__(self, enable_timing: bool = False) -> None:
+        self._event = _module().Event(bool(enable_timing))
+
+    def record(self, device: int = 0) -> None:
+        """Mark the point after all work queued so far on ``device``."""
+        self._event.record(device)
+
+    def query(self) -> bool:
+        """True when the work before the last :meth:`record` has finished."""
+        return bool(self._event.query())
+
+    def synchronize(self) -> None:
+        """Wait until the work before the last :meth:`record` has finished."""
+        self._event.synchronize()
+
+    def elapsed_time(self, end: Event) -> float:
+        """Milliseconds from this event to ``end`` (both recorded with timing enabled)."""
+        return float(self._event.elapsed_time(end._event))
 
 
 def empty_cache() -> None:

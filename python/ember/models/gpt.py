@@ -90,7 +90,8 @@ class CausalSelfAttention(Module):
             # Attention dropout needs the weights: explicit (B, H, T, T) path.
             qh, kh, vh = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
             s = (qh @ kh.mT) * (1.0 / math.sqrt(self.head_dim))
-            banned = arange(t).unsqueeze(0) > arange(t).unsqueeze(1)
+            pos_ids = arange(t, device=s.device)
+            banned = pos_ids.unsqueeze(0) > pos_ids.unsqueeze(1)
             w = F.dropout(F.softmax(s.masked_fill(banned, float("-inf")), -1), self.dropout)
             y = (w @ vh).transpose(1, 2)
         else:

@@ -1,0 +1,81 @@
+"""GPU training step: ember vs torch eager on nanoGPT's GPT baby config (6 layers, 6 heads,
+384 wide, block 256, batch 64) and GPT-2 small (124M parameters, random init, block 1024,
+batch 8), float32, AdamW and gradient clipping as bench/train_gpt.py. Both models start from
+the same weights and see the same batch. Target (issue 20): ember within 1.5x of torch's
+time, i.e. ratio >= 0.67."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+import numpy as np
+from _timing import GpuCase
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # bench/ for train_gpt
+
+CONFIGS = {
+    "GPT baby": (dict(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_size=65), 64),
+    "GPT-2 small": (dict(n_layer=12, n_head=12, n_embd=768, block_size=1024), 8),
+}
+
+
+def _case(name: str, cfg_kwargs: dict, batch: int) -> GpuCase:
+    import torch
+
+    import ember
+    from ember.models import GPT, GPTConfig
+    from train_gpt import copy_weights_to_torch, torch_gpt
+
+    cfg = GPTConfig(dropout=0.0, bias=False, **cfg_kwargs)
+    ember.manual_seed(0)
+    ours = GPT(cfg)
+    theirs = torch_gpt(cfg)
+    copy_weights_to_torch(ours, theirs)
+    ours.to("cuda")
+    theirs.to("cuda")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, cfg.vocab_size, (batch, cfg.block_size))
+    y = rng.integers(0, cfg.vocab_size, (batch, cfg.block_size))
+    ex, ey = ember.from_numpy(x).to("cuda"), ember.from_numpy(y).to("cuda")
+    tx, ty = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
+    e_opt = ours.configure_optimizers(0.1, 1e-4, (0.9, 0.99))
+    e_params = list(ours.parameters())
+    decay = [p for p in theirs.parameters() if p.dim() >= 2]
+    rest = [p for p in theirs.parameters() if p.dim() < 2]
+    t_opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+        lr=1e-4,
+        betas=(0.9, 0.99),
+    )
+    t_params = list(theirs.parameters())
+
+    def ember_step() -> None:
+        _, loss = ours(ex, ey)
+        loss.backward()
+        ember.nn.utils.clip_grad_norm_(e_params, 1.0)
+        e_opt.step()
+        e_opt.zero_grad(set_to_none=True)
+
+    def torch_step() -> None:
+        _, loss = theirs(tx, ty)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(t_params, 1.0)
+        t_opt.step()
+        t_opt.zero_grad(set_to_none=True)
+
+    n_params = sum(int(np.prod(p.shape)) for p in e_params)
+    flops = 6 * n_params * batch * cfg.block_size  # the usual 6 N T estimate, attention aside
+    return GpuCase(
+        "train",
+        f"{name} step (B{batch} T{cfg.block_size})",
+        ember_step,
+        torch_step,
+        flops,
+        "TFLOP/s",
+        ">= 0.67",
+    )
+
+
+def cases() -> list[GpuCase]:
+    return [_case(name, cfg, batch) for name, (cfg, batch) in CONFIGS.items()]
