@@ -40,6 +40,7 @@ void check_stat_device(int device, const char* op) {
 void bind_event(py::module_& m);
 void bind_gemm(py::module_& m);
 void bind_index(py::module_& m);
+void bind_rnn(py::module_& m);
 
 }  // namespace ember::cuda
 
@@ -109,6 +110,7 @@ PYBIND11_MODULE(_C_cuda, m) {
       py::arg("device") = 0, "Restart the peak counters from the current values.");
   bind_event(m);
   bind_index(m);
+  bind_rnn(m);
   m.def(
       "empty_cache",
       [] {
