@@ -306,6 +306,14 @@ def test_devices_are_checked_and_valid_calls_need_a_gpu():
         C.rnn_backward("gru", **bts, reverse=True)
 
 
+@needs_ext
+@pytest.mark.parametrize("fn", ["rnn_forward", "rnn_backward"])
+def test_signatures_match_the_cpu_binding(fn):
+    """Same names and arguments, so kernels(dev, "rnn", fn) calls either alike."""
+    sig = lambda mod: getattr(mod, fn).__doc__.splitlines()[0]  # noqa: E731
+    assert sig(C) == sig(_C)
+
+
 # ------------------------------------------------ GPU: against the CPU kernels
 
 
