@@ -5,6 +5,7 @@ CUDA tensors, which must raise the CPU binding's errors. With a GPU (`-m cuda`):
 bindings against ember's CPU kernels on the same inputs (awkward sizes, lengths, reverse,
 both dtypes), and nn.RNN / LSTM / GRU moved to CUDA against the same modules on the CPU."""
 
+import ctypes
 import re
 
 import ember._C as _C
@@ -312,6 +313,28 @@ def test_signatures_match_the_cpu_binding(fn):
     """Same names and arguments, so kernels(dev, "rnn", fn) calls either alike."""
     sig = lambda mod: getattr(mod, fn).__doc__.splitlines()[0]  # noqa: E731
     assert sig(C) == sig(_C)
+
+
+def _fake_cuda_on(arr, index):
+    """fake_cuda, labelled cuda:<index> (the DLTensor's device_id follows its device_type)."""
+    cap = cpu(arr).to_dlpack()
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype = ctypes.c_void_p
+    get.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    ptr = get(cap, b"dltensor")
+    ctypes.c_int32.from_address(ptr + 8).value = 2  # kDLCUDA
+    ctypes.c_int32.from_address(ptr + 12).value = index
+    return _C.from_dlpack(cap)
+
+
+@needs_ext
+@pytest.mark.skipif(HAS_GPU, reason="checks the behaviour without a GPU")
+def test_tensors_on_two_devices_are_rejected():
+    arrays = _fwd_arrays("gru")
+    ts = {k: None if a is None else fake_cuda(a) for k, a in arrays.items()}
+    ts["gates"] = _fake_cuda_on(arrays["gates"], 1)
+    with pytest.raises(ValueError, match="got input on cuda:0 and gates on cuda:1"):
+        C.rnn_forward("gru", **ts, reverse=False)
 
 
 # ------------------------------------------------ GPU: against the CPU kernels
