@@ -63,9 +63,11 @@ def _empty_like_layout(shape_bhtd: tuple, dtype: D.dtype, dev, layout: str) -> T
 
 
 def _kernel_dtype(dtype: D.dtype, dev) -> D.dtype:
-    """The forward kernel's dtype: bfloat16 itself where the CPU kernel runs its products on
-    vdpbf16ps (the bf16 GEMM's path choice, ``_C._gemm_bf16_native()``), else the compute
-    dtype (float32 for float16 / bfloat16)."""
+    """The forward kernel's dtype: bfloat16 / float16 themselves on CUDA (tensor cores) and
+    bfloat16 where the CPU kernel runs its products on vdpbf16ps (the bf16 GEMM's path
+    choice, ``_C._gemm_bf16_native()``), else the compute dtype (float32 for 16-bit)."""
+    if dev.type == "cuda" and dtype in (D.bfloat16, D.float16):
+        return dtype
     if dtype is D.bfloat16 and dev.type == "cpu" and _C._attention_bf16_native():
         return dtype
     return compute_dtype(dtype)
@@ -369,9 +371,7 @@ def varlen_attention(
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         check_tensor(t, _OP, name)
-    dev = same_device(_OP, query, key, value)
-    if dev.type != "cpu":
-        raise ValueError(f"{_VARLEN}: runs on the CPU, got tensors on {dev}")
+    same_device(_OP, query, key, value)
     shapes = f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
     if not (query.ndim == key.ndim == value.ndim == 3):
         raise ValueError(f"{_VARLEN}: expected 3-D packed (N, H, D) tensors, got {shapes}")

@@ -1,10 +1,11 @@
 """Recurrent layers (RNN tanh / relu, LSTM, GRU) as coarse autograd ops over the kernels in
-csrc/cpu/rnn: one op runs one layer in one direction over a whole sequence, with the time
-loop in C++ (``rnn_forward`` / ``rnn_backward``), so there is no per-step Python overhead.
+csrc/cpu/rnn and csrc/cuda/rnn: one op runs one layer in one direction over a whole
+sequence, with the time loop in C++ (``rnn_forward`` / ``rnn_backward``), so there is no
+per-step Python overhead.
 
 The ops take float32 or float64 (float16 / bfloat16 are computed in float32) and dispatch
-on the tensor's device (``kernels(dev, "rnn", name)``), so CUDA kernels with the same
-binding names slot in; until then a CUDA tensor raises NotImplementedError.
+on the tensor's device (``kernels(dev, "rnn", name)``): the CUDA kernels have the same
+binding names. Lengths are validated on the host and moved to the input's device.
 """
 
 from __future__ import annotations
@@ -188,4 +189,6 @@ def rnn_layer(
     if mode != "lstm":
         c0 = None
     kernels(x.device, mode, "rnn_forward")
+    if lengths is not None and lengths.device != x.device:
+        lengths = lengths.to(x.device)
     return RNNLayer.apply(x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths, mode, reverse, dtype)
