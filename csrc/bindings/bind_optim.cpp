@@ -102,8 +102,7 @@ void check_beta(const std::string& op, int i, double b) {
               " (must be in [0, 1))");
 }
 
-bool run(cpu::OptimKind kind, const cpu::OptimHyper& h, const cpu::OptimTensors& t,
-         bool check_finite) {
+bool run(OptimKind kind, const OptimHyper& h, const cpu::OptimTensors& t, bool check_finite) {
   py::gil_scoped_release nogil;
   return cpu::optim_step(kind, h, t, check_finite);
 }
@@ -123,7 +122,7 @@ bool sgd_step(const List& params, const List& grads, const List& momentum_buffer
   check_matching(op, "momentum_buffers", momentum_buffers, params, mom, " when momentum is 0");
   EMBER_CHECK(new_buffers.size() == (mom ? params.size() : 0), ValueError, op, ": new_buffers has ",
               new_buffers.size(), " flags but ", mom ? params.size() : 0, " are needed");
-  cpu::OptimHyper h;
+  OptimHyper h;
   h.lr = lr;
   h.momentum = momentum;
   h.dampening = dampening;
@@ -131,7 +130,7 @@ bool sgd_step(const List& params, const List& grads, const List& momentum_buffer
   h.nesterov = nesterov;
   h.maximize = maximize;
   cpu::OptimTensors t{params, grads, momentum_buffers, {}, {}, {}, new_buffers, {}};
-  return run(cpu::OptimKind::Sgd, h, t, check_finite);
+  return run(OptimKind::Sgd, h, t, check_finite);
 }
 
 bool adagrad_step(const List& params, const List& grads, const List& sums, const List& steps,
@@ -145,14 +144,14 @@ bool adagrad_step(const List& params, const List& grads, const List& sums, const
   check_params(op, params, grads);
   check_matching(op, "state_sums", sums, params, true);
   check_steps(op, steps, params);
-  cpu::OptimHyper h;
+  OptimHyper h;
   h.lr = lr;
   h.lr_decay = lr_decay;
   h.weight_decay = weight_decay;
   h.eps = eps;
   h.maximize = maximize;
   cpu::OptimTensors t{params, grads, sums, {}, {}, steps, {}, {}};
-  return run(cpu::OptimKind::Adagrad, h, t, check_finite);
+  return run(OptimKind::Adagrad, h, t, check_finite);
 }
 
 bool rmsprop_step(const List& params, const List& grads, const List& square_avgs,
@@ -171,7 +170,7 @@ bool rmsprop_step(const List& params, const List& grads, const List& square_avgs
   check_matching(op, "momentum_buffers", momentum_buffers, params, momentum > 0,
                  " when momentum is 0");
   check_steps(op, steps, params);
-  cpu::OptimHyper h;
+  OptimHyper h;
   h.lr = lr;
   h.alpha = alpha;
   h.eps = eps;
@@ -180,7 +179,7 @@ bool rmsprop_step(const List& params, const List& grads, const List& square_avgs
   h.centered = centered;
   h.maximize = maximize;
   cpu::OptimTensors t{params, grads, square_avgs, grad_avgs, momentum_buffers, steps, {}, {}};
-  return run(cpu::OptimKind::Rmsprop, h, t, check_finite);
+  return run(OptimKind::Rmsprop, h, t, check_finite);
 }
 
 // The hyperparameters and gradients every Adam-style optimizer (Adam/AdamW, Adamax, NAdam,
@@ -205,7 +204,7 @@ bool adam_step(const List& params, const List& grads, const List& exp_avgs, cons
   check_matching(op, "exp_avg_sqs", exp_avg_sqs, params, true);
   check_matching(op, "max_exp_avg_sqs", max_exp_avg_sqs, params, amsgrad, " when amsgrad is False");
   check_steps(op, steps, params);
-  cpu::OptimHyper h;
+  OptimHyper h;
   h.lr = lr;
   h.beta1 = beta1;
   h.beta2 = beta2;
@@ -215,7 +214,7 @@ bool adam_step(const List& params, const List& grads, const List& exp_avgs, cons
   h.maximize = maximize;
   h.decoupled_weight_decay = decoupled_weight_decay;
   cpu::OptimTensors t{params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, {}, {}};
-  return run(cpu::OptimKind::Adam, h, t, check_finite);
+  return run(OptimKind::Adam, h, t, check_finite);
 }
 
 bool lion_step(const List& params, const List& grads, const List& exp_avgs, double lr, double beta1,
@@ -227,14 +226,14 @@ bool lion_step(const List& params, const List& grads, const List& exp_avgs, doub
   check_nonneg(op, "weight_decay value", weight_decay);
   check_params(op, params, grads);
   check_matching(op, "exp_avgs", exp_avgs, params, true);
-  cpu::OptimHyper h;
+  OptimHyper h;
   h.lr = lr;
   h.beta1 = beta1;
   h.beta2 = beta2;
   h.weight_decay = weight_decay;
   h.maximize = maximize;
   cpu::OptimTensors t{params, grads, exp_avgs, {}, {}, {}, {}, {}};
-  return run(cpu::OptimKind::Lion, h, t, check_finite);
+  return run(OptimKind::Lion, h, t, check_finite);
 }
 
 bool adadelta_step(const List& params, const List& grads, const List& square_avgs,
@@ -250,14 +249,14 @@ bool adadelta_step(const List& params, const List& grads, const List& square_avg
   check_matching(op, "square_avgs", square_avgs, params, true);
   check_matching(op, "acc_deltas", acc_deltas, params, true);
   check_steps(op, steps, params);
-  cpu::OptimHyper h;
+  OptimHyper h;
   h.lr = lr;
   h.rho = rho;
   h.eps = eps;
   h.weight_decay = weight_decay;
   h.maximize = maximize;
   cpu::OptimTensors t{params, grads, square_avgs, acc_deltas, {}, steps, {}, {}};
-  return run(cpu::OptimKind::Adadelta, h, t, check_finite);
+  return run(OptimKind::Adadelta, h, t, check_finite);
 }
 
 bool adamax_step(const List& params, const List& grads, const List& exp_avgs, const List& exp_infs,
@@ -268,7 +267,7 @@ bool adamax_step(const List& params, const List& grads, const List& exp_avgs, co
   check_matching(op, "exp_avgs", exp_avgs, params, true);
   check_matching(op, "exp_infs", exp_infs, params, true);
   check_steps(op, steps, params);
-  cpu::OptimHyper h;
+  OptimHyper h;
   h.lr = lr;
   h.beta1 = beta1;
   h.beta2 = beta2;
@@ -276,16 +275,16 @@ bool adamax_step(const List& params, const List& grads, const List& exp_avgs, co
   h.weight_decay = weight_decay;
   h.maximize = maximize;
   cpu::OptimTensors t{params, grads, exp_avgs, exp_infs, {}, steps, {}, {}};
-  return run(cpu::OptimKind::Adamax, h, t, check_finite);
+  return run(OptimKind::Adamax, h, t, check_finite);
 }
 
 // NAdam (with mu_products) and RAdam (without): Adam's moments, their own update rules.
-bool nadam_radam_step(cpu::OptimKind kind, const List& params, const List& grads,
-                      const List& exp_avgs, const List& exp_avg_sqs, const List& mu_products,
-                      const List& steps, double lr, double beta1, double beta2, double eps,
-                      double weight_decay, double momentum_decay, bool decoupled_weight_decay,
-                      bool maximize, bool check_finite) {
-  const bool nadam = kind == cpu::OptimKind::Nadam;
+bool nadam_radam_step(OptimKind kind, const List& params, const List& grads, const List& exp_avgs,
+                      const List& exp_avg_sqs, const List& mu_products, const List& steps,
+                      double lr, double beta1, double beta2, double eps, double weight_decay,
+                      double momentum_decay, bool decoupled_weight_decay, bool maximize,
+                      bool check_finite) {
+  const bool nadam = kind == OptimKind::Nadam;
   const std::string op = nadam ? "ember.optim.nadam" : "ember.optim.radam";
   check_adam_family(op, params, grads, lr, beta1, beta2, eps, weight_decay);
   check_matching(op, "exp_avgs", exp_avgs, params, true);
@@ -295,7 +294,7 @@ bool nadam_radam_step(cpu::OptimKind kind, const List& params, const List& grads
     check_nonneg(op, "momentum_decay value", momentum_decay);
     check_scalars(op, "mu_products", mu_products, params);
   }
-  cpu::OptimHyper h;
+  OptimHyper h;
   h.lr = lr;
   h.beta1 = beta1;
   h.beta2 = beta2;
@@ -361,9 +360,9 @@ void bind_optim(py::module_& m) {
          const List& mu_products, const List& steps, double lr, double beta1, double beta2,
          double eps, double weight_decay, double momentum_decay, bool decoupled_weight_decay,
          bool maximize, bool check_finite) {
-        return nadam_radam_step(cpu::OptimKind::Nadam, params, grads, exp_avgs, exp_avg_sqs,
-                                mu_products, steps, lr, beta1, beta2, eps, weight_decay,
-                                momentum_decay, decoupled_weight_decay, maximize, check_finite);
+        return nadam_radam_step(OptimKind::Nadam, params, grads, exp_avgs, exp_avg_sqs, mu_products,
+                                steps, lr, beta1, beta2, eps, weight_decay, momentum_decay,
+                                decoupled_weight_decay, maximize, check_finite);
       },
       py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
       py::arg("mu_products"), py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
@@ -375,9 +374,9 @@ void bind_optim(py::module_& m) {
       [](const List& params, const List& grads, const List& exp_avgs, const List& exp_avg_sqs,
          const List& steps, double lr, double beta1, double beta2, double eps, double weight_decay,
          bool decoupled_weight_decay, bool maximize, bool check_finite) {
-        return nadam_radam_step(cpu::OptimKind::Radam, params, grads, exp_avgs, exp_avg_sqs, {},
-                                steps, lr, beta1, beta2, eps, weight_decay, 0.0,
-                                decoupled_weight_decay, maximize, check_finite);
+        return nadam_radam_step(OptimKind::Radam, params, grads, exp_avgs, exp_avg_sqs, {}, steps,
+                                lr, beta1, beta2, eps, weight_decay, 0.0, decoupled_weight_decay,
+                                maximize, check_finite);
       },
       py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
       py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),

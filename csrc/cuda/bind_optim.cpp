@@ -21,8 +21,6 @@ namespace ember::cuda {
 namespace {
 
 using optim::Checks;
-using optim::Hyper;
-using optim::Kind;
 using optim::List;
 using optim::StepTensors;
 using optim::Where;
@@ -42,7 +40,8 @@ auto run(const Checks& c, Fn&& fn) {
 }
 
 template <Where W>
-bool step(const Checks& c, Kind kind, const Hyper& h, const StepTensors& t, bool check_finite) {
+bool step(const Checks& c, OptimKind kind, const OptimHyper& h, const StepTensors& t,
+          bool check_finite) {
   if (t.params.empty()) return true;
   return run<W>(c, [&] { return optim::optim_step(kind, h, t, check_finite, W); });
 }
@@ -64,7 +63,7 @@ bool sgd_step(const List& params, const List& grads, const List& momentum_buffer
   EMBER_CHECK(new_buffers.size() == (mom ? params.size() : 0), ValueError, c.op(),
               ": new_buffers has ", new_buffers.size(), " flags but ", mom ? params.size() : 0,
               " are needed");
-  Hyper h;
+  OptimHyper h;
   h.lr = lr;
   h.momentum = momentum;
   h.dampening = dampening;
@@ -72,7 +71,7 @@ bool sgd_step(const List& params, const List& grads, const List& momentum_buffer
   h.nesterov = nesterov;
   h.maximize = maximize;
   StepTensors t{params, grads, momentum_buffers, {}, {}, {}, {}, new_buffers};
-  return step<W>(c, Kind::Sgd, h, t, check_finite);
+  return step<W>(c, OptimKind::Sgd, h, t, check_finite);
 }
 
 template <Where W>
@@ -87,14 +86,14 @@ bool adagrad_step(const List& params, const List& grads, const List& sums, const
   c.params(params, grads);
   c.matching("state_sums", sums, params, true);
   c.scalars("steps", steps, params);
-  Hyper h;
+  OptimHyper h;
   h.lr = lr;
   h.lr_decay = lr_decay;
   h.weight_decay = weight_decay;
   h.eps = eps;
   h.maximize = maximize;
   StepTensors t{params, grads, sums, {}, {}, steps, {}, {}};
-  return step<W>(c, Kind::Adagrad, h, t, check_finite);
+  return step<W>(c, OptimKind::Adagrad, h, t, check_finite);
 }
 
 template <Where W>
@@ -113,7 +112,7 @@ bool rmsprop_step(const List& params, const List& grads, const List& square_avgs
   c.matching("grad_avgs", grad_avgs, params, centered, " when centered is False");
   c.matching("momentum_buffers", momentum_buffers, params, momentum > 0, " when momentum is 0");
   c.scalars("steps", steps, params);
-  Hyper h;
+  OptimHyper h;
   h.lr = lr;
   h.alpha = alpha;
   h.eps = eps;
@@ -122,7 +121,7 @@ bool rmsprop_step(const List& params, const List& grads, const List& square_avgs
   h.centered = centered;
   h.maximize = maximize;
   StepTensors t{params, grads, square_avgs, grad_avgs, momentum_buffers, steps, {}, {}};
-  return step<W>(c, Kind::Rmsprop, h, t, check_finite);
+  return step<W>(c, OptimKind::Rmsprop, h, t, check_finite);
 }
 
 // The hyperparameters and gradients every Adam-style optimizer (Adam/AdamW, Adamax, NAdam,
@@ -148,7 +147,7 @@ bool adam_step(const List& params, const List& grads, const List& exp_avgs, cons
   c.matching("exp_avg_sqs", exp_avg_sqs, params, true);
   c.matching("max_exp_avg_sqs", max_exp_avg_sqs, params, amsgrad, " when amsgrad is False");
   c.scalars("steps", steps, params);
-  Hyper h;
+  OptimHyper h;
   h.lr = lr;
   h.beta1 = beta1;
   h.beta2 = beta2;
@@ -158,7 +157,7 @@ bool adam_step(const List& params, const List& grads, const List& exp_avgs, cons
   h.maximize = maximize;
   h.decoupled_weight_decay = decoupled_weight_decay;
   StepTensors t{params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, {}, {}};
-  return step<W>(c, Kind::Adam, h, t, check_finite);
+  return step<W>(c, OptimKind::Adam, h, t, check_finite);
 }
 
 template <Where W>
@@ -171,14 +170,14 @@ bool lion_step(const List& params, const List& grads, const List& exp_avgs, doub
   c.nonneg("weight_decay value", weight_decay);
   c.params(params, grads);
   c.matching("exp_avgs", exp_avgs, params, true);
-  Hyper h;
+  OptimHyper h;
   h.lr = lr;
   h.beta1 = beta1;
   h.beta2 = beta2;
   h.weight_decay = weight_decay;
   h.maximize = maximize;
   StepTensors t{params, grads, exp_avgs, {}, {}, {}, {}, {}};
-  return step<W>(c, Kind::Lion, h, t, check_finite);
+  return step<W>(c, OptimKind::Lion, h, t, check_finite);
 }
 
 template <Where W>
@@ -195,14 +194,14 @@ bool adadelta_step(const List& params, const List& grads, const List& square_avg
   c.matching("square_avgs", square_avgs, params, true);
   c.matching("acc_deltas", acc_deltas, params, true);
   c.scalars("steps", steps, params);
-  Hyper h;
+  OptimHyper h;
   h.lr = lr;
   h.rho = rho;
   h.eps = eps;
   h.weight_decay = weight_decay;
   h.maximize = maximize;
   StepTensors t{params, grads, square_avgs, acc_deltas, {}, steps, {}, {}};
-  return step<W>(c, Kind::Adadelta, h, t, check_finite);
+  return step<W>(c, OptimKind::Adadelta, h, t, check_finite);
 }
 
 template <Where W>
@@ -214,7 +213,7 @@ bool adamax_step(const List& params, const List& grads, const List& exp_avgs, co
   c.matching("exp_avgs", exp_avgs, params, true);
   c.matching("exp_infs", exp_infs, params, true);
   c.scalars("steps", steps, params);
-  Hyper h;
+  OptimHyper h;
   h.lr = lr;
   h.beta1 = beta1;
   h.beta2 = beta2;
@@ -222,17 +221,17 @@ bool adamax_step(const List& params, const List& grads, const List& exp_avgs, co
   h.weight_decay = weight_decay;
   h.maximize = maximize;
   StepTensors t{params, grads, exp_avgs, exp_infs, {}, steps, {}, {}};
-  return step<W>(c, Kind::Adamax, h, t, check_finite);
+  return step<W>(c, OptimKind::Adamax, h, t, check_finite);
 }
 
 // NAdam (with mu_products) and RAdam (without): Adam's moments, their own update rules.
 template <Where W>
-bool nadam_radam_step(Kind kind, const List& params, const List& grads, const List& exp_avgs,
+bool nadam_radam_step(OptimKind kind, const List& params, const List& grads, const List& exp_avgs,
                       const List& exp_avg_sqs, const List& mu_products, const List& steps,
                       double lr, double beta1, double beta2, double eps, double weight_decay,
                       double momentum_decay, bool decoupled_weight_decay, bool maximize,
                       bool check_finite) {
-  const bool nadam = kind == Kind::Nadam;
+  const bool nadam = kind == OptimKind::Nadam;
   Checks c(nadam ? "ember.optim.nadam" : "ember.optim.radam", W);
   check_adam_family(c, params, grads, lr, beta1, beta2, eps, weight_decay);
   c.matching("exp_avgs", exp_avgs, params, true);
@@ -242,7 +241,7 @@ bool nadam_radam_step(Kind kind, const List& params, const List& grads, const Li
     c.nonneg("momentum_decay value", momentum_decay);
     c.scalars("mu_products", mu_products, params);
   }
-  Hyper h;
+  OptimHyper h;
   h.lr = lr;
   h.beta1 = beta1;
   h.beta2 = beta2;
@@ -260,8 +259,8 @@ bool nadam_step(const List& params, const List& grads, const List& exp_avgs,
                 const List& exp_avg_sqs, const List& mu_products, const List& steps, double lr,
                 double beta1, double beta2, double eps, double weight_decay, double momentum_decay,
                 bool decoupled_weight_decay, bool maximize, bool check_finite) {
-  return nadam_radam_step<W>(Kind::Nadam, params, grads, exp_avgs, exp_avg_sqs, mu_products, steps,
-                             lr, beta1, beta2, eps, weight_decay, momentum_decay,
+  return nadam_radam_step<W>(OptimKind::Nadam, params, grads, exp_avgs, exp_avg_sqs, mu_products,
+                             steps, lr, beta1, beta2, eps, weight_decay, momentum_decay,
                              decoupled_weight_decay, maximize, check_finite);
 }
 
@@ -270,7 +269,7 @@ bool radam_step(const List& params, const List& grads, const List& exp_avgs,
                 const List& exp_avg_sqs, const List& steps, double lr, double beta1, double beta2,
                 double eps, double weight_decay, bool decoupled_weight_decay, bool maximize,
                 bool check_finite) {
-  return nadam_radam_step<W>(Kind::Radam, params, grads, exp_avgs, exp_avg_sqs, {}, steps, lr,
+  return nadam_radam_step<W>(OptimKind::Radam, params, grads, exp_avgs, exp_avg_sqs, {}, steps, lr,
                              beta1, beta2, eps, weight_decay, 0.0, decoupled_weight_decay, maximize,
                              check_finite);
 }

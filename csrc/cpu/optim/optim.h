@@ -15,39 +15,16 @@
 #include <vector>
 
 #include "core/isa.h"
+#include "core/optim_coef.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cpu {
-
-enum class OptimKind : int { Sgd, Adagrad, Rmsprop, Adam, Lion, Adadelta, Adamax, Nadam, Radam };
-constexpr int kNumOptimKinds = 9;
 
 // Elements per work chunk of the flat list (a multiple of kOptimAlign).
 constexpr int64_t kOptimChunk = 16384;
 // Tensors start at multiples of this many elements in the flat space, so a chunk boundary
 // inside a tensor falls on a 64-byte boundary of its (64-byte aligned) storage.
 constexpr int64_t kOptimAlign = 16;
-
-// Hyperparameters of one group, as PyTorch names them.
-struct OptimHyper {
-  double lr = 0, weight_decay = 0, momentum = 0, dampening = 0, eps = 0, alpha = 0;
-  double beta1 = 0, beta2 = 0, lr_decay = 0, rho = 0, momentum_decay = 0;
-  bool nesterov = false, maximize = false, centered = false, amsgrad = false;
-  bool decoupled_weight_decay = false;  // AdamW (Lion always decouples)
-};
-
-// Per-tensor values the driver derives from the tensor's step count.
-struct OptimTensorCoef {
-  // Adam, Adamax: lr / (1 - beta1^t); Adagrad: lr / (1 + (t - 1) lr_decay);
-  // NAdam: the gradient's coefficient lr (1 - mu_t) / (1 - prod_{i<=t} mu_i);
-  // RAdam: lr / (1 - beta1^t), times rect_t sqrt(1 - beta2^t) when rectified
-  double step_size = 0;
-  double avg_size = 0;      // NAdam: exp_avg's coefficient lr mu_{t+1} / (1 - prod_{i<=t+1} mu_i)
-  double inv_bc2_sqrt = 1;  // Adam: 1 / sqrt(1 - beta2^t)
-  double bc2 = 1;           // NAdam: 1 - beta2^t
-  bool first = false;       // SGD: the momentum buffer is new (it becomes the gradient)
-  bool rectified = false;   // RAdam: the variance is tractable (rho_t > 5)
-};
 
 // A piece of one tensor: pointers at its first element (float or double, by table), and
 // its length. State buffers per kind:

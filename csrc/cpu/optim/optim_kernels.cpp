@@ -15,9 +15,7 @@ namespace ember::EMBER_ISA_NS {
 
 namespace {
 
-using cpu::OptimHyper;
 using cpu::OptimRow;
-using cpu::OptimTensorCoef;
 
 static inline VecF vconst(double x) { return vset1(static_cast<Real>(x)); }
 

@@ -13,11 +13,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/optim_coef.h"
 #include "core/tensor_impl.h"
 
 namespace ember::cuda::optim {
-
-enum class Kind : int { Sgd, Adagrad, Rmsprop, Adam, Lion, Adadelta, Adamax, Nadam, Radam };
 
 // Where a driver runs its kernels: on the current CUDA device, or on the host over CPU
 // tensors (the tests' emulation of the same kernel bodies, thread by thread).
@@ -28,27 +27,6 @@ enum class Where : int { Device, Host };
 constexpr int64_t kChunk = 32768;
 constexpr int kBlock = 256;
 constexpr int kMaxArrays = 5;  // p, g, s0, s1, s2
-
-// Hyperparameters of one group, as PyTorch names them.
-struct Hyper {
-  double lr = 0, weight_decay = 0, momentum = 0, dampening = 0, eps = 0, alpha = 0;
-  double beta1 = 0, beta2 = 0, lr_decay = 0, rho = 0, momentum_decay = 0;
-  bool nesterov = false, maximize = false, centered = false, amsgrad = false;
-  bool decoupled_weight_decay = false;  // AdamW (Lion always decouples)
-};
-
-// Per-tensor values derived on the host from the tensor's step count (coef.cpp).
-struct TensorCoef {
-  // Adam, Adamax: lr / (1 - beta1^t); Adagrad: lr / (1 + (t - 1) lr_decay);
-  // NAdam: the gradient's coefficient lr (1 - mu_t) / (1 - prod_{i<=t} mu_i);
-  // RAdam: lr / (1 - beta1^t), times rect_t sqrt(1 - beta2^t) when rectified
-  double step_size = 0;
-  double avg_size = 0;      // NAdam: exp_avg's coefficient lr mu_{t+1} / (1 - prod_{i<=t+1} mu_i)
-  double inv_bc2_sqrt = 1;  // Adam: 1 / sqrt(1 - beta2^t)
-  double bc2 = 1;           // NAdam: 1 - beta2^t
-  int32_t first = 0;        // SGD: the momentum buffer is new (it becomes the gradient)
-  int32_t rectified = 0;    // RAdam: the variance is tractable (rho_t > 5)
-};
 
 // One tensor of the table: its arrays (null when the kind does not use them), length and
 // coefficients. State buffers per kind:
@@ -63,7 +41,7 @@ struct TensorCoef {
 struct Slot {
   void* ptr[kMaxArrays];
   int64_t n;
-  TensorCoef coef;
+  OptimTensorCoef coef;
   int32_t vec;  // every array is 16-byte aligned: the chunk runs on 16-byte vectors
   int32_t pad;
 };
@@ -83,14 +61,11 @@ struct StepTensors {
   std::vector<bool> first;  // SGD: per tensor, the momentum buffer is new
 };
 
-// Counts tensor i's step (PyTorch increments first) and derives its coefficients; NAdam
-// also advances its mu_product.
-TensorCoef step_coef(Kind kind, const Hyper& h, const StepTensors& t, size_t i);
-
 // One fused step over a group, on the current device (Where::Device) or the host. With
 // check_finite, the gradients are scanned first and nothing is written (steps not counted)
 // when one holds NaN or inf; returns whether the step was taken.
-bool optim_step(Kind kind, const Hyper& h, const StepTensors& t, bool check_finite, Where where);
+bool optim_step(OptimKind kind, const OptimHyper& h, const StepTensors& t, bool check_finite,
+                Where where);
 
 struct GradNorm {
   double norm = 0;

@@ -8,37 +8,41 @@ namespace {
 constexpr const char* kStepOp = "ember.optim";
 
 template <typename T>
-void launch(Kind kind, const Hyper& h, const Table& t, Where w) {
+void launch(OptimKind kind, const OptimHyper& h, const Table& t, Where w) {
   switch (kind) {
-    case Kind::Sgd:
+    case OptimKind::Sgd:
       return apply<T>(SgdOp<T>(h), t, w, kStepOp);
-    case Kind::Adagrad:
+    case OptimKind::Adagrad:
       return apply<T>(AdagradOp<T>(h), t, w, kStepOp);
-    case Kind::Rmsprop:
+    case OptimKind::Rmsprop:
       return apply<T>(RmspropOp<T>(h), t, w, kStepOp);
-    case Kind::Adam:
+    case OptimKind::Adam:
       return apply<T>(AdamOp<T>(h), t, w, kStepOp);
-    case Kind::Lion:
+    case OptimKind::Lion:
       return apply<T>(LionOp<T>(h), t, w, kStepOp);
-    case Kind::Adadelta:
+    case OptimKind::Adadelta:
       return apply<T>(AdadeltaOp<T>(h), t, w, kStepOp);
-    case Kind::Adamax:
+    case OptimKind::Adamax:
       return apply<T>(AdamaxOp<T>(h), t, w, kStepOp);
-    case Kind::Nadam:
+    case OptimKind::Nadam:
       return apply<T>(NadamOp<T>(h), t, w, kStepOp);
-    case Kind::Radam:
+    case OptimKind::Radam:
       return apply<T>(RadamOp<T>(h), t, w, kStepOp);
   }
 }
 
 }  // namespace
 
-bool optim_step(Kind kind, const Hyper& h, const StepTensors& ts, bool check_finite, Where where) {
+bool optim_step(OptimKind kind, const OptimHyper& h, const StepTensors& ts, bool check_finite,
+                Where where) {
   const size_t nt = ts.params.size();
   if (nt == 0) return true;
   if (check_finite && total_norm(ts.grads, 1.0, where).nonfinite) return false;
-  std::vector<TensorCoef> coef(nt);
-  for (size_t i = 0; i < nt; ++i) coef[i] = step_coef(kind, h, ts, i);
+  std::vector<OptimTensorCoef> coef(nt);
+  for (size_t i = 0; i < nt; ++i)
+    coef[i] = optim_step_coef(kind, h, ts.steps.empty() ? nullptr : ts.steps[i],
+                              ts.mu_products.empty() ? nullptr : ts.mu_products[i],
+                              !ts.first.empty() && ts.first[i]);
   const Arrays arrays{&ts.params, &ts.grads, &ts.s0, &ts.s1, &ts.s2};
   launch<float>(kind, h, make_table(arrays, coef, DType::Float32, kStepOp), where);
   launch<double>(kind, h, make_table(arrays, coef, DType::Float64, kStepOp), where);

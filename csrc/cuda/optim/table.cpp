@@ -33,7 +33,7 @@ std::vector<Chunk> build_chunks(const std::vector<int64_t>& numels, int64_t chun
   return out;
 }
 
-Table make_table(const Arrays& arrays, const std::vector<TensorCoef>& coef, DType dt,
+Table make_table(const Arrays& arrays, const std::vector<OptimTensorCoef>& coef, DType dt,
                  const char* op) {
   const List& params = *arrays[0];
   Table t;

@@ -24,7 +24,7 @@ struct Table {
 // The table of the tensors i whose arrays[0][i] has dtype dt (arrays: p, g, s0, s1, s2,
 // each a list matching arrays[0] or empty; coef: per tensor, or empty for none).
 using Arrays = std::array<const List*, kMaxArrays>;
-Table make_table(const Arrays& arrays, const std::vector<TensorCoef>& coef, DType dt,
+Table make_table(const Arrays& arrays, const std::vector<OptimTensorCoef>& coef, DType dt,
                  const char* op);
 
 // A block of the current device's caching allocator, returned when the scope ends. Dropping

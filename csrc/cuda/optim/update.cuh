@@ -6,7 +6,7 @@
 // go through mul_rn, so nvcc's fma contraction cannot change a result.
 //
 // A functor holds its group's constants in the tensor dtype T (built on the host from
-// Hyper) and says through uses() which arrays it reads besides p. operator() gets the
+// OptimHyper) and says through uses() which arrays it reads besides p. operator() gets the
 // tensor's coefficients in T and one element of each array.
 #pragma once
 #include <cmath>
@@ -50,7 +50,7 @@ template <typename T>
 struct Coef {
   T step_size, avg_size, inv_bc2_sqrt, bc2;
   bool first, rectified;
-  EMBER_HD explicit Coef(const TensorCoef& c)
+  EMBER_HD explicit Coef(const OptimTensorCoef& c)
       : step_size(static_cast<T>(c.step_size)),
         avg_size(static_cast<T>(c.avg_size)),
         inv_bc2_sqrt(static_cast<T>(c.inv_bc2_sqrt)),
@@ -77,7 +77,7 @@ template <typename T>
 struct SgdOp {
   T gsign, wd, mom, damp1, neg_lr;
   bool l2, has_mom, nesterov;
-  explicit SgdOp(const Hyper& h)
+  explicit SgdOp(const OptimHyper& h)
       : gsign(cst<T>(h.maximize ? -1.0 : 1.0)),
         wd(cst<T>(h.weight_decay)),
         mom(cst<T>(h.momentum)),
@@ -102,7 +102,7 @@ template <typename T>
 struct AdagradOp {
   T gsign, wd, eps;
   bool l2;
-  explicit AdagradOp(const Hyper& h)
+  explicit AdagradOp(const OptimHyper& h)
       : gsign(cst<T>(h.maximize ? -1.0 : 1.0)),
         wd(cst<T>(h.weight_decay)),
         eps(cst<T>(h.eps)),
@@ -122,7 +122,7 @@ template <typename T>
 struct RmspropOp {
   T gsign, wd, alpha, one_m_alpha, eps, mom, neg_lr;
   bool l2, centered, has_mom;
-  explicit RmspropOp(const Hyper& h)
+  explicit RmspropOp(const OptimHyper& h)
       : gsign(cst<T>(h.maximize ? -1.0 : 1.0)),
         wd(cst<T>(h.weight_decay)),
         alpha(cst<T>(h.alpha)),
@@ -160,7 +160,7 @@ template <typename T>
 struct Moments {
   T gsign, wd, decay, one_m_b1, b2, one_m_b2;
   bool l2, decoupled;
-  explicit Moments(const Hyper& h)
+  explicit Moments(const OptimHyper& h)
       : gsign(cst<T>(h.maximize ? -1.0 : 1.0)),
         wd(cst<T>(h.weight_decay)),
         decay(cst<T>(1.0 - h.lr * h.weight_decay)),
@@ -185,7 +185,7 @@ struct AdamOp {
   Moments<T> mv;
   T eps;
   bool amsgrad;
-  explicit AdamOp(const Hyper& h) : mv(h), eps(cst<T>(h.eps)), amsgrad(h.amsgrad) {}
+  explicit AdamOp(const OptimHyper& h) : mv(h), eps(cst<T>(h.eps)), amsgrad(h.amsgrad) {}
   int uses() const { return kUseG | kUseS0 | kUseS1 | (amsgrad ? kUseS2 : 0); }
   EMBER_HD void operator()(const Coef<T>& c, T& p, T g, T& m, T& v, T& vmax) const {
     mv.apply(p, g, m, v);
@@ -204,7 +204,7 @@ template <typename T>
 struct LionOp {
   T gsign, decay, b1, one_m_b1, b2, one_m_b2, neg_lr;
   bool wd;
-  explicit LionOp(const Hyper& h)
+  explicit LionOp(const OptimHyper& h)
       : gsign(cst<T>(h.maximize ? -1.0 : 1.0)),
         decay(cst<T>(1.0 - h.lr * h.weight_decay)),
         b1(cst<T>(h.beta1)),
@@ -231,7 +231,7 @@ template <typename T>
 struct AdadeltaOp {
   T gsign, wd, rho, one_m_rho, eps, neg_lr;
   bool l2;
-  explicit AdadeltaOp(const Hyper& h)
+  explicit AdadeltaOp(const OptimHyper& h)
       : gsign(cst<T>(h.maximize ? -1.0 : 1.0)),
         wd(cst<T>(h.weight_decay)),
         rho(cst<T>(h.rho)),
@@ -254,7 +254,7 @@ template <typename T>
 struct AdamaxOp {
   T gsign, wd, one_m_b1, b2, eps;
   bool l2;
-  explicit AdamaxOp(const Hyper& h)
+  explicit AdamaxOp(const OptimHyper& h)
       : gsign(cst<T>(h.maximize ? -1.0 : 1.0)),
         wd(cst<T>(h.weight_decay)),
         one_m_b1(cst<T>(1.0 - h.beta1)),
@@ -277,7 +277,7 @@ template <typename T>
 struct NadamOp {
   Moments<T> mv;
   T eps;
-  explicit NadamOp(const Hyper& h) : mv(h), eps(cst<T>(h.eps)) {}
+  explicit NadamOp(const OptimHyper& h) : mv(h), eps(cst<T>(h.eps)) {}
   int uses() const { return kUseG | kUseS0 | kUseS1; }
   EMBER_HD void operator()(const Coef<T>& c, T& p, T g, T& m, T& v, T&) const {
     const T d = mv.apply(p, g, m, v);
@@ -292,7 +292,7 @@ template <typename T>
 struct RadamOp {
   Moments<T> mv;
   T eps;
-  explicit RadamOp(const Hyper& h) : mv(h), eps(cst<T>(h.eps)) {}
+  explicit RadamOp(const OptimHyper& h) : mv(h), eps(cst<T>(h.eps)) {}
   int uses() const { return kUseG | kUseS0 | kUseS1; }
   EMBER_HD void operator()(const Coef<T>& c, T& p, T g, T& m, T& v, T&) const {
     mv.apply(p, g, m, v);

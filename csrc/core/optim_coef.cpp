@@ -1,11 +1,8 @@
-// Per-tensor step counting and coefficients of the optimizer steps (optim.h), computed on
-// the host in double as ember's CPU driver does, so a step on CUDA counts and
-// bias-corrects exactly like one on the CPU.
+#include "core/optim_coef.h"
+
 #include <cmath>
 
-#include "cuda/optim/optim.h"
-
-namespace ember::cuda::optim {
+namespace ember {
 namespace {
 
 double read_scalar(const TensorImpl& t) {
@@ -21,7 +18,8 @@ void write_scalar(const TensorImpl& t, double v) {
 // NAdam's momentum schedule mu_t = beta1 (1 - 0.5 * 0.96^(t psi)): multiplies the stored
 // product by mu_t (rounded to the product's dtype, as PyTorch's in-place `mu_product *= mu`
 // on a float32 tensor), then derives the two update coefficients from it.
-void nadam_coef(const Hyper& h, double step, const TensorImpl& mu_product, TensorCoef* c) {
+void nadam_coef(const OptimHyper& h, double step, const TensorImpl& mu_product,
+                OptimTensorCoef* c) {
   const double mu = h.beta1 * (1 - 0.5 * std::pow(0.96, step * h.momentum_decay));
   const double mu_next = h.beta1 * (1 - 0.5 * std::pow(0.96, (step + 1) * h.momentum_decay));
   double prod = read_scalar(mu_product);
@@ -37,7 +35,7 @@ void nadam_coef(const Hyper& h, double step, const TensorImpl& mu_product, Tenso
 
 // RAdam's rectification: the length rho_t of the approximated simple moving average decides
 // whether the adaptive term is used (rho_t > 5) and scales it by rect_t.
-void radam_coef(const Hyper& h, double step, TensorCoef* c) {
+void radam_coef(const OptimHyper& h, double step, OptimTensorCoef* c) {
   const double bc1 = 1 - std::pow(h.beta1, step);
   const double bc2 = 1 - std::pow(h.beta2, step);
   const double rho_inf = 2 / (1 - h.beta2) - 1;
@@ -53,27 +51,28 @@ void radam_coef(const Hyper& h, double step, TensorCoef* c) {
 
 }  // namespace
 
-TensorCoef step_coef(Kind kind, const Hyper& h, const StepTensors& t, size_t i) {
+OptimTensorCoef optim_step_coef(OptimKind kind, const OptimHyper& h, const TensorImpl* step_t,
+                                const TensorImpl* mu_product, bool first) {
   double step = 0;
-  if (!t.steps.empty()) {
-    step = read_scalar(*t.steps[i]) + 1;
-    write_scalar(*t.steps[i], step);
+  if (step_t != nullptr) {
+    step = read_scalar(*step_t) + 1;
+    write_scalar(*step_t, step);
   }
-  TensorCoef c;
-  if (kind == Kind::Adam) {
+  OptimTensorCoef c;
+  if (kind == OptimKind::Adam) {
     c.step_size = h.lr / (1 - std::pow(h.beta1, step));
     c.inv_bc2_sqrt = 1 / std::sqrt(1 - std::pow(h.beta2, step));
-  } else if (kind == Kind::Adagrad) {
+  } else if (kind == OptimKind::Adagrad) {
     c.step_size = h.lr / (1 + (step - 1) * h.lr_decay);
-  } else if (kind == Kind::Adamax) {
+  } else if (kind == OptimKind::Adamax) {
     c.step_size = h.lr / (1 - std::pow(h.beta1, step));
-  } else if (kind == Kind::Nadam) {
-    nadam_coef(h, step, *t.mu_products[i], &c);
-  } else if (kind == Kind::Radam) {
+  } else if (kind == OptimKind::Nadam) {
+    nadam_coef(h, step, *mu_product, &c);
+  } else if (kind == OptimKind::Radam) {
     radam_coef(h, step, &c);
   }
-  c.first = !t.first.empty() && t.first[i];
+  c.first = first;
   return c;
 }
 
-}  // namespace ember::cuda::optim
+}  // namespace ember
