@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/gemm_checks.h"
 #include "core/overlap.h"
 #include "core/tensor_impl.h"
 #include "cuda/gemm/gemm.h"
@@ -39,20 +40,10 @@ gemm::Act parse_activation(const std::string& name) {
                            "' (expected one of: none, relu, gelu, gelu_tanh)"));
 }
 
-// The CPU binding's shape checks, word for word; returns the common device.
+// Devices, then the shape checks shared with the CPU binding; returns the common device.
 int check_operands(TensorRef a, TensorRef b, TensorRef out) {
   const int device = common_device(kMatmul, {{"a", &a}, {"b", &b}, {"out", &out}});
-  EMBER_CHECK(a.ndim() == 3 && b.ndim() == 3 && out.ndim() == 3, ValueError, kMatmul,
-              ": expected 3-D (batch, rows, cols) tensors, got shapes ", shape_str(a.shape), ", ",
-              shape_str(b.shape), " and out ", shape_str(out.shape));
-  const int64_t B = a.shape[0], M = a.shape[1], K = a.shape[2], N = b.shape[2];
-  EMBER_CHECK(K == b.shape[1], ValueError, kMatmul, ": shapes ", shape_str(Shape{M, K}), " and ",
-              shape_str(Shape{b.shape[1], N}), " are not aligned (", K, " != ", b.shape[1], ")");
-  EMBER_CHECK(b.shape[0] == B, ValueError, kMatmul, ": batch sizes differ: shapes ",
-              shape_str(a.shape), " and ", shape_str(b.shape));
-  EMBER_CHECK(out.shape == (Shape{B, M, N}), ValueError, kMatmul, ": out has shape ",
-              shape_str(out.shape), ", expected ", shape_str(Shape{B, M, N}), " for shapes ",
-              shape_str(a.shape), " and ", shape_str(b.shape));
+  check_gemm_shapes(a, b, out);
   return device;
 }
 
@@ -72,23 +63,10 @@ void gemm_impl(TensorRef a, TensorRef b, TensorRef out, double alpha, double bet
               "); expected all float32, all float64, or bfloat16/float16 a and b with a "
               "float32 or same-dtype out");
   const int64_t N = out.shape[2];
-  if (bias) {
-    common_device(kMatmul, {{"out", &out}, {"bias", bias}});
-    EMBER_CHECK(bias->shape == (Shape{N}), ValueError, kMatmul, ": bias has shape ",
-                shape_str(bias->shape), ", expected ", shape_str(Shape{N}));
-    EMBER_CHECK(bias->dtype == out.dtype, TypeError, kMatmul, ": bias has dtype ",
-                dtype_name(bias->dtype), ", expected ", dtype_name(out.dtype));
-    EMBER_CHECK(N <= 1 || bias->strides[0] == 1, ValueError, kMatmul, ": bias of shape ",
-                shape_str(bias->shape), " must be contiguous");
-  }
+  if (bias) common_device(kMatmul, {{"out", &out}, {"bias", bias}});
+  check_gemm_bias(bias, out);
   const gemm::Act act = parse_activation(activation);
-  EMBER_CHECK(out.shape[2] <= 1 || out.numel() == 0 || out.strides[2] == 1, ValueError, kMatmul,
-              ": out of shape ", shape_str(out.shape), " and strides ", shape_str(out.strides),
-              " needs unit stride in its last dimension");
-  check_writable(out, kMatmul, "out");
-  check_no_overlap(out, a, kMatmul, "out", "a");
-  check_no_overlap(out, b, kMatmul, "out", "b");
-  if (bias) check_no_overlap(out, *bias, kMatmul, "out", "bias");
+  check_gemm_output(out, a, b, bias);
   require_device(device, kMatmul);
   const gemm::Problem p{a.shape[0],
                         a.shape[1],
@@ -122,13 +100,7 @@ void gemm_py(TensorRef a, TensorRef b, TensorRef out, double alpha, double beta,
 
 void matmul(TensorRef a, TensorRef b, TensorRef out) {
   check_operands(a, b, out);
-  EMBER_CHECK(a.dtype == DType::Float32 || a.dtype == DType::Float64, TypeError, kMatmul,
-              ": expected float32 or float64, got ", dtype_name(a.dtype));
-  check_same_dtype(a, b, kMatmul);
-  check_same_dtype(a, out, kMatmul);
-  check_contiguous(a, kMatmul, "a");
-  check_contiguous(b, kMatmul, "b");
-  check_contiguous(out, kMatmul, "out");
+  check_matmul_dense(a, b, out);
   gemm_impl(a, b, out, 1.0, 0.0, nullptr, "none");
 }
 
