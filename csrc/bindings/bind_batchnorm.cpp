@@ -1,6 +1,7 @@
 // Batch normalization (csrc/cpu/batchnorm), forward and backward. Every check runs before a
 // kernel touches memory: ranks, shapes, dtypes (float32 or float64, all alike), devices,
 // contiguity, overlap of outputs with inputs and each other; the kernels run without the GIL.
+#include "bindings/batchnorm_checks.h"
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
 #include "core/error.h"
@@ -22,13 +23,6 @@ cpu::BatchNormArgs bn_args(TensorRef x) {
   return a;
 }
 
-void check_channel_vec(const TensorImpl* t, TensorRef x, int64_t c, const char* arg) {
-  if (!t) return;
-  check_contiguous_like(*t, x, kBn, arg);
-  EMBER_CHECK(t->shape == Shape{c}, ValueError, kBn, ": ", arg, " of shape ", shape_str(t->shape),
-              " does not match the ", c, " channels of the input of shape ", shape_str(x.shape));
-}
-
 void batch_norm_forward(TensorRef x, const TensorImpl* weight, const TensorImpl* bias,
                         const TensorImpl* running_mean, const TensorImpl* running_var,
                         TensorRef out, TensorRef save_mean, TensorRef save_invstd, bool training,
@@ -38,38 +32,8 @@ void batch_norm_forward(TensorRef x, const TensorImpl* weight, const TensorImpl*
   cpu::BatchNormArgs a = bn_args(x);
   a.eps = eps;
   a.momentum = momentum;
-  EMBER_CHECK(eps >= 0, ValueError, kBn, ": eps must be non-negative, got ", eps);
-  check_channel_vec(weight, x, a.c, "weight");
-  check_channel_vec(bias, x, a.c, "bias");
-  check_channel_vec(running_mean, x, a.c, "running_mean");
-  check_channel_vec(running_var, x, a.c, "running_var");
-  check_channel_vec(&save_mean, x, a.c, "save_mean");
-  check_channel_vec(&save_invstd, x, a.c, "save_invstd");
-  check_contiguous_like(out, x, kBn, "out");
-  check_shape(out, x.shape, kBn, "out");
-  EMBER_CHECK(training || (running_mean && running_var), ValueError, kBn,
-              ": running_mean and running_var are needed in eval mode");
-  EMBER_CHECK(!training || (running_mean == nullptr) == (running_var == nullptr), ValueError, kBn,
-              ": pass both running_mean and running_var, or neither");
-  EMBER_CHECK(!training || a.n * a.s > 1, ValueError, kBn,
-              ": expected more than 1 value per channel when training, got input of shape ",
-              shape_str(x.shape));
-  check_writable(out, kBn, "out");
-  check_writable(save_mean, kBn, "save_mean");
-  check_writable(save_invstd, kBn, "save_invstd");
-  if (training && running_mean) {  // training updates the running statistics in place
-    check_writable(*running_mean, kBn, "running_mean");
-    check_writable(*running_var, kBn, "running_var");
-  }
-  check_no_overlap(out, save_mean, kBn, "out", "save_mean");
-  check_no_overlap(out, save_invstd, kBn, "out", "save_invstd");
-  check_no_overlap(save_mean, save_invstd, kBn, "save_mean", "save_invstd");
-  for (const TensorImpl* t : {weight, bias, running_mean, running_var}) {
-    if (!t) continue;
-    check_no_overlap(out, *t, kBn, "out", "a parameter");
-    check_no_overlap(save_mean, *t, kBn, "save_mean", "a parameter");
-    check_no_overlap(save_invstd, *t, kBn, "save_invstd", "a parameter");
-  }
+  check_batch_norm_forward(DeviceType::CPU, x, a.c, a.n * a.s, weight, bias, running_mean,
+                           running_var, out, save_mean, save_invstd, training, eps);
   py::gil_scoped_release nogil;
   visit_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -87,25 +51,8 @@ void batch_norm_backward(TensorRef grad_out, TensorRef x, const TensorImpl* weig
   check_cpu_contiguous(x, kBn, "input");
   check_float(x, kBn, "input");
   const cpu::BatchNormArgs a = bn_args(x);
-  check_contiguous_like(grad_out, x, kBn, "grad_output");
-  check_shape(grad_out, x.shape, kBn, "grad_output");
-  check_channel_vec(weight, x, a.c, "weight");
-  check_channel_vec(&save_mean, x, a.c, "save_mean");
-  check_channel_vec(&save_invstd, x, a.c, "save_invstd");
-  check_channel_vec(grad_weight, x, a.c, "grad_weight");
-  check_channel_vec(grad_bias, x, a.c, "grad_bias");
-  if (grad_in) {
-    check_contiguous_like(*grad_in, x, kBn, "grad_input");
-    check_shape(*grad_in, x.shape, kBn, "grad_input");
-  }
-  for (const TensorImpl* o : {grad_in, grad_weight, grad_bias}) {
-    if (!o) continue;
-    check_writable(*o, kBn, "a gradient output");
-    for (const TensorImpl* i : {&grad_out, &x, weight, &save_mean, &save_invstd})
-      if (i) check_no_overlap(*o, *i, kBn, "a gradient output", "an input");
-  }
-  if (grad_weight && grad_bias)
-    check_no_overlap(*grad_weight, *grad_bias, kBn, "grad_weight", "grad_bias");
+  check_batch_norm_backward(DeviceType::CPU, grad_out, x, a.c, weight, save_mean, save_invstd,
+                            grad_in, grad_weight, grad_bias);
   py::gil_scoped_release nogil;
   visit_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);

@@ -5,8 +5,10 @@
 #include <pybind11/stl.h>
 
 #include <climits>
+#include <utility>
 #include <vector>
 
+#include "bindings/batchnorm_checks.h"
 #include "bindings/checks.h"
 #include "core/error.h"
 #include "cuda/batchnorm/batchnorm.h"
@@ -36,14 +38,6 @@ cpu::BatchNormArgs bn_args(TensorRef x) {
   return a;
 }
 
-void check_channel_vec(const TensorImpl* t, TensorRef x, int64_t c, const char* arg) {
-  if (!t) return;
-  check_cuda_like(*t, x, kBn, arg);
-  EMBER_CHECK(t->shape == Shape{c}, ValueError, kBn, ": ", arg, " of shape ", shape_str(t->shape),
-              " does not match the ", c, " channels of the input of shape ", shape_str(x.shape));
-  common_device(kBn, {{"input", &x}, {arg, t}});
-}
-
 template <typename T>
 T* ptr(const TensorImpl* t) {
   return t ? t->data_as<T>() : nullptr;
@@ -58,38 +52,16 @@ void batch_norm_forward_op(TensorRef x, const TensorImpl* weight, const TensorIm
   cpu::BatchNormArgs a = bn_args(x);
   a.eps = eps;
   a.momentum = momentum;
-  EMBER_CHECK(eps >= 0, ValueError, kBn, ": eps must be non-negative, got ", eps);
-  check_channel_vec(weight, x, a.c, "weight");
-  check_channel_vec(bias, x, a.c, "bias");
-  check_channel_vec(running_mean, x, a.c, "running_mean");
-  check_channel_vec(running_var, x, a.c, "running_var");
-  check_channel_vec(&save_mean, x, a.c, "save_mean");
-  check_channel_vec(&save_invstd, x, a.c, "save_invstd");
-  check_cuda_like(out, x, kBn, "out");
-  bindings::check_shape(out, x.shape, kBn, "out");
-  EMBER_CHECK(training || (running_mean && running_var), ValueError, kBn,
-              ": running_mean and running_var are needed in eval mode");
-  EMBER_CHECK(!training || (running_mean == nullptr) == (running_var == nullptr), ValueError, kBn,
-              ": pass both running_mean and running_var, or neither");
-  EMBER_CHECK(!training || a.n * a.s > 1, ValueError, kBn,
-              ": expected more than 1 value per channel when training, got input of shape ",
-              shape_str(x.shape));
-  check_writable(out, kBn, "out");
-  check_writable(save_mean, kBn, "save_mean");
-  check_writable(save_invstd, kBn, "save_invstd");
-  if (training && running_mean) {  // training updates the running statistics in place
-    check_writable(*running_mean, kBn, "running_mean");
-    check_writable(*running_var, kBn, "running_var");
-  }
-  check_no_overlap(out, save_mean, kBn, "out", "save_mean");
-  check_no_overlap(out, save_invstd, kBn, "out", "save_invstd");
-  check_no_overlap(save_mean, save_invstd, kBn, "save_mean", "save_invstd");
-  for (const TensorImpl* t : {weight, bias, running_mean, running_var}) {
-    if (!t) continue;
-    check_no_overlap(out, *t, kBn, "out", "a parameter");
-    check_no_overlap(save_mean, *t, kBn, "save_mean", "a parameter");
-    check_no_overlap(save_invstd, *t, kBn, "save_invstd", "a parameter");
-  }
+  bindings::check_batch_norm_forward(DeviceType::CUDA, x, a.c, a.n * a.s, weight, bias,
+                                     running_mean, running_var, out, save_mean, save_invstd,
+                                     training, eps);
+  for (auto [t, arg] : {std::pair{weight, "weight"},
+                        {bias, "bias"},
+                        {running_mean, "running_mean"},
+                        {running_var, "running_var"},
+                        {&save_mean, "save_mean"},
+                        {&save_invstd, "save_invstd"}})
+    if (t) common_device(kBn, {{"input", &x}, {arg, t}});
   const int device = common_device(kBn, {{"input", &x}, {"out", &out}});
   require_device(device, kBn);
   py::gil_scoped_release nogil;
@@ -108,25 +80,14 @@ void batch_norm_backward_op(TensorRef grad_out, TensorRef x, const TensorImpl* w
   check_cuda_contiguous(x, kBn, "input");
   bindings::check_float(x, kBn, "input");
   const cpu::BatchNormArgs a = bn_args(x);
-  check_cuda_like(grad_out, x, kBn, "grad_output");
-  bindings::check_shape(grad_out, x.shape, kBn, "grad_output");
-  check_channel_vec(weight, x, a.c, "weight");
-  check_channel_vec(&save_mean, x, a.c, "save_mean");
-  check_channel_vec(&save_invstd, x, a.c, "save_invstd");
-  check_channel_vec(grad_weight, x, a.c, "grad_weight");
-  check_channel_vec(grad_bias, x, a.c, "grad_bias");
-  if (grad_in) {
-    check_cuda_like(*grad_in, x, kBn, "grad_input");
-    bindings::check_shape(*grad_in, x.shape, kBn, "grad_input");
-  }
-  for (const TensorImpl* o : {grad_in, grad_weight, grad_bias}) {
-    if (!o) continue;
-    check_writable(*o, kBn, "a gradient output");
-    for (const TensorImpl* i : {&grad_out, &x, weight, &save_mean, &save_invstd})
-      if (i) check_no_overlap(*o, *i, kBn, "a gradient output", "an input");
-  }
-  if (grad_weight && grad_bias)
-    check_no_overlap(*grad_weight, *grad_bias, kBn, "grad_weight", "grad_bias");
+  bindings::check_batch_norm_backward(DeviceType::CUDA, grad_out, x, a.c, weight, save_mean,
+                                      save_invstd, grad_in, grad_weight, grad_bias);
+  for (auto [t, arg] : {std::pair{weight, "weight"},
+                        {&save_mean, "save_mean"},
+                        {&save_invstd, "save_invstd"},
+                        {grad_weight, "grad_weight"},
+                        {grad_bias, "grad_bias"}})
+    if (t) common_device(kBn, {{"input", &x}, {arg, t}});
   const int device = common_device(kBn, {{"input", &x}, {"grad_output", &grad_out}});
   if (grad_in) common_device(kBn, {{"input", &x}, {"grad_input", grad_in}});
   require_device(device, kBn);
