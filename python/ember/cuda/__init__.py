@@ -57,15 +57,25 @@ def _extension() -> ModuleType | None:
     return _ext
 
 
+def _built() -> ModuleType:
+    """ember._C_cuda, GPU or not.
+
+    Raises:
+        RuntimeError: if ember was built without CUDA.
+    """
+    ext = _extension()
+    if ext is None:
+        raise RuntimeError(f"ember was built without CUDA ({_import_error})")
+    return ext
+
+
 def _module() -> ModuleType:
     """ember._C_cuda, ready to run kernels.
 
     Raises:
         RuntimeError: if ember was built without CUDA, or if there is no usable GPU.
     """
-    ext = _extension()
-    if ext is None:
-        raise RuntimeError(f"ember was built without CUDA ({_import_error})")
+    ext = _built()
     if not ext.is_available():
         raise RuntimeError(f"no CUDA GPU is available: {ext.unavailable_reason()}")
     return ext
@@ -120,10 +130,7 @@ def memory_stats(device: int = 0) -> dict[str, int]:
     ``active.all.current`` (blocks handed out), ``allocation.all.allocated`` (requests),
     ``segment.all.allocated`` (cudaMalloc calls), ``num_alloc_retries``, ``num_ooms``.
     All 0 before the first allocation; needs no GPU."""
-    ext = _extension()
-    if ext is None:
-        raise RuntimeError(f"ember was built without CUDA ({_import_error})")
-    return {k: int(v) for k, v in ext.memory_stats(device).items()}
+    return {k: int(v) for k, v in _built().memory_stats(device).items()}
 
 
 def max_memory_allocated(device: int = 0) -> int:
@@ -138,10 +145,7 @@ def max_memory_reserved(device: int = 0) -> int:
 
 def reset_peak_memory_stats(device: int = 0) -> None:
     """Restart the peaks of :func:`memory_stats` from the current values."""
-    ext = _extension()
-    if ext is None:
-        raise RuntimeError(f"ember was built without CUDA ({_import_error})")
-    ext.reset_peak_memory_stats(device)
+    _built().reset_peak_memory_stats(device)
 
 
 class Event:
