@@ -4,9 +4,9 @@
 #include <cmath>
 
 #include "cuda/batchnorm/batchnorm.h"
-#include "cuda/scratch.h"
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
+#include "cuda/scratch.h"
 
 namespace ember::cuda {
 

@@ -5,9 +5,9 @@
 
 #include "cuda/conv/conv.h"
 #include "cuda/conv/conv_index.cuh"
-#include "cuda/scratch.h"
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
+#include "cuda/scratch.h"
 
 namespace ember::cuda {
 

@@ -4,11 +4,11 @@
 #include <climits>
 
 #include "core/error.h"
-#include "cuda/scratch.h"
 #include "cuda/cuda_check.h"
 #include "cuda/pool/pool.h"
 #include "cuda/pool/pool_window.cuh"
 #include "cuda/runtime.h"
+#include "cuda/scratch.h"
 
 namespace ember::cuda {
 
