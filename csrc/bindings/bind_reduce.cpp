@@ -1,8 +1,8 @@
 // Reductions over the middle axis of (outer, r, inner), arg-reductions, softmax and
 // log_softmax (forward and backward). Everything is checked here before a kernel runs.
-#include <limits>
 
 #include "bindings/bindings.h"
+#include "bindings/checks.h"
 #include "core/error.h"
 #include "core/overlap.h"
 #include "cpu/reduce/reduce.h"
@@ -13,21 +13,6 @@ namespace {
 void check_cpu_contiguous(TensorRef t, const char* op, const char* arg) {
   check_device(t, DeviceType::CPU, op, arg);
   check_contiguous(t, op, arg);
-}
-
-// outer * r * inner without overflow, all non-negative; x has that many elements and the
-// outputs outer * inner.
-void check_view(TensorRef x, TensorRef out, int64_t outer, int64_t r, int64_t inner,
-                const char* op) {
-  EMBER_CHECK(outer >= 0 && r >= 0 && inner >= 0, ValueError, op,
-              ": negative sizes (outer, r, inner) = (", outer, ", ", r, ", ", inner, ")");
-  const int64_t big = std::numeric_limits<int64_t>::max();
-  const int64_t oi = (inner == 0 || outer <= big / inner) ? outer * inner : -1;
-  const int64_t all = (oi >= 0 && (r == 0 || oi <= big / r)) ? oi * r : -1;
-  EMBER_CHECK(all >= 0 && x.numel() == all, ValueError, op, ": input of shape ", shape_str(x.shape),
-              " does not match (outer, r, inner) = (", outer, ", ", r, ", ", inner, ")");
-  EMBER_CHECK(out.numel() == oi, ValueError, op, ": output of shape ", shape_str(out.shape),
-              " must have outer * inner = ", oi, " elements");
 }
 
 void reduce(const std::string& name, TensorRef x, TensorRef out, int64_t outer, int64_t r,
@@ -42,7 +27,7 @@ void reduce(const std::string& name, TensorRef x, TensorRef out, int64_t outer, 
   check_same_dtype(x, out, opn);
   EMBER_CHECK(cpu::reduce_supports(op, x.dtype), TypeError, opn, ": unsupported dtype ",
               dtype_name(x.dtype));
-  check_view(x, out, outer, r, inner, opn);
+  check_reduce_view(x, out, outer, r, inner, opn);
   check_writable(out, opn, "out");
   check_no_overlap(out, x, opn, "out", "input");
   EMBER_CHECK(r > 0 || (op != cpu::ReduceOp::Max && op != cpu::ReduceOp::Min), ValueError, opn,
@@ -65,7 +50,7 @@ void reduce_arg(const std::string& name, TensorRef x, TensorRef values, TensorRe
               TypeError, opn, ": unsupported dtype ", dtype_name(x.dtype));
   check_same_dtype(x, values, opn);
   check_dtype(indices, DType::Int64, opn, "indices");
-  check_view(x, values, outer, r, inner, opn);
+  check_reduce_view(x, values, outer, r, inner, opn);
   EMBER_CHECK(indices.numel() == values.numel(), ValueError, opn, ": indices of shape ",
               shape_str(indices.shape), " and values of shape ", shape_str(values.shape),
               " differ in size");

@@ -1,6 +1,7 @@
 #include "bindings/checks.h"
 
 #include <cstdlib>
+#include <limits>
 
 namespace ember::bindings {
 
@@ -53,6 +54,19 @@ void check_row_vec(const TensorImpl* t, int64_t n, DType dt, const char* op, con
 void check_range(int64_t v, int64_t lo, int64_t hi, const char* op, const char* arg) {
   EMBER_CHECK(v >= lo && v <= hi, ValueError, op, ": ", arg, " must be in [", lo, ", ", hi,
               "], got ", v);
+}
+
+void check_reduce_view(const TensorImpl& x, const TensorImpl& out, int64_t outer, int64_t r,
+                       int64_t inner, const char* op) {
+  EMBER_CHECK(outer >= 0 && r >= 0 && inner >= 0, ValueError, op,
+              ": negative sizes (outer, r, inner) = (", outer, ", ", r, ", ", inner, ")");
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  const int64_t oi = (inner == 0 || outer <= big / inner) ? outer * inner : -1;
+  const int64_t all = (oi >= 0 && (r == 0 || oi <= big / r)) ? oi * r : -1;
+  EMBER_CHECK(all >= 0 && x.numel() == all, ValueError, op, ": input of shape ", shape_str(x.shape),
+              " does not match (outer, r, inner) = (", outer, ", ", r, ", ", inner, ")");
+  EMBER_CHECK(out.numel() == oi, ValueError, op, ": output of shape ", shape_str(out.shape),
+              " must have outer * inner = ", oi, " elements");
 }
 
 void check_positive(int64_t v, const char* op, const char* arg) {

@@ -26,6 +26,11 @@ void check_contiguous_like(const TensorImpl& t, const TensorImpl& ref, const cha
 // ValueError "<op>: <arg> has shape S, expected S" unless t.shape == want.
 void check_shape(const TensorImpl& t, const Shape& want, const char* op, const char* arg);
 
+// The (outer, r, inner) view of a reduction: sizes non-negative, outer * r * inner without
+// overflow and equal to x's element count, outer * inner equal to out's. ValueError naming op.
+void check_reduce_view(const TensorImpl& x, const TensorImpl& out, int64_t outer, int64_t r,
+                       int64_t inner, const char* op);
+
 // TypeError unless t is float32 or float64.
 void check_float(const TensorImpl& t, const char* op, const char* arg);
 

@@ -8,11 +8,11 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
-#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "bindings/checks.h"
 #include "core/error.h"
 #include "core/overlap.h"
 #include "core/tensor_impl.h"
@@ -101,21 +101,6 @@ bool reduce_supports(rows::ReduceKind op, DType t) {
   }
 }
 
-// outer * r * inner without overflow, all non-negative; x has that many elements and the
-// outputs outer * inner.
-void check_view(TensorRef x, TensorRef out, int64_t outer, int64_t r, int64_t inner,
-                const char* op) {
-  EMBER_CHECK(outer >= 0 && r >= 0 && inner >= 0, ValueError, op,
-              ": negative sizes (outer, r, inner) = (", outer, ", ", r, ", ", inner, ")");
-  const int64_t big = std::numeric_limits<int64_t>::max();
-  const int64_t oi = (inner == 0 || outer <= big / inner) ? outer * inner : -1;
-  const int64_t all = (oi >= 0 && (r == 0 || oi <= big / r)) ? oi * r : -1;
-  EMBER_CHECK(all >= 0 && x.numel() == all, ValueError, op, ": input of shape ", shape_str(x.shape),
-              " does not match (outer, r, inner) = (", outer, ", ", r, ", ", inner, ")");
-  EMBER_CHECK(out.numel() == oi, ValueError, op, ": output of shape ", shape_str(out.shape),
-              " must have outer * inner = ", oi, " elements");
-}
-
 // The device exists; run fn on it with the GIL released.
 template <typename Fn>
 auto launch(int device, const char* op, Fn&& fn) {
@@ -136,7 +121,7 @@ void reduce(const std::string& name, TensorRef x, TensorRef out, int64_t outer, 
   check_same_dtype(x, out, opn);
   EMBER_CHECK(reduce_supports(op, x.dtype), TypeError, opn, ": unsupported dtype ",
               dtype_name(x.dtype));
-  check_view(x, out, outer, r, inner, opn);
+  bindings::check_reduce_view(x, out, outer, r, inner, opn);
   check_writable(out, opn, "out");
   check_no_overlap(out, x, opn, "out", "input");
   EMBER_CHECK(r > 0 || (op != rows::ReduceKind::Max && op != rows::ReduceKind::Min), ValueError,
@@ -156,7 +141,7 @@ void reduce_arg(const std::string& name, TensorRef x, TensorRef values, TensorRe
               TypeError, opn, ": unsupported dtype ", dtype_name(x.dtype));
   check_same_dtype(x, values, opn);
   check_dtype(indices, DType::Int64, opn, "indices");
-  check_view(x, values, outer, r, inner, opn);
+  bindings::check_reduce_view(x, values, outer, r, inner, opn);
   EMBER_CHECK(indices.numel() == values.numel(), ValueError, opn, ": indices of shape ",
               shape_str(indices.shape), " and values of shape ", shape_str(values.shape),
               " differ in size");
