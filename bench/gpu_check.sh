@@ -3,13 +3,18 @@
 # scikit-build-core, cmake, ninja and nvcc): build and install ember with CUDA,
 # print the device, run the CUDA tests, then benchmark every family against torch
 # (bench/gpu/<family>.py: interleaved rounds, medians, ratio torch/ember) and print the
-# tables, also written to bench/results/gpu-<date>.md and $OUT. About 8-10 minutes.
+# tables, also written to bench/results/gpu-<date>.md. About 8-10 minutes.
 #
-#   bash bench/gpu_check.sh            # logs also go to $OUT (default /tmp/ember_gpu_check)
+#   bash bench/gpu_check.sh
+#
+# Per-file logs stay in $LOG. $OUT (when set; the device tool brings back at most 8 files
+# from it) gets build.log, tests.log (every test file's log, appended as each ends, so a
+# run cut short still brings back what finished) and the results table as it grows.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
-LOG=${OUT:-/tmp/ember_gpu_check}
+LOG=/tmp/ember_gpu_check
+rm -rf "$LOG"
 mkdir -p "$LOG"
 PY=${PYTHON:-python3}
 
@@ -22,10 +27,12 @@ if ! EMBER_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$PY" -m pip install --no
   --no-deps -v -C cmake.define.CMAKE_CUDA_ARCHITECTURES=90 . >"$LOG/build.log" 2>&1; then
   tail -60 "$LOG/build.log"
   echo "BUILD FAILED"
+  [ -n "${OUT:-}" ] && cp "$LOG/build.log" "$OUT/"
   exit 1
 fi
 grep -E "warning|error" "$LOG/build.log" | grep -v -E "^\s*$|-Werror|Wno-" | head -20
 echo "build: $((SECONDS - t0)) s"
+[ -n "${OUT:-}" ] && cp "$LOG/build.log" "$OUT/"
 
 echo "== device"
 "$PY" -c "import ember.cuda as c; print(c.is_available(), c.get_device_name())" || exit 1
@@ -36,10 +43,11 @@ test_rc=0
 for f in tests/cuda/test_cuda*.py; do
   name=$(basename "$f" .py)
   timeout 150 "$PY" -m pytest "$f" -q -m cuda -p no:cacheprovider -o addopts="" --timeout=120 \
-    --junitxml="$LOG/junit-$name.xml" >"$LOG/pytest-$name.log" 2>&1
+    >"$LOG/pytest-$name.log" 2>&1
   rc=$?
   [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && test_rc=1  # 5: nothing selected
   echo "$name: exit $rc, $(tail -1 "$LOG/pytest-$name.log")"
+  [ -n "${OUT:-}" ] && { echo "=== $name (exit $rc)"; cat "$LOG/pytest-$name.log"; } >>"$OUT/tests.log"
   [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && grep -E "^(FAILED|ERROR)" "$LOG/pytest-$name.log" | head -15
 done
 echo "tests: $((SECONDS - t0)) s, exit $test_rc"
@@ -60,9 +68,9 @@ for family in elementwise reduce gemm attention conv optim rnn train; do
   timeout 60 "$PY" "bench/gpu/$family.py" --rounds 3 >"$LOG/bench-$family.txt" 2>&1
   rc=$?
   { cat "$LOG/bench-$family.txt"; echo; } >>"$table"
+  [ -n "${OUT:-}" ] && cp "$table" "$OUT/"
   echo "$family: exit $rc, $((SECONDS - t0)) s"
 done
-cp "$table" "$LOG/"
 echo "== table"
 grep -E "^\||^## |^Adam" "$table"
 exit $test_rc
