@@ -46,9 +46,10 @@ def _impls(tensors: list[Tensor], op: str, writable: bool) -> list:
 
 
 def _norm_tensor(value: float, tensors: list[Tensor]) -> Tensor:
-    """The norm as a 0-d tensor: float64 if any input is float64, else float32."""
+    """The norm as a 0-d tensor on the tensors' device (as PyTorch returns it): float64 if
+    any input is float64, else float32."""
     dt = D.float64 if any(t.dtype is D.float64 for t in tensors) else D.float32
-    return full((), value, dt, CPU)
+    return full((), value, dt, tensors[0].device if tensors else CPU)
 
 
 def _norm_type(norm_type: float | str, op: str) -> float:
