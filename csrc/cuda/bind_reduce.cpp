@@ -293,13 +293,11 @@ py::tuple cross_entropy_forward(TensorRef logits, TensorRef target, TensorRef lo
                 {{&logits, "input"}, {&target, "target"}}, kCe);
   EMBER_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, ValueError, kCe,
               ": label_smoothing must be in [0, 1], got ", label_smoothing);
-  const auto [count, total] = launch(dev, kCe, [&] {
-    // Every target is checked before anything is written.
-    const int64_t c = rows::cross_entropy_check_targets(target, C, ignore_index, kCe);
-    return std::make_pair(c, rows::cross_entropy_forward(logits, target, losses, dlogits,
-                                                         ignore_index, label_smoothing));
+  const rows::CeTotals r = launch(dev, kCe, [&] {
+    return rows::cross_entropy_forward(logits, target, losses, dlogits, ignore_index,
+                                       label_smoothing, kCe);
   });
-  return py::make_tuple(count, total);
+  return py::make_tuple(r.count, r.total);
 }
 
 void cross_entropy_backward(TensorRef dlogits, TensorRef grad, TensorRef grad_in, double scale) {

@@ -671,6 +671,26 @@ class TestCrossEntropyGPU:
                     s.put(x), s.put(t), s.new((4,), F32), s.new((4, 5), F32), -100, 0.0
                 )
 
+    def test_far_out_of_range_target_reads_nothing_outside_the_logits(self, rng):
+        # The forward runs before the host sees the scan: a bad row must be computed as
+        # ignored (no read at x[row, t]), and the device must stay usable after the raise.
+        s = Side(True)
+        x = rng.standard_normal((3, 5)).astype(np.float32)
+        for bad in (2**40, -(2**40), 5, -1):
+            t = np.array([1, bad, 2], np.int64)
+            with pytest.raises(IndexError, match=f"target {bad} at position 1 is out of range"):
+                s.mod.cross_entropy_forward(
+                    s.put(x), s.put(t), s.new((3,), F32), s.new((3, 5), F32), -100, 0.0
+                )
+        good = np.array([1, 4, 2], np.int64)
+        (rc, _), (rg, _) = on_both(
+            lambda side: side.mod.cross_entropy_forward(
+                side.put(x), side.put(good), side.new((3,), F32), side.new((3, 5), F32), -100, 0.0
+            )
+        )
+        assert rg[0] == rc[0] == 3
+        assert rg[1] == pytest.approx(rc[1], rel=1e-5)
+
 
 class TestEndToEndGPU:
     pytestmark = GPU

@@ -1,8 +1,8 @@
 // Fused softmax cross-entropy over (N, C) logits: a warp or a block per row folds the row
 // into an online (max, sum of exp, sum of logits) state in one read, merges the states,
 // then writes dlogits = softmax - smoothed one-hot in a second read. The targets are
-// checked on the device first (a block-wide count and first bad position, copied back),
-// and the loss total is one block's fixed-order float64 sum.
+// scanned on the device (a block-wide count and first bad position) and the loss total is
+// one block's fixed-order float64 sum; both come back in one copy, the call's one wait.
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -22,6 +22,10 @@ constexpr int kBlock = kFlatBlock;  // the single-block kernels (target check, l
 struct TargetScan {
   int64_t count;  // targets that are not ignore_index
   int64_t bad;    // first position outside [0, C), or N
+};
+struct Results {  // what the call copies back
+  TargetScan scan;
+  double total;
 };
 struct TargetScanOp {
   using State = TargetScan;
@@ -53,6 +57,7 @@ __global__ void __launch_bounds__(max_row_threads<A>(), 1)
     cross_entropy_kernel(const T* __restrict__ x, const I* __restrict__ target,
                          A* __restrict__ losses, T* __restrict__ d, int64_t N, int64_t C,
                          int64_t ignore, A eps, int tpr, int rpb) {
+  // A bad target's row is computed as ignored (no read outside the row); the host raises.
   using Op = CeOp<A>;
   using S = typename Op::State;
   S* smem = state_smem<S, kWarp>();
@@ -63,7 +68,7 @@ __global__ void __launch_bounds__(max_row_threads<A>(), 1)
     const T* xr = x + row * C;
     T* dr = d + row * C;
     const int64_t t = target[row];
-    if (t == ignore) {  // uniform over the row's group
+    if (t == ignore || t < 0 || t >= C) {  // uniform over the row's group
       for (int64_t j = lane; j < C; j += tpr) dr[j] = narrow<T>(A(0));
       if (lane == 0) losses[row] = A(0);
       continue;
@@ -123,31 +128,31 @@ void forward_typed(const TensorImpl& logits, const TensorImpl& target, const Ten
 }
 
 template <typename A>
-double total_of(const TensorImpl& losses, int64_t N) {
-  auto scratch = allocate_storage(losses.device().index, sizeof(double));
-  double* out = static_cast<double*>(scratch->data());
+void total_of(const TensorImpl& losses, int64_t N, double* out) {
   loss_total_kernel<A><<<1, kBlock>>>(losses.data_as<A>(), N, out);
   EMBER_CUDA_CHECK_LAUNCH("ember.cross_entropy");
-  return fetch(out, "ember.cross_entropy");
 }
 
 template <typename T, typename I>
 void forward_dispatch_acc(const TensorImpl& logits, const TensorImpl& target,
                           const TensorImpl& losses, const TensorImpl& dlogits, int64_t ignore,
-                          double eps) {
-  if constexpr (std::is_same_v<T, double>)
+                          double eps, double* total) {
+  if constexpr (std::is_same_v<T, double>) {
     forward_typed<double, double, I>(logits, target, losses, dlogits, ignore, eps);
-  else
+    total_of<double>(losses, logits.shape[0], total);
+  } else {
     forward_typed<T, float, I>(logits, target, losses, dlogits, ignore, eps);
+    total_of<float>(losses, logits.shape[0], total);
+  }
 }
 
 template <typename T>
 void forward_dispatch(const TensorImpl& logits, const TensorImpl& target, const TensorImpl& losses,
-                      const TensorImpl& dlogits, int64_t ignore, double eps) {
+                      const TensorImpl& dlogits, int64_t ignore, double eps, double* total) {
   if (target.dtype == DType::Int64)
-    forward_dispatch_acc<T, int64_t>(logits, target, losses, dlogits, ignore, eps);
+    forward_dispatch_acc<T, int64_t>(logits, target, losses, dlogits, ignore, eps, total);
   else
-    forward_dispatch_acc<T, int32_t>(logits, target, losses, dlogits, ignore, eps);
+    forward_dispatch_acc<T, int32_t>(logits, target, losses, dlogits, ignore, eps, total);
 }
 
 template <typename T, typename A>
@@ -164,45 +169,41 @@ void backward_typed(const TensorImpl& dlogits, const TensorImpl& grad, const Ten
 
 }  // namespace
 
-int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes, int64_t ignore_index,
-                                    const char* op) {
-  const int64_t N = target.numel();
-  if (N == 0) return 0;
-  auto scratch = allocate_storage(target.device().index, sizeof(TargetScan));
-  auto* out = static_cast<TargetScan*>(scratch->data());
+CeTotals cross_entropy_forward(const TensorImpl& logits, const TensorImpl& target,
+                               const TensorImpl& losses, const TensorImpl& dlogits,
+                               int64_t ignore_index, double label_smoothing, const char* op) {
+  const int64_t N = logits.shape[0], C = logits.shape[1];
+  if (N == 0) return {0, 0.0};
+  auto scratch = allocate_storage(target.device().index, sizeof(Results));
+  auto* res = static_cast<Results*>(scratch->data());
   if (target.dtype == DType::Int64)
-    check_targets_kernel<<<1, kBlock>>>(target.data_as<int64_t>(), N, classes, ignore_index, out);
+    check_targets_kernel<<<1, kBlock>>>(target.data_as<int64_t>(), N, C, ignore_index, &res->scan);
   else
-    check_targets_kernel<<<1, kBlock>>>(target.data_as<int32_t>(), N, classes, ignore_index, out);
+    check_targets_kernel<<<1, kBlock>>>(target.data_as<int32_t>(), N, C, ignore_index, &res->scan);
   EMBER_CUDA_CHECK_LAUNCH(op);
-  const TargetScan scan = fetch(out, op);
-  if (scan.bad < N) {
-    const int64_t t = target.dtype == DType::Int64
-                          ? fetch(target.data_as<int64_t>() + scan.bad, op)
-                          : fetch(target.data_as<int32_t>() + scan.bad, op);
-    EMBER_CHECK(false, IndexError, op, ": target ", t, " at position ", scan.bad,
-                " is out of range for ", classes, " classes (expected 0 <= target < ", classes,
-                " or ignore_index ", ignore_index, ")");
-  }
-  return scan.count;
-}
-
-double cross_entropy_forward(const TensorImpl& logits, const TensorImpl& target,
-                             const TensorImpl& losses, const TensorImpl& dlogits,
-                             int64_t ignore_index, double label_smoothing) {
-  const int64_t N = logits.shape[0];
-  if (N == 0) return 0.0;
   switch (logits.dtype) {
     case DType::Float32:
-      forward_dispatch<float>(logits, target, losses, dlogits, ignore_index, label_smoothing);
-      return total_of<float>(losses, N);
+      forward_dispatch<float>(logits, target, losses, dlogits, ignore_index, label_smoothing,
+                              &res->total);
+      break;
     case DType::Float64:
-      forward_dispatch<double>(logits, target, losses, dlogits, ignore_index, label_smoothing);
-      return total_of<double>(losses, N);
+      forward_dispatch<double>(logits, target, losses, dlogits, ignore_index, label_smoothing,
+                               &res->total);
+      break;
     default:
-      forward_dispatch<BFloat16>(logits, target, losses, dlogits, ignore_index, label_smoothing);
-      return total_of<float>(losses, N);
+      forward_dispatch<BFloat16>(logits, target, losses, dlogits, ignore_index, label_smoothing,
+                                 &res->total);
   }
+  const Results r = fetch(res, op);
+  if (r.scan.bad < N) {  // the error path may wait once more, for the bad target's value
+    const int64_t t = target.dtype == DType::Int64
+                          ? fetch(target.data_as<int64_t>() + r.scan.bad, op)
+                          : fetch(target.data_as<int32_t>() + r.scan.bad, op);
+    EMBER_CHECK(false, IndexError, op, ": target ", t, " at position ", r.scan.bad,
+                " is out of range for ", C, " classes (expected 0 <= target < ", C,
+                " or ignore_index ", ignore_index, ")");
+  }
+  return {r.scan.count, r.total};
 }
 
 void cross_entropy_backward(const TensorImpl& dlogits, const TensorImpl& grad,

@@ -32,14 +32,17 @@ void norm_backward(const TensorImpl& grad_out, const TensorImpl& x, const Tensor
                    const TensorImpl* grad_weight, const TensorImpl* grad_bias, int64_t rows,
                    int64_t n);
 
-// Counts the targets that are not ignore_index; IndexError (the CPU's message) naming the
-// first one outside [0, classes). Waits for the device.
-int64_t cross_entropy_check_targets(const TensorImpl& target, int64_t classes, int64_t ignore_index,
-                                    const char* op);
-// Writes losses and dlogits; returns the sum of the losses (float64, fixed order).
-double cross_entropy_forward(const TensorImpl& logits, const TensorImpl& target,
-                             const TensorImpl& losses, const TensorImpl& dlogits,
-                             int64_t ignore_index, double label_smoothing);
+struct CeTotals {
+  int64_t count;  // targets that are not ignore_index
+  double total;   // the sum of the losses (float64, fixed order)
+};
+// Writes losses and dlogits and returns their totals, waiting for the device once. A
+// target outside [0, classes) that is not ignore_index raises IndexError (the CPU's
+// message, naming the first one); its row is computed as ignored, so nothing outside the
+// logits is read, and the caller discards losses and dlogits.
+CeTotals cross_entropy_forward(const TensorImpl& logits, const TensorImpl& target,
+                               const TensorImpl& losses, const TensorImpl& dlogits,
+                               int64_t ignore_index, double label_smoothing, const char* op);
 void cross_entropy_backward(const TensorImpl& dlogits, const TensorImpl& grad,
                             const TensorImpl& grad_in, double scale);
 
