@@ -11,8 +11,9 @@ float32. The losses cast bfloat16 inputs up to float32. Every other op computes
 in its inputs' dtype, so ops after a product see bfloat16 unless a float32 operand
 promotes them. Gradients flow through the casts to the float32 parameters (the master
 weights). Parameters are cast once per outermost region (the weight cache,
-``cache_enabled``). Regions are per thread. ``device_type="cuda"`` records the region for
-the CUDA kernels to come.
+``cache_enabled``). Regions are per thread and per device type: ``autocast("cuda",
+dtype=...)`` casts the products of CUDA tensors (bfloat16 and float16 run on the tensor
+cores with float32 accumulation) and leaves CPU ops alone, and the other way round.
 """
 
 from __future__ import annotations

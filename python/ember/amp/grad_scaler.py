@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
 from typing import Any
 
 from .. import _dtype as D
 from .. import cuda
+from .._primitives import kernels
 from ..autograd.grad_mode import no_grad
 from ..ops.elementwise import isfinite
 from ..ops.reduce import all as all_
 from ..tensor import Tensor
 
 _READY, _UNSCALED, _STEPPED = "ready", "unscaled", "stepped"
+
+
+def _unscale(grads: list[Tensor], inv_scale: float) -> bool:
+    """Multiply the gradients by inv_scale in place; True when any then holds inf/NaN.
+    Contiguous float32 / float64 ones (the usual case) take the fused kernels: per device,
+    one pass scales them all and one looks for inf/NaN, so a step waits on the device once,
+    not once per tensor."""
+    found_inf = False
+    fused: dict[Any, list[Tensor]] = {}
+    with no_grad():
+        for g in grads:
+            if g.dtype in (D.float32, D.float64) and g.is_contiguous():
+                fused.setdefault(g.device, []).append(g)
+            else:
+                g.mul_(inv_scale)
+                found_inf = found_inf or not bool(all_(isfinite(g)))
+    for dev, gs in fused.items():
+        impls = [g._impl for g in gs]
+        k = kernels(dev, "amp.GradScaler.unscale_")
+        k.scale_all(impls, inv_scale)
+        for g in gs:
+            g._version_box[0] += 1  # changed in place, as mul_ would record
+        found_inf = found_inf or k.total_norm(impls, math.inf)[1]
+    return found_inf
 
 
 class GradScaler:
@@ -98,21 +124,13 @@ class GradScaler:
             )
         if state["stage"] == _STEPPED:
             raise RuntimeError("ember.amp.GradScaler.unscale_() is being called after step().")
-        inv_scale = 1.0 / self._scale
-        found_inf = False
-        with no_grad():
-            for group in optimizer.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    if p.grad.dtype == D.float16:
-                        raise ValueError(
-                            "ember.amp.GradScaler: attempting to unscale float16 gradients "
-                            "(keep the parameters in float32)"
-                        )
-                    p.grad.mul_(inv_scale)
-                    found_inf = found_inf or not bool(all_(isfinite(p.grad)))
-        state["stage"], state["found_inf"] = _UNSCALED, found_inf
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if any(g.dtype == D.float16 for g in grads):
+            raise ValueError(
+                "ember.amp.GradScaler: attempting to unscale float16 gradients "
+                "(keep the parameters in float32)"
+            )
+        state["stage"], state["found_inf"] = _UNSCALED, _unscale(grads, 1.0 / self._scale)
 
     def step(self, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
         """Unscale (unless ``unscale_`` did) and call ``optimizer.step(*args, **kwargs)``,
