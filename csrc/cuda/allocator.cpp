@@ -5,18 +5,22 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <utility>
 
 #include "core/error.h"
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda {
 namespace {
 
+using Key = std::pair<void*, size_t>;  // (stream, size)
+
 struct Pool {
   std::mutex mu;
-  std::multimap<size_t, void*> small;  // free blocks <= kSmallLimit, by size
-  std::multimap<size_t, void*> large;  // free blocks > kSmallLimit, by size
+  std::multimap<Key, void*> small;  // free blocks <= kSmallLimit, by stream then size
+  std::multimap<Key, void*> large;  // free blocks > kSmallLimit, by stream then size
   MemoryStats stats;
   // Bookkeeping for a block handed out (from the cache or fresh).
   void hand_out(size_t size) {
@@ -44,10 +48,10 @@ void check_index(int device, const char* op) {
 void release_cached(Pool& p) {
   cudaError_t first = cudaSuccess;
   for (auto* m : {&p.small, &p.large}) {
-    for (auto& [size, ptr] : *m) {
+    for (auto& [key, ptr] : *m) {
       cudaError_t err = cudaFree(ptr);
       if (err != cudaSuccess && first == cudaSuccess) first = err;
-      p.stats.reserved -= size;
+      p.stats.reserved -= key.second;
     }
     m->clear();
   }
@@ -67,15 +71,16 @@ Block device_alloc(int device, size_t nbytes) {
   check_index(device, "ember.cuda");
   if (nbytes == 0) return {};
   const size_t size = round_size(nbytes, device);
+  void* stream = current_stream(device);
   Pool& p = pool(device);
   std::lock_guard<std::mutex> lock(p.mu);
 
-  // Smallest cached block that fits, unless it is more than twice the request:
-  // a small tensor must not pin a huge block (blocks are never split).
+  // Smallest cached block of this stream that fits, unless it is more than twice the
+  // request: a small tensor must not pin a huge block (blocks are never split).
   auto& m = size <= kSmallLimit ? p.small : p.large;
-  auto it = m.lower_bound(size);
-  if (it != m.end() && it->first / 2 <= size) {
-    Block b{it->second, it->first};
+  auto it = m.lower_bound(Key{stream, size});
+  if (it != m.end() && it->first.first == stream && it->first.second / 2 <= size) {
+    Block b{it->second, it->first.second, stream};
     m.erase(it);
     p.hand_out(b.size);
     return b;
@@ -101,7 +106,7 @@ Block device_alloc(int device, size_t nbytes) {
   p.stats.reserved += size;
   p.stats.reserved_peak = std::max(p.stats.reserved_peak, p.stats.reserved);
   p.hand_out(size);
-  return {ptr, size};
+  return {ptr, size, stream};
 }
 
 void device_free(int device, Block block) noexcept {
@@ -110,7 +115,7 @@ void device_free(int device, Block block) noexcept {
   std::lock_guard<std::mutex> lock(p.mu);
   p.stats.allocated -= block.size;
   --p.stats.active_blocks;
-  (block.size <= kSmallLimit ? p.small : p.large).emplace(block.size, block.ptr);
+  (block.size <= kSmallLimit ? p.small : p.large).emplace(Key{block.stream, block.size}, block.ptr);
 }
 
 std::shared_ptr<Storage> allocate_storage(int device, size_t nbytes) {

@@ -1,8 +1,12 @@
 // Caching allocator for CUDA memory, one pool per device. cudaMalloc/cudaFree
-// are slow and synchronize the device, so freed blocks are kept in size-keyed
-// free lists and reused. All work runs on the legacy default stream, which
-// orders a block's next use after every earlier use: a block can be reused as
-// soon as its tensor is gone, without waiting for the kernels that read it.
+// are slow and synchronize the device, so freed blocks are kept in free lists keyed by
+// (stream, size) and reused. A block is allocated on the current stream (cuda/stream.h)
+// and, once freed, handed out again only on that stream, whose order puts its next use
+// after every earlier one: it can be reused as soon as its tensor is gone, without
+// waiting for the kernels that read it. A tensor used on another stream too must stay
+// alive until that stream's work is done (torch's rule without record_stream). A block
+// of the legacy default stream is safe either way: that stream waits for every
+// (blocking) stream's earlier work.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -19,10 +23,11 @@ constexpr size_t kLargeRound = size_t{2} << 20;
 
 struct Block {
   void* ptr = nullptr;
-  size_t size = 0;  // rounded size actually held
+  size_t size = 0;         // rounded size actually held
+  void* stream = nullptr;  // the cudaStream_t it was allocated on (and is reused on)
 };
 
-// A block of at least `nbytes` on `device` (nullptr/0 for 0 bytes). On
+// A block of at least `nbytes` on `device`, for the current stream (nullptr/0 for 0 bytes). On
 // cudaErrorMemoryAllocation the device's cache is emptied and the call retried
 // once; then CudaError "ember.cuda: out of memory allocating N bytes (...)".
 Block device_alloc(int device, size_t nbytes);

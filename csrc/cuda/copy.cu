@@ -16,6 +16,7 @@
 #include "cuda/ops.h"
 #include "cuda/runtime.h"
 #include "cuda/scratch.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda {
 namespace {
@@ -139,7 +140,7 @@ void device_to_device(const TensorImpl& src, const Shape& src_strides, const Ten
   const bool overlaps = overlap(src, dst);
   if (plain && !overlaps) {
     EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), src_bytes, cudaMemcpyDeviceToDevice,
-                                     cudaStreamLegacy),
+                                     current_stream()),
                      kOp);
     return;
   }

@@ -9,6 +9,7 @@
 #include "cuda/math.cuh"
 #include "cuda/ops.h"
 #include "cuda/runtime.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda {
 namespace {
@@ -101,15 +102,15 @@ void check_nonnegative(int device, const TensorImpl& t, const char* op) {
   Block flag = device_alloc(device, sizeof(int));
   int found = 0;
   try {
-    EMBER_CUDA_CHECK(cudaMemsetAsync(flag.ptr, 0, sizeof(int), cudaStreamLegacy), op);
+    EMBER_CUDA_CHECK(cudaMemsetAsync(flag.ptr, 0, sizeof(int), current_stream()), op);
     int* f = static_cast<int*>(flag.ptr);
     const unsigned grid = detail::grid_for(n, device);
     if (c.fits32) {
-      any_negative_kernel<uint32_t, T>
-          <<<grid, kThreads>>>(n, make_indexer<uint32_t>(c), t.data_as<T>(), f);
+      any_negative_kernel<uint32_t, T><<<grid, kThreads, 0, current_stream()>>>(
+          n, make_indexer<uint32_t>(c), t.data_as<T>(), f);
     } else {
       any_negative_kernel<int64_t, T>
-          <<<grid, kThreads>>>(n, make_indexer<int64_t>(c), t.data_as<T>(), f);
+          <<<grid, kThreads, 0, current_stream()>>>(n, make_indexer<int64_t>(c), t.data_as<T>(), f);
     }
     EMBER_CUDA_CHECK_LAUNCH(op);
     EMBER_CUDA_CHECK(cudaMemcpy(&found, f, sizeof(int), cudaMemcpyDeviceToHost), op);

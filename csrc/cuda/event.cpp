@@ -1,18 +1,25 @@
-// ember._C_cuda.Event: a CUDA event on the legacy default stream, for timing GPU work and
-// waiting for it (every ember kernel runs on that stream, so an event recorded after a call
-// completes when the call's kernels have).
+// ember._C_cuda.Event and the stream functions under ember.cuda.Stream: an event marks a
+// point in one stream's queue (by default the current one, where ember's kernels go), for
+// timing GPU work, waiting for it and ordering another stream after it. Streams travel as
+// their handle, an int (0: the legacy default stream).
 #include <pybind11/pybind11.h>
 
 #include <cuda_runtime.h>
 
+#include <cstdint>
+
 #include "core/error.h"
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
+#include "cuda/stream.h"
 
 namespace py = pybind11;
 
 namespace ember::cuda {
 namespace {
+
+cudaStream_t from_handle(uintptr_t handle) { return reinterpret_cast<cudaStream_t>(handle); }
+uintptr_t to_handle(cudaStream_t s) { return reinterpret_cast<uintptr_t>(s); }
 
 class Event {
  public:
@@ -24,7 +31,7 @@ class Event {
   Event& operator=(const Event&) = delete;
 
   // Created on first record, on that device (torch's events are lazy too).
-  void record(int device) {
+  void record(int device, uintptr_t stream) {
     require_device(device, "ember.cuda.Event.record");
     EMBER_CHECK(event_ == nullptr || device == device_, ValueError,
                 "ember.cuda.Event.record: the event belongs to cuda:", device_,
@@ -36,7 +43,17 @@ class Event {
           "ember.cuda.Event.record");
       device_ = device;
     }
-    EMBER_CUDA_CHECK(cudaEventRecord(event_, nullptr), "ember.cuda.Event.record");
+    EMBER_CUDA_CHECK(cudaEventRecord(event_, from_handle(stream)), "ember.cuda.Event.record");
+  }
+
+  // Work queued on `stream` from now on waits for the recorded work (nothing recorded:
+  // nothing to wait for).
+  void block(int device, uintptr_t stream) const {
+    if (event_ == nullptr) return;
+    require_device(device, "ember.cuda.Stream.wait_event");
+    DeviceGuard guard(device);
+    EMBER_CUDA_CHECK(cudaStreamWaitEvent(from_handle(stream), event_, 0),
+                     "ember.cuda.Stream.wait_event");
   }
 
   // True when the work before the last record has finished (or nothing was recorded).
@@ -78,14 +95,58 @@ class Event {
 }  // namespace
 
 void bind_event(py::module_& m) {
-  py::class_<Event>(m, "Event", "A CUDA event on the default stream.")
+  py::class_<Event>(m, "Event", "A CUDA event: a point in one stream's queue.")
       .def(py::init<bool>(), py::arg("enable_timing") = false)
-      .def("record", &Event::record, py::arg("device") = 0,
-           "Mark the point after all work queued so far on the device.")
+      .def("record", &Event::record, py::arg("device"), py::arg("stream"),
+           "Mark the point after all work queued so far on the stream (a handle).")
+      .def("block", &Event::block, py::arg("device"), py::arg("stream"),
+           "Make later work on the stream wait for the recorded work.")
       .def("query", &Event::query, "True when the recorded work has finished.")
       .def("synchronize", &Event::synchronize, "Wait until the recorded work has finished.")
       .def("elapsed_time", &Event::elapsed_time, py::arg("end"),
            "Milliseconds between this event and `end`.");
+  m.def(
+      "_stream_new",
+      [](int device, int priority) { return to_handle(pooled_stream(device, priority)); },
+      py::arg("device"), py::arg("priority"), "A pooled stream's handle.");
+  m.def(
+      "_current_stream",
+      [](int device) {
+        require_device(device, "ember.cuda.current_stream");
+        return to_handle(current_stream(device));
+      },
+      py::arg("device"));
+  m.def(
+      "_set_current_stream",
+      [](int device, uintptr_t stream) {
+        require_device(device, "ember.cuda.stream");
+        set_current_stream(device, from_handle(stream));
+      },
+      py::arg("device"), py::arg("stream"));
+  m.def(
+      "_stream_query",
+      [](int device, uintptr_t stream) {
+        require_device(device, "ember.cuda.Stream.query");
+        DeviceGuard guard(device);
+        const cudaError_t err = cudaStreamQuery(from_handle(stream));
+        if (err == cudaErrorNotReady) {
+          cudaGetLastError();
+          return false;
+        }
+        EMBER_CUDA_CHECK(err, "ember.cuda.Stream.query");
+        return true;
+      },
+      py::arg("device"), py::arg("stream"));
+  m.def(
+      "_stream_synchronize",
+      [](int device, uintptr_t stream) {
+        require_device(device, "ember.cuda.Stream.synchronize");
+        py::gil_scoped_release nogil;
+        DeviceGuard guard(device);
+        EMBER_CUDA_CHECK(cudaStreamSynchronize(from_handle(stream)),
+                         "ember.cuda.Stream.synchronize");
+      },
+      py::arg("device"), py::arg("stream"));
 }
 
 }  // namespace ember::cuda

@@ -20,6 +20,7 @@
 #include "core/tensor_impl.h"
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda {
 
@@ -228,18 +229,22 @@ void run_elementwise(const char* op, int device, const F& f, const Shape& shape,
   if (c.contiguous) {
     if (n >= kVec && detail::vec_aligned(out.ptr) && (detail::vec_aligned(ins.ptr) && ...)) {
       const int64_t nvec = n / kVec;
-      detail::vectorized_kernel<F, Out, Ins...><<<detail::grid_for(nvec, device), kThreads>>>(
-          f, nvec, n - nvec * kVec, out.ptr, ins.ptr...);
+      detail::vectorized_kernel<F, Out, Ins...>
+          <<<detail::grid_for(nvec, device), kThreads, 0, current_stream()>>>(
+              f, nvec, n - nvec * kVec, out.ptr, ins.ptr...);
     } else {
       detail::contiguous_kernel<F, Out, Ins...>
-          <<<detail::grid_for(n, device), kThreads>>>(f, n, out.ptr, ins.ptr...);
+          <<<detail::grid_for(n, device), kThreads, 0, current_stream()>>>(f, n, out.ptr,
+                                                                           ins.ptr...);
     }
   } else if (c.fits32) {
-    detail::strided_kernel<uint32_t, F, Out, Ins...><<<detail::grid_for(n, device), kThreads>>>(
-        f, n, make_indexer<uint32_t>(c), out.ptr, ins.ptr...);
+    detail::strided_kernel<uint32_t, F, Out, Ins...>
+        <<<detail::grid_for(n, device), kThreads, 0, current_stream()>>>(
+            f, n, make_indexer<uint32_t>(c), out.ptr, ins.ptr...);
   } else {
-    detail::strided_kernel<int64_t, F, Out, Ins...><<<detail::grid_for(n, device), kThreads>>>(
-        f, n, make_indexer<int64_t>(c), out.ptr, ins.ptr...);
+    detail::strided_kernel<int64_t, F, Out, Ins...>
+        <<<detail::grid_for(n, device), kThreads, 0, current_stream()>>>(
+            f, n, make_indexer<int64_t>(c), out.ptr, ins.ptr...);
   }
   EMBER_CUDA_CHECK_LAUNCH(op);
 }

@@ -1,5 +1,6 @@
-// Device memory for the duration of one host call: the default stream orders the next user
-// of the block after the kernels that use it here, so it is returned at scope exit.
+// Device memory for the duration of one host call: the block is reused only on the stream
+// the call runs on, which orders its next user after the call's kernels, so it is returned
+// at scope exit.
 #pragma once
 #include <cstddef>
 

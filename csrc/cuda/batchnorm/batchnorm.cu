@@ -7,6 +7,7 @@
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
 #include "cuda/scratch.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda {
 
@@ -239,17 +240,18 @@ void batch_norm_forward(const cpu::BatchNormArgs& a, bool training, const T* x, 
   Scratch part(device, training ? a.c * std::max(p.nchunks, 1) * 2 * sizeof(double) : 0);
   Scratch coef(device, a.c * 2 * sizeof(T));
   if (training && p.nchunks > 0) {
-    stats_partial_kernel<T>
-        <<<partial_grid(a.c, p), kBnThreads>>>(x, a.c, a.s, p, part.as<double>());
+    stats_partial_kernel<T><<<partial_grid(a.c, p), kBnThreads, 0, current_stream()>>>(
+        x, a.c, a.s, p, part.as<double>());
     EMBER_CUDA_CHECK_LAUNCH(op);
   }
-  stats_finalize_kernel<T><<<channel_blocks(a.c), 128>>>(
+  stats_finalize_kernel<T><<<channel_blocks(a.c), 128, 0, current_stream()>>>(
       a.c, p, part.as<double>(), training, a.momentum, a.eps, weight, bias, running_mean,
       running_var, save_mean, save_invstd, coef.as<T>());
   EMBER_CUDA_CHECK_LAUNCH(op);
   const int64_t total = a.n * a.c * a.s;
   if (total == 0) return;
-  affine_kernel<T><<<grid_for(total, 256), 256>>>(x, coef.as<T>(), a.c, a.s, total, y);
+  affine_kernel<T>
+      <<<grid_for(total, 256), 256, 0, current_stream()>>>(x, coef.as<T>(), a.c, a.s, total, y);
   EMBER_CUDA_CHECK_LAUNCH(op);
 }
 
@@ -268,17 +270,18 @@ void batch_norm_backward(const cpu::BatchNormArgs& a, bool training, const T* gy
   BnPlan q = p;
   if (!sums) q.nchunks = 0;
   if (q.nchunks > 0) {
-    grad_partial_kernel<T, true>
-        <<<partial_grid(a.c, q), kBnThreads>>>(gy, x, save_mean, a.c, a.s, q, part.as<double>());
+    grad_partial_kernel<T, true><<<partial_grid(a.c, q), kBnThreads, 0, current_stream()>>>(
+        gy, x, save_mean, a.c, a.s, q, part.as<double>());
     EMBER_CUDA_CHECK_LAUNCH(op);
   }
-  grad_finalize_kernel<T><<<channel_blocks(a.c), 128>>>(a.c, q, part.as<double>(), training, weight,
-                                                        save_mean, save_invstd, gw, gb,
-                                                        gx ? coef.as<T>() : nullptr);
+  grad_finalize_kernel<T><<<channel_blocks(a.c), 128, 0, current_stream()>>>(
+      a.c, q, part.as<double>(), training, weight, save_mean, save_invstd, gw, gb,
+      gx ? coef.as<T>() : nullptr);
   EMBER_CUDA_CHECK_LAUNCH(op);
   const int64_t total = a.n * a.c * a.s;
   if (!gx || total == 0) return;
-  grad_input_kernel<T><<<grid_for(total, 256), 256>>>(gy, x, coef.as<T>(), a.c, a.s, total, gx);
+  grad_input_kernel<T><<<grid_for(total, 256), 256, 0, current_stream()>>>(gy, x, coef.as<T>(), a.c,
+                                                                           a.s, total, gx);
   EMBER_CUDA_CHECK_LAUNCH(op);
 }
 
@@ -290,12 +293,12 @@ void channel_sum(int64_t n, int64_t c, int64_t s, const T* x, T* out, int device
   DeviceGuard guard(device);
   Scratch part(device, c * std::max(p.nchunks, 1) * 2 * sizeof(double));
   if (p.nchunks > 0) {
-    grad_partial_kernel<T, false>
-        <<<partial_grid(c, p), kBnThreads>>>(x, nullptr, nullptr, c, s, p, part.as<double>());
+    grad_partial_kernel<T, false><<<partial_grid(c, p), kBnThreads, 0, current_stream()>>>(
+        x, nullptr, nullptr, c, s, p, part.as<double>());
     EMBER_CUDA_CHECK_LAUNCH(op);
   }
-  grad_finalize_kernel<T><<<channel_blocks(c), 128>>>(c, p, part.as<double>(), false, nullptr,
-                                                      nullptr, nullptr, nullptr, out, nullptr);
+  grad_finalize_kernel<T><<<channel_blocks(c), 128, 0, current_stream()>>>(
+      c, p, part.as<double>(), false, nullptr, nullptr, nullptr, nullptr, out, nullptr);
   EMBER_CUDA_CHECK_LAUNCH(op);
 }
 

@@ -8,6 +8,7 @@
 #include "cuda/gemm/epilogue.cuh"
 #include "cuda/gemm/kernels.h"
 #include "cuda/gemm/layout.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::gemm {
 namespace {
@@ -131,7 +132,7 @@ void launch_simt(const Problem& p, const Plan& plan) {
                                a_m_fast,
                                b_n_fast};
   const dim3 grid(static_cast<unsigned>(plan.grid_x), 1, static_cast<unsigned>(plan.grid_z));
-  gemm_simt_kernel<TIn, TOut, Acc><<<grid, kSimtThreads, 0, cudaStreamLegacy>>>(params);
+  gemm_simt_kernel<TIn, TOut, Acc><<<grid, kSimtThreads, 0, current_stream()>>>(params);
   EMBER_CUDA_CHECK_LAUNCH("ember.matmul");
 }
 

@@ -12,6 +12,7 @@
 #include "cuda/gemm/kernels.h"
 #include "cuda/gemm/layout.h"
 #include "cuda/gemm/ptx.cuh"
+#include "cuda/stream.h"
 
 namespace ember::cuda::gemm {
 
@@ -224,7 +225,7 @@ void launch_tc_variant(const TcParams& params, const Plan& plan) {
   EMBER_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
                    "ember.matmul");
   const dim3 grid(static_cast<unsigned>(plan.grid_x), 1, static_cast<unsigned>(plan.grid_z));
-  kernel<<<grid, kTcThreads, smem, cudaStreamLegacy>>>(params);
+  kernel<<<grid, kTcThreads, smem, current_stream()>>>(params);
   EMBER_CUDA_CHECK_LAUNCH("ember.matmul");
 }
 

@@ -15,6 +15,7 @@
 #include "cuda/loops.cuh"
 #include "cuda/runtime.h"
 #include "cuda/scratch.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda {
 
@@ -54,8 +55,8 @@ void check_bounds(int device, const int64_t* idx, int64_t n, int64_t size, int64
   Scratch flag(device, sizeof(unsigned long long));
   unsigned long long first = ULLONG_MAX;
   EMBER_CUDA_CHECK(cudaMemcpy(flag.as<void>(), &first, sizeof first, cudaMemcpyHostToDevice), op);
-  first_bad_kernel<<<detail::grid_for(n, device), kThreads>>>(idx, n, size,
-                                                              flag.as<unsigned long long>());
+  first_bad_kernel<<<detail::grid_for(n, device), kThreads, 0, current_stream()>>>(
+      idx, n, size, flag.as<unsigned long long>());
   EMBER_CUDA_CHECK_LAUNCH(op);
   EMBER_CUDA_CHECK(cudaMemcpy(&first, flag.as<void>(), sizeof first, cudaMemcpyDeviceToHost), op);
   if (first == ULLONG_MAX) return;
@@ -165,13 +166,15 @@ void sort_pairs(int device, const int64_t* keys, const int64_t* pos, int64_t* sk
   EMBER_CHECK(n <= INT_MAX, ValueError, op, ": more than 2^31 - 1 indices are not supported");
   const int end_bit = key_bits(max_key);
   size_t bytes = 0;
-  EMBER_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, bytes, keys, skeys, pos, spos,
-                                                   static_cast<int>(n), 0, end_bit),
-                   op);
+  EMBER_CUDA_CHECK(
+      cub::DeviceRadixSort::SortPairs(nullptr, bytes, keys, skeys, pos, spos, static_cast<int>(n),
+                                      0, end_bit, current_stream()),
+      op);
   Scratch temp(device, bytes);
-  EMBER_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp.as<void>(), bytes, keys, skeys, pos, spos,
-                                                   static_cast<int>(n), 0, end_bit),
-                   op);
+  EMBER_CUDA_CHECK(
+      cub::DeviceRadixSort::SortPairs(temp.as<void>(), bytes, keys, skeys, pos, spos,
+                                      static_cast<int>(n), 0, end_bit, current_stream()),
+      op);
 }
 
 // (outer, size at dim, inner) of a contiguous shape.
@@ -199,7 +202,7 @@ void gather(const TensorImpl& x, int64_t dim, const TensorImpl& index, const Ten
   check_bounds(device, index.data_as<int64_t>(), n, size_at(x.shape, dim), dim, op);
   visit_itemsize(dtype_size(x.dtype), [&](auto u) {
     using U = decltype(u);
-    gather_kernel<U><<<detail::grid_for(n, device), kThreads>>>(
+    gather_kernel<U><<<detail::grid_for(n, device), kThreads, 0, current_stream()>>>(
         w, index.data_as<int64_t>(), x.data_as<U>(), out.data_as<U>(), n);
   });
   EMBER_CUDA_CHECK_LAUNCH(op);
@@ -217,7 +220,7 @@ void index_select(const TensorImpl& x, int64_t dim, const TensorImpl& index,
   check_bounds(device, index.data_as<int64_t>(), k, size, dim, op);
   visit_itemsize(dtype_size(x.dtype), [&](auto u) {
     using U = decltype(u);
-    index_select_kernel<U><<<detail::grid_for(n, device), kThreads>>>(
+    index_select_kernel<U><<<detail::grid_for(n, device), kThreads, 0, current_stream()>>>(
         index.data_as<int64_t>(), x.data_as<U>(), out.data_as<U>(), k, size, inner, n);
   });
   EMBER_CUDA_CHECK_LAUNCH(op);
@@ -234,13 +237,13 @@ void scatter_add(const TensorImpl& out, int64_t dim, const TensorImpl& index,
   check_bounds(device, index.data_as<int64_t>(), n, size_at(out.shape, dim), dim, op);
   Scratch buf(device, 4 * n * sizeof(int64_t));
   int64_t *keys = buf.as<int64_t>(), *pos = keys + n, *skeys = pos + n, *spos = skeys + n;
-  scatter_keys_kernel<<<detail::grid_for(n, device), kThreads>>>(w, index.data_as<int64_t>(), n,
-                                                                 keys, pos);
+  scatter_keys_kernel<<<detail::grid_for(n, device), kThreads, 0, current_stream()>>>(
+      w, index.data_as<int64_t>(), n, keys, pos);
   EMBER_CUDA_CHECK_LAUNCH(op);
   sort_pairs(device, keys, pos, skeys, spos, n, out.numel() - 1, op);
   visit_add_dtype(out.dtype, [&](auto t) {
     using T = decltype(t);
-    add_runs_kernel<T><<<detail::grid_for(n, device), kThreads>>>(
+    add_runs_kernel<T><<<detail::grid_for(n, device), kThreads, 0, current_stream()>>>(
         skeys, spos, n, 1, 1, 0, 0, src.data_as<T>(), out.data_as<T>());
   });
   EMBER_CUDA_CHECK_LAUNCH(op);
@@ -257,13 +260,13 @@ void index_add(const TensorImpl& out, int64_t dim, const TensorImpl& index, cons
   check_bounds(device, index.data_as<int64_t>(), k, size, dim, op);
   Scratch buf(device, 3 * k * sizeof(int64_t));
   int64_t *pos = buf.as<int64_t>(), *skeys = pos + k, *spos = skeys + k;
-  iota_kernel<<<detail::grid_for(k, device), kThreads>>>(k, pos);
+  iota_kernel<<<detail::grid_for(k, device), kThreads, 0, current_stream()>>>(k, pos);
   EMBER_CUDA_CHECK_LAUNCH(op);
   sort_pairs(device, index.data_as<int64_t>(), pos, skeys, spos, k, size - 1, op);
   const int64_t lanes = outer * inner;
   visit_add_dtype(out.dtype, [&](auto t) {
     using T = decltype(t);
-    add_runs_kernel<T><<<detail::grid_for(k * lanes, device), kThreads>>>(
+    add_runs_kernel<T><<<detail::grid_for(k * lanes, device), kThreads, 0, current_stream()>>>(
         skeys, spos, k, lanes, inner, k, size, src.data_as<T>(), out.data_as<T>());
   });
   EMBER_CUDA_CHECK_LAUNCH(op);

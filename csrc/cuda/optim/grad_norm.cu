@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "cuda/optim/multi_tensor.cuh"
+#include "cuda/stream.h"
 
 namespace ember::cuda::optim {
 namespace {
@@ -115,8 +116,8 @@ void norm_partials(const Table& t, double p, Where where, std::vector<double>* p
   const ScopedBlock out(nc * (sizeof(double) + sizeof(int)), kNormOp);
   double* d_part = static_cast<double*>(out.data());
   int* d_flags = reinterpret_cast<int*>(d_part + nc);
-  norm_kernel<T, kMode>
-      <<<static_cast<unsigned>(nc), kBlock>>>(dt.slots(), dt.chunks(), p, d_part, d_flags);
+  norm_kernel<T, kMode><<<static_cast<unsigned>(nc), kBlock, 0, current_stream()>>>(
+      dt.slots(), dt.chunks(), p, d_part, d_flags);
   EMBER_CUDA_CHECK_LAUNCH(kNormOp);
   // cudaMemcpy waits for the kernel (legacy default stream).
   EMBER_CUDA_CHECK(

@@ -12,6 +12,7 @@
 #include "cuda/loops.cuh"
 #include "cuda/optim/table.h"
 #include "cuda/optim/update.cuh"
+#include "cuda/stream.h"
 
 namespace ember::cuda::optim {
 
@@ -92,7 +93,8 @@ void apply(const Op& op, const Table& t, Where where, const char* name) {
   }
   const DeviceTable dt(t, name);
   multi_tensor_kernel<T, Op>
-      <<<static_cast<unsigned>(t.chunks.size()), kBlock>>>(op, uses, dt.slots(), dt.chunks());
+      <<<static_cast<unsigned>(t.chunks.size()), kBlock, 0, current_stream()>>>(
+          op, uses, dt.slots(), dt.chunks());
   EMBER_CUDA_CHECK_LAUNCH(name);
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "cuda/cuda_check.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::optim {
 
@@ -76,7 +77,7 @@ DeviceTable::DeviceTable(const Table& t, const char* op)
   std::memcpy(host.data() + slot_bytes, t.chunks.data(), t.chunks.size() * sizeof(Chunk));
   // From pageable memory: staged before the call returns, so `host` may go right after.
   EMBER_CUDA_CHECK(cudaMemcpyAsync(block_.data(), host.data(), host.size(), cudaMemcpyHostToDevice,
-                                   cudaStreamLegacy),
+                                   current_stream()),
                    op);
 }
 

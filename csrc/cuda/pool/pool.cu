@@ -9,6 +9,7 @@
 #include "cuda/pool/pool_window.cuh"
 #include "cuda/runtime.h"
 #include "cuda/scratch.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda {
 
@@ -207,7 +208,7 @@ void max_pool2d_forward(const PoolGeom& g, const T* x, T* y, int64_t* idx, int d
   const int64_t n = g.planes * g.oh * g.ow;
   if (n == 0) return;
   DeviceGuard guard(device);
-  max_pool_kernel<T><<<grid_for(n), kThreads>>>(g, x, y, idx);
+  max_pool_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(g, x, y, idx);
   EMBER_CUDA_CHECK_LAUNCH("ember.max_pool2d");
 }
 
@@ -221,9 +222,9 @@ void max_pool2d_backward(const PoolGeom& g, const T* gy, const int64_t* idx, T* 
     Scratch flag(device, 2 * sizeof(int64_t));
     int* bad = flag.as<int>();
     int64_t* bad_value = flag.as<int64_t>() + 1;
-    EMBER_CUDA_CHECK(cudaMemsetAsync(bad, 0, 2 * sizeof(int64_t)), op);
-    check_indices_kernel<<<grid_for(n), kThreads>>>(idx, n, static_cast<int64_t>(g.h) * g.w, bad,
-                                                    bad_value);
+    EMBER_CUDA_CHECK(cudaMemsetAsync(bad, 0, 2 * sizeof(int64_t), current_stream()), op);
+    check_indices_kernel<<<grid_for(n), kThreads, 0, current_stream()>>>(
+        idx, n, static_cast<int64_t>(g.h) * g.w, bad, bad_value);
     EMBER_CUDA_CHECK_LAUNCH(op);
     int64_t host[2] = {0, 0};
     EMBER_CUDA_CHECK(cudaMemcpy(host, flag.as<int64_t>(), sizeof(host), cudaMemcpyDeviceToHost),
@@ -231,9 +232,11 @@ void max_pool2d_backward(const PoolGeom& g, const T* gy, const int64_t* idx, T* 
     EMBER_CHECK(static_cast<int>(host[0]) == 0, IndexError, op, ": index ", host[1],
                 " out of range for a plane of ", g.h, " x ", g.w);
   }
-  EMBER_CUDA_CHECK(cudaMemsetAsync(gx, 0, nin * sizeof(T)), op);  // all-zero bits: +0.0
+  EMBER_CUDA_CHECK(cudaMemsetAsync(gx, 0, nin * sizeof(T), current_stream()),
+                   op);  // all-zero bits: +0.0
   if (n == 0) return;
-  max_pool_backward_kernel<T><<<grid_for(g.planes), kThreads>>>(g, gy, idx, gx);
+  max_pool_backward_kernel<T>
+      <<<grid_for(g.planes), kThreads, 0, current_stream()>>>(g, gy, idx, gx);
   EMBER_CUDA_CHECK_LAUNCH(op);
 }
 
@@ -243,7 +246,8 @@ void avg_pool2d_forward(const PoolGeom& g, const T* x, T* y, bool count_include_
   const int64_t n = g.planes * g.oh * g.ow;
   if (n == 0) return;
   DeviceGuard guard(device);
-  avg_pool_kernel<T><<<grid_for(n), kThreads>>>(g, x, y, count_include_pad, divisor_override);
+  avg_pool_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(g, x, y, count_include_pad,
+                                                                     divisor_override);
   EMBER_CUDA_CHECK_LAUNCH("ember.avg_pool2d");
 }
 
@@ -253,8 +257,8 @@ void avg_pool2d_backward(const PoolGeom& g, const T* gy, T* gx, bool count_inclu
   const int64_t n = g.planes * g.h * g.w;
   if (n == 0) return;
   DeviceGuard guard(device);
-  avg_pool_backward_kernel<T>
-      <<<grid_for(n), kThreads>>>(g, gy, gx, count_include_pad, divisor_override);
+  avg_pool_backward_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
+      g, gy, gx, count_include_pad, divisor_override);
   EMBER_CUDA_CHECK_LAUNCH("ember.avg_pool2d_backward");
 }
 
@@ -263,7 +267,7 @@ void adaptive_avg_pool2d_forward(const PoolGeom& g, const T* x, T* y, int device
   const int64_t n = g.planes * g.oh * g.ow;
   if (n == 0) return;
   DeviceGuard guard(device);
-  adaptive_pool_kernel<T><<<grid_for(n), kThreads>>>(g, x, y);
+  adaptive_pool_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(g, x, y);
   EMBER_CUDA_CHECK_LAUNCH("ember.adaptive_avg_pool2d");
 }
 
@@ -272,7 +276,7 @@ void adaptive_avg_pool2d_backward(const PoolGeom& g, const T* gy, T* gx, int dev
   const int64_t n = g.planes * g.h * g.w;
   if (n == 0) return;
   DeviceGuard guard(device);
-  adaptive_pool_backward_kernel<T><<<grid_for(n), kThreads>>>(g, gy, gx);
+  adaptive_pool_backward_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(g, gy, gx);
   EMBER_CUDA_CHECK_LAUNCH("ember.adaptive_avg_pool2d_backward");
 }
 

@@ -13,6 +13,7 @@
 #include "cuda/reduce/block.cuh"
 #include "cuda/reduce/combine.cuh"
 #include "cuda/reduce/rows.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::rows {
 namespace {
@@ -121,7 +122,7 @@ void forward_typed(const TensorImpl& logits, const TensorImpl& target, const Ten
                    const TensorImpl& dlogits, int64_t ignore, double eps) {
   const int64_t N = logits.shape[0], C = logits.shape[1];
   const RowPlan p = row_plan(N, C, max_row_threads<A>());
-  cross_entropy_kernel<T, A, I><<<static_cast<unsigned>(p.grid), p.block>>>(
+  cross_entropy_kernel<T, A, I><<<static_cast<unsigned>(p.grid), p.block, 0, current_stream()>>>(
       logits.data_as<T>(), target.data_as<I>(), losses.data_as<A>(), dlogits.data_as<T>(), N, C,
       ignore, static_cast<A>(eps), p.threads_per_row, p.rows_per_block);
   EMBER_CUDA_CHECK_LAUNCH("ember.cross_entropy");
@@ -129,7 +130,7 @@ void forward_typed(const TensorImpl& logits, const TensorImpl& target, const Ten
 
 template <typename A>
 void total_of(const TensorImpl& losses, int64_t N, double* out) {
-  loss_total_kernel<A><<<1, kBlock>>>(losses.data_as<A>(), N, out);
+  loss_total_kernel<A><<<1, kBlock, 0, current_stream()>>>(losses.data_as<A>(), N, out);
   EMBER_CUDA_CHECK_LAUNCH("ember.cross_entropy");
 }
 
@@ -161,9 +162,9 @@ void backward_typed(const TensorImpl& dlogits, const TensorImpl& grad, const Ten
   const int64_t N = dlogits.shape[0], C = dlogits.shape[1];
   const int64_t total = N * C;
   const auto blocks = static_cast<unsigned>(std::min(cdiv(total, kFlatBlock), kMaxGrid));
-  scale_rows_kernel<T, A><<<blocks, kFlatBlock>>>(dlogits.data_as<T>(), grad.data_as<A>(),
-                                                  grad.numel() != 1, scale, grad_in.data_as<T>(),
-                                                  total, C);
+  scale_rows_kernel<T, A><<<blocks, kFlatBlock, 0, current_stream()>>>(
+      dlogits.data_as<T>(), grad.data_as<A>(), grad.numel() != 1, scale, grad_in.data_as<T>(),
+      total, C);
   EMBER_CUDA_CHECK_LAUNCH("ember.cross_entropy_backward");
 }
 
@@ -177,9 +178,11 @@ CeTotals cross_entropy_forward(const TensorImpl& logits, const TensorImpl& targe
   auto scratch = allocate_storage(target.device().index, sizeof(Results));
   auto* res = static_cast<Results*>(scratch->data());
   if (target.dtype == DType::Int64)
-    check_targets_kernel<<<1, kBlock>>>(target.data_as<int64_t>(), N, C, ignore_index, &res->scan);
+    check_targets_kernel<<<1, kBlock, 0, current_stream()>>>(target.data_as<int64_t>(), N, C,
+                                                             ignore_index, &res->scan);
   else
-    check_targets_kernel<<<1, kBlock>>>(target.data_as<int32_t>(), N, C, ignore_index, &res->scan);
+    check_targets_kernel<<<1, kBlock, 0, current_stream()>>>(target.data_as<int32_t>(), N, C,
+                                                             ignore_index, &res->scan);
   EMBER_CUDA_CHECK_LAUNCH(op);
   switch (logits.dtype) {
     case DType::Float32:

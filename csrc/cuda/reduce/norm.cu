@@ -12,6 +12,7 @@
 #include "cuda/reduce/block.cuh"
 #include "cuda/reduce/combine.cuh"
 #include "cuda/reduce/rows.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::rows {
 namespace {
@@ -169,7 +170,7 @@ void forward_typed(const TensorImpl& x, const TensorImpl* weight, const TensorIm
                    const TensorImpl& y, const TensorImpl* mean, const TensorImpl& rstd,
                    int64_t rows, int64_t n, double eps) {
   const RowPlan p = row_plan(rows, n, max_row_threads<A>());
-  norm_forward_kernel<T, A><<<static_cast<unsigned>(p.grid), p.block>>>(
+  norm_forward_kernel<T, A><<<static_cast<unsigned>(p.grid), p.block, 0, current_stream()>>>(
       x.data_as<T>(), param<A>(weight), param<A>(bias), y.data_as<T>(),
       mean ? mean->data_as<A>() : nullptr, rstd.data_as<A>(), rows, n, static_cast<A>(eps),
       p.threads_per_row, p.rows_per_block);
@@ -186,7 +187,7 @@ void backward_typed(const TensorImpl& grad_out, const TensorImpl& x, const Tenso
   const T* xp = x.data_as<T>();
   if (grad_in && rows > 0) {
     const RowPlan p = row_plan(rows, n, max_row_threads<A>());
-    norm_dx_kernel<T, A><<<static_cast<unsigned>(p.grid), p.block>>>(
+    norm_dx_kernel<T, A><<<static_cast<unsigned>(p.grid), p.block, 0, current_stream()>>>(
         g, xp, param<A>(weight), stat<A>(mean), rstd.data_as<A>(), grad_in->data_as<T>(), rows, n,
         p.threads_per_row, p.rows_per_block);
     EMBER_CUDA_CHECK_LAUNCH(name);
@@ -200,14 +201,16 @@ void backward_typed(const TensorImpl& grad_out, const TensorImpl& x, const Tenso
   A* pw = sw ? static_cast<A*>(sw->data()) : nullptr;
   A* pb = sb ? static_cast<A*>(sb->data()) : nullptr;
   const int64_t tasks = std::min(q.chunks * q.tiles, kMaxGrid);
-  norm_param_partial_kernel<T, A><<<static_cast<unsigned>(tasks), dim3(kWarp, q.block_y)>>>(
-      g, xp, stat<A>(mean), rstd.data_as<A>(), pw, pb, rows, n, q.chunk_rows, q.chunks, q.tiles);
+  norm_param_partial_kernel<T, A>
+      <<<static_cast<unsigned>(tasks), dim3(kWarp, q.block_y), 0, current_stream()>>>(
+          g, xp, stat<A>(mean), rstd.data_as<A>(), pw, pb, rows, n, q.chunk_rows, q.chunks,
+          q.tiles);
   EMBER_CUDA_CHECK_LAUNCH(name);
   const auto blocks = static_cast<unsigned>(std::min(cdiv(n, kFlatBlock), kMaxGrid));
   for (const auto& [part, t] :
        {std::pair<A*, const TensorImpl*>{pw, grad_weight}, {pb, grad_bias}}) {
     if (!t) continue;
-    sum_partials_kernel<A><<<blocks, kFlatBlock>>>(
+    sum_partials_kernel<A><<<blocks, kFlatBlock, 0, current_stream()>>>(
         part, q.chunks, n, ParamOut<A>{t->data(), t->dtype == DType::BFloat16});
     EMBER_CUDA_CHECK_LAUNCH(name);
   }

@@ -9,6 +9,7 @@
 #include "cuda/reduce/combine.cuh"
 #include "cuda/reduce/rows.h"
 #include "cuda/reduce/tasks.cuh"
+#include "cuda/stream.h"
 
 namespace ember::cuda::rows {
 namespace {
@@ -95,11 +96,12 @@ template <class Op, typename In, class Store>
 void launch_pass(const In* x, Store store, int64_t outer, int64_t r, int64_t inner,
                  const ReducePlan& p, const char* name) {
   if (p.rows) {
-    reduce_rows_kernel<Op><<<static_cast<unsigned>(p.row.grid), p.row.block>>>(
+    reduce_rows_kernel<Op><<<static_cast<unsigned>(p.row.grid), p.row.block, 0, current_stream()>>>(
         x, store, outer, r, p.splits, p.chunk, p.row.threads_per_row, p.row.rows_per_block);
   } else {
-    reduce_cols_kernel<Op><<<static_cast<unsigned>(p.grid), dim3(kWarp, p.block_y)>>>(
-        x, store, outer, r, inner, p.splits, p.chunk, p.tiles);
+    reduce_cols_kernel<Op>
+        <<<static_cast<unsigned>(p.grid), dim3(kWarp, p.block_y), 0, current_stream()>>>(
+            x, store, outer, r, inner, p.splits, p.chunk, p.tiles);
   }
   EMBER_CUDA_CHECK_LAUNCH(name);
 }

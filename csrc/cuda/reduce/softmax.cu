@@ -5,6 +5,7 @@
 #include "cuda/reduce/block.cuh"
 #include "cuda/reduce/combine.cuh"
 #include "cuda/reduce/rows.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::rows {
 namespace {
@@ -64,7 +65,7 @@ void rows_of(const TensorImpl& t, int64_t* rows, int64_t* n) {
 template <typename T>
 void softmax_typed(const TensorImpl& x, const TensorImpl& out, int64_t rows, int64_t n, bool log) {
   const RowPlan p = row_plan(rows, n, max_row_threads<T>());
-  softmax_kernel<<<static_cast<unsigned>(p.grid), p.block>>>(
+  softmax_kernel<<<static_cast<unsigned>(p.grid), p.block, 0, current_stream()>>>(
       x.data_as<T>(), out.data_as<T>(), rows, n, log, p.threads_per_row, p.rows_per_block);
   EMBER_CUDA_CHECK_LAUNCH(log ? "ember.log_softmax" : "ember.softmax");
 }
@@ -73,7 +74,7 @@ template <typename T>
 void softmax_backward_typed(const TensorImpl& y, const TensorImpl& g, const TensorImpl& gi,
                             int64_t rows, int64_t n, bool log) {
   const RowPlan p = row_plan(rows, n, max_row_threads<T>());
-  softmax_backward_kernel<<<static_cast<unsigned>(p.grid), p.block>>>(
+  softmax_backward_kernel<<<static_cast<unsigned>(p.grid), p.block, 0, current_stream()>>>(
       y.data_as<T>(), g.data_as<T>(), gi.data_as<T>(), rows, n, log, p.threads_per_row,
       p.rows_per_block);
   EMBER_CUDA_CHECK_LAUNCH(log ? "ember.log_softmax_backward" : "ember.softmax_backward");

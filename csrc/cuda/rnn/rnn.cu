@@ -10,29 +10,14 @@
 #include "cuda/rnn/rnn.h"
 #include "cuda/rnn/rnn_cell.h"
 #include "cuda/runtime.h"
+#include "cuda/scratch.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::rnn {
 namespace {
 
 using cpu::RnnMode;
 constexpr const char* kOp = "ember.rnn";
-
-// A device block for the scope of one call.
-class Scratch {
- public:
-  Scratch(int device, size_t bytes) : device_(device), block_(device_alloc(device, bytes)) {}
-  ~Scratch() { device_free(device_, block_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(block_.ptr);
-  }
-
- private:
-  int device_;
-  Block block_;
-};
 
 // c (M, N; row stride ldc) = a (M, K) @ b (K, N) + beta c + bias, strided operands, in the
 // operands' own precision (no TF32: the CPU's float32 results are the reference).
@@ -56,9 +41,10 @@ template <typename T>
 void copy_or_zero(T* dst, const T* src, int64_t n) {
   if (n == 0) return;
   if (src)
-    EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyDeviceToDevice, 0), kOp);
+    EMBER_CUDA_CHECK(
+        cudaMemcpyAsync(dst, src, n * sizeof(T), cudaMemcpyDeviceToDevice, current_stream()), kOp);
   else
-    EMBER_CUDA_CHECK(cudaMemsetAsync(dst, 0, n * sizeof(T), 0), kOp);
+    EMBER_CUDA_CHECK(cudaMemsetAsync(dst, 0, n * sizeof(T), current_stream()), kOp);
 }
 
 __device__ inline int64_t global_id() {
@@ -189,19 +175,19 @@ __global__ void col_sums_kernel(int64_t rows, int64_t n, const T* m, T* out) {
 template <typename T>
 void col_sums(int64_t rows, int64_t n, const T* m, T* out) {
   const unsigned blocks = static_cast<unsigned>((n + kSumCols - 1) / kSumCols);
-  col_sums_kernel<T><<<blocks, dim3(kSumCols, kSumRows)>>>(rows, n, m, out);
+  col_sums_kernel<T><<<blocks, dim3(kSumCols, kSumRows), 0, current_stream()>>>(rows, n, m, out);
   EMBER_CUDA_CHECK_LAUNCH(kOp);
 }
 
 template <typename T, RnnMode M>
 void launch_fwd(const FwdStep<T>& p, int device) {
-  fwd_step_kernel<T, M><<<detail::grid_for(p.B * p.H, device), kThreads>>>(p);
+  fwd_step_kernel<T, M><<<detail::grid_for(p.B * p.H, device), kThreads, 0, current_stream()>>>(p);
   EMBER_CUDA_CHECK_LAUNCH(kOp);
 }
 
 template <typename T, RnnMode M>
 void launch_bwd(const BwdStep<T>& p, int device) {
-  bwd_step_kernel<T, M><<<detail::grid_for(p.B * p.H, device), kThreads>>>(p);
+  bwd_step_kernel<T, M><<<detail::grid_for(p.B * p.H, device), kThreads, 0, current_stream()>>>(p);
   EMBER_CUDA_CHECK_LAUNCH(kOp);
 }
 

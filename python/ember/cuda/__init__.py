@@ -20,6 +20,10 @@ from types import ModuleType
 
 __all__ = [
     "Event",
+    "Stream",
+    "StreamContext",
+    "current_stream",
+    "default_stream",
     "device_count",
     "empty_cache",
     "get_device_name",
@@ -33,6 +37,8 @@ __all__ = [
     "memory_reserved",
     "memory_stats",
     "reset_peak_memory_stats",
+    "set_stream",
+    "stream",
     "synchronize",
 ]
 
@@ -148,9 +154,116 @@ def reset_peak_memory_stats(device: int = 0) -> None:
     _built().reset_peak_memory_stats(device)
 
 
+class Stream:
+    """A queue of GPU work. ember's kernels go to the current stream of their device: the
+    default stream unless a ``with ember.cuda.stream(s):`` block chose ``s``. Work on two
+    streams may overlap; an :class:`Event` orders one after the other::
+
+        s = ember.cuda.Stream()
+        with ember.cuda.stream(s):
+            y = model(x)               # queued on s
+        ember.cuda.current_stream().wait_stream(s)
+        z = y + 1                      # waits for model(x)
+
+    Streams come from a per-device pool of 32 (as torch's); they order against the
+    default stream both ways. A tensor made on one stream and used on another must stay
+    alive until that use has finished (as torch, without ``record_stream``), since its
+    memory is reused on the stream it was made on. ``priority`` < 0 asks for a
+    high-priority stream.
+    """
+
+    def __init__(self, device: int = 0, priority: int = 0, *, _handle: int | None = None) -> None:
+        self.device = int(device)
+        self.cuda_stream = (
+            int(_handle)
+            if _handle is not None
+            else int(_module()._stream_new(self.device, int(priority)))
+        )
+
+    def query(self) -> bool:
+        """True when all work queued on the stream has finished."""
+        return bool(_module()._stream_query(self.device, self.cuda_stream))
+
+    def synchronize(self) -> None:
+        """Wait until all work queued on the stream has finished."""
+        _module()._stream_synchronize(self.device, self.cuda_stream)
+
+    def record_event(self, event: Event | None = None) -> Event:
+        """Record ``event`` (a new one if None) at this point of the stream; returns it."""
+        event = Event() if event is None else event
+        event.record(self)
+        return event
+
+    def wait_event(self, event: Event) -> None:
+        """Work queued on this stream from now on waits for the work ``event`` recorded."""
+        event._event.block(self.device, self.cuda_stream)
+
+    def wait_stream(self, other: Stream) -> None:
+        """Work queued on this stream from now on waits for what ``other`` holds now."""
+        self.wait_event(other.record_event())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Stream) and (self.device, self.cuda_stream) == (
+            other.device,
+            other.cuda_stream,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.device, self.cuda_stream))
+
+    def __repr__(self) -> str:
+        return f"<ember.cuda.Stream device=cuda:{self.device} cuda_stream={self.cuda_stream:#x}>"
+
+
+def current_stream(device: int = 0) -> Stream:
+    """The stream ember's kernels for ``device`` go to in this thread."""
+    return Stream(device, _handle=_module()._current_stream(int(device)))
+
+
+def default_stream(device: int = 0) -> Stream:
+    """The device's default (legacy) stream, current unless a :func:`stream` block chose
+    another."""
+    _module()._current_stream(int(device))  # checks the device
+    return Stream(device, _handle=0)
+
+
+def set_stream(stream: Stream) -> None:
+    """Make ``stream`` current on its device in this thread (prefer :func:`stream`)."""
+    _module()._set_current_stream(stream.device, stream.cuda_stream)
+
+
+class StreamContext:
+    """``with ember.cuda.stream(s):`` makes ``s`` current on its device in this thread
+    and restores the previous stream on exit; ``None`` makes it a no-op."""
+
+    def __init__(self, stream: Stream | None) -> None:
+        if stream is not None and not isinstance(stream, Stream):
+            raise TypeError(
+                f"ember.cuda.stream: expected an ember.cuda.Stream or None, got "
+                f"{type(stream).__name__}"
+            )
+        self.stream = stream
+        self._previous: list[Stream] = []
+
+    def __enter__(self) -> Stream | None:
+        if self.stream is not None:
+            self._previous.append(current_stream(self.stream.device))
+            set_stream(self.stream)
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stream is not None:
+            set_stream(self._previous.pop())
+
+
+def stream(stream: Stream | None) -> StreamContext:
+    """Context manager selecting ``stream`` for the ops in its block (see :class:`Stream`)."""
+    return StreamContext(stream)
+
+
 class Event:
-    """A CUDA event on the default stream, where every ember kernel runs: recorded after
-    some calls, it completes when their kernels have. For timing GPU work::
+    """A point in a stream's queue, for timing GPU work, waiting for it, and making
+    another stream wait (:meth:`Stream.wait_event`)::
 
         start, end = ember.cuda.Event(enable_timing=True), ember.cuda.Event(enable_timing=True)
         start.record(); y = model(x); end.record(); end.synchronize()
@@ -160,9 +273,15 @@ class Event:
     def __init__(self, enable_timing: bool = False) -> None:
         self._event = _module().Event(bool(enable_timing))
 
-    def record(self, device: int = 0) -> None:
-        """Mark the point after all work queued so far on ``device``."""
-        self._event.record(device)
+    def record(self, stream: Stream | None = None) -> None:
+        """Mark the point after all work queued so far on ``stream`` (default: the current
+        stream of device 0)."""
+        s = current_stream() if stream is None else stream
+        self._event.record(s.device, s.cuda_stream)
+
+    def wait(self, stream: Stream | None = None) -> None:
+        """Make ``stream`` (default: the current one) wait for the recorded work."""
+        (current_stream() if stream is None else stream).wait_event(self)
 
     def query(self) -> bool:
         """True when the work before the last :meth:`record` has finished."""
