@@ -4,9 +4,9 @@
 // and, once freed, handed out again only on that stream, whose order puts its next use
 // after every earlier one: it can be reused as soon as its tensor is gone, without
 // waiting for the kernels that read it. A tensor used on another stream too must stay
-// alive until that stream's work is done (torch's rule without record_stream). A block
-// of the legacy default stream is safe either way: that stream waits for every
-// (blocking) stream's earlier work.
+// alive until that stream's work is done, or be marked with record_stream: its block
+// then returns to the cache only once the work queued on those streams by the time it
+// was freed has finished (an event per stream, polled at the next allocation).
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -33,6 +33,10 @@ struct Block {
 Block device_alloc(int device, size_t nbytes);
 // Returns a block to its device's free list. Never throws (runs in destructors).
 void device_free(int device, Block block) noexcept;
+
+// Marks the live block at `ptr` as used by `stream` too (torch's record_stream). Memory
+// the allocator did not hand out (e.g. imported through DLPack) is left alone.
+void record_stream(int device, void* ptr, void* stream);
 
 // Storage over a fresh block; dropping the last reference returns the block.
 std::shared_ptr<Storage> allocate_storage(int device, size_t nbytes);

@@ -40,7 +40,7 @@ void check_stat_device(int device, const char* op) {
 void bind_attention(py::module_& m);
 void bind_batchnorm(py::module_& m);
 void bind_conv(py::module_& m);
-void bind_event(py::module_& m);
+void bind_streams(py::module_& m);
 void bind_gemm(py::module_& m);
 void bind_index(py::module_& m);
 void bind_optim(py::module_& m);
@@ -115,7 +115,7 @@ PYBIND11_MODULE(_C_cuda, m) {
   bind_attention(m);
   bind_batchnorm(m);
   bind_conv(m);
-  bind_event(m);
+  bind_streams(m);
   bind_gemm(m);
   bind_index(m);
   bind_optim(m);

@@ -314,6 +314,22 @@ class Tensor:
             device = f"cuda:{device}"
         return self.to(device)
 
+    def record_stream(self, stream: cuda.Stream) -> None:
+        """Mark this CUDA tensor as used on ``stream`` too: once the tensor is gone, its
+        memory returns to the cache only after the work queued on ``stream`` by then has
+        finished (torch's ``Tensor.record_stream``). Needed when a tensor made on one
+        stream is used on another and dropped before that use is known to be done."""
+        if not isinstance(stream, cuda.Stream):
+            raise TypeError(
+                f"ember.Tensor.record_stream: expected an ember.cuda.Stream, got "
+                f"{type(stream).__name__}"
+            )
+        if not self.is_cuda:
+            raise ValueError(
+                f"ember.Tensor.record_stream: expected a CUDA tensor, got one on {self.device}"
+            )
+        cuda._module()._record_stream(self._impl, stream.cuda_stream)
+
     def type(self, dtype: Any = None) -> Any:
         if dtype is None:
             return f"ember.{self.dtype.name}"

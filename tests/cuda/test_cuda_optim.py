@@ -626,8 +626,9 @@ def test_gpu_optimizers_end_to_end(make):
         assert a.is_cuda
         np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)  # fmt: skip
+    # as torch returns it: on the gradients' device
     g = clip_grad_norm_(gpu_ps, 0.5)
-    assert g.is_cuda and g.shape == () and g.dtype is ember.float32  # as torch: on the grads' device
+    assert g.is_cuda and g.shape == () and g.dtype is ember.float32
     assert float(g) == pytest.approx(float(clip_grad_norm_(cpu_ps, 0.5)), rel=1e-6)
     clip_grad_value_(gpu_ps, 0.01)
     assert all(np.abs(p.grad.cpu().numpy()).max() <= 0.01 for p in gpu_ps)

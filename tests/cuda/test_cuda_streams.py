@@ -30,6 +30,13 @@ def test_stream_context_checks_its_argument_and_none_is_a_no_op():
         ember.cuda.stream("cuda:0")
 
 
+def test_record_stream_checks_its_arguments():
+    with pytest.raises(TypeError, match="record_stream: expected an ember.cuda.Stream, got int"):
+        ember.ones(3).record_stream(0)
+    with pytest.raises(ValueError, match="record_stream: expected a CUDA tensor, got one on cpu"):
+        ember.ones(3).record_stream(ember.cuda.Stream(_handle=0))
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
 class TestStreamsGPU:
@@ -99,3 +106,33 @@ class TestStreamsGPU:
             v = ember.empty(1 << 20, device="cuda")  # s: its cached block
         assert ember.cuda.memory_stats()["segment.all.allocated"] == before + 1
         del u, v
+
+    def test_record_stream_keeps_a_block_until_the_other_streams_work_is_done(self, rng):
+        ember.cuda.synchronize()
+        ember.cuda.empty_cache()
+        n = 2048  # 40 products of this size keep s busy for milliseconds
+        x0 = rng.standard_normal((n, n)).astype(np.float32)
+        eye = ember.tensor(np.eye(n, dtype=np.float32)).cuda()
+        x = ember.tensor(x0).cuda()  # made on the default stream
+        s = ember.cuda.Stream()
+        with ember.cuda.stream(s):
+            y = x
+            for _ in range(40):
+                y = ember.tanh(y @ eye)  # exact products: tanh applied 40 times
+        x.record_stream(s)
+        before = ember.cuda.memory_stats()["segment.all.allocated"]
+        del x  # pending until s's work is done: not handed to the next default allocation
+        busy = not s.query()
+        z = ember.full((n, n), 7.0, device="cuda")
+        if busy:
+            assert ember.cuda.memory_stats()["segment.all.allocated"] == before + 1
+        ember.cuda.current_stream().wait_stream(s)
+        want = x0.astype(np.float64)
+        for _ in range(40):
+            want = np.tanh(want)
+        np.testing.assert_allclose(y.cpu().numpy(), want, rtol=1e-5, atol=1e-6)
+        assert float(z.min()) == float(z.max()) == 7.0  # not overwritten by the chain
+        s.synchronize()
+        w = ember.empty(n, n, device="cuda")  # the settled block is back in the cache
+        assert ember.cuda.memory_stats()["segment.all.allocated"] == before + 1
+        del w, z

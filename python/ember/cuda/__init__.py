@@ -166,10 +166,10 @@ class Stream:
         z = y + 1                      # waits for model(x)
 
     Streams come from a per-device pool of 32 (as torch's); they order against the
-    default stream both ways. A tensor made on one stream and used on another must stay
-    alive until that use has finished (as torch, without ``record_stream``), since its
-    memory is reused on the stream it was made on. ``priority`` < 0 asks for a
-    high-priority stream.
+    default stream both ways. A tensor's memory is reused on the stream it was made on,
+    so one also used on another stream must stay alive until that use has finished, or
+    be marked with ``tensor.record_stream(other)`` (as in torch). ``priority`` < 0 asks
+    for a high-priority stream.
     """
 
     def __init__(self, device: int = 0, priority: int = 0, *, _handle: int | None = None) -> None:

@@ -9,6 +9,8 @@
 #include <cstdint>
 
 #include "core/error.h"
+#include "core/tensor_impl.h"
+#include "cuda/allocator.h"
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
 #include "cuda/stream.h"
@@ -94,7 +96,7 @@ class Event {
 
 }  // namespace
 
-void bind_event(py::module_& m) {
+void bind_streams(py::module_& m) {
   py::class_<Event>(m, "Event", "A CUDA event: a point in one stream's queue.")
       .def(py::init<bool>(), py::arg("enable_timing") = false)
       .def("record", &Event::record, py::arg("device"), py::arg("stream"),
@@ -147,6 +149,13 @@ void bind_event(py::module_& m) {
                          "ember.cuda.Stream.synchronize");
       },
       py::arg("device"), py::arg("stream"));
+  m.def(
+      "_record_stream",
+      [](const TensorImpl& t, uintptr_t stream) {
+        check_device(t, DeviceType::CUDA, "ember.Tensor.record_stream", "tensor");
+        record_stream(t.device().index, t.storage->data(), from_handle(stream));
+      },
+      py::arg("tensor"), py::arg("stream"));
 }
 
 }  // namespace ember::cuda
