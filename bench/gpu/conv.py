@@ -1,8 +1,10 @@
-"""conv2d, pooling and batch norm on CUDA: ember's kernels (implicit GEMM, SIMT fp32) vs
-torch (cuDNN, TF32 off so both do fp32 arithmetic) on ResNet-ish layers, float32 NCHW.
-Interleaved rounds, medians, CUDA synchronised after every call; the ratio is
-torch / ember (> 1: ember is faster). GFLOP/s count 2 N K C/groups kh kw oh ow per
-convolution (x2 for the backward: grad input and grad weight).
+"""conv2d, pooling and batch norm on CUDA: ember's kernels vs torch (cuDNN) on ResNet-ish
+layers, NCHW: float32 (ember's SIMT implicit GEMM; TF32 off so both do fp32 arithmetic) and
+bfloat16 (ember's tensor-core implicit GEMM; cuDNN bf16, channels-first). Interleaved rounds,
+medians, CUDA synchronised after every call; the ratio is torch / ember (> 1: ember is
+faster). GFLOP/s count 2 N K C/groups kh kw oh ow per convolution (x2 for the backward:
+grad input and grad weight; the float32 backward also sums grad bias, the bfloat16 one
+does not, on both sides).
 
     python bench/gpu/conv.py [--rounds 5] [--only substring] [--json out.json]
 
@@ -30,7 +32,8 @@ SHAPES = [
     ("N32 C512 7 -> 512, 3x3 p1", (32, 512, 7, 7), 512, 3, 1, 1, 1),
     ("N32 C256 28 depthwise 3x3 p1", (32, 256, 28, 28), 256, 3, 1, 1, 256),
 ]
-F32 = 6
+BF16, F32 = 5, 6
+DTYPES = [("f32", F32), ("bf16", BF16)]
 
 
 def _out(size: int, k: int, s: int, p: int) -> int:
@@ -46,9 +49,9 @@ def make_cases(only: str | None = None) -> list[Case]:
     torch.backends.cudnn.benchmark = True
     rng = np.random.default_rng(0)
 
-    def up(a: np.ndarray):
-        d = C.empty(list(a.shape), F32, 0)
-        C.copy(_C.TensorImpl.from_buffer(np.ascontiguousarray(a)), d)
+    def up(a: np.ndarray, code: int = F32):
+        d = C.empty(list(a.shape), code, 0)
+        C.copy(_C.TensorImpl.from_buffer(np.ascontiguousarray(a)), d)  # converts to code
         return d
 
     def timed(fn, sync):
@@ -59,7 +62,10 @@ def make_cases(only: str | None = None) -> list[Case]:
         return call
 
     cases = []
-    for name, (n, c, h, w), k, ks, s, p, g in SHAPES:
+    for (name, (n, c, h, w), k, ks, s, p, g), (dname, code) in (
+        (shape, dt) for dt in DTYPES for shape in SHAPES
+    ):
+        name = f"{name} {dname}"
         if only and only not in name:
             continue
         oh, ow = _out(h, ks, s, p), _out(w, ks, s, p)
@@ -67,13 +73,14 @@ def make_cases(only: str | None = None) -> list[Case]:
         wt = (rng.standard_normal((k, c // g, ks, ks)) * 0.1).astype(np.float32)
         b = rng.standard_normal(k).astype(np.float32)
         gy = rng.standard_normal((n, k, oh, ow)).astype(np.float32)
-        dx, dw, db, dgy = up(x), up(wt), up(b), up(gy)
-        dy, dgx, dgw, dgb = (
-            C.empty(list(t), F32, 0) for t in ((n, k, oh, ow), x.shape, wt.shape, (k,))
-        )
-        tx, tw, tb, tgy = (torch.from_numpy(a).cuda() for a in (x, wt, b, gy))
+        dx, dw, db, dgy = (up(a, code) for a in (x, wt, b, gy))
+        dy, dgx, dgw = (C.empty(list(t), code, 0) for t in ((n, k, oh, ow), x.shape, wt.shape))
+        dgb = C.empty([k], F32, 0)
+        tdt = torch.bfloat16 if code == BF16 else torch.float32
+        tx, tw, tb, tgy = (torch.from_numpy(a).cuda().to(tdt) for a in (x, wt, b, gy))
         geo = ((s, s), (p, p), (1, 1), g)
         flops = 2.0 * n * k * (c // g) * ks * ks * oh * ow
+        with_bias = code == F32  # ember's grad bias sums float32 (bf16 is cast up first)
 
         def ours_fwd(dx=dx, dw=dw, db=db, dy=dy, geo=geo):
             C.conv2d_forward(dx, dw, db, dy, *geo)
@@ -81,14 +88,15 @@ def make_cases(only: str | None = None) -> list[Case]:
         def peer_fwd(tx=tx, tw=tw, tb=tb, s=s, p=p, g=g):
             torch.nn.functional.conv2d(tx, tw, tb, s, p, 1, g)
 
-        def ours_bwd(dgy=dgy, dw=dw, dx=dx, dgx=dgx, dgw=dgw, dgb=dgb, geo=geo):
+        def ours_bwd(dgy=dgy, dw=dw, dx=dx, dgx=dgx, dgw=dgw, dgb=dgb, geo=geo, bias=with_bias):
             C.conv2d_backward_input(dgy, dw, dgx, *geo)
             C.conv2d_backward_weight(dgy, dx, dgw, *geo)
-            C.conv2d_backward_bias(dgy, dgb)
+            if bias:
+                C.conv2d_backward_bias(dgy, dgb)
 
-        def peer_bwd(tgy=tgy, tx=tx, tw=tw, k=k, s=s, p=p, g=g):
+        def peer_bwd(tgy=tgy, tx=tx, tw=tw, k=k, s=s, p=p, g=g, bias=with_bias):
             torch.ops.aten.convolution_backward(
-                tgy, tx, tw, [k], [s, s], [p, p], [1, 1], False, [0, 0], g, [True, True, True]
+                tgy, tx, tw, [k], [s, s], [p, p], [1, 1], False, [0, 0], g, [True, True, bias]
             )
 
         cases.append(
@@ -156,8 +164,8 @@ if __name__ == "__main__":
     import torch
 
     main(
-        "Convolution on CUDA (float32, NCHW)",
+        "Convolution on CUDA (float32 and bfloat16, NCHW)",
         "torch",
         make_cases,
-        f"torch {torch.__version__} (cuDNN, TF32 off)",
+        f"torch {torch.__version__} (cuDNN, TF32 off; bf16 channels-first)",
     )

@@ -1,10 +1,13 @@
 // ember._C_cuda convolution bindings: the names, signatures and errors of the CPU ones
 // (csrc/bindings/bind_conv.cpp), checked before any memory is touched, plus the
-// underscore-prefixed host hooks the CPU-only tests drive (plans, gather offsets).
+// underscore-prefixed host hooks the CPU-only tests drive (plans, gather offsets). conv2d
+// also takes bfloat16 / float16 here (the tensor-core kernels of conv/conv_tc.h), which the
+// CPU computes in float32.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <string>
+#include <type_traits>
 
 #include "bindings/checks.h"
 #include "bindings/geometry.h"
@@ -12,6 +15,7 @@
 #include "cuda/batchnorm/batchnorm.h"
 #include "cuda/conv/args.h"
 #include "cuda/conv/conv.h"
+#include "cuda/conv/conv_tc.h"
 #include "cuda/ops.h"
 #include "cuda/runtime.h"
 
@@ -41,19 +45,41 @@ ConvPass parse_pass(const std::string& p) {
   throw ValueError(cat_str(kConv, ": unknown pass '", p, "'"));
 }
 
-// The plan of a pass, its grid within CUDA's limits (grid y <= 65535).
-ConvPlan checked_plan(const ConvGeom& g, ConvPass pass, int elem_size) {
-  const ConvPlan p = conv_plan(g, pass, elem_size);
-  EMBER_CHECK(p.grid_y <= 65535, ValueError, kConv, ": ", g.groups, " groups of ", g.k / g.groups,
-              " output channels need ", p.grid_y, " blocks along grid y (at most 65535)");
-  return p;
+bool is_16bit(DType d) { return d == DType::BFloat16 || d == DType::Float16; }
+
+// The grid of a pass's kernel (SIMT for float32 / float64, tensor cores for 16-bit) within
+// CUDA's limits (grid y <= 65535).
+void check_grid(const ConvGeom& g, ConvPass pass, DType dt) {
+  const int64_t grid_y = is_16bit(dt) ? conv_tc_plan(g, pass).grid_y
+                                      : conv_plan(g, pass, static_cast<int>(dtype_size(dt))).grid_y;
+  EMBER_CHECK(grid_y <= 65535, ValueError, kConv, ": ", g.groups, " groups of ", g.k / g.groups,
+              " output channels need ", grid_y, " blocks along grid y (at most 65535)");
 }
 
 void check_conv_operands(TensorRef x, TensorRef w, const char* xname) {
   check_cuda_contiguous(x, kConv, xname);
-  bindings::check_float(x, kConv, xname);
+  EMBER_CHECK(is_16bit(x.dtype) || x.dtype == DType::Float32 || x.dtype == DType::Float64,
+              TypeError, kConv, ": ", xname, " has dtype ", dtype_name(x.dtype),
+              ", expected float32, float64, bfloat16 or float16");
   check_cuda_like(w, x, kConv, "weight");
 }
+
+// fn(T{}) with the element type of dt (checked by check_conv_operands).
+template <typename Fn>
+void visit_conv(DType dt, Fn&& fn) {
+  switch (dt) {
+    case DType::BFloat16:
+      return fn(BFloat16{});
+    case DType::Float16:
+      return fn(Half{});
+    case DType::Float32:
+      return fn(float{});
+    default:
+      return fn(double{});
+  }
+}
+template <typename T>
+constexpr bool kTensorCore = std::is_same_v<T, BFloat16> || std::is_same_v<T, Half>;
 
 bool parse_relu(const std::string& a) {
   if (a == "none") return false;
@@ -77,13 +103,16 @@ void conv2d_forward_op(TensorRef x, TensorRef w, const TensorImpl* bias, TensorR
   const bool relu = parse_relu(activation);
   const int device = common_device(kConv, {{"input", &x}, {"weight", &w}, {"out", &out}});
   if (bias) common_device(kConv, {{"input", &x}, {"bias", bias}});
-  checked_plan(g, ConvPass::Forward, static_cast<int>(x.itemsize()));
+  check_grid(g, ConvPass::Forward, x.dtype);
   require_device(device, kConv);
   py::gil_scoped_release nogil;
-  bindings::visit_float(x.dtype, [&](auto tag) {
+  visit_conv(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    cuda::conv2d_forward<T>(g, x.data_as<T>(), w.data_as<T>(), bias ? bias->data_as<T>() : nullptr,
-                            out.data_as<T>(), relu, device);
+    const T* b = bias ? bias->data_as<T>() : nullptr;
+    if constexpr (kTensorCore<T>)
+      conv2d_tc_forward<T>(g, x.data_as<T>(), w.data_as<T>(), b, out.data_as<T>(), relu, device);
+    else
+      conv2d_forward<T>(g, x.data_as<T>(), w.data_as<T>(), b, out.data_as<T>(), relu, device);
   });
 }
 
@@ -97,13 +126,16 @@ void conv2d_backward_input_op(TensorRef grad_out, TensorRef w, TensorRef grad_in
   check_outputs({{&grad_in, "grad_input"}}, {{&grad_out, "grad_output"}, {&w, "weight"}}, kConv);
   const int device =
       common_device(kConv, {{"grad_output", &grad_out}, {"weight", &w}, {"grad_input", &grad_in}});
-  checked_plan(g, ConvPass::BackwardInput, static_cast<int>(w.itemsize()));
+  check_grid(g, ConvPass::BackwardInput, w.dtype);
   require_device(device, kConv);
   py::gil_scoped_release nogil;
-  bindings::visit_float(w.dtype, [&](auto tag) {
+  visit_conv(w.dtype, [&](auto tag) {
     using T = decltype(tag);
-    cuda::conv2d_backward_input<T>(g, grad_out.data_as<T>(), w.data_as<T>(), grad_in.data_as<T>(),
-                                   device);
+    const T *gy = grad_out.data_as<T>(), *wp = w.data_as<T>();
+    if constexpr (kTensorCore<T>)
+      conv2d_tc_backward_input<T>(g, gy, wp, grad_in.data_as<T>(), device);
+    else
+      conv2d_backward_input<T>(g, gy, wp, grad_in.data_as<T>(), device);
   });
 }
 
@@ -117,13 +149,16 @@ void conv2d_backward_weight_op(TensorRef grad_out, TensorRef x, TensorRef grad_w
   check_outputs({{&grad_w, "grad_weight"}}, {{&grad_out, "grad_output"}, {&x, "input"}}, kConv);
   const int device =
       common_device(kConv, {{"grad_output", &grad_out}, {"input", &x}, {"grad_weight", &grad_w}});
-  checked_plan(g, ConvPass::BackwardWeight, static_cast<int>(x.itemsize()));
+  check_grid(g, ConvPass::BackwardWeight, x.dtype);
   require_device(device, kConv);
   py::gil_scoped_release nogil;
-  bindings::visit_float(x.dtype, [&](auto tag) {
+  visit_conv(x.dtype, [&](auto tag) {
     using T = decltype(tag);
-    cuda::conv2d_backward_weight<T>(g, grad_out.data_as<T>(), x.data_as<T>(), grad_w.data_as<T>(),
-                                    device);
+    const T *gy = grad_out.data_as<T>(), *xp = x.data_as<T>();
+    if constexpr (kTensorCore<T>)
+      conv2d_tc_backward_weight<T>(g, gy, xp, grad_w.data_as<T>(), device);
+    else
+      conv2d_backward_weight<T>(g, gy, xp, grad_w.data_as<T>(), device);
   });
 }
 
@@ -145,6 +180,23 @@ void conv2d_backward_bias_op(TensorRef grad_out, TensorRef grad_b) {
     using T = decltype(tag);
     cuda::channel_sum<T>(n, k, s, grad_out.data_as<T>(), grad_b.data_as<T>(), device);
   });
+}
+
+py::dict tc_plan_dict(const ConvTcPlan& p) {
+  py::dict d;
+  d["m"] = p.m;
+  d["n"] = p.n;
+  d["r"] = p.r;
+  d["tile"] = py::make_tuple(kConvTcBM, p.bn, kConvTcBK);
+  d["threads"] = p.threads;
+  d["tiles_m"] = p.tiles_m;
+  d["tiles_n"] = p.tiles_n;
+  d["splits"] = p.splits;
+  d["chunk"] = p.chunk;
+  d["grid"] = py::make_tuple(p.grid_x, p.grid_y);
+  d["workspace"] = p.workspace;
+  d["smem_bytes"] = p.smem_bytes;
+  return d;
 }
 
 py::dict plan_dict(const ConvPlan& p) {
@@ -173,7 +225,8 @@ void bind_conv(py::module_& m) {
         py::arg("out"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("activation") = "none",
         "out = act(conv2d(input, weight) + bias) on CUDA (implicit GEMM): NCHW, contiguous "
-        "float32/float64; activation none or relu.");
+        "float32/float64 (SIMT) or bfloat16/float16 (tensor cores, float32 accumulation); "
+        "activation none or relu.");
   m.def("conv2d_backward_input", &conv2d_backward_input_op, py::arg("grad_output"),
         py::arg("weight"), py::arg("grad_input"), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"), "grad_input = d loss / d input (overwritten).");
@@ -193,11 +246,47 @@ void bind_conv(py::module_& m) {
             checked_geom(input_shape, weight_shape, stride, padding, dilation, groups);
         EMBER_CHECK(elem_size == 4 || elem_size == 8, ValueError, kConv,
                     ": elem_size must be 4 or 8, got ", elem_size);
-        return plan_dict(checked_plan(g, parse_pass(pass), elem_size));
+        const ConvPass p = parse_pass(pass);
+        check_grid(g, p, elem_size == 4 ? DType::Float32 : DType::Float64);
+        return plan_dict(conv_plan(g, p, elem_size));
       },
       py::arg("pass_"), py::arg("input_shape"), py::arg("weight_shape"), py::arg("stride"),
       py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("elem_size") = 4,
       "Test hook: the implicit-GEMM plan of a pass (forward, backward_input, backward_weight).");
+  m.def(
+      "_conv_tc_plan",
+      [](const std::string& pass, const Shape& input_shape, const Shape& weight_shape,
+         const Pair& stride, const Pair& padding, const Pair& dilation, int64_t groups) {
+        const ConvGeom g =
+            checked_geom(input_shape, weight_shape, stride, padding, dilation, groups);
+        const ConvPass p = parse_pass(pass);
+        check_grid(g, p, DType::BFloat16);
+        return tc_plan_dict(conv_tc_plan(g, p));
+      },
+      py::arg("pass_"), py::arg("input_shape"), py::arg("weight_shape"), py::arg("stride"),
+      py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+      "Test hook: the plan of a pass of the 16-bit tensor-core conv.");
+  m.def(
+      "_conv_tc_gather",
+      [](const std::string& pass, const Shape& input_shape, const Shape& weight_shape,
+         const Pair& stride, const Pair& padding, const Pair& dilation, int64_t groups) {
+        const ConvGeom g =
+            checked_geom(input_shape, weight_shape, stride, padding, dilation, groups);
+        const ConvTcGatherTable t = conv_tc_gather_table(g, parse_pass(pass));
+        py::dict d;
+        d["a"] = t.a;
+        d["b"] = t.b;
+        d["shape_a"] = py::make_tuple(g.groups, t.rows_a, t.steps);
+        d["shape_b"] = py::make_tuple(g.groups, t.rows_b, t.steps);
+        d["c_row"] = t.c_row;
+        d["c_col_stride"] = t.c_col_stride;
+        return d;
+      },
+      py::arg("pass_"), py::arg("input_shape"), py::arg("weight_shape"), py::arg("stride"),
+      py::arg("padding"), py::arg("dilation"), py::arg("groups"),
+      "Test hook: the 16-bit tensor-core conv's loads, per group: A (rows x steps) and B "
+      "(rows x steps) offsets, -1 where a zero is stored; C[m][n] at c_row[m] + n * "
+      "c_col_stride.");
   m.def(
       "_conv_gather",
       [](const std::string& pass, const Shape& input_shape, const Shape& weight_shape,

@@ -1,10 +1,11 @@
-// conv2d on CUDA (conv.h): one SIMT implicit-GEMM kernel for the three passes, the split
-// reduction of grad weight, plans and the host test hook.
+// conv2d on CUDA (conv.h): one SIMT implicit-GEMM kernel for the three passes, plans and
+// the host test hook (the grad-weight chunks are summed by splits.cuh).
 #include <algorithm>
 #include <climits>
 
 #include "cuda/conv/conv.h"
 #include "cuda/conv/conv_index.cuh"
+#include "cuda/conv/splits.cuh"
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
 #include "cuda/scratch.h"
@@ -116,18 +117,6 @@ __global__ void __launch_bounds__(kConvThreads, conv_min_blocks<T, BM>())
   }
 }
 
-// out[e] = sum over s of part[s * total + e], s in order: the split grad-weight reduction.
-template <typename T>
-__global__ void sum_splits_kernel(const T* __restrict__ part, int splits, int64_t total,
-                                  T* __restrict__ out) {
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    T s = part[e];
-    for (int k = 1; k < splits; ++k) s += part[k * total + e];
-    out[e] = s;
-  }
-}
-
 template <typename T, ConvPass P>
 void launch_gemm(const char* op, const ConvGeom& g, const T* a, const T* b, const T* bias, T* c,
                  bool relu, int device) {
@@ -150,12 +139,8 @@ void launch_gemm(const char* op, const ConvGeom& g, const T* a, const T* b, cons
         <<<grid, kConvThreads>>>(g, plan, a, b, bias, dst, relu);
   }
   EMBER_CUDA_CHECK_LAUNCH(op);
-  if (plan.splits > 1) {
-    const int64_t total = static_cast<int64_t>(g.groups) * plan.m * plan.n;
-    const int blocks = static_cast<int>(std::min<int64_t>((total + 255) / 256, 4096));
-    sum_splits_kernel<T><<<blocks, 256>>>(dst, plan.splits, total, c);
-    EMBER_CUDA_CHECK_LAUNCH(op);
-  }
+  if (plan.splits > 1)
+    sum_splits(dst, plan.splits, static_cast<int64_t>(g.groups) * plan.m * plan.n, c, op);
 }
 
 }  // namespace
@@ -193,6 +178,18 @@ ConvGeom conv_geom(const cpu::ConvShape& s) {
           i(s.k / s.groups)};
 }
 
+ConvSplit conv_split(int r, int64_t tiles, int bk, bool split) {
+  int splits = 1;
+  if (split && r > kConvMinChunk) {
+    const int64_t want = (kConvTargetBlocks + tiles - 1) / std::max<int64_t>(tiles, 1);
+    splits = static_cast<int>(
+        std::clamp<int64_t>(want, 1, std::min<int64_t>(kConvMaxSplits, r / kConvMinChunk)));
+  }
+  // Chunks of whole bk stages; recount the splits so none is empty.
+  const int chunk = ceil_div(ceil_div(std::max(r, 1), splits), bk) * bk;
+  return {std::max(1, ceil_div(r, chunk)), chunk};
+}
+
 ConvPlan conv_plan(const ConvGeom& g, ConvPass pass, int elem_size) {
   const GemmDims d = conv_gemm_dims(g, pass);
   ConvPlan p{};
@@ -203,16 +200,10 @@ ConvPlan conv_plan(const ConvGeom& g, ConvPass pass, int elem_size) {
   p.tile = p.large ? kConvLarge : kConvSmall;
   p.tiles_m = ceil_div(d.m, p.tile.bm);
   p.tiles_n = ceil_div(d.n, p.tile.bn);
-  p.splits = 1;
-  if (pass == ConvPass::BackwardWeight && d.r > kConvMinChunk) {
-    const int64_t tiles = static_cast<int64_t>(p.tiles_m) * p.tiles_n * g.groups;
-    const int64_t want = (kConvTargetBlocks + tiles - 1) / std::max<int64_t>(tiles, 1);
-    p.splits = static_cast<int>(
-        std::clamp<int64_t>(want, 1, std::min<int64_t>(kConvMaxSplits, d.r / kConvMinChunk)));
-  }
-  // Chunks of whole BK stages; recount the splits so none is empty.
-  p.chunk = ceil_div(ceil_div(std::max(d.r, 1), p.splits), p.tile.bk) * p.tile.bk;
-  p.splits = std::max(1, ceil_div(d.r, p.chunk));
+  const ConvSplit split = conv_split(d.r, static_cast<int64_t>(p.tiles_m) * p.tiles_n * g.groups,
+                                     p.tile.bk, pass == ConvPass::BackwardWeight);
+  p.splits = split.splits;
+  p.chunk = split.chunk;
   p.grid_x = p.tiles_n;
   p.grid_y = static_cast<int64_t>(p.tiles_m) * g.groups * p.splits;
   p.workspace = p.splits > 1 ? static_cast<int64_t>(p.splits) * g.groups * d.m * d.n : 0;

@@ -61,6 +61,14 @@ struct ConvPlan {
   int smem_bytes;          // per block, for the element size given
 };
 
+// The grad-weight reduction split: r steps over `tiles` output tiles into `splits` chunks of
+// `chunk` steps (whole stages of bk, none empty), by the shape-only rule above when `split`,
+// else one chunk. Shared by the SIMT and tensor-core plans.
+struct ConvSplit {
+  int splits, chunk;
+};
+ConvSplit conv_split(int r, int64_t tiles, int bk, bool split);
+
 // False when a pixel count or reduction length exceeds int32 (the kernels' index type).
 bool conv_geom_fits(const cpu::ConvShape& s);
 ConvGeom conv_geom(const cpu::ConvShape& s);

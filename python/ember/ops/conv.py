@@ -5,11 +5,13 @@ conv2d picks its algorithm per shape (``ember._C._conv_algo``): a depthwise kern
 groups == in_channels > 1, a direct GEMM for 1x1 / stride 1 / no padding, Winograd
 F(4x4, 3x3) for float32 3x3 / stride 1 with enough channels and output tiles
 (EMBER_CONV_WINOGRAD=0 turns it off; csrc/cpu/conv/conv.h has the rule), else an implicit
-GEMM that im2cols cache-sized tiles straight into the packed GEMM's panels. The kernels
+GEMM that im2cols cache-sized tiles straight into the packed GEMM's panels. The CPU kernels
 take float32 or float64; float16 / bfloat16 tensors are computed in float32.
 
-The ops dispatch on the tensor's device (``kernels(dev, op, name)``), so CUDA kernels with
-the same binding names slot in; until then a CUDA tensor raises NotImplementedError.
+The ops dispatch on the tensor's device (``kernels(dev, op, name)``). On CUDA, bfloat16 /
+float16 convolutions run in their own dtype (tensor cores, float32 accumulation; csrc/cuda/
+conv/conv_tc.h), and inside ``ember.autocast("cuda", ...)`` float32 operands are cast to the
+region's dtype first, as torch's CUDA autocast does (the CPU autocast leaves conv alone).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .. import _dtype as D
 from .._primitives import cast, empty, kernels
 from ..autograd.function import Context, Function
 from ..tensor import Tensor
+from ._autocast import autocast_operands
 from ._util import check_tensor, compute_dtype, float_dtype, int_tuple, is_int, same_device
 from .creation import zeros
 from .resample import pad
@@ -32,6 +35,14 @@ __all__ = ["conv1d", "conv2d", "unfold"]
 
 def _contig(x: Tensor, dtype: D.dtype) -> Tensor:
     return cast(x, dtype).contiguous()
+
+
+def _kernel_dtype(dtype: D.dtype, device: Any) -> D.dtype:
+    """The dtype the kernels run in: 16-bit on CUDA as is (tensor cores), else the compute
+    dtype (16-bit in float32 on the CPU)."""
+    if device.type == "cuda" and dtype in (D.bfloat16, D.float16):
+        return dtype
+    return compute_dtype(dtype)
 
 
 class ConvNd(Function):
@@ -53,7 +64,7 @@ class ConvNd(Function):
         out_shape: tuple,
         dtype: D.dtype,
     ) -> Tensor:
-        cdt = compute_dtype(dtype)
+        cdt = _kernel_dtype(dtype, x.device)
         one_d = x.ndim == 3
         x4 = _contig(x, cdt)
         w4 = _contig(w, cdt)
@@ -106,8 +117,9 @@ class ConvNd(Function):
                 g4._impl, x4._impl, gw._impl, stride, padding, dilation, groups
             )
             gw = cast(gw.reshape(w_shape), w_dt)
-        if need_b and b_dt is not None:
-            gb = empty((w4.shape[0],), w4.dtype, w4.device)
+        if need_b and b_dt is not None:  # the bias kernel sums in float32 / float64
+            g4 = _contig(g4, compute_dtype(g4.dtype))
+            gb = empty((w4.shape[0],), g4.dtype, g4.device)
             mod.conv2d_backward_bias(g4._impl, gb._impl)
             gb = cast(gb, b_dt)
         return gx, gw, gb, None, None, None, None, None, None, None
@@ -143,7 +155,12 @@ def _conv(
     if bias is not None:
         check_tensor(bias, op, "bias")
         tensors.append(bias)
-    same_device(op, *tensors)
+    dev = same_device(op, *tensors)
+    if dev.type == "cuda":  # torch's CUDA autocast casts conv; its CPU autocast does not
+        cast_ops = autocast_operands("cuda", input, weight, bias)
+        if cast_ops is not None:
+            input, weight, bias = cast_ops
+            tensors = [t for t in cast_ops if t is not None]
     dtype = float_dtype(op, *tensors)
     if not is_int(groups) or groups < 1:
         raise ValueError(f"ember.{op}: groups must be a positive int, got {groups!r}")
