@@ -9,6 +9,7 @@
 #include "cuda/cuda_check.h"
 #include "cuda/runtime.h"
 #include "cuda/scratch.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda {
 
@@ -130,13 +131,13 @@ void launch_gemm(const char* op, const ConvGeom& g, const T* a, const T* b, cons
   if constexpr (sizeof(T) == 4) {
     if (plan.large)
       conv_gemm_kernel<T, P, L.bm, L.bn, L.bk, L.tm, L.tn>
-          <<<grid, kConvThreads>>>(g, plan, a, b, bias, dst, relu);
+          <<<grid, kConvThreads, 0, current_stream()>>>(g, plan, a, b, bias, dst, relu);
     else
       conv_gemm_kernel<T, P, S.bm, S.bn, S.bk, S.tm, S.tn>
-          <<<grid, kConvThreads>>>(g, plan, a, b, bias, dst, relu);
+          <<<grid, kConvThreads, 0, current_stream()>>>(g, plan, a, b, bias, dst, relu);
   } else {
     conv_gemm_kernel<T, P, S.bm, S.bn, S.bk, S.tm, S.tn>
-        <<<grid, kConvThreads>>>(g, plan, a, b, bias, dst, relu);
+        <<<grid, kConvThreads, 0, current_stream()>>>(g, plan, a, b, bias, dst, relu);
   }
   EMBER_CUDA_CHECK_LAUNCH(op);
   if (plan.splits > 1)

@@ -16,6 +16,7 @@
 #include "cuda/gemm/gemm_tc.cuh"
 #include "cuda/runtime.h"
 #include "cuda/scratch.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda {
 
@@ -141,9 +142,11 @@ void launch_conv_tc(const ConvTcPlan& plan, const ConvGeom& g, const T* a, const
                     const T* bias, TOut* out, bool relu) {
   const dim3 grid(static_cast<unsigned>(plan.grid_x), static_cast<unsigned>(plan.grid_y));
   if (plan.bn == 64)
-    conv_tc_kernel<T, P, 64><<<grid, TcLayout<64>::kThreads>>>(g, plan, a, b, bias, out, relu);
+    conv_tc_kernel<T, P, 64>
+        <<<grid, TcLayout<64>::kThreads, 0, current_stream()>>>(g, plan, a, b, bias, out, relu);
   else
-    conv_tc_kernel<T, P, 128><<<grid, TcLayout<128>::kThreads>>>(g, plan, a, b, bias, out, relu);
+    conv_tc_kernel<T, P, 128>
+        <<<grid, TcLayout<128>::kThreads, 0, current_stream()>>>(g, plan, a, b, bias, out, relu);
   EMBER_CUDA_CHECK_LAUNCH("ember.conv2d");
 }
 

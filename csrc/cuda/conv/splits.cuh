@@ -7,6 +7,7 @@
 
 #include "cuda/convert.cuh"
 #include "cuda/cuda_check.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda {
 
@@ -26,7 +27,7 @@ template <typename Acc, typename T>
 void sum_splits(const Acc* part, int splits, int64_t total, T* out, const char* op) {
   if (total == 0) return;
   const int blocks = static_cast<int>(std::min<int64_t>((total + 255) / 256, 4096));
-  sum_splits_kernel<Acc, T><<<blocks, 256>>>(part, splits, total, out);
+  sum_splits_kernel<Acc, T><<<blocks, 256, 0, current_stream()>>>(part, splits, total, out);
   EMBER_CUDA_CHECK_LAUNCH(op);
 }
 
