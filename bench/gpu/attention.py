@@ -1,8 +1,9 @@
 """CUDA flash attention against torch's scaled_dot_product_attention (FlashAttention /
-memory-efficient backends) on one GPU: forward, and forward + backward, bfloat16 and
-float32, causal and not, with grouped-query attention. Ours is called through
-ember._C_cuda.attention_forward / attention_backward; torch's backward runs through
-autograd. Each timed call queues REPS iterations and then synchronizes; the two sides
+memory-efficient backends) on one GPU: forward, and forward + backward, bfloat16, float16
+and float32, causal and not, with grouped-query attention. Ours is called through
+ember._C_cuda.attention_forward / attention_backward (16-bit operands: both passes on the
+tensor cores, 16-bit gradients, as the Python op runs them on CUDA); torch's backward runs
+through autograd. Each timed call queues REPS iterations and then synchronizes; the two sides
 alternate over rounds (bench/_harness.py: medians, ratio torch/ember). Throughput counts
 the two matmuls of the forward (4 B Hq Tq Tk D flops, halved under causal masking) and 2.5x
 that for the backward.
@@ -24,13 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for _har
 from _harness import Case, main  # noqa: E402
 
 REPS = 3  # iterations per timed call, then one synchronize
-F32, BF16 = 6, 5
+F16, BF16, F32 = 4, 5, 6
+TORCH_DTYPE = {F16: "float16", BF16: "bfloat16", F32: "float32"}
 
 # name, dtype code, B, Hq, Hkv, T, D, causal
 SHAPES = [
     ("bf16 B4 H16 T2048 D64 causal", BF16, 4, 16, 16, 2048, 64, True),
     ("bf16 B2 H32/8 T2048 D128 causal gqa", BF16, 2, 32, 8, 2048, 128, True),
     ("bf16 B4 H16 T1024 D64", BF16, 4, 16, 16, 1024, 64, False),
+    ("bf16 B2 H16 T4096 D128", BF16, 2, 16, 16, 4096, 128, False),
+    ("f16 B4 H16 T2048 D128 causal", F16, 4, 16, 16, 2048, 128, True),
     ("f32 B4 H8 T1024 D64", F32, 4, 8, 8, 1024, 64, False),
 ]
 
@@ -53,7 +57,7 @@ def _callables(shape: tuple, code: int, rng: np.random.Generator) -> dict[str, C
     import torch.nn.functional as F
 
     b, hq, hkv, t, d, causal = shape
-    tdt = torch.bfloat16 if code == BF16 else torch.float32
+    tdt = getattr(torch, TORCH_DTYPE[code])
 
     def tt(s: tuple) -> torch.Tensor:
         a = torch.from_numpy(rng.standard_normal(s, dtype=np.float32))

@@ -6,8 +6,10 @@
 // the True keys and an additive one is added to the scaled scores, rows with every key
 // masked give zeros (lse = +inf). lse is float32 (B, Hq, Tq), contiguous.
 // Kernels: attention_fwd.cu (SIMT forward; float16 / bfloat16 at D <= 128 on the tensor
-// cores, attention_fwd_mma.cuh), attention_bwd.cu (SIMT backward), attention_varlen.cpp
-// (packed sequences); attention_plan.h holds the tiling arithmetic the CPU tests check.
+// cores, attention_fwd_mma.cuh), attention_bwd.cu (SIMT backward; the same 16-bit cases on
+// the tensor cores, attention_bwd_mma.cuh), attention_mma.cuh (their shared mma.sync
+// pieces), attention_varlen.cpp (packed sequences); attention_plan.h holds the tiling
+// arithmetic the CPU tests check.
 #pragma once
 #include <cstdint>
 

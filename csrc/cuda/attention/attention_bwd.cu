@@ -7,6 +7,9 @@
 //      dV += P^T dO, dK += scale * dS^T Q with dS = P (dO V^T - delta);
 //   3. dQ: one block per (batch * query head, query tile), streaming key tiles as the
 //      forward does: dQ += scale * dS K.
+// float16 / bfloat16 at head dims up to 128 run passes 2 and 3 on the tensor cores
+// (attention_bwd_mma.cuh); the rest on the SIMT kernels here.
+#include "cuda/attention/attention_bwd_mma.cuh"
 #include "cuda/attention/attention_tile.cuh"
 #include "cuda/cuda_check.h"
 
@@ -74,9 +77,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
       const int j = lane + u * kLanes;
       const A raw = dot_rows<A, T, KD>(sq + row * kPitch, sk + j * kPitch);
       const A s = masked_score(p, sg, h, raw, scale, i, k0 + j);
-      const A pr = s == neg_inf<A>() ? A(0) : exp_acc(s - lse);
       const A dp = dot_rows<A, T, KD>(sdo + row * kPitch, sv + j * kPitch);
-      sds[row * kTile + j] = pr * (dp - dl);
+      sds[row * kTile + j] = grad_score(softmax_prob(s, lse), dp, dl);
     }
     __syncwarp();  // the row group's dS row is complete
     for (int j = 0; j < kTile; ++j) {
@@ -146,10 +148,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
         const int ii = lane + u * kLanes;
         const A raw = dot_rows<A, T, KD>(sq + ii * kPitch, sk + row * kPitch);
         const A s = masked_score(p, sg, h, raw, scale, i0 + ii, j);
-        const A pr = s == neg_inf<A>() ? A(0) : exp_acc(s - slse[ii]);
+        const A pr = softmax_prob(s, slse[ii]);
         const A dp = dot_rows<A, T, KD>(sdo + ii * kPitch, sv + row * kPitch);
         sp[row * kTile + ii] = pr;
-        sds[row * kTile + ii] = pr * (dp - sdl[ii]);
+        sds[row * kTile + ii] = grad_score(pr, dp, sdl[ii]);
       }
       __syncwarp();  // the row group's P and dS rows are complete
       for (int ii = 0; ii < kTile; ++ii) {
@@ -177,6 +179,28 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   }
 }
 
+// The SIMT dQ and dK / dV launches of configuration C.
+template <typename C>
+void launch_backward_simt(const Params& p, const typename C::A* delta, int64_t q_blocks,
+                          int64_t kv_blocks, const char* op) {
+  using T = typename C::Elem;
+  constexpr int kd = C::kD, eb = sizeof(T), ab = sizeof(typename C::A);
+  if (q_blocks > 0) {
+    constexpr int64_t smem = smem_bytes(Pass::GradQ, kd, eb, ab, C::kDqTile);
+    auto* kernel = grad_q_kernel<T, kd>;
+    set_smem(reinterpret_cast<const void*>(kernel), smem, op);
+    kernel<<<static_cast<unsigned>(q_blocks), kThreads, smem>>>(p, delta);
+    EMBER_CUDA_CHECK_LAUNCH(op);
+  }
+  if (kv_blocks > 0) {
+    constexpr int64_t smem = smem_bytes(Pass::GradKV, kd, eb, ab, C::kKvTile);
+    auto* kernel = grad_kv_kernel<T, kd>;
+    set_smem(reinterpret_cast<const void*>(kernel), smem, op);
+    kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem>>>(p, delta);
+    EMBER_CUDA_CHECK_LAUNCH(op);
+  }
+}
+
 }  // namespace
 
 void backward(DType dtype, int device, const Params& p, int64_t q_blocks, int64_t kv_blocks,
@@ -185,7 +209,6 @@ void backward(DType dtype, int device, const Params& p, int64_t q_blocks, int64_
     using C = decltype(cfg);
     using T = typename C::Elem;
     using A = typename C::A;
-    constexpr int kd = C::kD, eb = sizeof(T), ab = sizeof(A);
     const int64_t rows = p.B * p.Hq * p.Tq;
     Scratch scratch(device, static_cast<size_t>(rows) * sizeof(A));
     A* delta = scratch.as<A>();
@@ -193,20 +216,10 @@ void backward(DType dtype, int device, const Params& p, int64_t q_blocks, int64_
       delta_kernel<T, A><<<static_cast<unsigned>(cdiv(rows, kRows)), kThreads>>>(p, delta);
       EMBER_CUDA_CHECK_LAUNCH(op);
     }
-    if (q_blocks > 0) {
-      constexpr int64_t smem = smem_bytes(Pass::GradQ, kd, eb, ab, C::kDqTile);
-      auto* kernel = grad_q_kernel<T, kd>;
-      set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-      kernel<<<static_cast<unsigned>(q_blocks), kThreads, smem>>>(p, delta);
-      EMBER_CUDA_CHECK_LAUNCH(op);
-    }
-    if (kv_blocks > 0) {
-      constexpr int64_t smem = smem_bytes(Pass::GradKV, kd, eb, ab, C::kKvTile);
-      auto* kernel = grad_kv_kernel<T, kd>;
-      set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-      kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem>>>(p, delta);
-      EMBER_CUDA_CHECK_LAUNCH(op);
-    }
+    if constexpr (mma_backward(sizeof(T), C::kD))
+      launch_backward_mma<T, C::kD>(p, delta, q_blocks, kv_blocks, op);
+    else
+      launch_backward_simt<C>(p, delta, q_blocks, kv_blocks, op);
   });
 }
 

@@ -5,64 +5,17 @@
 // in registers as A fragments, and P goes from the S accumulators to the A operand of the
 // second product without leaving them (attention_plan.h: mma_p_block / mma_p_elem).
 #pragma once
-#include "cuda/attention/attention_tile.cuh"
+#include "cuda/attention/attention_mma.cuh"
 #include "cuda/cuda_check.h"
 
 namespace ember::cuda::attn {
 
-// Two adjacent 16-bit shared-memory elements (the first 4-byte aligned) as one register.
-template <typename T>
-__device__ __forceinline__ uint32_t load_pair(const T* x) {
-  return *reinterpret_cast<const uint32_t*>(x);
-}
-
-// Two 16-bit elements as one register, lo in the low half.
-template <typename T>
-__device__ __forceinline__ uint32_t pack_bits(T lo, T hi) {
-  return static_cast<uint32_t>(lo.bits) | (static_cast<uint32_t>(hi.bits) << 16);
-}
-
-template <typename T>
-__device__ __forceinline__ uint32_t pack_floats(float lo, float hi) {
-  return pack_bits(from_acc<T>(lo), from_acc<T>(hi));
-}
-
-// d += a b for a 16 x 16 A fragment and a 16 x 8 B fragment.
-template <typename T>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
-                                          const uint32_t (&b)[2]) {
-  if constexpr (std::is_same_v<T, BFloat16>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-  }
-}
-
-// Max / sum over the 4 lanes holding one fragment row (lanes 4g .. 4g + 3).
-__device__ __forceinline__ float quad_max(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-__device__ __forceinline__ float quad_sum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
-
 template <typename T, int KD>
 __global__ void __launch_bounds__(kMmaThreads) forward_mma_kernel(const Params p) {
   constexpr int kPitch = mma_pitch(KD);
-  constexpr int kDB = KD / 16;        // k blocks of S = Q K^T
-  constexpr int kON = KD / 8;         // n blocks of O
-  constexpr int kSN = kMmaKeys / 8;   // n blocks of S
-  constexpr int kPB = kMmaKeys / 16;  // k blocks of O += P V
+  constexpr int kDB = KD / 16;       // k blocks of S = Q K^T
+  constexpr int kON = KD / 8;        // n blocks of O
+  constexpr int kSN = kMmaKeys / 8;  // n blocks of S
   extern __shared__ __align__(16) unsigned char smem[];
   T* sq = reinterpret_cast<T*>(smem);
   T* sk = sq + kRows * kPitch;
@@ -82,17 +35,10 @@ __global__ void __launch_bounds__(kMmaThreads) forward_mma_kernel(const Params p
   uint32_t qa[kDB][4];
 #pragma unroll
   for (int kb = 0; kb < kDB; ++kb)
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      const RowCol rc = mma_a(lane, 2 * r);
-      qa[kb][r] = load_pair(sq + (warp * 16 + rc.r) * kPitch + kb * 16 + rc.c);
-    }
+    load_a<T, kPitch>(qa[kb], sq + warp * 16 * kPitch + kb * 16, lane);
 
   float o[kON][4], m[2] = {neg_inf<float>(), neg_inf<float>()}, l[2] = {0.0f, 0.0f};
-#pragma unroll
-  for (int n = 0; n < kON; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) o[n][e] = 0.0f;
+  zero(o);
 
   const int64_t ntiles = key_tiles(sg.tile * kRows, sg.tq, sg.tk, kMmaKeys, p.causal);
   for (int64_t t = 0; t < ntiles; ++t) {
@@ -103,21 +49,9 @@ __global__ void __launch_bounds__(kMmaThreads) forward_mma_kernel(const Params p
     __syncthreads();
 
     float s[kSN][4];
+    zero(s);
 #pragma unroll
-    for (int n = 0; n < kSN; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = 0.0f;
-#pragma unroll
-      for (int kb = 0; kb < kDB; ++kb) {
-        uint32_t kf[2];  // B[d][j] = K[j][d]: two adjacent d of key row j
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const RowCol rc = mma_b(lane, 2 * r);
-          kf[r] = load_pair(sk + (n * 8 + rc.c) * kPitch + kb * 16 + rc.r);
-        }
-        mma_16816<T>(s[n], qa[kb], kf);
-      }
-    }
+    for (int kb = 0; kb < kDB; ++kb) mma_abt<T, kSN, kPitch>(s, qa[kb], sk + kb * 16, lane);
 
     float tmax[2] = {neg_inf<float>(), neg_inf<float>()};
 #pragma unroll
@@ -143,25 +77,7 @@ __global__ void __launch_bounds__(kMmaThreads) forward_mma_kernel(const Params p
 #pragma unroll
       for (int e = 0; e < 4; ++e) o[n][e] *= alpha[e >> 1];
 
-#pragma unroll
-    for (int kb = 0; kb < kPB; ++kb) {
-      uint32_t pa[4];
-#pragma unroll
-      for (int r = 0; r < 4; ++r)
-        pa[r] = pack_floats<T>(s[mma_p_block(kb, 2 * r)][mma_p_elem(2 * r)],
-                               s[mma_p_block(kb, 2 * r + 1)][mma_p_elem(2 * r + 1)]);
-#pragma unroll
-      for (int n = 0; n < kON; ++n) {
-        uint32_t vf[2];  // B[j][d] = V[j][d]: two keys of one column
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const RowCol r0 = mma_b(lane, 2 * r), r1 = mma_b(lane, 2 * r + 1);
-          vf[r] = pack_bits(sv[(kb * 16 + r0.r) * kPitch + n * 8 + r0.c],
-                            sv[(kb * 16 + r1.r) * kPitch + n * 8 + r1.c]);
-        }
-        mma_16816<T>(o[n], pa, vf);
-      }
-    }
+    mma_acc<T, kON, kSN, kPitch>(o, s, sv, lane);  // P from the S accumulators
   }
 
   float inv[2];

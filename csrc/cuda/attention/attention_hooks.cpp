@@ -1,6 +1,7 @@
 // Test hooks of the CUDA attention (no GPU needed): the tiling plan, the tiles each pass
 // visits and the blocks of each launch, all from the same attention_plan.h functions the
-// kernels call, and the online-softmax step run over one row tile by tile.
+// kernels call, the online-softmax step run over one row tile by tile and the backward's
+// per-element math.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -74,6 +75,16 @@ py::dict plan(int64_t D, int dtype_code) {
     r["forward_threads"] = kMmaThreads;
     r["forward_pitch"] = mma_pitch(kd);
   }
+  // So does their backward: dQ and dK / dV at the same pitch, a tile per head dim.
+  const bool mma_bwd = kd > 0 && mma_backward(eb, kd);
+  r["backward_mma"] = mma_bwd;
+  if (mma_bwd) {
+    r["grad_q_tile"] = mma_bwd_tile(kd);
+    r["grad_kv_tile"] = mma_bwd_tile(kd);
+    r["grad_q_smem"] = mma_bwd_smem_bytes(Pass::GradQ, kd);
+    r["grad_kv_smem"] = mma_bwd_smem_bytes(Pass::GradKV, kd);
+    r["backward_threads"] = kMmaThreads;
+  }
   return r;
 }
 
@@ -97,9 +108,11 @@ std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>> visits(const std::st
   EMBER_CHECK(supported(dt, D), ValueError, kHook, ": no kernels for D = ", D);
   const Pass pass = parse_pass(pass_name);
   const int kd = padded_head_dim(D);
-  const int tile = pass == Pass::Forward && mma_forward(elem_bytes(dt), kd)
-                       ? kMmaKeys
-                       : stream_tile(pass, kd, elem_bytes(dt), acc_bytes(dt));
+  const bool mma =
+      pass == Pass::Forward ? mma_forward(elem_bytes(dt), kd) : mma_backward(elem_bytes(dt), kd);
+  const int tile = !mma                    ? stream_tile(pass, kd, elem_bytes(dt), acc_bytes(dt))
+                   : pass == Pass::Forward ? kMmaKeys
+                                           : mma_bwd_tile(kd);
   std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>> out;
   if (pass == Pass::GradKV) {
     for (int64_t kt = 0; kt < cdiv(Tk, kRows); ++kt) {
@@ -176,6 +189,21 @@ py::tuple online_softmax(const std::vector<double>& scores,
   return py::make_tuple(out, static_cast<double>(row_lse(m, l)));
 }
 
+// One row's backward the kernels' way: P = softmax_prob(s, lse) and dS = grad_score(P, dP,
+// delta) per key, in float32 (the tensor-core and float32 kernels) or float64.
+template <typename A>
+py::tuple grad_row(const std::vector<double>& scores, double lse, const std::vector<double>& dp,
+                   double delta) {
+  EMBER_CHECK(dp.size() == scores.size(), ValueError, kHook, ": need one dP per score");
+  std::vector<double> pr(scores.size()), ds(scores.size());
+  for (size_t j = 0; j < scores.size(); ++j) {
+    const A p = softmax_prob(static_cast<A>(scores[j]), static_cast<A>(lse));
+    pr[j] = static_cast<double>(p);
+    ds[j] = static_cast<double>(grad_score(p, static_cast<A>(dp[j]), static_cast<A>(delta)));
+  }
+  return py::make_tuple(pr, ds);
+}
+
 // Per lane, the (row, col) of every element of the mma.m16n8k16 A, B and C fragments the
 // tensor-core forward addresses, and where its P operand elements come from.
 py::dict mma_layout() {
@@ -241,6 +269,14 @@ void bind_attention_test_hooks(py::module_& m) {
       },
       py::arg("scores"), py::arg("values"), py::arg("tile"), py::arg("float64"),
       "(output row, lse) of one row by the kernels' online softmax over tiles of `tile`.");
+  m.def(
+      "_attention_grad_row",
+      [](const std::vector<double>& s, double lse, const std::vector<double>& dp, double delta,
+         bool f64) {
+        return f64 ? grad_row<double>(s, lse, dp, delta) : grad_row<float>(s, lse, dp, delta);
+      },
+      py::arg("scores"), py::arg("lse"), py::arg("dp"), py::arg("delta"), py::arg("float64"),
+      "(P, dS) of one row by the backward kernels' per-element math.");
 }
 
 }  // namespace ember::cuda

@@ -148,6 +148,23 @@ __host__ __device__ constexpr int64_t mma_smem_bytes(int kd) {
   return int64_t{kRows + 2 * kMmaKeys} * mma_pitch(kd) * 2;
 }
 
+// ---- tensor-core backward (the same operands and head dims): the dK / dV block owns kRows
+// keys (a warp per 16) and streams query tiles, the dQ block owns kRows queries and streams
+// key tiles, both of mma_bwd_tile rows: 32 at head dim 128, where the dK and dV (or dQ)
+// accumulators take 128 registers, 64 below.
+__host__ __device__ constexpr bool mma_backward(int elem_bytes, int kd) {
+  return mma_forward(elem_bytes, kd);
+}
+__host__ __device__ constexpr int mma_bwd_tile(int kd) { return kd <= 64 ? 64 : 32; }
+
+// Its shared-memory bytes at the forward's pitch: dQ: Q, dO (kRows) + K, V (tile) rows;
+// dK / dV: K, V (kRows) + Q, dO (tile) rows and the tile's float32 lse and delta.
+__host__ __device__ constexpr int64_t mma_bwd_smem_bytes(Pass pass, int kd) {
+  const int64_t tile = mma_bwd_tile(kd);
+  const int64_t rows = (2 * kRows + 2 * tile) * mma_pitch(kd) * 2;
+  return pass == Pass::GradKV ? rows + 2 * tile * 4 : rows;
+}
+
 // Fragment coordinates of mma.m16n8k16 (PTX ISA, "matrix fragments for mma.m16n8k16" with
 // 16-bit inputs) for lane `lane`: element e of A (16 x 16, e < 8, two per 32-bit register,
 // low half first), of B (16 x 8 as (k, n), e < 4) and of the float32 C / D (16 x 8, e < 4).
@@ -200,6 +217,14 @@ __host__ __device__ inline A softmax_rescale(A& m, A& l, A tmax) {
 template <typename A>
 __host__ __device__ inline A softmax_prob(A s, A m) {
   return s == neg_inf<A>() ? A(0) : exp_acc(s - m);
+}
+
+// The backward's score gradient dS = P (dP - delta), delta = rowsum(dO * O) = rowsum(P dP);
+// its P = softmax_prob(s, lse) is 0 for a masked score and on a row whose every key is
+// masked (lse = +inf).
+template <typename A>
+__host__ __device__ inline A grad_score(A p, A dp, A delta) {
+  return p * (dp - delta);
 }
 
 // The row's log-sum-exp from its final max and sum (+inf when every key is masked, as the

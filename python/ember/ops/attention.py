@@ -73,10 +73,20 @@ def _kernel_dtype(dtype: D.dtype, dev) -> D.dtype:
     return compute_dtype(dtype)
 
 
+def _backward_dtype(dtype: D.dtype, dev) -> D.dtype:
+    """The backward kernel's dtype: bfloat16 / float16 themselves on CUDA (tensor cores,
+    float32 accumulation, lse and delta), else the compute dtype (the CPU backward runs in
+    float32 for 16-bit inputs, widening the saved operands)."""
+    if dev.type == "cuda" and dtype in (D.bfloat16, D.float16):
+        return dtype
+    return compute_dtype(dtype)
+
+
 class ScaledDotProductAttention(Function):
     """Forward: one kernel call writing the output and the row log-sum-exp. Backward: one
-    kernel call writing dQ, dK, dV, in float32 for bf16 inputs (the saved bf16 operands and
-    output are widened). Inputs are (B, H, T, D) views."""
+    kernel call writing dQ, dK, dV: on CUDA in the 16-bit input dtype itself, on the CPU in
+    float32 for 16-bit inputs (the saved operands and output are widened). Inputs are
+    (B, H, T, D) views."""
 
     @staticmethod
     def forward(
@@ -115,8 +125,8 @@ class ScaledDotProductAttention(Function):
     @staticmethod
     def backward(ctx: Context, g: Tensor) -> tuple:
         is_causal, scale, layout, dtype = ctx.args
-        cdt = compute_dtype(dtype)
         *saved, lse, mask = ctx.saved_tensors
+        cdt = _backward_dtype(dtype, lse.device)
         qb, kb, vb, out = (_kernel_operand(x, cdt) for x in saved)
         gb = _kernel_operand(_bhtd(g, layout), cdt)
         gq = _empty_like_layout(tuple(qb.shape), cdt, qb.device, layout)
@@ -202,8 +212,11 @@ def scaled_dot_product_attention(
     GEMM runs on vdpbf16ps (``ember._C._gemm_bf16_native()``, e.g. AMD Zen 4) both products
     take the bf16 operands with float32 accumulation, the softmax runs in float32 and its
     probabilities are rounded to bf16 for the value product (as FlashAttention); elsewhere,
-    and for float16, the forward computes in float32. The output has the input dtype; the
-    backward computes in float32. Head dims 1 .. 256.
+    and for float16, the forward computes in float32. On CUDA, bfloat16 and float16 run
+    forward and backward on the tensor cores with float32 accumulation (head dims up to
+    128; above, in float32 on the SIMT kernels from the 16-bit operands). The output has the
+    input dtype; the CPU backward computes in float32, the CUDA one returns 16-bit gradients
+    accumulated in float32. Head dims 1 .. 256.
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         check_tensor(t, _OP, name)
@@ -267,7 +280,8 @@ def _packed_bhtd(x: Tensor) -> Tensor:
 
 class VarlenAttention(Function):
     """Packed variable-length attention: one kernel call each way over every sequence.
-    Inputs are packed (N, H, D) tensors in the compute dtype."""
+    Inputs are packed (N, H, D) tensors; the kernels take them in the forward's and the
+    backward's kernel dtypes (16-bit on CUDA, as ScaledDotProductAttention)."""
 
     @staticmethod
     def forward(
@@ -303,7 +317,7 @@ class VarlenAttention(Function):
     def backward(ctx: Context, g: Tensor) -> tuple:
         *saved, cu_q, cu_k, out, lse = ctx.saved_tensors
         is_causal, scale, dtype = ctx.args
-        cdt = compute_dtype(dtype)
+        cdt = _backward_dtype(dtype, lse.device)
         qc, kc, vc, out = (_kernel_operand(x, cdt) for x in (*saved, out))
         gc = _kernel_operand(g, cdt)
         gq, gk, gv = (empty(tuple(x.shape), cdt, qc.device) for x in (qc, kc, vc))
@@ -365,9 +379,9 @@ def varlen_attention(
         enable_gqa: allow Hq a multiple of Hkv (grouped-query attention).
 
     Equal to scaled_dot_product_attention run on each sequence alone. A query row of a
-    sequence with no keys gives zeros. float32 and float64 natively; bfloat16 as
-    scaled_dot_product_attention (bf16 products where native, else float32); float16 is
-    computed in float32.
+    sequence with no keys gives zeros. float32 and float64 natively; bfloat16 and float16
+    as scaled_dot_product_attention (on CUDA the tensor cores both ways; on the CPU bf16
+    products where native, else float32, and a float32 backward).
     """
     for name, t in (("query", query), ("key", key), ("value", value)):
         check_tensor(t, _OP, name)
