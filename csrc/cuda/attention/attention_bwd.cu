@@ -12,6 +12,7 @@
 #include "cuda/attention/attention_bwd_mma.cuh"
 #include "cuda/attention/attention_tile.cuh"
 #include "cuda/cuda_check.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::attn {
 namespace {
@@ -189,14 +190,14 @@ void launch_backward_simt(const Params& p, const typename C::A* delta, int64_t q
     constexpr int64_t smem = smem_bytes(Pass::GradQ, kd, eb, ab, C::kDqTile);
     auto* kernel = grad_q_kernel<T, kd>;
     set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-    kernel<<<static_cast<unsigned>(q_blocks), kThreads, smem>>>(p, delta);
+    kernel<<<static_cast<unsigned>(q_blocks), kThreads, smem, current_stream()>>>(p, delta);
     EMBER_CUDA_CHECK_LAUNCH(op);
   }
   if (kv_blocks > 0) {
     constexpr int64_t smem = smem_bytes(Pass::GradKV, kd, eb, ab, C::kKvTile);
     auto* kernel = grad_kv_kernel<T, kd>;
     set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-    kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem>>>(p, delta);
+    kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(p, delta);
     EMBER_CUDA_CHECK_LAUNCH(op);
   }
 }
@@ -213,7 +214,8 @@ void backward(DType dtype, int device, const Params& p, int64_t q_blocks, int64_
     Scratch scratch(device, static_cast<size_t>(rows) * sizeof(A));
     A* delta = scratch.as<A>();
     if (rows > 0) {
-      delta_kernel<T, A><<<static_cast<unsigned>(cdiv(rows, kRows)), kThreads>>>(p, delta);
+      delta_kernel<T, A>
+          <<<static_cast<unsigned>(cdiv(rows, kRows)), kThreads, 0, current_stream()>>>(p, delta);
       EMBER_CUDA_CHECK_LAUNCH(op);
     }
     if constexpr (mma_backward(sizeof(T), C::kD))

@@ -7,6 +7,7 @@
 #pragma once
 #include "cuda/attention/attention_mma.cuh"
 #include "cuda/cuda_check.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::attn {
 
@@ -188,14 +189,14 @@ void launch_backward_mma(const Params& p, const float* delta, int64_t q_blocks, 
     constexpr int64_t smem = mma_bwd_smem_bytes(Pass::GradQ, KD);
     auto* kernel = grad_q_mma_kernel<T, KD>;
     set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-    kernel<<<static_cast<unsigned>(q_blocks), kMmaThreads, smem>>>(p, delta);
+    kernel<<<static_cast<unsigned>(q_blocks), kMmaThreads, smem, current_stream()>>>(p, delta);
     EMBER_CUDA_CHECK_LAUNCH(op);
   }
   if (kv_blocks > 0) {
     constexpr int64_t smem = mma_bwd_smem_bytes(Pass::GradKV, KD);
     auto* kernel = grad_kv_mma_kernel<T, KD>;
     set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-    kernel<<<static_cast<unsigned>(kv_blocks), kMmaThreads, smem>>>(p, delta);
+    kernel<<<static_cast<unsigned>(kv_blocks), kMmaThreads, smem, current_stream()>>>(p, delta);
     EMBER_CUDA_CHECK_LAUNCH(op);
   }
 }

@@ -7,6 +7,7 @@
 #include "cuda/attention/attention_fwd_mma.cuh"
 #include "cuda/attention/attention_tile.cuh"
 #include "cuda/cuda_check.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::attn {
 namespace {
@@ -101,7 +102,7 @@ void forward(DType dtype, const Params& p, int64_t q_blocks, const char* op) {
           smem_bytes(Pass::Forward, C::kD, sizeof(T), sizeof(typename C::A), C::kFwdTile);
       auto* kernel = forward_kernel<T, C::kD>;
       set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-      kernel<<<static_cast<unsigned>(q_blocks), kThreads, smem>>>(p);
+      kernel<<<static_cast<unsigned>(q_blocks), kThreads, smem, current_stream()>>>(p);
       EMBER_CUDA_CHECK_LAUNCH(op);
     }
   });

@@ -7,6 +7,7 @@
 #pragma once
 #include "cuda/attention/attention_mma.cuh"
 #include "cuda/cuda_check.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::attn {
 
@@ -109,7 +110,7 @@ void launch_forward_mma(const Params& p, int64_t q_blocks, const char* op) {
   constexpr int64_t smem = mma_smem_bytes(KD);
   auto* kernel = forward_mma_kernel<T, KD>;
   set_smem(reinterpret_cast<const void*>(kernel), smem, op);
-  kernel<<<static_cast<unsigned>(q_blocks), kMmaThreads, smem>>>(p);
+  kernel<<<static_cast<unsigned>(q_blocks), kMmaThreads, smem, current_stream()>>>(p);
   EMBER_CUDA_CHECK_LAUNCH(op);
 }
 
