@@ -54,7 +54,7 @@ mkdir -p bench/results
   nvidia-smi -L 2>/dev/null
   echo
 } >"$table"
-for family in elementwise reduce gemm attention conv optim rnn train; do
+for family in elementwise reduce gemm qgemm attention conv optim rnn train; do
   [ -f "bench/gpu/$family.py" ] || continue
   t0=$SECONDS
   timeout 60 "$PY" "bench/gpu/$family.py" --rounds 3 >"$LOG/bench-$family.txt" 2>&1
