@@ -100,7 +100,7 @@ void quantize_static(TensorRef x, double scale, int64_t zero, TensorRef q) {
 py::dict plan_dict(int64_t m, int64_t n, int64_t k, int64_t lda, uint64_t a_address) {
   EMBER_CHECK(m >= 0 && n >= 1 && k >= 1 && lda >= k, ValueError,
               "ember._C_cuda._qgemm_plan: expected m >= 0, n >= 1, k >= 1, lda >= k");
-  const qgemm::Plan p = qgemm::make_plan(m, n, k, lda, a_address);
+  const qgemm::Plan p = qgemm::make_plan(m, n, lda, a_address);
   py::dict d;
   d["path"] = qgemm::path_name(p.path);
   d["reason"] = p.reason;

@@ -362,12 +362,19 @@ def test_packed_size_is_checked_for_each_layout(fn):
         assert f"(expected shape ({mod.qgemm_packed_bytes(5, 7)},))" in str(err)
 
 
-def test_k_limits_match_the_cpu():
-    for k in (65537,):
-        w = np.ones((1, k), np.int8)
-        cpu_err, cuda_err = both("qgemm_pack", weight=w)
-        assert type(cuda_err) is type(cpu_err) is ValueError
-        assert str(cuda_err) == str(cpu_err) and "must be in [1, 65536]" in str(cuda_err)
+@pytest.mark.parametrize(
+    "fn,over",
+    [
+        ("qgemm_pack", {"weight": np.ones((1, 65537), np.int8)}),
+        ("qgemm_pack", {"weight": np.ones((3, 0), np.int8)}),
+        ("qgemm_s32", {"input": np.ones((1, 65537), np.int8), "out": np.zeros((1, 5), np.int32)}),
+        ("qgemm_linear", {"input": np.ones((3, 0), np.int8)}),
+    ],
+)
+def test_k_limits_match_the_cpu(fn, over):
+    cpu_err, cuda_err = both(fn, **over)
+    assert type(cuda_err) is type(cpu_err) is ValueError
+    assert str(cuda_err) == str(cpu_err) and "must be in [1, 65536]" in str(cuda_err)
 
 
 def test_mixed_devices_are_named():

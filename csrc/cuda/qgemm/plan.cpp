@@ -8,8 +8,7 @@ namespace ember::cuda::qgemm {
 
 const char* path_name(Path p) { return p == Path::Imma ? "imma" : "dp4a"; }
 
-Plan make_plan(int64_t m, int64_t n, int64_t k, int64_t lda, uint64_t a_address) {
-  (void)k;  // every k runs on either path (k tails are zero-filled)
+Plan make_plan(int64_t m, int64_t n, int64_t lda, uint64_t a_address) {
   // One row needs no row stride; several need it to keep every row 16-byte aligned.
   const bool aligned = a_address % 16 == 0 && (m <= 1 || lda % 16 == 0);
   Plan p{};

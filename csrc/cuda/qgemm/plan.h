@@ -49,7 +49,8 @@ struct Plan {
   int64_t m_tiles, n_tiles, blocks;  // blocks = m_tiles * n_tiles, one 1-D grid
 };
 
-// The plan of an (m, n, k) product whose input rows start at a_address with row stride lda.
-Plan make_plan(int64_t m, int64_t n, int64_t k, int64_t lda, uint64_t a_address);
+// The plan of an (m, n) product (any K: both paths zero-fill K tails) whose input rows start
+// at a_address with row stride lda.
+Plan make_plan(int64_t m, int64_t n, int64_t lda, uint64_t a_address);
 
 }  // namespace ember::cuda::qgemm

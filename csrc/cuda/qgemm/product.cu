@@ -193,7 +193,7 @@ void launch(const Operands& p, const Store& store, int device) {
   constexpr const char* op = "ember.ops.qgemm";
   if (p.m == 0) return;
   DeviceGuard guard(device);
-  const Plan plan = make_plan(p.m, p.n, p.k, p.lda, reinterpret_cast<uint64_t>(p.a));
+  const Plan plan = make_plan(p.m, p.n, p.lda, reinterpret_cast<uint64_t>(p.a));
   const int64_t ldb = packed_ld(p.k);
   const auto blocks = static_cast<unsigned>(plan.blocks);
   if (plan.path == Path::Imma) {
