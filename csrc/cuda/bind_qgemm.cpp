@@ -139,6 +139,9 @@ void bind_qgemm(py::module_& m) {
         py::arg("zero"));
   m.def("_qgemm_fragment_coord", &qgemm::fragment_coord_host, py::arg("which"), py::arg("lane"),
         py::arg("reg"), py::arg("byte"));
+  m.def("_qgemm_imma_index", &qgemm::imma_index_host, py::arg("which"), py::arg("a"),
+        py::arg("b") = 0, py::arg("c") = 0, py::arg("d") = 0, py::arg("e") = 0,
+        "Test hook: the IMMA kernel's chunk, warp, fragment-offset and accumulator math.");
   m.def("_qgemm_a_chunk_bytes", &qgemm::a_chunk_bytes_host, py::arg("row"), py::arg("m"),
         py::arg("kk"), py::arg("k"));
   m.def("_qgemm_tile_of", &qgemm::tile_of_host, py::arg("linear"), py::arg("n_tiles"));

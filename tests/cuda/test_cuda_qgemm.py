@@ -2,13 +2,14 @@
 
 Without a GPU: the packed layout's size on awkward n and k, the launch plan (IMMA vs dp4a,
 tiles, shared memory), the mma.sync m16n8k32 fragment coordinates against the PTX ISA's
-tables (and conflict-free shared-memory loads), the cp.async K-tail byte counts, the block
-rasterization, the per-element epilogue against numpy float64 and the CPU kernel, the
-quantizers' per-element math against the CPU kernels bit for bit, and every argument check
-with fake CUDA tensors (the CPU binding's exceptions and messages). With a GPU (`-m cuda`):
-both paths against ember's CPU kernels on the same inputs (int32 accumulators bit-exact,
-the fused epilogue within float32 rounding), the quantizers bit-exact, and QuantizedLinear
-after .to("cuda") against the CPU layer.
+tables (and conflict-free shared-memory loads), one IMMA block emulated on the host through
+the kernel's own chunk / fragment-offset / accumulator math, the cp.async K-tail byte
+counts, the block rasterization, the per-element epilogue against numpy float64 and the CPU
+kernel, the quantizers' per-element math against the CPU kernels bit for bit, and every
+argument check with fake CUDA tensors (the CPU binding's exceptions and messages). With a
+GPU (`-m cuda`): both paths against ember's CPU kernels on the same inputs (int32
+accumulators bit-exact, the fused epilogue within float32 rounding), the quantizers
+bit-exact, and QuantizedLinear after .to("cuda") against the CPU layer.
 """
 
 import math
@@ -131,6 +132,60 @@ def test_fragment_loads_are_bank_conflict_free(which, regs, rows):
                 assert col % 4 == 0 and row < rows
                 banks.add(((row * lds + ks + col) // 4) % 32)
             assert len(banks) == 32
+
+
+def emulate_imma_block(a_tile, b_tile):
+    """One IMMA block over one 64-deep k block, on the host: cp.async chunks into stage
+    tiles of 80-byte rows, every warp's fragment loads at the kernel's offsets, each
+    mma.sync per the PTX tables (ptx_a / ptx_b / ptx_c), accumulators placed at the kernel's
+    coordinates. a_tile (128, 64) uint8, b_tile (128, 64) int8 -> (128, 128) int64."""
+    lds, bk = 80, 64
+    stage = {}
+    for name, tile in (("a", a_tile.view(np.uint8)), ("b", b_tile.view(np.uint8))):
+        smem = np.full(128 * lds, 0xEE, np.uint8)  # padding bytes must never be read
+        for c in range(128 * bk // 16):
+            row, kb = C._qgemm_imma_index(0, c)
+            smem[row * lds + kb : row * lds + kb + 16] = tile[row, kb : kb + 16]
+        stage[name] = smem if name == "a" else smem.view(np.int8)
+    out = np.full((128, 128), -(2**62), np.int64)
+    for warp in range(8):
+        for ks in (0, 32):
+            for mt in range(4):
+                a_frag = np.zeros((16, 32), np.int64)
+                for lane in range(32):
+                    for r in range(4):
+                        off = C._qgemm_imma_index(2, warp, lane, mt, r, ks)[0]
+                        assert off % 4 == 0
+                        for e in range(4):
+                            a_frag[ptx_a(lane, 4 * r + e)] = stage["a"][off + e]
+                for nt in range(4):
+                    b_frag = np.zeros((32, 8), np.int64)
+                    for lane in range(32):
+                        for r in range(2):
+                            off = C._qgemm_imma_index(3, warp, lane, nt, r, ks)[0]
+                            for e in range(4):
+                                b_frag[ptx_b(lane, 4 * r + e)] = stage["b"][off + e]
+                    d = a_frag @ b_frag
+                    for lane in range(32):
+                        for i in range(4):
+                            row, col = C._qgemm_imma_index(4, warp, lane, mt, nt, i)
+                            prev = out[row, col] if ks else 0
+                            out[row, col] = prev + d[ptx_c(lane, i)]
+    return out
+
+
+def test_imma_block_addressing_computes_the_product(rng):
+    a = rng.integers(0, 256, (128, 64), dtype=np.uint8)
+    b = rng.integers(-128, 128, (128, 64), dtype=np.int8)
+    got = emulate_imma_block(a, b)
+    np.testing.assert_array_equal(got, a.astype(np.int64) @ b.astype(np.int64).T)
+
+
+def test_imma_warps_tile_the_block():
+    origins = sorted(C._qgemm_imma_index(1, w) for w in range(8))
+    assert origins == [(r, c) for r in (0, 64) for c in (0, 32, 64, 96)]
+    chunks = sorted(C._qgemm_imma_index(0, c) for c in range(128 * 4))
+    assert chunks == [(r, k) for r in range(128) for k in (0, 16, 32, 48)]
 
 
 @pytest.mark.parametrize(

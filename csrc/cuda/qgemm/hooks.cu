@@ -26,6 +26,16 @@ std::pair<int, int> fragment_coord_host(int which, int lane, int reg, int byte) 
   return {rc.row, rc.col};
 }
 
+std::pair<int, int> imma_index_host(int which, int a, int b, int c, int d, int e) {
+  RowCol rc{0, 0};
+  if (which == 0) rc = imma_chunk(a);
+  if (which == 1) rc = imma_warp_origin(a);
+  if (which == 2) rc = {imma_a_offset(a, b, c, d, e), 0};
+  if (which == 3) rc = {imma_b_offset(a, b, c, d, e), 0};
+  if (which == 4) rc = imma_c_coord(a, b, c, d, e);
+  return {rc.row, rc.col};
+}
+
 int a_chunk_bytes_host(int64_t row, int64_t m, int64_t kk, int64_t k) {
   return a_chunk_bytes(row, m, kk, k);
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "cuda/math.cuh"
+#include "cuda/qgemm/plan.h"
 
 namespace ember::cuda::qgemm {
 
@@ -25,6 +26,28 @@ EMBER_HD RowCol mma_b_coord(int lane, int r, int e) {
 // C (16 x 8 int32): element i is (g (+ 8 for i >= 2), 2t + i % 2).
 EMBER_HD RowCol mma_c_coord(int lane, int i) {
   return {(lane >> 2) + 8 * (i >> 1), 2 * (lane & 3) + (i & 1)};
+}
+
+// The IMMA kernel's shared-memory addressing. Chunk c (of 16 bytes) of a stage tile is
+// (tile row, first k byte); warp w's 64 x 32 output tile starts at (row, col) of the block
+// tile; a fragment register of m tile mt / n tile nt at k step ks is 4 bytes at a byte offset
+// of the A / B stage tile (rows of kImmaLds bytes; B is stored [n][k]).
+EMBER_HD RowCol imma_chunk(int c) { return {c / (kImmaBK / 16), (c % (kImmaBK / 16)) * 16}; }
+EMBER_HD RowCol imma_warp_origin(int warp) {
+  return {(warp / kImmaWarpsN) * kImmaWarpM, (warp % kImmaWarpsN) * kImmaWarpN};
+}
+EMBER_HD int imma_a_offset(int warp, int lane, int mt, int r, int ks) {
+  const RowCol rc = mma_a_coord(lane, r, 0);
+  return (imma_warp_origin(warp).row + mt * 16 + rc.row) * kImmaLds + ks + rc.col;
+}
+EMBER_HD int imma_b_offset(int warp, int lane, int nt, int r, int ks) {
+  const RowCol rc = mma_b_coord(lane, r, 0);
+  return (imma_warp_origin(warp).col + nt * 8 + rc.col) * kImmaLds + ks + rc.row;
+}
+// (row, col) in the block tile of accumulator i of the warp's (mt, nt) tile.
+EMBER_HD RowCol imma_c_coord(int warp, int lane, int mt, int nt, int i) {
+  const RowCol o = imma_warp_origin(warp), rc = mma_c_coord(lane, i);
+  return {o.row + mt * 16 + rc.row, o.col + nt * 8 + rc.col};
 }
 
 // Bytes a 16-byte cp.async copies of the input's row `row`, columns [kk, kk + 16): the rest

@@ -62,13 +62,15 @@ __device__ __forceinline__ void imma_load(uint8_t* smem, int stage, int kt, cons
   uint8_t* sb = sa + kImmaBM * kImmaLds;
   const int64_t k0 = static_cast<int64_t>(kt) * kImmaBK;
   for (int c = threadIdx.x; c < kImmaBM * kChunks; c += kImmaThreads) {
-    const int r = c / kChunks, kc = (c % kChunks) * 16;
+    const RowCol rk = imma_chunk(c);
+    const int r = rk.row, kc = rk.col;
     const int bytes = a_chunk_bytes(i0 + r, p.m, k0 + kc, p.k);
     const uint8_t* src = bytes > 0 ? p.a + (i0 + r) * p.lda + k0 + kc : p.a;
     cp_async_16(smem_addr(sa + r * kImmaLds + kc), src, bytes);
   }
   for (int c = threadIdx.x; c < kImmaBN * kChunks; c += kImmaThreads) {
-    const int r = c / kChunks, kc = (c % kChunks) * 16;
+    const RowCol rk = imma_chunk(c);
+    const int r = rk.row, kc = rk.col;
     const bool in = j0 + r < p.n;  // the packed row is whole chunks up to ldb
     const int8_t* src = in ? p.b + (j0 + r) * ldb + k0 + kc : p.b;
     cp_async_16(smem_addr(sb + r * kImmaLds + kc), src, in ? 16 : 0);
@@ -83,7 +85,6 @@ __global__ void __launch_bounds__(kImmaThreads)
   const int64_t i0 = static_cast<int64_t>(tile.row) * kImmaBM;
   const int64_t j0 = static_cast<int64_t>(tile.col) * kImmaBN;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int wm = (warp / kImmaWarpsN) * kImmaWarpM, wn = (warp % kImmaWarpsN) * kImmaWarpN;
   constexpr int kMt = kImmaWarpM / 16, kNt = kImmaWarpN / 8;
   int32_t acc[kMt][kNt][4] = {};
   const int ktiles = static_cast<int>((p.k + kImmaBK - 1) / kImmaBK);
@@ -111,17 +112,11 @@ __global__ void __launch_bounds__(kImmaThreads)
 #pragma unroll
       for (int mt = 0; mt < kMt; ++mt)
 #pragma unroll
-        for (int r = 0; r < 4; ++r) {
-          const RowCol rc = mma_a_coord(lane, r, 0);
-          af[mt][r] = lds32(sa + (wm + mt * 16 + rc.row) * kImmaLds + ks + rc.col);
-        }
+        for (int r = 0; r < 4; ++r) af[mt][r] = lds32(sa + imma_a_offset(warp, lane, mt, r, ks));
 #pragma unroll
       for (int nt = 0; nt < kNt; ++nt)
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const RowCol rc = mma_b_coord(lane, r, 0);
-          bf[nt][r] = lds32(sb + (wn + nt * 8 + rc.col) * kImmaLds + ks + rc.row);
-        }
+        for (int r = 0; r < 2; ++r) bf[nt][r] = lds32(sb + imma_b_offset(warp, lane, nt, r, ks));
 #pragma unroll
       for (int mt = 0; mt < kMt; ++mt)
 #pragma unroll
@@ -136,8 +131,8 @@ __global__ void __launch_bounds__(kImmaThreads)
     for (int nt = 0; nt < kNt; ++nt)
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const RowCol rc = mma_c_coord(lane, i);
-        const int64_t row = i0 + wm + mt * 16 + rc.row, col = j0 + wn + nt * 8 + rc.col;
+        const RowCol rc = imma_c_coord(warp, lane, mt, nt, i);
+        const int64_t row = i0 + rc.row, col = j0 + rc.col;
         if (row < p.m && col < p.n) store(row, col, acc[mt][nt][i]);
       }
 }
