@@ -603,3 +603,17 @@ def test_gpu_quantized_linear_after_to_cuda(rng, static, activation):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
     with pytest.raises(ValueError, match="input is on cpu but the layer is on cuda:0"):
         layer(x)
+
+
+@no_gpu
+def test_quantized_linear_repacks_on_its_new_device():
+    from ember.quant.linear import QuantizedLinear
+
+    layer = QuantizedLinear.from_float(ember.nn.Linear(7, 5))
+    assert layer.packed_weight().device.type == "cpu"
+    layer.weight = ember.Tensor(fake_cuda(layer.weight.numpy()))  # what .to("cuda") assigns
+    with pytest.raises(RuntimeError, match="no CUDA GPU is available"):
+        layer.packed_weight()  # packs again, into CUDA memory (no GPU here)
+    x = ember.from_numpy(np.ones((2, 7), np.float32))
+    with pytest.raises(ValueError, match="input is on cpu but the layer is on cuda:0"):
+        layer(x)
