@@ -45,6 +45,7 @@ void bind_gemm(py::module_& m);
 void bind_index(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_pool(py::module_& m);
+void bind_qgemm(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_rnn(py::module_& m);
 }  // namespace ember::cuda
@@ -120,6 +121,7 @@ PYBIND11_MODULE(_C_cuda, m) {
   bind_index(m);
   bind_optim(m);
   bind_pool(m);
+  bind_qgemm(m);
   bind_reduce(m);
   bind_rnn(m);
   m.def(

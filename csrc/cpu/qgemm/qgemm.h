@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "core/isa.h"
+#include "core/quant_code.h"
 
 namespace ember::cpu {
 
@@ -75,20 +76,9 @@ void quantize_rows_u8(const float* x, int64_t m, int64_t k, uint8_t* q, float* s
 // [0, 255], checked by the binding).
 void quantize_u8_static(const float* x, int64_t n, float scale, int32_t zero, uint8_t* q);
 
-// One code of quantize_u8_static (z is the zero point as a float); shared with the fused
-// quantize + im2col of csrc/cpu/qconv so both produce the same bits. Baseline x86-64 driver
-// code has no rounding instruction (std::nearbyint is a libm call), so v is clamped to
-// [-512, 512] first (anything beyond saturates anyway, z being in [0, 255]; NaN becomes
-// -512, code 0) and adding then subtracting 1.5 * 2^23 rounds it half to even.
-inline uint8_t quantize_u8_code(float x, float scale, float z) {
-  float v = x / scale;
-  v = v > -512.0f ? v : -512.0f;
-  v = v < 512.0f ? v : 512.0f;
-  v = (v + 12582912.0f) - 12582912.0f + z;
-  v = v > 0.0f ? v : 0.0f;
-  v = v < 255.0f ? v : 255.0f;
-  return static_cast<uint8_t>(static_cast<int32_t>(v));
-}
+// One code of quantize_u8_static (core/quant_code.h), shared with the fused quantize + im2col
+// of csrc/cpu/qconv and the CUDA kernels so all produce the same bits.
+using ember::quantize_u8_code;
 
 // q[0..n) = the codes of x[0..n) (by-value qparams: a uint8_t store may alias anything).
 inline void quantize_u8_span(const float* __restrict x, int64_t n, float scale, float z,

@@ -9,30 +9,20 @@ computes ``y[i, j] = act(a_scale[i] * w_scale[j] * sum_k (x_u8[i, k] - a_zero[i]
 w_int8[j, k] + bias[j])``; the zero point is folded in through the packed weight's column
 sums. ember has no uint8 dtype, so u8 activations are int8 tensors holding the uint8 bit
 patterns (``x_u8.numpy().view(numpy.uint8)`` reads them). These are inference kernels: no
-autograd, CPU only.
+autograd. Each op runs on its input's device (CPU or CUDA, through ``kernels``); every
+tensor, the packed weight included, must be on that device. Each device has its own packed
+layout, so a weight is packed on the device it is used on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .. import _dtype as D
-from .._C import (
-    qgemm_linear,
-    qgemm_pack,
-    qgemm_packed_bytes,
-    qgemm_path,
-    qgemm_s32,
-    qgemm_uses_amx,
-    qgemm_vnni,
-)
-from .._C import (
-    quantize_rows_u8 as _quantize_rows_u8,
-)
-from .._C import (
-    quantize_u8_static as _quantize_u8_static,
-)
-from .._primitives import empty
+from .._C import qgemm_path, qgemm_uses_amx, qgemm_vnni
+from .._device import device as Device
+from .._primitives import empty, kernels
 from ..tensor import Tensor
 from ._util import check_tensor
 
@@ -53,8 +43,9 @@ _ACTIVATIONS = {None: 0, "relu": 1, "gelu": 2}
 
 @dataclass(frozen=True)
 class PackedInt8Weight:
-    """An (out_features, in_features) int8 weight in the kernels' panel layout
-    (csrc/cpu/qgemm/qgemm.h), with its per-channel column sums for the zero-point fold.
+    """An (out_features, in_features) int8 weight in its device's packed layout (the CPU's
+    panels, csrc/cpu/qgemm/qgemm.h, or CUDA's padded rows, csrc/cuda/qgemm/plan.h), with its
+    per-channel column sums for the zero-point fold.
 
     Shape: data (packed_bytes,) int8, colsum (out_features,) int32."""
 
@@ -63,19 +54,35 @@ class PackedInt8Weight:
     out_features: int
     in_features: int
 
+    @property
+    def device(self) -> Device:
+        """The device the weight was packed for (and whose kernels read it)."""
+        return self.data.device
 
-def _cpu(x: Tensor, op: str, arg: str) -> Tensor:
+
+def _on(x: Tensor, dev: Device, op: str, arg: str) -> Tensor:
+    """x, checked to be a tensor on dev (the device of the op's input)."""
     check_tensor(x, f"qgemm.{op}", arg)
-    if x.device.type != "cpu":
-        raise NotImplementedError(f"ember.ops.qgemm.{op}: {arg} is on {x.device}; CPU only")
+    if x.device != dev:
+        raise ValueError(
+            f"ember.ops.qgemm.{op}: {arg} is on {x.device} but the input is on {dev}; "
+            "move every operand to one device (a packed weight is packed on its device)"
+        )
     return x
 
 
+def _kernels(x: Tensor, op: str, name: str) -> Any:
+    """The kernel module of x's device (ember._C or ember._C_cuda) holding `name`."""
+    return kernels(x.device, f"ops.qgemm.{op}", name)
+
+
 def pack_int8_weight(weight: Tensor) -> PackedInt8Weight:
-    """Pack an int8 weight once for :func:`int8_linear` / :func:`int8_matmul`.
+    """Pack an int8 weight once for :func:`int8_linear` / :func:`int8_matmul`, in the layout
+    of the weight's device.
 
     Shape: weight (N, K) int8 -> PackedInt8Weight of N outputs, K inputs."""
-    w = _cpu(weight, "pack_int8_weight", "weight")
+    check_tensor(weight, "qgemm.pack_int8_weight", "weight")
+    w = weight
     if w.dim() != 2:
         raise ValueError(
             f"ember.ops.qgemm.pack_int8_weight: weight must be 2-D, got shape {tuple(w.shape)}"
@@ -83,17 +90,24 @@ def pack_int8_weight(weight: Tensor) -> PackedInt8Weight:
     n, k = (int(s) for s in w.shape)
     if n < 1 or k < 1:
         raise ValueError(f"ember.ops.qgemm.pack_int8_weight: weight of shape {(n, k)} is empty")
-    packed = empty((qgemm_packed_bytes(n, k),), D.int8, w.device)
+    mod = _kernels(w, "pack_int8_weight", "qgemm_pack")
+    packed = empty((mod.qgemm_packed_bytes(n, k),), D.int8, w.device)
     colsum = empty((n,), D.int32, w.device)
-    qgemm_pack(w.contiguous()._impl, packed._impl, colsum._impl)
+    mod.qgemm_pack(w.contiguous()._impl, packed._impl, colsum._impl)
     return PackedInt8Weight(packed, colsum, n, k)
 
 
-def _check_packed(w: object, op: str) -> PackedInt8Weight:
+def _check_packed(w: object, x: Tensor, op: str) -> PackedInt8Weight:
     if not isinstance(w, PackedInt8Weight):
         raise TypeError(
             f"ember.ops.qgemm.{op}: expected a PackedInt8Weight (from pack_int8_weight), "
             f"got {type(w).__name__}"
+        )
+    if w.device != x.device:
+        raise ValueError(
+            f"ember.ops.qgemm.{op}: the packed weight is on {w.device} but the input is on "
+            f"{x.device}; pack the weight on the input's device (each device has its own "
+            "layout)"
         )
     return w
 
@@ -103,10 +117,13 @@ def int8_matmul(input: Tensor, weight: PackedInt8Weight) -> Tensor:
 
     Shape: input (M, K) int8 holding uint8 bits (rows contiguous), weight K -> N; returns
     (M, N) int32."""
-    x = _cpu(input, "int8_matmul", "input")
-    w = _check_packed(weight, "int8_matmul")
+    check_tensor(input, "qgemm.int8_matmul", "input")
+    x = input
+    w = _check_packed(weight, x, "int8_matmul")
     out = empty((int(x.shape[0]) if x.dim() == 2 else 0, w.out_features), D.int32, x.device)
-    qgemm_s32(x._impl, w.data._impl, w.out_features, out._impl)
+    _kernels(x, "int8_matmul", "qgemm_s32").qgemm_s32(
+        x._impl, w.data._impl, w.out_features, out._impl
+    )
     return out
 
 
@@ -126,19 +143,20 @@ def int8_linear(
     a_zero (M,) int32 in [0, 255], w_scale (N,) float32, bias (N,) float32; returns (M, N)
     float32."""
     op = "int8_linear"
-    x = _cpu(input, op, "input")
-    w = _check_packed(weight, op)
+    check_tensor(input, f"qgemm.{op}", "input")
+    x = input
+    w = _check_packed(weight, x, op)
     if activation not in _ACTIVATIONS:
         raise ValueError(
             f"ember.ops.qgemm.{op}: activation must be None, 'relu' or 'gelu', got {activation!r}"
         )
     tensors = [
-        _cpu(t, op, name)
+        _on(t, x.device, op, name)
         for t, name in ((a_scale, "a_scale"), (a_zero, "a_zero"), (w_scale, "w_scale"))
     ]
-    b = None if bias is None else _cpu(bias, op, "bias")._impl
+    b = None if bias is None else _on(bias, x.device, op, "bias")._impl
     out = empty((int(x.shape[0]) if x.dim() == 2 else 0, w.out_features), D.float32, x.device)
-    qgemm_linear(
+    _kernels(x, op, "qgemm_linear").qgemm_linear(
         x._impl,
         tensors[0]._impl,
         tensors[1]._impl,
@@ -159,12 +177,14 @@ def quantize_rows_u8(input: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
     Shape: input (M, K) float32 -> (q (M, K) int8 holding uint8 bits, scale (M,) float32,
     zero (M,) int32)."""
-    x = _cpu(input, "quantize_rows_u8", "input")
+    check_tensor(input, "qgemm.quantize_rows_u8", "input")
+    x = input
     m = int(x.shape[0]) if x.dim() == 2 else 0
     q = empty(tuple(x.shape), D.int8, x.device)
     scale = empty((m,), D.float32, x.device)
     zero = empty((m,), D.int32, x.device)
-    _quantize_rows_u8(x._impl, q._impl, scale._impl, zero._impl)
+    mod = _kernels(x, "quantize_rows_u8", "quantize_rows_u8")
+    mod.quantize_rows_u8(x._impl, q._impl, scale._impl, zero._impl)
     return q, scale, zero
 
 
@@ -174,26 +194,28 @@ def quantize_u8_static(input: Tensor, scale: float, zero: int) -> Tensor:
     positive and finite (it is used as a float32), zero in [0, 255].
 
     Shape: input (*) float32 -> (*) int8 holding uint8 bits."""
-    x = _cpu(input, "quantize_u8_static", "input").contiguous()
+    check_tensor(input, "qgemm.quantize_u8_static", "input")
+    x = input.contiguous()
     q = empty(tuple(x.shape), D.int8, x.device)
-    _quantize_u8_static(x._impl, float(scale), int(zero), q._impl)
+    mod = _kernels(x, "quantize_u8_static", "quantize_u8_static")
+    mod.quantize_u8_static(x._impl, float(scale), int(zero), q._impl)
     return q
 
 
 def uses_vnni() -> bool:
-    """Whether the current ISA's int8 micro-kernel runs vpdpbusd (AVX512_VNNI); the GEMM
+    """Whether the current ISA's CPU int8 micro-kernel runs vpdpbusd (AVX512_VNNI); the GEMM
     runs it unless :func:`uses_amx`."""
     return bool(qgemm_vnni())
 
 
 def uses_amx() -> bool:
-    """Whether the int8 GEMM runs on AMX-INT8 tiles now: the current ISA is avx512, the
+    """Whether the CPU int8 GEMM runs on AMX-INT8 tiles now: the current ISA is avx512, the
     build has the AMX kernel, the CPU has AMX-INT8, the OS granted the tile state, and it
     was not turned off (``EMBER_QGEMM_AMX=0`` at import)."""
     return bool(qgemm_uses_amx())
 
 
 def int8_path() -> str:
-    """The kernels the int8 GEMM runs now: ``"amx"``, ``"vnni"``, ``"avx2"`` or
+    """The kernels the CPU int8 GEMM runs now: ``"amx"``, ``"vnni"``, ``"avx2"`` or
     ``"generic"``."""
     return str(qgemm_path())

@@ -35,7 +35,8 @@ _MAX_K = 65536  # int32 accumulators are exact up to this depth (ember.ops.qgemm
 
 class QuantizedLinear(Module):
     """y = act(x @ (weight * weight_scale[:, None]).T + bias) with int8 weights and uint8
-    activations. Inference only (no gradients); CPU only.
+    activations. Inference only (no gradients); on the CPU or, after ``.to("cuda")``, on
+    CUDA (the input must be on the layer's device).
 
     The state_dict holds ``weight`` (N, K) int8, ``weight_scale`` (N,) float32, ``bias``
     (N,) float32 when there is one and, when ``static``, ``input_scale`` () float32 and
@@ -131,8 +132,9 @@ class QuantizedLinear(Module):
         self.input_zero_point = tensor(zero_point, dtype=D.int32)
 
     def packed_weight(self) -> PackedInt8Weight:
-        """The weight in the GEMM's panel layout, packed on first use and again whenever
-        the weight tensor's storage or contents changed."""
+        """The weight in the GEMM's packed layout of its device, packed on first use and
+        again whenever the weight tensor's storage or contents changed (``.to()`` gives it
+        new storage, so a moved layer packs again for its new device)."""
         return self._packed.get([self.weight], lambda: pack_int8_weight(self.weight))
 
     def forward(self, input: Tensor, activation: str | None = None) -> Tensor:
@@ -146,6 +148,11 @@ class QuantizedLinear(Module):
         if not isinstance(input, Tensor) or input.dtype is not D.float32:
             got = input.dtype if isinstance(input, Tensor) else type(input).__name__
             raise TypeError(f"{where}: expected a float32 tensor input, got {got}")
+        if input.device != self.weight.device:
+            raise ValueError(
+                f"{where}: input is on {input.device} but the layer is on {self.weight.device}; "
+                "move one of them with .to()"
+            )
         k = self.in_features
         if input.ndim == 0 or input.shape[-1] != k:
             raise ValueError(
@@ -162,7 +169,7 @@ class QuantizedLinear(Module):
         x = input.detach().contiguous().reshape(-1, self.in_features)
         m = int(x.shape[0])
         if m == 0:
-            return empty(*lead, n, dtype=D.float32)
+            return empty(*lead, n, dtype=D.float32, device=input.device)
         if self.static:
             scale, zero = float(self.input_scale), int(self.input_zero_point)
             q = quantize_u8_static(x, scale, zero)
