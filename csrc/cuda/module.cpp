@@ -40,7 +40,6 @@ void check_stat_device(int device, const char* op) {
 void bind_attention(py::module_& m);
 void bind_batchnorm(py::module_& m);
 void bind_conv(py::module_& m);
-void bind_streams(py::module_& m);
 void bind_gemm(py::module_& m);
 void bind_index(py::module_& m);
 void bind_optim(py::module_& m);
@@ -48,6 +47,7 @@ void bind_pool(py::module_& m);
 void bind_qgemm(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_rnn(py::module_& m);
+void bind_streams(py::module_& m);
 }  // namespace ember::cuda
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -116,7 +116,6 @@ PYBIND11_MODULE(_C_cuda, m) {
   bind_attention(m);
   bind_batchnorm(m);
   bind_conv(m);
-  bind_streams(m);
   bind_gemm(m);
   bind_index(m);
   bind_optim(m);
@@ -124,6 +123,7 @@ PYBIND11_MODULE(_C_cuda, m) {
   bind_qgemm(m);
   bind_reduce(m);
   bind_rnn(m);
+  bind_streams(m);
   m.def(
       "empty_cache",
       [] {

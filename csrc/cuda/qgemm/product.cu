@@ -7,6 +7,7 @@
 #include "cuda/qgemm/plan.h"
 #include "cuda/qgemm/qgemm.h"
 #include "cuda/runtime.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::qgemm {
 namespace {
@@ -195,9 +196,9 @@ void launch(const Operands& p, const Store& store, int device) {
     auto* kernel = imma_kernel<Store>;
     EMBER_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kImmaSmem), op);
-    kernel<<<blocks, kImmaThreads, kImmaSmem>>>(p, ldb, plan.n_tiles, store);
+    kernel<<<blocks, kImmaThreads, kImmaSmem, current_stream()>>>(p, ldb, plan.n_tiles, store);
   } else {
-    dp4a_kernel<Store><<<blocks, kDp4aThreads>>>(p, ldb, plan.n_tiles, store);
+    dp4a_kernel<Store><<<blocks, kDp4aThreads, 0, current_stream()>>>(p, ldb, plan.n_tiles, store);
   }
   EMBER_CUDA_CHECK_LAUNCH(op);
 }

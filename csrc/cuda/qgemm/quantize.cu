@@ -11,6 +11,7 @@
 #include "cuda/qgemm/qgemm.h"
 #include "cuda/runtime.h"
 #include "cuda/scratch.h"
+#include "cuda/stream.h"
 
 namespace ember::cuda::qgemm {
 namespace {
@@ -108,9 +109,9 @@ __global__ void quantize_static_kernel(const float* x, int64_t n, float scale, f
 void pack(const int8_t* w, int64_t n, int64_t k, int8_t* packed, int32_t* colsum, int device) {
   DeviceGuard guard(device);
   const int64_t ldb = packed_ld(k);
-  pack_kernel<<<grid_for(n * ldb, device), kThreads>>>(w, n, k, ldb, packed);
+  pack_kernel<<<grid_for(n * ldb, device), kThreads, 0, current_stream()>>>(w, n, k, ldb, packed);
   EMBER_CUDA_CHECK_LAUNCH(kOp);
-  colsum_kernel<<<grid_for(n * 32, device), kThreads>>>(w, n, k, colsum);
+  colsum_kernel<<<grid_for(n * 32, device), kThreads, 0, current_stream()>>>(w, n, k, colsum);
   EMBER_CUDA_CHECK_LAUNCH(kOp);
 }
 
@@ -120,7 +121,8 @@ void check_zero_points(const int32_t* zero, int64_t m, int device) {
   Scratch flag(device, sizeof(unsigned long long));
   unsigned long long first = ULLONG_MAX;
   EMBER_CUDA_CHECK(cudaMemcpy(flag.as<void>(), &first, sizeof first, cudaMemcpyHostToDevice), kOp);
-  bad_zero_kernel<<<grid_for(m, device), kThreads>>>(zero, m, flag.as<unsigned long long>());
+  bad_zero_kernel<<<grid_for(m, device), kThreads, 0, current_stream()>>>(
+      zero, m, flag.as<unsigned long long>());
   EMBER_CUDA_CHECK_LAUNCH(kOp);
   EMBER_CUDA_CHECK(cudaMemcpy(&first, flag.as<void>(), sizeof first, cudaMemcpyDeviceToHost), kOp);
   if (first == ULLONG_MAX) return;
@@ -134,15 +136,16 @@ void quantize_rows(const float* x, int64_t m, int64_t k, uint8_t* q, float* scal
   if (m == 0) return;
   DeviceGuard guard(device);
   const int64_t blocks = m < kMaxRowBlocks ? m : kMaxRowBlocks;
-  quantize_rows_kernel<<<static_cast<unsigned>(blocks), kThreads>>>(x, m, k, q, scale, zero);
+  quantize_rows_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, current_stream()>>>(
+      x, m, k, q, scale, zero);
   EMBER_CUDA_CHECK_LAUNCH(kOp);
 }
 
 void quantize_static(const float* x, int64_t n, float scale, int32_t zero, uint8_t* q, int device) {
   if (n == 0) return;
   DeviceGuard guard(device);
-  quantize_static_kernel<<<grid_for(n, device), kThreads>>>(x, n, scale, static_cast<float>(zero),
-                                                            q);
+  quantize_static_kernel<<<grid_for(n, device), kThreads, 0, current_stream()>>>(
+      x, n, scale, static_cast<float>(zero), q);
   EMBER_CUDA_CHECK_LAUNCH(kOp);
 }
 
