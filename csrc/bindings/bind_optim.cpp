@@ -1,105 +1,24 @@
 // Fused optimizer steps and gradient clipping over lists of tensors (one call per
-// parameter group). Every list, shape, dtype, device and hyperparameter is checked here,
-// before a kernel touches memory; then the GIL is released around the kernel.
-#include <algorithm>
+// parameter group). Every list, shape, dtype, device and hyperparameter is checked first
+// (bindings/optim_checks, shared with the CUDA bindings), before a kernel touches memory;
+// then the GIL is released around the kernel.
 #include <cmath>
-#include <string>
 #include <tuple>
-#include <utility>
+#include <vector>
 
 #include "bindings/bindings.h"
+#include "bindings/optim_checks.h"
 #include "core/error.h"
-#include "core/overlap.h"
 #include "cpu/optim/optim.h"
 
 namespace ember::bindings {
 namespace {
 
-using List = std::vector<const TensorImpl*>;
+using List = TensorList;
 
-bool is_float(DType t) { return t == DType::Float32 || t == DType::Float64; }
-
-// A CPU, contiguous float32/float64 tensor; `like` (if given) fixes its shape and dtype.
-void check_tensor(const std::string& op, const char* list, size_t i, const TensorImpl* t,
-                  const TensorImpl* like) {
-  EMBER_CHECK(t != nullptr, TypeError, op, ": ", list, "[", i, "] is None");
-  EMBER_CHECK(t->device().type == DeviceType::CPU, ValueError, op, ": ", list, "[", i,
-              "] is on cuda; ember CPU optimizers need CPU tensors");
-  EMBER_CHECK(is_float(t->dtype), TypeError, op, ": ", list, "[", i, "] has dtype ",
-              dtype_name(t->dtype), " (expected float32 or float64)");
-  EMBER_CHECK(t->is_contiguous(), ValueError, op, ": ", list, "[", i, "] of shape ",
-              shape_str(t->shape), " must be contiguous");
-  if (like == nullptr) return;
-  EMBER_CHECK(t->dtype == like->dtype, TypeError, op, ": ", list, "[", i, "] has dtype ",
-              dtype_name(t->dtype), " but params[", i, "] has dtype ", dtype_name(like->dtype));
-  EMBER_CHECK(t->shape == like->shape, ValueError, op, ": ", list, "[", i, "] has shape ",
-              shape_str(t->shape), " but params[", i, "] has shape ", shape_str(like->shape));
-}
-
-// The tensors a step writes (parameters, state, steps, clipped gradients): not read-only
-// memory, so a parameter wrapping a read-only numpy array raises instead of faulting.
-void check_written(const std::string& op, const char* list, const List& xs) {
-  for (size_t i = 0; i < xs.size(); ++i)
-    check_writable(*xs[i], op.c_str(), cat_str(list, "[", i, "]").c_str());
-}
-
-// A list that matches params one to one, or (when !needed) is empty. Every such list but
-// grads is state the step writes.
-void check_matching(const std::string& op, const char* name, const List& xs, const List& params,
-                    bool needed, const char* why = "") {
-  if (!needed) {
-    EMBER_CHECK(xs.empty(), ValueError, op, ": ", name, " must be empty", why, " (got ", xs.size(),
-                " tensors)");
-    return;
-  }
-  EMBER_CHECK(xs.size() == params.size(), ValueError, op, ": ", name, " has ", xs.size(),
-              " tensors but params has ", params.size());
-  for (size_t i = 0; i < xs.size(); ++i) check_tensor(op, name, i, xs[i], params[i]);
-  if (std::string(name) != "grads") check_written(op, name, xs);
-}
-
-void check_params(const std::string& op, const List& params, const List& grads) {
-  for (size_t i = 0; i < params.size(); ++i) check_tensor(op, "params", i, params[i], nullptr);
-  check_written(op, "params", params);
-  check_matching(op, "grads", grads, params, true);
-  // A parameter listed twice (or two overlapping views) would be updated twice.
-  std::vector<std::pair<const char*, size_t>> spans;
-  spans.reserve(params.size());
-  for (size_t i = 0; i < params.size(); ++i)
-    if (params[i]->numel() > 0) spans.emplace_back(params[i]->data(), i);
-  std::sort(spans.begin(), spans.end());
-  for (size_t k = 1; k < spans.size(); ++k) {
-    const TensorImpl* prev = params[spans[k - 1].second];
-    const char* prev_end = prev->data() + prev->numel() * prev->itemsize();
-    EMBER_CHECK(spans[k].first >= prev_end, ValueError, op, ": params[", spans[k - 1].second,
-                "] and params[", spans[k].second, "] overlap in memory");
-  }
-}
-
-// One-element float counters the driver updates in place (steps, NAdam's mu_products).
-void check_scalars(const std::string& op, const char* name, const List& xs, const List& params) {
-  EMBER_CHECK(xs.size() == params.size(), ValueError, op, ": ", name, " has ", xs.size(),
-              " tensors but params has ", params.size());
-  for (size_t i = 0; i < xs.size(); ++i) {
-    const TensorImpl* s = xs[i];
-    EMBER_CHECK(s != nullptr, TypeError, op, ": ", name, "[", i, "] is None");
-    EMBER_CHECK(s->device().type == DeviceType::CPU && s->numel() == 1 && is_float(s->dtype),
-                ValueError, op, ": ", name, "[", i,
-                "] must be a one-element float32 or float64 CPU tensor (got ", dtype_name(s->dtype),
-                " of shape ", shape_str(s->shape), ")");
-  }
-  check_written(op, name, xs);
-}
-void check_steps(const std::string& op, const List& steps, const List& params) {
-  check_scalars(op, "steps", steps, params);
-}
-
-void check_nonneg(const std::string& op, const char* what, double v) {
-  EMBER_CHECK(v >= 0.0, ValueError, op, ": invalid ", what, ": ", v, " (must be >= 0)");
-}
-void check_beta(const std::string& op, int i, double b) {
-  EMBER_CHECK(b >= 0.0 && b < 1.0, ValueError, op, ": invalid beta parameter at index ", i, ": ", b,
-              " (must be in [0, 1))");
+// The checks of one op on CPU tensors.
+OptimChecks cpu_checks(const char* op) {
+  return OptimChecks(op, DeviceType::CPU, "ember CPU optimizers need CPU tensors");
 }
 
 bool run(OptimKind kind, const OptimHyper& h, const cpu::OptimTensors& t, bool check_finite) {
@@ -110,25 +29,9 @@ bool run(OptimKind kind, const OptimHyper& h, const cpu::OptimTensors& t, bool c
 bool sgd_step(const List& params, const List& grads, const List& momentum_buffers,
               const std::vector<bool>& new_buffers, double lr, double momentum, double dampening,
               double weight_decay, bool nesterov, bool maximize, bool check_finite) {
-  const std::string op = "ember.optim.sgd";
-  check_nonneg(op, "learning rate", lr);
-  check_nonneg(op, "momentum value", momentum);
-  check_nonneg(op, "weight_decay value", weight_decay);
-  EMBER_CHECK(std::isfinite(dampening), ValueError, op, ": invalid dampening: ", dampening);
-  EMBER_CHECK(!nesterov || (momentum > 0 && dampening == 0), ValueError, op,
-              ": Nesterov momentum requires a momentum and zero dampening");
-  check_params(op, params, grads);
-  const bool mom = momentum != 0;
-  check_matching(op, "momentum_buffers", momentum_buffers, params, mom, " when momentum is 0");
-  EMBER_CHECK(new_buffers.size() == (mom ? params.size() : 0), ValueError, op, ": new_buffers has ",
-              new_buffers.size(), " flags but ", mom ? params.size() : 0, " are needed");
-  OptimHyper h;
-  h.lr = lr;
-  h.momentum = momentum;
-  h.dampening = dampening;
-  h.weight_decay = weight_decay;
-  h.nesterov = nesterov;
-  h.maximize = maximize;
+  OptimChecks c = cpu_checks("ember.optim.sgd");
+  const OptimHyper h = check_sgd(c, params, grads, momentum_buffers, new_buffers, lr, momentum,
+                                 dampening, weight_decay, nesterov, maximize);
   cpu::OptimTensors t{params, grads, momentum_buffers, {}, {}, {}, new_buffers, {}};
   return run(OptimKind::Sgd, h, t, check_finite);
 }
@@ -136,20 +39,9 @@ bool sgd_step(const List& params, const List& grads, const List& momentum_buffer
 bool adagrad_step(const List& params, const List& grads, const List& sums, const List& steps,
                   double lr, double lr_decay, double weight_decay, double eps, bool maximize,
                   bool check_finite) {
-  const std::string op = "ember.optim.adagrad";
-  check_nonneg(op, "learning rate", lr);
-  check_nonneg(op, "lr_decay value", lr_decay);
-  check_nonneg(op, "weight_decay value", weight_decay);
-  check_nonneg(op, "epsilon value", eps);
-  check_params(op, params, grads);
-  check_matching(op, "state_sums", sums, params, true);
-  check_steps(op, steps, params);
-  OptimHyper h;
-  h.lr = lr;
-  h.lr_decay = lr_decay;
-  h.weight_decay = weight_decay;
-  h.eps = eps;
-  h.maximize = maximize;
+  OptimChecks c = cpu_checks("ember.optim.adagrad");
+  const OptimHyper h =
+      check_adagrad(c, params, grads, sums, steps, lr, lr_decay, weight_decay, eps, maximize);
   cpu::OptimTensors t{params, grads, sums, {}, {}, steps, {}, {}};
   return run(OptimKind::Adagrad, h, t, check_finite);
 }
@@ -158,80 +50,31 @@ bool rmsprop_step(const List& params, const List& grads, const List& square_avgs
                   const List& grad_avgs, const List& momentum_buffers, const List& steps, double lr,
                   double alpha, double eps, double weight_decay, double momentum, bool centered,
                   bool maximize, bool check_finite) {
-  const std::string op = "ember.optim.rmsprop";
-  check_nonneg(op, "learning rate", lr);
-  check_nonneg(op, "alpha value", alpha);
-  check_nonneg(op, "epsilon value", eps);
-  check_nonneg(op, "weight_decay value", weight_decay);
-  check_nonneg(op, "momentum value", momentum);
-  check_params(op, params, grads);
-  check_matching(op, "square_avgs", square_avgs, params, true);
-  check_matching(op, "grad_avgs", grad_avgs, params, centered, " when centered is False");
-  check_matching(op, "momentum_buffers", momentum_buffers, params, momentum > 0,
-                 " when momentum is 0");
-  check_steps(op, steps, params);
-  OptimHyper h;
-  h.lr = lr;
-  h.alpha = alpha;
-  h.eps = eps;
-  h.weight_decay = weight_decay;
-  h.momentum = momentum;
-  h.centered = centered;
-  h.maximize = maximize;
+  OptimChecks c = cpu_checks("ember.optim.rmsprop");
+  const OptimHyper h =
+      check_rmsprop(c, params, grads, square_avgs, grad_avgs, momentum_buffers, steps, lr, alpha,
+                    eps, weight_decay, momentum, centered, maximize);
   cpu::OptimTensors t{params, grads, square_avgs, grad_avgs, momentum_buffers, steps, {}, {}};
   return run(OptimKind::Rmsprop, h, t, check_finite);
-}
-
-// The hyperparameters and gradients every Adam-style optimizer (Adam/AdamW, Adamax, NAdam,
-// RAdam) takes, checked in torch's order.
-void check_adam_family(const std::string& op, const List& params, const List& grads, double lr,
-                       double beta1, double beta2, double eps, double weight_decay) {
-  check_nonneg(op, "learning rate", lr);
-  check_beta(op, 0, beta1);
-  check_beta(op, 1, beta2);
-  check_nonneg(op, "epsilon value", eps);
-  check_nonneg(op, "weight_decay value", weight_decay);
-  check_params(op, params, grads);
 }
 
 bool adam_step(const List& params, const List& grads, const List& exp_avgs, const List& exp_avg_sqs,
                const List& max_exp_avg_sqs, const List& steps, double lr, double beta1,
                double beta2, double eps, double weight_decay, bool amsgrad, bool maximize,
                bool decoupled_weight_decay, bool check_finite) {
-  const std::string op = decoupled_weight_decay ? "ember.optim.adamw" : "ember.optim.adam";
-  check_adam_family(op, params, grads, lr, beta1, beta2, eps, weight_decay);
-  check_matching(op, "exp_avgs", exp_avgs, params, true);
-  check_matching(op, "exp_avg_sqs", exp_avg_sqs, params, true);
-  check_matching(op, "max_exp_avg_sqs", max_exp_avg_sqs, params, amsgrad, " when amsgrad is False");
-  check_steps(op, steps, params);
-  OptimHyper h;
-  h.lr = lr;
-  h.beta1 = beta1;
-  h.beta2 = beta2;
-  h.eps = eps;
-  h.weight_decay = weight_decay;
-  h.amsgrad = amsgrad;
-  h.maximize = maximize;
-  h.decoupled_weight_decay = decoupled_weight_decay;
+  OptimChecks c = cpu_checks(decoupled_weight_decay ? "ember.optim.adamw" : "ember.optim.adam");
+  const OptimHyper h =
+      check_adam(c, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr, beta1, beta2,
+                 eps, weight_decay, amsgrad, maximize, decoupled_weight_decay);
   cpu::OptimTensors t{params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, {}, {}};
   return run(OptimKind::Adam, h, t, check_finite);
 }
 
 bool lion_step(const List& params, const List& grads, const List& exp_avgs, double lr, double beta1,
                double beta2, double weight_decay, bool maximize, bool check_finite) {
-  const std::string op = "ember.optim.lion";
-  check_nonneg(op, "learning rate", lr);
-  check_beta(op, 0, beta1);
-  check_beta(op, 1, beta2);
-  check_nonneg(op, "weight_decay value", weight_decay);
-  check_params(op, params, grads);
-  check_matching(op, "exp_avgs", exp_avgs, params, true);
-  OptimHyper h;
-  h.lr = lr;
-  h.beta1 = beta1;
-  h.beta2 = beta2;
-  h.weight_decay = weight_decay;
-  h.maximize = maximize;
+  OptimChecks c = cpu_checks("ember.optim.lion");
+  const OptimHyper h =
+      check_lion(c, params, grads, exp_avgs, lr, beta1, beta2, weight_decay, maximize);
   cpu::OptimTensors t{params, grads, exp_avgs, {}, {}, {}, {}, {}};
   return run(OptimKind::Lion, h, t, check_finite);
 }
@@ -239,22 +82,9 @@ bool lion_step(const List& params, const List& grads, const List& exp_avgs, doub
 bool adadelta_step(const List& params, const List& grads, const List& square_avgs,
                    const List& acc_deltas, const List& steps, double lr, double rho, double eps,
                    double weight_decay, bool maximize, bool check_finite) {
-  const std::string op = "ember.optim.adadelta";
-  check_nonneg(op, "learning rate", lr);
-  EMBER_CHECK(rho >= 0.0 && rho <= 1.0, ValueError, op, ": invalid rho value: ", rho,
-              " (must be in [0, 1])");
-  check_nonneg(op, "epsilon value", eps);
-  check_nonneg(op, "weight_decay value", weight_decay);
-  check_params(op, params, grads);
-  check_matching(op, "square_avgs", square_avgs, params, true);
-  check_matching(op, "acc_deltas", acc_deltas, params, true);
-  check_steps(op, steps, params);
-  OptimHyper h;
-  h.lr = lr;
-  h.rho = rho;
-  h.eps = eps;
-  h.weight_decay = weight_decay;
-  h.maximize = maximize;
+  OptimChecks c = cpu_checks("ember.optim.adadelta");
+  const OptimHyper h = check_adadelta(c, params, grads, square_avgs, acc_deltas, steps, lr, rho,
+                                      eps, weight_decay, maximize);
   cpu::OptimTensors t{params, grads, square_avgs, acc_deltas, {}, steps, {}, {}};
   return run(OptimKind::Adadelta, h, t, check_finite);
 }
@@ -262,18 +92,9 @@ bool adadelta_step(const List& params, const List& grads, const List& square_avg
 bool adamax_step(const List& params, const List& grads, const List& exp_avgs, const List& exp_infs,
                  const List& steps, double lr, double beta1, double beta2, double eps,
                  double weight_decay, bool maximize, bool check_finite) {
-  const std::string op = "ember.optim.adamax";
-  check_adam_family(op, params, grads, lr, beta1, beta2, eps, weight_decay);
-  check_matching(op, "exp_avgs", exp_avgs, params, true);
-  check_matching(op, "exp_infs", exp_infs, params, true);
-  check_steps(op, steps, params);
-  OptimHyper h;
-  h.lr = lr;
-  h.beta1 = beta1;
-  h.beta2 = beta2;
-  h.eps = eps;
-  h.weight_decay = weight_decay;
-  h.maximize = maximize;
+  OptimChecks c = cpu_checks("ember.optim.adamax");
+  const OptimHyper h = check_adamax(c, params, grads, exp_avgs, exp_infs, steps, lr, beta1, beta2,
+                                    eps, weight_decay, maximize);
   cpu::OptimTensors t{params, grads, exp_avgs, exp_infs, {}, steps, {}, {}};
   return run(OptimKind::Adamax, h, t, check_finite);
 }
@@ -285,36 +106,12 @@ bool nadam_radam_step(OptimKind kind, const List& params, const List& grads, con
                       double momentum_decay, bool decoupled_weight_decay, bool maximize,
                       bool check_finite) {
   const bool nadam = kind == OptimKind::Nadam;
-  const std::string op = nadam ? "ember.optim.nadam" : "ember.optim.radam";
-  check_adam_family(op, params, grads, lr, beta1, beta2, eps, weight_decay);
-  check_matching(op, "exp_avgs", exp_avgs, params, true);
-  check_matching(op, "exp_avg_sqs", exp_avg_sqs, params, true);
-  check_steps(op, steps, params);
-  if (nadam) {
-    check_nonneg(op, "momentum_decay value", momentum_decay);
-    check_scalars(op, "mu_products", mu_products, params);
-  }
-  OptimHyper h;
-  h.lr = lr;
-  h.beta1 = beta1;
-  h.beta2 = beta2;
-  h.eps = eps;
-  h.weight_decay = weight_decay;
-  h.momentum_decay = momentum_decay;
-  h.decoupled_weight_decay = decoupled_weight_decay;
-  h.maximize = maximize;
+  OptimChecks c = cpu_checks(nadam ? "ember.optim.nadam" : "ember.optim.radam");
+  const OptimHyper h = check_nadam_radam(c, nadam, params, grads, exp_avgs, exp_avg_sqs,
+                                         mu_products, steps, lr, beta1, beta2, eps, weight_decay,
+                                         momentum_decay, decoupled_weight_decay, maximize);
   cpu::OptimTensors t{params, grads, exp_avgs, exp_avg_sqs, {}, steps, {}, mu_products};
   return run(kind, h, t, check_finite);
-}
-
-// The gradients a utility reads, and with `written` scales or clamps in place.
-void check_grads(const std::string& op, const List& xs, bool written) {
-  for (size_t i = 0; i < xs.size(); ++i) check_tensor(op, "tensors", i, xs[i], nullptr);
-  if (written) check_written(op, "tensors", xs);
-}
-void check_norm_type(const std::string& op, double p) {
-  EMBER_CHECK(p > 0 && !std::isnan(p), ValueError, op, ": norm_type must be positive or inf (got ",
-              p, ")");
 }
 
 }  // namespace
@@ -385,9 +182,9 @@ void bind_optim(py::module_& m) {
   m.def(
       "total_norm",
       [](const List& xs, double norm_type) {
-        const std::string op = "ember.nn.utils.get_total_norm";
-        check_norm_type(op, norm_type);
-        check_grads(op, xs, false);
+        OptimChecks c = cpu_checks("ember.nn.utils.get_total_norm");
+        c.norm_type(norm_type);
+        c.grads(xs, false);
         py::gil_scoped_release nogil;
         const cpu::GradNorm r = cpu::total_norm(xs, norm_type);
         return std::make_tuple(r.norm, r.nonfinite);
@@ -398,10 +195,10 @@ void bind_optim(py::module_& m) {
   m.def(
       "clip_grad_norm",
       [](const List& xs, double max_norm, double norm_type, bool error_if_nonfinite) {
-        const std::string op = "ember.nn.utils.clip_grad_norm_";
-        check_norm_type(op, norm_type);
-        EMBER_CHECK(!std::isnan(max_norm), ValueError, op, ": max_norm is NaN");
-        check_grads(op, xs, true);
+        OptimChecks c = cpu_checks("ember.nn.utils.clip_grad_norm_");
+        c.norm_type(norm_type);
+        EMBER_CHECK(!std::isnan(max_norm), ValueError, c.op(), ": max_norm is NaN");
+        c.grads(xs, true);
         py::gil_scoped_release nogil;
         const cpu::GradNorm r = cpu::clip_grad_norm(xs, max_norm, norm_type, error_if_nonfinite);
         return std::make_tuple(r.norm, r.nonfinite);
@@ -413,7 +210,7 @@ void bind_optim(py::module_& m) {
   m.def(
       "scale_all",
       [](const List& xs, double c) {
-        check_grads("ember.nn.utils.clip_grads_with_norm_", xs, true);
+        cpu_checks("ember.nn.utils.clip_grads_with_norm_").grads(xs, true);
         py::gil_scoped_release nogil;
         cpu::scale_all(xs, c);
       },
@@ -421,9 +218,9 @@ void bind_optim(py::module_& m) {
   m.def(
       "clip_grad_value",
       [](const List& xs, double clip_value) {
-        const std::string op = "ember.nn.utils.clip_grad_value_";
-        EMBER_CHECK(!std::isnan(clip_value), ValueError, op, ": clip_value is NaN");
-        check_grads(op, xs, true);
+        OptimChecks c = cpu_checks("ember.nn.utils.clip_grad_value_");
+        EMBER_CHECK(!std::isnan(clip_value), ValueError, c.op(), ": clip_value is NaN");
+        c.grads(xs, true);
         py::gil_scoped_release nogil;
         cpu::clip_grad_value(xs, clip_value);
       },

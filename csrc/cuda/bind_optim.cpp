@@ -9,8 +9,8 @@
 #include <string>
 #include <tuple>
 
+#include "bindings/optim_checks.h"
 #include "core/error.h"
-#include "cuda/optim/checks.h"
 #include "cuda/optim/optim.h"
 #include "cuda/optim/table.h"
 #include "cuda/runtime.h"
@@ -20,14 +20,25 @@ namespace py = pybind11;
 namespace ember::cuda {
 namespace {
 
-using optim::Checks;
+using bindings::OptimChecks;
 using optim::List;
 using optim::StepTensors;
 using optim::Where;
 
+// The checks of one op: CUDA tensors on one device, or CPU tensors for the host emulation.
+template <Where W>
+OptimChecks checks(const char* op) {
+  if constexpr (W == Where::Device)
+    return OptimChecks(op, DeviceType::CUDA,
+                       "ember CUDA optimizers need every tensor on one CUDA device");
+  else
+    return OptimChecks(op, DeviceType::CPU,
+                       "the host emulation of the CUDA kernels needs CPU tensors");
+}
+
 // fn() with the GIL released, on the checked tensors' device for Where::Device.
 template <Where W, class Fn>
-auto run(const Checks& c, Fn&& fn) {
+auto run(const OptimChecks& c, Fn&& fn) {
   if constexpr (W == Where::Device) {
     require_device(c.device(), c.op());
     py::gil_scoped_release nogil;
@@ -40,7 +51,7 @@ auto run(const Checks& c, Fn&& fn) {
 }
 
 template <Where W>
-bool step(const Checks& c, OptimKind kind, const OptimHyper& h, const StepTensors& t,
+bool step(const OptimChecks& c, OptimKind kind, const OptimHyper& h, const StepTensors& t,
           bool check_finite) {
   if (t.params.empty()) return true;
   return run<W>(c, [&] { return optim::optim_step(kind, h, t, check_finite, W); });
@@ -50,26 +61,9 @@ template <Where W>
 bool sgd_step(const List& params, const List& grads, const List& momentum_buffers,
               const std::vector<bool>& new_buffers, double lr, double momentum, double dampening,
               double weight_decay, bool nesterov, bool maximize, bool check_finite) {
-  Checks c("ember.optim.sgd", W);
-  c.nonneg("learning rate", lr);
-  c.nonneg("momentum value", momentum);
-  c.nonneg("weight_decay value", weight_decay);
-  EMBER_CHECK(std::isfinite(dampening), ValueError, c.op(), ": invalid dampening: ", dampening);
-  EMBER_CHECK(!nesterov || (momentum > 0 && dampening == 0), ValueError, c.op(),
-              ": Nesterov momentum requires a momentum and zero dampening");
-  c.params(params, grads);
-  const bool mom = momentum != 0;
-  c.matching("momentum_buffers", momentum_buffers, params, mom, " when momentum is 0");
-  EMBER_CHECK(new_buffers.size() == (mom ? params.size() : 0), ValueError, c.op(),
-              ": new_buffers has ", new_buffers.size(), " flags but ", mom ? params.size() : 0,
-              " are needed");
-  OptimHyper h;
-  h.lr = lr;
-  h.momentum = momentum;
-  h.dampening = dampening;
-  h.weight_decay = weight_decay;
-  h.nesterov = nesterov;
-  h.maximize = maximize;
+  OptimChecks c = checks<W>("ember.optim.sgd");
+  const OptimHyper h = bindings::check_sgd(c, params, grads, momentum_buffers, new_buffers, lr,
+                                           momentum, dampening, weight_decay, nesterov, maximize);
   StepTensors t{params, grads, momentum_buffers, {}, {}, {}, {}, new_buffers};
   return step<W>(c, OptimKind::Sgd, h, t, check_finite);
 }
@@ -78,20 +72,9 @@ template <Where W>
 bool adagrad_step(const List& params, const List& grads, const List& sums, const List& steps,
                   double lr, double lr_decay, double weight_decay, double eps, bool maximize,
                   bool check_finite) {
-  Checks c("ember.optim.adagrad", W);
-  c.nonneg("learning rate", lr);
-  c.nonneg("lr_decay value", lr_decay);
-  c.nonneg("weight_decay value", weight_decay);
-  c.nonneg("epsilon value", eps);
-  c.params(params, grads);
-  c.matching("state_sums", sums, params, true);
-  c.scalars("steps", steps, params);
-  OptimHyper h;
-  h.lr = lr;
-  h.lr_decay = lr_decay;
-  h.weight_decay = weight_decay;
-  h.eps = eps;
-  h.maximize = maximize;
+  OptimChecks c = checks<W>("ember.optim.adagrad");
+  const OptimHyper h = bindings::check_adagrad(c, params, grads, sums, steps, lr, lr_decay,
+                                               weight_decay, eps, maximize);
   StepTensors t{params, grads, sums, {}, {}, steps, {}, {}};
   return step<W>(c, OptimKind::Adagrad, h, t, check_finite);
 }
@@ -101,39 +84,12 @@ bool rmsprop_step(const List& params, const List& grads, const List& square_avgs
                   const List& grad_avgs, const List& momentum_buffers, const List& steps, double lr,
                   double alpha, double eps, double weight_decay, double momentum, bool centered,
                   bool maximize, bool check_finite) {
-  Checks c("ember.optim.rmsprop", W);
-  c.nonneg("learning rate", lr);
-  c.nonneg("alpha value", alpha);
-  c.nonneg("epsilon value", eps);
-  c.nonneg("weight_decay value", weight_decay);
-  c.nonneg("momentum value", momentum);
-  c.params(params, grads);
-  c.matching("square_avgs", square_avgs, params, true);
-  c.matching("grad_avgs", grad_avgs, params, centered, " when centered is False");
-  c.matching("momentum_buffers", momentum_buffers, params, momentum > 0, " when momentum is 0");
-  c.scalars("steps", steps, params);
-  OptimHyper h;
-  h.lr = lr;
-  h.alpha = alpha;
-  h.eps = eps;
-  h.weight_decay = weight_decay;
-  h.momentum = momentum;
-  h.centered = centered;
-  h.maximize = maximize;
+  OptimChecks c = checks<W>("ember.optim.rmsprop");
+  const OptimHyper h =
+      bindings::check_rmsprop(c, params, grads, square_avgs, grad_avgs, momentum_buffers, steps, lr,
+                              alpha, eps, weight_decay, momentum, centered, maximize);
   StepTensors t{params, grads, square_avgs, grad_avgs, momentum_buffers, steps, {}, {}};
   return step<W>(c, OptimKind::Rmsprop, h, t, check_finite);
-}
-
-// The hyperparameters and gradients every Adam-style optimizer (Adam/AdamW, Adamax, NAdam,
-// RAdam) takes, checked in torch's order.
-void check_adam_family(Checks& c, const List& params, const List& grads, double lr, double beta1,
-                       double beta2, double eps, double weight_decay) {
-  c.nonneg("learning rate", lr);
-  c.beta(0, beta1);
-  c.beta(1, beta2);
-  c.nonneg("epsilon value", eps);
-  c.nonneg("weight_decay value", weight_decay);
-  c.params(params, grads);
 }
 
 template <Where W>
@@ -141,21 +97,10 @@ bool adam_step(const List& params, const List& grads, const List& exp_avgs, cons
                const List& max_exp_avg_sqs, const List& steps, double lr, double beta1,
                double beta2, double eps, double weight_decay, bool amsgrad, bool maximize,
                bool decoupled_weight_decay, bool check_finite) {
-  Checks c(decoupled_weight_decay ? "ember.optim.adamw" : "ember.optim.adam", W);
-  check_adam_family(c, params, grads, lr, beta1, beta2, eps, weight_decay);
-  c.matching("exp_avgs", exp_avgs, params, true);
-  c.matching("exp_avg_sqs", exp_avg_sqs, params, true);
-  c.matching("max_exp_avg_sqs", max_exp_avg_sqs, params, amsgrad, " when amsgrad is False");
-  c.scalars("steps", steps, params);
-  OptimHyper h;
-  h.lr = lr;
-  h.beta1 = beta1;
-  h.beta2 = beta2;
-  h.eps = eps;
-  h.weight_decay = weight_decay;
-  h.amsgrad = amsgrad;
-  h.maximize = maximize;
-  h.decoupled_weight_decay = decoupled_weight_decay;
+  OptimChecks c = checks<W>(decoupled_weight_decay ? "ember.optim.adamw" : "ember.optim.adam");
+  const OptimHyper h = bindings::check_adam(
+      c, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr, beta1, beta2, eps,
+      weight_decay, amsgrad, maximize, decoupled_weight_decay);
   StepTensors t{params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, {}, {}};
   return step<W>(c, OptimKind::Adam, h, t, check_finite);
 }
@@ -163,19 +108,9 @@ bool adam_step(const List& params, const List& grads, const List& exp_avgs, cons
 template <Where W>
 bool lion_step(const List& params, const List& grads, const List& exp_avgs, double lr, double beta1,
                double beta2, double weight_decay, bool maximize, bool check_finite) {
-  Checks c("ember.optim.lion", W);
-  c.nonneg("learning rate", lr);
-  c.beta(0, beta1);
-  c.beta(1, beta2);
-  c.nonneg("weight_decay value", weight_decay);
-  c.params(params, grads);
-  c.matching("exp_avgs", exp_avgs, params, true);
-  OptimHyper h;
-  h.lr = lr;
-  h.beta1 = beta1;
-  h.beta2 = beta2;
-  h.weight_decay = weight_decay;
-  h.maximize = maximize;
+  OptimChecks c = checks<W>("ember.optim.lion");
+  const OptimHyper h =
+      bindings::check_lion(c, params, grads, exp_avgs, lr, beta1, beta2, weight_decay, maximize);
   StepTensors t{params, grads, exp_avgs, {}, {}, {}, {}, {}};
   return step<W>(c, OptimKind::Lion, h, t, check_finite);
 }
@@ -184,22 +119,9 @@ template <Where W>
 bool adadelta_step(const List& params, const List& grads, const List& square_avgs,
                    const List& acc_deltas, const List& steps, double lr, double rho, double eps,
                    double weight_decay, bool maximize, bool check_finite) {
-  Checks c("ember.optim.adadelta", W);
-  c.nonneg("learning rate", lr);
-  EMBER_CHECK(rho >= 0.0 && rho <= 1.0, ValueError, c.op(), ": invalid rho value: ", rho,
-              " (must be in [0, 1])");
-  c.nonneg("epsilon value", eps);
-  c.nonneg("weight_decay value", weight_decay);
-  c.params(params, grads);
-  c.matching("square_avgs", square_avgs, params, true);
-  c.matching("acc_deltas", acc_deltas, params, true);
-  c.scalars("steps", steps, params);
-  OptimHyper h;
-  h.lr = lr;
-  h.rho = rho;
-  h.eps = eps;
-  h.weight_decay = weight_decay;
-  h.maximize = maximize;
+  OptimChecks c = checks<W>("ember.optim.adadelta");
+  const OptimHyper h = bindings::check_adadelta(c, params, grads, square_avgs, acc_deltas, steps,
+                                                lr, rho, eps, weight_decay, maximize);
   StepTensors t{params, grads, square_avgs, acc_deltas, {}, steps, {}, {}};
   return step<W>(c, OptimKind::Adadelta, h, t, check_finite);
 }
@@ -208,18 +130,9 @@ template <Where W>
 bool adamax_step(const List& params, const List& grads, const List& exp_avgs, const List& exp_infs,
                  const List& steps, double lr, double beta1, double beta2, double eps,
                  double weight_decay, bool maximize, bool check_finite) {
-  Checks c("ember.optim.adamax", W);
-  check_adam_family(c, params, grads, lr, beta1, beta2, eps, weight_decay);
-  c.matching("exp_avgs", exp_avgs, params, true);
-  c.matching("exp_infs", exp_infs, params, true);
-  c.scalars("steps", steps, params);
-  OptimHyper h;
-  h.lr = lr;
-  h.beta1 = beta1;
-  h.beta2 = beta2;
-  h.eps = eps;
-  h.weight_decay = weight_decay;
-  h.maximize = maximize;
+  OptimChecks c = checks<W>("ember.optim.adamax");
+  const OptimHyper h = bindings::check_adamax(c, params, grads, exp_avgs, exp_infs, steps, lr,
+                                              beta1, beta2, eps, weight_decay, maximize);
   StepTensors t{params, grads, exp_avgs, exp_infs, {}, steps, {}, {}};
   return step<W>(c, OptimKind::Adamax, h, t, check_finite);
 }
@@ -232,24 +145,10 @@ bool nadam_radam_step(OptimKind kind, const List& params, const List& grads, con
                       double momentum_decay, bool decoupled_weight_decay, bool maximize,
                       bool check_finite) {
   const bool nadam = kind == OptimKind::Nadam;
-  Checks c(nadam ? "ember.optim.nadam" : "ember.optim.radam", W);
-  check_adam_family(c, params, grads, lr, beta1, beta2, eps, weight_decay);
-  c.matching("exp_avgs", exp_avgs, params, true);
-  c.matching("exp_avg_sqs", exp_avg_sqs, params, true);
-  c.scalars("steps", steps, params);
-  if (nadam) {
-    c.nonneg("momentum_decay value", momentum_decay);
-    c.scalars("mu_products", mu_products, params);
-  }
-  OptimHyper h;
-  h.lr = lr;
-  h.beta1 = beta1;
-  h.beta2 = beta2;
-  h.eps = eps;
-  h.weight_decay = weight_decay;
-  h.momentum_decay = momentum_decay;
-  h.decoupled_weight_decay = decoupled_weight_decay;
-  h.maximize = maximize;
+  OptimChecks c = checks<W>(nadam ? "ember.optim.nadam" : "ember.optim.radam");
+  const OptimHyper h = bindings::check_nadam_radam(
+      c, nadam, params, grads, exp_avgs, exp_avg_sqs, mu_products, steps, lr, beta1, beta2, eps,
+      weight_decay, momentum_decay, decoupled_weight_decay, maximize);
   StepTensors t{params, grads, exp_avgs, exp_avg_sqs, {}, steps, mu_products, {}};
   return step<W>(c, kind, h, t, check_finite);
 }
@@ -276,7 +175,7 @@ bool radam_step(const List& params, const List& grads, const List& exp_avgs,
 
 template <Where W>
 std::tuple<double, bool> total_norm(const List& xs, double norm_type) {
-  Checks c("ember.nn.utils.get_total_norm", W);
+  OptimChecks c = checks<W>("ember.nn.utils.get_total_norm");
   c.norm_type(norm_type);
   c.grads(xs, false);
   if (xs.empty()) return {0.0, false};
@@ -287,7 +186,7 @@ std::tuple<double, bool> total_norm(const List& xs, double norm_type) {
 template <Where W>
 std::tuple<double, bool> clip_grad_norm(const List& xs, double max_norm, double norm_type,
                                         bool error_if_nonfinite) {
-  Checks c("ember.nn.utils.clip_grad_norm_", W);
+  OptimChecks c = checks<W>("ember.nn.utils.clip_grad_norm_");
   c.norm_type(norm_type);
   EMBER_CHECK(!std::isnan(max_norm), ValueError, c.op(), ": max_norm is NaN");
   c.grads(xs, true);
@@ -299,7 +198,7 @@ std::tuple<double, bool> clip_grad_norm(const List& xs, double max_norm, double 
 
 template <Where W>
 void scale_all(const List& xs, double c) {
-  Checks ch("ember.nn.utils.clip_grads_with_norm_", W);
+  OptimChecks ch = checks<W>("ember.nn.utils.clip_grads_with_norm_");
   ch.grads(xs, true);
   if (xs.empty()) return;
   run<W>(ch, [&] { optim::scale_all(xs, c, W); });
@@ -307,7 +206,7 @@ void scale_all(const List& xs, double c) {
 
 template <Where W>
 void clip_grad_value(const List& xs, double clip_value) {
-  Checks c("ember.nn.utils.clip_grad_value_", W);
+  OptimChecks c = checks<W>("ember.nn.utils.clip_grad_value_");
   EMBER_CHECK(!std::isnan(clip_value), ValueError, c.op(), ": clip_value is NaN");
   c.grads(xs, true);
   if (xs.empty()) return;
