@@ -5,6 +5,7 @@
 #include "bindings/attention_checks.h"
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
+#include "bindings/shared_defs.h"
 #include "core/error.h"
 #include "cpu/attention/attention.h"
 
@@ -131,31 +132,20 @@ void attention_varlen_backward(TensorRef grad_out, TensorRef q, TensorRef k, Ten
 }  // namespace
 
 void bind_attention(py::module_& m) {
-  m.def("attention_forward", &attention_forward, py::arg("query"), py::arg("key"), py::arg("value"),
-        py::arg("attn_mask"), py::arg("out"), py::arg("lse"), py::arg("is_causal"),
-        py::arg("scale"),
-        "out = softmax(scale * query key^T + mask) value over 4-D (B, H, T, D) strided views "
-        "(unit stride on D), float32/float64, or bfloat16 (vdpbf16ps products, float32 "
-        "softmax; where _attention_bf16_native()); lse (B, Hq, Tq) float32 gets the row "
-        "log-sum-exp. attn_mask: None, bool (True = attend) or additive, 4-D broadcastable "
-        "to (B, Hq, Tq, Tk). Fully masked rows give zeros (lse = inf).");
-  m.def("attention_backward", &attention_backward, py::arg("grad_out"), py::arg("query"),
-        py::arg("key"), py::arg("value"), py::arg("attn_mask"), py::arg("out"), py::arg("lse"),
-        py::arg("grad_query"), py::arg("grad_key"), py::arg("grad_value"), py::arg("is_causal"),
-        py::arg("scale"),
-        "grad_query, grad_key, grad_value (overwritten) from grad_out and the forward's "
-        "out and lse.");
-  m.def("attention_varlen_forward", &attention_varlen_forward, py::arg("query"), py::arg("key"),
-        py::arg("value"), py::arg("cu_seqlens_q"), py::arg("cu_seqlens_k"), py::arg("out"),
-        py::arg("lse"), py::arg("is_causal"), py::arg("scale"),
-        "Packed variable-length attention: query (1, Hq, Nq, D), key / value (1, Hkv, Nk, D) "
-        "views, sequence s owning rows [cu[s], cu[s + 1]) (cu_seqlens int64, S + 1 offsets); "
-        "out like query, lse (1, Hq, Nq) float32. Each sequence attends within itself.");
-  m.def("attention_varlen_backward", &attention_varlen_backward, py::arg("grad_out"),
-        py::arg("query"), py::arg("key"), py::arg("value"), py::arg("cu_seqlens_q"),
-        py::arg("cu_seqlens_k"), py::arg("out"), py::arg("lse"), py::arg("grad_query"),
-        py::arg("grad_key"), py::arg("grad_value"), py::arg("is_causal"), py::arg("scale"),
-        "grad_query, grad_key, grad_value (overwritten) of attention_varlen_forward.");
+  def_attention(
+      m, &attention_forward, &attention_backward, &attention_varlen_forward,
+      &attention_varlen_backward,
+      {"out = softmax(scale * query key^T + mask) value over 4-D (B, H, T, D) strided views "
+       "(unit stride on D), float32/float64, or bfloat16 (vdpbf16ps products, float32 "
+       "softmax; where _attention_bf16_native()); lse (B, Hq, Tq) float32 gets the row "
+       "log-sum-exp. attn_mask: None, bool (True = attend) or additive, 4-D broadcastable "
+       "to (B, Hq, Tq, Tk). Fully masked rows give zeros (lse = inf).",
+       "grad_query, grad_key, grad_value (overwritten) from grad_out and the forward's "
+       "out and lse.",
+       "Packed variable-length attention: query (1, Hq, Nq, D), key / value (1, Hkv, Nk, D) "
+       "views, sequence s owning rows [cu[s], cu[s + 1]) (cu_seqlens int64, S + 1 offsets); "
+       "out like query, lse (1, Hq, Nq) float32. Each sequence attends within itself.",
+       "grad_query, grad_key, grad_value (overwritten) of attention_varlen_forward."});
   m.def("_attention_bf16_native", &cpu::attention_bf16_native,
         "Whether the attention forward takes bfloat16 operands (vdpbf16ps products): the bf16 "
         "GEMM's path choice (_gemm_bf16_native), where this build has the kernel.");

@@ -2,6 +2,7 @@
 // dlogits, the backward scales dlogits. Everything is checked here before a kernel runs.
 #include "bindings/bindings.h"
 #include "bindings/row_checks.h"
+#include "bindings/shared_defs.h"
 #include "cpu/cross_entropy/cross_entropy.h"
 
 namespace ember::bindings {
@@ -34,13 +35,7 @@ void cross_entropy_backward(TensorRef dlogits, TensorRef grad, TensorRef grad_in
 }  // namespace
 
 void bind_cross_entropy(py::module_& m) {
-  m.def("cross_entropy_forward", &cross_entropy_forward, py::arg("logits"), py::arg("target"),
-        py::arg("losses"), py::arg("dlogits"), py::arg("ignore_index"), py::arg("label_smoothing"),
-        "Per-row softmax cross-entropy of (N, C) logits with class-index targets (int64/int32); "
-        "writes losses (N,) and dlogits = softmax - smoothed one-hot (0 for ignored rows). "
-        "Returns (number of non-ignored rows, sum of the losses).");
-  m.def("cross_entropy_backward", &cross_entropy_backward, py::arg("dlogits"), py::arg("grad"),
-        py::arg("grad_in"), py::arg("scale"), "grad_in[i] = dlogits[i] * grad[i or 0] * scale.");
+  def_cross_entropy(m, &cross_entropy_forward, &cross_entropy_backward);
 }
 
 }  // namespace ember::bindings

@@ -2,6 +2,7 @@
 // kernel runs.
 #include "bindings/bindings.h"
 #include "bindings/row_checks.h"
+#include "bindings/shared_defs.h"
 #include "cpu/norm/norm.h"
 
 namespace ember::bindings {
@@ -34,30 +35,7 @@ void norm_backward(const char* op, TensorRef grad_out, TensorRef x, int64_t n, O
 }  // namespace
 
 void bind_norm(py::module_& m) {
-  m.def("layer_norm_forward", &layer_norm_forward, py::arg("x"), py::arg("n"), py::arg("weight"),
-        py::arg("bias"), py::arg("y"), py::arg("mean"), py::arg("rstd"), py::arg("eps"),
-        "Layer norm over rows of n values of contiguous x; writes y, the per-row mean and rstd "
-        "(float64 for float64 x, else float32). weight / bias: n values of x's dtype or None.");
-  m.def("rms_norm_forward", &rms_norm_forward, py::arg("x"), py::arg("n"), py::arg("weight"),
-        py::arg("y"), py::arg("rstd"), py::arg("eps"),
-        "RMS norm over rows of n values: y = x * rstd * weight, rstd = 1/sqrt(mean(x^2) + eps).");
-  m.def(
-      "layer_norm_backward",
-      [](TensorRef g, TensorRef x, int64_t n, Opt w, TensorRef mean, TensorRef rstd, Opt gi, Opt gw,
-         Opt gb) {
-        norm_backward("ember.layer_norm_backward", g, x, n, w, &mean, rstd, gi, gw, gb);
-      },
-      py::arg("grad_out"), py::arg("x"), py::arg("n"), py::arg("weight"), py::arg("mean"),
-      py::arg("rstd"), py::arg("grad_in"), py::arg("grad_weight"), py::arg("grad_bias"),
-      "grad_input, grad_weight, grad_bias (each None when not needed) of layer_norm_forward.");
-  m.def(
-      "rms_norm_backward",
-      [](TensorRef g, TensorRef x, int64_t n, Opt w, TensorRef rstd, Opt gi, Opt gw) {
-        norm_backward("ember.rms_norm_backward", g, x, n, w, nullptr, rstd, gi, gw, nullptr);
-      },
-      py::arg("grad_out"), py::arg("x"), py::arg("n"), py::arg("weight"), py::arg("rstd"),
-      py::arg("grad_in"), py::arg("grad_weight"),
-      "grad_input, grad_weight (each None when not needed) of rms_norm_forward.");
+  def_norm(m, &layer_norm_forward, &rms_norm_forward, &norm_backward);
 }
 
 }  // namespace ember::bindings

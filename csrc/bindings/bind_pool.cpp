@@ -8,6 +8,7 @@
 #include "bindings/checks.h"
 #include "bindings/geometry.h"
 #include "bindings/pool_checks.h"
+#include "bindings/shared_defs.h"
 #include "core/error.h"
 #include "cpu/pool/pool.h"
 
@@ -126,22 +127,8 @@ void bind_pool(py::module_& m) {
       py::arg("op"), py::arg("input_shape"), py::arg("kernel_size"), py::arg("stride"),
       py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"),
       "Output shape of a 2-D pooling, every argument checked (errors name op).");
-  m.def("max_pool2d", &max_pool2d, py::arg("input"), py::arg("out"), py::arg("indices"),
-        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
-        py::arg("ceil_mode"), "Max pooling; indices (int64) index the flattened H x W plane.");
-  m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("grad_output"), py::arg("indices"),
-        py::arg("grad_input"), "grad_input = scatter-add of grad_output through indices.");
-  m.def("avg_pool2d", &avg_pool2d, py::arg("input"), py::arg("out"), py::arg("kernel_size"),
-        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"),
-        py::arg("divisor_override") = 0, "Average pooling (divisor_override 0: none).");
-  m.def("avg_pool2d_backward", &avg_pool2d_backward, py::arg("grad_output"), py::arg("grad_input"),
-        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
-        py::arg("count_include_pad"), py::arg("divisor_override") = 0,
-        "Average pooling backward (grad_input overwritten).");
-  m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d, py::arg("input"), py::arg("out"),
-        "Adaptive average pooling to out's spatial size.");
-  m.def("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward, py::arg("grad_output"),
-        py::arg("grad_input"), "Adaptive average pooling backward (grad_input overwritten).");
+  def_pool(m, &max_pool2d, &max_pool2d_backward, &avg_pool2d, &avg_pool2d_backward,
+           &adaptive_avg_pool2d, &adaptive_avg_pool2d_backward);
 }
 
 }  // namespace ember::bindings

@@ -32,6 +32,12 @@ void check_reduce(DeviceType dev, const TensorImpl& x, const TensorImpl& out, in
   EMBER_CHECK(r > 0 || !extremum, ValueError, op, ": cannot reduce over an empty dimension");
 }
 
+std::string reduce_arg_op(const std::string& name) {
+  EMBER_CHECK(name == "max" || name == "min", ValueError, "ember.reduce_arg: unknown op '", name,
+              "' (expected max or min)");
+  return "ember.arg" + name;
+}
+
 void check_reduce_arg(DeviceType dev, const TensorImpl& x, const TensorImpl& values,
                       const TensorImpl& indices, int64_t outer, int64_t r, int64_t inner,
                       const char* op) {

@@ -4,6 +4,7 @@
 // Which dtypes an op takes is the device's kernels' answer, passed in.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "core/tensor_impl.h"
 
@@ -13,6 +14,10 @@ namespace ember::bindings {
 // this op; extremum (max / min) has no value over an empty dimension.
 void check_reduce(DeviceType dev, const TensorImpl& x, const TensorImpl& out, int64_t outer,
                   int64_t r, int64_t inner, bool dtype_ok, bool extremum, const char* op);
+
+// reduce_arg's op name for `name` (max: ember.argmax, min: ember.argmin); ValueError for
+// another name.
+std::string reduce_arg_op(const std::string& name);
 
 // reduce_arg (op: ember.argmax / ember.argmin): values of x's dtype, int64 indices.
 void check_reduce_arg(DeviceType dev, const TensorImpl& x, const TensorImpl& values,

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "bindings/attention_checks.h"
+#include "bindings/shared_defs.h"
 #include "core/error.h"
 #include "core/overlap.h"
 #include "core/tensor_impl.h"
@@ -172,33 +173,22 @@ void attention_varlen_backward(TensorRef grad_out, TensorRef q, TensorRef k, Ten
 void bind_attention_test_hooks(py::module_& m);
 
 void bind_attention(py::module_& m) {
-  m.def("attention_forward", &attention_forward, py::arg("query"), py::arg("key"), py::arg("value"),
-        py::arg("attn_mask"), py::arg("out"), py::arg("lse"), py::arg("is_causal"),
-        py::arg("scale"),
-        "out = softmax(scale * query key^T + mask) value over 4-D (B, H, T, D) CUDA views "
-        "(unit stride on D), float32, float64 (D <= 128), float16 or bfloat16 (float32 "
-        "accumulation; tensor cores for D <= 128); lse (B, Hq, Tq) float32 gets the row "
-        "log-sum-exp. attn_mask: None, "
-        "bool (True = attend) or additive (float32; float64 for float64), 4-D broadcastable "
-        "to (B, Hq, Tq, Tk). Fully masked rows give zeros (lse = inf).");
-  m.def("attention_backward", &attention_backward, py::arg("grad_out"), py::arg("query"),
-        py::arg("key"), py::arg("value"), py::arg("attn_mask"), py::arg("out"), py::arg("lse"),
-        py::arg("grad_query"), py::arg("grad_key"), py::arg("grad_value"), py::arg("is_causal"),
-        py::arg("scale"),
-        "grad_query, grad_key, grad_value (overwritten) from grad_out and the forward's "
-        "out and lse; deterministic (no atomics).");
-  m.def("attention_varlen_forward", &attention_varlen_forward, py::arg("query"), py::arg("key"),
-        py::arg("value"), py::arg("cu_seqlens_q"), py::arg("cu_seqlens_k"), py::arg("out"),
-        py::arg("lse"), py::arg("is_causal"), py::arg("scale"),
-        "Packed variable-length attention: query (1, Hq, Nq, D), key / value (1, Hkv, Nk, D) "
-        "CUDA views, sequence s owning rows [cu[s], cu[s + 1]) (cu_seqlens int64 CPU tensors, "
-        "S + 1 offsets); out like query, lse (1, Hq, Nq) float32. Each sequence attends "
-        "within itself.");
-  m.def("attention_varlen_backward", &attention_varlen_backward, py::arg("grad_out"),
-        py::arg("query"), py::arg("key"), py::arg("value"), py::arg("cu_seqlens_q"),
-        py::arg("cu_seqlens_k"), py::arg("out"), py::arg("lse"), py::arg("grad_query"),
-        py::arg("grad_key"), py::arg("grad_value"), py::arg("is_causal"), py::arg("scale"),
-        "grad_query, grad_key, grad_value (overwritten) of attention_varlen_forward.");
+  bindings::def_attention(
+      m, &attention_forward, &attention_backward, &attention_varlen_forward,
+      &attention_varlen_backward,
+      {"out = softmax(scale * query key^T + mask) value over 4-D (B, H, T, D) CUDA views "
+       "(unit stride on D), float32, float64 (D <= 128), float16 or bfloat16 (float32 "
+       "accumulation; tensor cores for D <= 128); lse (B, Hq, Tq) float32 gets the row "
+       "log-sum-exp. attn_mask: None, "
+       "bool (True = attend) or additive (float32; float64 for float64), 4-D broadcastable "
+       "to (B, Hq, Tq, Tk). Fully masked rows give zeros (lse = inf).",
+       "grad_query, grad_key, grad_value (overwritten) from grad_out and the forward's "
+       "out and lse; deterministic (no atomics).",
+       "Packed variable-length attention: query (1, Hq, Nq, D), key / value (1, Hkv, Nk, D) "
+       "CUDA views, sequence s owning rows [cu[s], cu[s + 1]) (cu_seqlens int64 CPU tensors, "
+       "S + 1 offsets); out like query, lse (1, Hq, Nq) float32. Each sequence attends "
+       "within itself.",
+       "grad_query, grad_key, grad_value (overwritten) of attention_varlen_forward."});
   m.attr("attention_max_head_dim") = attn::kMaxHeadDim;
   bind_attention_test_hooks(m);
 }

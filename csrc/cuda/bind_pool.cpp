@@ -7,6 +7,7 @@
 #include "bindings/checks.h"
 #include "bindings/geometry.h"
 #include "bindings/pool_checks.h"
+#include "bindings/shared_defs.h"
 #include "core/error.h"
 #include "cuda/conv/args.h"
 #include "cuda/ops.h"
@@ -137,22 +138,9 @@ void adaptive_avg_pool2d_backward_op(TensorRef grad_out, TensorRef grad_in) {
 }  // namespace
 
 void bind_pool(py::module_& m) {
-  m.def("max_pool2d", &max_pool2d_op, py::arg("input"), py::arg("out"), py::arg("indices"),
-        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
-        py::arg("ceil_mode"), "Max pooling; indices (int64) index the flattened H x W plane.");
-  m.def("max_pool2d_backward", &max_pool2d_backward_op, py::arg("grad_output"), py::arg("indices"),
-        py::arg("grad_input"), "grad_input = scatter-add of grad_output through indices.");
-  m.def("avg_pool2d", &avg_pool2d_op, py::arg("input"), py::arg("out"), py::arg("kernel_size"),
-        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"),
-        py::arg("divisor_override") = 0, "Average pooling (divisor_override 0: none).");
-  m.def("avg_pool2d_backward", &avg_pool2d_backward_op, py::arg("grad_output"),
-        py::arg("grad_input"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
-        py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override") = 0,
-        "Average pooling backward (grad_input overwritten).");
-  m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d_op, py::arg("input"), py::arg("out"),
-        "Adaptive average pooling to out's spatial size.");
-  m.def("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward_op, py::arg("grad_output"),
-        py::arg("grad_input"), "Adaptive average pooling backward (grad_input overwritten).");
+  bindings::def_pool(m, &max_pool2d_op, &max_pool2d_backward_op, &avg_pool2d_op,
+                     &avg_pool2d_backward_op, &adaptive_avg_pool2d_op,
+                     &adaptive_avg_pool2d_backward_op);
   m.def(
       "_pool_avg_windows",
       [](const Shape& input_shape, const Pair& kernel, const Pair& stride, const Pair& padding,

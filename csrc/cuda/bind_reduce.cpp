@@ -14,6 +14,7 @@
 
 #include "bindings/reduce_checks.h"
 #include "bindings/row_checks.h"
+#include "bindings/shared_defs.h"
 #include "core/error.h"
 #include "core/tensor_impl.h"
 #include "cuda/reduce/host_math.h"
@@ -106,9 +107,7 @@ void reduce(const std::string& name, TensorRef x, TensorRef out, int64_t outer, 
 
 void reduce_arg(const std::string& name, TensorRef x, TensorRef values, TensorRef indices,
                 int64_t outer, int64_t r, int64_t inner) {
-  EMBER_CHECK(name == "max" || name == "min", ValueError, "ember.reduce_arg: unknown op '", name,
-              "' (expected max or min)");
-  const std::string opname = "ember.arg" + name;
+  const std::string opname = bindings::reduce_arg_op(name);
   const char* opn = opname.c_str();
   const int dev = check_cuda_args(opn, {{"input", &x}, {"values", &values}, {"indices", &indices}});
   bindings::check_reduce_arg(DeviceType::CUDA, x, values, indices, outer, r, inner, opn);
@@ -209,46 +208,9 @@ py::dict row_plan_dict(const rows::RowPlan& p) {
 }  // namespace
 
 void bind_reduce(py::module_& m) {
-  m.def("reduce", &reduce, py::arg("op"), py::arg("x"), py::arg("out"), py::arg("outer"),
-        py::arg("r"), py::arg("inner"),
-        "out[o, k] = op(x[o, :, k]) for contiguous x viewed as (outer, r, inner); op is sum, "
-        "mean, prod, max or min.");
-  m.def("reduce_arg", &reduce_arg, py::arg("op"), py::arg("x"), py::arg("values"),
-        py::arg("indices"), py::arg("outer"), py::arg("r"), py::arg("inner"),
-        "values, indices (int64) of the first max/min of x[o, :, k] (NaN wins).");
-  m.def("softmax", &softmax, py::arg("x"), py::arg("out"), py::arg("log"),
-        "Softmax (log=True: log_softmax) over the last dimension.");
-  m.def("softmax_backward", &softmax_backward, py::arg("y"), py::arg("grad_out"),
-        py::arg("grad_in"), py::arg("log"), "grad_in of softmax / log_softmax from its output y.");
-  m.def("layer_norm_forward", &layer_norm_forward, py::arg("x"), py::arg("n"), py::arg("weight"),
-        py::arg("bias"), py::arg("y"), py::arg("mean"), py::arg("rstd"), py::arg("eps"),
-        "Layer norm over rows of n values of contiguous x; writes y, the per-row mean and rstd.");
-  m.def("rms_norm_forward", &rms_norm_forward, py::arg("x"), py::arg("n"), py::arg("weight"),
-        py::arg("y"), py::arg("rstd"), py::arg("eps"),
-        "RMS norm over rows of n values: y = x * rstd * weight, rstd = 1/sqrt(mean(x^2) + eps).");
-  m.def(
-      "layer_norm_backward",
-      [](TensorRef g, TensorRef x, int64_t n, Opt w, TensorRef mean, TensorRef rstd, Opt gi, Opt gw,
-         Opt gb) {
-        norm_backward("ember.layer_norm_backward", g, x, n, w, &mean, rstd, gi, gw, gb);
-      },
-      py::arg("grad_out"), py::arg("x"), py::arg("n"), py::arg("weight"), py::arg("mean"),
-      py::arg("rstd"), py::arg("grad_in"), py::arg("grad_weight"), py::arg("grad_bias"),
-      "grad_input, grad_weight, grad_bias (each None when not needed) of layer_norm_forward.");
-  m.def(
-      "rms_norm_backward",
-      [](TensorRef g, TensorRef x, int64_t n, Opt w, TensorRef rstd, Opt gi, Opt gw) {
-        norm_backward("ember.rms_norm_backward", g, x, n, w, nullptr, rstd, gi, gw, nullptr);
-      },
-      py::arg("grad_out"), py::arg("x"), py::arg("n"), py::arg("weight"), py::arg("rstd"),
-      py::arg("grad_in"), py::arg("grad_weight"),
-      "grad_input, grad_weight (each None when not needed) of rms_norm_forward.");
-  m.def("cross_entropy_forward", &cross_entropy_forward, py::arg("logits"), py::arg("target"),
-        py::arg("losses"), py::arg("dlogits"), py::arg("ignore_index"), py::arg("label_smoothing"),
-        "Per-row softmax cross-entropy of (N, C) logits; writes losses and dlogits. Returns "
-        "(number of non-ignored rows, sum of the losses).");
-  m.def("cross_entropy_backward", &cross_entropy_backward, py::arg("dlogits"), py::arg("grad"),
-        py::arg("grad_in"), py::arg("scale"), "grad_in[i] = dlogits[i] * grad[i or 0] * scale.");
+  bindings::def_reduce(m, &reduce, &reduce_arg, &softmax, &softmax_backward);
+  bindings::def_norm(m, &layer_norm_forward, &rms_norm_forward, &norm_backward);
+  bindings::def_cross_entropy(m, &cross_entropy_forward, &cross_entropy_backward);
 
   // Host-side pieces of the kernels, for the CPU tests.
   m.def(
