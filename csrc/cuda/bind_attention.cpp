@@ -13,7 +13,6 @@
 #include "bindings/attention_checks.h"
 #include "bindings/shared_defs.h"
 #include "core/error.h"
-#include "core/overlap.h"
 #include "core/tensor_impl.h"
 #include "cuda/attention/attention.h"
 #include "cuda/ops.h"
