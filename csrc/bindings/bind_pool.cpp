@@ -7,6 +7,8 @@
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
 #include "bindings/geometry.h"
+#include "bindings/pool_checks.h"
+#include "bindings/shared_defs.h"
 #include "core/error.h"
 #include "cpu/pool/pool.h"
 
@@ -15,17 +17,8 @@ namespace {
 
 void max_pool2d(TensorRef x, TensorRef out, TensorRef indices, const Pair& kernel,
                 const Pair& stride, const Pair& padding, const Pair& dilation, bool ceil_mode) {
-  const char* op = "ember.max_pool2d";
-  check_cpu_contiguous(x, op, "input");
-  check_float(x, op, "input");
-  const cpu::PoolShape s = pool_shape(x.shape, kernel, stride, padding, dilation, ceil_mode, op);
-  const Shape oshape{x.shape[0], x.shape[1], s.oh, s.ow};
-  check_contiguous_like(out, x, op, "out");
-  check_shape(out, oshape, op, "out");
-  check_cpu_contiguous(indices, op, "indices");
-  check_dtype(indices, DType::Int64, op, "indices");
-  check_shape(indices, oshape, op, "indices");
-  check_outputs({{&out, "out"}, {&indices, "indices"}}, {{&x, "input"}}, op);
+  const cpu::PoolShape s = check_max_pool2d(DeviceType::CPU, x, out, indices, kernel, stride,
+                                            padding, dilation, ceil_mode);
   py::gil_scoped_release nogil;
   visit_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -35,20 +28,7 @@ void max_pool2d(TensorRef x, TensorRef out, TensorRef indices, const Pair& kerne
 
 void max_pool2d_backward(TensorRef grad_out, TensorRef indices, TensorRef grad_in) {
   const char* op = "ember.max_pool2d_backward";
-  check_cpu_contiguous(grad_out, op, "grad_output");
-  check_float(grad_out, op, "grad_output");
-  check_contiguous_like(grad_in, grad_out, op, "grad_input");
-  check_cpu_contiguous(indices, op, "indices");
-  check_dtype(indices, DType::Int64, op, "indices");
-  EMBER_CHECK(grad_out.ndim() == 4 && grad_in.ndim() == 4, ValueError, op,
-              ": expected 4-D grad_output and grad_input, got ", shape_str(grad_out.shape), " and ",
-              shape_str(grad_in.shape));
-  check_shape(indices, grad_out.shape, op, "indices");
-  EMBER_CHECK(grad_in.shape[0] == grad_out.shape[0] && grad_in.shape[1] == grad_out.shape[1],
-              ValueError, op, ": grad_input of shape ", shape_str(grad_in.shape),
-              " does not match grad_output of shape ", shape_str(grad_out.shape));
-  check_outputs({{&grad_in, "grad_input"}}, {{&grad_out, "grad_output"}, {&indices, "indices"}},
-                op);
+  check_max_pool2d_backward(DeviceType::CPU, grad_out, indices, grad_in);
   cpu::PoolShape s{};
   s.planes = grad_in.shape[0] * grad_in.shape[1];
   s.h = grad_in.shape[2];
@@ -71,15 +51,8 @@ void max_pool2d_backward(TensorRef grad_out, TensorRef indices, TensorRef grad_i
 void avg_pool2d(TensorRef x, TensorRef out, const Pair& kernel, const Pair& stride,
                 const Pair& padding, bool ceil_mode, bool count_include_pad,
                 int64_t divisor_override) {
-  const char* op = "ember.avg_pool2d";
-  check_cpu_contiguous(x, op, "input");
-  check_float(x, op, "input");
-  EMBER_CHECK(divisor_override >= 0, ValueError, op, ": divisor_override must be positive, got ",
-              divisor_override);
-  const cpu::PoolShape s = pool_shape(x.shape, kernel, stride, padding, {1, 1}, ceil_mode, op);
-  check_contiguous_like(out, x, op, "out");
-  check_shape(out, Shape{x.shape[0], x.shape[1], s.oh, s.ow}, op, "out");
-  check_outputs({{&out, "out"}}, {{&x, "input"}}, op);
+  const cpu::PoolShape s = check_avg_pool2d(DeviceType::CPU, x, out, kernel, stride, padding,
+                                            ceil_mode, divisor_override, false);
   py::gil_scoped_release nogil;
   visit_float(x.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -91,16 +64,8 @@ void avg_pool2d(TensorRef x, TensorRef out, const Pair& kernel, const Pair& stri
 void avg_pool2d_backward(TensorRef grad_out, TensorRef grad_in, const Pair& kernel,
                          const Pair& stride, const Pair& padding, bool ceil_mode,
                          bool count_include_pad, int64_t divisor_override) {
-  const char* op = "ember.avg_pool2d_backward";
-  check_cpu_contiguous(grad_in, op, "grad_input");
-  check_float(grad_in, op, "grad_input");
-  EMBER_CHECK(divisor_override >= 0, ValueError, op, ": divisor_override must be positive, got ",
-              divisor_override);
-  const cpu::PoolShape s =
-      pool_shape(grad_in.shape, kernel, stride, padding, {1, 1}, ceil_mode, op);
-  check_contiguous_like(grad_out, grad_in, op, "grad_output");
-  check_shape(grad_out, Shape{grad_in.shape[0], grad_in.shape[1], s.oh, s.ow}, op, "grad_output");
-  check_outputs({{&grad_in, "grad_input"}}, {{&grad_out, "grad_output"}}, op);
+  const cpu::PoolShape s = check_avg_pool2d(DeviceType::CPU, grad_in, grad_out, kernel, stride,
+                                            padding, ceil_mode, divisor_override, true);
   py::gil_scoped_release nogil;
   visit_float(grad_in.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -109,29 +74,8 @@ void avg_pool2d_backward(TensorRef grad_out, TensorRef grad_in, const Pair& kern
   });
 }
 
-void check_adaptive(TensorRef big, TensorRef small, const char* op, const char* bname,
-                    const char* sname) {
-  check_cpu_contiguous(big, op, bname);
-  check_float(big, op, bname);
-  check_contiguous_like(small, big, op, sname);
-  EMBER_CHECK(big.ndim() == 4 && small.ndim() == 4, ValueError, op,
-              ": expected 4-D (N, C, H, W) tensors, got ", shape_str(big.shape), " and ",
-              shape_str(small.shape));
-  EMBER_CHECK(big.shape[0] == small.shape[0] && big.shape[1] == small.shape[1], ValueError, op,
-              ": ", sname, " of shape ", shape_str(small.shape), " does not match ", bname,
-              " of shape ", shape_str(big.shape));
-  EMBER_CHECK(small.shape[2] >= 1 && small.shape[3] >= 1 &&
-                  (big.shape[0] * big.shape[1] == 0 || (big.shape[2] >= 1 && big.shape[3] >= 1)),
-              ValueError, op, ": output size ", small.shape[2], " x ", small.shape[3],
-              " must be positive and the input of shape ", shape_str(big.shape), " non-empty");
-  check_no_overlap(small, big, op, sname, bname);
-  check_no_overlap(big, small, op, bname, sname);
-}
-
 void adaptive_avg_pool2d(TensorRef x, TensorRef out) {
-  const char* op = "ember.adaptive_avg_pool2d";
-  check_adaptive(x, out, op, "input", "out");
-  check_writable(out, op, "out");
+  check_adaptive_avg_pool2d(DeviceType::CPU, x, out, false);
   const int64_t planes = x.shape[0] * x.shape[1];
   py::gil_scoped_release nogil;
   visit_float(x.dtype, [&](auto tag) {
@@ -142,9 +86,7 @@ void adaptive_avg_pool2d(TensorRef x, TensorRef out) {
 }
 
 void adaptive_avg_pool2d_backward(TensorRef grad_out, TensorRef grad_in) {
-  const char* op = "ember.adaptive_avg_pool2d_backward";
-  check_adaptive(grad_in, grad_out, op, "grad_input", "grad_output");
-  check_writable(grad_in, op, "grad_input");
+  check_adaptive_avg_pool2d(DeviceType::CPU, grad_in, grad_out, true);
   const int64_t planes = grad_in.shape[0] * grad_in.shape[1];
   py::gil_scoped_release nogil;
   visit_float(grad_in.dtype, [&](auto tag) {
@@ -185,22 +127,8 @@ void bind_pool(py::module_& m) {
       py::arg("op"), py::arg("input_shape"), py::arg("kernel_size"), py::arg("stride"),
       py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"),
       "Output shape of a 2-D pooling, every argument checked (errors name op).");
-  m.def("max_pool2d", &max_pool2d, py::arg("input"), py::arg("out"), py::arg("indices"),
-        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
-        py::arg("ceil_mode"), "Max pooling; indices (int64) index the flattened H x W plane.");
-  m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("grad_output"), py::arg("indices"),
-        py::arg("grad_input"), "grad_input = scatter-add of grad_output through indices.");
-  m.def("avg_pool2d", &avg_pool2d, py::arg("input"), py::arg("out"), py::arg("kernel_size"),
-        py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"),
-        py::arg("divisor_override") = 0, "Average pooling (divisor_override 0: none).");
-  m.def("avg_pool2d_backward", &avg_pool2d_backward, py::arg("grad_output"), py::arg("grad_input"),
-        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("ceil_mode"),
-        py::arg("count_include_pad"), py::arg("divisor_override") = 0,
-        "Average pooling backward (grad_input overwritten).");
-  m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d, py::arg("input"), py::arg("out"),
-        "Adaptive average pooling to out's spatial size.");
-  m.def("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward, py::arg("grad_output"),
-        py::arg("grad_input"), "Adaptive average pooling backward (grad_input overwritten).");
+  def_pool(m, &max_pool2d, &max_pool2d_backward, &avg_pool2d, &avg_pool2d_backward,
+           &adaptive_avg_pool2d, &adaptive_avg_pool2d_backward);
 }
 
 }  // namespace ember::bindings

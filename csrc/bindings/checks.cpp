@@ -5,9 +5,13 @@
 
 namespace ember::bindings {
 
-void check_cpu_contiguous(const TensorImpl& t, const char* op, const char* arg) {
-  check_device(t, DeviceType::CPU, op, arg);
+void check_contiguous_on(const TensorImpl& t, DeviceType dev, const char* op, const char* arg) {
+  check_device(t, dev, op, arg);
   check_contiguous(t, op, arg);
+}
+
+void check_cpu_contiguous(const TensorImpl& t, const char* op, const char* arg) {
+  check_contiguous_on(t, DeviceType::CPU, op, arg);
 }
 
 void check_cpu_matrix(const TensorImpl& t, DType dt, const char* op, const char* arg) {
@@ -18,11 +22,16 @@ void check_cpu_matrix(const TensorImpl& t, DType dt, const char* op, const char*
               shape_str(t.shape));
 }
 
-void check_contiguous_like(const TensorImpl& t, const TensorImpl& ref, const char* op,
-                           const char* arg) {
-  check_cpu_contiguous(t, op, arg);
+void check_contiguous_like(DeviceType dev, const TensorImpl& t, const TensorImpl& ref,
+                           const char* op, const char* arg) {
+  check_contiguous_on(t, dev, op, arg);
   EMBER_CHECK(t.dtype == ref.dtype, TypeError, op, ": ", arg, " has dtype ", dtype_name(t.dtype),
               ", expected ", dtype_name(ref.dtype));
+}
+
+void check_contiguous_like(const TensorImpl& t, const TensorImpl& ref, const char* op,
+                           const char* arg) {
+  check_contiguous_like(DeviceType::CPU, t, ref, op, arg);
 }
 
 void check_shape(const TensorImpl& t, const Shape& want, const char* op, const char* arg) {
@@ -36,19 +45,25 @@ bool is_row_float(DType d) {
 
 DType stat_dtype(DType d) { return d == DType::Float64 ? DType::Float64 : DType::Float32; }
 
-void check_numel_like(const TensorImpl& t, const TensorImpl& x, const char* op, const char* arg) {
-  check_cpu_contiguous(t, op, arg);
+void check_numel_like(DeviceType dev, const TensorImpl& t, const TensorImpl& x, const char* op,
+                      const char* arg) {
+  check_contiguous_on(t, dev, op, arg);
   check_dtype(t, x.dtype, op, arg);
   EMBER_CHECK(t.numel() == x.numel(), ValueError, op, ": ", arg, " of shape ", shape_str(t.shape),
               " does not match the input of shape ", shape_str(x.shape));
 }
 
-void check_row_vec(const TensorImpl* t, int64_t n, DType dt, const char* op, const char* arg) {
+void check_row_vec(DeviceType dev, const TensorImpl* t, int64_t n, DType dt, const char* op,
+                   const char* arg) {
   if (!t) return;
-  check_cpu_contiguous(*t, op, arg);
+  check_contiguous_on(*t, dev, op, arg);
   check_dtype(*t, dt, op, arg);
   EMBER_CHECK(t->numel() == n, ValueError, op, ": ", arg, " of shape ", shape_str(t->shape),
               " must have ", n, " elements (one per row)");
+}
+
+void check_row_vec(const TensorImpl* t, int64_t n, DType dt, const char* op, const char* arg) {
+  check_row_vec(DeviceType::CPU, t, n, dt, op, arg);
 }
 
 void check_range(int64_t v, int64_t lo, int64_t hi, const char* op, const char* arg) {

@@ -14,12 +14,17 @@
 
 namespace ember::bindings {
 
+// A contiguous tensor on device type dev (check_cpu_contiguous: on the CPU).
+void check_contiguous_on(const TensorImpl& t, DeviceType dev, const char* op, const char* arg);
 void check_cpu_contiguous(const TensorImpl& t, const char* op, const char* arg);
 
 // A contiguous 2-D CPU tensor of dtype dt: TypeError / ValueError naming op and arg otherwise.
 void check_cpu_matrix(const TensorImpl& t, DType dt, const char* op, const char* arg);
 
-// A contiguous CPU tensor of ref's dtype: "<op>: <arg> has dtype X, expected Y" otherwise.
+// A contiguous tensor of ref's dtype on device type dev (on the CPU without dev):
+// "<op>: <arg> has dtype X, expected Y" otherwise.
+void check_contiguous_like(DeviceType dev, const TensorImpl& t, const TensorImpl& ref,
+                           const char* op, const char* arg);
 void check_contiguous_like(const TensorImpl& t, const TensorImpl& ref, const char* op,
                            const char* arg);
 
@@ -38,9 +43,13 @@ void check_float(const TensorImpl& t, const char* op, const char* arg);
 // per-row statistics in float32 (float64 for a float64 input).
 bool is_row_float(DType d);
 DType stat_dtype(DType d);
-// A contiguous CPU tensor of x's dtype with x's number of elements.
-void check_numel_like(const TensorImpl& t, const TensorImpl& x, const char* op, const char* arg);
-// When given: a contiguous CPU tensor of dtype dt with n elements (one per row).
+// A contiguous tensor of x's dtype with x's number of elements, on device type dev.
+void check_numel_like(DeviceType dev, const TensorImpl& t, const TensorImpl& x, const char* op,
+                      const char* arg);
+// When given: a contiguous tensor of dtype dt with n elements (one per row), on device type
+// dev (on the CPU without dev).
+void check_row_vec(DeviceType dev, const TensorImpl* t, int64_t n, DType dt, const char* op,
+                   const char* arg);
 void check_row_vec(const TensorImpl* t, int64_t n, DType dt, const char* op, const char* arg);
 
 // Integer arguments (sizes, counts, strides of a geometry): ValueError "<op>: <arg> must be
