@@ -12,6 +12,30 @@
 
 namespace ember::cuda {
 
+// Products and sums rounded on their own: nvcc would contract a multiply and a following
+// add into one fma (one rounding), where the CPU kernels round twice.
+EMBER_HD float mul_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+EMBER_HD double mul_rn(double a, double b) {
+#ifdef __CUDA_ARCH__
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+EMBER_HD float add_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
 EMBER_HD float m_exp(float x) { return expf(x); }
 EMBER_HD double m_exp(double x) { return exp(x); }
 EMBER_HD float m_log(float x) { return logf(x); }

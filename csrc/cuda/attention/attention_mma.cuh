@@ -6,7 +6,10 @@
 //            registers as the A operand (P or dS: attention_plan.h, mma_p_block / mma_p_elem),
 //            rounded to the operand type.
 #pragma once
+#include <type_traits>
+
 #include "cuda/attention/attention_tile.cuh"
+#include "cuda/gemm/ptx.cuh"
 
 namespace ember::cuda::attn {
 
@@ -27,23 +30,11 @@ __device__ __forceinline__ uint32_t pack_floats(float lo, float hi) {
   return pack_bits(from_acc<T>(lo), from_acc<T>(hi));
 }
 
-// d += a b for a 16 x 16 A fragment and a 16 x 8 B fragment.
+// d += a b for a 16 x 16 A fragment and a 16 x 8 B fragment (the GEMM's PTX).
 template <typename T>
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
                                           const uint32_t (&b)[2]) {
-  if constexpr (std::is_same_v<T, BFloat16>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-  }
+  gemm::mma_16816<std::is_same_v<T, BFloat16>>(d, a, b);
 }
 
 // Max / sum over the 4 lanes holding one fragment row (lanes 4g .. 4g + 3).

@@ -18,21 +18,6 @@ namespace ember::cuda::optim {
 
 EMBER_HD float o_fma(float a, float b, float c) { return fmaf(a, b, c); }
 EMBER_HD double o_fma(double a, double b, double c) { return fma(a, b, c); }
-// A product that is never fused into a following add.
-EMBER_HD float mul_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-EMBER_HD double mul_rn(double a, double b) {
-#ifdef __CUDA_ARCH__
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
 // x86 max/min semantics, as the CPU kernels: the second operand when either is NaN.
 template <typename T>
 EMBER_HD T max2(T a, T b) {

@@ -63,23 +63,6 @@ EMBER_HD RowCol tile_of(int64_t linear, int64_t n_tiles) {
   return {static_cast<int>(linear / n_tiles), static_cast<int>(linear % n_tiles)};
 }
 
-// Rounded float products and sums: nvcc would contract the CPU's separate multiply and add
-// into an fma, which rounds once instead of twice.
-EMBER_HD float mul_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-EMBER_HD float add_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-
 // act(a_scale * w_scale * (acc - a_zero * colsum) + bias) in the CPU epilogue's order: the
 // zero-point fold wraps in int32 (the true value fits, K <= 65536), then float, times
 // a_scale, times w_scale, plus bias; act 0 none, 1 relu, 2 erf-gelu (the elementwise
