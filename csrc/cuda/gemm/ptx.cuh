@@ -1,6 +1,6 @@
-// The PTX the tensor-core GEMM is built from: cp.async (16-byte global -> shared copies
-// with zero fill), ldmatrix (plain and transposed) and mma.sync for bf16, f16 and tf32.
-// sm_80 and later.
+// The PTX the tensor-core GEMMs are built from: cp.async (16-byte global -> shared copies
+// with zero fill), ldmatrix (plain and transposed), mma.sync for bf16, f16, tf32 and
+// u8 x s8, and dp4a. sm_80 and later.
 #pragma once
 #include <cstdint>
 
@@ -69,6 +69,23 @@ __device__ __forceinline__ uint32_t to_tf32(float x) {
   uint32_t r;
   asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
   return r;
+}
+
+// d += a (16 x 32 u8, row) @ b (32 x 8 s8, col), int32 accumulators.
+__device__ __forceinline__ void mma_16832(int32_t (&d)[4], const uint32_t (&a)[4],
+                                          const uint32_t (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0, %1, %2, %3}, "
+      "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// c + the dot product of a's 4 unsigned bytes with b's 4 signed ones.
+__device__ __forceinline__ int32_t dp4a_us(uint32_t a, uint32_t b, int32_t c) {
+  int32_t d;
+  asm("dp4a.u32.s32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
 }
 
 }  // namespace ember::cuda::gemm

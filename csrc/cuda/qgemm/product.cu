@@ -15,6 +15,8 @@ namespace {
 using gemm::cp_async_16;
 using gemm::cp_async_commit;
 using gemm::cp_async_wait;
+using gemm::dp4a_us;
+using gemm::mma_16832;
 using gemm::smem_addr;
 
 struct StoreS32 {
@@ -36,23 +38,6 @@ struct StoreF32 {
 
 __device__ __forceinline__ uint32_t lds32(const uint8_t* p) {
   return *reinterpret_cast<const uint32_t*>(p);
-}
-
-// d += a (16 x 32 u8, row) @ b (32 x 8 s8, col), int32 accumulators.
-__device__ __forceinline__ void mma_16832(int32_t (&d)[4], const uint32_t (&a)[4],
-                                          const uint32_t (&b)[2]) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k32.row.col.s32.u8.s8.s32 {%0, %1, %2, %3}, "
-      "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-// c + the dot product of a's 4 unsigned bytes with b's 4 signed ones.
-__device__ __forceinline__ int32_t dp4a_us(uint32_t a, uint32_t b, int32_t c) {
-  int32_t d;
-  asm("dp4a.u32.s32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
 }
 
 // Stage `stage` <- k block kt of the input rows [i0, i0 + BM) and weight rows [j0, j0 + BN).
