@@ -36,13 +36,13 @@ void s32(TensorRef x, TensorRef packed, int64_t n, TensorRef out, cpu::QgemmPath
 }
 
 void linear(TensorRef x, TensorRef a_scale, TensorRef a_zero, TensorRef packed, TensorRef colsum,
-            TensorRef w_scale, const TensorImpl* bias, int act, TensorRef out,
+            TensorRef w_scale, const TensorImpl* bias, int act, TensorRef out, bool check_zero,
             cpu::QgemmPath path) {
   const int64_t n = colsum.numel();
   auto [m, k, lda] = check_product(x, packed, n, out, DType::Float32, kQgemmLinear);
   check_qgemm_epilogue(DeviceType::CPU, m, n, a_scale, a_zero, colsum, w_scale, bias, act, out);
   const int32_t* z = a_zero.data_as<int32_t>();
-  for (int64_t i = 0; i < m; ++i)  // the zero-point fold is exact only for u8 zero points
+  for (int64_t i = 0; check_zero && i < m; ++i)  // the fold is exact only for u8 zero points
     if (z[i] < 0 || z[i] > 255) qgemm_bad_zero(i, z[i]);
   cpu::QgemmEpilogue e{a_scale.data_as<float>(),
                        z,
@@ -102,11 +102,12 @@ void bind_qgemm(py::module_& m) {
     m.def(
         cat_str("qgemm_linear", suffix).c_str(),
         [p](TensorRef x, TensorRef a_scale, TensorRef a_zero, TensorRef packed, TensorRef colsum,
-            TensorRef w_scale, const TensorImpl* bias, int act, TensorRef out) {
-          linear(x, a_scale, a_zero, packed, colsum, w_scale, bias, act, out, p);
+            TensorRef w_scale, const TensorImpl* bias, int act, TensorRef out, bool check_zero) {
+          linear(x, a_scale, a_zero, packed, colsum, w_scale, bias, act, out, check_zero, p);
         },
         py::arg("input"), py::arg("a_scale"), py::arg("a_zero"), py::arg("packed"),
-        py::arg("colsum"), py::arg("w_scale"), py::arg("bias"), py::arg("act"), py::arg("out"));
+        py::arg("colsum"), py::arg("w_scale"), py::arg("bias"), py::arg("act"), py::arg("out"),
+        py::arg("check_zero") = true);
   }
   m.def("qgemm_tile_model_dpbusd", &tile_model_dpbusd, py::arg("c"), py::arg("a"), py::arg("b"));
   m.def("qgemm_amx_available", &cpu::qgemm_amx_available);

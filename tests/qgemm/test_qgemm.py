@@ -223,3 +223,20 @@ def test_quantize_errors():
         qgemm.quantize_rows_u8(ember.ones(2, 2, dtype=ember.float64))
     with pytest.raises(ValueError, match="quantize_rows_u8.*2-D"):
         qgemm.quantize_rows_u8(ember.ones(2, 2, 2))
+
+
+def test_check_zero_false_skips_only_the_range_check(rng):
+    # Zero points known to be u8 (ember's quantizers make them) need no check: the result is
+    # the checked call's, bit for bit; an out-of-range one is then not caught.
+    x = rng.integers(0, 256, (7, 33), dtype=np.uint8)
+    w = qgemm.pack_int8_weight(ember.from_numpy(rng.integers(-128, 128, (5, 33), dtype=np.int8)))
+    s = ember.from_numpy((rng.random(7) * 0.1 + 0.01).astype(np.float32))
+    z = ember.from_numpy(rng.integers(0, 256, 7).astype(np.int32))
+    ws = ember.from_numpy((rng.random(5) * 0.01 + 0.001).astype(np.float32))
+    checked = qgemm.int8_linear(u8_tensor(x), s, z, w, ws).numpy()
+    trusted = qgemm.int8_linear(u8_tensor(x), s, z, w, ws, check_zero=False).numpy()
+    np.testing.assert_array_equal(trusted, checked)
+    bad = ember.from_numpy(np.full(7, 300, np.int32))
+    with pytest.raises(ValueError, match=r"a_zero\[0\] = 300"):
+        qgemm.int8_linear(u8_tensor(x), s, bad, w, ws)
+    assert qgemm.int8_linear(u8_tensor(x), s, bad, w, ws, check_zero=False).shape == (7, 5)

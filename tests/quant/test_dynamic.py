@@ -75,6 +75,12 @@ def test_static_matches_the_exact_quantized_math():
         "input_zero_point",
     }
     assert "static" in repr(layer)
+    # the scale and zero point are read back once, and again after they change
+    layer.input_scale.fill_(0.04)
+    layer.load_state_dict({**layer.state_dict(), "input_zero_point": ember.tensor(100)})
+    codes = np.clip(np.rint(x2 / np.float32(0.04)) + 100, 0, 255)
+    want = _reference(layer, x2, codes, np.full(m, 0.04, np.float32), np.full(m, 100.0), None)
+    np.testing.assert_allclose(layer(x).numpy().reshape(-1, 24), want, rtol=1e-5, atol=1e-5)
 
 
 def test_quantize_u8_static_rounds_half_to_even_and_clamps():

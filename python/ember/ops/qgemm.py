@@ -135,9 +135,16 @@ def int8_linear(
     w_scale: Tensor,
     bias: Tensor | None = None,
     activation: str | None = None,
+    *,
+    check_zero: bool = True,
 ) -> Tensor:
     """``act(a_scale[i] * w_scale[j] * (acc[i, j] - a_zero[i] * colsum[j]) + bias[j])`` in
     float32, acc being :func:`int8_matmul`'s; activation is None, "relu" or "gelu" (erf).
+
+    ``check_zero=False`` skips the check that every zero point is in [0, 255] (on CUDA a
+    wait on the device): for zero points from :func:`quantize_rows_u8` or a static one
+    :func:`quantize_u8_static` accepted, which are. Outside that range the zero-point
+    fold is not exact and the result is wrong (nothing outside the tensors is touched).
 
     Shape: input (M, K) int8 holding uint8 bits (rows contiguous), a_scale (M,) float32,
     a_zero (M,) int32 in [0, 255], w_scale (N,) float32, bias (N,) float32; returns (M, N)
@@ -166,6 +173,7 @@ def int8_linear(
         b,
         _ACTIVATIONS[activation],
         out._impl,
+        bool(check_zero),
     )
     return out
 

@@ -83,6 +83,8 @@ class QuantizedLinear(Module):
         # (load_state_dict assigns new storage or copies in place).
         self._packed = DerivedCache()
         self._fused = DerivedCache()  # fused_forward's, on the first layer of a group
+        # the static scale and zero point as Python numbers: read back once, not per call
+        self._static_qparams = DerivedCache()
 
     @classmethod
     def from_float(
@@ -171,14 +173,19 @@ class QuantizedLinear(Module):
         if m == 0:
             return empty(*lead, n, dtype=D.float32, device=input.device)
         if self.static:
-            scale, zero = float(self.input_scale), int(self.input_zero_point)
+            scale, zero = self._static_qparams.get(
+                [self.input_scale, self.input_zero_point],
+                lambda: (float(self.input_scale), int(self.input_zero_point)),
+            )
             q = quantize_u8_static(x, scale, zero)
             a_scale = full((m,), scale, D.float32, x.device)
             a_zero = full((m,), zero, D.int32, x.device)
         else:
             q, a_scale, a_zero = quantize_rows_u8(x)
         fused = act if act in ("relu", "gelu") else None
-        y = int8_linear(q, a_scale, a_zero, packed, w_scale, bias, fused)
+        # the zero points are in [0, 255]: quantize_rows_u8 made them, or quantize_u8_static
+        # accepted the static one
+        y = int8_linear(q, a_scale, a_zero, packed, w_scale, bias, fused, check_zero=False)
         y = apply_activation(y, None if act == fused else act)
         return y.reshape(*lead, n)
 
