@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "cuda/allocator.h"
 #include "cuda/cuda_check.h"
+#include "cuda/first_bad.cuh"
 #include "cuda/index/index.h"
 #include "cuda/index/index_walk.h"
 #include "cuda/loops.cuh"
@@ -42,28 +43,13 @@ __device__ inline int64_t global_id() {
 }
 __device__ inline int64_t grid_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
-// *first = the smallest position whose index is outside [0, size).
-__global__ void first_bad_kernel(const int64_t* idx, int64_t n, int64_t size,
-                                 unsigned long long* first) {
-  for (int64_t i = global_id(); i < n; i += grid_stride())
-    if (idx[i] < 0 || idx[i] >= size) atomicMin(first, static_cast<unsigned long long>(i));
-}
-
 // IndexError naming the first index outside [0, size), before any write. Waits for the device.
 void check_bounds(int device, const int64_t* idx, int64_t n, int64_t size, int64_t dim,
                   const char* op) {
-  Scratch flag(device, sizeof(unsigned long long));
-  unsigned long long first = ULLONG_MAX;
-  EMBER_CUDA_CHECK(cudaMemcpy(flag.as<void>(), &first, sizeof first, cudaMemcpyHostToDevice), op);
-  first_bad_kernel<<<detail::grid_for(n, device), kThreads, 0, current_stream()>>>(
-      idx, n, size, flag.as<unsigned long long>());
-  EMBER_CUDA_CHECK_LAUNCH(op);
-  EMBER_CUDA_CHECK(cudaMemcpy(&first, flag.as<void>(), sizeof first, cudaMemcpyDeviceToHost), op);
-  if (first == ULLONG_MAX) return;
-  int64_t value = 0;
-  EMBER_CUDA_CHECK(cudaMemcpy(&value, idx + first, sizeof value, cudaMemcpyDeviceToHost), op);
-  throw IndexError(
-      cat_str(op, ": index ", value, " is out of bounds for dimension ", dim, " with size ", size));
+  const BadElement bad = first_bad(device, idx, n, OutsideRange<int64_t>{0, size - 1}, op);
+  if (bad.position < 0) return;
+  throw IndexError(cat_str(op, ": index ", bad.value, " is out of bounds for dimension ", dim,
+                           " with size ", size));
 }
 
 // Elements move as raw bits of their size.

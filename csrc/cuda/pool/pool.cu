@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "cuda/cuda_check.h"
+#include "cuda/first_bad.cuh"
 #include "cuda/pool/pool.h"
 #include "cuda/pool/pool_window.cuh"
 #include "cuda/runtime.h"
@@ -51,15 +52,6 @@ __global__ void max_pool_kernel(PoolGeom g, const T* __restrict__ x, T* __restri
     }
     y[e] = best;
     idx[e] = bi < 0 ? 0 : bi;
-  }
-}
-
-// Flags an index outside [0, plane) and keeps one such value for the message.
-__global__ void check_indices_kernel(const int64_t* __restrict__ idx, int64_t n, int64_t plane,
-                                     int* bad, int64_t* bad_value) {
-  EMBER_GRID_STRIDE(e, n) {
-    const int64_t v = idx[e];
-    if ((v < 0 || v >= plane) && atomicExch(bad, 1) == 0) *bad_value = v;
   }
 }
 
@@ -218,20 +210,11 @@ void max_pool2d_backward(const PoolGeom& g, const T* gy, const int64_t* idx, T* 
   const int64_t n = g.planes * g.oh * g.ow, nin = g.planes * g.h * g.w;
   if (nin == 0) return;
   DeviceGuard guard(device);
-  if (n > 0) {  // the scatter trusts the indices: check them first
-    Scratch flag(device, 2 * sizeof(int64_t));
-    int* bad = flag.as<int>();
-    int64_t* bad_value = flag.as<int64_t>() + 1;
-    EMBER_CUDA_CHECK(cudaMemsetAsync(bad, 0, 2 * sizeof(int64_t), current_stream()), op);
-    check_indices_kernel<<<grid_for(n), kThreads, 0, current_stream()>>>(
-        idx, n, static_cast<int64_t>(g.h) * g.w, bad, bad_value);
-    EMBER_CUDA_CHECK_LAUNCH(op);
-    int64_t host[2] = {0, 0};
-    EMBER_CUDA_CHECK(cudaMemcpy(host, flag.as<int64_t>(), sizeof(host), cudaMemcpyDeviceToHost),
-                     op);
-    EMBER_CHECK(static_cast<int>(host[0]) == 0, IndexError, op, ": index ", host[1],
-                " out of range for a plane of ", g.h, " x ", g.w);
-  }
+  // the scatter trusts the indices: check them first
+  const BadElement bad =
+      first_bad(device, idx, n, OutsideRange<int64_t>{0, int64_t{g.h} * g.w - 1}, op);
+  EMBER_CHECK(bad.position < 0, IndexError, op, ": index ", bad.value,
+              " out of range for a plane of ", g.h, " x ", g.w);
   EMBER_CUDA_CHECK(cudaMemsetAsync(gx, 0, nin * sizeof(T), current_stream()),
                    op);  // all-zero bits: +0.0
   if (n == 0) return;

@@ -6,6 +6,7 @@
 #include "bindings/qgemm_checks.h"
 #include "core/quant_code.h"
 #include "cuda/cuda_check.h"
+#include "cuda/first_bad.cuh"
 #include "cuda/qgemm/math.cuh"
 #include "cuda/qgemm/plan.h"
 #include "cuda/qgemm/qgemm.h"
@@ -51,12 +52,6 @@ __global__ void colsum_kernel(const int8_t* w, int64_t n, int64_t k, int32_t* co
     for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
     if (lane == 0) colsum[j] = s;
   }
-}
-
-// *first = the smallest row whose zero point is outside [0, 255].
-__global__ void bad_zero_kernel(const int32_t* zero, int64_t m, unsigned long long* first) {
-  for (int64_t i = global_id(); i < m; i += grid_stride())
-    if (zero[i] < 0 || zero[i] > 255) atomicMin(first, static_cast<unsigned long long>(i));
 }
 
 // One row of quantize_rows_u8 by the whole block: the range [min(0, min x), max(0, max x)],
@@ -116,19 +111,9 @@ void pack(const int8_t* w, int64_t n, int64_t k, int8_t* packed, int32_t* colsum
 }
 
 void check_zero_points(const int32_t* zero, int64_t m, int device) {
-  if (m == 0) return;
   DeviceGuard guard(device);
-  Scratch flag(device, sizeof(unsigned long long));
-  unsigned long long first = ULLONG_MAX;
-  EMBER_CUDA_CHECK(cudaMemcpy(flag.as<void>(), &first, sizeof first, cudaMemcpyHostToDevice), kOp);
-  bad_zero_kernel<<<grid_for(m, device), kThreads, 0, current_stream()>>>(
-      zero, m, flag.as<unsigned long long>());
-  EMBER_CUDA_CHECK_LAUNCH(kOp);
-  EMBER_CUDA_CHECK(cudaMemcpy(&first, flag.as<void>(), sizeof first, cudaMemcpyDeviceToHost), kOp);
-  if (first == ULLONG_MAX) return;
-  int32_t value = 0;
-  EMBER_CUDA_CHECK(cudaMemcpy(&value, zero + first, sizeof value, cudaMemcpyDeviceToHost), kOp);
-  bindings::qgemm_bad_zero(static_cast<int64_t>(first), value);
+  const BadElement bad = first_bad(device, zero, m, OutsideRange<int32_t>{0, 255}, kOp);
+  if (bad.position >= 0) bindings::qgemm_bad_zero(bad.position, bad.value);
 }
 
 void quantize_rows(const float* x, int64_t m, int64_t k, uint8_t* q, float* scale, int32_t* zero,
