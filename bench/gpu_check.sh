@@ -8,6 +8,8 @@
 #   bash bench/gpu_check.sh build test    # first call: build (3-4 min), then the tests
 #   bash bench/gpu_check.sh bench         # second call, same warm machine: benchmarks
 #   bash bench/gpu_check.sh               # all three
+#   bash bench/gpu_check.sh sanitize      # compute-sanitizer memcheck over $SANITIZE's test
+#                                         # files (default: gemm attention); slow, Firecracker only
 #
 # One device call may run 10 minutes, so the stages split over two calls; each call stops
 # starting new steps when BUDGET seconds (default 560) are nearly spent, and says what it
@@ -75,6 +77,19 @@ if has test; then
     [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && grep -E "^(FAILED|ERROR)" "$LOG/pytest-$name.log" | head -15
   done
   echo "tests: $((SECONDS - t0)) s, exit $test_rc"
+fi
+
+if has sanitize; then
+  echo "== compute-sanitizer memcheck (out-of-bounds and misaligned accesses)"
+  for n in ${SANITIZE:-gemm attention}; do
+    f=tests/cuda/test_cuda_$n.py
+    [ "$(cap 30)" -lt 15 ] && { echo "$n: NOT RUN (out of time)"; continue; }
+    timeout "$(cap 240)" compute-sanitizer --tool memcheck --error-exitcode 9 "$PY" -m pytest \
+      "$f" -q -x -m cuda -p no:cacheprovider -o addopts="" >"$LOG/sanitize-$n.log" 2>&1
+    rc=$?
+    echo "$n: exit $rc, $(grep -c "Invalid\|misaligned" "$LOG/sanitize-$n.log") reports"
+    [ -n "${OUT:-}" ] && { echo "=== sanitize $n (exit $rc)"; cat "$LOG/sanitize-$n.log"; } >>"$OUT/tests.log"
+  done
 fi
 
 if has bench; then
