@@ -217,8 +217,8 @@ inline unsigned grid_for(int64_t work, int device) {
 }  // namespace detail
 
 // out[i] = f(ins[i]...) for every index i of `shape`, on the current device
-// (`device` must be current: see DeviceGuard). Launches on the legacy default
-// stream and checks the launch; does not synchronize.
+// (`device` must be current: see DeviceGuard). Launches on the current stream
+// (cuda/stream.h) and checks the launch; does not synchronize.
 template <typename F, typename Out, typename... Ins>
 void run_elementwise(const char* op, int device, const F& f, const Shape& shape, Arg<Out> out,
                      Arg<const Ins>... ins) {

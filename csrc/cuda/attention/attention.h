@@ -53,7 +53,7 @@ bool supported(DType dtype, int64_t D);
 int64_t query_blocks(const Params& p);
 int64_t key_blocks(const Params& p);
 
-// Launch on the current device's legacy stream (the caller set the device). dtype: float32,
+// Launch on the current device's current stream (the caller set the device). dtype: float32,
 // float64, float16 or bfloat16.
 void forward(DType dtype, const Params& p, int64_t q_blocks, const char* op);
 // dQ, dK, dV (overwritten) of p.go; allocates a (B, Hq, Tq) scratch for rowsum(dO * O).

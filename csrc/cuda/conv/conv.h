@@ -81,7 +81,7 @@ struct ConvGatherTable {
 };
 ConvGatherTable conv_gather_table(const ConvGeom& g, ConvPass pass);
 
-// The kernels on the current device (default stream); every pointer on it, tensors
+// The kernels on the current device and stream; every pointer on it, tensors
 // contiguous and validated by the binding.
 // y = act(conv(x, w) + bias); bias may be null.
 template <typename T>

@@ -44,7 +44,7 @@ struct ConvTcGatherTable {
 };
 ConvTcGatherTable conv_tc_gather_table(const ConvGeom& g, ConvPass pass);
 
-// The kernels on the current device (default stream), T = BFloat16 or Half; pointers as for
+// The kernels on the current device and stream, T = BFloat16 or Half; pointers as for
 // conv.h's. y = act(conv(x, w) + bias), bias may be null.
 template <typename T>
 void conv2d_tc_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, bool relu,

@@ -1,7 +1,7 @@
 // The CUDA GEMM as a C++ entry other CUDA code calls (RNN steps, implicit-GEMM conv):
 // out[b] = act(alpha * a[b] @ b[b] + beta * out[b] + bias) for strided batched operands.
 // It trusts its arguments (the bindings check them); it launches on the current device's
-// legacy default stream and picks the path itself (see plan.h): tensor cores for
+// current stream (cuda/stream.h) and picks the path itself (see plan.h): tensor cores for
 // bfloat16/float16 inputs, TF32 tensor cores for float32 when allowed, SIMT otherwise.
 #pragma once
 #include <cstdint>

@@ -119,7 +119,7 @@ void norm_partials(const Table& t, double p, Where where, std::vector<double>* p
   norm_kernel<T, kMode><<<static_cast<unsigned>(nc), kBlock, 0, current_stream()>>>(
       dt.slots(), dt.chunks(), p, d_part, d_flags);
   EMBER_CUDA_CHECK_LAUNCH(kNormOp);
-  // cudaMemcpy waits for the kernel (legacy default stream).
+  // cudaMemcpy waits for the kernel (the legacy stream waits for every blocking stream).
   EMBER_CUDA_CHECK(
       cudaMemcpy(part->data() + at, d_part, nc * sizeof(double), cudaMemcpyDeviceToHost), kNormOp);
   EMBER_CUDA_CHECK(

@@ -28,8 +28,8 @@ Table make_table(const Arrays& arrays, const std::vector<OptimTensorCoef>& coef,
                  const char* op);
 
 // A block of the current device's caching allocator, returned when the scope ends. Dropping
-// it right after the launches that use it is safe: every later user of the block is
-// ordered after them on the legacy default stream.
+// it right after the launches that use it is safe: the block is reused only on the stream
+// they ran on, which orders every later user after them.
 class ScopedBlock {
  public:
   ScopedBlock(size_t nbytes, const char* op);

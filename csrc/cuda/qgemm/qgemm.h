@@ -1,6 +1,6 @@
 // Host entry points of the CUDA int8 GEMM (called by bind_qgemm.cpp with the GIL released,
 // arguments already checked by bindings/qgemm_checks.h). Every kernel runs on the device's
-// default stream; m == 0 launches nothing.
+// current stream; m == 0 launches nothing.
 #pragma once
 #include <cstdint>
 

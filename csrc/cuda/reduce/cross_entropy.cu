@@ -109,7 +109,7 @@ __global__ void __launch_bounds__(kFlatBlock, 1)
   }
 }
 
-// Copies one device value back (synchronizing with the default stream).
+// Copies one device value back (a synchronous copy: it waits for every stream's work).
 template <typename V>
 V fetch(const V* p, const char* op) {
   V v;

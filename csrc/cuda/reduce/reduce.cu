@@ -107,8 +107,8 @@ void launch_pass(const In* x, Store store, int64_t outer, int64_t r, int64_t inn
 }
 
 // One or two passes (reduce_plan); the partial states live in a scratch block of the
-// caching allocator, released once both passes are queued (the default stream orders any
-// later reuse after them).
+// caching allocator, released once both passes are queued (the block is reused only on their
+// stream, which orders any later reuse after them).
 template <class Op, typename In, class Store>
 void run(const In* x, Store store, int64_t outer, int64_t r, int64_t inner, int device,
          const char* name) {

@@ -1,7 +1,7 @@
 // Host entry points of the CUDA row families (reductions, arg-reductions, softmax, layer /
 // RMS norm, softmax cross-entropy). The binding (csrc/cuda/bind_reduce.cpp) validates
 // every argument, checks the device exists and makes it current; these trust their
-// arguments and launch on the legacy default stream. Same semantics as csrc/cpu's.
+// arguments and launch on the current stream. Same semantics as csrc/cpu's.
 #pragma once
 #include <cstdint>
 

@@ -10,7 +10,7 @@
 // Pointers are device pointers of float32 or float64 tensors on `device`, contiguous, of
 // the shapes rnn.h gives; optional ones may be null as there. `lengths` is the device copy
 // (int64, B values already checked to lie in [0, T]) or null. Launches on the device's
-// legacy default stream; the arguments are trusted (the binding checks them).
+// current stream; the arguments are trusted (the binding checks them).
 #pragma once
 #include <cstdint>
 #include <vector>
