@@ -4,6 +4,7 @@
 #include "bindings/batchnorm_checks.h"
 #include "bindings/bindings.h"
 #include "bindings/checks.h"
+#include "bindings/shared_defs.h"
 #include "core/error.h"
 #include "cpu/batchnorm/batchnorm.h"
 
@@ -65,20 +66,6 @@ void batch_norm_backward(TensorRef grad_out, TensorRef x, const TensorImpl* weig
 
 }  // namespace
 
-void bind_batchnorm(py::module_& m) {
-  const auto none = py::none();
-  m.def("batch_norm_forward", &batch_norm_forward, py::arg("input"), py::arg("weight"),
-        py::arg("bias"), py::arg("running_mean"), py::arg("running_var"), py::arg("out"),
-        py::arg("save_mean"), py::arg("save_invstd"), py::arg("training"), py::arg("momentum"),
-        py::arg("eps"),
-        "Batch norm over (N, C, *): training uses batch statistics (and updates the running "
-        "ones, unbiased variance); eval the running ones. save_mean / save_invstd feed the "
-        "backward.");
-  m.def("batch_norm_backward", &batch_norm_backward, py::arg("grad_output"), py::arg("input"),
-        py::arg("weight"), py::arg("save_mean"), py::arg("save_invstd"),
-        py::arg("grad_input") = none, py::arg("grad_weight") = none, py::arg("grad_bias") = none,
-        py::arg("training") = true,
-        "Batch norm backward; any of grad_input / grad_weight / grad_bias may be None.");
-}
+void bind_batchnorm(py::module_& m) { def_batchnorm(m, &batch_norm_forward, &batch_norm_backward); }
 
 }  // namespace ember::bindings

@@ -114,4 +114,20 @@ void def_pool(py::module_& m, MP max_pool2d, MPB max_pool2d_backward, AP avg_poo
         py::arg("grad_input"), "Adaptive average pooling backward (grad_input overwritten).");
 }
 
+template <class F, class B>
+void def_batchnorm(py::module_& m, F forward, B backward) {
+  const auto none = py::none();
+  m.def("batch_norm_forward", forward, py::arg("input"), py::arg("weight"), py::arg("bias"),
+        py::arg("running_mean"), py::arg("running_var"), py::arg("out"), py::arg("save_mean"),
+        py::arg("save_invstd"), py::arg("training"), py::arg("momentum"), py::arg("eps"),
+        "Batch norm over (N, C, *): training uses batch statistics (and updates the running "
+        "ones, unbiased variance); eval the running ones. save_mean / save_invstd feed the "
+        "backward.");
+  m.def("batch_norm_backward", backward, py::arg("grad_output"), py::arg("input"),
+        py::arg("weight"), py::arg("save_mean"), py::arg("save_invstd"),
+        py::arg("grad_input") = none, py::arg("grad_weight") = none, py::arg("grad_bias") = none,
+        py::arg("training") = true,
+        "Batch norm backward; any of grad_input / grad_weight / grad_bias may be None.");
+}
+
 }  // namespace ember::bindings

@@ -10,6 +10,7 @@
 
 #include "bindings/batchnorm_checks.h"
 #include "bindings/checks.h"
+#include "bindings/shared_defs.h"
 #include "core/error.h"
 #include "cuda/batchnorm/batchnorm.h"
 #include "cuda/conv/args.h"
@@ -103,19 +104,7 @@ void batch_norm_backward_op(TensorRef grad_out, TensorRef x, const TensorImpl* w
 }  // namespace
 
 void bind_batchnorm(py::module_& m) {
-  const auto none = py::none();
-  m.def("batch_norm_forward", &batch_norm_forward_op, py::arg("input"), py::arg("weight"),
-        py::arg("bias"), py::arg("running_mean"), py::arg("running_var"), py::arg("out"),
-        py::arg("save_mean"), py::arg("save_invstd"), py::arg("training"), py::arg("momentum"),
-        py::arg("eps"),
-        "Batch norm over (N, C, *): training uses batch statistics (and updates the running "
-        "ones, unbiased variance); eval the running ones. save_mean / save_invstd feed the "
-        "backward.");
-  m.def("batch_norm_backward", &batch_norm_backward_op, py::arg("grad_output"), py::arg("input"),
-        py::arg("weight"), py::arg("save_mean"), py::arg("save_invstd"),
-        py::arg("grad_input") = none, py::arg("grad_weight") = none, py::arg("grad_bias") = none,
-        py::arg("training") = true,
-        "Batch norm backward; any of grad_input / grad_weight / grad_bias may be None.");
+  bindings::def_batchnorm(m, &batch_norm_forward_op, &batch_norm_backward_op);
   m.def(
       "_bn_plan",
       [](int64_t n, int64_t s) {
