@@ -4,6 +4,9 @@
 #pragma once
 #include <cstdint>
 
+#ifdef EMBER_CUDA_EMULATOR
+#include "emu/ptx.h"  // the same functions, emulated on the host
+#else
 namespace ember::cuda::gemm {
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -89,3 +92,4 @@ __device__ __forceinline__ int32_t dp4a_us(uint32_t a, uint32_t b, int32_t c) {
 }
 
 }  // namespace ember::cuda::gemm
+#endif  // EMBER_CUDA_EMULATOR
