@@ -1,9 +1,7 @@
-// The fiber scheduler behind emu.h: one ucontext fiber per CUDA thread of the block being
-// run, resumed in an order picked by EMBER_EMU_SCHEDULE (forward, the default; reverse;
-// or shuffle[:seed]), so that a race between threads of one block shows up as a result
-// that depends on the order.
+// The fiber scheduler behind emu.h: one fiber per CUDA thread of the block being run, resumed in an
+// order picked by EMBER_EMU_SCHEDULE (forward, the default; reverse; or shuffle[:seed]), so that a
+// race between threads of one block shows up as a result that depends on the order.
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -16,6 +14,36 @@
 
 #include "emu/emu.h"
 #include "emu/faults.h"
+
+// Saves the callee-saved registers on the current stack, stores its stack pointer in
+// *save, and resumes the fiber whose stack pointer is `next` (x86-64 System V). A fraction
+// of swapcontext's cost, which also saves the signal mask with a system call: a warp-
+// collective operation switches 64 times.
+extern "C" void ember_emu_switch(void** save, void* next);
+asm(R"(
+  .text
+  .p2align 4
+  .globl ember_emu_switch
+  .hidden ember_emu_switch
+  .type ember_emu_switch, @function
+ember_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size ember_emu_switch, .-ember_emu_switch
+)");
 
 namespace ember_emu {
 
@@ -38,7 +66,7 @@ struct AsyncCopy {
 };
 
 struct Fiber {
-  ucontext_t ctx;
+  void* sp = nullptr;  // saved stack pointer while suspended
   unsigned char* stack = nullptr;
   uint3 tid{0, 0, 0};
   int linear = 0;
@@ -64,7 +92,7 @@ struct Block {
 
 Block g_block;
 Fiber* g_current = nullptr;
-ucontext_t g_scheduler;
+void* g_scheduler_sp = nullptr;
 const std::function<void()>* g_body = nullptr;
 std::string g_fault;
 size_t g_smem_bytes = 0;  // the running launch's dynamic shared memory
@@ -85,7 +113,7 @@ unsigned char* stack_at(size_t i) {
   return g_stacks[i];
 }
 
-void yield() { swapcontext(&g_current->ctx, &g_scheduler); }
+void yield() { ember_emu_switch(&g_current->sp, g_scheduler_sp); }
 
 // Stops the block: the scheduler sees the fault and abandons every fiber.
 [[noreturn]] void fault(const std::string& what) {
@@ -140,10 +168,24 @@ void finish_current() {
   if (w.arrived > 0 && w.arrived == w.live) run_collective(f.linear / kWarp);
 }
 
-void fiber_main() {
+[[noreturn]] void fiber_main() {
   (*g_body)();
   finish_current();
-}  // returns to g_scheduler through uc_link
+  void* discarded;
+  ember_emu_switch(&discarded, g_scheduler_sp);
+  __builtin_unreachable();
+}
+
+// A fresh fiber's stack, as ember_emu_switch leaves a suspended one: six saved registers,
+// then the address it returns to (fiber_main), then a null return address for fiber_main
+// itself, so fiber_main starts with the stack aligned as after a call.
+void* initial_stack(unsigned char* stack) {
+  auto* top = reinterpret_cast<void**>(stack + kStackBytes);
+  top[-1] = nullptr;
+  top[-2] = reinterpret_cast<void*>(&fiber_main);
+  for (int i = 3; i <= 8; ++i) top[-i] = nullptr;
+  return top - 8;
+}
 
 std::vector<size_t> resume_order(size_t n, uint64_t block_serial) {
   std::vector<size_t> order(n);
@@ -173,12 +215,8 @@ bool run_block(dim3 block, uint64_t serial) {
     f.tid = uint3{static_cast<unsigned>(i % block.x), static_cast<unsigned>(i / block.x % block.y),
                   static_cast<unsigned>(i / (size_t{block.x} * block.y))};
     g_block.warps[i / kWarp].live++;
-    getcontext(&f.ctx);
     f.stack = stack_at(i);
-    f.ctx.uc_stack.ss_sp = f.stack + kPage;
-    f.ctx.uc_stack.ss_size = kStackBytes - kPage;
-    f.ctx.uc_link = &g_scheduler;
-    makecontext(&f.ctx, fiber_main, 0);
+    f.sp = initial_stack(f.stack);
   }
   const std::vector<size_t> order = resume_order(n, serial);
   for (;;) {
@@ -188,7 +226,7 @@ bool run_block(dim3 block, uint64_t serial) {
       if (f.state == State::Runnable) {
         g_current = &f;
         g_thread_idx = f.tid;
-        swapcontext(&g_scheduler, &f.ctx);
+        ember_emu_switch(&g_scheduler_sp, f.sp);
         progressed = true;
         if (!g_fault.empty()) return false;
       }

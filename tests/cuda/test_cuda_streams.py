@@ -10,6 +10,9 @@ import ember
 import ember.cuda
 
 HAS_GPU = ember.cuda.is_available()
+# The host emulator (docs/architecture.md) runs each launch to completion, a fiber per CUDA
+# thread: no stream is ever busy, and 2048^3 products take it minutes.
+EMULATED = HAS_GPU and "emulator" in ember.cuda.get_device_name()
 needs_ext = pytest.mark.skipif(not ember.cuda.is_built(), reason="ember._C_cuda was not built")
 GPU = [pytest.mark.cuda, pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")]
 
@@ -110,7 +113,7 @@ class TestStreamsGPU:
     def test_record_stream_keeps_a_block_until_the_other_streams_work_is_done(self, rng):
         ember.cuda.synchronize()
         ember.cuda.empty_cache()
-        n = 2048  # 40 products of this size keep s busy for milliseconds
+        n = 96 if EMULATED else 2048  # 40 products of 2048^2 keep s busy for milliseconds
         x0 = rng.standard_normal((n, n)).astype(np.float32)
         eye = ember.tensor(np.eye(n, dtype=np.float32)).cuda()
         x = ember.tensor(x0).cuda()  # made on the default stream
@@ -133,6 +136,9 @@ class TestStreamsGPU:
         np.testing.assert_allclose(y.cpu().numpy(), want, rtol=1e-5, atol=1e-6)
         assert float(z.min()) == float(z.max()) == 7.0  # not overwritten by the chain
         s.synchronize()
-        w = ember.empty(n, n, device="cuda")  # the settled block is back in the cache
-        assert ember.cuda.memory_stats()["segment.all.allocated"] == before + 1
+        settled = ember.cuda.memory_stats()["segment.all.allocated"]
+        w = ember.empty(n, n, device="cuda")
+        # x's settled block is back in the cache, unless z took it (s was already done). The
+        # count is taken just before: z.min() and z.max() made small blocks of their own.
+        assert ember.cuda.memory_stats()["segment.all.allocated"] == settled + (0 if busy else 1)
         del w, z
