@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "core/half.h"
 #include "emu/emu.h"
@@ -77,19 +78,26 @@ inline uint32_t f_bits(float f) {
 inline int acc_row(int l, int i) { return l / 4 + (i >= 2 ? 8 : 0); }
 inline int acc_col(int l, int i) { return 2 * (l % 4) + (i & 1); }
 
-// d = a (16 x K) @ b (K x 8) + c, with a(row, k) and b(k, col) reading the lanes' fragments.
-template <typename Acc, typename A, typename B>
-void mma(const MmaIn* in, MmaOut* out, int k_dim, A a, B b) {
+// d = a (16 x K) @ b (K x 8) + c, with a(row, k) and b(k, col) reading the lanes' fragments
+// (each element decoded once).
+template <typename Acc, int K, typename A, typename B>
+void mma(const MmaIn* in, MmaOut* out, A a, B b) {
+  using V = std::conditional_t<std::is_same_v<Acc, float>, double, int64_t>;
+  V am[16][K], bm[K][8];
+  for (int row = 0; row < 16; ++row)
+    for (int k = 0; k < K; ++k) am[row][k] = static_cast<V>(a(row, k));
+  for (int k = 0; k < K; ++k)
+    for (int col = 0; col < 8; ++col) bm[k][col] = static_cast<V>(b(k, col));
   for (int l = 0; l < 32; ++l)
     for (int i = 0; i < 4; ++i) {
       const int row = acc_row(l, i), col = acc_col(l, i);
       if constexpr (std::is_same_v<Acc, float>) {
         double sum = bits_f(in[l].c[i]);  // exact products, one rounding at the end
-        for (int k = 0; k < k_dim; ++k) sum += double{a(row, k)} * double{b(k, col)};
+        for (int k = 0; k < K; ++k) sum += am[row][k] * bm[k][col];
         out[l].d[i] = f_bits(static_cast<float>(sum));
       } else {
         int64_t sum = static_cast<int32_t>(in[l].c[i]);
-        for (int k = 0; k < k_dim; ++k) sum += int64_t{a(row, k)} * int64_t{b(k, col)};
+        for (int k = 0; k < K; ++k) sum += am[row][k] * bm[k][col];
         out[l].d[i] = static_cast<uint32_t>(static_cast<int32_t>(sum));  // wraps, as s32 adds do
       }
     }
@@ -120,7 +128,7 @@ inline void mma_16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)
           const int l = col * 4 + (k % 8) / 2;
           return half_of(x[l].b[k >= 8 ? 1 : 0], k % 2, Bf16);
         };
-        mma<float>(x, o, 16, fa, fb);
+        mma<float, 16>(x, o, fa, fb);
       });
   std::memcpy(d, out.d, sizeof d);
 }
@@ -142,7 +150,7 @@ inline void mma_1688_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t 
           return tf32(x[l].a[(row >= 8 ? 1 : 0) + (k >= 4 ? 2 : 0)]);
         };
         auto fb = [&](int k, int col) { return tf32(x[col * 4 + k % 4].b[k >= 4 ? 1 : 0]); };
-        mma<float>(x, o, 8, fa, fb);
+        mma<float, 8>(x, o, fa, fb);
       });
   std::memcpy(d, out.d, sizeof d);
 }
@@ -173,7 +181,7 @@ inline void mma_16832(int32_t (&d)[4], const uint32_t (&a)[4], const uint32_t (&
           const uint32_t reg = x[col * 4 + (k % 16) / 4].b[k >= 16 ? 1 : 0];
           return int32_t{static_cast<int8_t>(static_cast<uint8_t>(reg >> (8 * (k % 4))))};
         };
-        mma<int32_t>(x, o, 32, fa, fb);
+        mma<int32_t, 32>(x, o, fa, fb);
       });
   std::memcpy(d, out.d, sizeof d);
 }
