@@ -50,6 +50,12 @@ void bind_rnn(py::module_& m);
 void bind_streams(py::module_& m);
 }  // namespace ember::cuda
 
+#ifdef EMBER_CUDA_EMULATOR
+namespace ember_emu {
+void bind_selftests(pybind11::module_& m);  // emu/selftest.cpp: checks of the emulator itself
+}
+#endif
+
 PYBIND11_MODULE(_C_cuda, m) {
   using namespace ember;
   using namespace ember::cuda;
@@ -124,6 +130,9 @@ PYBIND11_MODULE(_C_cuda, m) {
   bind_reduce(m);
   bind_rnn(m);
   bind_streams(m);
+#ifdef EMBER_CUDA_EMULATOR
+  ember_emu::bind_selftests(m);
+#endif
   m.def(
       "empty_cache",
       [] {

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "emu/emu.h"
@@ -97,7 +98,8 @@ const std::function<void()>* g_body = nullptr;
 std::string g_fault;
 size_t g_smem_bytes = 0;  // the running launch's dynamic shared memory
 std::vector<unsigned char*> g_stacks;
-int g_smem_opt_in = 48 * 1024;  // the largest cudaFuncSetAttribute opt-in so far
+std::unordered_map<void*, size_t> g_statics;  // static __shared__ arrays seen so far
+int g_smem_opt_in = 48 * 1024;                // the largest cudaFuncSetAttribute opt-in so far
 
 unsigned char* stack_at(size_t i) {
   while (g_stacks.size() <= i) {
@@ -295,6 +297,10 @@ void warp_exchange(const void* in, size_t in_bytes, void* out, size_t out_bytes,
 
 unsigned char* dynamic_smem() { return g_arena; }
 
+void shared_static(void* p, size_t bytes) {
+  if (g_statics.emplace(p, bytes).second) std::memset(p, 0xff, bytes);
+}
+
 void check_shared(const unsigned char* p, size_t bytes, size_t align, const char* op) {
   const std::ptrdiff_t off = p - g_arena;
   if (reinterpret_cast<uintptr_t>(p) % align != 0)
@@ -378,6 +384,7 @@ void launch(dim3 grid, dim3 block, size_t smem, const std::function<void()>& bod
         g_block_idx = uint3{x, y, z};
         // Shared memory starts out as garbage (NaN as float, -1 as int), as on the GPU.
         std::memset(g_arena, 0xff, smem);
+        for (const auto& [p, bytes] : g_statics) std::memset(p, 0xff, bytes);
         run_block(block, serial++);
       }
   g_body = nullptr;

@@ -96,6 +96,9 @@ Out warp_collective(const In& in, const Op& op) {
 // each other: a shared-window address (__cvta_generic_to_shared, the operand of ldmatrix
 // and cp.async) is the signed 32-bit offset from the arena.
 unsigned char* dynamic_smem();
+// Registers a static __shared__ array (the build adds the call after its declaration): it
+// is filled with 0xff bytes now and at the start of every block, as the arena is.
+void shared_static(void* p, size_t bytes);
 uint32_t shared_address(const void* p);
 unsigned char* shared_pointer(uint32_t addr);
 // Faults the launch (cudaErrorLaunchFailure, naming op) on an access the hardware would

@@ -3,8 +3,9 @@ read in the CUDA sources. A launch statement `k<<<grid, block, smem, stream>>>(a
 becomes `::ember_emu::launch_config(grid, block, smem, stream).with_args(args) <<=
 [&](const auto&... ember_emu_args) { k(ember_emu_args...); };` (emu/emu.h); an
 `extern __shared__` array becomes a pointer to the emulator's shared-memory arena; an
-aligned `__shared__` declaration puts its alignment first. Files whose rewritten text is
-unchanged are not touched, so the build stays incremental.
+aligned `__shared__` declaration puts its alignment first; a static `__shared__` array is
+registered with the emulator, which poisons it at the start of every block. Files whose
+rewritten text is unchanged are not touched, so the build stays incremental.
 
 Usage: python rewrite_sources.py <csrc dir> <output dir>
 """
@@ -19,6 +20,28 @@ EXTERN_SHARED = re.compile(
 # `__shared__ alignas(16) T x[n]` -> `alignas(16) __shared__ ...`: __shared__ becomes
 # `static`, and C++ wants alignas before it.
 ALIGNED_SHARED = re.compile(r"__shared__\s+(?:__align__|alignas)\((\d+)\)")
+# A static `__shared__` declaration statement (after the rewrite above).
+SHARED_DECL = re.compile(r"__shared__\s+([^;]*);")
+
+
+def split_top_level(text: str) -> list[str]:
+    """text split at the commas outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        depth += c in "([<"
+        depth -= c in ")]>"
+        if c == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
+
+
+def register_shared(match: re.Match) -> str:
+    """The declaration, then a call that registers each declared array with the emulator,
+    which fills it with 0xff bytes at the start of every block (as the arena is)."""
+    names = [re.findall(r"(\w+)\s*(?:\[|$)", part.strip())[0] for part in split_top_level(match[1])]
+    calls = "".join(f" ::ember_emu::shared_static({n}, sizeof({n}));" for n in names)
+    return match[0] + calls
 
 
 def closing(text: str, i: int, open_: str, close: str) -> int:
@@ -67,7 +90,8 @@ def rewrite(text: str) -> str:
     text = EXTERN_SHARED.sub(
         r"\1* const \2 = reinterpret_cast<\1*>(::ember_emu::dynamic_smem());", text
     )
-    return ALIGNED_SHARED.sub(r"alignas(\1) __shared__", text)
+    text = ALIGNED_SHARED.sub(r"alignas(\1) __shared__", text)
+    return SHARED_DECL.sub(register_shared, text)
 
 
 def main(src: pathlib.Path, out: pathlib.Path) -> None:
