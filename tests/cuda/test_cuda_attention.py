@@ -626,6 +626,6 @@ class TestPythonOp:
                 *ts, is_causal=True, enable_gqa=True, layout=layout
             )
             y.backward(ember.tensor(g, device=dev))
-            res[dev] = [y.cpu().numpy()] + [t.grad.cpu().numpy() for t in ts]
+            res[dev] = [y.detach().cpu().numpy()] + [t.grad.cpu().numpy() for t in ts]
         for a, b in zip(res["cuda"], res["cpu"]):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
