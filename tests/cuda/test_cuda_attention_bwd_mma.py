@@ -195,10 +195,27 @@ CASES = [  # B, Hq, Hkv, Tq, Tk, D, causal, mask
 ]
 
 
-def assert_close_rel(got, want, code, what):
-    scale = max(float(np.abs(want).max()), 1e-6)
+def assert_close_rel(got, want, code, what, floor=0.0):
+    scale = float(np.abs(want).max())
     err = float(np.abs(got - want).max())
-    assert err <= REL[code] * scale, f"{what}: max error {err:.3g} vs max |grad| {scale:.3g}"
+    assert err <= REL[code] * scale + floor, (
+        f"{what}: max error {err:.3g} vs max |grad| {scale:.3g} (floor {floor:.3g})"
+    )
+
+
+def cancel_floors(q, k, v, go, scale):
+    """Absolute error floors of dQ and dK from float32 cancellation. dS = P (dP - delta)
+    with dP = dO . V and delta = dO . O computed by different float32 sums: where they cancel
+    (a query seeing one key has P = 1, O = V, so dQ = dK = 0) what remains is their rounding,
+    a few 2^-24 of |dO| |V| (Cauchy-Schwarz), times scale and |K| (dQ) or |Q| (dK). 1e-6 of
+    that: floors of 2e-5 .. 5e-5 where the one-key cases leave errors up to 9e-7, and under
+    0.3% of the relative tolerance in the others."""
+
+    def row(x):  # the largest row norm
+        return float(np.sqrt((x.astype(np.float64) ** 2).sum(-1)).max())
+
+    terms = 1e-6 * scale * row(go) * row(v)
+    return terms * float(np.abs(k).max()), terms * float(np.abs(q).max())
 
 
 @pytest.mark.parametrize("code", HALVES)
@@ -227,8 +244,9 @@ class TestAgainstCpuFloat32:
         grads = [device_empty(x.shape, code, layout) for x in qkv]
         C.attention_backward(g, q, k, v, dm, out, lse, *grads, causal, scale)
         first = [host_bhtd(x, code) for x in grads]
-        for got, want, name in zip(first, ref, ("dQ", "dK", "dV")):
-            assert_close_rel(got, want, code, name)
+        floors = (*cancel_floors(*qkv, go, scale), 0.0)
+        for got, want, name, floor in zip(first, ref, ("dQ", "dK", "dV"), floors):
+            assert_close_rel(got, want, code, name, floor)
         C.attention_backward(g, q, k, v, dm, out, lse, *grads, causal, scale)
         for a, x in zip(first, grads):  # deterministic: bitwise equal
             assert np.array_equal(a, host_bhtd(x, code))
@@ -267,8 +285,9 @@ class TestVarlenAgainstCpuFloat32:
         C.attention_varlen_forward(q, k, v, cu_q, cu_k, out, lse, causal, scale)
         grads = [device_empty(x.shape, code, "BHTD") for x in ref[:3]]
         C.attention_varlen_backward(g, q, k, v, cu_q, cu_k, out, lse, *grads, causal, scale)
-        for got, want, name in zip(grads, r_grads, ("dQ", "dK", "dV")):
-            assert_close_rel(host_bhtd(got, code), np.asarray(want), code, name)
+        floors = (*cancel_floors(*vals, scale), 0.0)
+        for got, want, name, floor in zip(grads, r_grads, ("dQ", "dK", "dV"), floors):
+            assert_close_rel(host_bhtd(got, code), np.asarray(want), code, name, floor)
 
 
 class TestPythonOp:
