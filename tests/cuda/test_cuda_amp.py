@@ -70,9 +70,11 @@ def train(device: str, dtype, state: dict, batches: list, scaler: bool = False) 
 
 
 def batches(rng, n: int = 12):
+    """Counting sequences from random starts: the next token is learnable, so the loss falls
+    steadily (on uniform random tokens it only wanders around log(37) from batch to batch)."""
     out = []
     for _ in range(n):
-        seq = rng.integers(0, 37, (4, 17))
+        seq = (rng.integers(0, 37, (4, 1)) + np.arange(17)) % 37
         out.append((ember.tensor(seq[:, :-1]), ember.tensor(seq[:, 1:])))
     return out
 
@@ -99,7 +101,7 @@ def test_training_loop_matches_the_cpu(rng, dtype):
     cpu = train("cpu", ember.bfloat16, state, data)  # the CPU's autocast is bf16
     gpu = train("cuda", dt, state, data, scaler=scaler)
     assert all(np.isfinite(gpu))
-    assert gpu[-1] < gpu[0]  # it learns
+    assert gpu[-1] < 0.5 * gpu[0]  # it learns
     # bf16 products round differently on tensor cores and on the CPU; fp16 keeps more bits
     np.testing.assert_allclose(gpu, cpu, rtol=3e-2)
 

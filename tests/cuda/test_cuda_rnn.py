@@ -480,7 +480,7 @@ def test_modules_on_cuda_match_the_cpu(mode, dt, layers, bidir, rng):
     out = res[0]
     gy = rng.normal(0, 1, out.shape).astype(dt)
     out.backward(ember.from_numpy(gy))
-    want_out = out.numpy()
+    want_out = out.detach().numpy()
     want_grads = {n: p.grad.numpy() for n, p in m.named_parameters()}
     for p in m.parameters():
         p.grad = None
@@ -488,6 +488,6 @@ def test_modules_on_cuda_match_the_cpu(mode, dt, layers, bidir, rng):
     res = m(ember.from_numpy(x).to("cuda"))
     res[0].backward(ember.from_numpy(gy).to("cuda"))
     tol = dict(rtol=1e-4, atol=1e-5) if dt == "float32" else dict(rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(res[0].cpu().numpy(), want_out, **tol)
+    np.testing.assert_allclose(res[0].detach().cpu().numpy(), want_out, **tol)
     for n, p in m.named_parameters():
         np.testing.assert_allclose(p.grad.cpu().numpy(), want_grads[n], err_msg=n, **tol)

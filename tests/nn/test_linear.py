@@ -76,6 +76,19 @@ def test_linear_bfloat16(rng):
     np.testing.assert_allclose(y.float().detach().numpy(), ref, rtol=3e-2, atol=3e-2)
 
 
+def test_linear_float16_gradients(rng):
+    # float16 GEMMs run in float32: the bias gradient's column sum reads a float32 g and
+    # must come back as float16 (it once asked reduce for a float32 -> float16 sum)
+    x, w, b = (rng.standard_normal(s).astype(np.float16) for s in ((9, 16), (8, 16), (8,)))
+    g = rng.standard_normal((9, 8)).astype(np.float16)
+    xs, ws, bs = (ember.from_numpy(a).requires_grad_() for a in (x, w, b))
+    F.linear(xs, ws, bs).backward(ember.from_numpy(g))
+    x64, w64, g64 = (a.astype(np.float64) for a in (x, w, g))
+    for t, want in ((xs, g64 @ w64), (ws, g64.T @ x64), (bs, g64.sum(0))):
+        assert t.grad.dtype is ember.float16
+        np.testing.assert_allclose(t.grad.numpy().astype(np.float64), want, rtol=3e-3, atol=3e-3)
+
+
 def test_fused_forward_keeps_its_weights_only_outside_autograd():
     # without gradients the concatenated weight is kept and follows in-place edits and new
     # state dicts; with them every call concatenates, so gradients reach each layer

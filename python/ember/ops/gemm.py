@@ -247,13 +247,15 @@ class Linear(Function):
                 out = empty((1, n, k), out_dt, dev)
                 mod.gemm(gT, x3, out._impl, 1.0, 0.0, None, "none")
                 gw = Tensor(out._impl.reshape_view((n, k), "ember.linear")[1])
-        if need_b and ctx.has_bias and g3.is_contiguous and gi.dtype is out_dt:
-            # db = column sums of the (rows, n) view the GEMMs read: no second copy of an
-            # expanded g (sum's backward), no autograd wrapper
-            gb = empty((n,), g.dtype, dev)
-            kernels(dev, "linear", "reduce").reduce("sum", g3, gb._impl, 1, rows, n)
-        elif need_b and ctx.has_bias:
-            gb = cast(g, out_dt).reshape(-1, n).sum(0)  # bfloat16 sums in float32
+        if need_b and ctx.has_bias:
+            if g3.is_contiguous and gi.dtype is out_dt:
+                # db = column sums of the (rows, n) view the GEMMs read: no second copy of
+                # an expanded g (sum's backward), no autograd wrapper. In out_dt: a float16
+                # g was widened to float32 for the GEMMs, and reduce wants one dtype.
+                gb = empty((n,), out_dt, dev)
+                kernels(dev, "linear", "reduce").reduce("sum", g3, gb._impl, 1, rows, n)
+            else:
+                gb = cast(g, out_dt).reshape(-1, n).sum(0)  # bfloat16 sums in float32
             if ctx.b_dtype is not None and gb.dtype is not ctx.b_dtype:
                 gb = cast(gb, ctx.b_dtype)
         return gx, gw, gb, None, None
