@@ -99,7 +99,12 @@ std::string g_fault;
 size_t g_smem_bytes = 0;  // the running launch's dynamic shared memory
 std::vector<unsigned char*> g_stacks;
 std::unordered_map<void*, size_t> g_statics;  // static __shared__ arrays seen so far
-int g_smem_opt_in = 48 * 1024;                // the largest cudaFuncSetAttribute opt-in so far
+// The dynamic shared memory the next launch of this host thread may use: raised by
+// cudaFuncSetAttribute, back to the default after the launch. Not kept per kernel: a launch
+// of a kernel template whose arguments are deduced has no kernel address to look up, and
+// ember sets the attribute right before each launch that needs it.
+constexpr int kDefaultSmem = 48 * 1024;
+thread_local int g_smem_opt_in = kDefaultSmem;
 
 unsigned char* stack_at(size_t i) {
   while (g_stacks.size() <= i) {
@@ -343,11 +348,11 @@ void async_wait(int pending_groups) {
   }
 }
 
-// Kept per module, not per kernel: a launch rewritten from a kernel template whose
-// arguments are deduced has no kernel address to look up.
-void set_smem_limit(const void*, int bytes) { g_smem_opt_in = std::max(g_smem_opt_in, bytes); }
+void set_smem_limit(const void*, int bytes) { g_smem_opt_in = std::max(kDefaultSmem, bytes); }
 
 void launch(dim3 grid, dim3 block, size_t smem, const std::function<void()>& body) {
+  const size_t allowed = static_cast<size_t>(g_smem_opt_in);
+  g_smem_opt_in = kDefaultSmem;
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   if (threads == 0 || threads > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64 ||
       grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 ||
@@ -358,7 +363,6 @@ void launch(dim3 grid, dim3 block, size_t smem, const std::function<void()>& bod
                      std::to_string(block.y) + ", " + std::to_string(block.z) + ")");
     return;
   }
-  const size_t allowed = static_cast<size_t>(g_smem_opt_in);
   if (smem > allowed || smem > kArenaBytes) {
     record_fault(cudaErrorInvalidValue, "invalid launch: " + std::to_string(smem) +
                                             " bytes of dynamic shared memory, the kernel allows " +

@@ -8,9 +8,12 @@ import pytest
 import ember.cuda
 
 C = ember.cuda._extension()
-pytestmark = pytest.mark.skipif(
-    C is None or not getattr(C, "_emulator", False), reason="needs the CUDA host emulator build"
-)
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(
+        C is None or not getattr(C, "_emulator", False), reason="needs the CUDA host emulator build"
+    ),
+]
 
 SCHEDULES = ["forward", "reverse", "shuffle:1", "shuffle:2"]
 
