@@ -542,7 +542,7 @@ class TestConvGPU:
             wt = ember.tensor(w, device=dev, requires_grad=True)
             y = F.conv2d(xt, wt, stride=2, padding=1)
             y.backward(ember.ones_like(y))
-            grads.append([t.cpu().numpy() for t in (y, xt.grad, wt.grad)])
+            grads.append([t.detach().cpu().numpy() for t in (y, xt.grad, wt.grad)])
         for a, b in zip(*grads):
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
 
