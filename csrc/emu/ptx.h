@@ -79,10 +79,13 @@ inline int acc_row(int l, int i) { return l / 4 + (i >= 2 ? 8 : 0); }
 inline int acc_col(int l, int i) { return 2 * (l % 4) + (i & 1); }
 
 // d = a (16 x K) @ b (K x 8) + c, with a(row, k) and b(k, col) reading the lanes' fragments
-// (each element decoded once).
+// (each element decoded once). Float products of 16-bit or tf32 operands are exact in
+// float32; they are added to c one at a time in float32, which rounds about as often as the
+// tensor cores do (the PTX ISA leaves their order and rounding unspecified), rather than
+// once in float64, which would pass a kernel whose error the hardware would not.
 template <typename Acc, int K, typename A, typename B>
 void mma(const MmaIn* in, MmaOut* out, A a, B b) {
-  using V = std::conditional_t<std::is_same_v<Acc, float>, double, int64_t>;
+  using V = std::conditional_t<std::is_same_v<Acc, float>, float, int64_t>;
   V am[16][K], bm[K][8];
   for (int row = 0; row < 16; ++row)
     for (int k = 0; k < K; ++k) am[row][k] = static_cast<V>(a(row, k));
@@ -92,9 +95,9 @@ void mma(const MmaIn* in, MmaOut* out, A a, B b) {
     for (int i = 0; i < 4; ++i) {
       const int row = acc_row(l, i), col = acc_col(l, i);
       if constexpr (std::is_same_v<Acc, float>) {
-        double sum = bits_f(in[l].c[i]);  // exact products, one rounding at the end
+        float sum = bits_f(in[l].c[i]);
         for (int k = 0; k < K; ++k) sum += am[row][k] * bm[k][col];
-        out[l].d[i] = f_bits(static_cast<float>(sum));
+        out[l].d[i] = f_bits(sum);
       } else {
         int64_t sum = static_cast<int32_t>(in[l].c[i]);
         for (int k = 0; k < K; ++k) sum += am[row][k] * bm[k][col];
