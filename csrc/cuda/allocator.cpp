@@ -14,6 +14,15 @@
 #include "cuda/runtime.h"
 #include "cuda/stream.h"
 
+#ifdef EMBER_CUDA_EMULATOR
+#include "emu/asan.h"  // device memory is host memory there: AddressSanitizer marks for blocks
+#else
+namespace ember_emu {
+inline void block_in_use(void*, size_t, size_t) {}
+inline void block_freed(void*, size_t) {}
+}  // namespace ember_emu
+#endif
+
 namespace ember::cuda {
 namespace {
 
@@ -33,8 +42,9 @@ struct Pool {
   std::unordered_map<void*, std::vector<void*>> users;  // block -> streams recorded on it
   std::vector<Pending> pending;
   MemoryStats stats;
-  // Bookkeeping for a block handed out (from the cache or fresh).
-  Block hand_out(Block b) {
+  // Bookkeeping for a block handed out (from the cache or fresh) for `used` bytes.
+  Block hand_out(Block b, size_t used) {
+    ember_emu::block_in_use(b.ptr, b.size, used);
     stats.allocated += b.size;
     stats.allocated_peak = std::max(stats.allocated_peak, stats.allocated);
     ++stats.active_blocks;
@@ -148,7 +158,7 @@ Block device_alloc(int device, size_t nbytes) {
   if (it != m.end() && it->first.first == stream && it->first.second / 2 <= size) {
     Block b{it->second, it->first.second, stream};
     m.erase(it);
-    return p.hand_out(b);
+    return p.hand_out(b, nbytes);
   }
 
   DeviceGuard guard(device);
@@ -170,13 +180,14 @@ Block device_alloc(int device, size_t nbytes) {
   ++p.stats.num_cuda_mallocs;
   p.stats.reserved += size;
   p.stats.reserved_peak = std::max(p.stats.reserved_peak, p.stats.reserved);
-  return p.hand_out({ptr, size, stream});
+  return p.hand_out({ptr, size, stream}, nbytes);
 }
 
 void device_free(int device, Block block) noexcept {
   if (block.ptr == nullptr || device < 0 || device >= kMaxDevices) return;
   Pool& p = pool(device);
   std::lock_guard<std::mutex> lock(p.mu);
+  ember_emu::block_freed(block.ptr, block.size);
   p.stats.allocated -= block.size;
   --p.stats.active_blocks;
   p.live.erase(block.ptr);

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "emu/asan.h"
 #include "emu/emu.h"
 #include "emu/faults.h"
 
@@ -223,6 +224,7 @@ bool run_block(dim3 block, uint64_t serial) {
                   static_cast<unsigned>(i / (size_t{block.x} * block.y))};
     g_block.warps[i / kWarp].live++;
     f.stack = stack_at(i);
+    stack_reused(f.stack + kPage, kStackBytes - kPage);
     f.sp = initial_stack(f.stack);
   }
   const std::vector<size_t> order = resume_order(n, serial);
