@@ -725,7 +725,7 @@ def _inplace_binary(op: str) -> Callable[..., Tensor]:
             ):
                 return False
             b = other if isinstance(other, Tensor) else full_scalar(other, self.dtype, self.device)
-            kernels(self.device, op).binary(op, self._impl, b._impl, self._impl)
+            kernels(self.device, op, "binary").binary(op, self._impl, b._impl, self._impl)
             return True
 
         return apply_inplace(self, op + "_", lambda: fn(self, other), (other,), fast)
@@ -782,7 +782,7 @@ def fill_(x: Tensor, value: Any) -> Tensor:
         D.check_scalar(value, x.dtype, "fill_")
 
     def fast() -> bool:
-        kernels(x.device, "fill").fill(
+        kernels(x.device, "fill_", "fill").fill(
             x._impl, value.item() if isinstance(value, Tensor) else value
         )
         return True
