@@ -21,10 +21,14 @@ UNARY_OPS = [
     "gelu_tanh",
     "silu",
     "clamp",
+    "floor",
+    "ceil",
+    "trunc",
+    "round",
+    "log1p",
+    "expm1",
+    "erf",
 ]
-# CPU kernels only (the CUDA unary kernel does not know them yet).
-CPU_ONLY_UNARY_OPS = ["floor", "ceil", "trunc", "round", "log1p", "expm1", "erf"]
-CPU_UNARY_OPS = UNARY_OPS + CPU_ONLY_UNARY_OPS
 INT_UNARY_OPS = ["neg", "abs", "relu", "clamp"]
 BACKWARD_OPS = ["tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "clamp"]
 ARITH_OPS = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]

@@ -32,6 +32,13 @@ constexpr UnaryName kUnaryOps[] = {
     {"gelu_tanh", UOp::GeluTanh},
     {"silu", UOp::Silu},
     {"clamp", UOp::Clamp},
+    {"floor", UOp::Floor},
+    {"ceil", UOp::Ceil},
+    {"trunc", UOp::Trunc},
+    {"round", UOp::Round},
+    {"log1p", UOp::Log1p},
+    {"expm1", UOp::Expm1},
+    {"erf", UOp::Erf},
 };
 
 UOp parse_op(const std::string& name, const char* fn) {
@@ -40,7 +47,8 @@ UOp parse_op(const std::string& name, const char* fn) {
   }
   throw ValueError(cat_str("ember.", fn, ": unknown op '", name,
                            "' (expected one of: neg, abs, exp, log, sqrt, rsqrt, sin, cos, tanh, "
-                           "sigmoid, relu, gelu, gelu_tanh, silu, clamp)"));
+                           "sigmoid, relu, gelu, gelu_tanh, silu, clamp, floor, ceil, trunc, round, "
+                           "log1p, expm1, erf)"));
 }
 
 bool is_float(DType t) { return t == DType::Float32 || t == DType::Float64; }
@@ -83,6 +91,23 @@ void clamp_bounds(double alpha, double beta, T* lo, T* hi) {
   }
 }
 
+// round's decimals d as lo = 10^|d| and hi = sign(d), with the CPU's scale: float32
+// rounds a double product of tens, float64 takes pow. |d| > 400 scales as 400 does
+// (10^400 is inf in both) without an out-of-range int conversion.
+template <typename T>
+void round_scale(double decimals, T* lo, T* hi) {
+  const int d = static_cast<int>(std::fmax(-400.0, std::fmin(400.0, decimals)));
+  const int a = d < 0 ? -d : d;
+  double p = 1.0;
+  if constexpr (std::is_same_v<T, float>) {
+    for (int i = 0; i < a; ++i) p *= 10.0;
+  } else {
+    p = std::pow(10.0, a);
+  }
+  *lo = static_cast<T>(p);
+  *hi = static_cast<T>(d > 0 ? 1 : d < 0 ? -1 : 0);
+}
+
 template <UOp Op, typename T>
 void launch_unary(const char* name, int device, const TensorImpl& x, const TensorImpl& out, T lo,
                   T hi) {
@@ -98,6 +123,9 @@ void unary_typed(UOp op, const char* name, int device, const TensorImpl& x, cons
                  double alpha, double beta) {
   T lo{}, hi{};
   if (op == UOp::Clamp) clamp_bounds<T>(alpha, beta, &lo, &hi);
+  if constexpr (std::is_floating_point_v<T>) {
+    if (op == UOp::Round) round_scale<T>(alpha, &lo, &hi);
+  }
 #define EMBER_UNARY_CASE(E) \
   case UOp::E:              \
     return launch_unary<UOp::E, T>(name, device, x, out, lo, hi);
@@ -117,6 +145,13 @@ void unary_typed(UOp op, const char* name, int device, const TensorImpl& x, cons
     EMBER_UNARY_CASE(GeluTanh)
     EMBER_UNARY_CASE(Silu)
     EMBER_UNARY_CASE(Clamp)
+    EMBER_UNARY_CASE(Floor)
+    EMBER_UNARY_CASE(Ceil)
+    EMBER_UNARY_CASE(Trunc)
+    EMBER_UNARY_CASE(Round)
+    EMBER_UNARY_CASE(Log1p)
+    EMBER_UNARY_CASE(Expm1)
+    EMBER_UNARY_CASE(Erf)
   }
 #undef EMBER_UNARY_CASE
 }

@@ -52,6 +52,19 @@ EMBER_HD float m_erf(float x) { return erff(x); }
 EMBER_HD double m_erf(double x) { return erf(x); }
 EMBER_HD float m_fabs(float x) { return fabsf(x); }
 EMBER_HD double m_fabs(double x) { return fabs(x); }
+EMBER_HD float m_floor(float x) { return floorf(x); }
+EMBER_HD double m_floor(double x) { return floor(x); }
+EMBER_HD float m_ceil(float x) { return ceilf(x); }
+EMBER_HD double m_ceil(double x) { return ceil(x); }
+EMBER_HD float m_trunc(float x) { return truncf(x); }
+EMBER_HD double m_trunc(double x) { return trunc(x); }
+// Round to nearest, halves to even (the default rounding mode on the host).
+EMBER_HD float m_rint(float x) { return rintf(x); }
+EMBER_HD double m_rint(double x) { return rint(x); }
+EMBER_HD float m_log1p(float x) { return log1pf(x); }
+EMBER_HD double m_log1p(double x) { return log1p(x); }
+EMBER_HD float m_expm1(float x) { return expm1f(x); }
+EMBER_HD double m_expm1(double x) { return expm1(x); }
 EMBER_HD float m_pow(float x, float y) { return powf(x, y); }
 EMBER_HD double m_pow(double x, double y) { return pow(x, y); }
 #ifdef __CUDA_ARCH__
@@ -77,7 +90,14 @@ enum class UOp {
   Gelu,
   GeluTanh,
   Silu,
-  Clamp
+  Clamp,
+  Floor,
+  Ceil,
+  Trunc,
+  Round,
+  Log1p,
+  Expm1,
+  Erf
 };
 
 // Ops defined on integer dtypes too; the rest are float32/float64 only.
@@ -106,7 +126,8 @@ EMBER_HD T gelu_tanh_2u(T x) {
   return x * (T(2 * kSqrt2OverPi) + T(2 * kSqrt2OverPi * kGeluCoef) * x * x);
 }
 
-// op(x); lo/hi are clamp's bounds (already in T).
+// op(x); lo/hi are clamp's bounds (already in T), or round's scale 10^|decimals| and the
+// sign of decimals (see round_scale).
 template <UOp Op, typename T>
 EMBER_HD T unary_value(T x, T lo, T hi) {
   if constexpr (std::is_integral_v<T>) {
@@ -151,6 +172,21 @@ EMBER_HD T unary_value(T x, T lo, T hi) {
       return x * m_sigmoid(gelu_tanh_2u(x));
     else if constexpr (Op == UOp::Silu)
       return x * m_sigmoid(x);
+    else if constexpr (Op == UOp::Floor)
+      return m_floor(x);
+    else if constexpr (Op == UOp::Ceil)
+      return m_ceil(x);
+    else if constexpr (Op == UOp::Trunc)
+      return m_trunc(x);
+    else if constexpr (Op == UOp::Round) {  // torch.round(x, decimals): as the CPU, in T
+      if (hi == T(0)) return m_rint(x);
+      return hi > T(0) ? m_rint(x * lo) / lo : m_rint(x / lo) * lo;
+    } else if constexpr (Op == UOp::Log1p)
+      return m_log1p(x);
+    else if constexpr (Op == UOp::Expm1)
+      return m_expm1(x);
+    else if constexpr (Op == UOp::Erf)
+      return m_erf(x);
     else {  // Clamp: NaN passes through; lo > hi gives hi (as PyTorch)
       T y = x < lo ? lo : x;
       return y > hi ? hi : y;

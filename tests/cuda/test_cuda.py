@@ -507,11 +507,41 @@ class TestCopy:
 
 
 # -------------------------------------------------------------- unary
+ROUNDING_OPS = ["floor", "ceil", "trunc", "round"]
+# Awkward inputs: signed zeros, halves (ties to even), values next to them and past 2**52
+# (integral already), -1 and below for log1p, overflow and underflow for expm1, tiny and
+# subnormal values for log1p / expm1 / erf.
+AWKWARD = [0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3.5, -0.4, 0.4, 0.49999997, -0.49999997]
+AWKWARD += [4194304.5, -4194304.5, 8388609.0, 2.0**52 + 1, 1e30, -1e30, np.inf, -np.inf, np.nan]
+AWKWARD += [-1.0, -1.5, -0.999, 1e-30, -1e-30, 1e-40, -1e-40, 1e-8, -1e-8, 1e-300, 5e-324]
+AWKWARD += [88.72, 88.73, 89.0, 709.7, 710.0, -100.0, -104.0, -800.0, 6.0, -6.0, 30.0]
+# Worst-case ulps of CUDA's libm (CUDA C Programming Guide, "Mathematical Functions"):
+# log1pf / expm1f 1, erff 2, and the same for the double versions.
+LIBM_ULPS = {"log1p": 1, "expm1": 1, "erf": 2}
+
+
+def float_ulps(got, want, code):
+    """|got - want| in units of got's dtype spacing at want."""
+    t = NP_TYPE[code]
+    spacing = np.spacing(np.abs(want).astype(t)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - want) / spacing
+
+
+def cpu_unary(op, x, alpha=0.0, beta=0.0):
+    """ember's CPU kernel on x (a numpy array)."""
+    out = _C.TensorImpl.empty(list(x.shape), dtype_code(x.dtype))
+    _C.unary(op, cpu(x), out, alpha, beta)
+    return to_numpy(out)
 
 
 def unary_input(rng, op, n, code):
     if op in ("log", "sqrt", "rsqrt"):
         x = rng.uniform(0.05, 5.0, n)
+    elif op == "log1p":
+        x = rng.uniform(-0.95, 5.0, n)
+    elif op in ROUNDING_OPS:
+        # exact halves and integers (ties to even for round), a few just off them
+        x = rng.integers(-40, 40, n) / 4.0 + rng.choice([0.0, 0.0, 1e-3], n)
     else:
         x = rng.uniform(-4.0, 4.0, n)
     return x.astype(NP_TYPE[code])
@@ -575,6 +605,105 @@ class TestUnary:
         out = poisoned(xi.shape, I64)
         C.unary("clamp", upload(xi), out, -np.inf, 1e300)
         np.testing.assert_array_equal(download(out), xi)
+
+    @pytest.mark.parametrize("code", [F32, F64])
+    @pytest.mark.parametrize("op", ROUNDING_OPS)
+    def test_rounding_awkward_values(self, op, code):
+        # exact: the float64 reference, the CPU kernel and the sign of zero all agree
+        with np.errstate(over="ignore"):
+            x = np.array(AWKWARD, NP_TYPE[code])
+        out = poisoned(x.shape, code)
+        C.unary(op, upload(x), out, 0.0, 0.0)
+        got = download(out)
+        want = unary_ref(op, x).astype(x.dtype)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+        np.testing.assert_array_equal(got.view(np.uint8), cpu_unary(op, x).view(np.uint8))
+        if op == "round":  # halves to even, -0.5 to -0
+            assert got[:9].tolist() == [0.0, -0.0, 0.0, -0.0, 2.0, -2.0, 2.0, -2.0, 4.0]
+            assert np.signbit(got[3])
+
+    @pytest.mark.parametrize("code", [F32, F64])
+    def test_round_decimals(self, rng, code):
+        # torch.round(x, decimals): rint(x * 10^d) / 10^d (d < 0: rint(x / 10^-d) * 10^-d),
+        # in x's dtype; bit for bit the CPU kernel, which the CPU tests hold to numpy
+        x = (rng.standard_normal(1001) * 1000).astype(NP_TYPE[code])
+        x[:4] = [1.25, 1.35, 1250.0, -0.001]
+        for d in (3, 2, 1, -1, -2, -3, 40, -40, 400):
+            out = poisoned(x.shape, code)
+            C.unary("round", upload(x), out, float(d), 0.0)
+            got = download(out)
+            np.testing.assert_array_equal(
+                got.view(np.uint8), cpu_unary("round", x, float(d)).view(np.uint8), err_msg=d
+            )
+            if abs(d) <= 3:
+                s = NP_TYPE[code](10.0 ** abs(d))
+                want = np.rint(x * s) / s if d > 0 else np.rint(x / s) * s
+                np.testing.assert_array_equal(got, want)
+        out = poisoned(x.shape, code)
+        C.unary("round", upload(x), out, 1.0, 0.0)
+        assert download(out)[0] == NP_TYPE[code](1.2)  # 12.5 -> 12
+
+    @pytest.mark.parametrize("code", [F32, F64])
+    @pytest.mark.parametrize("op", ["log1p", "expm1", "erf"])
+    def test_log1p_expm1_erf_awkward_values(self, op, code):
+        with np.errstate(over="ignore"):
+            x = np.array(AWKWARD, NP_TYPE[code])
+        out = poisoned(x.shape, code)
+        C.unary(op, upload(x), out, 0.0, 0.0)
+        got = download(out)
+        want = unary_ref(op, x)
+        with np.errstate(over="ignore"):
+            want_t = want.astype(x.dtype)  # overflows to inf as the dtype would
+        # inf and NaN where the dtype's answer is, and the sign of zero, exactly
+        limits = ~np.isfinite(want_t)
+        np.testing.assert_array_equal(got[limits], want_t[limits])
+        np.testing.assert_array_equal(got[limits], cpu_unary(op, x)[limits])
+        np.testing.assert_array_equal(np.signbit(got[:2]), [False, True])
+        # the rest within CUDA's documented ulps of the float64 (math / numpy) value
+        ulps = float_ulps(got[~limits], want[~limits], code)
+        assert ulps.max() <= LIBM_ULPS[op], (x[~limits][ulps.argmax()], ulps.max())
+        if op == "log1p":  # log1p(-1) = -inf, below -1 NaN, tiny x is x
+            assert got[x == -1.0].tolist() == [-np.inf]
+            assert np.isnan(got[x < -1.0]).all()
+        tiny = (np.abs(x) < 1e-20) & (x != 0)
+        if op != "erf":  # log1p / expm1 of a tiny x is x itself (no cancellation)
+            np.testing.assert_array_equal(got[tiny], x[tiny])
+
+    @pytest.mark.parametrize("code", [F32, F64])
+    @pytest.mark.parametrize("op", ["log1p", "expm1", "erf"])
+    def test_log1p_expm1_erf_ulps(self, rng, op, code):
+        # dense over the interesting range plus tiny values of both signs, against math's
+        # float64 functions (float64 inputs: rtol of a few float64 ulps)
+        x = np.concatenate(
+            [
+                np.linspace(-6, 6, 20001),
+                np.exp(rng.uniform(-40, 0, 5000)) * rng.choice([-1, 1], 5000),
+                rng.uniform(-80, 80, 5000),
+            ]
+        ).astype(NP_TYPE[code])
+        if op == "log1p":
+            x = x[x > -1]
+        out = poisoned(x.shape, code)
+        C.unary(op, upload(x), out, 0.0, 0.0)
+        got = download(out)
+        want = unary_ref(op, x)
+        finite = np.isfinite(want) & (np.abs(want) < 3e38)
+        assert np.isfinite(got[finite]).all()
+        if code == F32:
+            worst = float_ulps(got[finite], want[finite], code).max()
+            assert worst <= LIBM_ULPS[op], worst
+        else:
+            np.testing.assert_allclose(got[finite], want[finite], rtol=4e-15, atol=0)
+
+    def test_rounding_and_float_only_ops_reject_integers(self):
+        # as the CPU kernel: ember.floor etc. copy integer tensors before reaching it
+        d = upload(np.arange(4, dtype=np.int32))
+        for op in [*ROUNDING_OPS, "log1p", "expm1", "erf"]:
+            with pytest.raises(TypeError, match=f"ember.{op}: not supported for dtype int32"):
+                C.unary(op, d, C.empty([4], I32))
+            with pytest.raises(ValueError, match="has no fused backward"):
+                C.unary_backward(op, upload(np.zeros(3)), *[upload(np.zeros(3))] * 3)
 
     def test_nan_handling(self):
         x = np.array([np.nan, -1.0, 2.0], np.float32)

@@ -7,7 +7,7 @@ import ember._C as _C
 import numpy as np
 import pytest
 
-from reference import BACKWARD_OPS, CPU_UNARY_OPS, grad_ref, unary_ref
+from reference import BACKWARD_OPS, UNARY_OPS, grad_ref, unary_ref
 
 SIZES = [1, 7, 15, 16, 17, 31, 33, 1000, 100003]
 EXACT_UNARY = {
@@ -85,7 +85,7 @@ def check_unary(op, x, got):
 
 
 # ------------------------------------------------------------------- unary
-@pytest.mark.parametrize("op", CPU_UNARY_OPS)
+@pytest.mark.parametrize("op", UNARY_OPS)
 def test_unary_f32_contiguous(op, isa, rng):
     for n in SIZES:
         x = unary_input(op, rng, n)
@@ -93,7 +93,7 @@ def test_unary_f32_contiguous(op, isa, rng):
         check_unary(op, x, got)
 
 
-@pytest.mark.parametrize("op", CPU_UNARY_OPS)
+@pytest.mark.parametrize("op", UNARY_OPS)
 def test_unary_f64(op, rng):
     for n in SIZES:
         x = unary_input(op, rng, n, np.float64)
@@ -101,7 +101,7 @@ def test_unary_f64(op, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("op", CPU_UNARY_OPS)
+@pytest.mark.parametrize("op", UNARY_OPS)
 def test_unary_strided(op, dtype, isa, rng):
     base = unary_input(op, rng, (37, 45), dtype)
     # transposed input into a contiguous output
@@ -122,7 +122,7 @@ def test_unary_strided(op, dtype, isa, rng):
     check_unary(op, np.asarray(view), out)
 
 
-@pytest.mark.parametrize("op", CPU_UNARY_OPS)
+@pytest.mark.parametrize("op", UNARY_OPS)
 def test_unary_inplace(op, isa, rng):
     for n in (33, 1000):
         x = unary_input(op, rng, n)
@@ -145,7 +145,7 @@ SPECIAL = np.array(
 )
 
 
-@pytest.mark.parametrize("op", CPU_UNARY_OPS)
+@pytest.mark.parametrize("op", UNARY_OPS)
 def test_unary_special_values(op, isa):
     x = SPECIAL
     got = run_unary(op, x, poison(x.shape, np.float32))
@@ -620,7 +620,7 @@ def test_empty_and_zero_dim(isa, rng):
     _C.unary_backward("gelu", T(gin), T(gin), T(gin), T(gin))
     _C.where(T(np.ones((0, 5), bool)), T(e), T(e), T(np.ones((0, 5), np.float32)))
     x = np.array(0.75, np.float32)  # 0-d
-    for op in CPU_UNARY_OPS:
+    for op in UNARY_OPS:
         check_unary(op, x, run_unary(op, x, poison((), np.float32)))
     out = run_binary("sub", x, np.array(2.0, np.float32))
     assert out.shape == () and out == np.float32(-1.25)

@@ -332,5 +332,5 @@ def eye(
     k = min(n, m)
     if k:
         diag = Tensor(t._impl.as_strided([k], [m + 1], 0))
-        kernels(t.device, "eye").fill(diag._impl, 1)
+        kernels(t.device, "eye", "fill").fill(diag._impl, 1)
     return _finish(t, requires_grad)

@@ -30,8 +30,6 @@ ROUNDING = ("floor", "ceil", "trunc", "round")
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 # Backward reads only y = op(x) (relu: y <= 0 exactly where x <= 0), so x is not saved.
 READS_Y_ONLY = ("exp", "expm1", "sqrt", "rsqrt", "tanh", "sigmoid", "relu")
-# Unary ops with CPU kernels only so far (the CUDA unary kernel does not know them).
-CPU_ONLY_UNARY = (*ROUNDING, "log1p", "expm1", "erf")
 
 
 # The fast path of tiny ops (the common case in a model's forward when no gradient is
@@ -346,10 +344,6 @@ class Unary(Function):
 
     @staticmethod
     def forward(ctx: Context, x: Tensor, op: str, alpha: float, beta: float) -> Tensor:
-        if op in CPU_ONLY_UNARY and x.device.type != "cpu":
-            raise NotImplementedError(
-                f"ember.{op}: not implemented for {x.device.type} tensors yet"
-            )
         keep_int = op in INT_UNARY and not x.dtype.is_floating_point
         if x.dtype is D.bool_ and op != "relu":
             raise TypeError(f"ember.{op}: not supported for bool tensors")
@@ -731,7 +725,7 @@ def _inplace_binary(op: str) -> Callable[..., Tensor]:
             ):
                 return False
             b = other if isinstance(other, Tensor) else full_scalar(other, self.dtype, self.device)
-            kernels(self.device, op).binary(op, self._impl, b._impl, self._impl)
+            kernels(self.device, op, "binary").binary(op, self._impl, b._impl, self._impl)
             return True
 
         return apply_inplace(self, op + "_", lambda: fn(self, other), (other,), fast)
@@ -788,7 +782,7 @@ def fill_(x: Tensor, value: Any) -> Tensor:
         D.check_scalar(value, x.dtype, "fill_")
 
     def fast() -> bool:
-        kernels(x.device, "fill").fill(
+        kernels(x.device, "fill_", "fill").fill(
             x._impl, value.item() if isinstance(value, Tensor) else value
         )
         return True
