@@ -1,6 +1,10 @@
 """Interleaved ours-vs-peer timing: both run in this process, alternating over rounds,
 so machine drift hits both alike; report medians, the ratio peer/ours (> 1: ember is
-faster), throughput and the spread between rounds."""
+faster), throughput and the spread between rounds.
+
+``--smoke`` (bench/gpu/*.py): every case at tiny sizes, one round, torch's side on the CPU
+where torch has no CUDA. It checks that a script runs (on the CUDA host emulator too, which
+EMBER_CUDA_EMULATOR loads as in the tests), and measures nothing."""
 
 from __future__ import annotations
 
@@ -11,6 +15,50 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+SMOKE = False  # set by start(); the families read it (smoke()) while they build their cases
+
+
+def smoke(real, tiny):
+    """A family's sizes: ``tiny`` in a smoke run, else ``real``."""
+    return tiny if SMOKE else real
+
+
+def peer_device() -> str:
+    """Where torch's side runs: "cuda", or "cpu" in a smoke run on a torch without CUDA."""
+    import torch
+
+    return "cpu" if SMOKE and not torch.cuda.is_available() else "cuda"
+
+
+def peer_sync() -> Callable[[], None]:
+    """The call that waits for torch's device: torch.cuda.synchronize, or nothing on the CPU."""
+    import torch
+
+    return torch.cuda.synchronize if peer_device() == "cuda" else lambda: None
+
+
+def add_smoke_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, one round, torch on the CPU if it has no CUDA: checks that the "
+        "script runs (EMBER_CUDA_EMULATOR: on the CUDA host emulator), measures nothing",
+    )
+
+
+def start(smoke_run: bool) -> None:
+    """Before any case is built: smoke mode or not, and the CUDA host emulator as ember's
+    _C_cuda when EMBER_CUDA_EMULATOR names one (as tests/conftest.py does)."""
+    global SMOKE
+    SMOKE = smoke_run
+    import ember.cuda
+
+    ember.cuda._load_emulator()
+
+
+def smoke_note() -> str:
+    return f"smoke run: not a measurement (tiny sizes, one round, torch on {peer_device()})\n"
 
 
 @dataclass
@@ -67,11 +115,16 @@ def table(rows: list[dict], peer: str) -> str:
 
 
 def main(
-    title: str, peer: str, make_cases: Callable[..., list[Case]], peer_detail: str = ""
+    title: str,
+    peer: str,
+    make_cases: Callable[..., list[Case]],
+    peer_detail: str = "",
+    smoke_sizes: bool = False,
 ) -> None:
     """The command line every family shares: --rounds, --only (cases whose name contains
-    it; make_cases must then take it), --threads, --json; prints the markdown section.
-    ``peer`` names the table's columns, ``peer_detail`` (version, library) the header."""
+    it; make_cases must then take it), --threads, --json, and --smoke where make_cases has
+    smoke sizes (``smoke_sizes``); prints the markdown section. ``peer`` names the table's
+    columns, ``peer_detail`` (version, library) the header."""
     import inspect
     import os
 
@@ -80,7 +133,12 @@ def main(
     parser.add_argument("--only", help="run the cases whose name contains this")
     parser.add_argument("--threads", type=int, help="threads for both (default: ember's)")
     parser.add_argument("--json", help="also write the rows to this file")
+    if smoke_sizes:
+        add_smoke_option(parser)
     args = parser.parse_args()
+    if smoke_sizes and args.smoke and args.json:
+        parser.error("--json: a smoke run writes nothing")
+    start(smoke_sizes and args.smoke)
     import ember
 
     if args.threads:
@@ -89,9 +147,12 @@ def main(
     if args.only and not takes_only:
         parser.error("--only is not supported by this benchmark")
     load0 = os.getloadavg()
-    rows = run(make_cases(args.only) if takes_only else make_cases(), rounds=args.rounds)
+    cases = make_cases(args.only) if takes_only else make_cases()
+    rows = run(cases, rounds=1, min_time=0) if SMOKE else run(cases, rounds=args.rounds)
     load1 = os.getloadavg()
     print(f"## {title}\n")
+    if SMOKE:
+        print(smoke_note())
     print(
         f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, ember ISA "
         f"{ember._C.get_isa()}, {ember.get_num_threads()} threads, peer "

@@ -93,6 +93,8 @@ if has sanitize; then
 fi
 
 if has bench; then
+  # Real sizes only: --smoke is for machines without a GPU (tests/cuda/test_gpu_bench_smoke.py
+  # runs every family that way on the CUDA host emulator before a GPU minute is spent).
   echo "== benchmarks (each family vs torch, its own process: a CUDA fault stays in it)"
   stamp=$(date -u +%Y-%m-%d)
   table="bench/results/gpu-$stamp.md"

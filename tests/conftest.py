@@ -1,31 +1,20 @@
-import importlib.util
 import os
-import sys
 import zlib
 
 import ember._C as _C
 import numpy as np
 import pytest
 
+import ember.cuda
+
 
 def _load_cuda_emulator() -> None:
-    """EMBER_CUDA_EMULATOR=<path of an emulator build's _C_cuda .so> (CMake option
-    EMBER_CUDA_EMULATOR): that module stands in for ember._C_cuda, so the tests marked
-    `cuda` run their kernels on the CPU (docs/architecture.md, "CUDA host emulator")."""
-    path = os.environ.get("EMBER_CUDA_EMULATOR")
-    if not path:
-        return
-    if "ember._C_cuda" in sys.modules:
-        raise pytest.UsageError("EMBER_CUDA_EMULATOR: ember._C_cuda was imported before conftest")
-    spec = importlib.util.spec_from_file_location("ember._C_cuda", path)
-    if spec is None or spec.loader is None:
-        raise pytest.UsageError(f"EMBER_CUDA_EMULATOR={path}: not a Python extension module")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules["ember._C_cuda"] = module
-    import ember
-
-    ember._C_cuda = module
+    """EMBER_CUDA_EMULATOR=<path of an emulator build's _C_cuda .so>: that module stands in
+    for ember._C_cuda, so the tests marked `cuda` run their kernels on the CPU."""
+    try:
+        ember.cuda._load_emulator()
+    except (RuntimeError, ImportError) as e:
+        raise pytest.UsageError(str(e)) from e
 
 
 _load_cuda_emulator()

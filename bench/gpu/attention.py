@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for _harness
-from _harness import Case, main  # noqa: E402
+from _harness import Case, main, peer_device, peer_sync, smoke  # noqa: E402
 
 REPS = 3  # iterations per timed call, then one synchronize
 F16, BF16, F32 = 4, 5, 6
@@ -37,6 +37,12 @@ SHAPES = [
     ("f16 B4 H16 T2048 D128 causal", F16, 4, 16, 16, 2048, 128, True),
     ("f32 B4 H8 T1024 D64", F32, 4, 8, 8, 1024, 64, False),
 ]
+SMOKE_SHAPES = [  # the same kinds, tiny
+    ("bf16 B1 H2 T64 D64 causal", BF16, 1, 2, 2, 64, 64, True),
+    ("bf16 B1 H4/2 T64 D128 causal gqa", BF16, 1, 4, 2, 64, 128, True),
+    ("f16 B1 H2 T48 D128", F16, 1, 2, 2, 48, 128, False),
+    ("f32 B1 H2 T64 D64", F32, 1, 2, 2, 64, 64, False),
+]
 
 
 def _batched(fn: Callable[[], object], sync: Callable[[], object]) -> Callable[[], None]:
@@ -50,7 +56,7 @@ def _batched(fn: Callable[[], object], sync: Callable[[], object]) -> Callable[[
 
 def _callables(shape: tuple, code: int, rng: np.random.Generator) -> dict[str, Callable]:
     """Ours and torch's forward and forward + backward on one set of inputs (the same device
-    memory: ember sees torch's tensors through DLPack)."""
+    memory: ember sees torch's tensors through DLPack; copies when torch runs on the CPU)."""
     import ember._C as _C
     import ember._C_cuda as C
     import torch
@@ -61,16 +67,21 @@ def _callables(shape: tuple, code: int, rng: np.random.Generator) -> dict[str, C
 
     def tt(s: tuple) -> torch.Tensor:
         a = torch.from_numpy(rng.standard_normal(s, dtype=np.float32))
-        return a.cuda().to(tdt).requires_grad_(True)
+        return a.to(peer_device()).to(tdt).requires_grad_(True)
 
     def dl(x: torch.Tensor):
-        return _C.from_dlpack(x.detach().__dlpack__())
+        t = _C.from_dlpack(x.detach().__dlpack__())
+        if x.is_cuda:
+            return t
+        d = C.empty(list(x.shape), t.dtype)  # a smoke run's torch on the CPU: a device copy
+        C.copy(t, d)
+        return d
 
     tq, tk, tv = tt((b, hq, t, d)), tt((b, hkv, t, d)), tt((b, hkv, t, d))
     tg = tt((b, hq, t, d)).detach()
     eq, ek, ev, eg = (dl(x) for x in (tq, tk, tv, tg))
     eo = dl(torch.empty_like(tg))
-    lse = dl(torch.empty((b, hq, t), device="cuda", dtype=torch.float32))
+    lse = dl(torch.empty((b, hq, t), device=peer_device(), dtype=torch.float32))
     grads = [dl(torch.empty_like(x)) for x in (tq, tk, tv)]
     scale, gqa = 1.0 / d**0.5, hq != hkv
 
@@ -100,11 +111,10 @@ def _callables(shape: tuple, code: int, rng: np.random.Generator) -> dict[str, C
 def cases(only: str | None = None) -> list[Case]:
     """The benchmark cases (needs a CUDA GPU and torch with CUDA)."""
     import ember._C_cuda as C
-    import torch
 
     rng = np.random.default_rng(0)
     out: list[Case] = []
-    for name, code, b, hq, hkv, t, d, causal in SHAPES:
+    for name, code, b, hq, hkv, t, d, causal in smoke(SHAPES, SMOKE_SHAPES):
         kinds = [k for k in ("fwd", "fwd+bwd") if not only or only in f"{name} {k}"]
         if not kinds:
             continue
@@ -115,7 +125,7 @@ def cases(only: str | None = None) -> list[Case]:
                 Case(
                     f"{name} {kind}",
                     _batched(fns[f"ours {kind}"], C.synchronize),
-                    _batched(fns[f"peer {kind}"], torch.cuda.synchronize),
+                    _batched(fns[f"peer {kind}"], peer_sync()),
                     flops * (1.0 if kind == "fwd" else 3.5) * REPS,
                     "GFLOP/s",
                 )
@@ -124,4 +134,10 @@ def cases(only: str | None = None) -> list[Case]:
 
 
 if __name__ == "__main__":
-    main("CUDA flash attention vs torch SDPA", "torch", cases, "torch.nn.functional SDPA")
+    main(
+        "CUDA flash attention vs torch SDPA",
+        "torch",
+        cases,
+        "torch.nn.functional SDPA",
+        smoke_sizes=True,
+    )

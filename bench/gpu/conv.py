@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: the shared harness
-from _harness import Case, main  # noqa: E402
+from _harness import Case, main, peer_device, peer_sync, smoke  # noqa: E402
 
 # name, (n, c, h, w), k, kernel, stride, padding, groups
 SHAPES = [
@@ -31,6 +31,13 @@ SHAPES = [
     ("N32 C128 56 -> 128, 3x3 s2 p1", (32, 128, 56, 56), 128, 3, 2, 1, 1),
     ("N32 C512 7 -> 512, 3x3 p1", (32, 512, 7, 7), 512, 3, 1, 1, 1),
     ("N32 C256 28 depthwise 3x3 p1", (32, 256, 28, 28), 256, 3, 1, 1, 256),
+]
+SMOKE_SHAPES = [  # the same kinds, tiny
+    ("stem N2 C3 32 -> 8, 7x7 s2 p3", (2, 3, 32, 32), 8, 7, 2, 3, 1),
+    ("N2 C8 12 -> 16, 3x3 p1", (2, 8, 12, 12), 16, 3, 1, 1, 1),
+    ("N2 C8 12 -> 16, 1x1", (2, 8, 12, 12), 16, 1, 1, 0, 1),
+    ("N2 C8 12 -> 8, 3x3 s2 p1", (2, 8, 12, 12), 8, 3, 2, 1, 1),
+    ("N2 C16 8 depthwise 3x3 p1", (2, 16, 8, 8), 16, 3, 1, 1, 16),
 ]
 BF16, F32 = 5, 6
 DTYPES = [("f32", F32), ("bf16", BF16)]
@@ -48,6 +55,7 @@ def make_cases(only: str | None = None) -> list[Case]:
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cudnn.benchmark = True
     rng = np.random.default_rng(0)
+    dev, sync = peer_device(), peer_sync()
 
     def up(a: np.ndarray, code: int = F32):
         d = C.empty(list(a.shape), code, 0)
@@ -63,7 +71,7 @@ def make_cases(only: str | None = None) -> list[Case]:
 
     cases = []
     for (name, (n, c, h, w), k, ks, s, p, g), (dname, code) in (
-        (shape, dt) for dt in DTYPES for shape in SHAPES
+        (shape, dt) for dt in DTYPES for shape in smoke(SHAPES, SMOKE_SHAPES)
     ):
         name = f"{name} {dname}"
         if only and only not in name:
@@ -77,7 +85,7 @@ def make_cases(only: str | None = None) -> list[Case]:
         dy, dgx, dgw = (C.empty(list(t), code, 0) for t in ((n, k, oh, ow), x.shape, wt.shape))
         dgb = C.empty([k], F32, 0)
         tdt = torch.bfloat16 if code == BF16 else torch.float32
-        tx, tw, tb, tgy = (torch.from_numpy(a).cuda().to(tdt) for a in (x, wt, b, gy))
+        tx, tw, tb, tgy = (torch.from_numpy(a).to(dev).to(tdt) for a in (x, wt, b, gy))
         geo = ((s, s), (p, p), (1, 1), g)
         flops = 2.0 * n * k * (c // g) * ks * ks * oh * ow
         with_bias = code == F32  # ember's grad bias sums float32 (bf16 is cast up first)
@@ -103,7 +111,7 @@ def make_cases(only: str | None = None) -> list[Case]:
             Case(
                 f"{name} fwd",
                 timed(ours_fwd, C.synchronize),
-                timed(peer_fwd, torch.cuda.synchronize),
+                timed(peer_fwd, sync),
                 flops,
                 "GFLOP/s",
             )
@@ -112,46 +120,47 @@ def make_cases(only: str | None = None) -> list[Case]:
             Case(
                 f"{name} bwd",
                 timed(ours_bwd, C.synchronize),
-                timed(peer_bwd, torch.cuda.synchronize),
+                timed(peer_bwd, sync),
                 2 * flops,
                 "GFLOP/s",
             )
         )
 
     if not only or "pool" in only or "batch" in only:
-        x = rng.standard_normal((32, 64, 112, 112)).astype(np.float32)
-        dx, tx = up(x), torch.from_numpy(x).cuda()
-        dy, idx = C.empty([32, 64, 56, 56], F32, 0), C.empty([32, 64, 56, 56], 3, 0)
+        n, c, hw = smoke((32, 64, 112), (2, 8, 16))
+        x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+        dx, tx = up(x), torch.from_numpy(x).to(dev)
+        dy, idx = C.empty([n, c, hw // 2, hw // 2], F32, 0), C.empty([n, c, hw // 2, hw // 2], 3, 0)
         cases.append(
             Case(
-                "max_pool2d 3x3 s2 p1 N32 C64 112",
+                f"max_pool2d 3x3 s2 p1 N{n} C{c} {hw}",
                 timed(
                     lambda: C.max_pool2d(dx, dy, idx, (3, 3), (2, 2), (1, 1), (1, 1), False),
                     C.synchronize,
                 ),
                 timed(
                     lambda: torch.nn.functional.max_pool2d(tx, 3, 2, 1, return_indices=True),
-                    torch.cuda.synchronize,
+                    sync,
                 ),
                 x.nbytes * 1.25,
                 "GB/s",
             )
         )
-        wv, bv = up(np.ones(64, np.float32)), up(np.zeros(64, np.float32))
-        rm, rv = up(np.zeros(64, np.float32)), up(np.ones(64, np.float32))
-        out, sm, si = C.empty(list(x.shape), F32, 0), C.empty([64], F32, 0), C.empty([64], F32, 0)
-        tw, tbb = torch.ones(64, device="cuda"), torch.zeros(64, device="cuda")
-        trm, trv = torch.zeros(64, device="cuda"), torch.ones(64, device="cuda")
+        wv, bv = up(np.ones(c, np.float32)), up(np.zeros(c, np.float32))
+        rm, rv = up(np.zeros(c, np.float32)), up(np.ones(c, np.float32))
+        out, sm, si = C.empty(list(x.shape), F32, 0), C.empty([c], F32, 0), C.empty([c], F32, 0)
+        tw, tbb = torch.ones(c, device=dev), torch.zeros(c, device=dev)
+        trm, trv = torch.zeros(c, device=dev), torch.ones(c, device=dev)
         cases.append(
             Case(
-                "batch_norm train fwd N32 C64 112",
+                f"batch_norm train fwd N{n} C{c} {hw}",
                 timed(
                     lambda: C.batch_norm_forward(dx, wv, bv, rm, rv, out, sm, si, True, 0.1, 1e-5),
                     C.synchronize,
                 ),
                 timed(
                     lambda: torch.nn.functional.batch_norm(tx, trm, trv, tw, tbb, True, 0.1, 1e-5),
-                    torch.cuda.synchronize,
+                    sync,
                 ),
                 x.nbytes * 4,
                 "GB/s",
@@ -168,4 +177,5 @@ if __name__ == "__main__":
         "torch",
         make_cases,
         f"torch {torch.__version__} (cuDNN, TF32 off; bf16 channels-first)",
+        smoke_sizes=True,
     )

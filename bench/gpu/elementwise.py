@@ -13,10 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for _harness
-from _harness import Case, main  # noqa: E402
+from _harness import Case, main, peer_device, peer_sync, smoke  # noqa: E402
 
 F32, BF16 = 6, 5
-N = 1 << 28  # 256 Mi float32 = 1 GiB per tensor
 REPS = 5
 
 
@@ -33,6 +32,8 @@ def cases() -> list[Case]:
     import ember._C_cuda as C
     import torch
 
+    N = smoke(1 << 28, 1 << 16)  # 256 Mi float32 = 1 GiB per tensor (a multiple of 4096)
+    dev = peer_device()
     a, b, out = C.empty([N], F32), C.empty([N], F32), C.empty([N], F32)
     half = C.empty([N], BF16)
     for t, v in ((a, 1.5), (b, -0.25), (out, 0.0)):
@@ -44,10 +45,10 @@ def cases() -> list[Case]:
     a_t = a.as_strided([4096, N // 4096], [1, 4096], 0)  # a (N/4096, 4096) transposed
     out_t = out.as_strided([4096, N // 4096], [N // 4096, 1], 0)
 
-    ta = torch.full((N,), 1.5, device="cuda")
-    tb = torch.full((N,), -0.25, device="cuda")
-    to = torch.empty(N, device="cuda")
-    th = torch.empty(N, device="cuda", dtype=torch.bfloat16)
+    ta = torch.full((N,), 1.5, device=dev)
+    tb = torch.full((N,), -0.25, device=dev)
+    to = torch.empty(N, device=dev)
+    th = torch.empty(N, device=dev, dtype=torch.bfloat16)
     tm, tr = ta.view(N // 4096, 4096), tb[:4096]
     rows = [
         ("add f32", lambda: C.binary("add", a, b, out), lambda: torch.add(ta, tb, out=to), 12),
@@ -62,11 +63,17 @@ def cases() -> list[Case]:
          lambda: to.view(4096, N // 4096).copy_(tm.t()), 8),
     ]  # fmt: skip
     return [
-        Case(name, _batched(ours, C.synchronize), _batched(peer, torch.cuda.synchronize),
+        Case(name, _batched(ours, C.synchronize), _batched(peer, peer_sync()),
              per_elem * N * REPS)
         for name, ours, peer, per_elem in rows
     ]  # fmt: skip
 
 
 if __name__ == "__main__":
-    main("GPU elementwise kernels (float32, 1 GiB tensors)", "torch", cases, "torch CUDA")
+    main(
+        "GPU elementwise kernels (float32, 1 GiB tensors)",
+        "torch",
+        cases,
+        "torch CUDA",
+        smoke_sizes=True,
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _harness import Case, main  # noqa: E402
+from _harness import Case, main, peer_device, peer_sync, smoke  # noqa: E402
 
 REPS = 5
 BF16, F32 = 5, 6
@@ -32,7 +32,7 @@ def _device_operand(rng: np.random.Generator, shape: tuple[int, ...], code: int)
     import torch
 
     x = rng.standard_normal(shape, dtype=np.float32)
-    t = torch.from_numpy(x).cuda()
+    t = torch.from_numpy(x).to(peer_device())
     if code == BF16:
         t = t.bfloat16()
         bits = t.view(torch.int16).cpu().numpy().view(np.float16)
@@ -58,7 +58,8 @@ def _case(name: str, m: int, n: int, k: int, code: int, tf32: bool, nt: bool, rn
     else:
         b, tb = _device_operand(rng, (1, k, n), code)
     out = C.empty([1, m, n], code)
-    tout = torch.empty((1, m, n), dtype=ta.dtype, device="cuda")
+    tout = torch.empty((1, m, n), dtype=ta.dtype, device=peer_device())
+    sync = peer_sync()
 
     def ours() -> None:
         ember.backends.cuda.matmul.allow_tf32 = tf32
@@ -70,7 +71,7 @@ def _case(name: str, m: int, n: int, k: int, code: int, tf32: bool, nt: bool, rn
         torch.backends.cuda.matmul.allow_tf32 = tf32
         for _ in range(REPS):
             torch.matmul(ta, tb, out=tout)
-        torch.cuda.synchronize()
+        sync()
 
     return Case(name, ours, peer, 2.0 * m * n * k * REPS / 1e3, "TFLOP/s")
 
@@ -79,17 +80,24 @@ def make_cases(only: str | None = None) -> list[Case]:
     """The benchmark's cases (needs a GPU and torch with CUDA)."""
     rng = np.random.default_rng(0)
     specs = []  # (name, m, n, k, dtype code, tf32, b = W^T)
-    for s in (4096, 8192):
+    for s in smoke((4096, 8192), (64, 128)):
         specs += [
             (f"bf16 {s}^3", s, s, s, BF16, False, False),
             (f"fp32 tf32 {s}^3", s, s, s, F32, True, False),
             (f"fp32 {s}^3", s, s, s, F32, False, False),
         ]
-    specs.append(("bf16 x@W^T 4096x16384x4096", 4096, 16384, 4096, BF16, False, True))
+    m, n, k = smoke((4096, 16384, 4096), (64, 256, 64))
+    specs.append((f"bf16 x@W^T {m}x{n}x{k}", m, n, k, BF16, False, True))
     return [_case(*spec, rng) for spec in specs if only is None or only in spec[0]]
 
 
 if __name__ == "__main__":
     import torch
 
-    main("CUDA GEMM vs torch (cuBLAS)", "torch", make_cases, f"torch {torch.__version__} cuBLAS")
+    main(
+        "CUDA GEMM vs torch (cuBLAS)",
+        "torch",
+        make_cases,
+        f"torch {torch.__version__} cuBLAS",
+        smoke_sizes=True,
+    )

@@ -27,10 +27,24 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/: the shared harness
-from _harness import table  # noqa: E402
+from _harness import (  # noqa: E402
+    add_smoke_option,
+    peer_device,
+    peer_sync,
+    smoke,
+    smoke_note,
+    start,
+    table,
+)
 
-# One GPT-2-small layer (d = 768): qkv, attention projection, two layer norms, MLP.
-LAYER = [768 * 2304, 2304, 768 * 768, 768, 768, 768, 768, 768, 768 * 3072, 3072, 3072 * 768, 768]
+
+def _layer(d: int) -> list[int]:
+    """The tensor sizes of one GPT-2 layer of width d: qkv, attention projection, two layer
+    norms, MLP."""
+    return [d * 3 * d, 3 * d, d * d, d, d, d, d, d, d * 4 * d, 4 * d, 4 * d * d, d]
+
+
+LAYER = _layer(768)  # GPT-2 small
 LAYERS = 14  # 14 * 7.08M = 99.2M parameters
 
 
@@ -73,9 +87,10 @@ def run(rounds: int = 5, min_time: float = 0.2, layers: int = LAYERS) -> list[di
     import ember.cuda
     import ember.optim
 
-    if not (ember.cuda.is_available() and torch.cuda.is_available()):
+    dev = peer_device()
+    if not (ember.cuda.is_available() and (dev == "cpu" or torch.cuda.is_available())):
         raise RuntimeError("bench/gpu/optim.py needs a CUDA GPU visible to ember and torch")
-    sizes = LAYER * layers
+    sizes = smoke(LAYER * layers, _layer(32) * 2)
     n = sum(sizes)
     rng = np.random.default_rng(0)
     init = [rng.standard_normal(s).astype(np.float32) for s in sizes]
@@ -85,16 +100,16 @@ def run(rounds: int = 5, min_time: float = 0.2, layers: int = LAYERS) -> list[di
     for p, g in zip(e_params, grads):
         p.grad = ember.tensor(g, device="cuda")
     e_opt = ember.optim.Adam(e_params, lr=1e-4)
-    t_params = [torch.nn.Parameter(torch.tensor(a, device="cuda")) for a in init]
+    t_params = [torch.nn.Parameter(torch.tensor(a, device=dev)) for a in init]
     for p, g in zip(t_params, grads):
-        p.grad = torch.tensor(g, device="cuda")
+        p.grad = torch.tensor(g, device=dev)
     t_opt = torch.optim.Adam(t_params, lr=1e-4, fused=True)
     del init, grads
 
     e_src = ember.zeros(n, device="cuda")
     e_dst = ember.empty(n, device="cuda")
-    t_src = torch.zeros(n, device="cuda")
-    t_dst = torch.empty(n, device="cuda")
+    t_src = torch.zeros(n, device=dev)
+    t_dst = torch.empty(n, device=dev)
     copy_kernel = ember.cuda._module().copy
 
     def e_sync() -> None:
@@ -108,7 +123,7 @@ def run(rounds: int = 5, min_time: float = 0.2, layers: int = LAYERS) -> list[di
     for _ in range(rounds):
         for k, (ours, peer) in contenders.items():
             times[k][0].append(_timed(ours, e_sync, min_time))
-            times[k][1].append(_timed(peer, torch.cuda.synchronize, min_time))
+            times[k][1].append(_timed(peer, peer_sync(), min_time))
     adam = _row(f"Adam step, {n / 1e6:.1f}M f32 params in {len(sizes)} tensors", *times["adam"],
                 28 * n)  # fmt: skip
     copy = _row(f"device copy, {n / 1e6:.1f}M f32", *times["copy"], 8 * n)
@@ -125,9 +140,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--min-time", type=float, default=0.2)
     ap.add_argument("--json", help="also write the rows to this file")
+    add_smoke_option(ap)
     args = ap.parse_args()
-    rows = run(args.rounds, args.min_time)
+    if args.smoke and args.json:
+        ap.error("--json: a smoke run writes nothing")
+    start(args.smoke)
+    rows = run(1, 0.0) if args.smoke else run(args.rounds, args.min_time)
     print("## GPU fused Adam vs torch.optim.Adam(fused=True)\n")
+    if args.smoke:
+        print(smoke_note())
     print(table(rows[:2], "torch"))
     frac = rows[2]
     print(

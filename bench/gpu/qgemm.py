@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _harness import Case, main  # noqa: E402
+from _harness import Case, main, peer_device, peer_sync, smoke  # noqa: E402
 
 REPS = 5
 
@@ -32,8 +32,9 @@ def _peer(m: int, n: int, k: int, rng: np.random.Generator) -> tuple[str, Callab
     else bf16 cuBLAS."""
     import torch
 
-    a = torch.from_numpy(rng.integers(-128, 128, (m, k), dtype=np.int8)).cuda()
-    b = torch.from_numpy(rng.integers(-128, 128, (n, k), dtype=np.int8)).cuda().t()
+    dev = peer_device()
+    a = torch.from_numpy(rng.integers(-128, 128, (m, k), dtype=np.int8)).to(dev)
+    b = torch.from_numpy(rng.integers(-128, 128, (n, k), dtype=np.int8)).to(dev).t()
     if hasattr(torch, "_int_mm"):
         try:
             torch._int_mm(a, b)
@@ -50,7 +51,6 @@ def _label(m: int, n: int, k: int, fused: bool) -> str:
 
 def _case(m: int, n: int, k: int, fused: bool, rng: np.random.Generator) -> Case:
     import ember._C_cuda as C
-    import torch
 
     import ember
     from ember.ops import qgemm
@@ -78,11 +78,12 @@ def _case(m: int, n: int, k: int, fused: bool, rng: np.random.Generator) -> Case
         C.synchronize()
 
     peer_name, peer_call = _peer(m, n, k, rng)
+    sync = peer_sync()
 
     def peer() -> None:
         for _ in range(REPS):
             peer_call()
-        torch.cuda.synchronize()
+        sync()
 
     name = f"{_label(m, n, k, fused)} (peer {peer_name})"
     return Case(name, ours, peer, 2.0 * m * n * k * REPS / 1e3, "TOP/s")
@@ -98,10 +99,17 @@ def make_cases(only: str | None = None) -> list[Case]:
         (4096, 4096, 4096, True),
         (32, 4096, 4096, False),  # a small batch of tokens
     ]
+    specs = smoke(specs, [(64, 64, 64, False), (64, 96, 128, True), (8, 64, 64, False)])
     return [_case(*spec, rng) for spec in specs if only is None or only in _label(*spec)]
 
 
 if __name__ == "__main__":
     import torch
 
-    main("CUDA int8 GEMM vs torch", "torch", make_cases, f"torch {torch.__version__}")
+    main(
+        "CUDA int8 GEMM vs torch",
+        "torch",
+        make_cases,
+        f"torch {torch.__version__}",
+        smoke_sizes=True,
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for _harness
-from _harness import Case, main  # noqa: E402
+from _harness import Case, main, peer_device, peer_sync, smoke  # noqa: E402
 
 REPS = 10  # launches per timed call, then one synchronize
 F32, BF16, I64 = 6, 5, 3
@@ -42,6 +42,7 @@ def cases(only: str | None = None) -> list[Case]:
     import torch.nn.functional as F
 
     rng = np.random.default_rng(0)
+    dev, sync = peer_device(), peer_sync()
 
     def up(a: np.ndarray, code: int = F32):
         d = C.empty(list(a.shape), code)
@@ -52,7 +53,7 @@ def cases(only: str | None = None) -> list[Case]:
         return C.empty(list(shape), code)
 
     def tt(a: np.ndarray, dtype=torch.float32):
-        return torch.from_numpy(a).cuda().to(dtype)
+        return torch.from_numpy(a).to(dev).to(dtype)
 
     out: list[Case] = []
 
@@ -63,37 +64,38 @@ def cases(only: str | None = None) -> list[Case]:
             Case(
                 name,
                 _batched(ours, C.synchronize),
-                _batched(peer, torch.cuda.synchronize),
+                _batched(peer, sync),
                 nbytes * REPS,
             )
         )
 
-    R, N = 4096, 8192
+    R, N = smoke((4096, 8192), (64, 256))
+    RN = f"{R}x{N}"
     x = rng.standard_normal((R, N), dtype=np.float32)
     ex, tx = up(x), tt(x)
     rows_out, cols_out = new([R]), new([N])
     add(
-        "sum f32 rows 4096x8192",
+        f"sum f32 rows {RN}",
         lambda: C.reduce("sum", ex, rows_out, R, N, 1),
         lambda: torch.sum(tx, 1),
         4 * R * N,
     )
     add(
-        "sum f32 cols 4096x8192",
+        f"sum f32 cols {RN}",
         lambda: C.reduce("sum", ex, cols_out, 1, R, N),
         lambda: torch.sum(tx, 0),
         4 * R * N,
     )
     one = new([1])
     add(
-        "sum f32 all 32M",
+        f"sum f32 all {R * N / 2**20:g}M",
         lambda: C.reduce("sum", ex, one, 1, R * N, 1),
         lambda: torch.sum(tx),
         4 * R * N,
     )
     idx = new([R], I64)
     add(
-        "argmax f32 rows 4096x8192",
+        f"argmax f32 rows {RN}",
         lambda: C.reduce_arg("max", ex, rows_out, idx, R, N, 1),
         lambda: torch.max(tx, 1),
         4 * R * N,
@@ -104,14 +106,14 @@ def cases(only: str | None = None) -> list[Case]:
     eg, tg = up(x[::-1].copy()), tt(x[::-1].copy())
     egi = new([R, N])
     add(
-        "softmax f32 4096x8192",
+        f"softmax f32 {RN}",
         lambda: C.softmax(ex, ey, False),
         lambda: torch.softmax(tx, 1),
         8 * R * N,
     )
     C.softmax(ex, ey, False)
     add(
-        "softmax backward f32 4096x8192",
+        f"softmax backward f32 {RN}",
         lambda: C.softmax_backward(ey, eg, egi, False),
         lambda: torch._softmax_backward_data(tg, ty, 1, torch.float32),
         12 * R * N,
@@ -122,20 +124,20 @@ def cases(only: str | None = None) -> list[Case]:
     ew, eb, tw, tb = up(w), up(b), tt(w), tt(b)
     mean, rstd = new([R]), new([R])
     add(
-        "layer_norm f32 4096x8192",
+        f"layer_norm f32 {RN}",
         lambda: C.layer_norm_forward(ex, N, ew, eb, ey, mean, rstd, 1e-5),
         lambda: F.layer_norm(tx, (N,), tw, tb, 1e-5),
         8 * R * N,
     )
     exh, txh, eyh = up(x, BF16), tt(x, torch.bfloat16), new([R, N], BF16)
     add(
-        "layer_norm bf16 4096x8192",
+        f"layer_norm bf16 {RN}",
         lambda: C.layer_norm_forward(exh, N, ew, eb, eyh, mean, rstd, 1e-5),
         lambda: F.layer_norm(txh, (N,), tw.bfloat16(), tb.bfloat16(), 1e-5),
         4 * R * N,
     )
     add(
-        "rms_norm f32 4096x8192",
+        f"rms_norm f32 {RN}",
         lambda: C.rms_norm_forward(ex, N, ew, ey, rstd, 1e-5),
         lambda: F.rms_norm(tx, (N,), tw, 1e-5),
         8 * R * N,
@@ -144,7 +146,7 @@ def cases(only: str | None = None) -> list[Case]:
     _, tmean, trstd = torch.ops.aten.native_layer_norm(tx, [N], tw, tb, 1e-5)
     gw, gb = new([N]), new([N])
     add(
-        "layer_norm backward f32 4096x8192",
+        f"layer_norm backward f32 {RN}",
         lambda: C.layer_norm_backward(eg, ex, N, ew, mean, rstd, egi, gw, gb),
         lambda: torch.ops.aten.native_layer_norm_backward(
             tg, tx, [N], tmean, trstd, tw, tb, [True, True, True]
@@ -152,19 +154,19 @@ def cases(only: str | None = None) -> list[Case]:
         12 * R * N,
     )
 
-    Nc, V = 4096, 50257
+    Nc, V = smoke((4096, 50257), (32, 1000))
     logits = rng.standard_normal((Nc, V), dtype=np.float32)
     target = rng.integers(0, V, Nc)
     el, et = up(logits), up(target, I64)
     losses, dlogits = new([Nc]), new([Nc, V])
     tl = tt(logits).requires_grad_()
-    ttarget = torch.from_numpy(target).cuda()
+    ttarget = torch.from_numpy(target).to(dev)
 
     def torch_ce() -> None:  # loss and dlogits, without accumulating into .grad
         torch.autograd.grad(F.cross_entropy(tl, ttarget), tl)
 
     add(
-        "cross_entropy fwd+dlogits f32 4096x50257",
+        f"cross_entropy fwd+dlogits f32 {Nc}x{V}",
         lambda: C.cross_entropy_forward(el, et, losses, dlogits, -100, 0.0),
         torch_ce,
         8 * Nc * V,
@@ -173,4 +175,9 @@ def cases(only: str | None = None) -> list[Case]:
 
 
 if __name__ == "__main__":
-    main("CUDA row families (reduce, softmax, norms, cross-entropy)", "torch", cases)
+    main(
+        "CUDA row families (reduce, softmax, norms, cross-entropy)",
+        "torch",
+        cases,
+        smoke_sizes=True,
+    )

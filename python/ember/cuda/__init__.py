@@ -15,6 +15,9 @@ tensors get.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import sys
 import threading
 from types import ModuleType
 
@@ -61,6 +64,39 @@ def _extension() -> ModuleType | None:
                     _import_error = str(e)
                 _loaded = True
     return _ext
+
+
+def _load_emulator() -> ModuleType | None:
+    """EMBER_CUDA_EMULATOR=<path of an emulator build's _C_cuda .so> (CMake option
+    EMBER_CUDA_EMULATOR): load that module as ember._C_cuda, so CUDA kernels run on the CPU
+    (docs/architecture.md, "CUDA host emulator"). For tests/conftest.py and the GPU
+    benchmarks' smoke runs; returns None when the variable is unset.
+
+    Raises:
+        RuntimeError: if ember._C_cuda was imported already.
+        ImportError: if the path is not a Python extension module.
+    """
+    global _loaded, _ext, _import_error
+    path = os.environ.get("EMBER_CUDA_EMULATOR")
+    if not path:
+        return None
+    if "ember._C_cuda" in sys.modules:
+        raise RuntimeError("EMBER_CUDA_EMULATOR: ember._C_cuda was imported before the emulator")
+    spec = importlib.util.spec_from_file_location("ember._C_cuda", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"EMBER_CUDA_EMULATOR={path}: not a Python extension module")
+    try:
+        module = importlib.util.module_from_spec(spec)  # loads the shared library
+        spec.loader.exec_module(module)
+    except ImportError as e:
+        raise ImportError(f"EMBER_CUDA_EMULATOR={path}: {e}") from e
+    sys.modules["ember._C_cuda"] = module
+    import ember
+
+    ember._C_cuda = module
+    with _lock:
+        _ext, _import_error, _loaded = module, "", True
+    return module
 
 
 def _built() -> ModuleType:
