@@ -32,11 +32,16 @@ void check_like(const AttnDevice& dev, const TensorImpl& t, const TensorImpl& re
               ", expected ", shape_str(want));
 }
 
+// The dtype the kernels accumulate scores and softmax in: float64 for float64 operands, else
+// float32 (16-bit operands too). Additive masks and lse come in it.
+DType acc_dtype(DType q_dtype) {
+  return q_dtype == DType::Float64 ? DType::Float64 : DType::Float32;
+}
+
 // The broadcast strides of a mask over `full` = (B, Hq, Tq, Tk).
 Shape check_mask(DeviceType dev, const TensorImpl& m, DType q_dtype, const Shape& full) {
   check_device(m, dev, kOp, "attn_mask");
-  // Additive masks come in the dtype the scores are summed in (float32 for 16-bit operands).
-  const DType add = q_dtype == DType::Float64 ? DType::Float64 : DType::Float32;
+  const DType add = acc_dtype(q_dtype);
   EMBER_CHECK(m.dtype == DType::Bool || m.dtype == add, TypeError, kOp, ": attn_mask has dtype ",
               dtype_name(m.dtype), ", expected bool or ", dtype_name(add), " (query is ",
               dtype_name(q_dtype), ")");
@@ -93,7 +98,9 @@ AttnShape check_attention(const AttnDevice& dev, const TensorImpl& q, const Tens
   check_like(dev, out, q, {B, Hq, Tq, D}, "out");
   check_writable(out, kOp, "out");
   check_device(lse, dev.type, kOp, "lse");
-  check_dtype(lse, DType::Float32, kOp, "lse");
+  const DType lse_dtype = acc_dtype(q.dtype);
+  EMBER_CHECK(lse.dtype == lse_dtype, TypeError, kOp, ": lse has dtype ", dtype_name(lse.dtype),
+              ", expected ", dtype_name(lse_dtype), " (query is ", dtype_name(q.dtype), ")");
   check_contiguous(lse, kOp, "lse");
   EMBER_CHECK(lse.shape == Shape({B, Hq, Tq}), ValueError, kOp, ": lse has shape ",
               shape_str(lse.shape), ", expected ", shape_str({B, Hq, Tq}));

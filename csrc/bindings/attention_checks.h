@@ -28,7 +28,8 @@ struct AttnShape {
 };
 
 // q, k, v, the optional mask (bool, or additive in float32, float64 for float64 operands),
-// out (like q) and lse (B, Hq, Tq) float32 contiguous, out apart from q, k and v.
+// out (like q) and lse (B, Hq, Tq) contiguous, float64 for float64 operands, else float32
+// (the accumulation dtype), out apart from q, k and v.
 AttnShape check_attention(const AttnDevice& dev, const TensorImpl& q, const TensorImpl& k,
                           const TensorImpl& v, const TensorImpl* mask, const TensorImpl& out,
                           const TensorImpl& lse);

@@ -43,7 +43,7 @@ cpu::AttnArgs make_args(TensorRef q, TensorRef k, TensorRef v, const TensorImpl*
   a.k = k.data(), a.skb = k.strides[0], a.skh = k.strides[1], a.skt = k.strides[2];
   a.v = v.data(), a.svb = v.strides[0], a.svh = v.strides[1], a.svt = v.strides[2];
   a.o = out.data(), a.sob = out.strides[0], a.soh = out.strides[1], a.sot = out.strides[2];
-  a.lse = lse.data_as<float>();
+  a.lse = lse.data();  // float32, float64 for float64 (checked)
   a.slb = s.Hq * s.Tq, a.slh = s.Tq;
   a.mask_kind = cpu::AttnMask::None;
   if (mask != nullptr) {
@@ -137,14 +137,16 @@ void bind_attention(py::module_& m) {
       &attention_varlen_backward,
       {"out = softmax(scale * query key^T + mask) value over 4-D (B, H, T, D) strided views "
        "(unit stride on D), float32/float64, or bfloat16 (vdpbf16ps products, float32 "
-       "softmax; where _attention_bf16_native()); lse (B, Hq, Tq) float32 gets the row "
-       "log-sum-exp. attn_mask: None, bool (True = attend) or additive, 4-D broadcastable "
-       "to (B, Hq, Tq, Tk). Fully masked rows give zeros (lse = inf).",
+       "softmax; where _attention_bf16_native()); lse (B, Hq, Tq) float32 (float64 for "
+       "float64) gets the row log-sum-exp. attn_mask: None, bool (True = attend) or "
+       "additive, 4-D broadcastable to (B, Hq, Tq, Tk). Fully masked rows give zeros "
+       "(lse = inf).",
        "grad_query, grad_key, grad_value (overwritten) from grad_out and the forward's "
        "out and lse.",
        "Packed variable-length attention: query (1, Hq, Nq, D), key / value (1, Hkv, Nk, D) "
        "views, sequence s owning rows [cu[s], cu[s + 1]) (cu_seqlens int64, S + 1 offsets); "
-       "out like query, lse (1, Hq, Nq) float32. Each sequence attends within itself.",
+       "out like query, lse (1, Hq, Nq) float32 (float64 for float64). Each sequence attends "
+       "within itself.",
        "grad_query, grad_key, grad_value (overwritten) of attention_varlen_forward."});
   m.def("_attention_bf16_native", &cpu::attention_bf16_native,
         "Whether the attention forward takes bfloat16 operands (vdpbf16ps products): the bf16 "

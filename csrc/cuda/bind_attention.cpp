@@ -59,7 +59,7 @@ Params make_params(TensorRef q, TensorRef k, TensorRef v, const TensorImpl* mask
   p.scale = scale;
   p.causal = causal;
   p.q = operand(q), p.k = operand(k), p.v = operand(v), p.o = operand(out);
-  p.lse = lse.data_as<float>();
+  p.lse = lse.data();  // float32, float64 for float64 (checked)
   p.mask_kind = MaskKind::None;
   if (mask != nullptr) {
     const Shape& st = s.mask_strides;
@@ -177,16 +177,16 @@ void bind_attention(py::module_& m) {
       &attention_varlen_backward,
       {"out = softmax(scale * query key^T + mask) value over 4-D (B, H, T, D) CUDA views "
        "(unit stride on D), float32, float64 (D <= 128), float16 or bfloat16 (float32 "
-       "accumulation; tensor cores for D <= 128); lse (B, Hq, Tq) float32 gets the row "
-       "log-sum-exp. attn_mask: None, "
+       "accumulation; tensor cores for D <= 128); lse (B, Hq, Tq) float32 (float64 for "
+       "float64) gets the row log-sum-exp. attn_mask: None, "
        "bool (True = attend) or additive (float32; float64 for float64), 4-D broadcastable "
        "to (B, Hq, Tq, Tk). Fully masked rows give zeros (lse = inf).",
        "grad_query, grad_key, grad_value (overwritten) from grad_out and the forward's "
        "out and lse; deterministic (no atomics).",
        "Packed variable-length attention: query (1, Hq, Nq, D), key / value (1, Hkv, Nk, D) "
        "CUDA views, sequence s owning rows [cu[s], cu[s + 1]) (cu_seqlens int64 CPU tensors, "
-       "S + 1 offsets); out like query, lse (1, Hq, Nq) float32. Each sequence attends "
-       "within itself.",
+       "S + 1 offsets); out like query, lse (1, Hq, Nq) float32 (float64 for float64). Each "
+       "sequence attends within itself.",
        "grad_query, grad_key, grad_value (overwritten) of attention_varlen_forward."});
   m.attr("attention_max_head_dim") = attn::kMaxHeadDim;
   bind_attention_test_hooks(m);

@@ -32,7 +32,7 @@ def _run(q, k, v, go=None, mask=None, causal=False, scale=None, out_strides=None
     B, Hq, Tq, D = q.shape
     scale = 1.0 / np.sqrt(D) if scale is None else scale
     o = np.full((B, Hq, Tq, D), np.nan, dt) if out_strides is None else out_strides
-    lse = np.full((B, Hq, Tq), np.nan, np.float32)
+    lse = np.full((B, Hq, Tq), np.nan, np.float64 if dt == np.float64 else np.float32)
     m = None if mask is None else T(mask)
     _C.attention_forward(T(q), T(k), T(v), m, T(o), T(lse), causal, scale)
     if go is None:
@@ -71,6 +71,35 @@ def test_forward_backward_float64(rng, shape):
     q, k, v, go = _inputs(rng, B, Hq, Hkv, Tq, Tk, D, np.float64)
     got = _run(q, k, v, go, causal=causal)
     _close(got, attention(q, k, v, causal=causal, go=go), 1e-12)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_lse_in_the_accumulation_dtype(rng, dt):
+    """The saved lse is float64 for float64 operands (the CUDA backward recomputes P from it,
+    so it must be float64-accurate), float32 otherwise, also packed (varlen: per sequence)."""
+    B, H, Tq, Tk, D, scale = 1, 2, 9, 33, 8, 0.5
+    q, k, v, _ = _inputs(rng, B, H, H, Tq, Tk, D, dt)
+    s = np.einsum("bhid,bhjd->bhij", q.astype(np.float64), k.astype(np.float64)) * scale
+    causal = np.tril(np.ones((Tq, Tk), bool))
+    want = np.log(np.where(causal, np.exp(s), 0).sum(-1))
+    tol = dict(rtol=1e-14) if dt == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    lse = np.full((B, H, Tq), np.nan, dt)
+    _C.attention_forward(T(q), T(k), T(v), None, T(np.empty_like(q)), T(lse), True, scale)
+    np.testing.assert_allclose(lse, want, **tol)
+    # Two sequences packed: rows [0, 4) see keys [0, 20), rows [4, 9) keys [20, 33).
+    cu_q, cu_k = np.array([0, 4, Tq], np.int64), np.array([0, 20, Tk], np.int64)
+    lse = np.full((B, H, Tq), np.nan, dt)
+    _C.attention_varlen_forward(
+        T(q), T(k), T(v), T(cu_q), T(cu_k), T(np.empty_like(q)), T(lse), False, scale
+    )
+    seq = np.zeros((Tq, Tk), bool)
+    seq[:4, :20] = seq[4:, 20:] = True
+    np.testing.assert_allclose(lse, np.log(np.where(seq, np.exp(s), 0).sum(-1)), **tol)
+    wrong = np.float32 if dt == np.float64 else np.float64
+    with pytest.raises(TypeError, match=f"lse has dtype {np.dtype(wrong).name}, expected"):
+        _C.attention_forward(
+            T(q), T(k), T(v), None, T(np.empty_like(q)), T(lse.astype(wrong)), True, scale
+        )
 
 
 @pytest.mark.parametrize("kind", ["bool", "additive", "key_padding", "bool_TxT", "head"])

@@ -139,7 +139,8 @@ void forward_rows(const AttnArgs& a) {
       const int64_t hk = h / (a.Hq / a.Hkv);
       const T* v = static_cast<const T*>(a.v) + b * a.svb + hk * a.svh;
       T* o = static_cast<T*>(a.o) + b * a.sob + h * a.soh + i * a.sot;
-      a.lse[b * a.slb + h * a.slh + i] = static_cast<float>(softmax_row<T>(a, b, h, i, p.data()));
+      static_cast<AttnLse<T>*>(a.lse)[b * a.slb + h * a.slh + i] =
+          softmax_row<T>(a, b, h, i, p.data());
       for (int64_t d = 0; d < D; ++d) o[d] = 0;
       for (int64_t j = 0; j < a.Tk; ++j)
         for (int64_t d = 0; d < D; ++d) o[d] += p[j] * v[j * a.svt + d];
@@ -302,7 +303,7 @@ AttnArgs sequence_args(const AttnArgs& a, const int64_t* cu_q, const int64_t* cu
   r.Tq = cu_q[s + 1] - q0, r.Tk = cu_k[s + 1] - k0;
   r.q = static_cast<const T*>(a.q) + q0 * a.sqt;
   r.o = static_cast<T*>(a.o) + q0 * a.sot;
-  r.lse = a.lse + q0;
+  r.lse = static_cast<AttnLse<T>*>(a.lse) + q0;
   r.k = static_cast<const T*>(a.k) + k0 * a.skt;
   r.v = static_cast<const T*>(a.v) + k0 * a.svt;
   if (a.go != nullptr) {

@@ -26,7 +26,7 @@
 // Speed notes: the score and value products run on a register-blocked tile GEMM (6 x 64 on
 // AVX-512) over k^T panels packed once per (batch, kv head); unmasked rows fold the scale
 // into a degree-6 exp2; causal tiles stop at the diagonal of their last row.
-// float64 runs a plain row-at-a-time path (same semantics, used by gradcheck).
+// float64 runs a plain row-at-a-time path (same semantics, used by gradcheck; lse float64).
 //
 // bfloat16: where the GEMM's bf16 path is native (gemm_bf16_native: vdpbf16ps at the fp32
 // FMA rate, AMD's AVX512_BF16 parts, or forced with EMBER_GEMM_BF16=native) the forward runs
@@ -38,6 +38,8 @@
 // Arguments are validated by csrc/bindings/bind_attention.cpp; kernels trust them.
 #pragma once
 #include <cstdint>
+#include <type_traits>
+
 #include "core/isa.h"
 
 namespace ember::cpu {
@@ -47,6 +49,11 @@ constexpr int64_t kAttnBq = 64;   // query rows per block
 constexpr int64_t kAttnBk = 128;  // keys per block
 
 enum class AttnMask : int { None = 0, Bool = 1, Add = 2 };
+
+// The saved log-sum-exp's element type for operands of type T, the accumulation type as on
+// CUDA (whose backward recomputes P = exp(s - lse) from it): float64 for float64, else float32.
+template <typename T>
+using AttnLse = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 // Strides are in elements; the D dim has unit stride everywhere (mask: key dim any).
 struct AttnArgs {
@@ -61,7 +68,7 @@ struct AttnArgs {
   int64_t svb, svh, svt;
   void* o;  // forward output; backward: the saved forward output
   int64_t sob, soh, sot;
-  float* lse;  // float32 for every dtype: (B, Hq, Tq) at lse + b * slb + h * slh + i
+  void* lse;  // AttnLse<T>: (B, Hq, Tq) at lse + b * slb + h * slh + i
   int64_t slb, slh;
   AttnMask mask_kind;
   const void* mask;  // uint8 (nonzero = attend) or additive, of the input dtype

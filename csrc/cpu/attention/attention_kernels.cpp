@@ -332,7 +332,7 @@ void fwd_block(const AttnArgs& a, const float* kt, int64_t b, int64_t h, int64_t
   const float* q = static_cast<const float*>(a.q) + b * a.sqb + h * a.sqh + i0 * a.sqt;
   const float* v = static_cast<const float*>(a.v) + b * a.svb + hk * a.svh;
   float* o = static_cast<float*>(a.o) + b * a.sob + h * a.soh + i0 * a.sot;
-  float* lse = a.lse + b * a.slb + h * a.slh + i0;
+  float* lse = static_cast<float*>(a.lse) + b * a.slb + h * a.slh + i0;
   alignas(64) float S[kAttnBq * kAttnBk];
   alignas(64) float O[kAttnBq * kAttnMaxHeadDim];
   float mrow[kAttnBq], lrow[kAttnBq];
@@ -388,7 +388,7 @@ void tile_ds(const AttnArgs& a, const float* ktp, const float* vtp, const float*
   const int64_t D = a.D;
   const float* q = static_cast<const float*>(a.q) + b * a.sqb + h * a.sqh + i0 * a.sqt;
   const float* go = static_cast<const float*>(a.go) + b * a.sgob + h * a.sgoh + i0 * a.sgot;
-  const float* lse = a.lse + b * a.slb + h * a.slh + i0;
+  const float* lse = static_cast<const float*>(a.lse) + b * a.slb + h * a.slh + i0;
   const float* dl = delta + (b * a.Hq + h) * a.Tq + i0;
   tile_gemm(M, nc, D, q, a.sqt, 1, ktp, kAttnBk, S, kAttnBk, false);
   tile_gemm(M, nc, D, go, a.sgot, 1, vtp, kAttnBk, dS, kAttnBk, false);

@@ -4,7 +4,8 @@
 // (B, Hkv, Tk, D) addressed through batch / head / sequence strides with unit stride on D,
 // query head h reads kv head h / (Hq / Hkv), causal is top-left aligned, a bool mask keeps
 // the True keys and an additive one is added to the scaled scores, rows with every key
-// masked give zeros (lse = +inf). lse is float32 (B, Hq, Tq), contiguous.
+// masked give zeros (lse = +inf). lse is (B, Hq, Tq), contiguous, of the accumulation type
+// (float64 for float64, else float32).
 // Kernels: attention_fwd.cu (SIMT forward; float16 / bfloat16 at D <= 128 on the tensor
 // cores, attention_fwd_mma.cuh), attention_bwd.cu (SIMT backward; the same 16-bit cases on
 // the tensor cores, attention_bwd_mma.cuh), attention_mma.cuh (their shared mma.sync
@@ -30,7 +31,7 @@ struct Params {
   double scale;
   bool causal;
   Operand q, k, v, o;  // o: written by the forward, read by the backward
-  float* lse;
+  void* lse;           // of the accumulation type A: float64 for float64, else float32
   MaskKind mask_kind;
   const void* mask;  // uint8 (nonzero = attend), or of the accumulation type (float32 for
                      // 16-bit operands, else the operand dtype), added to the scaled scores

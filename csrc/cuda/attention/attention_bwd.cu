@@ -57,7 +57,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   const A scale = static_cast<A>(p.scale);
   const bool live = i < sg.tq;
   const int64_t r = (b * p.Hq + h) * p.Tq + sg.q_begin + i;  // lse / delta index
-  const A lse = live ? static_cast<A>(p.lse[r]) : static_cast<A>(INFINITY);
+  const A lse = live ? static_cast<const A*>(p.lse)[r] : static_cast<A>(INFINITY);
   const A dl = live ? delta[r] : A(0);
 
   load_rows<T, KD>(sq, head_ptr<T>(p.q, b, h, sg.q_begin), p.q.st, q0, sg.tq, kRows, p.D);
@@ -131,7 +131,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
     const int64_t h = hk * group + g;
     const T* q = head_ptr<T>(p.q, b, h, sg.q_begin);
     const T* go = head_ptr<T>(p.go, b, h, sg.q_begin);
-    const float* lse = p.lse + (b * p.Hq + h) * p.Tq + sg.q_begin;
+    const A* lse = static_cast<const A*>(p.lse) + (b * p.Hq + h) * p.Tq + sg.q_begin;
     const A* dl = delta + (b * p.Hq + h) * p.Tq + sg.q_begin;
     for (int64_t qt = first_query_tile(k0, sg.tq, kTile, p.causal); qt < nq; ++qt) {
       const int64_t i0 = qt * kTile;
@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
       load_rows<T, KD>(sdo, go, p.go.st, i0, sg.tq, kTile, p.D);
       for (int r = threadIdx.x; r < kTile; r += kThreads) {
         const bool in = i0 + r < sg.tq;
-        slse[r] = in ? static_cast<A>(lse[i0 + r]) : static_cast<A>(INFINITY);
+        slse[r] = in ? lse[i0 + r] : static_cast<A>(INFINITY);
         sdl[r] = in ? dl[i0 + r] : A(0);
       }
       __syncthreads();

@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(kMmaThreads)
     const int64_t h = hk * group + g;
     const T* q = head_ptr<T>(p.q, b, h, sg.q_begin);
     const T* go = head_ptr<T>(p.go, b, h, sg.q_begin);
-    const float* lse = p.lse + (b * p.Hq + h) * p.Tq + sg.q_begin;
+    const float* lse = static_cast<const float*>(p.lse) + (b * p.Hq + h) * p.Tq + sg.q_begin;
     const float* dl = delta + (b * p.Hq + h) * p.Tq + sg.q_begin;
     for (int64_t qt = first_query_tile(k0, sg.tq, kTile, p.causal); qt < nq; ++qt) {
       const int64_t i0 = qt * kTile;
@@ -134,7 +134,7 @@ __global__ void __launch_bounds__(kMmaThreads)
   for (int r = 0; r < 2; ++r) {
     const int64_t i = qw + (lane >> 2) + 8 * r;
     const int64_t at = (b * p.Hq + h) * p.Tq + sg.q_begin + i;
-    lse[r] = i < sg.tq ? p.lse[at] : INFINITY;
+    lse[r] = i < sg.tq ? static_cast<const float*>(p.lse)[at] : INFINITY;
     dl[r] = i < sg.tq ? delta[at] : 0.0f;
   }
   float dq[kON][4];

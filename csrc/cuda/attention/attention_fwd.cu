@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) forward_kernel(const Par
     const int col = lane + c * kLanes;
     if (col < p.D) out[col] = from_acc<T>(o[c] * inv);
   }
-  if (lane == 0) p.lse[(b * p.Hq + h) * p.Tq + sg.q_begin + i] = row_lse(m, l);
+  if (lane == 0) static_cast<A*>(p.lse)[(b * p.Hq + h) * p.Tq + sg.q_begin + i] = row_lse(m, l);
 }
 
 }  // namespace

@@ -101,7 +101,8 @@ __global__ void __launch_bounds__(kMmaThreads) forward_mma_kernel(const Params p
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int64_t i = q0 + (lane >> 2) + 8 * r;
-      if (i < sg.tq) p.lse[(b * p.Hq + h) * p.Tq + sg.q_begin + i] = row_lse(m[r], l[r]);
+      if (i < sg.tq)
+        static_cast<float*>(p.lse)[(b * p.Hq + h) * p.Tq + sg.q_begin + i] = row_lse(m[r], l[r]);
     }
 }
 

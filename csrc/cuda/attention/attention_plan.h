@@ -230,12 +230,12 @@ __host__ __device__ inline A grad_score(A p, A dp, A delta) {
 // The row's log-sum-exp from its final max and sum (+inf when every key is masked, as the
 // CPU kernels: the backward's exp(s - lse) is then 0).
 template <typename A>
-__host__ __device__ inline float row_lse(A m, A l) {
-  if (!(l > A(0))) return INFINITY;
+__host__ __device__ inline A row_lse(A m, A l) {
+  if (!(l > A(0))) return static_cast<A>(INFINITY);
   if constexpr (sizeof(A) == 4)
     return m + logf(l);
   else
-    return static_cast<float>(m + log(l));
+    return m + log(l);
 }
 
 }  // namespace ember::cuda::attn

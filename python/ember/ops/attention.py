@@ -82,6 +82,12 @@ def _backward_dtype(dtype: D.dtype, dev) -> D.dtype:
     return compute_dtype(dtype)
 
 
+def _lse_dtype(cdt: D.dtype) -> D.dtype:
+    """The saved row log-sum-exp's dtype, the kernels' accumulation dtype: float64 for float64
+    (the CUDA backward recomputes P = exp(s - lse) from it), else float32."""
+    return D.float64 if cdt is D.float64 else D.float32
+
+
 class ScaledDotProductAttention(Function):
     """Forward: one kernel call writing the output and the row log-sum-exp. Backward: one
     kernel call writing dQ, dK, dV: on CUDA in the 16-bit input dtype itself, on the CPU in
@@ -106,7 +112,7 @@ class ScaledDotProductAttention(Function):
         vb = _kernel_operand(_bhtd(v, layout), cdt)
         B, H, T, Dh = qb.shape
         out = _empty_like_layout((B, H, T, Dh), cdt, q.device, layout)
-        lse = empty((B, H, T), D.float32, q.device)
+        lse = empty((B, H, T), _lse_dtype(cdt), q.device)
         mod = kernels(q.device, _OP, "attention_forward")
         mod.attention_forward(
             qb._impl,
@@ -299,7 +305,7 @@ class VarlenAttention(Function):
         qc, kc, vc = (_kernel_operand(x, cdt) for x in (q, k, v))
         n, h, dh = qc.shape
         out = empty((n, h, dh), cdt, q.device)
-        lse = empty((1, h, n), D.float32, q.device)
+        lse = empty((1, h, n), _lse_dtype(cdt), q.device)
         kernels(q.device, _OP, "attention_varlen_forward").attention_varlen_forward(
             *(_packed_bhtd(x)._impl for x in (qc, kc, vc)),
             cu_q._impl,
