@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "core/half.h"
+#include "emu/device.h"
 #include "emu/emu.h"
 
 namespace ember::cuda::gemm {
@@ -63,16 +64,6 @@ struct MmaIn {
 struct MmaOut {
   uint32_t d[4];
 };
-inline float bits_f(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline uint32_t f_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 // The accumulator layout every mma shape here shares: c0, c1 at (g, 2t), (g, 2t + 1),
 // c2, c3 at (g + 8, 2t), (g + 8, 2t + 1) of the 16x8 result.
 inline int acc_row(int l, int i) { return l / 4 + (i >= 2 ? 8 : 0); }
@@ -95,9 +86,9 @@ void mma(const MmaIn* in, MmaOut* out, A a, B b) {
     for (int i = 0; i < 4; ++i) {
       const int row = acc_row(l, i), col = acc_col(l, i);
       if constexpr (std::is_same_v<Acc, float>) {
-        float sum = bits_f(in[l].c[i]);
+        float sum = __uint_as_float(in[l].c[i]);
         for (int k = 0; k < K; ++k) sum += am[row][k] * bm[k][col];
-        out[l].d[i] = f_bits(sum);
+        out[l].d[i] = __float_as_uint(sum);
       } else {
         int64_t sum = static_cast<int32_t>(in[l].c[i]);
         for (int k = 0; k < K; ++k) sum += am[row][k] * bm[k][col];
@@ -109,58 +100,60 @@ inline float half_of(uint32_t reg, int which, bool bf16) {
   const uint16_t h = static_cast<uint16_t>(reg >> (16 * which));
   return bf16 ? ember::bf16_to_float(h) : ember::half_to_float(h);
 }
+
+// One mma.sync of the calling warp: the lanes' fragments in, each lane's d out.
+// fa(x, row, k) and fb(x, k, col) read an element of A and B from all lanes' fragments x.
+template <typename Acc, int K, typename FA, typename FB>
+void mma_sync(Acc (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], FA fa, FB fb) {
+  MmaIn in{};
+  std::memcpy(in.a, a, sizeof a);
+  std::memcpy(in.b, b, sizeof b);
+  std::memcpy(in.c, d, sizeof d);
+  const MmaOut out =
+      ember_emu::warp_collective<MmaIn, MmaOut>(in, [fa, fb](const MmaIn* x, MmaOut* o, uint32_t) {
+        mma<Acc, K>(
+            x, o, [&](int row, int k) { return fa(x, row, k); },
+            [&](int k, int col) { return fb(x, k, col); });
+      });
+  std::memcpy(d, out.d, sizeof d);
+}
 }  // namespace emu_detail
 
 // mma.m16n8k16 (f16 / bf16 in, f32 accumulators). A: a0 (g, 2t..2t+1), a1 (g + 8, 2t..),
 // a2 (g, 2t + 8..), a3 (g + 8, 2t + 8..). B: b0 (2t..2t+1, g), b1 (2t + 8.., g).
 template <bool Bf16>
 inline void mma_16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  using namespace emu_detail;
-  MmaIn in{};
-  std::memcpy(in.a, a, sizeof a);
-  std::memcpy(in.b, b, sizeof b);
-  std::memcpy(in.c, d, sizeof d);
-  const MmaOut out =
-      ember_emu::warp_collective<MmaIn, MmaOut>(in, [](const MmaIn* x, MmaOut* o, uint32_t) {
-        auto fa = [&](int row, int k) {
-          const int l = (row % 8) * 4 + (k % 8) / 2;
-          const int reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
-          return half_of(x[l].a[reg], k % 2, Bf16);
-        };
-        auto fb = [&](int k, int col) {
-          const int l = col * 4 + (k % 8) / 2;
-          return half_of(x[l].b[k >= 8 ? 1 : 0], k % 2, Bf16);
-        };
-        mma<float, 16>(x, o, fa, fb);
+  using emu_detail::MmaIn;
+  emu_detail::mma_sync<float, 16>(
+      d, a, b,
+      [](const MmaIn* x, int row, int k) {
+        const int reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+        return emu_detail::half_of(x[(row % 8) * 4 + (k % 8) / 2].a[reg], k % 2, Bf16);
+      },
+      [](const MmaIn* x, int k, int col) {
+        return emu_detail::half_of(x[col * 4 + (k % 8) / 2].b[k >= 8 ? 1 : 0], k % 2, Bf16);
       });
-  std::memcpy(d, out.d, sizeof d);
 }
 
 // mma.m16n8k8 (tf32 in, f32 accumulators); the hardware reads the top 19 bits of each
 // operand. A: a0 (g, t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4). B: b0 (t, g),
 // b1 (t + 4, g).
 inline void mma_1688_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  using namespace emu_detail;
-  MmaIn in{};
-  std::memcpy(in.a, a, sizeof a);
-  std::memcpy(in.b, b, sizeof b);
-  std::memcpy(in.c, d, sizeof d);
-  const MmaOut out =
-      ember_emu::warp_collective<MmaIn, MmaOut>(in, [](const MmaIn* x, MmaOut* o, uint32_t) {
-        auto tf32 = [](uint32_t u) { return bits_f(u & 0xffffe000u); };
-        auto fa = [&](int row, int k) {
-          const int l = (row % 8) * 4 + k % 4;
-          return tf32(x[l].a[(row >= 8 ? 1 : 0) + (k >= 4 ? 2 : 0)]);
-        };
-        auto fb = [&](int k, int col) { return tf32(x[col * 4 + k % 4].b[k >= 4 ? 1 : 0]); };
-        mma<float, 8>(x, o, fa, fb);
+  using emu_detail::MmaIn;
+  auto tf32 = [](uint32_t u) { return __uint_as_float(u & 0xffffe000u); };
+  emu_detail::mma_sync<float, 8>(
+      d, a, b,
+      [tf32](const MmaIn* x, int row, int k) {
+        return tf32(x[(row % 8) * 4 + k % 4].a[(row >= 8 ? 1 : 0) + (k >= 4 ? 2 : 0)]);
+      },
+      [tf32](const MmaIn* x, int k, int col) {
+        return tf32(x[col * 4 + k % 4].b[k >= 4 ? 1 : 0]);
       });
-  std::memcpy(d, out.d, sizeof d);
 }
 
 // cvt.rna.tf32.f32: round to 10 mantissa bits, ties away from zero; Inf and NaN kept.
 inline uint32_t to_tf32(float x) {
-  const uint32_t u = emu_detail::f_bits(x);
+  const uint32_t u = __float_as_uint(x);
   if ((u & 0x7f800000u) == 0x7f800000u) return u;
   return (u + 0x1000u) & 0xffffe000u;
 }
@@ -168,25 +161,18 @@ inline uint32_t to_tf32(float x) {
 // mma.m16n8k32 (u8 A, s8 B, s32 accumulators). A: a0 (g, 4t..4t+3), a1 (g + 8, 4t..),
 // a2 (g, 4t + 16..), a3 (g + 8, 4t + 16..). B: b0 (4t..4t+3, g), b1 (4t + 16.., g).
 inline void mma_16832(int32_t (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  using namespace emu_detail;
-  MmaIn in{};
-  std::memcpy(in.a, a, sizeof a);
-  std::memcpy(in.b, b, sizeof b);
-  std::memcpy(in.c, d, sizeof d);
-  const MmaOut out =
-      ember_emu::warp_collective<MmaIn, MmaOut>(in, [](const MmaIn* x, MmaOut* o, uint32_t) {
-        auto fa = [&](int row, int k) {
-          const int l = (row % 8) * 4 + (k % 16) / 4;
-          const uint32_t reg = x[l].a[(row >= 8 ? 1 : 0) + (k >= 16 ? 2 : 0)];
-          return int32_t{static_cast<uint8_t>(reg >> (8 * (k % 4)))};
-        };
-        auto fb = [&](int k, int col) {
-          const uint32_t reg = x[col * 4 + (k % 16) / 4].b[k >= 16 ? 1 : 0];
-          return int32_t{static_cast<int8_t>(static_cast<uint8_t>(reg >> (8 * (k % 4))))};
-        };
-        mma<int32_t, 32>(x, o, fa, fb);
+  using emu_detail::MmaIn;
+  emu_detail::mma_sync<int32_t, 32>(
+      d, a, b,
+      [](const MmaIn* x, int row, int k) {
+        const uint32_t reg =
+            x[(row % 8) * 4 + (k % 16) / 4].a[(row >= 8 ? 1 : 0) + (k >= 16 ? 2 : 0)];
+        return int32_t{static_cast<uint8_t>(reg >> (8 * (k % 4)))};
+      },
+      [](const MmaIn* x, int k, int col) {
+        const uint32_t reg = x[col * 4 + (k % 16) / 4].b[k >= 16 ? 1 : 0];
+        return int32_t{static_cast<int8_t>(static_cast<uint8_t>(reg >> (8 * (k % 4))))};
       });
-  std::memcpy(d, out.d, sizeof d);
 }
 
 // dp4a.u32.s32: c + the dot product of a's 4 unsigned bytes with b's 4 signed ones.
