@@ -54,7 +54,11 @@ dim3 g_block_dim, g_grid_dim;
 
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr size_t kStackBytes = 2048 * 1024;  // ASan's redzones around every local array
+#else
 constexpr size_t kStackBytes = 256 * 1024;
+#endif
 constexpr size_t kPage = 4096;
 constexpr size_t kArenaBytes = 227 * 1024;  // the most dynamic shared memory a block can opt into
 alignas(128) unsigned char g_arena[kArenaBytes];
