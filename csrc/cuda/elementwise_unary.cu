@@ -45,10 +45,11 @@ UOp parse_op(const std::string& name, const char* fn) {
   for (const auto& e : kUnaryOps) {
     if (name == e.name) return e.op;
   }
-  throw ValueError(cat_str("ember.", fn, ": unknown op '", name,
-                           "' (expected one of: neg, abs, exp, log, sqrt, rsqrt, sin, cos, tanh, "
-                           "sigmoid, relu, gelu, gelu_tanh, silu, clamp, floor, ceil, trunc, round, "
-                           "log1p, expm1, erf)"));
+  throw ValueError(
+      cat_str("ember.", fn, ": unknown op '", name,
+              "' (expected one of: neg, abs, exp, log, sqrt, rsqrt, sin, cos, tanh, "
+              "sigmoid, relu, gelu, gelu_tanh, silu, clamp, floor, ceil, trunc, round, "
+              "log1p, expm1, erf)"));
 }
 
 bool is_float(DType t) { return t == DType::Float32 || t == DType::Float64; }
