@@ -91,9 +91,7 @@ def _load_emulator() -> ModuleType | None:
     except ImportError as e:
         raise ImportError(f"EMBER_CUDA_EMULATOR={path}: {e}") from e
     sys.modules["ember._C_cuda"] = module
-    import ember
-
-    ember._C_cuda = module
+    sys.modules["ember"]._C_cuda = module  # as the import system would
     with _lock:
         _ext, _import_error, _loaded = module, "", True
     return module
