@@ -26,4 +26,4 @@ LD_PRELOAD= cmake -S . -B "$build" -G Ninja -DEMBER_CUDA=OFF -DEMBER_CUDA_EMULAT
   >/dev/null
 LD_PRELOAD= cmake --build "$build" --target _C_cuda
 module=$(ls "$build"/_C_cuda*.so)
-EMBER_CUDA_EMULATOR="$PWD/$module" python -m pytest -q -m cuda tests/cuda "$@"
+EMBER_CUDA_EMULATOR="$PWD/$module" python -m pytest -m cuda tests/cuda "$@"
